@@ -1,0 +1,292 @@
+package kms_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/kms/kmstest"
+)
+
+// hsm makes a token labelled label and a Manager that reads its PIN from
+// an environment variable. The Manager is closed when the test ends.
+func hsm(t *testing.T, label string) (*kms.Manager, string) {
+	t.Helper()
+	module, pin := kmstest.SoftHSM(t, label)
+	t.Setenv("SIGNET_TEST_PIN", pin)
+	m := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_TEST_PIN"})
+	t.Cleanup(func() { m.Close() })
+	return m, module
+}
+
+// checkSigns signs a message with s and verifies the signature with the
+// standard library, for every scheme the key type allows.
+func checkSigns(t *testing.T, s crypto.Signer) {
+	t.Helper()
+	msg := []byte("the lazy CA signs the quick certificate")
+	digest := sha256.Sum256(msg)
+	switch pub := s.Public().(type) {
+	case *ecdsa.PublicKey:
+		sig, err := s.Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil {
+			t.Fatalf("ECDSA sign: %v", err)
+		}
+		if !ecdsa.VerifyASN1(pub, digest[:], sig) {
+			t.Fatal("ECDSA signature does not verify")
+		}
+	case *rsa.PublicKey:
+		sig, err := s.Sign(rand.Reader, digest[:], crypto.SHA256)
+		if err != nil {
+			t.Fatalf("RSA PKCS#1 v1.5 sign: %v", err)
+		}
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+			t.Fatalf("RSA PKCS#1 v1.5 verify: %v", err)
+		}
+		pss := &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256}
+		sig, err = s.Sign(rand.Reader, digest[:], pss)
+		if err != nil {
+			t.Fatalf("RSA PSS sign: %v", err)
+		}
+		if err := rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, pss); err != nil {
+			t.Fatalf("RSA PSS verify: %v", err)
+		}
+	case ed25519.PublicKey:
+		sig, err := s.Sign(rand.Reader, msg, crypto.Hash(0))
+		if err != nil {
+			t.Fatalf("Ed25519 sign: %v", err)
+		}
+		if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, msg, sig) {
+			t.Fatal("Ed25519 signature does not verify")
+		}
+	default:
+		t.Fatalf("unexpected public key %T", pub)
+	}
+}
+
+func wantKind(t *testing.T, err error, kind errs.Kind, words ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want a %v error, got none", kind)
+	}
+	if errs.KindOf(err) != kind {
+		t.Fatalf("want kind %v, got %v: %v", kind, errs.KindOf(err), err)
+	}
+	for _, w := range words {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+}
+
+func TestPKCS11EveryKeyType(t *testing.T) {
+	m, module := hsm(t, "ca")
+	tool := kmstest.RequireTool(t, "pkcs11-tool")
+	ctx := context.Background()
+	for _, kt := range kms.KeyTypes {
+		uri := "pkcs11:token=ca;object=key-" + string(kt)
+		s, err := m.Generate(ctx, uri, kt)
+		if err != nil {
+			t.Fatalf("Generate %s: %v", kt, err)
+		}
+		checkSigns(t, s)
+	}
+
+	// pkcs11-tool, not our own code, says the keys cannot leave the token.
+	out, err := exec.Command(tool, "--module", module, "--token-label", "ca", "--login", "--pin", kmstest.PIN,
+		"--list-objects", "--type", "privkey").CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool: %v\n%s", err, out)
+	}
+	for _, kt := range kms.KeyTypes {
+		block := objectBlock(string(out), "key-"+string(kt))
+		if block == "" {
+			t.Fatalf("pkcs11-tool does not list private key key-%s:\n%s", kt, out)
+		}
+		if !strings.Contains(block, "Access:     sensitive, always sensitive, never extractable") {
+			t.Errorf("key-%s is not sensitive and non-extractable:\n%s", kt, block)
+		}
+		if !strings.Contains(block, "Usage:      sign") || strings.Contains(block, "decrypt") {
+			t.Errorf("key-%s should be for signing only:\n%s", kt, block)
+		}
+	}
+
+	// List agrees, and every listed URI opens in a fresh Manager.
+	infos, err := m.List(ctx, "pkcs11:token=ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(infos) != len(kms.KeyTypes) {
+		t.Fatalf("List gave %d keys, want %d: %+v", len(infos), len(kms.KeyTypes), infos)
+	}
+	m.Close()
+	m2 := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_TEST_PIN"})
+	defer m2.Close()
+	for _, in := range infos {
+		if in.Type != strings.TrimPrefix(in.Label, "key-") || !in.Sensitive || in.Extractable || in.Token != "ca" || in.ID == "" {
+			t.Errorf("List entry %+v", in)
+		}
+		s, err := m2.Signer(ctx, in.URI)
+		if err != nil {
+			t.Fatalf("Signer(%s): %v", in.URI, err)
+		}
+		checkSigns(t, s)
+		// Opening by label alone finds the same key.
+		s2, err := m2.Signer(ctx, "pkcs11:token=ca;object="+in.Label)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s2.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(in.PublicKey) {
+			t.Errorf("%s: public key from Signer differs from List", in.Label)
+		}
+	}
+}
+
+// objectBlock returns pkcs11-tool's paragraph about the object labelled label.
+func objectBlock(out, label string) string {
+	for _, b := range strings.Split(out, "Private Key Object") {
+		if strings.Contains(b, "label:      "+label+"\n") {
+			return b
+		}
+	}
+	return ""
+}
+
+func TestPKCS11Errors(t *testing.T) {
+	m, module := hsm(t, "ca")
+	ctx := context.Background()
+	if _, err := m.Generate(ctx, "pkcs11:token=ca;object=root", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("conflict", func(t *testing.T) {
+		_, err := m.Generate(ctx, "pkcs11:token=ca;object=root", kms.ECDSAP384)
+		wantKind(t, err, errs.Conflict, `"root"`, `"ca"`, "generate")
+	})
+	t.Run("unknown key", func(t *testing.T) {
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=nope")
+		wantKind(t, err, errs.NotFound, `"nope"`, `token "ca"`, "open")
+	})
+	t.Run("missing token", func(t *testing.T) {
+		_, err := m.Signer(ctx, "pkcs11:token=elsewhere;object=root")
+		wantKind(t, err, errs.Unavailable, `"elsewhere"`, `present: "ca"`)
+	})
+	t.Run("missing module", func(t *testing.T) {
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?module-path=/nonexistent/libp11.so")
+		wantKind(t, err, errs.Unavailable, "/nonexistent/libp11.so")
+	})
+	t.Run("unloadable module", func(t *testing.T) {
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?module-path=/etc/passwd")
+		wantKind(t, err, errs.Unavailable, "/etc/passwd")
+	})
+	t.Run("pin-value", func(t *testing.T) {
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?pin-value=1234")
+		wantKind(t, err, errs.Malformed, "pin-source")
+		if strings.Contains(err.Error(), "1234") {
+			t.Errorf("error echoes the PIN: %v", err)
+		}
+	})
+	t.Run("mechanism the token lacks", func(t *testing.T) {
+		err := kms.RequireMechanism(m, "pkcs11:token=ca", 0x8000beef, "CKM_VENDOR_BEEF", 0)
+		wantKind(t, err, errs.Rejected, "CKM_VENDOR_BEEF", `token "ca"`)
+		err = kms.RequireMechanism(m, "pkcs11:token=ca", kms.CKMRSAKeyPairGen, "CKM_RSA_PKCS_KEY_PAIR_GEN", 1<<20)
+		wantKind(t, err, errs.Rejected, "CKM_RSA_PKCS_KEY_PAIR_GEN", "bit keys")
+		if err := kms.RequireMechanism(m, "pkcs11:token=ca", kms.CKMRSAKeyPairGen, "CKM_RSA_PKCS_KEY_PAIR_GEN", 2048); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("Ed25519 signs messages, not digests", func(t *testing.T) {
+		s, err := m.Generate(ctx, "pkcs11:token=ca;object=ed;id=%01%02", kms.Ed25519)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := sha256.Sum256([]byte("x"))
+		_, err = s.Sign(nil, d[:], crypto.SHA256)
+		wantKind(t, err, errs.Rejected, `key "ed" on token "ca"`)
+		_, err = m.Generate(ctx, "pkcs11:token=ca;object=other;id=%01%02", kms.Ed25519)
+		wantKind(t, err, errs.Conflict, "id 0102")
+	})
+
+	// Wrong PIN: a second Manager, alone on the module, so the login is real
+	// (PKCS#11 login state is per process: a logged-in token stays logged in).
+	m.Close()
+	t.Setenv("SIGNET_WRONG_PIN", "9999")
+	bad := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_WRONG_PIN"})
+	_, err := bad.Signer(ctx, "pkcs11:token=ca;object=root")
+	wantKind(t, err, errs.Unauthorized, `wrong PIN for token "ca"`)
+	bad.Close()
+
+	// The pin-source in a URI wins over the configured one.
+	good := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_WRONG_PIN"})
+	defer good.Close()
+	s, err := good.Signer(ctx, "pkcs11:token=ca;object=root?pin-source=env:SIGNET_TEST_PIN")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSigns(t, s)
+}
+
+func TestPKCS11ConcurrentSigning(t *testing.T) {
+	m, _ := hsm(t, "ca")
+	ctx := context.Background()
+	for _, kt := range []kms.KeyType{kms.ECDSAP256, kms.Ed25519} {
+		s, err := m.Generate(ctx, "pkcs11:token=ca;object=c-"+string(kt), kt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errc := make(chan error, 2)
+		for g := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					msg := fmt.Appendf(nil, "goroutine %d message %d", g, i)
+					if err := signVerify(s, msg); err != nil {
+						errc <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Errorf("%s: %v", kt, err)
+		}
+	}
+}
+
+func signVerify(s crypto.Signer, msg []byte) error {
+	switch pub := s.Public().(type) {
+	case ed25519.PublicKey:
+		sig, err := s.Sign(nil, msg, crypto.Hash(0))
+		if err != nil {
+			return err
+		}
+		if !ed25519.Verify(pub, msg, sig) {
+			return errors.New("bad Ed25519 signature")
+		}
+	case *ecdsa.PublicKey:
+		d := sha256.Sum256(msg)
+		sig, err := s.Sign(rand.Reader, d[:], crypto.SHA256)
+		if err != nil {
+			return err
+		}
+		if !ecdsa.VerifyASN1(pub, d[:], sig) {
+			return errors.New("bad ECDSA signature")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package kms
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"signet/internal/errs"
+)
+
+// Source says where a secret (token PIN, key passphrase) comes from: "prompt"
+// (the terminal), "env:VAR" or "file:PATH". It is never the secret itself, so
+// a Source may be written in config files and command lines.
+type Source string
+
+const sourceHint = "PINs never go in config or argv; use env:VAR, file:PATH or prompt"
+
+// ParseSource accepts "prompt", "env:VAR" or "file:PATH" and refuses anything
+// else, in particular a literal secret.
+func ParseSource(s string) (Source, error) {
+	switch {
+	case s == "prompt":
+		return Source(s), nil
+	case strings.HasPrefix(s, "env:"):
+		name := s[len("env:"):]
+		if !validEnvName(name) {
+			return "", errs.New(errs.Malformed, "secret source %q: %q is not an environment variable name", s, name)
+		}
+		return Source(s), nil
+	case strings.HasPrefix(s, "file:"):
+		path := s[len("file:"):]
+		// RFC 8089 form file:///path, as a PKCS#11 URI's pin-source may use.
+		if strings.HasPrefix(path, "///") {
+			path = path[2:]
+		}
+		if path == "" {
+			return "", errs.New(errs.Malformed, "secret source %q: empty file path", s)
+		}
+		return Source("file:" + path), nil
+	}
+	// Do not echo s: it may well be the secret someone tried to pass.
+	return "", errs.New(errs.Malformed, "invalid secret source (want prompt, env:VAR or file:PATH): %s", sourceHint)
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		ok := c == '_' || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Read returns the secret; what names it ("PIN for token \"ca\"") in the
+// prompt and in errors. One trailing newline is dropped.
+func (s Source) Read(what string) ([]byte, error) {
+	var b []byte
+	switch {
+	case s == "prompt":
+		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "cannot prompt for the %s: no terminal", what)
+		}
+		defer tty.Close()
+		fmt.Fprintf(tty, "Enter %s: ", what)
+		b, err = term.ReadPassword(int(tty.Fd()))
+		fmt.Fprintln(tty)
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "reading the %s from the terminal", what)
+		}
+	case strings.HasPrefix(string(s), "env:"):
+		name := string(s[len("env:"):])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			return nil, errs.New(errs.NotFound, "the %s: environment variable %s is not set", what, name)
+		}
+		b = []byte(v)
+	case strings.HasPrefix(string(s), "file:"):
+		path := string(s[len("file:"):])
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, errs.Wrap(errs.NotFound, err, "reading the %s from %s", what, path)
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "reading the %s from %s", what, path)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, errs.New(errs.Rejected, "refusing to read the %s from %s: mode %04o lets others read it; chmod 600 %s",
+				what, path, fi.Mode().Perm(), path)
+		}
+		var buf bytes.Buffer
+		if _, err := buf.ReadFrom(f); err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "reading the %s from %s", what, path)
+		}
+		b = buf.Bytes()
+	default:
+		return nil, errs.New(errs.Malformed, "invalid secret source for the %s: %s", what, sourceHint)
+	}
+	if len(b) > 0 && b[len(b)-1] == '\n' {
+		b = b[:len(b)-1]
+		if len(b) > 0 && b[len(b)-1] == '\r' {
+			b = b[:len(b)-1]
+		}
+	}
+	if len(b) == 0 {
+		return nil, errs.New(errs.Malformed, "the %s from %s is empty", what, s)
+	}
+	return b, nil
+}
