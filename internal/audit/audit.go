@@ -1,0 +1,92 @@
+// Package audit owns signet's tamper-evident event log: every issuance,
+// revocation and key or authority change is an Event, sealed into a SHA-256
+// hash chain by the store that appends it, and checked offline by Verify.
+//
+// # Canonical encoding
+//
+// Hash is SHA-256 over this byte string, all integers big-endian:
+//
+//	"signet-audit-v1\n"              domain separation and format version
+//	int64  Seq
+//	int64  Time as Unix nanoseconds (so the time zone is not hashed)
+//	for Kind, Actor, Authority, Subject, Data, Prev in that order:
+//	    uint32 length, then the bytes
+//
+// Every variable-length field carries its length, so no two different events
+// share an encoding ("ab"+"c" and "a"+"bc" differ). Data is hashed exactly
+// as stored, so a store must keep it byte for byte (PostgreSQL: bytea or
+// text, never jsonb, which reorders keys).
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"time"
+)
+
+// Event kinds written by signet. Kind is an open set; these are the ones the
+// store and the verifier give meaning to.
+const (
+	KindAuthorityCreate   = "authority.create"
+	KindCertificateIssue  = "certificate.issue"
+	KindCertificateRevoke = "certificate.revoke"
+	KindKeyGenerate       = "key.generate"
+)
+
+// HashSize is the length of Prev and Hash.
+const HashSize = sha256.Size
+
+// Genesis is the Prev of the first event: 32 zero bytes.
+var Genesis = make([]byte, HashSize)
+
+// Event is one entry of the log.
+type Event struct {
+	Seq       int64           `json:"seq"`  // 1, 2, 3... assigned by the store
+	Time      time.Time       `json:"time"` // UTC, nanosecond precision
+	Kind      string          `json:"kind"`
+	Actor     string          `json:"actor"` // who asked: "cli", "api:token", "acme:<account>"...
+	Authority string          `json:"authority,omitempty"`
+	Subject   string          `json:"subject,omitempty"` // a certificate serial, a key URI, an authority name
+	Data      json.RawMessage `json:"data,omitempty"`    // compact JSON
+	Prev      []byte          `json:"prev"`              // Hash of the previous event, Genesis for the first
+	Hash      []byte          `json:"hash"`
+}
+
+// Seal links e after the event whose hash is prev and sets e.Hash. Seq and
+// every other field must be final: any later change breaks the chain.
+func (e *Event) Seal(prev []byte) {
+	e.Prev = bytes.Clone(prev)
+	e.Hash = e.digest()
+}
+
+// Sealed reports whether e.Hash matches its other fields.
+func (e *Event) Sealed() bool {
+	return bytes.Equal(e.Hash, e.digest())
+}
+
+func (e *Event) digest() []byte {
+	h := sha256.New()
+	h.Write(e.canonical())
+	return h.Sum(nil)
+}
+
+// canonical is the encoding documented in the package comment.
+func (e *Event) canonical() []byte {
+	const magic = "signet-audit-v1\n"
+	fields := [][]byte{[]byte(e.Kind), []byte(e.Actor), []byte(e.Authority), []byte(e.Subject), e.Data, e.Prev}
+	n := len(magic) + 16
+	for _, f := range fields {
+		n += 4 + len(f)
+	}
+	b := make([]byte, 0, n)
+	b = append(b, magic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
+	for _, f := range fields {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}

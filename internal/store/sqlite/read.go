@@ -1,0 +1,272 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+const (
+	authorityColumns   = "name, purpose, parent, key_uri, cert_der, policy, default_validity, max_validity, created_at"
+	certificateColumns = "serial, authority, subject, sans, not_before, not_after, status, revoked_at, reason, requester, der"
+	eventColumns       = "seq, time, kind, actor, authority, subject, data, prev, hash"
+)
+
+// query runs q on the read pool through a statement prepared once per query
+// text (a sync.Map, so readers never wait on one another here).
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, ok := s.stmts.Load(q)
+	if !ok {
+		prepared, err := s.read.PrepareContext(ctx, q)
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "prepare query")
+		}
+		var loaded bool
+		if st, loaded = s.stmts.LoadOrStore(q, prepared); loaded {
+			prepared.Close()
+		}
+	}
+	rows, err := st.(*sql.Stmt).QueryContext(ctx, args...)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "query database")
+	}
+	return rows, nil
+}
+
+// each runs q and calls scan for every row.
+func (s *Store) each(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
+	rows, err := s.query(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "read database")
+	}
+	return nil
+}
+
+// Authority implements store.Store.
+func (s *Store) Authority(ctx context.Context, name string) (store.Authority, error) {
+	as, err := s.authorities(ctx, "SELECT "+authorityColumns+" FROM authorities WHERE name = ?", name)
+	if err == nil && len(as) == 0 {
+		err = errs.New(errs.NotFound, "authority %q not found", name)
+	}
+	if err != nil {
+		return store.Authority{}, err
+	}
+	return as[0], nil
+}
+
+// Authorities implements store.Store.
+func (s *Store) Authorities(ctx context.Context) ([]store.Authority, error) {
+	return s.authorities(ctx, "SELECT "+authorityColumns+" FROM authorities ORDER BY name")
+}
+
+func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store.Authority, error) {
+	var out []store.Authority
+	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
+		var a store.Authority
+		var parent sql.NullString
+		var policy []byte
+		var def, maxv, created int64
+		if err := rows.Scan(&a.Name, &a.Purpose, &parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created); err != nil {
+			return errs.Wrap(errs.Internal, err, "read authority")
+		}
+		a.Parent = parent.String
+		if len(policy) > 0 {
+			a.Policy = policy
+		}
+		a.DefaultValidity, a.MaxValidity, a.CreatedAt = time.Duration(def), time.Duration(maxv), timeOf(created)
+		out = append(out, a)
+		return nil
+	})
+	return out, err
+}
+
+// Certificate implements store.Store.
+func (s *Store) Certificate(ctx context.Context, serial string) (store.Certificate, error) {
+	cs, err := s.certificates(ctx, "SELECT "+certificateColumns+" FROM certificates WHERE serial = ?", serial)
+	if err == nil && len(cs) == 0 {
+		err = errs.New(errs.NotFound, "certificate %s not found", serial)
+	}
+	if err != nil {
+		return store.Certificate{}, err
+	}
+	return cs[0], nil
+}
+
+// Certificates implements store.Store.
+func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certificate, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg ...any) {
+		where = append(where, cond)
+		args = append(args, arg...)
+	}
+	if f.Authority != "" {
+		add("authority = ?", f.Authority)
+	}
+	if f.Status != "" {
+		add("status = ?", string(f.Status))
+	}
+	if f.Name != "" {
+		add("serial IN (SELECT serial FROM certificate_names WHERE value = ?)", f.Name)
+	}
+	if !f.NotAfterBefore.IsZero() {
+		add("not_after < ?", f.NotAfterBefore.UnixNano())
+	}
+	if !f.NotAfterAfter.IsZero() {
+		add("not_after > ?", f.NotAfterAfter.UnixNano())
+	}
+	if f.AfterSerial != "" {
+		// The cursor is a serial; its not_after, which never changes, places
+		// it in the (not_after, serial) order.
+		var notAfter int64
+		found := false
+		err := s.each(ctx, "SELECT not_after FROM certificates WHERE serial = ?", []any{f.AfterSerial}, func(rows *sql.Rows) error {
+			found = true
+			return rows.Scan(&notAfter)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, errs.New(errs.NotFound, "pagination cursor: certificate %s not found", f.AfterSerial)
+		}
+		add("(not_after, serial) > (?, ?)", notAfter, f.AfterSerial)
+	}
+	q := "SELECT " + certificateColumns + " FROM certificates"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY not_after, serial"
+	if f.Limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, f.Limit)
+	}
+	return s.certificates(ctx, q, args...)
+}
+
+func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
+	var out []store.Certificate
+	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
+		var c store.Certificate
+		var sans, status string
+		var notBefore, notAfter int64
+		var revokedAt sql.NullInt64
+		if err := rows.Scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
+			&revokedAt, &c.RevocationReason, &c.Requester, &c.DER); err != nil {
+			return errs.Wrap(errs.Internal, err, "read certificate")
+		}
+		if err := decodeSANs(sans, &c); err != nil {
+			return err
+		}
+		c.NotBefore, c.NotAfter, c.Status = timeOf(notBefore), timeOf(notAfter), store.Status(status)
+		if revokedAt.Valid {
+			c.RevokedAt = timeOf(revokedAt.Int64)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// Events implements store.Store and audit.Reader.
+func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
+	return s.each(ctx, "SELECT "+eventColumns+" FROM events ORDER BY seq", nil, func(rows *sql.Rows) error {
+		var e audit.Event
+		var t int64
+		var data []byte
+		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
+			return errs.Wrap(errs.Internal, err, "read audit event")
+		}
+		e.Time = timeOf(t)
+		if len(data) > 0 {
+			e.Data = data
+		}
+		return fn(e)
+	})
+}
+
+// IssuedCertificates implements store.Store and audit.Reader.
+func (s *Store) IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error {
+	return s.each(ctx, "SELECT serial, issue_seq FROM certificates ORDER BY issue_seq", nil, func(rows *sql.Rows) error {
+		var serial string
+		var seq int64
+		if err := rows.Scan(&serial, &seq); err != nil {
+			return errs.Wrap(errs.Internal, err, "read certificate")
+		}
+		return fn(serial, seq)
+	})
+}
+
+// sans is the JSON kept in certificates.sans.
+type sans struct {
+	DNS   []string `json:"dns,omitempty"`
+	IP    []string `json:"ip,omitempty"`
+	Email []string `json:"email,omitempty"`
+}
+
+func encodeSANs(c store.Certificate) (string, error) {
+	b, err := json.Marshal(sans{c.DNSNames, c.IPAddresses, c.EmailAddresses})
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "encode names of certificate %s", c.Serial)
+	}
+	return string(b), nil
+}
+
+func decodeSANs(s string, c *store.Certificate) error {
+	var v sans
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return errs.Wrap(errs.Internal, err, "decode names of certificate %s", c.Serial)
+	}
+	c.DNSNames, c.IPAddresses, c.EmailAddresses = v.DNS, v.IP, v.Email
+	return nil
+}
+
+type name struct{ typ, value string }
+
+func names(c store.Certificate) []name {
+	var out []name
+	for _, v := range c.DNSNames {
+		out = append(out, name{"dns", v})
+	}
+	for _, v := range c.IPAddresses {
+		out = append(out, name{"ip", v})
+	}
+	for _, v := range c.EmailAddresses {
+		out = append(out, name{"email", v})
+	}
+	return out
+}
+
+func timeOf(unixNano int64) time.Time { return time.Unix(0, unixNano).UTC() }
+
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,295 @@
+// Package sqlite is the single-node store: one SQLite file in WAL mode with
+// synchronous=FULL, written by one group-committing goroutine and read
+// through a pool of read-only connections that never wait for it.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// Store is a store.Store in one SQLite file.
+type Store struct {
+	now    func() time.Time
+	read   *sql.DB
+	write  *sql.DB
+	w      *writer
+	cp     *checkpointer
+	stmts  sync.Map // read query text -> *sql.Stmt
+	closer sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Option changes how Open sets up the store.
+type Option func(*options)
+
+type options struct {
+	now             func() time.Time
+	maxBatch        int
+	readers         int
+	busyTimeout     time.Duration
+	checkpointEvery time.Duration
+}
+
+// WithClock sets the clock that stamps events given without a time.
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithMaxBatch caps how many writes share one transaction (default 512).
+func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = max(n, 1) } }
+
+// WithReaders sets the size of the read connection pool (default
+// 4×GOMAXPROCS, at least 8; audit.Verify holds two at once).
+func WithReaders(n int) Option { return func(o *options) { o.readers = max(n, 2) } }
+
+// WithBusyTimeout sets how long a connection waits for a lock held by
+// another process (default 10s).
+func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
+
+// Open opens or creates the database at path (created with mode 0600) and
+// brings its schema up to date.
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	o := options{now: time.Now, maxBatch: 512, readers: max(8, 4*runtime.GOMAXPROCS(0)), busyTimeout: 10 * time.Second,
+		checkpointEvery: 100 * time.Millisecond}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if path == "" || path == ":memory:" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, errs.New(errs.Malformed, "sqlite store path %q must be a plain file name", path)
+	}
+	// SQLite would create the file with the umask's mode; the CA's state is
+	// not for other users. The -wal and -shm files inherit this mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	f.Close()
+
+	// The writer's connections (the writer's and the checkpointer's) are
+	// durable: WAL, fsync at every commit. Statement journals of the per-write
+	// savepoints stay in memory.
+	busy := "&_pragma=busy_timeout(" + itoa(o.busyTimeout.Milliseconds()) + ")"
+	s := &Store{now: o.now}
+	fail := func(err error) (*Store, error) {
+		s.Close()
+		return nil, err
+	}
+	s.write, err = sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"+
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32000)"+busy)
+	if err != nil {
+		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
+	}
+	s.write.SetMaxOpenConns(2)
+	conn, err := s.write.Conn(ctx)
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "PRAGMA wal_autocheckpoint = 0")
+	}
+	if err != nil {
+		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
+	}
+	if err := migrate(ctx, conn, migrations, o.now()); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	if s.w, err = newWriter(ctx, conn, o.maxBatch, o.now); err != nil {
+		conn.Close()
+		return fail(err)
+	}
+	cpConn, err := s.write.Conn(ctx)
+	if err != nil {
+		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
+	}
+	s.cp = startCheckpointer(cpConn, o.checkpointEvery)
+	s.read, err = sql.Open("sqlite", path+"?_pragma=query_only(1)"+busy)
+	if err != nil {
+		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
+	}
+	s.read.SetMaxOpenConns(o.readers)
+	s.read.SetMaxIdleConns(o.readers)
+	return s, nil
+}
+
+// Close lets queued writes commit, then closes every connection.
+func (s *Store) Close() error {
+	var err error
+	s.closer.Do(func() {
+		if s.w != nil {
+			s.w.close()
+			s.w.conn.Close()
+		}
+		if s.cp != nil {
+			s.cp.close()
+		}
+		s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+		if s.write != nil {
+			err = s.write.Close()
+		}
+		if s.read != nil {
+			err = errors.Join(err, s.read.Close())
+		}
+	})
+	return err
+}
+
+// CreateAuthority implements store.Store.
+func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error {
+	if err := store.CheckAuthority(a); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	if err != nil {
+		return err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.now()
+	}
+	check := func(t *tx) error {
+		exists, parent, err := t.exists("authCheck", a.Name, a.Parent)
+		switch {
+		case err != nil:
+			return errs.Wrap(errs.Internal, err, "look up authority %q", a.Name)
+		case exists:
+			return errs.New(errs.Conflict, "authority %q already exists", a.Name)
+		case a.Parent != "" && !parent:
+			return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
+			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq)
+		return constraintError(err, "authority %q", a.Name)
+	})
+}
+
+// RecordCertificate implements store.Store.
+func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error {
+	if err := store.CheckCertificate(c); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	if c.Status == "" {
+		c.Status = store.Valid
+	}
+	sans, err := encodeSANs(c)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		exists, authority, err := t.exists("certCheck", c.Serial, c.Authority)
+		switch {
+		case err != nil:
+			return errs.Wrap(errs.Internal, err, "look up certificate %s", c.Serial)
+		case exists:
+			return errs.New(errs.Conflict, "certificate %s is already recorded", c.Serial)
+		case !authority:
+			return errs.New(errs.NotFound, "authority %q of certificate %s does not exist", c.Authority, c.Serial)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
+			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq)
+		if err != nil {
+			return constraintError(err, "certificate %s", c.Serial)
+		}
+		if err := t.insertNames(c.Serial, names(c)); err != nil {
+			return errs.Wrap(errs.Internal, err, "record names of certificate %s", c.Serial)
+		}
+		return nil
+	})
+}
+
+// constraintError names the constraint a write broke despite its check
+// (another process wrote meanwhile), or wraps any other failure.
+func constraintError(err error, format string, args ...any) error {
+	if err == nil {
+		return nil
+	}
+	what := fmt.Sprintf(format, args...)
+	switch constraint(err) {
+	case primaryKey:
+		return errs.Wrap(errs.Conflict, err, "%s already exists", what)
+	case foreignKey:
+		return errs.Wrap(errs.NotFound, err, "%s refers to something that does not exist", what)
+	}
+	return errs.Wrap(errs.Internal, err, "record %s", what)
+}
+
+// Revoke implements store.Store.
+func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error {
+	if err := store.CheckSerial(serial); err != nil {
+		return err
+	}
+	if err := store.CheckReason(reason); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return errs.New(errs.Malformed, "revocation of %s has no time", serial)
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		var status, authority string
+		err := t.w.stmt["state"].QueryRowContext(t.ctx, serial).Scan(&status, &authority)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return errs.New(errs.NotFound, "certificate %s not found", serial)
+		case err != nil:
+			return errs.Wrap(errs.Internal, err, "read certificate %s", serial)
+		case status == string(store.Revoked):
+			return errs.New(errs.Conflict, "certificate %s is already revoked", serial)
+		}
+		if ev.Authority == "" {
+			ev.Authority = authority
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		if _, err := t.exec("revoke", at.UnixNano(), reason, serial); err != nil {
+			return errs.Wrap(errs.Internal, err, "revoke certificate %s", serial)
+		}
+		return nil
+	})
+}
+
+// AppendEvent implements store.Store.
+func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
+	switch ev.Kind {
+	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate:
+		// Only the methods that write the row may write its event.
+		return errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
+	}
+	ev, err := store.PrepareEvent(ev, "", "", "", time.Time{})
+	if err != nil {
+		return err
+	}
+	return s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error { return t.appendEvent(&ev) })
+}

@@ -1,0 +1,433 @@
+package sqlite
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"database/sql"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+	"signet/internal/store/storetest"
+)
+
+var ctx = context.Background()
+
+func open(t testing.TB, path string, opts ...Option) *Store {
+	t.Helper()
+	s, err := Open(ctx, path, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		return open(t, filepath.Join(t.TempDir(), "signet.db"))
+	})
+}
+
+// fill writes an authority, n certificates and a key event, ending with a
+// certificate so that the last event is a certificate.issue.
+func fill(t *testing.T, s *Store, n int) {
+	t.Helper()
+	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca"}, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvent(ctx, audit.Event{Kind: audit.KindKeyGenerate, Actor: "cli", Subject: "pkcs11:object=k"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		c := store.Certificate{Serial: fmt.Sprintf("%04x", i+1), Authority: "ca", DNSNames: []string{"h.example.org"},
+			NotBefore: time.Unix(1e9, 0), NotAfter: time.Unix(1e9+int64(i), 0), DER: []byte{0x30, 0x00}}
+		if err := s.RecordCertificate(ctx, c, audit.Event{Actor: "api:t", Data: []byte(`{"i":1}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestReopenKeepsEverythingAndExtendsTheChain(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 3)
+	before, err := audit.Verify(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = open(t, path)
+	if _, err := s.Certificate(ctx, "0003"); err != nil {
+		t.Fatalf("certificate lost across reopen: %v", err)
+	}
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "note", Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := audit.Verify(ctx, s)
+	if err != nil || after.Events != before.Events+1 || after.Certificates != 3 {
+		t.Fatalf("after reopen: %+v, %v (before %+v)", after, err, before)
+	}
+}
+
+// tamper opens the closed database with a plain connection, as someone with
+// the file would, and runs SQL on it.
+func tamper(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range stmts {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func TestTamperingIsCaught(t *testing.T) {
+	const n = 5 // events: 1 authority, 2 key, 3..7 certificates 0001..0005
+	dropGuards := []string{"DROP TRIGGER events_no_update", "DROP TRIGGER events_no_delete"}
+	tests := []struct {
+		name   string
+		sql    []string
+		seq    int64
+		reason string
+	}{
+		{"event data edited", []string{`UPDATE events SET data = '{"i":2}' WHERE seq = 4`}, 4, "changed"},
+		{"event time edited", []string{`UPDATE events SET time = time + 1 WHERE seq = 6`}, 6, "changed"},
+		{"middle event deleted", []string{`DELETE FROM events WHERE seq = 5`}, 5, "missing"},
+		{"last certificate's event deleted", []string{`DELETE FROM events WHERE seq = 7`}, 7, "log ends at event 6"},
+		{"event deleted and certificate pointed elsewhere", []string{
+			`DELETE FROM events WHERE seq = 7`, `UPDATE certificates SET issue_seq = 2 WHERE serial = '0005'`}, 2, "key.generate"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "signet.db")
+			s, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill(t, s, n)
+			s.Close()
+			tamper(t, path, append(dropGuards, tt.sql...)...)
+
+			s = open(t, path)
+			rep, err := audit.Verify(ctx, s)
+			if errs.KindOf(err) != errs.Rejected || rep.BrokenSeq != tt.seq || !strings.Contains(rep.Reason, tt.reason) {
+				t.Fatalf("Verify: %+v, %v; want seq %d and %q", rep, err, tt.seq, tt.reason)
+			}
+			if !strings.Contains(err.Error(), fmt.Sprintf("seq %d", tt.seq)) {
+				t.Errorf("error %q does not name seq %d", err, tt.seq)
+			}
+		})
+	}
+}
+
+func TestEventsRefuseChangeWhileGuarded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path)
+	fill(t, s, 1)
+	for _, q := range []string{"UPDATE events SET actor = 'x' WHERE seq = 1", "DELETE FROM events WHERE seq = 3"} {
+		if _, err := s.w.conn.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want refused", q, err)
+		}
+	}
+}
+
+func TestFileIsPrivate(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path)
+	fill(t, s, 1)
+	for _, p := range []string{path, path + "-wal"} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s has mode %v, want 0600", p, fi.Mode().Perm())
+		}
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 1)
+	s.Close()
+	s = open(t, path) // applies nothing the second time
+	if err := migrate(ctx, s.w.conn, migrations, time.Now()); err != nil {
+		t.Fatalf("migrating an up-to-date database: %v", err)
+	}
+	var n, v int
+	if err := s.w.conn.QueryRowContext(ctx, "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&n, &v); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(migrations) || v != len(migrations) {
+		t.Errorf("schema_migrations has %d rows up to version %d, want %d", n, v, len(migrations))
+	}
+	if _, err := audit.Verify(ctx, s); err != nil {
+		t.Error(err)
+	}
+	// A database from a newer signet is refused rather than misread.
+	err = migrate(ctx, s.w.conn, migrations[:0], time.Now())
+	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("older code on a newer schema: %v", err)
+	}
+}
+
+func TestOpenRefusesNonFilePaths(t *testing.T) {
+	for _, p := range []string{"", ":memory:", "file:x.db", "x.db?mode=ro"} {
+		if _, err := Open(ctx, p); errs.KindOf(err) != errs.Malformed {
+			t.Errorf("Open(%q): %v, want malformed", p, err)
+		}
+	}
+}
+
+// TestWritesAreGroupCommitted checks that concurrent writers share
+// transactions, and that Close lets every queued write finish.
+func TestWritesAreGroupCommitted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s, 0)
+	b0 := s.w.batches.Load()
+	var wg sync.WaitGroup
+	var done atomic.Int64
+	for w := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				c := store.Certificate{Serial: fmt.Sprintf("%02x%02x", w, i), Authority: "ca",
+					NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
+				err := s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
+				if err == nil {
+					done.Add(1)
+				} else if errs.KindOf(err) != errs.Unavailable {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	batches := s.w.batches.Load() - b0
+	if done.Load() > 50 && batches >= done.Load() {
+		t.Errorf("%d writes took %d transactions: no group commit", done.Load(), batches)
+	}
+	t.Logf("%d writes in %d transactions", done.Load(), batches)
+
+	// Every acknowledged write survived Close.
+	s = open(t, path)
+	all, err := s.Certificates(ctx, store.Filter{})
+	if err != nil || int64(len(all)) != done.Load() {
+		t.Fatalf("%d certificates after reopen, %d acknowledged (%v)", len(all), done.Load(), err)
+	}
+	if _, err := audit.Verify(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "x", Actor: "y"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "x", Actor: "y"}); errs.KindOf(err) != errs.Unavailable {
+		t.Errorf("write after Close: %v, want unavailable", err)
+	}
+}
+
+// realisticDER is a real ECDSA P-256 leaf certificate of about 600 bytes.
+func realisticDER(b testing.TB) []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: new(big.Int).Lsh(big.NewInt(1), 150),
+		Subject:      pkix.Name{CommonName: "xmpp.example.org", Organization: []string{"Example"}},
+		DNSNames:     []string{"xmpp.example.org", "conference.example.org", "upload.example.org", "example.org"},
+		IPAddresses:  []net.IP{net.ParseIP("192.0.2.10")},
+		NotBefore:    time.Now(), NotAfter: time.Now().Add(30 * 24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		CRLDistributionPoints: []string{"http://ca.example.org/crl/xmpp.crl"},
+		OCSPServer:            []string{"http://ca.example.org/ocsp"},
+		AuthorityKeyId:        make([]byte, 20), SubjectKeyId: make([]byte, 20),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return der
+}
+
+// BenchmarkRecordCertificate measures durable recording with a given number
+// of issuance requests in flight: each waits for its own commit, so the
+// throughput of group commit grows with how many wait at once.
+func BenchmarkRecordCertificate(b *testing.B) {
+	for _, inflight := range []int{16, 64, 256} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) { benchmarkRecord(b, inflight) })
+	}
+}
+
+func benchmarkRecord(b *testing.B, inflight int) {
+	s := open(b, filepath.Join(b.TempDir(), "signet.db"))
+	if err := s.CreateAuthority(ctx, store.Authority{Name: "xmpp", KeyURI: "pkcs11:object=xmpp"}, audit.Event{Actor: "cli"}); err != nil {
+		b.Fatal(err)
+	}
+	der := realisticDER(b)
+	var next atomic.Int64
+	b0, c0 := s.w.batches.Load(), s.w.committed.Load()
+	b.SetParallelism(max(1, inflight/runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := next.Add(1)
+			c := store.Certificate{
+				Serial: fmt.Sprintf("%032x", n), Authority: "xmpp", Subject: "CN=xmpp.example.org",
+				DNSNames:    []string{"xmpp.example.org", "conference.example.org", "upload.example.org", "example.org"},
+				IPAddresses: []string{"192.0.2.10"}, NotBefore: time.Now(), NotAfter: time.Now().Add(720 * time.Hour),
+				Status: store.Valid, Requester: "acme:1", DER: der,
+			}
+			ev := audit.Event{Actor: "acme:1", Data: []byte(`{"profile":"xmpp","names":4}`)}
+			if err := s.RecordCertificate(ctx, c, ev); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+	if n := s.w.batches.Load() - b0; n > 0 {
+		b.ReportMetric(float64(s.w.committed.Load()-c0)/float64(n), "certs/commit")
+	}
+	b.ReportMetric(float64(len(der)), "DER-bytes")
+}
+
+// TestFailedApplyFailsOnlyItsCaller forces a write to fail after it wrote
+// (the case checks cannot foresee) in the middle of a batch: the batch is
+// rerun with savepoints, the others commit, and the chain has no hole.
+func TestFailedApplyFailsOnlyItsCaller(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "signet.db"))
+	fill(t, s, 0)
+	// Hold the writer in one batch so that the next requests queue up and
+	// share the following one.
+	release, started := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.w.do(ctx, func(*tx) error { return nil }, func(*tx) error { close(started); <-release; return nil })
+	}()
+	<-started
+
+	boom := errs.New(errs.Internal, "disk on fire")
+	results := make([]chan error, 5)
+	for i := range results {
+		results[i] = make(chan error, 1)
+		go func() {
+			if i == 2 {
+				results[i] <- s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
+					ev := audit.Event{Kind: "half", Actor: "t"}
+					if err := t.appendEvent(&ev); err != nil {
+						return err
+					}
+					return boom
+				})
+				return
+			}
+			c := store.Certificate{Serial: fmt.Sprintf("c%d", i), Authority: "ca", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
+			results[i] <- s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
+		}()
+	}
+	for len(s.w.reqs) < len(results) {
+		time.Sleep(time.Millisecond)
+	}
+	before := s.w.batches.Load()
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, ch := range results {
+		err := <-ch
+		if (i == 2) != (err != nil) || (i == 2 && err != boom) {
+			t.Errorf("request %d: %v", i, err)
+		}
+	}
+	if n := s.w.batches.Load() - before; n != 2 {
+		t.Errorf("%d transactions after the held one, want 2 (the held batch, then the five together)", n)
+	}
+	rep, err := audit.Verify(ctx, s)
+	if err != nil || rep.Certificates != 4 || rep.Events != 2+4 {
+		t.Fatalf("Verify: %+v, %v", rep, err)
+	}
+	if err := s.Events(ctx, func(e audit.Event) error {
+		if e.Kind == "half" {
+			return fmt.Errorf("the failed write's event %d was committed", e.Seq)
+		}
+		return nil
+	}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestCancelledWriteIsNotRecorded(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "signet.db"))
+	fill(t, s, 0)
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	c := store.Certificate{Serial: "01", Authority: "ca", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
+	if err := s.RecordCertificate(cctx, c, audit.Event{Actor: "t"}); errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("cancelled write: %v", err)
+	}
+	if _, err := s.Certificate(ctx, "01"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("cancelled write was recorded: %v", err)
+	}
+}
+
+// TestDurableSettings checks the pragmas that make an acknowledged write
+// survive a power cut: WAL with an fsync at every commit.
+func TestDurableSettings(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "signet.db"))
+	var mode string
+	var sync, fk int
+	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || sync != 2 || fk != 1 {
+		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d; want wal, 2 (FULL), 1", mode, sync, fk)
+	}
+}

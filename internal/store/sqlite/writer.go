@@ -1,0 +1,311 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+)
+
+// writer is the one goroutine that writes. It takes every queued request
+// into one transaction (group commit: one fsync for the batch), makes sure a
+// failing request fails only its caller (see commit), and answers nobody
+// before COMMIT has returned. It also owns the order of the audit chain:
+// each batch reads the head inside its transaction, so another process
+// writing the same file cannot fork the chain, and extends it in memory.
+type writer struct {
+	conn     *sql.Conn
+	maxBatch int
+	reqs     chan *request
+	exited   chan struct{}
+
+	mu     sync.RWMutex // held for reading while sending, for writing to close reqs
+	closed bool
+
+	stmt map[string]*sql.Stmt
+	now  func() time.Time
+
+	batches, committed atomic.Int64 // for tests and benchmarks
+}
+
+// request is one write. check only reads: it refuses a write that would
+// fail (duplicate, missing parent, wrong state) before anything is written.
+// apply writes, and is expected to succeed once check has passed.
+type request struct {
+	ctx   context.Context
+	check func(t *tx) error
+	apply func(t *tx) error
+	done  chan error
+}
+
+// tx is the batch transaction as a request sees it.
+type tx struct {
+	ctx  context.Context
+	w    *writer
+	seq  int64
+	hash []byte
+}
+
+var writeStatements = map[string]string{
+	"begin":      "BEGIN IMMEDIATE",
+	"commit":     "COMMIT",
+	"rollback":   "ROLLBACK",
+	"savepoint":  "SAVEPOINT req",
+	"release":    "RELEASE req",
+	"rollbackTo": "ROLLBACK TO req",
+	"head":       "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+	"event": `INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"certificate": `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
+		status, revoked_at, reason, requester, der, issue_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"certCheck": `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
+		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
+	"authCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
+		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
+	"authority": `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
+		default_validity, max_validity, created_at, event_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	"state":  "SELECT status, authority FROM certificates WHERE serial = ?",
+	"revoke": "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE serial = ?",
+}
+
+func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {
+	w := &writer{conn: conn, maxBatch: maxBatch, now: now, reqs: make(chan *request, maxBatch),
+		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{}}
+	for name, q := range writeStatements {
+		st, err := conn.PrepareContext(ctx, q)
+		if err != nil {
+			w.closeStatements()
+			return nil, errs.Wrap(errs.Internal, err, "prepare %s statement", name)
+		}
+		w.stmt[name] = st
+	}
+	go w.run()
+	return w, nil
+}
+
+// do queues apply and waits for the outcome of its batch. If ctx ends while
+// waiting the caller is told the outcome is unknown: the write may still
+// commit. A request whose ctx has ended before its turn is skipped.
+func (w *writer) do(ctx context.Context, check, apply func(t *tx) error) error {
+	r := &request{ctx: ctx, check: check, apply: apply, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return errs.New(errs.Unavailable, "store is closed")
+	}
+	select {
+	case w.reqs <- r:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return errs.Wrap(errs.Unavailable, ctx.Err(), "write not queued")
+	}
+	w.mu.RUnlock()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return errs.Wrap(errs.Unavailable, ctx.Err(), "gave up waiting for the write; it may still be committed")
+	}
+}
+
+// close stops new requests, lets the writer finish every queued one and
+// waits for it.
+func (w *writer) close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.reqs)
+	}
+	w.mu.Unlock()
+	<-w.exited
+	w.closeStatements()
+}
+
+func (w *writer) closeStatements() {
+	for _, st := range w.stmt {
+		st.Close()
+	}
+}
+
+func (w *writer) run() {
+	defer close(w.exited)
+	batch := make([]*request, 0, w.maxBatch)
+	for r := range w.reqs {
+		batch = append(batch[:0], r)
+	collect:
+		for len(batch) < w.maxBatch {
+			select {
+			case r, ok := <-w.reqs:
+				if !ok {
+					break collect
+				}
+				batch = append(batch, r)
+			default:
+				break collect
+			}
+		}
+		w.commit(batch)
+	}
+}
+
+// commit runs one batch. Its statements use a context detached from the
+// callers': one caller giving up must not abort everybody's transaction.
+//
+// The fast path runs without savepoints: check has already refused the
+// writes expected to fail, before they wrote anything. If an apply fails
+// anyway, its partial writes cannot be undone alone, so the transaction is
+// rolled back and the batch is run again with a savepoint around each
+// request, so that the failure stays its caller's own.
+func (w *writer) commit(batch []*request) {
+	ctx := context.Background()
+	results := make([]error, len(batch))
+	err := w.batch(ctx, batch, results, false)
+	if errors.Is(err, errRetrySafe) {
+		_, _ = w.stmt["rollback"].ExecContext(ctx)
+		clear(results)
+		err = w.batch(ctx, batch, results, true)
+	}
+	if err != nil {
+		_, _ = w.stmt["rollback"].ExecContext(ctx)
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+	} else {
+		w.batches.Add(1)
+		for _, err := range results {
+			if err == nil {
+				w.committed.Add(1)
+			}
+		}
+	}
+	for i, r := range batch {
+		r.done <- results[i]
+	}
+}
+
+var errRetrySafe = errors.New("retry the batch with savepoints")
+
+// batch runs the transaction; an error it returns fails every request.
+func (w *writer) batch(ctx context.Context, batch []*request, results []error, safe bool) error {
+	if _, err := w.stmt["begin"].ExecContext(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "begin write transaction")
+	}
+	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
+	err := w.stmt["head"].QueryRowContext(ctx).Scan(&t.seq, &t.hash)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return errs.Wrap(errs.Unavailable, err, "read audit log head")
+	}
+	for i, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			results[i] = errs.Wrap(errs.Unavailable, err, "write abandoned before it started")
+			continue
+		}
+		if !safe {
+			if results[i] = r.check(t); results[i] == nil && r.apply(t) != nil {
+				return errRetrySafe
+			}
+			continue
+		}
+		if _, err := w.stmt["savepoint"].ExecContext(ctx); err != nil {
+			return errs.Wrap(errs.Unavailable, err, "savepoint")
+		}
+		seq, hash := t.seq, t.hash
+		if results[i] = r.check(t); results[i] == nil {
+			results[i] = r.apply(t)
+		}
+		if results[i] != nil {
+			t.seq, t.hash = seq, hash
+			if _, err := w.stmt["rollbackTo"].ExecContext(ctx); err != nil {
+				return errs.Wrap(errs.Unavailable, err, "roll back a failed write")
+			}
+		}
+		if _, err := w.stmt["release"].ExecContext(ctx); err != nil {
+			return errs.Wrap(errs.Unavailable, err, "release savepoint")
+		}
+	}
+	if _, err := w.stmt["commit"].ExecContext(ctx); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "commit")
+	}
+	return nil
+}
+
+// appendEvent seals ev after the current head and inserts it.
+func (t *tx) appendEvent(ev *audit.Event) error {
+	if ev.Time.IsZero() {
+		ev.Time = t.w.now().UTC().Round(0)
+	}
+	ev.Seq = t.seq + 1
+	ev.Seal(t.hash)
+	_, err := t.w.stmt["event"].ExecContext(t.ctx, ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor,
+		ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "append audit event %d", ev.Seq)
+	}
+	t.seq, t.hash = ev.Seq, ev.Hash
+	return nil
+}
+
+func (t *tx) exec(name string, args ...any) (sql.Result, error) {
+	return t.w.stmt[name].ExecContext(t.ctx, args...)
+}
+
+// maxNamesPerInsert bounds the multi-row name inserts prepared as
+// "names1".."names8": one statement per certificate in the common case.
+const maxNamesPerInsert = 8
+
+func init() {
+	values := "(?, ?, ?)"
+	for n := 1; n <= maxNamesPerInsert; n++ {
+		writeStatements["names"+strconv.Itoa(n)] = "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES " + values
+		values += ", (?, ?, ?)"
+	}
+}
+
+// exists runs a statement that selects two EXISTS flags.
+func (t *tx) exists(name string, args ...any) (a, b bool, err error) {
+	err = t.w.stmt[name].QueryRowContext(t.ctx, args...).Scan(&a, &b)
+	return a, b, err
+}
+
+// insertNames writes the certificate's names, up to maxNamesPerInsert rows
+// per statement.
+func (t *tx) insertNames(serial string, ns []name) error {
+	for len(ns) > 0 {
+		n := min(len(ns), maxNamesPerInsert)
+		stmt := "names" + strconv.Itoa(n)
+		args := make([]any, 0, 3*n)
+		for _, v := range ns[:n] {
+			args = append(args, serial, v.typ, v.value)
+		}
+		if _, err := t.exec(stmt, args...); err != nil {
+			return err
+		}
+		ns = ns[n:]
+	}
+	return nil
+}
+
+// constraint returns the SQLite extended code of a constraint violation, or 0.
+func constraint(err error) int {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
+		return se.Code()
+	}
+	return 0
+}
+
+const (
+	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+)

@@ -1,0 +1,206 @@
+// Package store owns the CA's persistent state behind one interface:
+// authorities, issued certificates and the audit log, with each record and
+// its audit event written atomically. Backends (store/sqlite, later
+// store/postgres) must pass the conformance suite in store/storetest.
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+)
+
+// ErrNotFound is returned, wrapped, by every lookup that matches nothing.
+// Test with errors.Is(err, store.ErrNotFound) or errs.KindOf.
+var ErrNotFound error = &errs.Error{Kind: errs.NotFound}
+
+// Status is a certificate's revocation state.
+type Status string
+
+const (
+	Valid   Status = "valid"
+	Revoked Status = "revoked"
+)
+
+// Certificate is an issued certificate as the inventory sees it.
+type Certificate struct {
+	Serial           string // lowercase hex, no separators; unique
+	Authority        string
+	Subject          string
+	DNSNames         []string
+	IPAddresses      []string
+	EmailAddresses   []string
+	NotBefore        time.Time
+	NotAfter         time.Time
+	Status           Status
+	RevokedAt        time.Time // zero unless revoked
+	RevocationReason int       // RFC 5280 CRLReason
+	Requester        string
+	DER              []byte
+}
+
+// Authority is one CA that signet runs. Policy is opaque to the store.
+type Authority struct {
+	Name            string
+	Purpose         string
+	Parent          string // "" for a root
+	KeyURI          string
+	CertDER         []byte
+	Policy          json.RawMessage
+	DefaultValidity time.Duration
+	MaxValidity     time.Duration
+	CreatedAt       time.Time
+}
+
+// Filter selects certificates. Zero fields match anything.
+type Filter struct {
+	Authority      string
+	Status         Status
+	Name           string    // a DNS name, IP address or email address the certificate carries
+	NotAfterBefore time.Time // only certificates expiring before this
+	NotAfterAfter  time.Time // only certificates expiring after this (hides the expired)
+	Limit          int       // 0: no limit
+	AfterSerial    string    // keyset pagination: start after this certificate in (not_after, serial) order
+}
+
+// Store is signet's persistent state. Every write that changes state takes
+// the audit event describing it; the store assigns its Seq, fills Time if
+// zero, seals it into the chain and commits it in the same transaction as
+// the row, so neither exists without the other. Writes return only once
+// durable.
+type Store interface {
+	// CreateAuthority records a; errs.Conflict if the name exists,
+	// errs.NotFound if the parent does not.
+	CreateAuthority(ctx context.Context, a Authority, ev audit.Event) error
+	Authority(ctx context.Context, name string) (Authority, error)
+	// Authorities lists every authority ordered by name.
+	Authorities(ctx context.Context) ([]Authority, error)
+
+	// RecordCertificate records an issued certificate and its
+	// certificate.issue event; errs.Conflict on a duplicate serial,
+	// errs.NotFound if the authority does not exist.
+	RecordCertificate(ctx context.Context, c Certificate, ev audit.Event) error
+	Certificate(ctx context.Context, serial string) (Certificate, error)
+	// Certificates lists matches ordered by NotAfter, then Serial.
+	Certificates(ctx context.Context, f Filter) ([]Certificate, error)
+	// Revoke marks a certificate revoked with its certificate.revoke event;
+	// errs.Conflict if it already is.
+	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error
+
+	// AppendEvent appends an event not tied to a row (key.generate, ...).
+	AppendEvent(ctx context.Context, ev audit.Event) error
+
+	// Events and IssuedCertificates make a Store an audit.Reader.
+	Events(ctx context.Context, fn func(audit.Event) error) error
+	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
+
+	// Close waits for pending writes and releases the store.
+	Close() error
+}
+
+var _ audit.Reader = Store(nil)
+
+// PrepareEvent checks ev and fills what the store knows, before a backend
+// seals it: Kind, Subject and Authority default to the given values, a zero
+// Time to now (a zero now leaves it for the backend to stamp in chain
+// order), and Data is compacted. A Kind, Subject or Authority different from
+// a non-empty default is refused, so that an issue event always names its
+// certificate.
+func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time) (audit.Event, error) {
+	if ev.Kind == "" {
+		ev.Kind = kind
+	}
+	if ev.Subject == "" {
+		ev.Subject = subject
+	}
+	if ev.Authority == "" {
+		ev.Authority = authority
+	}
+	switch {
+	case ev.Kind == "":
+		return ev, errs.New(errs.Malformed, "audit event has no kind")
+	case kind != "" && ev.Kind != kind:
+		return ev, errs.New(errs.Malformed, "audit event kind %q, want %q", ev.Kind, kind)
+	case subject != "" && ev.Subject != subject:
+		return ev, errs.New(errs.Malformed, "audit event subject %q, want %q", ev.Subject, subject)
+	case authority != "" && ev.Authority != authority:
+		return ev, errs.New(errs.Malformed, "audit event authority %q, want %q", ev.Authority, authority)
+	}
+	if ev.Time.IsZero() {
+		ev.Time = now
+	}
+	if !ev.Time.IsZero() {
+		ev.Time = ev.Time.UTC().Round(0)
+	}
+	if len(ev.Data) > 0 {
+		var b bytes.Buffer
+		if err := json.Compact(&b, ev.Data); err != nil {
+			return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
+		}
+		ev.Data = b.Bytes()
+	} else {
+		ev.Data = nil
+	}
+	ev.Seq, ev.Prev, ev.Hash = 0, nil, nil
+	return ev, nil
+}
+
+// CheckSerial refuses a serial that is not lowercase hex without separators.
+func CheckSerial(serial string) error {
+	if serial == "" || len(serial) > 64 {
+		return errs.New(errs.Malformed, "certificate serial %q must be 1 to 64 lowercase hex digits", serial)
+	}
+	for _, c := range serial {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return errs.New(errs.Malformed, "certificate serial %q must be lowercase hex without separators", serial)
+		}
+	}
+	return nil
+}
+
+// CheckCertificate refuses a certificate row that cannot be recorded.
+func CheckCertificate(c Certificate) error {
+	if err := CheckSerial(c.Serial); err != nil {
+		return err
+	}
+	switch {
+	case c.Authority == "":
+		return errs.New(errs.Malformed, "certificate %s has no authority", c.Serial)
+	case len(c.DER) == 0:
+		return errs.New(errs.Malformed, "certificate %s has no DER", c.Serial)
+	case c.NotBefore.IsZero() || c.NotAfter.IsZero():
+		return errs.New(errs.Malformed, "certificate %s has no validity period", c.Serial)
+	case c.Status != "" && c.Status != Valid && c.Status != Revoked:
+		return errs.New(errs.Malformed, "certificate %s has unknown status %q", c.Serial, c.Status)
+	case c.Status == Revoked && c.RevokedAt.IsZero():
+		return errs.New(errs.Malformed, "certificate %s is revoked with no revocation time", c.Serial)
+	}
+	return CheckReason(c.RevocationReason)
+}
+
+// CheckReason refuses a value that is not an RFC 5280 CRLReason (7 is unused).
+func CheckReason(reason int) error {
+	if reason < 0 || reason > 10 || reason == 7 {
+		return errs.New(errs.Malformed, "revocation reason %d is not an RFC 5280 CRLReason", reason)
+	}
+	return nil
+}
+
+// CheckAuthority refuses an authority that cannot be recorded.
+func CheckAuthority(a Authority) error {
+	switch {
+	case a.Name == "":
+		return errs.New(errs.Malformed, "authority has no name")
+	case a.Parent == a.Name:
+		return errs.New(errs.Malformed, "authority %q cannot be its own parent", a.Name)
+	case len(a.Policy) > 0 && !json.Valid(a.Policy):
+		return errs.New(errs.Malformed, "policy of authority %q is not JSON", a.Name)
+	case a.DefaultValidity < 0 || a.MaxValidity < 0:
+		return errs.New(errs.Malformed, "authority %q has a negative validity", a.Name)
+	}
+	return nil
+}

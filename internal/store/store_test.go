@@ -1,0 +1,78 @@
+package store
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+)
+
+func TestPrepareEvent(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 0, 5, time.FixedZone("x", 7200))
+	ev, err := PrepareEvent(audit.Event{Actor: "cli", Data: json.RawMessage(" { \"a\" : [1, 2] } "), Seq: 9, Hash: []byte{1}},
+		audit.KindCertificateIssue, "0a", "tls", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != audit.KindCertificateIssue || ev.Subject != "0a" || ev.Authority != "tls" || string(ev.Data) != `{"a":[1,2]}` ||
+		!ev.Time.Equal(now) || ev.Time.Location() != time.UTC || ev.Seq != 0 || ev.Hash != nil {
+		t.Errorf("prepared %+v", ev)
+	}
+	if ev, _ := PrepareEvent(audit.Event{Kind: "k"}, "", "", "", time.Time{}); !ev.Time.IsZero() {
+		t.Errorf("zero now filled the time: %v", ev.Time)
+	}
+	bad := []struct {
+		name string
+		ev   audit.Event
+	}{
+		{"no kind", audit.Event{}},
+		{"other kind", audit.Event{Kind: audit.KindCertificateRevoke}},
+		{"other subject", audit.Event{Subject: "0b"}},
+		{"other authority", audit.Event{Authority: "vpn"}},
+		{"data not JSON", audit.Event{Data: json.RawMessage("{")}},
+	}
+	for _, tt := range bad {
+		kind := audit.KindCertificateIssue
+		if tt.name == "no kind" {
+			kind = ""
+		}
+		if _, err := PrepareEvent(tt.ev, kind, "0a", "tls", now); errs.KindOf(err) != errs.Malformed {
+			t.Errorf("%s: %v, want malformed", tt.name, err)
+		}
+	}
+}
+
+func TestChecks(t *testing.T) {
+	for _, s := range []string{"", "0A", "0a:1b", "0x1", "g", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0"} {
+		if errs.KindOf(CheckSerial(s)) != errs.Malformed {
+			t.Errorf("serial %q accepted", s)
+		}
+	}
+	if err := CheckSerial("00ff"); err != nil {
+		t.Error(err)
+	}
+	good := Certificate{Serial: "01", Authority: "a", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
+	if err := CheckCertificate(good); err != nil {
+		t.Error(err)
+	}
+	for name, change := range map[string]func(c *Certificate){
+		"no authority":         func(c *Certificate) { c.Authority = "" },
+		"no DER":               func(c *Certificate) { c.DER = nil },
+		"no validity":          func(c *Certificate) { c.NotAfter = time.Time{} },
+		"unknown status":       func(c *Certificate) { c.Status = "expired" },
+		"revoked with no time": func(c *Certificate) { c.Status = Revoked },
+		"reason 7":             func(c *Certificate) { c.RevocationReason = 7 },
+	} {
+		c := good
+		change(&c)
+		if errs.KindOf(CheckCertificate(c)) != errs.Malformed {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	if errs.KindOf(CheckAuthority(Authority{Name: "a", Parent: "a"})) != errs.Malformed ||
+		errs.KindOf(CheckAuthority(Authority{Name: "a", Policy: json.RawMessage("{")})) != errs.Malformed {
+		t.Error("bad authority accepted")
+	}
+}
