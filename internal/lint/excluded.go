@@ -1,0 +1,50 @@
+package lint
+
+// Exclusion is a lint the gate does not run, and why.
+type Exclusion struct {
+	Name   string
+	Reason string
+}
+
+// Excluded lists every lint of the Sources that the gate skips, each for a
+// reason that holds for a private CA: its roots are installed by the
+// organisation, not by a browser root program, so the Baseline Requirements
+// rules that exist for the public WebPKI's shared namespace, its registries
+// and its audits do not apply. Every other RFC 5280 and BR lint runs.
+// New refuses to start if a name here is not a zlint lint, so a rename in
+// zlint cannot silently re-enable or hide anything.
+var Excluded = []Exclusion{
+	// Internal names and addresses are the point of a private PKI.
+	{"e_dnsname_not_valid_tld", "internal names such as kvm1.corp or api.internal have no public TLD; the authority's name policy decides which names are legitimate"},
+	{"e_ext_san_contains_reserved_ip", "private addresses (10/8, 192.168/16, fd00::/8, ...) are what internal servers use; the name policy limits them"},
+	{"e_subject_contains_reserved_ip", "same as e_ext_san_contains_reserved_ip, for the CN that repeats a SAN IP address"},
+
+	// XMPP needs otherName SRV-IDs (RFC 6120 13.7.1.2, RFC 4985).
+	{"e_ext_san_other_name_present", "XMPP server certificates carry otherName SRV-IDs and XmppAddr as RFC 6120 asks; the BRs allow only dNSName/iPAddress for the public WebPKI"},
+
+	// Key and signature algorithms: the BRs list only RSA and ECDSA.
+	{"e_algorithm_identifier_improper_encoding", "BR 7.1.3.1 lists only RSA and ECDSA keys, so it flags Ed25519 (RFC 8410); a private CA may use Ed25519, and RFC 8410 encoding is checked by Go when the certificate is made"},
+	{"e_signature_algorithm_not_supported", "BR 7.1.3.2 lists only RSA and ECDSA signatures, so it flags Ed25519 signatures; accepted in a private PKI"},
+
+	// Certificate policies: the CA/B Forum policy OIDs (2.23.140.1.2.x)
+	// assert BR compliance audited for the public WebPKI; a private CA must
+	// not claim them, and has no policy of its own to assert yet.
+	{"e_sub_cert_certificate_policies_missing", "would require a CA/B Forum policy OID (2.23.140.1.2.x) that a private CA must not assert"},
+	{"e_sub_cert_cert_policy_empty", "same as e_sub_cert_certificate_policies_missing"},
+	{"e_sub_ca_certificate_policies_missing", "same as e_sub_cert_certificate_policies_missing, for issuing authorities"},
+	{"e_invalid_ca_certificate_policies", "same as e_sub_cert_certificate_policies_missing, for issuing authorities"},
+
+	// Subject fields of CA certificates that only the public WebPKI requires.
+	{"e_ca_country_name_missing", "BR 7.1.2.10.2 wants countryName in CA subjects for the public WebPKI; signet's CA subject is the CN and an optional organisation"},
+	{"e_ca_organization_name_missing", "BR 7.1.2.10.2 wants organizationName in CA subjects; it is optional for a signet authority"},
+
+	// Cost without benefit.
+	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
+
+	// Revocation and AIA pointers. TEMPORARY: signet does not yet serve CRLs
+	// or OCSP (scenario 5, the revocation issue). When it does, profile
+	// adds the URLs and these three lints must be removed from this list.
+	{"e_missing_crl_distrib_point", "TEMPORARY until the revocation issue lands: leaves carry no CRL distribution point or OCSP URL yet"},
+	{"e_sub_ca_crl_distribution_points_missing", "TEMPORARY until the revocation issue lands: issuing authorities carry no CRL distribution point yet"},
+	{"e_sub_cert_aia_missing", "TEMPORARY until the revocation issue lands: leaves carry no AIA (OCSP, caIssuers) yet"},
+}

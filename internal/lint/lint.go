@@ -1,0 +1,105 @@
+// Package lint owns the zlint gate every certificate passes before a CA key
+// signs it: package ca signs the to-be-signed certificate with a throwaway
+// key, hands the DER here, and only signs for real if the gate passes.
+package lint
+
+import (
+	"sort"
+	"strings"
+
+	zx509 "github.com/zmap/zcrypto/x509"
+	_ "github.com/zmap/zlint/v3" // registers every lint in the global registry
+	zl "github.com/zmap/zlint/v3/lint"
+
+	"signet/internal/errs"
+)
+
+// Gate runs a fixed set of zlint lints. It is immutable after New, so one
+// Gate serves concurrent issuance without locking.
+type Gate struct {
+	registry zl.Registry
+	lints    []*zl.CertificateLint // the registry's lints, listed once
+	config   zl.Configuration
+}
+
+// Sources are the lint families the gate runs: RFC 5280 and the RFCs it
+// builds on (algorithms, IDNs), the CA/Browser Forum Baseline Requirements
+// (zlint applies those only to certificates usable for serverAuth, and only
+// when NotBefore is after each rule's effective date), and the community
+// lints. Root-program (Mozilla, Apple, Chrome), EV, S/MIME, code signing,
+// ETSI and CT (RFC 6962) lints are about publicly trusted certificates and
+// are not run.
+//
+// Because BR rules apply by NotBefore, the gate tightens on its own as dates
+// pass: serverAuth leaves may live at most 200 days from 2026-03-15, 100 days
+// from 2027-03-15 and 47 days from 2029-03-15 (CA/B Forum ballot SC-081).
+// signet's default of about a month stays inside all three.
+var Sources = zl.SourceList{
+	zl.RFC5280, zl.RFC5480, zl.RFC5891, zl.RFC3279, zl.RFC8813,
+	zl.CABFBaselineRequirements, zl.Community,
+}
+
+// New builds the gate's registry once; building it per certificate would
+// cost more than running it.
+func New() (*Gate, error) {
+	names := make([]string, len(Excluded))
+	for i, e := range Excluded {
+		names[i] = e.Name
+	}
+	// Filter refuses an exclusion that names no lint (a typo or a zlint
+	// rename), so nothing we meant to skip runs, nor the reverse, silently.
+	reg, err := zl.GlobalRegistry().Filter(zl.FilterOptions{IncludeSources: Sources, ExcludeNames: names})
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "cannot build the lint registry")
+	}
+	if len(reg.Names()) == 0 {
+		return nil, errs.New(errs.Internal, "the lint registry is empty")
+	}
+	return &Gate{registry: reg, lints: reg.CertificateLints().Lints(), config: reg.GetConfiguration()}, nil
+}
+
+// Finding is one lint that failed at Error or Fatal level.
+type Finding struct {
+	Lint    string
+	Status  string // "error" or "fatal"
+	Details string
+}
+
+// Findings is every failed lint of one certificate; it is the cause inside
+// the errs.Rejected that Check returns.
+type Findings []Finding
+
+func (fs Findings) Error() string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = f.Lint
+		if f.Details != "" {
+			s[i] += " (" + f.Details + ")"
+		}
+	}
+	return strings.Join(s, "; ")
+}
+
+// Check parses der as zcrypto does and runs every lint of the gate. It
+// returns errs.Rejected listing each lint that ended at Error or Fatal;
+// Warn and Notice results do not refuse a certificate.
+func (g *Gate) Check(der []byte) error {
+	c, err := zx509.ParseCertificate(der)
+	if err != nil {
+		return errs.Wrap(errs.Rejected, err, "certificate cannot be parsed for linting")
+	}
+	// This is zlint.LintCertificateEx without its per-call sorted name list
+	// and result map, which cost a tenth of the gate's time.
+	var fs Findings
+	for _, l := range g.lints {
+		r := l.Execute(c, g.config)
+		if r.Status == zl.Error || r.Status == zl.Fatal {
+			fs = append(fs, Finding{Lint: l.Name, Status: r.Status.String(), Details: r.Details})
+		}
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].Lint < fs[j].Lint })
+	return errs.Wrap(errs.Rejected, fs, "certificate fails lint")
+}
