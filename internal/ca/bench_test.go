@@ -1,0 +1,135 @@
+package ca_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/kms"
+	"signet/internal/kms/kmstest"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store/sqlite"
+)
+
+// The issuance benchmarks: the whole path (policy, profile, lint, sign,
+// durable group-committed record) beside its parts measured in the same
+// run, so BENCHMARKS.md can give the ratio to the ceiling.
+//
+//	go test ./internal/ca -run '^$' -bench . -benchtime 3s -cpu 1,2
+
+func BenchmarkIssue(b *testing.B) {
+	b.Run("software-p256", func(b *testing.B) {
+		benchIssue(b, newFixture(b, nil).ca)
+	})
+	b.Run("softhsm-p256", func(b *testing.B) {
+		if os.Getenv("SIGNET_BENCH_SOFTHSM") == "" && !hasSoftHSM() {
+			b.Skip("softhsm2 not installed")
+		}
+		benchIssue(b, softHSMCA(b))
+	})
+}
+
+func benchIssue(b *testing.B, c *ca.CA) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ctx := context.Background()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"www.example.org"}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+}
+
+// BenchmarkCeiling is the raw crypto: one x509.CreateCertificate with a
+// P-256 key, and the zlint pass alone.
+func BenchmarkCeiling(b *testing.B) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ceiling CA"}, NotBefore: now, NotAfter: now.Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3, 4}}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	caCert, _ := x509.ParseCertificate(caDER)
+	leaf, err := profile.LeafTemplate(profile.TLSServer, profile.Leaf{
+		DNSNames: []string{"www.example.org"}, PublicKey: leafKey.Public(), NotBefore: now, NotAfter: now.Add(720 * time.Hour), SerialNumber: big.NewInt(99),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	leaf.AuthorityKeyId = caCert.SubjectKeyId
+	b.Run("CreateCertificate", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := x509.CreateCertificate(rand.Reader, leaf, caCert, leafKey.Public(), caKey); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+	})
+	der, _ := x509.CreateCertificate(rand.Reader, leaf, caCert, leafKey.Public(), caKey)
+	gate := lintGate(b)
+	b.Run("Lint", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := gate.Check(der); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
+	})
+}
+
+func hasSoftHSM() bool {
+	_, err := os.Stat("/usr/lib/softhsm/libsofthsm2.so")
+	return err == nil
+}
+
+// softHSMCA is newFixture's CA with both CA keys on a SoftHSM2 token.
+func softHSMCA(b *testing.B) *ca.CA {
+	ctx := context.Background()
+	module, pin := kmstest.SoftHSM(b, "bench")
+	pinFile := filepath.Join(b.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte(pin), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	mgr := kms.NewManager(kms.Options{Module: module, PIN: kms.Source("file:" + pinFile)})
+	b.Cleanup(func() { mgr.Close() })
+	for _, o := range []string{"root", "web"} {
+		if _, err := mgr.Generate(ctx, fmt.Sprintf("pkcs11:token=bench;object=%s", o), kms.ECDSAP256); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "signet.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	c := ca.New(ca.Options{Store: st, Keys: mgr, Lint: lintGate(b)})
+	if _, err := c.CreateRoot(ctx, ca.RootSpec{CommonName: "Bench Root", KeyURI: "pkcs11:token=bench;object=root"}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "pkcs11:token=bench;object=web",
+		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}

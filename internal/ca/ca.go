@@ -1,0 +1,170 @@
+// Package ca is signet's one issuance path. Every certificate, whoever asks
+// for it (CLI, API, ACME), passes Issue: policy → profile → lint → sign →
+// record → return. It is the only package that asks a CA key to sign.
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// RootPurpose is the purpose recorded for the self-signed root.
+const RootPurpose = "root"
+
+// RootName is the name under which the root is stored.
+const RootName = "root"
+
+// Defaults for validity when an authority or request does not say.
+const (
+	DefaultLeafValidity      = 30 * 24 * time.Hour
+	DefaultMaxLeafValidity   = 90 * 24 * time.Hour
+	DefaultRootValidity      = 20 * 365 * 24 * time.Hour
+	DefaultAuthorityValidity = 10 * 365 * 24 * time.Hour
+	backdate                 = time.Minute
+)
+
+// Keys opens CA keys by URI. kms.Manager implements it.
+type Keys interface {
+	Signer(ctx context.Context, uri string) (crypto.Signer, error)
+}
+
+// Options are what a CA is built from.
+type Options struct {
+	Store store.Store
+	Keys  Keys
+	Lint  Linter
+	Clock func() time.Time // nil: time.Now
+}
+
+// CA issues certificates for the authorities held in its store.
+type CA struct {
+	store store.Store
+	keys  Keys
+	lint  Linter
+	now   func() time.Time
+
+	loadMu sync.Mutex                            // serialises loading only; the hot path reads auths
+	auths  atomic.Pointer[map[string]*authority] // copy-on-write cache of loaded authorities
+}
+
+// New returns a CA over the given store, keys and lint gate.
+func New(o Options) *CA {
+	c := &CA{store: o.Store, keys: o.Keys, lint: o.Lint, now: o.Clock}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	m := map[string]*authority{}
+	c.auths.Store(&m)
+	return c
+}
+
+// authority is a loaded authority, ready to sign.
+type authority struct {
+	rec     store.Authority
+	purpose profile.Purpose
+	policy  policy.Policy
+	cert    *x509.Certificate
+	iss     *issuer
+	chain   [][]byte // this authority's certificate up to, not including, the root
+}
+
+func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
+	if a := (*c.auths.Load())[name]; a != nil {
+		return a, nil
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	if a := (*c.auths.Load())[name]; a != nil {
+		return a, nil
+	}
+	a, err := c.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	old := *c.auths.Load()
+	m := make(map[string]*authority, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = a
+	c.auths.Store(&m)
+	return a, nil
+}
+
+// load reads an authority, opens its key and checks the key matches its
+// certificate. Called with loadMu held.
+func (c *CA) load(ctx context.Context, name string) (*authority, error) {
+	rec, err := c.store.Authority(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored certificate", name)
+	}
+	signer, err := c.keys.Signer(ctx, rec.KeyURI)
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "authority %q", name)
+	}
+	iss, err := newIssuer(cert, signer)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "authority %q: key %s", name, rec.KeyURI)
+	}
+	a := &authority{rec: rec, cert: cert, iss: iss}
+	if len(rec.Policy) > 0 {
+		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
+		}
+	}
+	if rec.Purpose != RootPurpose {
+		if a.purpose, err = profile.ParsePurpose(rec.Purpose); err != nil {
+			return nil, err
+		}
+	}
+	if a.chain, err = c.Chain(ctx, name); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+var authorityName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// newSerial returns a random positive serial with 127 bits of entropy.
+func newSerial() (*big.Int, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "serial")
+	}
+	b[0] &= 0x7f
+	b[0] |= 0x40 // fixed length: always 16 octets, never zero
+	return new(big.Int).SetBytes(b), nil
+}
+
+// Serial renders a serial the way signet names certificates: lowercase hex.
+func Serial(n *big.Int) string { return hex.EncodeToString(n.Bytes()) }
+
+func fingerprint(der []byte) string {
+	s := sha256.Sum256(der)
+	return hex.EncodeToString(s[:])
+}
+
+func (c *CA) event(kind, actor, authority, subject string, data any) audit.Event {
+	raw, _ := json.Marshal(data) // data is always a plain map or struct
+	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
+}

@@ -1,0 +1,298 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"io"
+	"net"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/lint"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store"
+	"signet/internal/store/sqlite"
+)
+
+// countingKeys wraps kms so a test can see every signature a CA key makes.
+type countingKeys struct {
+	kms   *kms.Manager
+	signs atomic.Int64
+}
+
+type countingSigner struct {
+	crypto.Signer
+	n *atomic.Int64
+}
+
+func (s countingSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	s.n.Add(1)
+	return s.Signer.Sign(r, d, o)
+}
+
+func (k *countingKeys) Signer(ctx context.Context, uri string) (crypto.Signer, error) {
+	s, err := k.kms.Signer(ctx, uri)
+	if err != nil {
+		return nil, err
+	}
+	return countingSigner{s, &k.signs}, nil
+}
+
+type fixture struct {
+	ca    *ca.CA
+	store store.Store
+	keys  *countingKeys
+	now   time.Time
+}
+
+// newFixture builds a CA on a real SQLite store with encrypted software
+// keys, a root and a tls-server authority "web" for example.org.
+func newFixture(t testing.TB, linter ca.Linter) *fixture {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { mgr.Close() })
+	for _, uri := range []string{"file:root.key", "file:web.key"} {
+		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if linter == nil {
+		g, err := lint.New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		linter = g
+	}
+	f := &fixture{store: st, keys: &countingKeys{kms: mgr}, now: time.Now()}
+	f.ca = ca.New(ca.Options{Store: st, Keys: f.keys, Lint: linter, Clock: func() time.Time { return f.now }})
+	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", Organization: "Test", KeyURI: "file:root.key", Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{
+		Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key", Actor: "test",
+		Policy: policy.Policy{DNS: []string{"example.org"}, IP: []string{"10.0.0.0/8"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func newKey(t testing.TB) crypto.Signer {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestIssueRecordsAndVerifies(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	iss, err := f.ca.Issue(ctx, ca.Request{
+		Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"},
+		IPAddresses: []net.IP{net.ParseIP("10.1.1.1")}, Actor: "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(iss.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := f.ca.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, der := range iss.Chain {
+		c, _ := x509.ParseCertificate(der)
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "www.example.org", CurrentTime: f.now}); err != nil {
+		t.Fatalf("chain does not verify: %v", err)
+	}
+	if got := leaf.NotAfter.Sub(f.now); got < ca.DefaultLeafValidity-time.Second || got > ca.DefaultLeafValidity {
+		t.Errorf("validity %s, want the 30-day default", got)
+	}
+	if len(leaf.SerialNumber.Bytes()) < 8 || ca.Serial(leaf.SerialNumber) != iss.Serial {
+		t.Errorf("serial %x (%s): want at least 64 random bits, named in lowercase hex", leaf.SerialNumber, iss.Serial)
+	}
+	rec, err := f.store.Certificate(ctx, iss.Serial)
+	if err != nil {
+		t.Fatalf("issued certificate not recorded: %v", err)
+	}
+	if string(rec.DER) != string(iss.DER) || rec.Authority != "web" || rec.Requester != "test" {
+		t.Errorf("record does not match the certificate: %+v", rec)
+	}
+	var issueEvents int
+	f.store.Events(ctx, func(e audit.Event) error {
+		if e.Kind == "certificate.issue" && e.Subject == iss.Serial {
+			issueEvents++
+		}
+		return nil
+	})
+	if issueEvents != 1 {
+		t.Errorf("%d certificate.issue events for %s, want 1", issueEvents, iss.Serial)
+	}
+}
+
+func TestIssueRefusals(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	key := newKey(t).Public()
+	rsaWeak := weakRSA(t)
+	for _, tc := range []struct {
+		name string
+		req  ca.Request
+		kind errs.Kind
+	}{
+		{"outside policy", ca.Request{Authority: "web", PublicKey: key, DNSNames: []string{"example.com"}}, errs.Rejected},
+		{"IP outside policy", ca.Request{Authority: "web", PublicKey: key, IPAddresses: []net.IP{net.ParseIP("192.168.0.1")}}, errs.Rejected},
+		{"unknown authority", ca.Request{Authority: "nope", PublicKey: key, DNSNames: []string{"a.example.org"}}, errs.NotFound},
+		{"root issues no leaves", ca.Request{Authority: ca.RootName, PublicKey: key, DNSNames: []string{"a.example.org"}}, errs.Rejected},
+		{"no key", ca.Request{Authority: "web", DNSNames: []string{"a.example.org"}}, errs.Malformed},
+		{"weak RSA key", ca.Request{Authority: "web", PublicKey: rsaWeak, DNSNames: []string{"a.example.org"}}, errs.Rejected},
+		{"too long", ca.Request{Authority: "web", PublicKey: key, DNSNames: []string{"a.example.org"}, Validity: 365 * 24 * time.Hour}, errs.Rejected},
+		{"authority's own key", ca.Request{Authority: "web", PublicKey: mustSigner(t, f, "file:web.key").Public(), DNSNames: []string{"a.example.org"}}, errs.Rejected},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.keys.signs.Load()
+			_, err := f.ca.Issue(ctx, tc.req)
+			if err == nil || errs.KindOf(err) != tc.kind {
+				t.Fatalf("got %v (kind %v), want kind %v", err, errs.KindOf(err), tc.kind)
+			}
+			if f.keys.signs.Load() != before {
+				t.Error("a CA key signed for a refused request")
+			}
+		})
+	}
+	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
+		t.Errorf("refused requests recorded %d certificates", len(certs))
+	}
+}
+
+// refuseAll stands in for a lint that fails, to show what ca does then.
+type refuseAll struct{ checked atomic.Int64 }
+
+func (r *refuseAll) Check([]byte) error {
+	if r.checked.Add(1) <= 2 { // the root and the authority in newFixture pass
+		return nil
+	}
+	return errs.New(errs.Rejected, "e_test_lint: refused")
+}
+
+func TestLintFailureMeansNoSignature(t *testing.T) {
+	lr := &refuseAll{}
+	f := newFixture(t, lr)
+	before := f.keys.signs.Load()
+	_, err := f.ca.Issue(context.Background(), ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}})
+	if err == nil || errs.KindOf(err) != errs.Rejected {
+		t.Fatalf("got %v, want the lint's refusal", err)
+	}
+	if f.keys.signs.Load() != before {
+		t.Error("the CA key signed a certificate that failed the lint")
+	}
+	if certs, _ := f.store.Certificates(context.Background(), store.Filter{}); len(certs) != 0 {
+		t.Error("a refused certificate was recorded")
+	}
+}
+
+func TestAuthorityKeyMustMatch(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	rec, err := f.store.Authority(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A CA over the same store whose keys hand out another key for web.key.
+	other := ca.New(ca.Options{Store: f.store, Keys: swapKeys{f.keys, rec.KeyURI, newKey(t)}, Lint: lintGate(t)})
+	_, err = other.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}})
+	if err == nil {
+		t.Fatal("a key that does not match the authority certificate was used")
+	}
+}
+
+type swapKeys struct {
+	ca.Keys
+	uri string
+	key crypto.Signer
+}
+
+func (s swapKeys) Signer(ctx context.Context, uri string) (crypto.Signer, error) {
+	if uri == s.uri {
+		return s.key, nil
+	}
+	return s.Keys.Signer(ctx, uri)
+}
+
+func TestCreateAuthorityRefusals(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		spec ca.AuthoritySpec
+		kind errs.Kind
+	}{
+		{"bad name", ca.AuthoritySpec{Name: "Bad Name", Purpose: profile.VPN, KeyURI: "file:web.key"}, errs.Malformed},
+		{"root name", ca.AuthoritySpec{Name: "root", Purpose: profile.VPN, KeyURI: "file:web.key"}, errs.Malformed},
+		{"exists", ca.AuthoritySpec{Name: "web", Purpose: profile.VPN, KeyURI: "file:web.key"}, errs.Conflict},
+		{"bad policy", ca.AuthoritySpec{Name: "x", Purpose: profile.VPN, KeyURI: "file:web.key", Policy: policy.Policy{IP: []string{"not-a-cidr"}}}, errs.Malformed},
+		{"missing key", ca.AuthoritySpec{Name: "y", Purpose: profile.VPN, KeyURI: "file:absent.key"}, errs.NotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.ca.CreateAuthority(ctx, tc.spec)
+			if errs.KindOf(err) != tc.kind {
+				t.Fatalf("got %v (kind %v), want kind %v", err, errs.KindOf(err), tc.kind)
+			}
+		})
+	}
+	list, _ := f.store.Authorities(ctx)
+	if len(list) != 2 {
+		t.Errorf("refusals left %d authorities, want 2", len(list))
+	}
+}
+
+func lintGate(t testing.TB) *lint.Gate {
+	g, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func mustSigner(t testing.TB, f *fixture, uri string) crypto.Signer {
+	s, err := f.keys.kms.Signer(context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func weakRSA(t testing.TB) crypto.PublicKey {
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Public()
+}

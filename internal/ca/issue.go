@@ -1,0 +1,185 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"time"
+
+	"signet/internal/errs"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// MaxCSRSize bounds a CSR accepted from anyone.
+const MaxCSRSize = 64 << 10
+
+// Request asks an authority for a leaf certificate.
+//
+// The subject key comes from CSR when it is set (its signature is checked)
+// and from PublicKey otherwise. Names given explicitly replace the CSR's
+// names; with none given, the CSR's names are requested.
+type Request struct {
+	Authority      string
+	CSR            *x509.CertificateRequest
+	PublicKey      crypto.PublicKey
+	CommonName     string
+	DNSNames       []string
+	IPAddresses    []net.IP
+	EmailAddresses []string
+	XMPPDomains    []string
+	Usage          profile.Usage
+	Validity       time.Duration // 0: the authority's default
+	Actor          string        // who asks, for the audit log
+}
+
+// Issued is a certificate that is signed, linted and durably recorded.
+type Issued struct {
+	Serial    string
+	DER       []byte
+	NotBefore time.Time
+	NotAfter  time.Time
+	Chain     [][]byte // issuing authority up to, not including, the root
+}
+
+// ParseCSR reads a PEM or DER certificate request and checks its signature.
+func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
+	if len(data) > MaxCSRSize {
+		return nil, errs.New(errs.Malformed, "CSR is larger than %d bytes", MaxCSRSize)
+	}
+	if b, _ := pem.Decode(data); b != nil {
+		if b.Type != "CERTIFICATE REQUEST" && b.Type != "NEW CERTIFICATE REQUEST" {
+			return nil, errs.New(errs.Malformed, "expected a PEM CERTIFICATE REQUEST, got %q", b.Type)
+		}
+		data = b.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(data)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "cannot parse CSR")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "CSR signature does not verify")
+	}
+	return csr, nil
+}
+
+// Issue is the one issuance path for X.509 leaves.
+func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
+	a, err := c.authority(ctx, req.Authority)
+	if err != nil {
+		return nil, err
+	}
+	if a.rec.Purpose == RootPurpose {
+		return nil, errs.New(errs.Rejected, "the root issues authorities only; name an issuing authority")
+	}
+	leaf, err := c.leaf(a, &req)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.policy.Check(leaf.DNSNames, leaf.IPAddresses, leaf.EmailAddresses); err != nil {
+		return nil, err
+	}
+	tmpl, err := profile.LeafTemplate(a.purpose, leaf)
+	if err != nil {
+		return nil, err
+	}
+	tmpl.AuthorityKeyId = a.cert.SubjectKeyId
+	der, err := a.iss.sign(tmpl, leaf.PublicKey, c.lint)
+	if err != nil {
+		return nil, err
+	}
+	serial := Serial(tmpl.SerialNumber)
+	ips := make([]string, len(leaf.IPAddresses))
+	for i, ip := range leaf.IPAddresses {
+		ips[i] = ip.String()
+	}
+	rec := store.Certificate{
+		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
+		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
+		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
+		Requester: req.Actor, DER: der,
+	}
+	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
+		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
+		"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
+	})
+	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
+		return nil, err
+	}
+	return &Issued{Serial: serial, DER: der, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Chain: a.chain}, nil
+}
+
+// leaf turns a request into the profile's input: the subject key, the
+// names and the validity, with every problem a clear error.
+func (c *CA) leaf(a *authority, req *Request) (profile.Leaf, error) {
+	l := profile.Leaf{
+		Usage: req.Usage, CommonName: req.CommonName,
+		DNSNames: req.DNSNames, IPAddresses: req.IPAddresses, EmailAddresses: req.EmailAddresses,
+		XMPPDomains: req.XMPPDomains, PublicKey: req.PublicKey,
+	}
+	if req.CSR != nil {
+		l.PublicKey = req.CSR.PublicKey
+		if len(l.DNSNames)+len(l.IPAddresses)+len(l.EmailAddresses) == 0 && l.CommonName == "" {
+			l.CommonName = req.CSR.Subject.CommonName
+			l.DNSNames, l.IPAddresses, l.EmailAddresses = req.CSR.DNSNames, req.CSR.IPAddresses, req.CSR.EmailAddresses
+		}
+	}
+	if l.PublicKey == nil {
+		return l, errs.New(errs.Malformed, "no subject public key: give a CSR or a public key")
+	}
+	if err := checkSubjectKey(l.PublicKey, a.cert.PublicKey); err != nil {
+		return l, err
+	}
+	validity := req.Validity
+	if validity == 0 {
+		validity = a.rec.DefaultValidity
+	}
+	if validity <= 0 {
+		return l, errs.New(errs.Malformed, "validity must be positive")
+	}
+	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
+		return l, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+	}
+	now := c.now().UTC().Truncate(time.Second)
+	l.NotBefore = now.Add(-backdate)
+	l.NotAfter = now.Add(validity)
+	if l.NotAfter.After(a.cert.NotAfter) {
+		l.NotAfter = a.cert.NotAfter
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return l, err
+	}
+	l.SerialNumber = serial
+	return l, nil
+}
+
+// checkSubjectKey refuses weak keys and the authority's own key.
+func checkSubjectKey(pub, caPub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 8192 {
+			return errs.New(errs.Rejected, "RSA subject keys must have 2048 to 8192 bits, this one has %d", n)
+		}
+		if k.E != 65537 {
+			return errs.New(errs.Rejected, "RSA subject keys must use the exponent 65537")
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() && k.Curve != elliptic.P521() {
+			return errs.New(errs.Rejected, "ECDSA subject keys must be on P-256, P-384 or P-521")
+		}
+	case ed25519.PublicKey:
+	default:
+		return errs.New(errs.Rejected, "subject keys of type %T are not supported", pub)
+	}
+	if eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(caPub) {
+		return errs.New(errs.Rejected, "the subject key is the authority's own key")
+	}
+	return nil
+}

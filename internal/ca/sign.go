@@ -1,0 +1,144 @@
+package ca
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
+
+	"signet/internal/errs"
+)
+
+// Linter checks a to-be-issued certificate. lint.Gate implements it.
+type Linter interface {
+	Check(der []byte) error
+}
+
+// issuer signs certificates for one key. It owns the lint-first rule: a
+// template is first signed with a throwaway key of the same algorithm and
+// linted; only a template that passes is signed by the real key, and the
+// real signature covers the very bytes that were linted.
+type issuer struct {
+	cert    *x509.Certificate // nil while signing a self-signed root
+	signer  crypto.Signer
+	lintKey crypto.Signer
+	sigAlg  x509.SignatureAlgorithm
+}
+
+func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
+	lintKey, sigAlg, err := throwawayKey(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		eq, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !eq.Equal(signer.Public()) {
+			return nil, errs.New(errs.Internal, "the key does not match the certificate of %q", cert.Subject.CommonName)
+		}
+	}
+	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg}, nil
+}
+
+// throwawayKey makes an in-memory key whose certificates carry the same
+// signature algorithm as pub's, so that the linted TBS is the signed TBS.
+func throwawayKey(pub crypto.PublicKey) (crypto.Signer, x509.SignatureAlgorithm, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			return key, x509.ECDSAWithSHA256, err
+		case elliptic.P384():
+			key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+			return key, x509.ECDSAWithSHA384, err
+		case elliptic.P521():
+			key, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+			return key, x509.ECDSAWithSHA512, err
+		}
+	case *rsa.PublicKey:
+		key, err := rsa.GenerateKey(rand.Reader, 2048)
+		return key, x509.SHA256WithRSA, err
+	case ed25519.PublicKey:
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		return key, x509.PureEd25519, err
+	}
+	return nil, 0, errs.New(errs.Rejected, "CA keys of type %T are not supported", pub)
+}
+
+// sign lints tmpl and, if it passes, returns the certificate signed by the
+// real key. For a self-signed root, iss.cert is nil and tmpl is its own parent.
+func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linter) ([]byte, error) {
+	tmpl.SignatureAlgorithm = iss.sigAlg
+	// The draft's parent carries the throwaway public key, so that x509
+	// accepts the throwaway signer; names and key identifiers stay the real ones.
+	p := *tmpl
+	if iss.cert != nil {
+		p = *iss.cert
+	}
+	p.PublicKey = iss.lintKey.Public()
+	parent := &p
+	draft, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, iss.lintKey)
+	if err != nil {
+		return nil, errs.Wrap(errs.Rejected, err, "cannot build the certificate")
+	}
+	if err := lint.Check(draft); err != nil {
+		return nil, err
+	}
+	tbs, algID, err := splitCertificate(draft)
+	if err != nil {
+		return nil, err
+	}
+	opts := signerOpts(iss.sigAlg)
+	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, opts)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
+	}
+	verifyKey := iss.signer.Public()
+	if err := checkSignature(iss.sigAlg, tbs, sig, verifyKey); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "the key returned an invalid signature")
+	}
+	var b cryptobyte.Builder
+	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		b.AddBytes(tbs)
+		b.AddBytes(algID)
+		b.AddASN1BitString(sig)
+	})
+	return b.Bytes()
+}
+
+func signerOpts(alg x509.SignatureAlgorithm) crypto.SignerOpts {
+	switch alg {
+	case x509.ECDSAWithSHA384:
+		return crypto.SHA384
+	case x509.ECDSAWithSHA512:
+		return crypto.SHA512
+	case x509.PureEd25519:
+		return crypto.Hash(0)
+	}
+	return crypto.SHA256
+}
+
+// checkSignature verifies sig over tbs with pub, so that a faulty token
+// never yields a certificate that does not verify.
+func checkSignature(alg x509.SignatureAlgorithm, tbs, sig []byte, pub crypto.PublicKey) error {
+	c := x509.Certificate{PublicKey: pub}
+	return c.CheckSignature(alg, tbs, sig)
+}
+
+// splitCertificate returns the raw TBSCertificate and signatureAlgorithm of der.
+func splitCertificate(der []byte) (tbs, algID []byte, err error) {
+	in := cryptobyte.String(der)
+	var cert cryptobyte.String
+	if !in.ReadASN1(&cert, casn1.SEQUENCE) ||
+		!cert.ReadASN1Element((*cryptobyte.String)(&tbs), casn1.SEQUENCE) ||
+		!cert.ReadASN1Element((*cryptobyte.String)(&algID), casn1.SEQUENCE) {
+		return nil, nil, errs.New(errs.Internal, "malformed draft certificate")
+	}
+	return tbs, algID, nil
+}

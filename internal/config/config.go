@@ -1,0 +1,172 @@
+// Package config owns a home's node configuration, signet.toml: where the
+// store is, how keys are unlocked and how the server listens. Authorities,
+// key URIs and certificates live in the store, shared by every node.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"signet/internal/errs"
+	"signet/internal/kms"
+)
+
+// FileName is the configuration file inside a home.
+const FileName = "signet.toml"
+
+// Config is signet.toml as written. Secrets never appear in it: PINs,
+// passphrases and the admin token are sources ("env:VAR", "file:PATH",
+// "prompt"). Relative paths are relative to the home.
+type Config struct {
+	Store  string `toml:"store" comment:"SQLite database file (relative to the home)"`
+	Listen string `toml:"listen" comment:"address of the HTTPS listener"`
+	Keys   Keys   `toml:"keys"`
+	Server Server `toml:"server"`
+}
+
+// Keys says how CA keys are unlocked.
+type Keys struct {
+	PKCS11Module string `toml:"pkcs11_module,omitempty" comment:"PKCS#11 module for pkcs11: key URIs without module-path"`
+	PIN          string `toml:"pin,omitempty" comment:"token PIN source: prompt, env:VAR or file:PATH"`
+	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR or file:PATH"`
+}
+
+// Server configures signet serve.
+type Server struct {
+	Authority       string   `toml:"authority" comment:"authority that issues the server's own TLS certificate"`
+	Names           []string `toml:"names,omitempty" comment:"names in the server certificate (default: localhost, 127.0.0.1, ::1 and the host name)"`
+	AdminToken      string   `toml:"admin_token" comment:"source of the bearer token for the /api/v1 issuance API"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout,omitempty" comment:"how long a graceful shutdown waits for requests"`
+}
+
+// Default is the configuration signet init writes for a new home.
+func Default() Config {
+	return Config{
+		Store:  "signet.db",
+		Listen: "127.0.0.1:8443",
+		Server: Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
+	}
+}
+
+// Load reads and validates home/signet.toml. Unknown keys are errors.
+func Load(home string) (Config, error) {
+	path := filepath.Join(home, FileName)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Config{}, errs.New(errs.NotFound, "%s does not exist: run 'signet init --home %s' first", path, home)
+	}
+	if err != nil {
+		return Config{}, errs.Wrap(errs.Unavailable, err, "reading configuration")
+	}
+	var c Config
+	dec := toml.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		var strict *toml.StrictMissingError
+		if errors.As(err, &strict) {
+			return Config{}, errs.New(errs.Malformed, "%s: unknown settings:\n%s", path, strict.String())
+		}
+		return Config{}, errs.Wrap(errs.Malformed, err, "%s", path)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, errs.Wrap(errs.Malformed, err, "%s", path)
+	}
+	return c, nil
+}
+
+// Write stores c as home/signet.toml (0600), refusing to overwrite.
+func Write(home string, c Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	body, err := toml.Marshal(c)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encoding configuration")
+	}
+	f, err := os.OpenFile(filepath.Join(home, FileName), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return errs.Wrap(errs.Conflict, err, "writing configuration")
+	}
+	header := "# signet node configuration. Secrets never go here: give their sources.\n"
+	if _, err := f.Write(append([]byte(header), body...)); err != nil {
+		f.Close()
+		return errs.Wrap(errs.Internal, err, "writing configuration")
+	}
+	return f.Close()
+}
+
+// Validate lists every problem in c at once.
+func (c Config) Validate() error {
+	var problems []string
+	if c.Store == "" {
+		problems = append(problems, "store: empty")
+	}
+	if c.Listen == "" {
+		problems = append(problems, "listen: empty")
+	}
+	for _, s := range []struct{ name, v string }{{"keys.pin", c.Keys.PIN}, {"keys.passphrase", c.Keys.Passphrase}, {"server.admin_token", c.Server.AdminToken}} {
+		if s.v == "" {
+			continue
+		}
+		if _, err := kms.ParseSource(s.v); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", s.name, err))
+		}
+	}
+	if c.Server.Authority == "" {
+		problems = append(problems, "server.authority: empty")
+	}
+	if len(problems) > 0 {
+		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// InHome makes a relative path, or the path of a file: source, relative to home.
+func InHome(home, pathOrSource string) string {
+	if p, ok := strings.CutPrefix(pathOrSource, "file:"); ok {
+		return "file:" + InHome(home, p)
+	}
+	if pathOrSource == "" || filepath.IsAbs(pathOrSource) || strings.Contains(pathOrSource, ":") {
+		return pathOrSource
+	}
+	return filepath.Join(home, pathOrSource)
+}
+
+// Duration is a time.Duration written as "720h", "30d" or "52w".
+type Duration time.Duration
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := ParseDuration(string(b))
+	*d = Duration(v)
+	return err
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// ParseDuration accepts Go durations plus whole days ("30d") and weeks ("52w").
+func ParseDuration(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			v, err := strconv.ParseUint(n, 10, 32)
+			if err != nil {
+				return 0, errs.New(errs.Malformed, "duration %q: want a whole number before %q", s, suffix)
+			}
+			return time.Duration(v) * unit, nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, errs.New(errs.Malformed, "duration %q: use forms like 720h, 30d or 52w", s)
+	}
+	return v, nil
+}

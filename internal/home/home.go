@@ -1,0 +1,139 @@
+// Package home owns a signet home: the directory with signet.toml, the
+// embedded database and any software keys. It wires configuration, store,
+// keys, lint gate and CA together, and creates new homes.
+package home
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"signet/internal/ca"
+	"signet/internal/config"
+	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/lint"
+	"signet/internal/store"
+	"signet/internal/store/sqlite"
+)
+
+// Home is an opened home, ready to issue.
+type Home struct {
+	Dir    string
+	Config config.Config
+	Store  store.Store
+	Keys   *kms.Manager
+	CA     *ca.CA
+}
+
+// Unlock overrides the configured key sources for one run (CLI flags).
+type Unlock struct {
+	Module     string
+	PIN        string
+	Passphrase string
+}
+
+// Open loads dir's configuration and opens its store and keys.
+func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return open(ctx, dir, cfg, u)
+}
+
+func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, error) {
+	keys, err := keyManager(dir, cfg.Keys, u)
+	if err != nil {
+		return nil, err
+	}
+	gate, err := lint.New()
+	if err != nil {
+		return nil, err
+	}
+	st, err := OpenStore(ctx, dir, cfg.Store)
+	if err != nil {
+		keys.Close()
+		return nil, err
+	}
+	return &Home{
+		Dir: dir, Config: cfg, Store: st, Keys: keys,
+		CA: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}),
+	}, nil
+}
+
+// OpenStore opens the store a configuration names.
+func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
+	if strings.Contains(dsn, "://") {
+		return nil, errs.New(errs.Malformed, "store %q: only SQLite files are supported in this version", dsn)
+	}
+	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
+}
+
+func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
+	o := kms.Options{Dir: dir, Module: k.PKCS11Module}
+	if u.Module != "" {
+		o.Module = u.Module
+	}
+	pin, pass := pick(u.PIN, k.PIN), pick(u.Passphrase, k.Passphrase)
+	var err error
+	if pin != "" {
+		if o.PIN, err = kms.ParseSource(config.InHome(dir, pin)); err != nil {
+			return nil, err
+		}
+	}
+	if pass != "" {
+		if o.Passphrase, err = kms.ParseSource(config.InHome(dir, pass)); err != nil {
+			return nil, err
+		}
+	}
+	return kms.NewManager(o), nil
+}
+
+func pick(override, configured string) string {
+	if override != "" {
+		return override
+	}
+	return configured
+}
+
+// Close releases the store and the keys.
+func (h *Home) Close() error {
+	return errors.Join(h.Store.Close(), h.Keys.Close())
+}
+
+// AdminToken reads the API bearer token from its configured source.
+func (h *Home) AdminToken() ([]byte, error) {
+	src, err := kms.ParseSource(config.InHome(h.Dir, h.Config.Server.AdminToken))
+	if err != nil {
+		return nil, err
+	}
+	return src.Read("signet admin token")
+}
+
+// Exists reports whether dir holds a signet home.
+func Exists(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, config.FileName))
+	return err == nil
+}
+
+// writeSecret creates a 0600 file holding 32 random bytes, base64url.
+func writeSecret(path string) error {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return errs.Wrap(errs.Internal, err, "random secret")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return errs.Wrap(errs.Conflict, err, "creating %s", path)
+	}
+	if _, err := f.WriteString(base64.RawURLEncoding.EncodeToString(b) + "\n"); err != nil {
+		f.Close()
+		return errs.Wrap(errs.Internal, err, "writing %s", path)
+	}
+	return f.Close()
+}

@@ -1,0 +1,138 @@
+package home
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/ca"
+	"signet/internal/config"
+	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/policy"
+	"signet/internal/profile"
+)
+
+// InitOptions describe a new home.
+type InitOptions struct {
+	RootKey      string      // existing key URI for the root; "" generates a software key
+	AuthorityKey string      // existing key URI for the default authority; "" generates one beside the root key
+	KeyType      kms.KeyType // type of generated keys; "" is ecdsa-p256
+	Unlock       Unlock      // module, PIN and passphrase sources, also written to signet.toml
+	CommonName   string      // root CN; "" is "signet root (<host>)"
+	Organization string
+	Actor        string
+}
+
+// Report says what Init created, for the operator.
+type Report struct {
+	Dir             string   `json:"home"`
+	Config          string   `json:"config"`
+	Database        string   `json:"database"`
+	RootKey         string   `json:"root_key"`
+	AuthorityKey    string   `json:"authority_key"`
+	GeneratedKeys   []string `json:"generated_keys,omitempty"`
+	AdminTokenFile  string   `json:"admin_token_file"`
+	TrialPassphrase string   `json:"trial_passphrase_file,omitempty"` // set when Init made up a passphrase
+}
+
+// Init creates a home in dir: configuration, database, root and the
+// authority "default" (purpose tls-server). It refuses an existing home.
+func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error) {
+	if Exists(dir) {
+		return nil, nil, errs.New(errs.Conflict, "%s is a signet home already", dir)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, errs.Wrap(errs.Unavailable, err, "creating home")
+	}
+	if o.KeyType == "" {
+		o.KeyType = kms.ECDSAP256
+	}
+	cfg := config.Default()
+	cfg.Keys = config.Keys{PKCS11Module: o.Unlock.Module, PIN: o.Unlock.PIN, Passphrase: o.Unlock.Passphrase}
+	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.InHome(dir, cfg.Store)}
+
+	software := !strings.HasPrefix(o.RootKey, "pkcs11:") || !strings.HasPrefix(o.AuthorityKey, "pkcs11:")
+	if software && cfg.Keys.Passphrase == "" {
+		rep.TrialPassphrase = filepath.Join(dir, "passphrase")
+		if err := writeSecret(rep.TrialPassphrase); err != nil {
+			return nil, nil, err
+		}
+		cfg.Keys.Passphrase = "file:passphrase"
+	}
+	rep.AdminTokenFile = filepath.Join(dir, "admin-token")
+	if err := writeSecret(rep.AdminTokenFile); err != nil {
+		return nil, nil, err
+	}
+	if err := config.Write(dir, cfg); err != nil {
+		return nil, nil, err
+	}
+	h, err := open(ctx, dir, cfg, Unlock{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fail := func(err error) (*Home, *Report, error) {
+		h.Close()
+		return nil, nil, err
+	}
+	rep.RootKey, rep.AuthorityKey = o.RootKey, o.AuthorityKey
+	if rep.RootKey == "" {
+		rep.RootKey = "file:keys/root.key"
+	}
+	if rep.AuthorityKey == "" {
+		rep.AuthorityKey = BesideKey(rep.RootKey, "default")
+	}
+	for _, uri := range []string{rep.RootKey, rep.AuthorityKey} {
+		if uri != o.RootKey && uri != o.AuthorityKey {
+			if err := h.GenerateKey(ctx, uri, o.KeyType, o.Actor); err != nil {
+				return fail(err)
+			}
+			rep.GeneratedKeys = append(rep.GeneratedKeys, uri)
+		}
+	}
+	cn := o.CommonName
+	if cn == "" {
+		host, _ := os.Hostname()
+		cn = "signet root (" + host + ")"
+	}
+	if _, err := h.CA.CreateRoot(ctx, ca.RootSpec{CommonName: cn, Organization: o.Organization, KeyURI: rep.RootKey, Actor: o.Actor}); err != nil {
+		return fail(err)
+	}
+	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{
+		Name: cfg.Server.Authority, Purpose: profile.TLSServer, KeyURI: rep.AuthorityKey, Actor: o.Actor,
+		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}},
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return h, rep, nil
+}
+
+// GenerateKey makes a new key and records the act in the audit log.
+func (h *Home) GenerateKey(ctx context.Context, uri string, t kms.KeyType, actor string) error {
+	if _, err := h.Keys.Generate(ctx, uri, t); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(map[string]string{"type": string(t)})
+	return h.Store.AppendEvent(ctx, audit.Event{
+		Time: time.Now().UTC(), Kind: "key.generate", Actor: actor, Subject: uri, Data: data,
+	})
+}
+
+// BesideKey names a new key next to uri: file:keys/root.key gives
+// file:keys/NAME.key; pkcs11:token=T;object=O gives pkcs11:token=T;object=O-NAME.
+func BesideKey(uri, name string) string {
+	if p, ok := strings.CutPrefix(uri, "file:"); ok {
+		return "file:" + filepath.Join(filepath.Dir(p), name+".key")
+	}
+	u, err := kms.ParseURI(uri)
+	if err != nil {
+		return uri + "-" + name
+	}
+	u.Object, u.ID = u.Object+"-"+name, nil
+	return u.String()
+}
