@@ -1,0 +1,308 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/ca"
+	"signet/internal/config"
+	"signet/internal/errs"
+	"signet/internal/home"
+	"signet/internal/kms"
+	"signet/internal/policy"
+	"signet/internal/profile"
+)
+
+var unlockNone home.Unlock
+
+func cmdAuthorityAdd(e *env, args []string) error {
+	f := newFlags(e, "authority add")
+	var u unlockFlags
+	u.register(f)
+	var allowDNS, allowIP, allowEmail listFlag
+	purpose := f.String("purpose", "", "`PURPOSE`: tls-server, tls-client, xmpp, vpn, libvirt")
+	key := f.String("key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
+	generate := f.Bool("generate", false, "generate the authority's key (beside the root key: same token, or an encrypted file)")
+	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
+	f.Var(&allowDNS, "allow-dns", "DNS names the authority may certify: example.org (it and below), .example.org (below only), * (any)")
+	f.Var(&allowIP, "allow-ip", "IP ranges the authority may certify (CIDR, or * for any)")
+	f.Var(&allowEmail, "allow-email", "email addresses (user@domain) or domains the authority may certify")
+	wildcards := f.Bool("wildcards", false, "allow wildcard DNS names (*.example.org)")
+	validity := f.String("validity", "30d", "default leaf `DURATION`")
+	maxValidity := f.String("max-validity", "90d", "maximum leaf `DURATION`")
+	cn := f.String("cn", "", "authority certificate common `NAME`")
+	asJSON := f.Bool("json", false, "print JSON")
+	rest, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return badUsage("give the authority NAME")
+	}
+	if (*key == "") == !*generate {
+		return badUsage("give exactly one of --key URI and --generate")
+	}
+	p, err := profile.ParsePurpose(*purpose)
+	if err != nil {
+		return err
+	}
+	def, err := config.ParseDuration(*validity)
+	if err != nil {
+		return err
+	}
+	max, err := config.ParseDuration(*maxValidity)
+	if err != nil {
+		return err
+	}
+	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Wildcards: *wildcards}
+	if len(allowDNS)+len(allowIP)+len(allowEmail) == 0 {
+		return badUsage("give the name policy: --allow-dns, --allow-ip and/or --allow-email ('*' permits any)")
+	}
+	h, err := openHome(e, f, u.unlock())
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	uri := *key
+	if *generate {
+		kt, err := kms.ParseKeyType(*keyType)
+		if err != nil {
+			return err
+		}
+		root, err := h.Store.Authority(e.ctx, ca.RootName)
+		if err != nil {
+			return err
+		}
+		uri = home.BesideKey(root.KeyURI, rest[0])
+		if err := h.GenerateKey(e.ctx, uri, kt, "cli"); err != nil {
+			return err
+		}
+	}
+	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
+		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,
+		DefaultValidity: def, MaxValidity: max, Actor: "cli",
+	})
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, authorityJSON(rec.Name, rec.Purpose, rec.KeyURI, rec.CertDER, rec.Policy, rec.DefaultValidity, rec.MaxValidity))
+	}
+	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s)\npolicy: %s\n", rec.Name, rec.Purpose, rec.KeyURI, pol)
+	return nil
+}
+
+type authorityOut struct {
+	Name            string          `json:"name"`
+	Purpose         string          `json:"purpose"`
+	Key             string          `json:"key"`
+	Subject         string          `json:"subject"`
+	NotAfter        time.Time       `json:"not_after"`
+	Policy          json.RawMessage `json:"policy,omitempty"`
+	DefaultValidity string          `json:"default_validity,omitempty"`
+	MaxValidity     string          `json:"max_validity,omitempty"`
+}
+
+func authorityJSON(name, purpose, key string, der []byte, pol json.RawMessage, def, max time.Duration) authorityOut {
+	o := authorityOut{Name: name, Purpose: purpose, Key: key, Policy: pol}
+	if def > 0 {
+		o.DefaultValidity, o.MaxValidity = def.String(), max.String()
+	}
+	if c, err := x509.ParseCertificate(der); err == nil {
+		o.Subject, o.NotAfter = c.Subject.String(), c.NotAfter.UTC()
+	}
+	return o
+}
+
+func cmdAuthorityList(e *env, args []string) error {
+	f := newFlags(e, "authority list")
+	asJSON := f.Bool("json", false, "print JSON")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return badUsage("unexpected argument %q", rest[0])
+	}
+	h, err := openHome(e, f, unlockNone)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	list, err := h.Store.Authorities(e.ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]authorityOut, len(list))
+	for i, a := range list {
+		out[i] = authorityJSON(a.Name, a.Purpose, a.KeyURI, a.CertDER, a.Policy, a.DefaultValidity, a.MaxValidity)
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPURPOSE\tKEY\tNOT AFTER\tPOLICY")
+	for _, a := range out {
+		pol := "-"
+		if len(a.Policy) > 0 {
+			var p policy.Policy
+			if json.Unmarshal(a.Policy, &p) == nil {
+				pol = p.String()
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), pol)
+	}
+	return tw.Flush()
+}
+
+func cmdKeyGenerate(e *env, args []string) error {
+	f := newFlags(e, "key generate")
+	var u unlockFlags
+	u.register(f)
+	uri := f.String("uri", "", "key `URI`: pkcs11:token=T;object=NAME (generated on the token) or file:PATH (encrypted software key)")
+	keyType := f.String("type", "ecdsa-p256", "key `TYPE`: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
+	asJSON := f.Bool("json", false, "print JSON")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return badUsage("unexpected argument %q", rest[0])
+	}
+	if *uri == "" {
+		return badUsage("--uri is required")
+	}
+	kt, err := kms.ParseKeyType(*keyType)
+	if err != nil {
+		return err
+	}
+	keys, record, done, err := keyContext(e, f, u)
+	if err != nil {
+		return err
+	}
+	defer done()
+	signer, err := keys.Generate(e.ctx, *uri, kt)
+	if err != nil {
+		return err
+	}
+	if err := record(audit.Event{Kind: "key.generate", Actor: "cli", Subject: *uri, Data: json.RawMessage(fmt.Sprintf(`{"type":%q}`, kt))}); err != nil {
+		return err
+	}
+	pubPEM, err := publicPEM(signer.Public())
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, map[string]string{"uri": *uri, "type": string(kt), "public_key": pubPEM})
+	}
+	fmt.Fprintf(e.stdout, "generated %s key %s\n%s", kt, *uri, pubPEM)
+	return nil
+}
+
+// keyContext gives key commands a key manager: the home's when a home
+// exists (and then key events are audited), else one from the flags alone.
+func keyContext(e *env, f *flags, u unlockFlags) (*kms.Manager, func(audit.Event) error, func(), error) {
+	if dir := f.homeDir(); home.Exists(dir) {
+		h, err := home.Open(e.ctx, dir, u.unlock())
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		record := func(ev audit.Event) error {
+			ev.Time = time.Now().UTC()
+			return h.Store.AppendEvent(e.ctx, ev)
+		}
+		return h.Keys, record, func() { h.Close() }, nil
+	}
+	o := kms.Options{Module: u.module}
+	var err error
+	if u.pin != "" {
+		if o.PIN, err = kms.ParseSource(u.pin); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if u.passphrase != "" {
+		if o.Passphrase, err = kms.ParseSource(u.passphrase); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	keys := kms.NewManager(o)
+	return keys, func(audit.Event) error { return nil }, func() { keys.Close() }, nil
+}
+
+func cmdKeyList(e *env, args []string) error {
+	f := newFlags(e, "key list")
+	var u unlockFlags
+	u.register(f)
+	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca")
+	asJSON := f.Bool("json", false, "print JSON")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return badUsage("unexpected argument %q", rest[0])
+	}
+	if !strings.HasPrefix(*uri, "pkcs11:") {
+		return badUsage("--uri must name a token: pkcs11:token=LABEL")
+	}
+	keys, _, done, err := keyContext(e, f, u)
+	if err != nil {
+		return err
+	}
+	defer done()
+	list, err := keys.List(e.ctx, *uri)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if list == nil {
+			list = []kms.KeyInfo{}
+		}
+		return writeJSON(e.stdout, list)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "URI\tTYPE\tSENSITIVE\tEXTRACTABLE")
+	for _, k := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", k.URI, k.Type, k.Sensitive, k.Extractable)
+	}
+	return tw.Flush()
+}
+
+func cmdAuditVerify(e *env, args []string) error {
+	f := newFlags(e, "audit verify")
+	asJSON := f.Bool("json", false, "print JSON")
+	if rest, err := f.parse(args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return badUsage("unexpected argument %q", rest[0])
+	}
+	h, err := openHome(e, f, unlockNone)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rep, err := audit.Verify(e.ctx, h.Store)
+	if *asJSON {
+		out := map[string]any{"intact": rep.Intact(), "events": rep.Events, "certificates": rep.Certificates, "head": rep.HeadHex()}
+		if !rep.Intact() {
+			out["broken_seq"], out["reason"] = rep.BrokenSeq, rep.Reason
+		}
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	} else if err == nil {
+		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, head %s\n", rep.Events, rep.Certificates, rep.HeadHex())
+	}
+	if err != nil {
+		return errs.Wrap(errs.KindOf(err), err, "audit log BROKEN")
+	}
+	return nil
+}
+
+func publicPEM(pub any) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "encoding the public key")
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}

@@ -1,0 +1,240 @@
+// Command signet is a private certificate authority: keys in PKCS#11 tokens,
+// one authority per purpose, every certificate linted and recorded.
+//
+// This file holds the command table and the flag plumbing; each command's
+// work is done by the internal packages.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"signet/internal/errs"
+	"signet/internal/home"
+)
+
+// command is one entry of the command table.
+type command struct {
+	name    string
+	summary string
+	usage   string // arguments after the command name
+	run     func(e *env, args []string) error
+}
+
+// env is what a command runs with: streams and the context.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+}
+
+func commands() []command {
+	return []command{
+		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC]", cmdInit},
+		{"serve", "run the HTTPS server (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR]", cmdServe},
+		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
+		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--json]", cmdList},
+		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
+		{"root", "print the root certificate (PEM)", "", cmdRoot},
+		{"chain", "print an authority's certificate chain (PEM), issuing authority first", "--authority NAME [--root]", cmdChain},
+		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]...", cmdAuthorityAdd},
+		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
+		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
+		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
+		{"audit verify", "check the audit log's hash chain", "[--json]", cmdAuditVerify},
+		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
+	}
+}
+
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a command and turns its error into an exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout, args)
+		return 0
+	}
+	cmd, rest := lookup(args)
+	if cmd == nil {
+		fmt.Fprintf(stderr, "signet: unknown command %q; run 'signet help' for the list\n", strings.Join(args[:min(2, len(args))], " "))
+		return 2
+	}
+	err := cmd.run(e, rest)
+	switch {
+	case err == nil:
+		return 0
+	case err == flag.ErrHelp:
+		return 0
+	case errs.KindOf(err) == errs.Malformed && isUsage(err):
+		fmt.Fprintf(stderr, "signet %s: %v\nusage: signet %s %s\n", cmd.name, err, cmd.name, cmd.usage)
+		return 2
+	}
+	fmt.Fprintf(stderr, "signet %s: %v\n", cmd.name, err)
+	return 1
+}
+
+func lookup(args []string) (*command, []string) {
+	table := commands()
+	for n := min(2, len(args)); n >= 1; n-- {
+		name := strings.Join(args[:n], " ")
+		for i := range table {
+			if table[i].name == name {
+				return &table[i], args[n:]
+			}
+		}
+	}
+	return nil, nil
+}
+
+func usage(w io.Writer, args []string) {
+	if len(args) > 1 {
+		if cmd, _ := lookup(args[1:]); cmd != nil {
+			fmt.Fprintf(w, "usage: signet %s %s\n\n%s\n\nRun 'signet %s --help' for its flags.\n", cmd.name, cmd.usage, cmd.summary, cmd.name)
+			return
+		}
+	}
+	fmt.Fprint(w, `signet is a private certificate authority: CA keys in PKCS#11 tokens (or
+encrypted software keys), one authority per purpose, every certificate
+linted with zlint and recorded in a tamper-evident audit log.
+
+usage: signet COMMAND [flags]
+
+commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).
+Secrets are never given on the command line: --pin and --passphrase take a
+source, one of prompt, env:VAR or file:PATH.
+`)
+}
+
+// usageError marks a malformed command line, so run prints the usage.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func badUsage(format string, args ...any) error {
+	return &errs.Error{Kind: errs.Malformed, Err: usageError{fmt.Sprintf(format, args...)}}
+}
+
+func isUsage(err error) bool {
+	var u usageError
+	return errors.As(err, &u)
+}
+
+// flags is a flag set for one command that also knows the common flags.
+type flags struct {
+	*flag.FlagSet
+	home string
+}
+
+func newFlags(e *env, name string) *flags {
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
+	f.SetOutput(e.stderr)
+	f.StringVar(&f.home, "home", "", "signet home `DIR` (default $SIGNET_HOME, else ~/.local/share/signet)")
+	f.Usage = func() {
+		cmd, _ := lookup(strings.Fields(name))
+		if cmd != nil {
+			fmt.Fprintf(e.stderr, "usage: signet %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
+		}
+		f.PrintDefaults()
+	}
+	return f
+}
+
+// parse accepts flags before, between and after positional arguments.
+func (f *flags) parse(args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := f.Parse(args); err != nil {
+			if err == flag.ErrHelp {
+				return nil, err
+			}
+			return nil, badUsage("%v", err)
+		}
+		args = f.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// homeDir resolves --home, then $SIGNET_HOME, then the per-user default.
+func (f *flags) homeDir() string {
+	if f.home != "" {
+		return f.home
+	}
+	if h := os.Getenv("SIGNET_HOME"); h != "" {
+		return h
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "signet")
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".local", "share", "signet")
+	}
+	return "signet-home"
+}
+
+// unlockFlags are the key-unlocking flags several commands share.
+type unlockFlags struct{ module, pin, passphrase string }
+
+func (u *unlockFlags) register(f *flags) {
+	f.StringVar(&u.module, "module", "", "PKCS#11 module `PATH` (e.g. /usr/lib/softhsm/libsofthsm2.so)")
+	f.StringVar(&u.pin, "pin", "", "token PIN `SOURCE`: prompt, env:VAR or file:PATH")
+	f.StringVar(&u.passphrase, "passphrase", "", "software key passphrase `SOURCE`: prompt, env:VAR or file:PATH")
+}
+
+func (u *unlockFlags) unlock() home.Unlock {
+	return home.Unlock{Module: u.module, PIN: u.pin, Passphrase: u.passphrase}
+}
+
+// openHome opens the home named by f's flags.
+func openHome(e *env, f *flags, u home.Unlock) (*home.Home, error) {
+	return home.Open(e.ctx, f.homeDir(), u)
+}
+
+// listFlag collects a repeatable flag; each value may also be comma-separated.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/pem"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	_ "modernc.org/sqlite"
+
+	"signet/internal/kms/kmstest"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"signet": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts drives the real signet binary through the scripts in
+// testdata/script, checking its output with openssl, certtool, pkcs11-tool
+// and softhsm2-util.
+func TestScripts(t *testing.T) {
+	tools := map[string]string{}
+	for _, tool := range []string{"openssl", "certtool", "softhsm2-util", "pkcs11-tool"} {
+		tools[tool] = kmstest.RequireTool(t, tool)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			conf := filepath.Join(e.WorkDir, "softhsm2.conf")
+			tokens := filepath.Join(e.WorkDir, "tokens")
+			if err := os.Mkdir(tokens, 0o700); err != nil {
+				return err
+			}
+			if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+				return err
+			}
+			e.Setenv("SOFTHSM2_CONF", conf)
+			e.Setenv("SOFTHSM", "/usr/lib/softhsm/libsofthsm2.so")
+			e.Setenv("PORT", strconv.Itoa(freePort(t)))
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"noclearkeys": cmdNoClearKeys,
+			"sqlexec":     cmdSQLExec,
+		},
+	})
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// cmdNoClearKeys fails if any file under DIR holds a private key in the
+// clear, or a key file is readable by others.
+func cmdNoClearKeys(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: noclearkeys DIR")
+	}
+	var found []string
+	err := filepath.WalkDir(ts.MkAbs(args[0]), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for rest := data; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				break
+			}
+			if strings.Contains(b.Type, "PRIVATE KEY") && b.Type != "ENCRYPTED PRIVATE KEY" {
+				found = append(found, path+": PEM "+b.Type)
+			}
+			if b.Type == "ENCRYPTED PRIVATE KEY" {
+				if info, _ := d.Info(); info.Mode().Perm()&0o077 != 0 {
+					found = append(found, path+": key file mode "+info.Mode().Perm().String())
+				}
+			}
+		}
+		for _, marker := range []string{"-----BEGIN PRIVATE KEY", "-----BEGIN EC PRIVATE KEY", "-----BEGIN RSA PRIVATE KEY", "-----BEGIN OPENSSH PRIVATE KEY"} {
+			if bytes.Contains(data, []byte(marker)) {
+				found = append(found, path+": contains "+marker)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	if len(found) > 0 {
+		ts.Fatalf("private keys in the clear:\n%s", strings.Join(found, "\n"))
+	}
+}
+
+// cmdSQLExec runs one SQL statement on a SQLite file, the way someone
+// tampering with the database would.
+func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: sqlexec DB SQL")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	defer db.Close()
+	res, err := db.Exec(args[1])
+	if err == nil {
+		var n int64
+		dml := strings.HasPrefix(strings.ToUpper(args[1]), "UPDATE") || strings.HasPrefix(strings.ToUpper(args[1]), "DELETE")
+		if n, err = res.RowsAffected(); err == nil && n == 0 && dml {
+			ts.Fatalf("%s: no row changed", args[1])
+		}
+	}
+	if (err != nil) != neg {
+		ts.Fatalf("sqlexec: %v", err)
+	}
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer lets the test read what the server prints while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServe runs `signet serve` on a fresh home, as the README's first
+// command does, and drives its HTTPS API: health, authenticated issuance,
+// problem documents for bad calls, TLS 1.2 minimum, graceful shutdown.
+func TestServe(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() { exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr}, nil, &stdout, &stderr) }()
+	t.Cleanup(cancel)
+
+	client := waitHealthy(t, dir, addr, exited, &stderr)
+	if !strings.Contains(stdout.String(), "WARNING") || !strings.Contains(stdout.String(), "created signet home") {
+		t.Errorf("first start should say what it created and warn about the trial passphrase:\n%s", stdout.String())
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "https://" + addr
+
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csrDER, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
+		Subject: pkix.Name{CommonName: "svc.example.org"}, DNSNames: []string{"svc.example.org"},
+	}, key)
+	csrPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})
+	issueURL := base + "/api/v1/authorities/default/certificates"
+	post := func(tok, ctype string, body []byte) *http.Response {
+		req, _ := http.NewRequest("POST", issueURL, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	goodToken := strings.TrimSpace(string(token))
+
+	for _, tc := range []struct {
+		name, token, ctype string
+		body               []byte
+		status             int
+		problem            string
+	}{
+		{"no token", "", "application/pkcs10", csrPEM, 401, "urn:signet:error:unauthorized"},
+		{"wrong token", goodToken + "x", "application/pkcs10", csrPEM, 401, "urn:signet:error:unauthorized"},
+		{"garbage CSR", goodToken, "application/pkcs10", []byte("nonsense"), 400, "urn:signet:error:malformed"},
+		{"unknown JSON field", goodToken, "application/json", []byte(`{"csr":"x","evil":1}`), 400, "urn:signet:error:malformed"},
+		{"oversized", goodToken, "application/pkcs10", bytes.Repeat([]byte("A"), 1<<20), 400, "urn:signet:error:malformed"},
+		{"wrong content type", goodToken, "text/plain", csrPEM, 400, "urn:signet:error:malformed"},
+	} {
+		resp := post(tc.token, tc.ctype, tc.body)
+		var p struct{ Type, Detail string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || p.Type != tc.problem || resp.Header.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s: got %d %q (%s), want %d %q", tc.name, resp.StatusCode, p.Type, resp.Header.Get("Content-Type"), tc.status, tc.problem)
+		}
+	}
+
+	// Nothing the bad calls sent was issued.
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"list", "--home", dir, "--json"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("list: %s", errOut.String())
+	}
+	var listed []certJSON
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 1 { // the server's own certificate
+		t.Fatalf("after refused calls want 1 certificate (the server's), got %d: %v", len(listed), err)
+	}
+
+	body, _ := json.Marshal(map[string]any{"csr": string(csrPEM), "validity": "7d"})
+	resp := post(goodToken, "application/json", body)
+	chainPEM, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated || resp.Header.Get("Content-Type") != "application/pem-certificate-chain" {
+		t.Fatalf("issue: %d %s", resp.StatusCode, chainPEM)
+	}
+	block, rest := pem.Decode(chainPEM)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := leaf.NotAfter.Sub(leaf.NotBefore); got < 7*24*time.Hour || got > 7*24*time.Hour+2*time.Minute {
+		t.Errorf("validity %s, want 7 days", got)
+	}
+	roots := x509.NewCertPool()
+	rootPEM, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	roots.AppendCertsFromPEM(rootPEM)
+	inter := x509.NewCertPool()
+	inter.AppendCertsFromPEM(rest)
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: "svc.example.org"}); err != nil {
+		t.Errorf("issued chain does not verify: %v", err)
+	}
+	resp = post(goodToken, "application/pkcs10", csrDER)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Errorf("DER CSR: %d", resp.StatusCode)
+	}
+
+	// TLS 1.1 is refused.
+	old := &tls.Config{MaxVersion: tls.VersionTLS11, RootCAs: roots}
+	if conn, err := tls.Dial("tcp", addr, old); err == nil {
+		conn.Close()
+		t.Error("a TLS 1.1 handshake succeeded")
+	}
+
+	cancel()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("serve exited %d: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not shut down")
+	}
+	if !strings.Contains(stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log: %s", stderr.String())
+	}
+}
+
+// waitHealthy polls /health until the server answers, trusting only the
+// root the server wrote into its home.
+func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *lockedBuffer) *http.Client {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case code := <-exited:
+			t.Fatalf("serve exited %d: %s", code, stderr.String())
+		default:
+		}
+		rootPEM, err := os.ReadFile(filepath.Join(dir, "root.pem"))
+		if err == nil {
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(rootPEM)
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+			if resp, err := client.Get("https://" + addr + "/health"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					return client
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("server never became healthy: %s", stderr.String())
+	return nil
+}

@@ -1,0 +1,180 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/config"
+	"signet/internal/errs"
+	"signet/internal/profile"
+)
+
+// maxBody bounds every request body the API reads.
+const maxBody = 64 << 10
+
+// issueJSON is the JSON form of an issuance request.
+type issueJSON struct {
+	CSR         string   `json:"csr"` // PEM
+	CommonName  string   `json:"cn,omitempty"`
+	DNS         []string `json:"dns,omitempty"`
+	IP          []string `json:"ip,omitempty"`
+	Email       []string `json:"email,omitempty"`
+	XMPPDomains []string `json:"xmpp_domains,omitempty"`
+	Usage       string   `json:"usage,omitempty"`
+	Validity    string   `json:"validity,omitempty"`
+}
+
+// decodeIssueRequest reads an issuance request: a bare CSR
+// (application/pkcs10, DER or PEM) or JSON with a PEM CSR and options.
+func decodeIssueRequest(contentType string, body []byte) (ca.Request, error) {
+	var req ca.Request
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return req, errs.New(errs.Malformed, "Content-Type %q: send application/pkcs10 or application/json", contentType)
+	}
+	switch mt {
+	case "application/pkcs10", "application/x-pem-file":
+		req.CSR, err = ca.ParseCSR(body)
+		return req, err
+	case "application/json":
+	default:
+		return req, errs.New(errs.Malformed, "Content-Type %q: send application/pkcs10 or application/json", mt)
+	}
+	var in issueJSON
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return req, errs.Wrap(errs.Malformed, err, "request body")
+	}
+	if dec.More() {
+		return req, errs.New(errs.Malformed, "request body: more than one JSON value")
+	}
+	if in.CSR == "" {
+		return req, errs.New(errs.Malformed, "request body: \"csr\" (PEM) is required")
+	}
+	if req.CSR, err = ca.ParseCSR([]byte(in.CSR)); err != nil {
+		return req, err
+	}
+	req.CommonName, req.DNSNames, req.EmailAddresses = in.CommonName, in.DNS, in.Email
+	req.XMPPDomains, req.Usage = in.XMPPDomains, profile.Usage(in.Usage)
+	for _, s := range in.IP {
+		ip := net.ParseIP(s)
+		if ip == nil {
+			return req, errs.New(errs.Malformed, "ip %q is not an IP address", s)
+		}
+		req.IPAddresses = append(req.IPAddresses, ip)
+	}
+	if in.Validity != "" {
+		if req.Validity, err = config.ParseDuration(in.Validity); err != nil {
+			return req, err
+		}
+	}
+	return req, nil
+}
+
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, errs.New(errs.Malformed, "request body is larger than %d bytes", maxBody)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "reading the request body")
+	}
+	return body, nil
+}
+
+// issue: POST /api/v1/authorities/{name}/certificates → PEM chain.
+func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	req, err := decodeIssueRequest(r.Header.Get("Content-Type"), body)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	req.Authority, req.Actor = r.PathValue("name"), "api:admin-token"
+	iss, err := s.o.CA.Issue(r.Context(), req)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	s.o.Log.Info("issued", "serial", iss.Serial, "authority", req.Authority, "not_after", iss.NotAfter)
+	var out bytes.Buffer
+	for _, der := range append([][]byte{iss.DER}, iss.Chain...) {
+		pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	w.Header().Set("Content-Type", "application/pem-certificate-chain")
+	w.Header().Set("Location", "/api/v1/certificates/"+iss.Serial)
+	w.WriteHeader(http.StatusCreated)
+	w.Write(out.Bytes())
+}
+
+type authorityOut struct {
+	Name     string          `json:"name"`
+	Purpose  string          `json:"purpose"`
+	Key      string          `json:"key"`
+	Policy   json.RawMessage `json:"policy,omitempty"`
+	Created  time.Time       `json:"created"`
+	CertPEM  string          `json:"certificate"`
+	Parent   string          `json:"parent,omitempty"`
+	Validity string          `json:"default_validity,omitempty"`
+}
+
+func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
+	list, err := s.o.Store.Authorities(r.Context())
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := make([]authorityOut, len(list))
+	for i, a := range list {
+		out[i] = authorityOut{
+			Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
+			CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER})),
+		}
+		if a.DefaultValidity > 0 {
+			out[i].Validity = a.DefaultValidity.String()
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) certificate(w http.ResponseWriter, r *http.Request) {
+	c, err := s.o.Store.Certificate(r.Context(), strings.ToLower(r.PathValue("serial")))
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/pem-certificate-chain") {
+		w.Header().Set("Content-Type", "application/pem-certificate-chain")
+		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"serial": c.Serial, "authority": c.Authority, "subject": c.Subject, "dns": c.DNSNames,
+		"ip": c.IPAddresses, "email": c.EmailAddresses, "not_before": c.NotBefore.UTC(),
+		"not_after": c.NotAfter.UTC(), "status": c.Status,
+		"pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER})),
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}

@@ -1,0 +1,162 @@
+// Package server owns signet's HTTPS listener: its TLS configuration and
+// own certificate, the routes, authentication of the API, and graceful
+// shutdown. Every certificate it hands out comes from ca.Issue.
+package server
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// Options configure a Server.
+type Options struct {
+	CA              *ca.CA
+	Store           store.Store
+	Log             *slog.Logger
+	AdminToken      []byte   // bearer token for /api/v1; empty disables the API
+	Authority       string   // authority that issues the server's own certificate
+	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
+	ShutdownTimeout time.Duration
+}
+
+// Server is the HTTPS front end.
+type Server struct {
+	o         Options
+	tokenHash [32]byte
+	mux       *http.ServeMux
+}
+
+// New builds the routes.
+func New(o Options) *Server {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	s := &Server{o: o, tokenHash: sha256.Sum256(o.AdminToken), mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /health", s.health)
+	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
+	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
+	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+	})
+	return s
+}
+
+// Handler returns the HTTP handler, for tests and embedding.
+func (s *Server) Handler() http.Handler { return s.logged(s.mux) }
+
+// TLSConfig issues the server's own certificate through the one issuance
+// path, with a fresh in-memory key, and returns a TLS 1.2+ configuration.
+func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "server key")
+	}
+	names := s.o.Names
+	if len(names) == 0 {
+		names = []string{"localhost", "127.0.0.1", "::1"}
+		if host, err := os.Hostname(); err == nil && host != "" && host != "localhost" {
+			names = append(names, strings.ToLower(host))
+		}
+	}
+	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server"}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			req.IPAddresses = append(req.IPAddresses, ip)
+		} else {
+			req.DNSNames = append(req.DNSNames, n)
+		}
+	}
+	iss, err := s.o.CA.Issue(ctx, req)
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "issuing the server certificate from authority %q", s.o.Authority)
+	}
+	cert := tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// Serve answers on ln until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		TLSConfig:         tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(s.o.Log.Handler(), slog.LevelWarn),
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.o.Log.Info("shutting down", "timeout", s.o.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.o.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if e := <-done; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// authenticated admits requests bearing the admin token.
+func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(token))
+		if !ok || len(s.o.AdminToken) == 0 || subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
+			writeProblem(w, r, s.o.Log, errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>'"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+// statusRecorder remembers the status for the access log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		s.o.Log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			"remote", r.RemoteAddr, "duration", time.Since(start))
+	})
+}
