@@ -45,6 +45,7 @@ func commands() []command {
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
+		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"root", "print the root certificate (PEM)", "", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first", "--authority NAME [--root]", cmdChain},
 		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]...", cmdAuthorityAdd},

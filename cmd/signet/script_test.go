@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"database/sql"
+	"encoding/hex"
 	"encoding/pem"
 	"io/fs"
 	"net"
@@ -53,6 +55,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noclearkeys": cmdNoClearKeys,
 			"sqlexec":     cmdSQLExec,
+			"certserial":  cmdCertSerial,
 		},
 	})
 }
@@ -133,4 +136,21 @@ func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
 	if (err != nil) != neg {
 		ts.Fatalf("sqlexec: %v", err)
 	}
+}
+
+// cmdCertSerial sets VAR to the serial (lowercase hex) of the first
+// certificate in a PEM file, so scripts can name what they issued.
+func cmdCertSerial(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: certserial VAR FILE")
+	}
+	b, _ := pem.Decode([]byte(ts.ReadFile(args[1])))
+	if b == nil {
+		ts.Fatalf("%s: no PEM", args[1])
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Setenv(args[0], hex.EncodeToString(c.SerialNumber.Bytes()))
 }
