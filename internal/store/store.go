@@ -41,6 +41,7 @@ type Certificate struct {
 	RevocationReason int       // RFC 5280 CRLReason
 	Requester        string
 	DER              []byte
+	Shard            int // the CRL shard of its authority that lists it once revoked
 }
 
 // Authority is one CA that signet runs. Policy is opaque to the store.
@@ -54,6 +55,19 @@ type Authority struct {
 	DefaultValidity time.Duration
 	MaxValidity     time.Duration
 	CreatedAt       time.Time
+	BaseURL         string // where its CRLs, OCSP responder and certificate are served; "": the node's default
+	Shards          int    // CRL shards its certificates are spread over; 0 is taken as 1
+}
+
+// CertStatus is what the revocation services keep of a certificate.
+type CertStatus struct {
+	Serial    string
+	Authority string
+	Shard     int
+	NotAfter  time.Time
+	Revoked   bool
+	RevokedAt time.Time
+	Reason    int
 }
 
 // Filter selects certificates. Zero fields match anything.
@@ -90,6 +104,16 @@ type Store interface {
 	// Revoke marks a certificate revoked with its certificate.revoke event;
 	// errs.Conflict if it already is.
 	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error
+
+	// Statuses calls fn, from one consistent snapshot, for every certificate
+	// whose issue or revoke event has a seq above afterSeq and that expires
+	// after notAfterAfter (zero: any), and returns the head seq of that
+	// snapshot: the afterSeq of the next call. A certificate may be passed
+	// twice (issued and revoked since afterSeq); fn must be idempotent.
+	Statuses(ctx context.Context, afterSeq int64, notAfterAfter time.Time, fn func(CertStatus) error) (head int64, err error)
+	// NextCRLNumbers reserves, durably, the next CRL number of each given
+	// shard of an authority: numbers only grow, across processes.
+	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)
 
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error
@@ -149,6 +173,9 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time
 	return ev, nil
 }
 
+// MaxShards bounds an authority's CRL shards.
+const MaxShards = 1024
+
 // CheckSerial refuses a serial that is not lowercase hex without separators.
 func CheckSerial(serial string) error {
 	if serial == "" || len(serial) > 64 {
@@ -178,6 +205,8 @@ func CheckCertificate(c Certificate) error {
 		return errs.New(errs.Malformed, "certificate %s has unknown status %q", c.Serial, c.Status)
 	case c.Status == Revoked && c.RevokedAt.IsZero():
 		return errs.New(errs.Malformed, "certificate %s is revoked with no revocation time", c.Serial)
+	case c.Shard < 0 || c.Shard >= MaxShards:
+		return errs.New(errs.Malformed, "certificate %s: shard %d out of range", c.Serial, c.Shard)
 	}
 	return CheckReason(c.RevocationReason)
 }
@@ -201,6 +230,8 @@ func CheckAuthority(a Authority) error {
 		return errs.New(errs.Malformed, "policy of authority %q is not JSON", a.Name)
 	case a.DefaultValidity < 0 || a.MaxValidity < 0:
 		return errs.New(errs.Malformed, "authority %q has a negative validity", a.Name)
+	case a.Shards < 0 || a.Shards > MaxShards:
+		return errs.New(errs.Malformed, "authority %q: %d CRL shards, want 1 to %d", a.Name, a.Shards, MaxShards)
 	}
 	return nil
 }
