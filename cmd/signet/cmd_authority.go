@@ -37,6 +37,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	validity := f.String("validity", "30d", "default leaf `DURATION`")
 	maxValidity := f.String("max-validity", "90d", "maximum leaf `DURATION`")
 	cn := f.String("cn", "", "authority certificate common `NAME`")
+	baseURL := f.String("base-url", "", "`URL` prefix its certificates name for CRLs, OCSP and the issuer (default from signet.toml: http://127.0.0.1:8080)")
+	shards := f.Int("shards", 16, "CRL shards its certificates are spread over")
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -86,7 +88,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	}
 	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,
-		DefaultValidity: def, MaxValidity: max, Actor: "cli",
+		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, Actor: "cli",
 	})
 	if err != nil {
 		return err

@@ -49,7 +49,10 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr}, nil, &stdout, &stderr) }()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--http-listen", httpAddr}, nil, &stdout, &stderr)
+	}()
 	t.Cleanup(cancel)
 
 	client := waitHealthy(t, dir, addr, exited, &stderr)
@@ -110,8 +113,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("list: %s", errOut.String())
 	}
 	var listed []certJSON
-	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 1 { // the server's own certificate
-		t.Fatalf("after refused calls want 1 certificate (the server's), got %d: %v", len(listed), err)
+	// The server's own certificate and the OCSP responder's of "default".
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("after refused calls want 2 certificates (the server's and the OCSP responder's), got %d: %v", len(listed), err)
 	}
 
 	body, _ := json.Marshal(map[string]any{"csr": string(csrPEM), "validity": "7d"})

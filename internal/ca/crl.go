@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"iter"
 	"time"
 
@@ -104,12 +102,6 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 		}
 	}
 	return out, nil
-}
-
-// ETag is a strong validator for a CRL or OCSP response body.
-func ETag(der []byte) string {
-	sum := sha256.Sum256(der)
-	return `"` + hex.EncodeToString(sum[:12]) + `"`
 }
 
 // crlExtensions: AKI, CRL number, critical IDP. The issuing authorities'

@@ -55,6 +55,7 @@ func New(o Options) *Server {
 	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
