@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"

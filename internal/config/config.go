@@ -33,7 +33,7 @@ type Config struct {
 	HTTPListen string `toml:"http_listen,omitempty" comment:"address of the plain-HTTP listener for CRLs, OCSP and CA certificates (default 127.0.0.1:8080)"`
 	BaseURL    string `toml:"base_url,omitempty" comment:"URL prefix that certificates name for CRLs, OCSP and issuers (default http://<http_listen>); 'signet authority add --base-url' overrides it per authority"`
 	Keys       Keys   `toml:"keys"`
-	Server Server `toml:"server"`
+	Server     Server `toml:"server"`
 }
 
 // Keys says how CA keys are unlocked.
@@ -54,10 +54,10 @@ type Server struct {
 // Default is the configuration signet init writes for a new home.
 func Default() Config {
 	return Config{
-		Store:  "signet.db",
+		Store:      "signet.db",
 		Listen:     "127.0.0.1:8443",
 		HTTPListen: DefaultHTTPListen,
-		Server: Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
+		Server:     Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
 	}
 }
 

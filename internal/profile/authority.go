@@ -18,7 +18,7 @@ type CA struct {
 	NotBefore    time.Time
 	NotAfter     time.Time
 	SerialNumber *big.Int
-	MaxPathLen   int // -1: no limit; RootTemplate only (issuing authorities always get 0)
+	MaxPathLen   int      // -1: no limit; RootTemplate only (issuing authorities always get 0)
 	Revocation   Pointers // issuing authorities only: the root's CRL and certificate
 }
 
