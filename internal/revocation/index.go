@@ -159,20 +159,6 @@ func (a *authority) purge(cutoff time.Time) {
 	}
 }
 
-func (a *authority) counts() (certs, revoked int) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for _, m := range a.shards {
-		certs += len(m)
-		for _, e := range m {
-			if e.revoked {
-				revoked++
-			}
-		}
-	}
-	return
-}
-
 // subjectPublicKey is the BIT STRING contents an OCSP CertID's issuerKeyHash covers.
 func subjectPublicKey(c *x509.Certificate) []byte {
 	var spki struct {

@@ -29,6 +29,7 @@ import (
 	"signet/internal/lint"
 	"signet/internal/policy"
 	"signet/internal/profile"
+	"signet/internal/store"
 	"signet/internal/store/sqlite"
 )
 
@@ -39,6 +40,8 @@ const base = "http://crl.test"
 // behind an httptest server.
 type fixture struct {
 	ca     *ca.CA
+	store  store.Store
+	dbPath string
 	svc    *Service
 	srv    *httptest.Server
 	issuer *x509.Certificate
@@ -65,7 +68,8 @@ func newFixture(t testing.TB) *fixture {
 			t.Fatal(err)
 		}
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
+	dbPath := filepath.Join(dir, "signet.db")
+	st, err := sqlite.Open(ctx, dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +78,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{now: time.Now().UTC()}
+	f := &fixture{now: time.Now().UTC(), store: st, dbPath: dbPath}
 	f.ca = ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, Clock: f.clock, BaseURL: base})
 	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
 		t.Fatal(err)
