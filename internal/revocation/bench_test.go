@@ -173,4 +173,3 @@ func BenchmarkECDSASign(b *testing.B) {
 		}
 	})
 }
-

@@ -49,14 +49,17 @@ func (k *serialKey) bytes(buf *serialKey) []byte {
 	return buf[i:]
 }
 
-// entry is what the services need of one certificate: 24 bytes.
+// entry is what the services need of one certificate: 12 bytes, so a
+// million fit in a few tens of MB. Times are Unix seconds, good to 2106.
 type entry struct {
-	notAfter  int64 // Unix seconds
-	revokedAt int64 // Unix seconds; 0 when valid
+	notAfter  uint32
+	revokedAt uint32 // 0 when valid
 	shard     uint16
 	reason    uint8
 	revoked   bool
 }
+
+func unix32(t time.Time) uint32 { return uint32(min(max(t.Unix(), 0), 1<<32-1)) }
 
 // authority is one authority as the revocation services see it: its
 // certificate, the hashes OCSP requests name it by, and the status of each
@@ -102,9 +105,9 @@ func (a *authority) put(k serialKey, c store.CertStatus) bool {
 	for len(a.shards) <= c.Shard { // shard count grew since this authority was loaded
 		a.shards = append(a.shards, map[serialKey]entry{})
 	}
-	e := entry{notAfter: c.NotAfter.Unix(), shard: uint16(c.Shard), revoked: c.Revoked, reason: uint8(c.Reason)}
+	e := entry{notAfter: unix32(c.NotAfter), shard: uint16(c.Shard), revoked: c.Revoked, reason: uint8(c.Reason)}
 	if c.Revoked {
-		e.revokedAt = c.RevokedAt.Unix()
+		e.revokedAt = unix32(c.RevokedAt)
 	}
 	old, had := a.shards[c.Shard][k]
 	a.shards[c.Shard][k] = e
@@ -132,13 +135,13 @@ func (a *authority) revoked(shard int, cutoff time.Time) iter.Seq[ca.Revoked] {
 		if shard >= len(a.shards) {
 			return
 		}
-		c := cutoff.Unix()
+		c := unix32(cutoff)
 		var buf serialKey
 		for k, e := range a.shards[shard] {
 			if !e.revoked || e.notAfter <= c {
 				continue
 			}
-			if !yield(ca.Revoked{Serial: k.bytes(&buf), RevokedAt: time.Unix(e.revokedAt, 0), Reason: int(e.reason)}) {
+			if !yield(ca.Revoked{Serial: k.bytes(&buf), RevokedAt: time.Unix(int64(e.revokedAt), 0), Reason: int(e.reason)}) {
 				return
 			}
 		}
@@ -147,7 +150,7 @@ func (a *authority) revoked(shard int, cutoff time.Time) iter.Seq[ca.Revoked] {
 
 // purge forgets certificates that expired before cutoff.
 func (a *authority) purge(cutoff time.Time) {
-	c := cutoff.Unix()
+	c := unix32(cutoff)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, m := range a.shards {

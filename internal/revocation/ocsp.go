@@ -95,10 +95,10 @@ func (s *Service) sign(a *authority, k respKey, serial *big.Int) (*response, err
 	now := s.now().UTC().Truncate(time.Second)
 	st := ca.OCSPStatus{Serial: serial, Hash: k.hash, Status: ocsp.Unknown, ThisUpdate: now, NextUpdate: now.Add(s.o.OCSPValidity)}
 	e, ok := a.lookup(k.serial)
-	if ok && e.notAfter > now.Unix()-int64(s.o.CRLValidity/time.Second) {
+	if ok && e.notAfter > unix32(crlCutoff(now, s.o.CRLValidity)) {
 		st.Status = ocsp.Good
 		if e.revoked {
-			st.Status, st.RevokedAt, st.Reason = ocsp.Revoked, time.Unix(e.revokedAt, 0).UTC(), int(e.reason)
+			st.Status, st.RevokedAt, st.Reason = ocsp.Revoked, time.Unix(int64(e.revokedAt), 0).UTC(), int(e.reason)
 		}
 	}
 	der, err := signer.Respond(st)

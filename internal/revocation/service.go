@@ -110,7 +110,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	dirty := map[*authority]map[int]bool{}
 	changed := map[*authority]map[serialKey]bool{}
-	head, err := s.o.Store.Statuses(ctx, s.seq, crlCutoff(now, s.o.CRLValidity), func(c store.CertStatus) error {
+	head, err := s.o.Store.Statuses(ctx, store.StatusQuery{AfterSeq: s.seq, NotAfterAfter: crlCutoff(now, s.o.CRLValidity)}, func(c store.CertStatus) error {
 		a := auths[c.Authority]
 		k, ok := keyOfHex(c.Serial)
 		if a == nil || !ok {
@@ -190,7 +190,7 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 	}
 	if s.seq > 0 && len(cur) > 0 {
 		// Catch the new authorities up with everything before the head.
-		_, err := s.o.Store.Statuses(ctx, 0, crlCutoff(s.now(), s.o.CRLValidity), func(c store.CertStatus) error {
+		_, err := s.o.Store.Statuses(ctx, store.StatusQuery{NotAfterAfter: crlCutoff(s.now(), s.o.CRLValidity)}, func(c store.CertStatus) error {
 			if a := fresh[c.Authority]; a != nil {
 				if k, ok := keyOfHex(c.Serial); ok {
 					a.put(k, c)

@@ -59,6 +59,17 @@ type Authority struct {
 	Shards          int    // CRL shards its certificates are spread over; 0 is taken as 1
 }
 
+// StatusQuery selects certificates for Statuses: those whose issue or
+// revoke event has a seq above AfterSeq and that expire after
+// NotAfterAfter (zero: any); with RevokedOnly, revoked ones only; with
+// Authority, that authority's only.
+type StatusQuery struct {
+	AfterSeq      int64
+	NotAfterAfter time.Time
+	RevokedOnly   bool
+	Authority     string
+}
+
 // CertStatus is what the revocation services keep of a certificate.
 type CertStatus struct {
 	Serial    string
@@ -106,11 +117,9 @@ type Store interface {
 	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error
 
 	// Statuses calls fn, from one consistent snapshot, for every certificate
-	// whose issue or revoke event has a seq above afterSeq and that expires
-	// after notAfterAfter (zero: any), and returns the head seq of that
-	// snapshot: the afterSeq of the next call. A certificate may be passed
-	// twice (issued and revoked since afterSeq); fn must be idempotent.
-	Statuses(ctx context.Context, afterSeq int64, notAfterAfter time.Time, fn func(CertStatus) error) (head int64, err error)
+	// q selects, and returns the head seq of that snapshot: the AfterSeq of
+	// the next call.
+	Statuses(ctx context.Context, q StatusQuery, fn func(CertStatus) error) (head int64, err error)
 	// NextCRLNumbers reserves, durably, the next CRL number of each given
 	// shard of an authority: numbers only grow, across processes.
 	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)

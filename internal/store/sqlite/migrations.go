@@ -88,7 +88,7 @@ ALTER TABLE authorities ADD COLUMN base_url TEXT NOT NULL DEFAULT '';
 ALTER TABLE authorities ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX certificates_revocations ON certificates(revoke_seq, authority, shard, serial, not_after, revoked_at, reason)
 	WHERE status = 'revoked';
-CREATE INDEX certificates_issue_seq ON certificates(issue_seq, authority, shard, serial, not_after);
+CREATE INDEX certificates_issued ON certificates(issue_seq, authority, shard, serial, not_after, status, revoked_at, reason);
 CREATE TABLE crl_numbers (
 	authority TEXT NOT NULL REFERENCES authorities(name),
 	shard     INTEGER NOT NULL,

@@ -13,7 +13,8 @@ import (
 // Statuses implements store.Store. Both queries and the head run in one
 // read transaction: a WAL snapshot, so nothing committed between them can
 // fall behind the returned head.
-func (s *Store) Statuses(ctx context.Context, afterSeq int64, notAfterAfter time.Time, fn func(store.CertStatus) error) (int64, error) {
+func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(store.CertStatus) error) (int64, error) {
+	afterSeq, notAfterAfter := sq.AfterSeq, sq.NotAfterAfter
 	tx, err := s.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return 0, errs.Wrap(errs.Unavailable, err, "begin read")
@@ -36,12 +37,15 @@ func (s *Store) Statuses(ctx context.Context, afterSeq int64, notAfterAfter time
 	// in (afterSeq, head] and came with the first query.
 	queries := []string{
 		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates INDEXED BY certificates_revocations
-			WHERE status = 'revoked' AND revoke_seq > ? AND revoke_seq <= ? AND not_after > ?`,
-		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates
-			WHERE issue_seq > ? AND issue_seq <= ? AND not_after > ? AND status = 'valid'`,
+			WHERE status = 'revoked' AND revoke_seq > ? AND revoke_seq <= ? AND not_after > ? AND (? = '' OR authority = ?)`,
+		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates INDEXED BY certificates_issued
+			WHERE issue_seq > ? AND issue_seq <= ? AND not_after > ? AND (? = '' OR authority = ?) AND status = 'valid'`,
+	}
+	if sq.RevokedOnly {
+		queries = queries[:1]
 	}
 	for _, q := range queries {
-		rows, err := tx.QueryContext(ctx, q, afterSeq, head, after)
+		rows, err := tx.QueryContext(ctx, q, afterSeq, head, after, sq.Authority, sq.Authority)
 		if err != nil {
 			return 0, errs.Wrap(errs.Unavailable, err, "query certificate statuses")
 		}

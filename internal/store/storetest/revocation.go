@@ -48,7 +48,7 @@ func testStatuses(t *testing.T, s store.Store) {
 	collect := func(after int64, notAfterAfter time.Time) (map[string]store.CertStatus, int64) {
 		t.Helper()
 		got := map[string]store.CertStatus{}
-		head, err := s.Statuses(ctx, after, notAfterAfter, func(c store.CertStatus) error {
+		head, err := s.Statuses(ctx, store.StatusQuery{AfterSeq: after, NotAfterAfter: notAfterAfter}, func(c store.CertStatus) error {
 			if prev, ok := got[c.Serial]; ok && prev != c {
 				t.Errorf("%s passed twice, differently: %+v then %+v", c.Serial, prev, c)
 			}
@@ -108,6 +108,31 @@ func testStatuses(t *testing.T, s store.Store) {
 	}
 	if none, h := collect(head2, time.Time{}); len(none) != 0 || h != head2+1 {
 		t.Errorf("after an unrelated event: %v, head %d (want %d)", none, h, head2+1)
+	}
+	// Revoked only, one authority.
+	mustAuthority(t, s, "b", "")
+	other := cert("0b", "b", 40)
+	mustRecord(t, s, other)
+	if err := s.Revoke(ctx, "0b", t0, 0, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		q    store.StatusQuery
+		want []string
+	}{
+		{store.StatusQuery{RevokedOnly: true}, []string{"02", "03", "0b"}},
+		{store.StatusQuery{RevokedOnly: true, Authority: "a"}, []string{"02", "03"}},
+		{store.StatusQuery{Authority: "a"}, []string{"01", "02", "03"}},
+		{store.StatusQuery{Authority: "b"}, []string{"0b"}},
+	} {
+		var got []string
+		if _, err := s.Statuses(ctx, tc.q, func(c store.CertStatus) error { got = append(got, c.Serial); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: %v, want %v", tc.q, got, tc.want)
+		}
 	}
 }
 
