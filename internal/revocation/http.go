@@ -180,6 +180,16 @@ func writeOCSPError(w http.ResponseWriter, body []byte) {
 // Lookup answers a DER OCSP request: the response, or nil and the error
 // response to send (malformedRequest, unauthorized, internalError).
 func (s *Service) Lookup(der []byte) (*response, []byte) {
+	// Most clients send the same bytes for the same certificate (no nonce,
+	// RFC 5019): those skip parsing, which is most of a request's cost.
+	s.rawMu.RLock()
+	hit, ok := s.raw[string(der)]
+	s.rawMu.RUnlock()
+	if ok {
+		if r := hit.a.ocsp.cached(hit.k, s.now()); r != nil {
+			return r, nil
+		}
+	}
 	req, err := ocsp.ParseRequest(der)
 	if err != nil || req.SerialNumber == nil {
 		return nil, ocsp.MalformedRequestErrorResponse
@@ -195,13 +205,21 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	if !ok {
 		return nil, ocsp.MalformedRequestErrorResponse
 	}
-	resp, err := s.respond(a, respKey{hash: req.HashAlgorithm, serial: k}, req.SerialNumber)
+	rk := respKey{hash: req.HashAlgorithm, serial: k}
+	resp, err := s.respond(a, rk, req.SerialNumber)
 	if errors.Is(err, errNoResponder) {
 		return nil, ocsp.TryLaterErrorResponse
 	}
 	if err != nil {
 		s.o.Log.Error("OCSP response", "authority", a.rec.Name, "err", err)
 		return nil, ocsp.InternalErrorErrorResponse
+	}
+	if resp.known {
+		s.rawMu.Lock()
+		if len(s.raw) < maxRaw {
+			s.raw[string(der)] = rawHit{a, rk}
+		}
+		s.rawMu.Unlock()
 	}
 	return resp, nil
 }

@@ -48,7 +48,20 @@ type Service struct {
 	seq         int64      // the store head the mirror reflects
 	lastPurge   time.Time
 	authorities atomic.Pointer[map[string]*authority]
+
+	rawMu sync.RWMutex
+	raw   map[string]rawHit // request bytes already answered → what they asked
 }
+
+// rawHit is what a request's bytes name; the response itself is looked up
+// in the authority's cache, so re-signing needs no change here.
+type rawHit struct {
+	a *authority
+	k respKey
+}
+
+// maxRaw bounds the request-bytes cache: requests with nonces are unique.
+const maxRaw = 100000
 
 var errNoResponder = errs.New(errs.Unavailable, "the OCSP responder has no certificate yet")
 
@@ -69,7 +82,7 @@ func New(o Options) *Service {
 	if o.ResponderValidity <= 0 {
 		o.ResponderValidity = 4 * 24 * time.Hour
 	}
-	s := &Service{o: o, now: o.Clock}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
