@@ -22,6 +22,7 @@ func cmdServe(e *env, args []string) error {
 	listen := f.String("listen", "", "`ADDR` to listen on (default from signet.toml: 127.0.0.1:8443)")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
+	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
 	if rest, err := f.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -63,7 +64,7 @@ func cmdServe(e *env, args []string) error {
 	}
 	srv := server.New(server.Options{
 		CA: h.CA, Store: h.Store, Log: log, AdminToken: token,
-		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names,
+		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: pick(*adminAuthority, h.Config.Server.AdminAuthority),
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)
@@ -88,4 +89,11 @@ func cmdServe(e *env, args []string) error {
 		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), h.Config.Server.AdminToken, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 	return srv.Serve(e.ctx, ln, tlsConfig)
+}
+
+func pick(flag, configured string) string {
+	if flag != "" {
+		return flag
+	}
+	return configured
 }

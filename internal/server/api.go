@@ -94,7 +94,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // issue: POST /api/v1/authorities/{name}/certificates → PEM chain.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, actor string) {
 	body, err := readBody(w, r)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -105,7 +105,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	req.Authority, req.Actor = r.PathValue("name"), "api:admin-token"
+	req.Authority, req.Actor = r.PathValue("name"), actor
 	iss, err := s.o.CA.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -133,7 +133,7 @@ type authorityOut struct {
 	Validity string          `json:"default_validity,omitempty"`
 }
 
-func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
+func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	list, err := s.o.Store.Authorities(r.Context())
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -152,7 +152,7 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) certificate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := s.o.Store.Certificate(r.Context(), strings.ToLower(r.PathValue("serial")))
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
