@@ -1,14 +1,16 @@
 package main
 
 import (
-	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"signet/internal/config"
 
 	"signet/internal/errs"
 	"signet/internal/home"
@@ -75,7 +77,11 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "listening on %s", addr)
 	}
-	leaf, _ := x509.ParseCertificate(tlsConfig.Certificates[0].Certificate[0])
+	own, err := tlsConfig.GetCertificate(nil)
+	if err != nil {
+		return err
+	}
+	leaf := own.Leaf
 	root, err := h.CA.Root(e.ctx)
 	if err != nil {
 		return err
@@ -86,7 +92,7 @@ func cmdServe(e *env, args []string) error {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), h.Config.Server.AdminToken, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 	return srv.Serve(e.ctx, ln, tlsConfig)
 }

@@ -70,8 +70,31 @@ func New(o Options) *Server {
 func (s *Server) Handler() http.Handler { return s.logged(s.mux) }
 
 // TLSConfig issues the server's own certificate through the one issuance
-// path, with a fresh in-memory key, and returns a TLS 1.2+ configuration.
+// path and returns a TLS 1.2+ configuration that renews it in time.
 func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
+	own, err := newOwnCert(ctx, s.issueOwn, s.o.Log)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: own.get}
+	if s.o.AdminAuthority != "" {
+		if s.adminCA, err = s.adminAuthority(ctx); err != nil {
+			return nil, err
+		}
+		root, err := s.o.CA.Root(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		cfg.ClientCAs.AddCert(root)
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
+
+// issueOwn issues a certificate for the server's names with a fresh
+// in-memory key; the key is never written anywhere.
+func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "server key")
@@ -95,21 +118,11 @@ func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "issuing the server certificate from authority %q", s.o.Authority)
 	}
-	cert := tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-	if s.o.AdminAuthority != "" {
-		if s.adminCA, err = s.adminAuthority(ctx); err != nil {
-			return nil, err
-		}
-		root, err := s.o.CA.Root(ctx)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs = x509.NewCertPool()
-		cfg.ClientCAs.AddCert(root)
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	leaf, err := x509.ParseCertificate(iss.DER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "server certificate")
 	}
-	return cfg, nil
+	return &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}, nil
 }
 
 // adminAuthority loads the certificate of the authority whose client
