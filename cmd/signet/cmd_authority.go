@@ -123,10 +123,8 @@ func authorityJSON(name, purpose, key string, der []byte, pol json.RawMessage, d
 func cmdAuthorityList(e *env, args []string) error {
 	f := newFlags(e, "authority list")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
@@ -166,10 +164,8 @@ func cmdKeyGenerate(e *env, args []string) error {
 	uri := f.String("uri", "", "key `URI`: pkcs11:token=T;object=NAME (generated on the token) or file:PATH (encrypted software key)")
 	keyType := f.String("type", "ecdsa-p256", "key `TYPE`: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *uri == "" {
 		return badUsage("--uri is required")
@@ -215,19 +211,10 @@ func keyContext(e *env, f *flags, u unlockFlags) (*kms.Manager, func(audit.Event
 		}
 		return h.Keys, record, func() { h.Close() }, nil
 	}
-	o := kms.Options{Module: u.module}
-	var err error
-	if u.pin != "" {
-		if o.PIN, err = kms.ParseSource(u.pin); err != nil {
-			return nil, nil, nil, err
-		}
+	keys, err := home.KeyManager("", u.unlock())
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if u.passphrase != "" {
-		if o.Passphrase, err = kms.ParseSource(u.passphrase); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	keys := kms.NewManager(o)
 	return keys, func(audit.Event) error { return nil }, func() { keys.Close() }, nil
 }
 
@@ -237,10 +224,8 @@ func cmdKeyList(e *env, args []string) error {
 	u.register(f)
 	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
@@ -271,10 +256,8 @@ func cmdKeyList(e *env, args []string) error {
 func cmdAuditVerify(e *env, args []string) error {
 	f := newFlags(e, "audit verify")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {

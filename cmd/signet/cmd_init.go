@@ -18,10 +18,8 @@ func cmdInit(e *env, args []string) error {
 	cn := f.String("cn", "", "root certificate common `NAME`")
 	org := f.String("org", "", "root certificate `ORGANIZATION`")
 	asJSON := f.Bool("json", false, "print the result as JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	kt, err := kms.ParseKeyType(*keyType)
 	if err != nil {

@@ -186,6 +186,15 @@ func (f *flags) parse(args []string) ([]string, error) {
 	}
 }
 
+// parseNone parses a command line that takes flags only.
+func (f *flags) parseNone(args []string) error {
+	rest, err := f.parse(args)
+	if err == nil && len(rest) > 0 {
+		err = badUsage("unexpected argument %q", rest[0])
+	}
+	return err
+}
+
 // homeDir resolves --home, then $SIGNET_HOME, then the per-user default.
 func (f *flags) homeDir() string {
 	if f.home != "" {

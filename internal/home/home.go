@@ -74,6 +74,12 @@ func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
 	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
 }
 
+// KeyManager opens keys without a home, from the unlock sources alone
+// (signet key generate and key list on a bare token).
+func KeyManager(dir string, u Unlock) (*kms.Manager, error) {
+	return keyManager(dir, config.Keys{}, u)
+}
+
 func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
 	o := kms.Options{Dir: dir, Module: k.PKCS11Module}
 	if u.Module != "" {
