@@ -26,8 +26,8 @@ func init() {
 		"sshCert": `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		"sshCertState":  "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
-		"sshRevoke":     "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
+		"sshCertState": "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
+		"sshRevoke":    "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 		"sshKeyIDCount": `SELECT COUNT(*), COALESCE(SUM(status = 'valid' OR revoked_by = 'serial'), 0)
 			FROM ssh_certificates WHERE authority = ? AND key_id = ?`,
 		"sshRevokeKeyID": `UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'key-id'
