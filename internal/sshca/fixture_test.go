@@ -116,7 +116,7 @@ func (f *fixture) sign(t testing.TB, c *sshca.CA, req sshca.Request, file string
 
 func writeFile(t testing.TB, path string, data []byte) {
 	t.Helper()
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -76,8 +76,10 @@ CREATE TABLE certificate_names (
 CREATE INDEX certificate_names_value ON certificate_names(value, serial);
 `,
 	// 2: SSH authorities' CA keys and SSH certificates. Serials are 63-bit
-	// (INTEGER is signed); the serial is the primary key, so the database
-	// itself keeps them unique.
+	// (INTEGER is signed) and UNIQUE, so the database itself keeps them
+	// unique. Rows are keyed by their issue event's seq, which only grows:
+	// a batch appends its certificates to the last pages instead of
+	// scattering them over the table by random serial.
 	`
 CREATE TABLE ssh_authority_keys (
 	authority   TEXT NOT NULL REFERENCES authorities(name),
@@ -93,7 +95,8 @@ CREATE TABLE ssh_authority_keys (
 CREATE UNIQUE INDEX ssh_authority_keys_one_active ON ssh_authority_keys(authority) WHERE state = 'active';
 
 CREATE TABLE ssh_certificates (
-	serial         INTEGER PRIMARY KEY CHECK (serial > 0),
+	issue_seq      INTEGER PRIMARY KEY REFERENCES events(seq),
+	serial         INTEGER NOT NULL UNIQUE CHECK (serial > 0),
 	authority      TEXT NOT NULL,
 	ca_fingerprint TEXT NOT NULL,
 	key_id         TEXT NOT NULL,
@@ -106,7 +109,6 @@ CREATE TABLE ssh_certificates (
 	revoked_by     TEXT CHECK (revoked_by IN ('serial', 'key-id')),
 	requester      TEXT NOT NULL,
 	cert           BLOB NOT NULL,
-	issue_seq      INTEGER NOT NULL UNIQUE REFERENCES events(seq),
 	FOREIGN KEY (authority, ca_fingerprint) REFERENCES ssh_authority_keys(authority, fingerprint)
 );
 CREATE INDEX ssh_certificates_key_id ON ssh_certificates(authority, key_id);

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
@@ -206,6 +208,9 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
+		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
+			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
+		}
 		return constraintError(err, "SSH certificate %d", c.Serial)
 	})
 }
