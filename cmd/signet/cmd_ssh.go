@@ -80,7 +80,7 @@ func cmdSSHSign(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	iss, err := h.SSH.Sign(e.ctx, req)
+	iss, err := h.SSH.Issue(e.ctx, req)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (s *Server) sshSign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.Authority, req.Actor = r.PathValue("name"), "api:admin-token"
-	iss, err := s.o.SSH.Sign(r.Context(), req)
+	iss, err := s.o.SSH.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
 		return

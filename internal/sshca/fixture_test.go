@@ -102,7 +102,7 @@ func (f *fixture) sign(t testing.TB, c *sshca.CA, req sshca.Request, file string
 	if req.Actor == "" {
 		req.Actor = "test"
 	}
-	iss, err := c.Sign(context.Background(), req)
+	iss, err := c.Issue(context.Background(), req)
 	if err != nil {
 		t.Fatalf("sign %v for %s: %v", req.Principals, req.Authority, err)
 	}

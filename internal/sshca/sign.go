@@ -107,8 +107,8 @@ func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
 	return pub, nil
 }
 
-// Sign is the one issuance path for SSH certificates.
-func (c *CA) Sign(ctx context.Context, req Request) (*Issued, error) {
+// Issue is the one issuance path for SSH certificates.
+func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	iss, err := c.sign(ctx, req)
 	if errs.KindOf(err) == errs.Conflict {
 		// The key rolled over (or, once in 2^63, the serial was taken)
