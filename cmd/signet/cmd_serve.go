@@ -63,7 +63,7 @@ func cmdServe(e *env, args []string) error {
 		addr = h.Config.Listen
 	}
 	srv := server.New(server.Options{
-		CA: h.CA, Store: h.Store, Log: log, AdminToken: token,
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: pick(*adminAuthority, h.Config.Server.AdminAuthority),
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})

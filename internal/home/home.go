@@ -17,6 +17,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/kms"
 	"signet/internal/lint"
+	"signet/internal/sshca"
 	"signet/internal/store"
 	"signet/internal/store/sqlite"
 )
@@ -28,6 +29,7 @@ type Home struct {
 	Store  store.Store
 	Keys   *kms.Manager
 	CA     *ca.CA
+	SSH    *sshca.CA // SSH certificates for the ssh-host and ssh-user authorities
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -62,7 +64,8 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, 
 	}
 	return &Home{
 		Dir: dir, Config: cfg, Store: st, Keys: keys,
-		CA: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}),
+		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}),
+		SSH: sshca.New(sshca.Options{Store: st, Keys: keys}),
 	}, nil
 }
 

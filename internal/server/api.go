@@ -128,7 +128,7 @@ type authorityOut struct {
 	Key      string          `json:"key"`
 	Policy   json.RawMessage `json:"policy,omitempty"`
 	Created  time.Time       `json:"created"`
-	CertPEM  string          `json:"certificate"`
+	CertPEM  string          `json:"certificate,omitempty"`
 	Parent   string          `json:"parent,omitempty"`
 	Validity string          `json:"default_validity,omitempty"`
 }
@@ -143,7 +143,9 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	for i, a := range list {
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER})),
+		}
+		if len(a.CertDER) > 0 { // SSH authorities have none
+			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))
 		}
 		if a.DefaultValidity > 0 {
 			out[i].Validity = a.DefaultValidity.String()

@@ -24,12 +24,14 @@ import (
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/profile"
+	"signet/internal/sshca"
 	"signet/internal/store"
 )
 
 // Options configure a Server.
 type Options struct {
 	CA              *ca.CA
+	SSH             *sshca.CA // nil: no SSH endpoints
 	Store           store.Store
 	Log             *slog.Logger
 	AdminToken      []byte   // bearer token for /api/v1; empty disables token authentication
@@ -60,6 +62,9 @@ func New(o Options) *Server {
 	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
+	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
+	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
