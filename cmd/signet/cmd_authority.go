@@ -25,17 +25,18 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	f := newFlags(e, "authority add")
 	var u unlockFlags
 	u.register(f)
-	var allowDNS, allowIP, allowEmail listFlag
-	purpose := f.String("purpose", "", "`PURPOSE`: tls-server, tls-client, xmpp, vpn, libvirt")
+	var allowDNS, allowIP, allowEmail, allowPrincipal listFlag
+	purpose := f.String("purpose", "", "`PURPOSE`: tls-server, tls-client, xmpp, vpn, libvirt, ssh-host, ssh-user")
 	key := f.String("key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
 	generate := f.Bool("generate", false, "generate the authority's key (beside the root key: same token, or an encrypted file)")
 	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
 	f.Var(&allowDNS, "allow-dns", "DNS names the authority may certify: example.org (it and below), .example.org (below only), * (any)")
 	f.Var(&allowIP, "allow-ip", "IP ranges the authority may certify (CIDR, or * for any)")
 	f.Var(&allowEmail, "allow-email", "email addresses (user@domain) or domains the authority may certify")
+	f.Var(&allowPrincipal, "allow-principal", "SSH principals (host or user names) an ssh-host or ssh-user authority may certify; * for any")
 	wildcards := f.Bool("wildcards", false, "allow wildcard DNS names (*.example.org)")
-	validity := f.String("validity", "30d", "default leaf `DURATION`")
-	maxValidity := f.String("max-validity", "90d", "maximum leaf `DURATION`")
+	validity := f.String("validity", "", "default leaf `DURATION` (30d; ssh-host 52w, ssh-user 1d)")
+	maxValidity := f.String("max-validity", "", "maximum leaf `DURATION` (90d; ssh-host 104w, ssh-user 52w)")
 	cn := f.String("cn", "", "authority certificate common `NAME`")
 	baseURL := f.String("base-url", "", "`URL` prefix its certificates name for CRLs, OCSP and the issuer (default from signet.toml: http://127.0.0.1:8080)")
 	shards := f.Int("shards", 16, "CRL shards its certificates are spread over")
@@ -54,16 +55,26 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	def, err := config.ParseDuration(*validity)
+	defValidity, maxDefault := "30d", "90d"
+	switch p {
+	case profile.SSHHost:
+		defValidity, maxDefault = "52w", "104w"
+	case profile.SSHUser:
+		defValidity, maxDefault = "1d", "52w"
+	}
+	def, err := config.ParseDuration(orString(*validity, defValidity))
 	if err != nil {
 		return err
 	}
-	max, err := config.ParseDuration(*maxValidity)
+	max, err := config.ParseDuration(orString(*maxValidity, maxDefault))
 	if err != nil {
 		return err
 	}
-	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Wildcards: *wildcards}
-	if len(allowDNS)+len(allowIP)+len(allowEmail) == 0 {
+	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Principals: allowPrincipal, Wildcards: *wildcards}
+	if p.IsSSH() && len(allowPrincipal) == 0 {
+		return badUsage("give the principals the authority may certify: --allow-principal NAME ('*' permits any)")
+	}
+	if len(allowDNS)+len(allowIP)+len(allowEmail)+len(allowPrincipal) == 0 {
 		return badUsage("give the name policy: --allow-dns, --allow-ip and/or --allow-email ('*' permits any)")
 	}
 	h, err := openHome(e, f, u.unlock())
@@ -97,7 +108,17 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return writeJSON(e.stdout, authorityJSON(rec.Name, rec.Purpose, rec.KeyURI, rec.CertDER, rec.Policy, rec.DefaultValidity, rec.MaxValidity))
 	}
 	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s)\npolicy: %s\n", rec.Name, rec.Purpose, rec.KeyURI, pol)
+	if p.IsSSH() {
+		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
+	}
 	return nil
+}
+
+func orString(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 type authorityOut struct {
@@ -125,10 +146,8 @@ func authorityJSON(name, purpose, key string, der []byte, pol json.RawMessage, d
 func cmdAuthorityList(e *env, args []string) error {
 	f := newFlags(e, "authority list")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
@@ -168,10 +187,8 @@ func cmdKeyGenerate(e *env, args []string) error {
 	uri := f.String("uri", "", "key `URI`: pkcs11:token=T;object=NAME (generated on the token) or file:PATH (encrypted software key)")
 	keyType := f.String("type", "ecdsa-p256", "key `TYPE`: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *uri == "" {
 		return badUsage("--uri is required")
@@ -217,19 +234,10 @@ func keyContext(e *env, f *flags, u unlockFlags) (*kms.Manager, func(audit.Event
 		}
 		return h.Keys, record, func() { h.Close() }, nil
 	}
-	o := kms.Options{Module: u.module}
-	var err error
-	if u.pin != "" {
-		if o.PIN, err = kms.ParseSource(u.pin); err != nil {
-			return nil, nil, nil, err
-		}
+	keys, err := home.KeyManager("", u.unlock())
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	if u.passphrase != "" {
-		if o.Passphrase, err = kms.ParseSource(u.passphrase); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	keys := kms.NewManager(o)
 	return keys, func(audit.Event) error { return nil }, func() { keys.Close() }, nil
 }
 
@@ -239,10 +247,8 @@ func cmdKeyList(e *env, args []string) error {
 	u.register(f)
 	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
@@ -273,10 +279,8 @@ func cmdKeyList(e *env, args []string) error {
 func cmdAuditVerify(e *env, args []string) error {
 	f := newFlags(e, "audit verify")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {

@@ -20,10 +20,8 @@ func cmdInit(e *env, args []string) error {
 	baseURL := f.String("base-url", "", "`URL` prefix certificates name for CRLs, OCSP and issuers (default http://<http_listen>, i.e. http://127.0.0.1:8080)")
 	httpListen := f.String("http-listen", "", "`ADDR` of serve's plain-HTTP listener for CRLs and OCSP, written to signet.toml (default 127.0.0.1:8080)")
 	asJSON := f.Bool("json", false, "print the result as JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	kt, err := kms.ParseKeyType(*keyType)
 	if err != nil {

@@ -37,10 +37,8 @@ func cmdIssue(e *env, args []string) error {
 	validity := f.String("validity", "", "`DURATION` such as 720h, 30d (default: the authority's)")
 	out := f.String("out", "", "write the certificate and its chain (PEM) to `FILE`; - for standard output")
 	asJSON := f.Bool("json", false, "print the result as JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if (*csrFile == "") == (*newKey == "") {
 		return badUsage("give exactly one of --csr FILE and --new-key FILE")
@@ -173,10 +171,8 @@ func cmdList(e *env, args []string) error {
 	all := f.Bool("all", false, "include expired certificates")
 	limit := f.Int("limit", 0, "at most `N` certificates (0: all)")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	now := time.Now()
 	filter := store.Filter{Authority: *authority, Limit: *limit}
@@ -256,10 +252,8 @@ func cmdShow(e *env, args []string) error {
 
 func cmdRoot(e *env, args []string) error {
 	f := newFlags(e, "root")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
@@ -277,10 +271,8 @@ func cmdChain(e *env, args []string) error {
 	f := newFlags(e, "chain")
 	authority := f.String("authority", "default", "authority `NAME`")
 	withRoot := f.Bool("root", false, "end the chain with the root")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {

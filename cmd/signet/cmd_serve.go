@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -10,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,10 +29,9 @@ func cmdServe(e *env, args []string) error {
 	httpListen := f.String("http-listen", "", "`ADDR` of the plain-HTTP listener for CRLs, OCSP and CA certificates (default from signet.toml: 127.0.0.1:8080)")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
-	if rest, err := f.parse(args); err != nil {
+	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	level := slog.LevelInfo
 	if *debug {
@@ -69,8 +68,8 @@ func cmdServe(e *env, args []string) error {
 		addr = h.Config.Listen
 	}
 	srv := server.New(server.Options{
-		CA: h.CA, Store: h.Store, Log: log, AdminToken: token,
-		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names,
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token,
+		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: pick(*adminAuthority, h.Config.Server.AdminAuthority),
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)
@@ -81,7 +80,11 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "listening on %s", addr)
 	}
-	leaf, _ := x509.ParseCertificate(tlsConfig.Certificates[0].Certificate[0])
+	own, err := tlsConfig.GetCertificate(nil)
+	if err != nil {
+		return err
+	}
+	leaf := own.Leaf
 	root, err := h.CA.Root(e.ctx)
 	if err != nil {
 		return err
@@ -92,7 +95,7 @@ func cmdServe(e *env, args []string) error {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), h.Config.Server.AdminToken, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 
 	// Revocation: CRLs and OCSP are signed before the plain listener opens,
@@ -131,4 +134,11 @@ func cmdServe(e *env, args []string) error {
 	cancel()
 	wg.Wait()
 	return errors.Join(err, plainErr)
+}
+
+func pick(flag, configured string) string {
+	if flag != "" {
+		return flag
+	}
+	return configured
 }

@@ -53,6 +53,16 @@ func commands() []command {
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
+		{"ssh sign", "sign an SSH host or user public key; writes NAME-cert.pub", "--authority NAME (--host | --user) --principals a,b [--validity 52w] [--key-id ID] [--force-command CMD] [--source-address CIDR] [--no-port-forwarding ...] PUBKEY_FILE", cmdSSHSign},
+		{"ssh trust", "print the known_hosts / TrustedUserCAKeys lines to install", "--authority NAME [--pattern HOSTS]", cmdSSHTrust},
+		{"ssh krl", "write the authority's OpenSSH key revocation list", "--authority NAME [--out FILE]", cmdSSHKRL},
+		{"ssh revoke", "revoke SSH certificates by serial or key ID, or a CA key", "--authority NAME (--serial N | --key-id ID | --ca-key FINGERPRINT)", cmdSSHRevoke},
+		{"ssh inspect", "show an SSH certificate as ssh-keygen -L does", "CERT_FILE", cmdSSHInspect},
+		{"ssh list", "list SSH certificates", "[--authority NAME] [--key-id ID] [--json]", cmdSSHList},
+		{"ssh key add", "add a CA key to an SSH authority (rollover)", "--authority NAME (--generate [--key-type T] | --key URI) [--activate]", cmdSSHKeyAdd},
+		{"ssh key activate", "make a CA key the one that signs", "--authority NAME FINGERPRINT", cmdSSHKeyActivate},
+		{"ssh key retire", "stop trusting a CA key", "--authority NAME FINGERPRINT", cmdSSHKeyRetire},
+		{"ssh key list", "list SSH authorities' CA keys", "[--authority NAME] [--json]", cmdSSHKeyList},
 		{"audit verify", "check the audit log's hash chain", "[--json]", cmdAuditVerify},
 		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
 	}
@@ -95,7 +105,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func lookup(args []string) (*command, []string) {
 	table := commands()
-	for n := min(2, len(args)); n >= 1; n-- {
+	for n := min(3, len(args)); n >= 1; n-- {
 		name := strings.Join(args[:n], " ")
 		for i := range table {
 			if table[i].name == name {
@@ -185,6 +195,15 @@ func (f *flags) parse(args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// parseNone parses a command line that takes flags only.
+func (f *flags) parseNone(args []string) error {
+	rest, err := f.parse(args)
+	if err == nil && len(rest) > 0 {
+		err = badUsage("unexpected argument %q", rest[0])
+	}
+	return err
 }
 
 // homeDir resolves --home, then $SIGNET_HOME, then the per-user default.

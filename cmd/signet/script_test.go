@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 // and softhsm2-util.
 func TestScripts(t *testing.T) {
 	tools := map[string]string{}
-	for _, tool := range []string{"openssl", "certtool", "softhsm2-util", "pkcs11-tool"} {
+	for _, tool := range []string{"openssl", "certtool", "softhsm2-util", "pkcs11-tool", "ssh-keygen"} {
 		tools[tool] = kmstest.RequireTool(t, tool)
 	}
 	testscript.Run(t, testscript.Params{

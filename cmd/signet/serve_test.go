@@ -20,6 +20,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"signet/internal/kms"
 )
 
 // lockedBuffer lets the test read what the server prints while it runs.
@@ -195,4 +197,80 @@ func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *locked
 	}
 	t.Fatalf("server never became healthy: %s", stderr.String())
 	return nil
+}
+
+// TestServeClientCertificate: administrators may authenticate with a client
+// certificate from the admin authority; revoked ones and those from other
+// authorities are refused.
+func TestServeClientCertificate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	cli := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
+			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
+		}
+		return out.String()
+	}
+	t.Setenv("KEYPASS", "client key passphrase")
+	cli("init")
+	cli("authority", "add", "admins", "--purpose", "tls-client", "--generate", "--allow-email", "example.org")
+	cli("authority", "add", "others", "--purpose", "tls-client", "--generate", "--allow-email", "example.org")
+	keys := kms.NewManager(kms.Options{Passphrase: kms.Source("env:KEYPASS")})
+	defer keys.Close()
+	clientCert := func(authority, name string) (tls.Certificate, string) {
+		keyFile, certFile := filepath.Join(t.TempDir(), name+".key"), filepath.Join(t.TempDir(), name+".pem")
+		cli("issue", "--authority", authority, "--new-key", keyFile, "--key-passphrase", "env:KEYPASS",
+			"--cn", name, "--email", name+"@example.org", "--usage", "client", "--out", certFile)
+		signer, err := keys.Signer(context.Background(), "file:"+keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cert tls.Certificate
+		rest, _ := os.ReadFile(certFile)
+		for b, r := pem.Decode(rest); b != nil; b, r = pem.Decode(r) {
+			cert.Certificate = append(cert.Certificate, b.Bytes)
+		}
+		leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+		cert.PrivateKey = signer
+		return cert, fmt.Sprintf("%x", leaf.SerialNumber)
+	}
+	alice, aliceSerial := clientCert("admins", "alice")
+	mallory, _ := clientCert("others", "mallory")
+
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins"}, nil, &stdout, &stderr)
+	}()
+	plain := waitHealthy(t, dir, addr, exited, &stderr)
+	roots := plain.Transport.(*http.Transport).TLSClientConfig.RootCAs
+	get := func(cert *tls.Certificate) int {
+		cfg := &tls.Config{RootCAs: roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := c.Get("https://" + addr + "/api/v1/authorities")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := get(&alice); got != http.StatusOK {
+		t.Errorf("admin client certificate: %d, want 200", got)
+	}
+	if got := get(&mallory); got != http.StatusUnauthorized {
+		t.Errorf("client certificate from another authority: %d, want 401", got)
+	}
+	if got := get(nil); got != http.StatusUnauthorized {
+		t.Errorf("no credentials: %d, want 401", got)
+	}
+	cli("revoke", aliceSerial, "--reason", "keyCompromise")
+	if got := get(&alice); got != http.StatusUnauthorized {
+		t.Errorf("revoked admin client certificate: %d, want 401", got)
+	}
 }

@@ -33,6 +33,13 @@ const (
 	KindCertificateIssue  = "certificate.issue"
 	KindCertificateRevoke = "certificate.revoke"
 	KindKeyGenerate       = "key.generate"
+
+	// SSH certificates and CA keys. The subject of an SSH certificate's
+	// events is "ssh:" and its decimal serial.
+	KindSSHCertificateIssue  = "ssh.certificate.issue"
+	KindSSHCertificateRevoke = "ssh.certificate.revoke"
+	KindSSHKeyAdd            = "ssh.key.add"
+	KindSSHKeyState          = "ssh.key.state"
 )
 
 // HashSize is the length of Prev and Hash.

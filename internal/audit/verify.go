@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 
 	"signet/internal/errs"
 )
@@ -20,7 +21,9 @@ type Reader interface {
 	// Events calls fn for every event in seq order.
 	Events(ctx context.Context, fn func(Event) error) error
 	// IssuedCertificates calls fn for every certificate the store holds with
-	// the seq of its certificate.issue event, in order of that seq.
+	// the seq of its certificate.issue event, in order of that seq. SSH
+	// certificates are named "ssh:<serial>" and have ssh.certificate.issue
+	// events.
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
 }
 
@@ -95,7 +98,11 @@ func Verify(ctx context.Context, r Reader) (Report, error) {
 			return errBroken
 		}
 		for haveCert && cert.seq <= e.Seq {
-			if cert.seq < e.Seq || e.Kind != KindCertificateIssue || e.Subject != cert.serial {
+			want := KindCertificateIssue
+			if strings.HasPrefix(cert.serial, "ssh:") {
+				want = KindSSHCertificateIssue
+			}
+			if cert.seq < e.Seq || e.Kind != want || e.Subject != cert.serial {
 				brokenErr = broken(cert.seq, "certificate %s names event %d as its issue event, but that event is %q of %q",
 					cert.serial, cert.seq, e.Kind, e.Subject)
 				return errBroken

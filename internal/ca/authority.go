@@ -72,7 +72,9 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 }
 
 // CreateAuthority signs a new issuing authority's certificate with the root
-// key and records the authority with its policy and validity limits.
+// key and records the authority with its policy and validity limits. SSH
+// authorities (ssh-host, ssh-user) get no X.509 certificate: their first
+// CA key is recorded as their active SSH key instead.
 func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Authority, error) {
 	if !authorityName.MatchString(spec.Name) || spec.Name == RootName {
 		return store.Authority{}, errs.New(errs.Malformed,
@@ -97,6 +99,9 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {
 		return store.Authority{}, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
+	}
+	if spec.Purpose.IsSSH() {
+		return c.createSSHAuthority(ctx, spec, leafDefault, leafMax)
 	}
 	root, err := c.authority(ctx, RootName)
 	if err != nil {

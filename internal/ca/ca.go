@@ -124,6 +124,9 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
+	if profile.Purpose(rec.Purpose).IsSSH() {
+		return nil, errs.New(errs.Rejected, "authority %q issues SSH certificates: use 'signet ssh sign' or the /ssh/certificates API", name)
+	}
 	cert, err := x509.ParseCertificate(rec.CertDER)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored certificate", name)

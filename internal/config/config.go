@@ -48,6 +48,7 @@ type Server struct {
 	Authority       string   `toml:"authority" comment:"authority that issues the server's own TLS certificate"`
 	Names           []string `toml:"names,omitempty" comment:"names in the server certificate (default: localhost, 127.0.0.1, ::1 and the host name)"`
 	AdminToken      string   `toml:"admin_token" comment:"source of the bearer token for the /api/v1 issuance API"`
+	AdminAuthority  string   `toml:"admin_authority,omitempty" comment:"tls-client authority whose valid certificates may also use the /api/v1 API"`
 	ShutdownTimeout Duration `toml:"shutdown_timeout,omitempty" comment:"how long a graceful shutdown waits for requests"`
 }
 

@@ -17,6 +17,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/kms"
 	"signet/internal/lint"
+	"signet/internal/sshca"
 	"signet/internal/store"
 	"signet/internal/store/sqlite"
 )
@@ -28,6 +29,7 @@ type Home struct {
 	Store  store.Store
 	Keys   *kms.Manager
 	CA     *ca.CA
+	SSH    *sshca.CA // SSH certificates for the ssh-host and ssh-user authorities
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -62,7 +64,8 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, 
 	}
 	return &Home{
 		Dir: dir, Config: cfg, Store: st, Keys: keys,
-		CA: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: cfg.RevocationBaseURL()}),
+		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: cfg.RevocationBaseURL()}),
+		SSH: sshca.New(sshca.Options{Store: st, Keys: keys}),
 	}, nil
 }
 
@@ -72,6 +75,12 @@ func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
 		return nil, errs.New(errs.Malformed, "store %q: only SQLite files are supported in this version", dsn)
 	}
 	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
+}
+
+// KeyManager opens keys without a home, from the unlock sources alone
+// (signet key generate and key list on a bare token).
+func KeyManager(dir string, u Unlock) (*kms.Manager, error) {
+	return keyManager(dir, config.Keys{}, u)
 }
 
 func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {

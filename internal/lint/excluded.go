@@ -40,4 +40,6 @@ var Excluded = []Exclusion{
 
 	// Cost without benefit.
 	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
+
+	{"e_ecdsa_small_private_key", "searches for a subscriber ECDSA private key small enough to brute-force: about 200 µs per certificate, two thirds of the gate's time and the largest single cost of issuance. It guards subscribers against their own broken key generator, which in a private PKI only harms that subscriber; signet still refuses weak key sizes and curves (ca.checkSubjectKey) and the authority's own key as a subject key"},
 }

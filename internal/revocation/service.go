@@ -15,6 +15,7 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/profile"
 	"signet/internal/store"
 )
 
@@ -180,8 +181,8 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 	}
 	var added []*authority
 	for _, rec := range list {
-		if cur[rec.Name] != nil {
-			continue
+		if cur[rec.Name] != nil || profile.Purpose(rec.Purpose).IsSSH() || len(rec.CertDER) == 0 {
+			continue // SSH authorities have KRLs, not CRLs
 		}
 		a, err := newAuthority(rec, s.o.CA.BaseURL(rec))
 		if err != nil {

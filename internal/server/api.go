@@ -94,7 +94,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 }
 
 // issue: POST /api/v1/authorities/{name}/certificates → PEM chain.
-func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, actor string) {
 	body, err := readBody(w, r)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -105,7 +105,7 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	req.Authority, req.Actor = r.PathValue("name"), "api:admin-token"
+	req.Authority, req.Actor = r.PathValue("name"), actor
 	iss, err := s.o.CA.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -128,12 +128,12 @@ type authorityOut struct {
 	Key      string          `json:"key"`
 	Policy   json.RawMessage `json:"policy,omitempty"`
 	Created  time.Time       `json:"created"`
-	CertPEM  string          `json:"certificate"`
+	CertPEM  string          `json:"certificate,omitempty"`
 	Parent   string          `json:"parent,omitempty"`
 	Validity string          `json:"default_validity,omitempty"`
 }
 
-func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
+func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	list, err := s.o.Store.Authorities(r.Context())
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -143,7 +143,9 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
 	for i, a := range list {
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			CertPEM: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER})),
+		}
+		if len(a.CertDER) > 0 { // SSH authorities have none
+			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))
 		}
 		if a.DefaultValidity > 0 {
 			out[i].Validity = a.DefaultValidity.String()
@@ -152,7 +154,7 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) certificate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 	c, err := s.o.Store.Certificate(r.Context(), strings.ToLower(r.PathValue("serial")))
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)

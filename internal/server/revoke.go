@@ -12,7 +12,7 @@ import (
 
 // revoke: POST /api/v1/certificates/{serial}/revoke with an optional JSON
 // body {"reason": "keyCompromise"}, through ca.Revoke like the CLI.
-func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, actor string) {
 	body, err := readBody(w, r)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -36,7 +36,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	c, err := s.o.CA.Revoke(r.Context(), r.PathValue("serial"), code, "api:admin-token")
+	c, err := s.o.CA.Revoke(r.Context(), r.PathValue("serial"), code, actor)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
 		return

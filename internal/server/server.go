@@ -11,6 +11,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -21,15 +23,19 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/profile"
+	"signet/internal/sshca"
 	"signet/internal/store"
 )
 
 // Options configure a Server.
 type Options struct {
 	CA              *ca.CA
+	SSH             *sshca.CA // nil: no SSH endpoints
 	Store           store.Store
 	Log             *slog.Logger
-	AdminToken      []byte   // bearer token for /api/v1; empty disables the API
+	AdminToken      []byte   // bearer token for /api/v1; empty disables token authentication
+	AdminAuthority  string   // tls-client authority whose certificates authenticate to /api/v1; "" none
 	Authority       string   // authority that issues the server's own certificate
 	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
 	ShutdownTimeout time.Duration
@@ -40,6 +46,7 @@ type Server struct {
 	o         Options
 	tokenHash [32]byte
 	mux       *http.ServeMux
+	adminCA   *x509.Certificate // issuer of administrators' client certificates; nil: none
 }
 
 // New builds the routes.
@@ -56,6 +63,9 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
+	s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
+	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
+	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -66,8 +76,31 @@ func New(o Options) *Server {
 func (s *Server) Handler() http.Handler { return s.logged(s.mux) }
 
 // TLSConfig issues the server's own certificate through the one issuance
-// path, with a fresh in-memory key, and returns a TLS 1.2+ configuration.
+// path and returns a TLS 1.2+ configuration that renews it in time.
 func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
+	own, err := newOwnCert(ctx, s.issueOwn, s.o.Log)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: own.get}
+	if s.o.AdminAuthority != "" {
+		if s.adminCA, err = s.adminAuthority(ctx); err != nil {
+			return nil, err
+		}
+		root, err := s.o.CA.Root(ctx)
+		if err != nil {
+			return nil, err
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		cfg.ClientCAs.AddCert(root)
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return cfg, nil
+}
+
+// issueOwn issues a certificate for the server's names with a fresh
+// in-memory key; the key is never written anywhere.
+func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "server key")
@@ -91,8 +124,24 @@ func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "issuing the server certificate from authority %q", s.o.Authority)
 	}
-	cert := tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key}
-	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+	leaf, err := x509.ParseCertificate(iss.DER)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "server certificate")
+	}
+	return &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}, nil
+}
+
+// adminAuthority loads the certificate of the authority whose client
+// certificates are administrators, refusing one that cannot issue them.
+func (s *Server) adminAuthority(ctx context.Context) (*x509.Certificate, error) {
+	a, err := s.o.Store.Authority(ctx, s.o.AdminAuthority)
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "admin authority %q", s.o.AdminAuthority)
+	}
+	if a.Purpose != string(profile.TLSClient) {
+		return nil, errs.New(errs.Malformed, "admin authority %q has purpose %s; it must be tls-client", a.Name, a.Purpose)
+	}
+	return x509.ParseCertificate(a.CertDER)
 }
 
 // Serve answers on ln until ctx ends, then shuts down gracefully.
@@ -128,17 +177,39 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// authenticated admits requests bearing the admin token.
-func (s *Server) authenticated(h http.HandlerFunc) http.Handler {
+// authenticated admits requests bearing the admin token, or a valid,
+// unrevoked client certificate from the admin authority.
+func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, actor string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(token))
-		if !ok || len(s.o.AdminToken) == 0 || subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
-			writeProblem(w, r, s.o.Log, errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>'"))
+		actor, err := s.admin(r)
+		if err != nil {
+			writeProblem(w, r, s.o.Log, err)
 			return
 		}
-		h(w, r)
+		h(w, r, actor)
 	})
+}
+
+// admin names the authenticated administrator for the audit log.
+func (s *Server) admin(r *http.Request) (string, error) {
+	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		sum := sha256.Sum256([]byte(token))
+		if len(s.o.AdminToken) > 0 && subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
+			return "api:admin-token", nil
+		}
+		return "", errs.New(errs.Unauthorized, "the bearer token is not the admin token")
+	}
+	if s.adminCA != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 1 {
+		leaf, issuer := r.TLS.VerifiedChains[0][0], r.TLS.VerifiedChains[0][1]
+		if issuer.Equal(s.adminCA) {
+			c, err := s.o.Store.Certificate(r.Context(), hex.EncodeToString(leaf.SerialNumber.Bytes()))
+			if err != nil || c.Status != store.Valid {
+				return "", errs.New(errs.Unauthorized, "client certificate %x is unknown or revoked", leaf.SerialNumber)
+			}
+			return "api:client-cert:" + leaf.Subject.CommonName, nil
+		}
+	}
+	return "", errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>' or a client certificate from the admin authority")
 }
 
 // statusRecorder remembers the status for the access log.

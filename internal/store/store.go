@@ -123,6 +123,37 @@ type Store interface {
 	// NextCRLNumbers reserves, durably, the next CRL number of each given
 	// shard of an authority: numbers only grow, across processes.
 	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)
+	// CreateSSHAuthority records an SSH authority (no X.509 certificate)
+	// with its first CA key, active, in one transaction with its
+	// authority.create event; errs.Conflict if the name exists.
+	CreateSSHAuthority(ctx context.Context, a Authority, k SSHKey, ev audit.Event) error
+	// AddSSHKey adds a CA key to an SSH authority with its ssh.key.add
+	// event. A key added active makes the previous active key trusted.
+	// errs.Conflict if the authority has the key already, errs.NotFound if
+	// the authority does not exist.
+	AddSSHKey(ctx context.Context, k SSHKey, ev audit.Event) error
+	// SetSSHKeyState moves a CA key to state with its ssh.key.state event.
+	// Making a key active makes the previous active key trusted.
+	// errs.NotFound for an unknown key, errs.Conflict if it is in that state
+	// already or revoked (revocation is final).
+	SetSSHKeyState(ctx context.Context, authority, fingerprint string, state SSHKeyState, ev audit.Event) error
+	// SSHKeys lists an authority's CA keys, oldest first.
+	SSHKeys(ctx context.Context, authority string) ([]SSHKey, error)
+	// RecordSSHCertificate records an SSH certificate and its
+	// ssh.certificate.issue event; errs.Conflict on a duplicate serial or
+	// if its CA key is not (any longer) the authority's active key,
+	// errs.NotFound if the authority or key does not exist.
+	RecordSSHCertificate(ctx context.Context, c SSHCertificate, ev audit.Event) error
+	SSHCertificate(ctx context.Context, serial uint64) (SSHCertificate, error)
+	// SSHCertificates lists matches ordered by serial.
+	SSHCertificates(ctx context.Context, f SSHFilter) ([]SSHCertificate, error)
+	// RevokeSSHCertificate revokes one certificate by serial with its
+	// ssh.certificate.revoke event; errs.Conflict if it already is.
+	RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error
+	// RevokeSSHKeyID revokes every certificate of the authority with that
+	// key ID, marking them revoked by key ID, with one ssh.certificate.revoke
+	// event; it returns how many it revoked, errs.NotFound if none has it.
+	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
 
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error

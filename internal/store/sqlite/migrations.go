@@ -75,7 +75,46 @@ CREATE TABLE certificate_names (
 ) WITHOUT ROWID;
 CREATE INDEX certificate_names_value ON certificate_names(value, serial);
 `,
-	// 2: revocation. Each certificate belongs to one CRL shard of its
+	// 2: SSH authorities' CA keys and SSH certificates. Serials are 63-bit
+	// (INTEGER is signed) and UNIQUE, so the database itself keeps them
+	// unique. Rows are keyed by their issue event's seq, which only grows:
+	// a batch appends its certificates to the last pages instead of
+	// scattering them over the table by random serial.
+	`
+CREATE TABLE ssh_authority_keys (
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	fingerprint TEXT NOT NULL,
+	key_uri     TEXT NOT NULL,
+	public_key  TEXT NOT NULL,
+	state       TEXT NOT NULL CHECK (state IN ('active', 'trusted', 'retired', 'revoked')),
+	created_at  INTEGER NOT NULL,
+	event_seq   INTEGER NOT NULL REFERENCES events(seq),
+	PRIMARY KEY (authority, fingerprint)
+) WITHOUT ROWID;
+-- One signer per authority, whatever a buggy caller asks.
+CREATE UNIQUE INDEX ssh_authority_keys_one_active ON ssh_authority_keys(authority) WHERE state = 'active';
+
+CREATE TABLE ssh_certificates (
+	issue_seq      INTEGER PRIMARY KEY REFERENCES events(seq),
+	serial         INTEGER NOT NULL UNIQUE CHECK (serial > 0),
+	authority      TEXT NOT NULL,
+	ca_fingerprint TEXT NOT NULL,
+	key_id         TEXT NOT NULL,
+	type           TEXT NOT NULL CHECK (type IN ('host', 'user')),
+	principals     TEXT NOT NULL,
+	valid_after    INTEGER NOT NULL,
+	valid_before   INTEGER NOT NULL,
+	status         TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),
+	revoked_at     INTEGER,
+	revoked_by     TEXT CHECK (revoked_by IN ('serial', 'key-id')),
+	requester      TEXT NOT NULL,
+	cert           BLOB NOT NULL,
+	FOREIGN KEY (authority, ca_fingerprint) REFERENCES ssh_authority_keys(authority, fingerprint)
+);
+CREATE INDEX ssh_certificates_key_id ON ssh_certificates(authority, key_id);
+CREATE INDEX ssh_certificates_revoked ON ssh_certificates(authority, serial) WHERE status = 'revoked';
+`,
+	// 3: revocation. Each certificate belongs to one CRL shard of its
 	// authority; revoke_seq is the audit seq of its revocation, so that a
 	// server notices revocations made by other processes by polling for seqs
 	// above the last one it saw (clocks of several nodes may disagree, seqs

@@ -203,7 +203,9 @@ func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
 
 // IssuedCertificates implements store.Store and audit.Reader.
 func (s *Store) IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error {
-	return s.each(ctx, "SELECT serial, issue_seq FROM certificates ORDER BY issue_seq", nil, func(rows *sql.Rows) error {
+	q := `SELECT serial, issue_seq FROM certificates
+		UNION ALL SELECT 'ssh:' || serial, issue_seq FROM ssh_certificates ORDER BY issue_seq`
+	return s.each(ctx, q, nil, func(rows *sql.Rows) error {
 		var serial string
 		var seq int64
 		if err := rows.Scan(&serial, &seq); err != nil {

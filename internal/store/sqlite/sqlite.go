@@ -310,7 +310,8 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 // AppendEvent implements store.Store.
 func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
 	switch ev.Kind {
-	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate:
+	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
+		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
 		// Only the methods that write the row may write its event.
 		return errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
 	}

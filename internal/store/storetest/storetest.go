@@ -35,6 +35,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Statuses", testStatuses},
 		{"CRLNumbers", testCRLNumbers},
 		{"RevocationFields", testRevocationFields},
+		{"SSHKeys", testSSHKeys},
+		{"SSHCertificates", testSSHCertificates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })

@@ -1,0 +1,259 @@
+package sshca
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// backdate tolerates clocks a little behind ours, as ca does for X.509.
+const backdate = time.Minute
+
+// MaxPublicKeySize bounds a public key file accepted from anyone.
+const MaxPublicKeySize = 16 << 10
+
+// Request asks an SSH authority for a certificate.
+type Request struct {
+	Authority  string
+	PublicKey  ssh.PublicKey
+	Type       store.SSHCertType
+	Principals []string
+	Validity   time.Duration // 0: the authority's default
+	KeyID      string        // "": the first principal
+	Options    CertOptions   // user certificates only
+	Actor      string        // who asks, for the audit log
+}
+
+// CertOptions restrict a user certificate. The zero value is what ssh-keygen
+// gives by default: no critical options, every permit-* extension.
+type CertOptions struct {
+	ForceCommand      string
+	SourceAddresses   []string // CIDRs or addresses
+	NoPortForwarding  bool
+	NoAgentForwarding bool
+	NoX11Forwarding   bool
+	NoPTY             bool
+	NoUserRC          bool
+}
+
+func (o CertOptions) zero() bool {
+	return o.ForceCommand == "" && len(o.SourceAddresses) == 0 && !o.NoPortForwarding && !o.NoAgentForwarding &&
+		!o.NoX11Forwarding && !o.NoPTY && !o.NoUserRC
+}
+
+// permissions turns options into the certificate's critical options and
+// extensions, checking source addresses the way sshd will read them.
+func (o CertOptions) permissions() (ssh.Permissions, error) {
+	p := ssh.Permissions{CriticalOptions: map[string]string{}, Extensions: map[string]string{}}
+	if o.ForceCommand != "" {
+		p.CriticalOptions["force-command"] = o.ForceCommand
+	}
+	if len(o.SourceAddresses) > 0 {
+		for _, s := range o.SourceAddresses {
+			if _, err := netip.ParsePrefix(s); err != nil {
+				if _, err := netip.ParseAddr(s); err != nil {
+					return p, errs.New(errs.Malformed, "source address %q is not a CIDR or an IP address", s)
+				}
+			}
+		}
+		p.CriticalOptions["source-address"] = strings.Join(o.SourceAddresses, ",")
+	}
+	for name, off := range map[string]bool{
+		"permit-X11-forwarding": o.NoX11Forwarding, "permit-agent-forwarding": o.NoAgentForwarding,
+		"permit-port-forwarding": o.NoPortForwarding, "permit-pty": o.NoPTY, "permit-user-rc": o.NoUserRC,
+	} {
+		if !off {
+			p.Extensions[name] = ""
+		}
+	}
+	return p, nil
+}
+
+// Issued is an SSH certificate that is signed and durably recorded.
+type Issued struct {
+	Serial uint64
+	Cert   *ssh.Certificate
+}
+
+// Line is the certificate as a -cert.pub file holds it.
+func (i *Issued) Line() []byte { return ssh.MarshalAuthorizedKey(i.Cert) }
+
+// ParsePublicKey reads a public key in authorized_keys form (a .pub file),
+// refusing certificates and oversized input.
+func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
+	if len(data) > MaxPublicKeySize {
+		return nil, errs.New(errs.Malformed, "public key is larger than %d bytes", MaxPublicKeySize)
+	}
+	pub, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "cannot parse the SSH public key")
+	}
+	if _, ok := pub.(*ssh.Certificate); ok {
+		return nil, errs.New(errs.Malformed, "that is a certificate; give the public key (.pub) it certifies")
+	}
+	return pub, nil
+}
+
+// Issue is the one issuance path for SSH certificates.
+func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
+	iss, err := c.sign(ctx, req)
+	if errs.KindOf(err) == errs.Conflict {
+		// The key rolled over (or, once in 2^63, the serial was taken)
+		// since this authority was loaded: load again and sign once more.
+		c.forget(req.Authority)
+		iss, err = c.sign(ctx, req)
+	}
+	return iss, err
+}
+
+func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
+	a, err := c.authority(ctx, req.Authority)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := c.certificate(a, &req)
+	if err != nil {
+		return nil, err
+	}
+	if err := cert.SignCert(rand.Reader, a.signer); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
+	}
+	if a.verify {
+		if err := verifySignature(cert); err != nil {
+			return nil, err
+		}
+	}
+	rec := store.SSHCertificate{
+		Serial: cert.Serial, Authority: a.rec.Name, CAFingerprint: a.key.Fingerprint, KeyID: cert.KeyId,
+		Type: req.Type, Principals: cert.ValidPrincipals, ValidAfter: time.Unix(int64(cert.ValidAfter), 0).UTC(),
+		ValidBefore: time.Unix(int64(cert.ValidBefore), 0).UTC(), Status: store.Valid, Requester: req.Actor,
+		Cert: cert.Marshal(),
+	}
+	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]any{
+		"type": req.Type, "key_id": cert.KeyId, "principals": cert.ValidPrincipals, "valid_before": rec.ValidBefore,
+		"ca_key": a.key.Fingerprint, "key": ssh.FingerprintSHA256(cert.Key),
+	})
+	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
+		return nil, err
+	}
+	return &Issued{Serial: cert.Serial, Cert: cert}, nil
+}
+
+// certificate checks a request against the authority and builds the
+// unsigned certificate.
+func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
+	want := store.SSHUserCert
+	if a.purpose == profile.SSHHost {
+		want = store.SSHHostCert
+	}
+	if req.Type == "" {
+		req.Type = want
+	}
+	if req.Type != want {
+		return nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
+	}
+	if req.PublicKey == nil {
+		return nil, errs.New(errs.Malformed, "no subject public key")
+	}
+	if _, ok := req.PublicKey.(*ssh.Certificate); ok {
+		return nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
+	}
+	cpk, ok := req.PublicKey.(ssh.CryptoPublicKey)
+	if !ok {
+		return nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
+	}
+	if err := checkKey(cpk.CryptoPublicKey(), "subject"); err != nil {
+		return nil, err
+	}
+	if bytes.Equal(req.PublicKey.Marshal(), a.signer.PublicKey().Marshal()) {
+		return nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
+	}
+	if len(req.Principals) == 0 {
+		return nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
+	}
+	if err := a.policy.CheckPrincipals(req.Principals); err != nil {
+		return nil, err
+	}
+	keyID := req.KeyID
+	if keyID == "" {
+		keyID = req.Principals[0]
+	}
+	if len(keyID) > 255 || strings.ContainsFunc(keyID, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
+	}
+	perms := ssh.Permissions{}
+	if req.Type == store.SSHUserCert {
+		p, err := req.Options.permissions()
+		if err != nil {
+			return nil, err
+		}
+		perms = p
+	} else if !req.Options.zero() {
+		return nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
+	}
+	validity := req.Validity
+	if validity == 0 {
+		validity = a.rec.DefaultValidity
+	}
+	if validity <= 0 {
+		return nil, errs.New(errs.Malformed, "validity must be positive")
+	}
+	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
+		return nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+	}
+	serial, err := newSerial()
+	if err != nil {
+		return nil, err
+	}
+	now := c.now().UTC().Truncate(time.Second)
+	certType := uint32(ssh.UserCert)
+	if req.Type == store.SSHHostCert {
+		certType = ssh.HostCert
+	}
+	return &ssh.Certificate{
+		Key: req.PublicKey, Serial: serial, CertType: certType, KeyId: keyID,
+		ValidPrincipals: slices.Clone(req.Principals),
+		ValidAfter:      uint64(now.Add(-backdate).Unix()), ValidBefore: uint64(now.Add(validity).Unix()),
+		Permissions: perms,
+	}, nil
+}
+
+// newSerial returns a random serial in 1..2^63-1: 63 bits, so stores can
+// keep it in a signed 64-bit column.
+func newSerial() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, errs.Wrap(errs.Internal, err, "serial")
+		}
+		if n := binary.BigEndian.Uint64(b[:]) & math.MaxInt64; n != 0 {
+			return n, nil
+		}
+	}
+}
+
+// verifySignature checks a token's signature before the certificate
+// exists for anyone: a faulty token must not yield a certificate that
+// OpenSSH refuses.
+func verifySignature(cert *ssh.Certificate) error {
+	// The signature is the last field: what it covers is everything before.
+	blob := cert.Marshal()
+	signed := blob[:len(blob)-4-len(ssh.Marshal(cert.Signature))]
+	if err := cert.SignatureKey.Verify(signed, cert.Signature); err != nil {
+		return errs.Wrap(errs.Internal, err, "the CA key returned an invalid signature")
+	}
+	return nil
+}

@@ -1,0 +1,214 @@
+// Package sshca owns SSH certificates: the one path that signs them (policy
+// on principals → validity limits → sign → record and audit → return), the
+// CA keys of SSH authorities and their rollover, trust lines for known_hosts
+// and TrustedUserCAKeys, OpenSSH KRLs, and an inspector like ssh-keygen -L.
+package sshca
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// Keys opens CA keys by URI. kms.Manager implements it.
+type Keys interface {
+	Signer(ctx context.Context, uri string) (crypto.Signer, error)
+}
+
+// Options are what a CA is built from.
+type Options struct {
+	Store store.Store
+	Keys  Keys
+	Clock func() time.Time // nil: time.Now
+}
+
+// CA signs SSH certificates for the SSH authorities in its store.
+type CA struct {
+	store store.Store
+	keys  Keys
+	now   func() time.Time
+
+	loadMu sync.Mutex                            // serialises loading; the hot path only reads auths
+	auths  atomic.Pointer[map[string]*authority] // copy-on-write cache of loaded authorities
+}
+
+// New returns a CA over the given store and keys.
+func New(o Options) *CA {
+	c := &CA{store: o.Store, keys: o.Keys, now: o.Clock}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	m := map[string]*authority{}
+	c.auths.Store(&m)
+	return c
+}
+
+// authority is a loaded SSH authority with its active key, ready to sign.
+type authority struct {
+	rec     store.Authority
+	purpose profile.Purpose
+	policy  policy.Policy
+	key     store.SSHKey
+	signer  ssh.Signer
+	// verify is set for keys outside this process (tokens): their
+	// signatures are checked before a certificate is recorded.
+	verify bool
+}
+
+func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
+	if a := (*c.auths.Load())[name]; a != nil {
+		return a, nil
+	}
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	if a := (*c.auths.Load())[name]; a != nil {
+		return a, nil
+	}
+	a, err := c.load(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	old := *c.auths.Load()
+	m := make(map[string]*authority, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[name] = a
+	c.auths.Store(&m)
+	return a, nil
+}
+
+// forget drops a cached authority after its keys changed.
+func (c *CA) forget(name string) {
+	c.loadMu.Lock()
+	defer c.loadMu.Unlock()
+	old := *c.auths.Load()
+	m := make(map[string]*authority, len(old))
+	for k, v := range old {
+		if k != name {
+			m[k] = v
+		}
+	}
+	c.auths.Store(&m)
+}
+
+// load reads an SSH authority, opens its active key and checks the key is
+// the one recorded. Called with loadMu held.
+func (c *CA) load(ctx context.Context, name string) (*authority, error) {
+	rec, err := c.store.Authority(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	a := &authority{rec: rec, purpose: profile.Purpose(rec.Purpose)}
+	if !a.purpose.IsSSH() {
+		return nil, errs.New(errs.Rejected, "authority %q has purpose %s and issues X.509 certificates; name an ssh-host or ssh-user authority", name, rec.Purpose)
+	}
+	if len(rec.Policy) > 0 {
+		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
+		}
+	}
+	keys, err := c.store.SSHKeys(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if k.State == store.SSHKeyActive {
+			a.key = k
+		}
+	}
+	if a.key.Fingerprint == "" {
+		return nil, errs.New(errs.Conflict, "SSH authority %q has no active key: run 'signet ssh key add --authority %s --activate' or activate a trusted key", name, name)
+	}
+	cs, err := c.keys.Signer(ctx, a.key.KeyURI)
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "authority %q", name)
+	}
+	if a.signer, err = NewSigner(cs); err != nil {
+		return nil, err
+	}
+	if fp := ssh.FingerprintSHA256(a.signer.PublicKey()); fp != a.key.Fingerprint {
+		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
+	}
+	switch cs.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
+	default:
+		a.verify = true
+	}
+	return a, nil
+}
+
+func (c *CA) event(kind, subject, actor, authority string, data map[string]any) audit.Event {
+	raw, _ := json.Marshal(data) // maps of strings, times and slices always encode
+	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
+}
+
+// NewSigner wraps a CA key for SSH, refusing key types OpenSSH would not
+// trust as a CA. RSA keys sign with rsa-sha2-512 only: ssh-rsa (SHA-1)
+// certificates are refused by OpenSSH 8.8 and later.
+func NewSigner(key crypto.Signer) (ssh.Signer, error) {
+	if err := checkKey(key.Public(), "CA"); err != nil {
+		return nil, err
+	}
+	s, err := ssh.NewSignerFromSigner(key)
+	if err != nil {
+		return nil, errs.Wrap(errs.Rejected, err, "the CA key cannot sign SSH certificates")
+	}
+	if s.PublicKey().Type() == ssh.KeyAlgoRSA {
+		as, ok := s.(ssh.AlgorithmSigner)
+		if !ok {
+			return nil, errs.New(errs.Internal, "RSA signer cannot choose its algorithm")
+		}
+		if s, err = ssh.NewSignerWithAlgorithms(as, []string{ssh.KeyAlgoRSASHA512}); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "RSA CA key")
+		}
+	}
+	return s, nil
+}
+
+// checkKey refuses weak and unknown keys, as CA or subject keys.
+func checkKey(pub crypto.PublicKey, role string) error {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if n := k.N.BitLen(); n < 2048 || n > 8192 {
+			return errs.New(errs.Rejected, "RSA %s keys must have 2048 to 8192 bits, this one has %d", role, n)
+		}
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() && k.Curve != elliptic.P521() {
+			return errs.New(errs.Rejected, "ECDSA %s keys must be on P-256, P-384 or P-521", role)
+		}
+	case ed25519.PublicKey:
+	default:
+		return errs.New(errs.Rejected, "%s keys of type %T are not supported; use Ed25519, ECDSA or RSA", role, pub)
+	}
+	return nil
+}
+
+// KeyRecord describes a CA key for the store: its fingerprint and public
+// key as OpenSSH writes them. The caller sets the authority and state.
+func KeyRecord(uri string, key crypto.Signer) (store.SSHKey, error) {
+	s, err := NewSigner(key)
+	if err != nil {
+		return store.SSHKey{}, err
+	}
+	return store.SSHKey{
+		KeyURI: uri, Fingerprint: ssh.FingerprintSHA256(s.PublicKey()),
+		PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.PublicKey()))),
+	}, nil
+}
