@@ -149,6 +149,47 @@ func TestServe(t *testing.T) {
 		t.Errorf("DER CSR: %d", resp.StatusCode)
 	}
 
+	// Revocation through the API reaches the CRL the leaf names, served on
+	// the plain listener, promptly (same process: no polling delay).
+	revokeURL := base + "/api/v1/certificates/" + fmt.Sprintf("%x", leaf.SerialNumber) + "/revoke"
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{{`{"reason":"certificateHold"}`, 400}, {`{"reason":"superseded"}`, 200}, {`{"reason":"superseded"}`, 409}} {
+		req, _ := http.NewRequest("POST", revokeURL, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+goodToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("revoke %s: %d, want %d", tc.body, resp.StatusCode, tc.status)
+		}
+	}
+	if len(leaf.CRLDistributionPoints) != 1 || !strings.HasPrefix(leaf.CRLDistributionPoints[0], "http://"+httpAddr+"/crl/default/") {
+		t.Fatalf("CDP %v, want under http://%s", leaf.CRLDistributionPoints, httpAddr)
+	}
+	inCRL := false
+	for deadline := time.Now().Add(10 * time.Second); !inCRL && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(leaf.CRLDistributionPoints[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			inCRL = inCRL || (e.SerialNumber.Cmp(leaf.SerialNumber) == 0 && e.ReasonCode == 4)
+		}
+	}
+	if !inCRL {
+		t.Error("the API revocation never reached the CRL")
+	}
+
 	// TLS 1.1 is refused.
 	old := &tls.Config{MaxVersion: tls.VersionTLS11, RootCAs: roots}
 	if conn, err := tls.Dial("tcp", addr, old); err == nil {
