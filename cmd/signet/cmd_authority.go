@@ -38,6 +38,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	validity := f.String("validity", "", "default leaf `DURATION` (30d; ssh-host 52w, ssh-user 1d)")
 	maxValidity := f.String("max-validity", "", "maximum leaf `DURATION` (90d; ssh-host 104w, ssh-user 52w)")
 	cn := f.String("cn", "", "authority certificate common `NAME`")
+	baseURL := f.String("base-url", "", "`URL` prefix its certificates name for CRLs, OCSP and the issuer (default from signet.toml: http://127.0.0.1:8080)")
+	shards := f.Int("shards", 16, "CRL shards its certificates are spread over")
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -97,7 +99,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	}
 	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,
-		DefaultValidity: def, MaxValidity: max, Actor: "cli",
+		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, Actor: "cli",
 	})
 	if err != nil {
 		return err

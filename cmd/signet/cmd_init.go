@@ -17,6 +17,8 @@ func cmdInit(e *env, args []string) error {
 	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of generated keys: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
 	cn := f.String("cn", "", "root certificate common `NAME`")
 	org := f.String("org", "", "root certificate `ORGANIZATION`")
+	baseURL := f.String("base-url", "", "`URL` prefix certificates name for CRLs, OCSP and issuers (default http://<http_listen>, i.e. http://127.0.0.1:8080)")
+	httpListen := f.String("http-listen", "", "`ADDR` of serve's plain-HTTP listener for CRLs and OCSP, written to signet.toml (default 127.0.0.1:8080)")
 	asJSON := f.Bool("json", false, "print the result as JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -27,7 +29,7 @@ func cmdInit(e *env, args []string) error {
 	}
 	h, rep, err := home.Init(e.ctx, f.homeDir(), home.InitOptions{
 		RootKey: *rootKey, AuthorityKey: *authKey, KeyType: kt, Unlock: u.unlock(),
-		CommonName: *cn, Organization: *org, Actor: "cli",
+		CommonName: *cn, Organization: *org, BaseURL: *baseURL, HTTPListen: *httpListen, Actor: "cli",
 	})
 	if err != nil {
 		return err

@@ -1,20 +1,24 @@
 package main
 
 import (
+	"context"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"signet/internal/config"
-
 	"signet/internal/errs"
 	"signet/internal/home"
+	"signet/internal/revocation"
 	"signet/internal/server"
+	"signet/internal/store"
 )
 
 func cmdServe(e *env, args []string) error {
@@ -22,6 +26,7 @@ func cmdServe(e *env, args []string) error {
 	var u unlockFlags
 	u.register(f)
 	listen := f.String("listen", "", "`ADDR` to listen on (default from signet.toml: 127.0.0.1:8443)")
+	httpListen := f.String("http-listen", "", "`ADDR` of the plain-HTTP listener for CRLs, OCSP and CA certificates (default from signet.toml: 127.0.0.1:8080)")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
 	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
@@ -45,7 +50,7 @@ func cmdServe(e *env, args []string) error {
 		h, err = home.Open(e.ctx, dir, u.unlock())
 	} else {
 		var rep *home.Report
-		h, rep, err = home.Init(e.ctx, dir, home.InitOptions{Unlock: u.unlock(), Actor: "serve"})
+		h, rep, err = home.Init(e.ctx, dir, home.InitOptions{Unlock: u.unlock(), HTTPListen: *httpListen, Actor: "serve"})
 		if err == nil {
 			printReport(e.stdout, rep)
 		}
@@ -92,7 +97,43 @@ func cmdServe(e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  server certificate %x valid until %s\n",
 		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
-	return srv.Serve(e.ctx, ln, tlsConfig)
+
+	// Revocation: CRLs and OCSP are signed before the plain listener opens,
+	// so that nothing is ever served without them.
+	haddr := *httpListen
+	if haddr == "" {
+		haddr = h.Config.HTTPListen
+	}
+	if haddr == "" {
+		haddr = config.DefaultHTTPListen
+	}
+	rev := revocation.New(revocation.Options{CA: h.CA, Store: h.Store, Log: log})
+	if err := rev.Refresh(e.ctx); err != nil {
+		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
+	}
+	hln, err := net.Listen("tcp", haddr)
+	if err != nil {
+		ln.Close()
+		return errs.Wrap(errs.Unavailable, err, "listening on %s", haddr)
+	}
+	fmt.Fprintf(e.stdout, "  CRLs, OCSP and CA certificates on http://%s (certificates name %s)\n", hln.Addr(), h.CA.BaseURL(store.Authority{}))
+	log.Info("listening", "addr", hln.Addr().String(), "serves", "crl ocsp ca")
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); rev.Run(ctx) }()
+	var plainErr error
+	go func() {
+		defer wg.Done()
+		if plainErr = server.ServePlain(ctx, hln, rev.Handler(), log, time.Duration(h.Config.Server.ShutdownTimeout)); plainErr != nil {
+			cancel() // a dead CRL/OCSP listener takes the server down with it
+		}
+	}()
+	err = srv.Serve(ctx, ln, tlsConfig)
+	cancel()
+	wg.Wait()
+	return errors.Join(err, plainErr)
 }
 
 func pick(flag, configured string) string {

@@ -41,14 +41,15 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC]", cmdInit},
-		{"serve", "run the HTTPS server (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR]", cmdServe},
+		{"serve", "run the HTTPS server (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
+		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl", "--authority NAME [--out DIR] [--validity 24h]", cmdCrl},
 		{"root", "print the root certificate (PEM)", "", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first", "--authority NAME [--root]", cmdChain},
-		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]...", cmdAuthorityAdd},
+		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N]", cmdAuthorityAdd},
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},

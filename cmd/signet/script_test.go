@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,7 +24,13 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"signet": func() { os.Exit(run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+		"signet": func() {
+			// As main does: scripts stop a background serve with kill -INT.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+			stop()
+			os.Exit(code)
+		},
 	})
 }
 
@@ -50,12 +57,17 @@ func TestScripts(t *testing.T) {
 			e.Setenv("SOFTHSM2_CONF", conf)
 			e.Setenv("SOFTHSM", "/usr/lib/softhsm/libsofthsm2.so")
 			e.Setenv("PORT", strconv.Itoa(freePort(t)))
+			e.Setenv("HTTPPORT", strconv.Itoa(freePort(t)))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noclearkeys": cmdNoClearKeys,
 			"sqlexec":     cmdSQLExec,
 			"certserial":  cmdCertSerial,
+			"certurl":     cmdCertURL,
+			"fetch":       cmdFetch,
+			"waithttp":    cmdWaitHTTP,
+			"waitcrl":     cmdWaitCRL,
 		},
 	})
 }

@@ -51,7 +51,10 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
-	go func() { exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr}, nil, &stdout, &stderr) }()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--http-listen", httpAddr}, nil, &stdout, &stderr)
+	}()
 	t.Cleanup(cancel)
 
 	client := waitHealthy(t, dir, addr, exited, &stderr)
@@ -112,8 +115,9 @@ func TestServe(t *testing.T) {
 		t.Fatalf("list: %s", errOut.String())
 	}
 	var listed []certJSON
-	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 1 { // the server's own certificate
-		t.Fatalf("after refused calls want 1 certificate (the server's), got %d: %v", len(listed), err)
+	// The server's own certificate and the OCSP responder's of "default".
+	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 2 {
+		t.Fatalf("after refused calls want 2 certificates (the server's and the OCSP responder's), got %d: %v", len(listed), err)
 	}
 
 	body, _ := json.Marshal(map[string]any{"csr": string(csrPEM), "validity": "7d"})
@@ -143,6 +147,47 @@ func TestServe(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated {
 		t.Errorf("DER CSR: %d", resp.StatusCode)
+	}
+
+	// Revocation through the API reaches the CRL the leaf names, served on
+	// the plain listener, promptly (same process: no polling delay).
+	revokeURL := base + "/api/v1/certificates/" + fmt.Sprintf("%x", leaf.SerialNumber) + "/revoke"
+	for _, tc := range []struct {
+		body   string
+		status int
+	}{{`{"reason":"certificateHold"}`, 400}, {`{"reason":"superseded"}`, 200}, {`{"reason":"superseded"}`, 409}} {
+		req, _ := http.NewRequest("POST", revokeURL, strings.NewReader(tc.body))
+		req.Header.Set("Authorization", "Bearer "+goodToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("revoke %s: %d, want %d", tc.body, resp.StatusCode, tc.status)
+		}
+	}
+	if len(leaf.CRLDistributionPoints) != 1 || !strings.HasPrefix(leaf.CRLDistributionPoints[0], "http://"+httpAddr+"/crl/default/") {
+		t.Fatalf("CDP %v, want under http://%s", leaf.CRLDistributionPoints, httpAddr)
+	}
+	inCRL := false
+	for deadline := time.Now().Add(10 * time.Second); !inCRL && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(leaf.CRLDistributionPoints[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		crl, err := x509.ParseRevocationList(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range crl.RevokedCertificateEntries {
+			inCRL = inCRL || (e.SerialNumber.Cmp(leaf.SerialNumber) == 0 && e.ReasonCode == 4)
+		}
+	}
+	if !inCRL {
+		t.Error("the API revocation never reached the CRL")
 	}
 
 	// TLS 1.1 is refused.

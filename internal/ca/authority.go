@@ -31,6 +31,8 @@ type AuthoritySpec struct {
 	DefaultValidity time.Duration // leaf default; 0: DefaultLeafValidity
 	MaxValidity     time.Duration // leaf maximum; 0: DefaultMaxLeafValidity
 	Validity        time.Duration // the authority certificate's; 0: DefaultAuthorityValidity
+	BaseURL         string        // where its CRLs, OCSP and certificate are served; "": the CA's default
+	Shards          int           // CRL shards; 0: DefaultShards
 	Actor           string
 }
 
@@ -62,7 +64,7 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	if err != nil {
 		return store.Authority{}, err
 	}
-	rec := store.Authority{Name: RootName, Purpose: RootPurpose, KeyURI: spec.KeyURI, CertDER: der, CreatedAt: now}
+	rec := store.Authority{Name: RootName, Purpose: RootPurpose, KeyURI: spec.KeyURI, CertDER: der, CreatedAt: now, Shards: 1}
 	ev := c.event("authority.create", spec.Actor, RootName, RootName, map[string]any{
 		"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
 	})
@@ -85,6 +87,15 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	leafMax := orDefault(spec.MaxValidity, DefaultMaxLeafValidity)
 	if leafDefault > leafMax {
 		return store.Authority{}, errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", leafDefault, leafMax)
+	}
+	if spec.Shards == 0 {
+		spec.Shards = DefaultShards
+	}
+	if spec.Shards < 1 || spec.Shards > store.MaxShards {
+		return store.Authority{}, errs.New(errs.Malformed, "%d CRL shards: want 1 to %d", spec.Shards, store.MaxShards)
+	}
+	if err := CheckBaseURL(spec.BaseURL); err != nil {
+		return store.Authority{}, err
 	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {
 		return store.Authority{}, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
@@ -123,6 +134,8 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	tmpl, err := profile.AuthorityTemplate(spec.Purpose, profile.CA{
 		CommonName: cn, Organization: org, PublicKey: signer.Public(),
 		NotBefore: now.Add(-backdate), NotAfter: notAfter, SerialNumber: serial, MaxPathLen: 0,
+		// The root has one CRL shard, listing revoked authorities.
+		Revocation: profile.Pointers{CRL: CRLURL(c.BaseURL(root.rec), RootName, 0), IssuerURL: IssuerURL(c.BaseURL(root.rec), RootName)},
 	})
 	if err != nil {
 		return store.Authority{}, err
@@ -139,11 +152,12 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	rec := store.Authority{
 		Name: spec.Name, Purpose: string(spec.Purpose), Parent: RootName, KeyURI: spec.KeyURI,
 		CertDER: der, Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
+		BaseURL: spec.BaseURL, Shards: spec.Shards,
 	}
 	ev := c.event("authority.create", spec.Actor, spec.Name, spec.Name, map[string]any{
 		"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
 		"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
-		"max_validity": leafMax.String(), "sha256": fingerprint(der),
+		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
 	})
 	return rec, c.store.CreateAuthority(ctx, rec, ev)
 }

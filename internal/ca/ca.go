@@ -50,6 +50,9 @@ type Options struct {
 	Keys  Keys
 	Lint  Linter
 	Clock func() time.Time // nil: time.Now
+	// BaseURL is where authorities without their own base URL have their
+	// CRLs, OCSP responder and certificate served; "": DefaultBaseURL.
+	BaseURL string
 }
 
 // CA issues certificates for the authorities held in its store.
@@ -58,6 +61,10 @@ type CA struct {
 	keys  Keys
 	lint  Linter
 	now   func() time.Time
+	base  string
+
+	changeMu sync.Mutex
+	changed  chan struct{} // closed and replaced at every issuance and revocation
 
 	loadMu sync.Mutex                            // serialises loading only; the hot path reads auths
 	auths  atomic.Pointer[map[string]*authority] // copy-on-write cache of loaded authorities
@@ -65,9 +72,12 @@ type CA struct {
 
 // New returns a CA over the given store, keys and lint gate.
 func New(o Options) *CA {
-	c := &CA{store: o.Store, keys: o.Keys, lint: o.Lint, now: o.Clock}
+	c := &CA{store: o.Store, keys: o.Keys, lint: o.Lint, now: o.Clock, base: o.BaseURL, changed: make(chan struct{})}
 	if c.now == nil {
 		c.now = time.Now
+	}
+	if c.base == "" {
+		c.base = DefaultBaseURL
 	}
 	m := map[string]*authority{}
 	c.auths.Store(&m)

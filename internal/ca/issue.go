@@ -82,6 +82,8 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	shard := ShardOf(leaf.SerialNumber, a.rec.Shards)
+	leaf.Revocation = c.leafPointers(a.rec, shard)
 	if err := a.policy.Check(leaf.DNSNames, leaf.IPAddresses, leaf.EmailAddresses); err != nil {
 		return nil, err
 	}
@@ -103,7 +105,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, DER: der,
+		Requester: req.Actor, DER: der, Shard: shard,
 	}
 	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
@@ -112,6 +114,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
 		return nil, err
 	}
+	c.signalChange()
 	return &Issued{Serial: serial, DER: der, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Chain: a.chain}, nil
 }
 

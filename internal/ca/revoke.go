@@ -37,7 +37,8 @@ func ReasonName(code int) string {
 }
 
 // Revoke is the one revocation path: it records the revocation and its
-// audit event durably. Whoever serves revocation status reads the store.
+// audit event durably. Whoever serves revocation status reads the store:
+// in this process at once (Changed), in others at their next poll.
 func (c *CA) Revoke(ctx context.Context, serial string, reason int, actor string) (store.Certificate, error) {
 	if ReasonName(reason) == "unknown" {
 		return store.Certificate{}, errs.New(errs.Malformed, "revocation reason code %d is not accepted", reason)
@@ -48,5 +49,6 @@ func (c *CA) Revoke(ctx context.Context, serial string, reason int, actor string
 	if err := c.store.Revoke(ctx, serial, at, reason, ev); err != nil {
 		return store.Certificate{}, err
 	}
+	c.signalChange()
 	return c.store.Certificate(ctx, serial)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,8 +29,11 @@ const FileName = "signet.toml"
 type Config struct {
 	Store  string `toml:"store" comment:"SQLite database file (relative to the home)"`
 	Listen string `toml:"listen" comment:"address of the HTTPS listener"`
-	Keys   Keys   `toml:"keys"`
-	Server Server `toml:"server"`
+	// HTTPListen serves CRLs, OCSP and CA certificates over plain HTTP.
+	HTTPListen string `toml:"http_listen,omitempty" comment:"address of the plain-HTTP listener for CRLs, OCSP and CA certificates (default 127.0.0.1:8080)"`
+	BaseURL    string `toml:"base_url,omitempty" comment:"URL prefix that certificates name for CRLs, OCSP and issuers (default http://<http_listen>); 'signet authority add --base-url' overrides it per authority"`
+	Keys       Keys   `toml:"keys"`
+	Server     Server `toml:"server"`
 }
 
 // Keys says how CA keys are unlocked.
@@ -51,10 +55,25 @@ type Server struct {
 // Default is the configuration signet init writes for a new home.
 func Default() Config {
 	return Config{
-		Store:  "signet.db",
-		Listen: "127.0.0.1:8443",
-		Server: Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
+		Store:      "signet.db",
+		Listen:     "127.0.0.1:8443",
+		HTTPListen: DefaultHTTPListen,
+		Server:     Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
 	}
+}
+
+// DefaultHTTPListen is where a home's CRLs and OCSP are served by default.
+const DefaultHTTPListen = "127.0.0.1:8080"
+
+// RevocationBaseURL is the base URL of authorities that have none of their own.
+func (c Config) RevocationBaseURL() string {
+	if c.BaseURL != "" {
+		return c.BaseURL
+	}
+	if c.HTTPListen != "" {
+		return "http://" + c.HTTPListen
+	}
+	return "http://" + DefaultHTTPListen
 }
 
 // Load reads and validates home/signet.toml. Unknown keys are errors.
@@ -123,6 +142,11 @@ func (c Config) Validate() error {
 	}
 	if c.Server.Authority == "" {
 		problems = append(problems, "server.authority: empty")
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.HasSuffix(c.BaseURL, "/") {
+			problems = append(problems, fmt.Sprintf("base_url: %q is not an http(s) URL without a trailing slash", c.BaseURL))
+		}
 	}
 	if len(problems) > 0 {
 		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))

@@ -64,7 +64,7 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, 
 	}
 	return &Home{
 		Dir: dir, Config: cfg, Store: st, Keys: keys,
-		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}),
+		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: cfg.RevocationBaseURL()}),
 		SSH: sshca.New(sshca.Options{Store: st, Keys: keys}),
 	}, nil
 }

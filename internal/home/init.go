@@ -25,6 +25,8 @@ type InitOptions struct {
 	Unlock       Unlock      // module, PIN and passphrase sources, also written to signet.toml
 	CommonName   string      // root CN; "" is "signet root (<host>)"
 	Organization string
+	BaseURL      string // where CRLs and OCSP will be served; "": http://<http_listen>
+	HTTPListen   string // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
 	Actor        string
 }
 
@@ -54,6 +56,10 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	cfg := config.Default()
 	cfg.Keys = config.Keys{PKCS11Module: o.Unlock.Module, PIN: o.Unlock.PIN, Passphrase: o.Unlock.Passphrase}
+	cfg.BaseURL = o.BaseURL
+	if o.HTTPListen != "" {
+		cfg.HTTPListen = o.HTTPListen
+	}
 	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.InHome(dir, cfg.Store)}
 
 	software := !strings.HasPrefix(o.RootKey, "pkcs11:") || !strings.HasPrefix(o.AuthorityKey, "pkcs11:")

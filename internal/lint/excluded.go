@@ -42,11 +42,4 @@ var Excluded = []Exclusion{
 	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
 
 	{"e_ecdsa_small_private_key", "searches for a subscriber ECDSA private key small enough to brute-force: about 200 µs per certificate, two thirds of the gate's time and the largest single cost of issuance. It guards subscribers against their own broken key generator, which in a private PKI only harms that subscriber; signet still refuses weak key sizes and curves (ca.checkSubjectKey) and the authority's own key as a subject key"},
-
-	// Revocation and AIA pointers. TEMPORARY: signet does not yet serve CRLs
-	// or OCSP (scenario 5, the revocation issue). When it does, profile
-	// adds the URLs and these three lints must be removed from this list.
-	{"e_missing_crl_distrib_point", "TEMPORARY until the revocation issue lands: leaves carry no CRL distribution point or OCSP URL yet"},
-	{"e_sub_ca_crl_distribution_points_missing", "TEMPORARY until the revocation issue lands: issuing authorities carry no CRL distribution point yet"},
-	{"e_sub_cert_aia_missing", "TEMPORARY until the revocation issue lands: leaves carry no AIA (OCSP, caIssuers) yet"},
 }

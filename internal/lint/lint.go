@@ -4,6 +4,7 @@
 package lint
 
 import (
+	"bytes"
 	"sort"
 	"strings"
 
@@ -87,6 +88,14 @@ func (g *Gate) Check(der []byte) error {
 	c, err := zx509.ParseCertificate(der)
 	if err != nil {
 		return errs.Wrap(errs.Rejected, err, "certificate cannot be parsed for linting")
+	}
+	// zcrypto decides "self-signed" by verifying the signature, but a draft
+	// is signed by a throwaway key, so a root's draft would be linted as a
+	// subordinate CA (and asked for a CRL distribution point). A CA
+	// certificate naming itself as issuer with its own key identifier as
+	// the authority key identifier is signed by its own key: a root.
+	if c.IsCA && bytes.Equal(c.RawSubject, c.RawIssuer) && len(c.SubjectKeyId) > 0 && bytes.Equal(c.SubjectKeyId, c.AuthorityKeyId) {
+		c.SelfSigned = true
 	}
 	// This is zlint.LintCertificateEx without its per-call sorted name list
 	// and result map, which cost a tenth of the gate's time.

@@ -87,6 +87,12 @@ func create(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicKey, 
 	return der, c
 }
 
+// leafPointers are what signet's leaves carry; without them the
+// CRL/AIA lints fail.
+var leafPointers = profile.Pointers{
+	CRL: "http://127.0.0.1:8080/crl/test/3.crl", OCSP: "http://127.0.0.1:8080/ocsp/test", IssuerURL: "http://127.0.0.1:8080/ca/test.crt",
+}
+
 func newChain(t testing.TB, p profile.Purpose, key crypto.Signer, now time.Time) chain {
 	t.Helper()
 	rt, err := profile.RootTemplate(profile.CA{CommonName: "Signet Test Root", Organization: "Signet Test", PublicKey: key.Public(),
@@ -96,7 +102,8 @@ func newChain(t testing.TB, p profile.Purpose, key crypto.Signer, now time.Time)
 	}
 	rootDER, root := create(t, rt, rt, key.Public(), key)
 	at, err := profile.AuthorityTemplate(p, profile.CA{CommonName: "Signet Test " + string(p) + " CA", Organization: "Signet Test", PublicKey: key.Public(),
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour), SerialNumber: nextSerial(), MaxPathLen: -1})
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour), SerialNumber: nextSerial(), MaxPathLen: -1,
+		Revocation: profile.Pointers{CRL: "http://127.0.0.1:8080/crl/root/0.crl", IssuerURL: "http://127.0.0.1:8080/ca/root.crt"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,6 +166,7 @@ func testProfilesPass(t *testing.T, g *Gate, now time.Time, k testKey) {
 			l.NotBefore = now.Add(-time.Minute)
 			l.NotAfter = now.Add(30 * 24 * time.Hour)
 			l.SerialNumber = nextSerial()
+			l.Revocation = leafPointers
 			tmpl, err := profile.LeafTemplate(r.p, l)
 			if err != nil {
 				t.Fatal(err)
@@ -180,7 +188,7 @@ func TestBadCertificatesRefused(t *testing.T) {
 	ch := newChain(t, profile.TLSServer, key, now)
 	good := func() *x509.Certificate {
 		tmpl, err := profile.LeafTemplate(profile.TLSServer, profile.Leaf{DNSNames: []string{"www.example.org"}, PublicKey: key.Public(),
-			NotBefore: now, NotAfter: now.Add(30 * 24 * time.Hour), SerialNumber: nextSerial()})
+			NotBefore: now, NotAfter: now.Add(30 * 24 * time.Hour), SerialNumber: nextSerial(), Revocation: leafPointers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -269,7 +277,7 @@ func TestConcurrent(t *testing.T) {
 	key := keys(t)[0].key
 	ch := newChain(t, profile.XMPP, key, now)
 	tmpl, err := profile.LeafTemplate(profile.XMPP, profile.Leaf{DNSNames: []string{"example.org"}, PublicKey: key.Public(),
-		NotBefore: now, NotAfter: now.Add(24 * time.Hour), SerialNumber: nextSerial()})
+		NotBefore: now, NotAfter: now.Add(24 * time.Hour), SerialNumber: nextSerial(), Revocation: leafPointers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +313,7 @@ func BenchmarkCheck(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			ch := newChain(b, profile.XMPP, k.key, now)
 			tmpl, err := profile.LeafTemplate(profile.XMPP, profile.Leaf{DNSNames: []string{"example.org", "xmpp1.example.org"}, PublicKey: k.key.Public(),
-				NotBefore: now, NotAfter: now.Add(30 * 24 * time.Hour), SerialNumber: nextSerial()})
+				NotBefore: now, NotAfter: now.Add(30 * 24 * time.Hour), SerialNumber: nextSerial(), Revocation: leafPointers})
 			if err != nil {
 				b.Fatal(err)
 			}

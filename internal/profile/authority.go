@@ -18,7 +18,8 @@ type CA struct {
 	NotBefore    time.Time
 	NotAfter     time.Time
 	SerialNumber *big.Int
-	MaxPathLen   int // -1: no limit; RootTemplate only (issuing authorities always get 0)
+	MaxPathLen   int      // -1: no limit; RootTemplate only (issuing authorities always get 0)
+	Revocation   Pointers // issuing authorities only: the root's CRL and certificate
 }
 
 // caKeyUsage is what every signet CA certificate asserts: keyCertSign and
@@ -70,6 +71,7 @@ func AuthorityTemplate(p Purpose, c CA) (*x509.Certificate, error) {
 	t.MaxPathLen = 0
 	t.MaxPathLenZero = true
 	t.ExtKeyUsage = purposeEKU(p)
+	c.Revocation.apply(t)
 	return t, nil
 }
 

@@ -91,6 +91,29 @@ type Leaf struct {
 	NotBefore      time.Time
 	NotAfter       time.Time
 	SerialNumber   *big.Int
+	Revocation     Pointers // where relying parties check its status and find its issuer
+}
+
+// Pointers are the URLs a certificate carries so that relying parties can
+// check it: the CRL distribution point of its shard (RFC 5280 4.2.1.13)
+// and the AIA's OCSP responder and issuer certificate (4.2.2.1). Empty
+// fields are left out.
+type Pointers struct {
+	CRL       string
+	OCSP      string
+	IssuerURL string
+}
+
+func (p Pointers) apply(t *x509.Certificate) {
+	if p.CRL != "" {
+		t.CRLDistributionPoints = []string{p.CRL}
+	}
+	if p.OCSP != "" {
+		t.OCSPServer = []string{p.OCSP}
+	}
+	if p.IssuerURL != "" {
+		t.IssuingCertificateURL = []string{p.IssuerURL}
+	}
 }
 
 // LeafTemplate returns the template for an end-entity certificate of
@@ -124,6 +147,7 @@ func LeafTemplate(p Purpose, l Leaf) (*x509.Certificate, error) {
 	t.BasicConstraintsValid = true
 	t.IsCA = false
 	t.MaxPathLen = -1 // no pathLenConstraint in a leaf
+	l.Revocation.apply(t)
 
 	cn := l.CommonName
 	if cn == "" {

@@ -62,6 +62,7 @@ func New(o Options) *Server {
 	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
 	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
 	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)

@@ -41,6 +41,7 @@ type Certificate struct {
 	RevocationReason int       // RFC 5280 CRLReason
 	Requester        string
 	DER              []byte
+	Shard            int // the CRL shard of its authority that lists it once revoked
 }
 
 // Authority is one CA that signet runs. Policy is opaque to the store.
@@ -54,6 +55,30 @@ type Authority struct {
 	DefaultValidity time.Duration
 	MaxValidity     time.Duration
 	CreatedAt       time.Time
+	BaseURL         string // where its CRLs, OCSP responder and certificate are served; "": the node's default
+	Shards          int    // CRL shards its certificates are spread over; 0 is taken as 1
+}
+
+// StatusQuery selects certificates for Statuses: those whose issue or
+// revoke event has a seq above AfterSeq and that expire after
+// NotAfterAfter (zero: any); with RevokedOnly, revoked ones only; with
+// Authority, that authority's only.
+type StatusQuery struct {
+	AfterSeq      int64
+	NotAfterAfter time.Time
+	RevokedOnly   bool
+	Authority     string
+}
+
+// CertStatus is what the revocation services keep of a certificate.
+type CertStatus struct {
+	Serial    string
+	Authority string
+	Shard     int
+	NotAfter  time.Time
+	Revoked   bool
+	RevokedAt time.Time
+	Reason    int
 }
 
 // Filter selects certificates. Zero fields match anything.
@@ -91,6 +116,13 @@ type Store interface {
 	// errs.Conflict if it already is.
 	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error
 
+	// Statuses calls fn, from one consistent snapshot, for every certificate
+	// q selects, and returns the head seq of that snapshot: the AfterSeq of
+	// the next call.
+	Statuses(ctx context.Context, q StatusQuery, fn func(CertStatus) error) (head int64, err error)
+	// NextCRLNumbers reserves, durably, the next CRL number of each given
+	// shard of an authority: numbers only grow, across processes.
+	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)
 	// CreateSSHAuthority records an SSH authority (no X.509 certificate)
 	// with its first CA key, active, in one transaction with its
 	// authority.create event; errs.Conflict if the name exists.
@@ -181,6 +213,9 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time
 	return ev, nil
 }
 
+// MaxShards bounds an authority's CRL shards.
+const MaxShards = 1024
+
 // CheckSerial refuses a serial that is not lowercase hex without separators.
 func CheckSerial(serial string) error {
 	if serial == "" || len(serial) > 64 {
@@ -210,6 +245,8 @@ func CheckCertificate(c Certificate) error {
 		return errs.New(errs.Malformed, "certificate %s has unknown status %q", c.Serial, c.Status)
 	case c.Status == Revoked && c.RevokedAt.IsZero():
 		return errs.New(errs.Malformed, "certificate %s is revoked with no revocation time", c.Serial)
+	case c.Shard < 0 || c.Shard >= MaxShards:
+		return errs.New(errs.Malformed, "certificate %s: shard %d out of range", c.Serial, c.Shard)
 	}
 	return CheckReason(c.RevocationReason)
 }
@@ -233,6 +270,8 @@ func CheckAuthority(a Authority) error {
 		return errs.New(errs.Malformed, "policy of authority %q is not JSON", a.Name)
 	case a.DefaultValidity < 0 || a.MaxValidity < 0:
 		return errs.New(errs.Malformed, "authority %q has a negative validity", a.Name)
+	case a.Shards < 0 || a.Shards > MaxShards:
+		return errs.New(errs.Malformed, "authority %q: %d CRL shards, want 1 to %d", a.Name, a.Shards, MaxShards)
 	}
 	return nil
 }

@@ -114,6 +114,27 @@ CREATE TABLE ssh_certificates (
 CREATE INDEX ssh_certificates_key_id ON ssh_certificates(authority, key_id);
 CREATE INDEX ssh_certificates_revoked ON ssh_certificates(authority, serial) WHERE status = 'revoked';
 `,
+	// 3: revocation. Each certificate belongs to one CRL shard of its
+	// authority; revoke_seq is the audit seq of its revocation, so that a
+	// server notices revocations made by other processes by polling for seqs
+	// above the last one it saw (clocks of several nodes may disagree, seqs
+	// do not). The covering partial index makes that poll, and loading every
+	// revocation at start, an index-only scan.
+	`
+ALTER TABLE certificates ADD COLUMN shard INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE certificates ADD COLUMN revoke_seq INTEGER;
+ALTER TABLE authorities ADD COLUMN base_url TEXT NOT NULL DEFAULT '';
+ALTER TABLE authorities ADD COLUMN shards INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX certificates_revocations ON certificates(revoke_seq, authority, shard, serial, not_after, revoked_at, reason)
+	WHERE status = 'revoked';
+CREATE INDEX certificates_issued ON certificates(issue_seq, authority, shard, serial, not_after, status, revoked_at, reason);
+CREATE TABLE crl_numbers (
+	authority TEXT NOT NULL REFERENCES authorities(name),
+	shard     INTEGER NOT NULL,
+	number    INTEGER NOT NULL,
+	PRIMARY KEY (authority, shard)
+) WITHOUT ROWID;
+`,
 }
 
 // migrate brings the schema up to date in one immediate transaction, so two

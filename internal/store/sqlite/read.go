@@ -14,8 +14,8 @@ import (
 )
 
 const (
-	authorityColumns   = "name, purpose, parent, key_uri, cert_der, policy, default_validity, max_validity, created_at"
-	certificateColumns = "serial, authority, subject, sans, not_before, not_after, status, revoked_at, reason, requester, der"
+	authorityColumns   = "name, purpose, parent, key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards"
+	certificateColumns = "serial, authority, subject, sans, not_before, not_after, status, revoked_at, reason, requester, der, shard"
 	eventColumns       = "seq, time, kind, actor, authority, subject, data, prev, hash"
 )
 
@@ -82,7 +82,7 @@ func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store
 		var parent sql.NullString
 		var policy []byte
 		var def, maxv, created int64
-		if err := rows.Scan(&a.Name, &a.Purpose, &parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created); err != nil {
+		if err := rows.Scan(&a.Name, &a.Purpose, &parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards); err != nil {
 			return errs.Wrap(errs.Internal, err, "read authority")
 		}
 		a.Parent = parent.String
@@ -168,7 +168,7 @@ func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]stor
 		var notBefore, notAfter int64
 		var revokedAt sql.NullInt64
 		if err := rows.Scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
-			&revokedAt, &c.RevocationReason, &c.Requester, &c.DER); err != nil {
+			&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
 			return errs.Wrap(errs.Internal, err, "read certificate")
 		}
 		if err := decodeSANs(sans, &c); err != nil {

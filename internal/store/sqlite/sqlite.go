@@ -173,7 +173,7 @@ func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit
 			return err
 		}
 		_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
-			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq)
+			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
 		return constraintError(err, "authority %q", a.Name)
 	})
 }
@@ -211,7 +211,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 			return err
 		}
 		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq)
+			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
 		if err != nil {
 			return constraintError(err, "certificate %s", c.Serial)
 		}
@@ -273,11 +273,38 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		if _, err := t.exec("revoke", at.UnixNano(), reason, serial); err != nil {
+		if _, err := t.exec("revoke", at.UnixNano(), reason, ev.Seq, serial); err != nil {
 			return errs.Wrap(errs.Internal, err, "revoke certificate %s", serial)
 		}
 		return nil
 	})
+}
+
+// NextCRLNumbers implements store.Store.
+func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error) {
+	out := make([]int64, len(shards))
+	check := func(t *tx) error {
+		exists, _, err := t.exists("authCheck", authority, authority)
+		switch {
+		case err != nil:
+			return errs.Wrap(errs.Internal, err, "look up authority %q", authority)
+		case !exists:
+			return errs.New(errs.NotFound, "authority %q not found", authority)
+		}
+		return nil
+	}
+	err := s.w.do(ctx, check, func(t *tx) error {
+		for i, shard := range shards {
+			if err := t.w.stmt["crlNumber"].QueryRowContext(t.ctx, authority, shard).Scan(&out[i]); err != nil {
+				return errs.Wrap(errs.Internal, err, "next CRL number of %s shard %d", authority, shard)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // AppendEvent implements store.Store.

@@ -75,7 +75,7 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 			return err
 		}
 		_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
-			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq)
+			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
 		if err != nil {
 			return constraintError(err, "authority %q", a.Name)
 		}

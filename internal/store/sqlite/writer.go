@@ -66,15 +66,17 @@ var writeStatements = map[string]string{
 	"event": `INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"certificate": `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
-		status, revoked_at, reason, requester, der, issue_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"certCheck": `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
 	"authCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
 	"authority": `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		default_validity, max_validity, created_at, event_seq, base_url, shards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"state":  "SELECT status, authority FROM certificates WHERE serial = ?",
-	"revoke": "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ? WHERE serial = ?",
+	"revoke": "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoke_seq = ? WHERE serial = ?",
+	"crlNumber": `INSERT INTO crl_numbers (authority, shard, number) VALUES (?, ?, 1)
+		ON CONFLICT (authority, shard) DO UPDATE SET number = number + 1 RETURNING number`,
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {

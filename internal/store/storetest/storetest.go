@@ -32,6 +32,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Revoke", testRevoke},
 		{"Events", testEvents},
 		{"Concurrent", testConcurrent},
+		{"Statuses", testStatuses},
+		{"CRLNumbers", testCRLNumbers},
+		{"RevocationFields", testRevocationFields},
 		{"SSHKeys", testSSHKeys},
 		{"SSHCertificates", testSSHCertificates},
 	}

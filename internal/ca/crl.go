@@ -1,0 +1,279 @@
+package ca
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"iter"
+	"time"
+
+	"signet/internal/errs"
+)
+
+// Revoked is one CRL entry.
+type Revoked struct {
+	Serial    []byte // big-endian, positive, no leading zero octets
+	RevokedAt time.Time
+	Reason    int // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
+}
+
+// CRLShard is one shard to sign and the entries it lists.
+type CRLShard struct {
+	Shard   int
+	Entries iter.Seq[Revoked]
+}
+
+// CRLRequest asks for CRLs of some shards of one authority.
+type CRLRequest struct {
+	Authority string
+	Validity  time.Duration // nextUpdate - thisUpdate
+	Shards    []CRLShard
+	Progress  func(SignedCRL) // optional: called as each shard is signed
+}
+
+// SignedCRL is one shard's signed CRL.
+type SignedCRL struct {
+	Authority  string
+	Shard      int
+	Number     int64
+	ThisUpdate time.Time
+	NextUpdate time.Time
+	Entries    int
+	URL        string // its distribution point, also in its IDP
+	DER        []byte
+}
+
+// SignCRLs signs the CRLs of the requested shards with the authority's key.
+// Their numbers are reserved in the store first, in one write, so numbers
+// grow across processes and restarts. Each CRL carries the authority key
+// identifier, its CRL number and a critical issuing distribution point
+// naming exactly the URL its certificates' CDP names (RFC 5280 5.2.5), so
+// that a shard's CRL cannot be taken for another shard's.
+func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) {
+	a, err := c.authority(ctx, req.Authority)
+	if err != nil {
+		return nil, err
+	}
+	if req.Validity <= 0 {
+		return nil, errs.New(errs.Malformed, "CRL validity must be positive")
+	}
+	shards := make([]int, len(req.Shards))
+	for i, s := range req.Shards {
+		if s.Shard < 0 || s.Shard >= max(a.rec.Shards, 1) {
+			return nil, errs.New(errs.Malformed, "authority %q has no CRL shard %d", a.rec.Name, s.Shard)
+		}
+		shards[i] = s.Shard
+	}
+	numbers, err := c.store.NextCRLNumbers(ctx, a.rec.Name, shards)
+	if err != nil {
+		return nil, err
+	}
+	algID, err := algorithmIdentifier(a.iss.sigAlg)
+	if err != nil {
+		return nil, err
+	}
+	// Revocation services run at most one second apart in thisUpdate; the
+	// truncation keeps the encoding (UTCTime has seconds) equal to the value.
+	this := c.now().UTC().Truncate(time.Second)
+	next := this.Add(req.Validity)
+	out := make([]SignedCRL, 0, len(req.Shards))
+	var buf []byte // reused: entries of one shard
+	for i, s := range req.Shards {
+		url := CRLURL(c.BaseURL(a.rec), a.rec.Name, s.Shard)
+		var n int
+		buf, n = appendEntries(buf[:0], s.Entries)
+		tbs := tbsCertList(algID, a.cert.RawSubject, this, next, buf, n > 0, crlExtensions(a, numbers[i], url))
+		sig, err := crypto.SignMessage(a.iss.signer, rand.Reader, tbs, signerOpts(a.iss.sigAlg))
+		if err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "signing the CRL of %s shard %d", a.rec.Name, s.Shard)
+		}
+		if err := checkSignature(a.iss.sigAlg, tbs, sig, a.iss.signer.Public()); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "the key of %q returned an invalid CRL signature", a.rec.Name)
+		}
+		body := make([]byte, 0, len(tbs)+len(algID)+len(sig)+8)
+		body = appendBitString(append(append(body, tbs...), algID...), sig)
+		der := appendTLV(make([]byte, 0, len(body)+6), 0x30, body)
+		crl := SignedCRL{Authority: a.rec.Name, Shard: s.Shard, Number: numbers[i], ThisUpdate: this, NextUpdate: next,
+			Entries: n, URL: url, DER: der}
+		out = append(out, crl)
+		if req.Progress != nil {
+			req.Progress(crl)
+		}
+	}
+	return out, nil
+}
+
+// crlExtensions: AKI, CRL number, critical IDP. The issuing authorities'
+// CRLs list leaves only (onlyContainsUserCerts), the root's only CA
+// certificates (onlyContainsCACerts): a CRL must not be taken as covering
+// what it does not.
+func crlExtensions(a *authority, number int64, url string) []byte {
+	var exts []byte
+	// authorityKeyIdentifier: SEQUENCE { [0] keyIdentifier }
+	aki := appendTLV(nil, 0x80, a.cert.SubjectKeyId)
+	exts = appendExtension(exts, oidAKI, false, appendTLV(nil, 0x30, aki))
+	exts = appendExtension(exts, oidCRLNumber, false, appendInteger(nil, bigEndian(uint64(number))))
+	// IssuingDistributionPoint: SEQUENCE { [0] { [0] fullName { [6] URI } }, [1] or [2] TRUE }
+	uri := appendTLV(nil, 0x86, []byte(url))
+	dp := appendTLV(nil, 0xa0, appendTLV(nil, 0xa0, uri))
+	if a.rec.Purpose == RootPurpose {
+		dp = append(dp, 0x82, 0x01, 0xff)
+	} else {
+		dp = append(dp, 0x81, 0x01, 0xff)
+	}
+	exts = appendExtension(exts, oidIDP, true, appendTLV(nil, 0x30, dp))
+	return exts
+}
+
+var (
+	oidAKI       = []byte{0x06, 0x03, 0x55, 0x1d, 0x23}
+	oidCRLNumber = []byte{0x06, 0x03, 0x55, 0x1d, 0x14}
+	oidIDP       = []byte{0x06, 0x03, 0x55, 0x1d, 0x1c}
+)
+
+// tbsCertList encodes RFC 5280 5.1's TBSCertList, version 2.
+func tbsCertList(algID, issuer []byte, this, next time.Time, entries []byte, haveEntries bool, exts []byte) []byte {
+	var body []byte
+	body = append(body, 0x02, 0x01, 0x01) // version v2
+	body = append(body, algID...)
+	body = append(body, issuer...)
+	body = appendTime(body, this)
+	body = appendTime(body, next)
+	if haveEntries { // an empty revokedCertificates must be absent, not empty
+		body = appendHeader(body, 0x30, len(entries))
+		body = append(body, entries...)
+	}
+	body = appendTLV(body, 0xa0, appendTLV(nil, 0x30, exts))
+	return appendTLV(nil, 0x30, body)
+}
+
+// appendEntries encodes each entry, without the enclosing SEQUENCE. It is
+// the hot loop of a million-entry CRL, so it appends bytes by hand.
+func appendEntries(b []byte, entries iter.Seq[Revoked]) ([]byte, int) {
+	n := 0
+	for e := range entries {
+		serial := e.Serial
+		for len(serial) > 1 && serial[0] == 0 {
+			serial = serial[1:]
+		}
+		intLen := len(serial)
+		if serial[0]&0x80 != 0 {
+			intLen++
+		}
+		entryLen := 2 + intLen + 15 // INTEGER + UTCTime
+		if e.RevokedAt.Year() >= 2050 {
+			entryLen += 2 // GeneralizedTime
+		}
+		if e.Reason != 0 {
+			entryLen += 14 // SEQUENCE { SEQUENCE { OID, OCTET STRING { ENUMERATED } } }
+		}
+		b = appendHeader(b, 0x30, entryLen)
+		b = append(b, 0x02, byte(intLen))
+		if intLen > len(serial) {
+			b = append(b, 0)
+		}
+		b = append(b, serial...)
+		b = appendTime(b, e.RevokedAt)
+		if e.Reason != 0 {
+			b = append(b, 0x30, 0x0c, 0x30, 0x0a, 0x06, 0x03, 0x55, 0x1d, 0x15, 0x04, 0x03, 0x0a, 0x01, byte(e.Reason))
+		}
+		n++
+	}
+	return b, n
+}
+
+// appendTime is RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime after.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	h, mi, s := t.Clock()
+	if y >= 1950 && y < 2050 {
+		b = append(b, 0x17, 13)
+		b = append2(b, y%100)
+	} else {
+		b = append(b, 0x18, 15)
+		b = append2(b, y/100)
+		b = append2(b, y%100)
+	}
+	b = append2(b, int(mo))
+	b = append2(b, d)
+	b = append2(b, h)
+	b = append2(b, mi)
+	b = append2(b, s)
+	return append(b, 'Z')
+}
+
+func append2(b []byte, v int) []byte { return append(b, byte('0'+v/10), byte('0'+v%10)) }
+
+// appendHeader appends a DER tag and definite length.
+func appendHeader(b []byte, tag byte, n int) []byte {
+	b = append(b, tag)
+	switch {
+	case n < 0x80:
+		return append(b, byte(n))
+	case n < 0x100:
+		return append(b, 0x81, byte(n))
+	case n < 0x10000:
+		return append(b, 0x82, byte(n>>8), byte(n))
+	case n < 0x1000000:
+		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
+	}
+	return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+func appendTLV(b []byte, tag byte, v []byte) []byte {
+	return append(appendHeader(b, tag, len(v)), v...)
+}
+
+func appendBitString(b, sig []byte) []byte {
+	b = appendHeader(b, 0x03, len(sig)+1)
+	return append(append(b, 0), sig...)
+}
+
+// appendInteger encodes a non-negative big-endian magnitude.
+func appendInteger(b, v []byte) []byte {
+	for len(v) > 1 && v[0] == 0 {
+		v = v[1:]
+	}
+	if len(v) == 0 {
+		v = []byte{0}
+	}
+	if v[0]&0x80 != 0 {
+		return appendTLV(b, 0x02, append([]byte{0}, v...))
+	}
+	return appendTLV(b, 0x02, v)
+}
+
+func bigEndian(v uint64) []byte {
+	return []byte{byte(v >> 56), byte(v >> 48), byte(v >> 40), byte(v >> 32), byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+func appendExtension(b, oid []byte, critical bool, value []byte) []byte {
+	var ext []byte
+	ext = append(ext, oid...)
+	if critical {
+		ext = append(ext, 0x01, 0x01, 0xff)
+	}
+	ext = appendTLV(ext, 0x04, value)
+	return appendTLV(b, 0x30, ext)
+}
+
+// algorithmIdentifier is the DER AlgorithmIdentifier of the signature
+// algorithms signet's CA keys use (RFC 5758, RFC 4055, RFC 8410).
+func algorithmIdentifier(alg x509.SignatureAlgorithm) ([]byte, error) {
+	ecdsa := []byte{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03}
+	switch alg {
+	case x509.ECDSAWithSHA256:
+		return append(ecdsa, 0x02), nil
+	case x509.ECDSAWithSHA384:
+		return append(ecdsa, 0x03), nil
+	case x509.ECDSAWithSHA512:
+		return append(ecdsa, 0x04), nil
+	case x509.SHA256WithRSA:
+		return []byte{0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00}, nil
+	case x509.PureEd25519:
+		return []byte{0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70}, nil
+	}
+	return nil, errs.New(errs.Internal, "no CRL signature algorithm for %v", alg)
+}

@@ -1,0 +1,163 @@
+package ca_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/asn1"
+	"math/big"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"signet/internal/ca"
+	"signet/internal/profile"
+)
+
+func entries(list ...ca.Revoked) func(func(ca.Revoked) bool) {
+	return slices.Values(list)
+}
+
+func TestSignCRLs(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	iss, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.DER)
+	authority, _ := x509.ParseCertificate(iss.Chain[0])
+	shard := ca.ShardOf(leaf.SerialNumber, ca.DefaultShards)
+	if want := ca.CRLURL(ca.DefaultBaseURL, "web", shard); !slices.Equal(leaf.CRLDistributionPoints, []string{want}) {
+		t.Errorf("CDP %v, want %s", leaf.CRLDistributionPoints, want)
+	}
+	if !slices.Equal(leaf.OCSPServer, []string{"http://127.0.0.1:8080/ocsp/web"}) ||
+		!slices.Equal(leaf.IssuingCertificateURL, []string{"http://127.0.0.1:8080/ca/web.crt"}) {
+		t.Errorf("AIA %v %v", leaf.OCSPServer, leaf.IssuingCertificateURL)
+	}
+	if !slices.Equal(authority.CRLDistributionPoints, []string{"http://127.0.0.1:8080/crl/root/0.crl"}) {
+		t.Errorf("authority CDP %v", authority.CRLDistributionPoints)
+	}
+
+	revokedAt := time.Date(2051, 1, 2, 3, 4, 5, 0, time.UTC) // GeneralizedTime
+	big := []byte{0xff, 0x01, 0x02}                          // needs a leading zero octet
+	signs := f.keys.signs.Load()
+	crls, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "web", Validity: 24 * time.Hour, Shards: []ca.CRLShard{
+		{Shard: shard, Entries: entries(
+			ca.Revoked{Serial: leaf.SerialNumber.Bytes(), RevokedAt: f.now, Reason: 1},
+			ca.Revoked{Serial: big, RevokedAt: revokedAt},
+		)},
+		{Shard: (shard + 1) % ca.DefaultShards, Entries: entries()},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.keys.signs.Load() - signs; got != 2 {
+		t.Errorf("%d CA signatures for 2 CRLs", got)
+	}
+	for i, c := range crls {
+		l, err := x509.ParseRevocationList(c.DER)
+		if err != nil {
+			t.Fatalf("shard %d: %v", c.Shard, err)
+		}
+		if err := l.CheckSignatureFrom(authority); err != nil {
+			t.Errorf("shard %d: signature: %v", c.Shard, err)
+		}
+		if l.Number.Int64() != 1 || c.Number != 1 || !slices.Equal(l.AuthorityKeyId, authority.SubjectKeyId) {
+			t.Errorf("shard %d: number %v, AKI %x", c.Shard, l.Number, l.AuthorityKeyId)
+		}
+		if !l.ThisUpdate.Equal(c.ThisUpdate) || l.NextUpdate.Sub(l.ThisUpdate) != 24*time.Hour {
+			t.Errorf("shard %d: thisUpdate %v nextUpdate %v", c.Shard, l.ThisUpdate, l.NextUpdate)
+		}
+		var idp []byte
+		for _, e := range l.Extensions {
+			if e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 28}) {
+				if !e.Critical {
+					t.Errorf("shard %d: IDP not critical", c.Shard)
+				}
+				idp = e.Value
+			}
+		}
+		var parsed struct {
+			DP struct {
+				FullName []asn1.RawValue `asn1:"optional,tag:0"`
+			} `asn1:"optional,tag:0"`
+			OnlyUser bool `asn1:"optional,tag:1"`
+		}
+		if _, err := asn1.Unmarshal(idp, &parsed); err != nil || len(parsed.DP.FullName) != 1 ||
+			string(parsed.DP.FullName[0].Bytes) != ca.CRLURL(ca.DefaultBaseURL, "web", c.Shard) || !parsed.OnlyUser {
+			t.Errorf("shard %d: IDP %x: %+v %v", c.Shard, idp, parsed, err)
+		}
+		if i == 1 {
+			if len(l.RevokedCertificateEntries) != 0 {
+				t.Errorf("empty shard lists %d", len(l.RevokedCertificateEntries))
+			}
+			continue
+		}
+		if got := l.RevokedCertificateEntries; len(got) != 2 || got[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 ||
+			got[0].ReasonCode != 1 || !got[0].RevocationTime.Equal(f.now.UTC().Truncate(time.Second)) ||
+			got[1].SerialNumber.Cmp(new(bigInt).SetBytes(big)) != 0 || !got[1].RevocationTime.Equal(revokedAt) || got[1].ReasonCode != 0 {
+			t.Errorf("entries %+v", got)
+		}
+	}
+	again, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "web", Validity: time.Hour, Shards: []ca.CRLShard{{Shard: shard, Entries: entries()}}})
+	if err != nil || again[0].Number != 2 {
+		t.Errorf("second CRL of the shard: %v, %v; want number 2", again, err)
+	}
+	if _, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "web", Validity: time.Hour, Shards: []ca.CRLShard{{Shard: 99, Entries: entries()}}}); err == nil {
+		t.Error("a shard beyond the authority's count was signed")
+	}
+}
+
+type bigInt = big.Int
+
+func TestOCSPResponder(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	iss, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.DER)
+	authority, _ := x509.ParseCertificate(iss.Chain[0])
+	signer, err := f.ca.IssueOCSPResponder(ctx, "web", 4*24*time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := signer.Cert.CheckSignatureFrom(authority); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(signer.Cert.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}) {
+		t.Errorf("EKU %v", signer.Cert.ExtKeyUsage)
+	}
+	nocheck := false
+	for _, e := range signer.Cert.Extensions {
+		nocheck = nocheck || e.Id.Equal(profile.OIDOCSPNoCheck)
+	}
+	if !nocheck {
+		t.Error("no id-pkix-ocsp-nocheck")
+	}
+	if _, err := f.store.Certificate(ctx, ca.Serial(signer.Cert.SerialNumber)); err != nil {
+		t.Errorf("responder certificate not recorded: %v", err)
+	}
+	signs := f.keys.signs.Load()
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		der, err := signer.Respond(ca.OCSPStatus{Serial: leaf.SerialNumber, Hash: h, Status: ocsp.Revoked, RevokedAt: f.now.Truncate(time.Second),
+			Reason: 4, ThisUpdate: f.now.Truncate(time.Second), NextUpdate: f.now.Add(30 * 24 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := ocsp.ParseResponseForCert(der, leaf, authority)
+		if err != nil {
+			t.Fatalf("%v: %v", h, err)
+		}
+		if r.Status != ocsp.Revoked || r.RevocationReason != 4 || r.IssuerHash != h || !r.NextUpdate.Equal(signer.Cert.NotAfter) {
+			t.Errorf("%v: %+v", h, r)
+		}
+	}
+	if f.keys.signs.Load() != signs {
+		t.Error("responses were signed by the CA key")
+	}
+}

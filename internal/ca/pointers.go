@@ -1,0 +1,93 @@
+package ca
+
+import (
+	"encoding/binary"
+	"math/big"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"signet/internal/errs"
+
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// DefaultBaseURL is where a local `signet serve` answers plain HTTP.
+const DefaultBaseURL = "http://127.0.0.1:8080"
+
+// DefaultShards is how many CRL shards a new issuing authority has: enough
+// that a million revocations make CRLs of a few MB each, few enough that a
+// quiet authority serves a handful of tiny files.
+const DefaultShards = 16
+
+// The URL layout under an authority's base URL. The revocation package
+// serves exactly these paths; CRLURL is also the IDP of the shard's CRL.
+func CRLURL(base, authority string, shard int) string {
+	return base + "/crl/" + authority + "/" + strconv.Itoa(shard) + ".crl"
+}
+
+// OCSPURL is the authority's OCSP responder.
+func OCSPURL(base, authority string) string { return base + "/ocsp/" + authority }
+
+// IssuerURL is the authority's certificate (DER), for AIA caIssuers.
+func IssuerURL(base, authority string) string { return base + "/ca/" + authority + ".crt" }
+
+// BaseURL is where an authority's revocation information is served.
+func (c *CA) BaseURL(a store.Authority) string {
+	if a.BaseURL != "" {
+		return a.BaseURL
+	}
+	return c.base
+}
+
+// ShardOf assigns a serial to one of n shards. Serials are random, so the
+// low 32 bits spread certificates evenly; the result is recorded with the
+// certificate, so changing n later moves nothing already issued.
+func ShardOf(serial *big.Int, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	b := serial.Bytes()
+	var last [4]byte
+	copy(last[4-min(4, len(b)):], b[max(0, len(b)-4):])
+	return int(binary.BigEndian.Uint32(last[:]) % uint32(n))
+}
+
+// leafPointers are the URLs in a leaf of authority a in the given shard.
+func (c *CA) leafPointers(a store.Authority, shard int) profile.Pointers {
+	base := c.BaseURL(a)
+	return profile.Pointers{
+		CRL: CRLURL(base, a.Name, shard), OCSP: OCSPURL(base, a.Name), IssuerURL: IssuerURL(base, a.Name),
+	}
+}
+
+// Changed returns a channel closed at the next issuance or revocation by
+// this CA: revocation services in the same process refresh at once instead
+// of waiting for their next poll of the store.
+func (c *CA) Changed() <-chan struct{} {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	return c.changed
+}
+
+func (c *CA) signalChange() {
+	c.changeMu.Lock()
+	close(c.changed)
+	c.changed = make(chan struct{})
+	c.changeMu.Unlock()
+}
+
+// CheckBaseURL accepts "" (the default) or an absolute http(s) URL without
+// a trailing slash, query or fragment: it is the prefix of every URL above.
+func CheckBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		strings.HasSuffix(s, "/") || u.User != nil {
+		return errs.New(errs.Malformed, "base URL %q: want http://host[:port][/path] without a trailing slash", s)
+	}
+	return nil
+}

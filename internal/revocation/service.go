@@ -1,0 +1,228 @@
+// Package revocation serves the status of signet's certificates the way
+// relying parties check it: sharded CRLs and an OCSP responder with
+// pre-signed responses, both from an in-memory mirror of the store that
+// follows its revocations (at once in this process, by polling otherwise).
+package revocation
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// Options configure a Service. Zero durations take the defaults below.
+type Options struct {
+	CA    *ca.CA
+	Store store.Store
+	Log   *slog.Logger
+	Clock func() time.Time
+
+	// Poll is how often the store is asked for revocations made by other
+	// processes (this process's are seen at once). Default 2s.
+	Poll time.Duration
+	// CRLValidity is nextUpdate - thisUpdate; CRLs are re-signed at half
+	// of it, and at once when a shard gains a revocation. Default 24h.
+	CRLValidity time.Duration
+	// OCSPValidity is a response's nextUpdate - thisUpdate; responses are
+	// re-signed at half of it. Default 24h.
+	OCSPValidity time.Duration
+	// ResponderValidity is the delegated responder certificate's life; it
+	// is renewed at half of it. Default 4 days.
+	ResponderValidity time.Duration
+}
+
+// Service mirrors certificate status and keeps CRLs and OCSP responses signed.
+type Service struct {
+	o   Options
+	now func() time.Time
+
+	refreshMu   sync.Mutex // one refresh at a time
+	seq         int64      // the store head the mirror reflects
+	lastPurge   time.Time
+	authorities atomic.Pointer[map[string]*authority]
+
+	rawMu sync.RWMutex
+	raw   map[string]rawHit // request bytes already answered → what they asked
+}
+
+// rawHit is what a request's bytes name; the response itself is looked up
+// in the authority's cache, so re-signing needs no change here.
+type rawHit struct {
+	a *authority
+	k respKey
+}
+
+// maxRaw bounds the request-bytes cache: requests with nonces are unique.
+const maxRaw = 100000
+
+var errNoResponder = errs.New(errs.Unavailable, "the OCSP responder has no certificate yet")
+
+// New returns a service; Refresh or Run fill it.
+func New(o Options) *Service {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Poll <= 0 {
+		o.Poll = 2 * time.Second
+	}
+	if o.CRLValidity <= 0 {
+		o.CRLValidity = 24 * time.Hour
+	}
+	if o.OCSPValidity <= 0 {
+		o.OCSPValidity = 24 * time.Hour
+	}
+	if o.ResponderValidity <= 0 {
+		o.ResponderValidity = 4 * 24 * time.Hour
+	}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	m := map[string]*authority{}
+	s.authorities.Store(&m)
+	return s
+}
+
+// Run refreshes until ctx ends: at every change this CA makes, and every
+// Poll for changes made by other processes. Failures are logged and retried.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(s.o.Poll)
+	defer tick.Stop()
+	for {
+		changed := s.o.CA.Changed()
+		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+			s.o.Log.Warn("revocation refresh failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-tick.C:
+		}
+	}
+}
+
+// Refresh brings the mirror up to the store's head, re-signs the CRL shards
+// that gained revocations or are half-way to their nextUpdate, renews
+// responders and re-signs the OCSP responses that changed or age.
+func (s *Service) Refresh(ctx context.Context) error {
+	s.refreshMu.Lock()
+	defer s.refreshMu.Unlock()
+	now := s.now()
+	auths, err := s.loadAuthorities(ctx)
+	if err != nil {
+		return err
+	}
+	dirty := map[*authority]map[int]bool{}
+	changed := map[*authority]map[serialKey]bool{}
+	head, err := s.o.Store.Statuses(ctx, store.StatusQuery{AfterSeq: s.seq, NotAfterAfter: crlCutoff(now, s.o.CRLValidity)}, func(c store.CertStatus) error {
+		a := auths[c.Authority]
+		k, ok := keyOfHex(c.Serial)
+		if a == nil || !ok {
+			return nil // an authority added since loadAuthorities: the next refresh has it
+		}
+		if a.put(k, c) {
+			if dirty[a] == nil {
+				dirty[a] = map[int]bool{}
+			}
+			dirty[a][c.Shard] = true
+		}
+		if s.seq > 0 { // at start nothing is cached yet
+			if changed[a] == nil {
+				changed[a] = map[serialKey]bool{}
+			}
+			changed[a][k] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.seq = head
+	if now.Sub(s.lastPurge) > time.Hour {
+		for _, a := range auths {
+			a.purge(crlCutoff(now, s.o.CRLValidity))
+		}
+		s.lastPurge = now
+	}
+	var errList []error
+	for _, a := range auths {
+		if stale := s.staleShards(a, dirty[a]); len(stale) > 0 {
+			if _, err := s.signCRLs(ctx, a, stale, nil); err != nil {
+				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
+			}
+		}
+		if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
+			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
+		}
+	}
+	if len(errList) > 0 {
+		return errList[0]
+	}
+	return nil
+}
+
+// loadAuthorities returns the served authorities, adding any new in the
+// store. A new authority's certificates are read from the start of the log.
+func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, error) {
+	cur := *s.authorities.Load()
+	list, err := s.o.Store.Authorities(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var added []*authority
+	for _, rec := range list {
+		if cur[rec.Name] != nil || profile.Purpose(rec.Purpose).IsSSH() || len(rec.CertDER) == 0 {
+			continue // SSH authorities have KRLs, not CRLs
+		}
+		a, err := newAuthority(rec, s.o.CA.BaseURL(rec))
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "authority %q", rec.Name)
+		}
+		added = append(added, a)
+	}
+	if len(added) == 0 {
+		return cur, nil
+	}
+	next := make(map[string]*authority, len(cur)+len(added))
+	for k, v := range cur {
+		next[k] = v
+	}
+	fresh := map[string]*authority{}
+	for _, a := range added {
+		next[a.rec.Name] = a
+		fresh[a.rec.Name] = a
+	}
+	if s.seq > 0 && len(cur) > 0 {
+		// Catch the new authorities up with everything before the head.
+		_, err := s.o.Store.Statuses(ctx, store.StatusQuery{NotAfterAfter: crlCutoff(s.now(), s.o.CRLValidity)}, func(c store.CertStatus) error {
+			if a := fresh[c.Authority]; a != nil {
+				if k, ok := keyOfHex(c.Serial); ok {
+					a.put(k, c)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.authorities.Store(&next)
+	return next, nil
+}
+
+func (s *Service) authority(name string) *authority { return (*s.authorities.Load())[name] }
+
+func etag(der []byte) string {
+	sum := sha256.Sum256(der)
+	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}

@@ -1,0 +1,48 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/errs"
+)
+
+// revoke: POST /api/v1/certificates/{serial}/revoke with an optional JSON
+// body {"reason": "keyCompromise"}, through ca.Revoke like the CLI.
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request, actor string) {
+	body, err := readBody(w, r)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&in); err != nil {
+			writeProblem(w, r, s.o.Log, errs.Wrap(errs.Malformed, err, "request body"))
+			return
+		}
+	}
+	code := 0
+	if in.Reason != "" {
+		if code, err = ca.ParseReason(in.Reason); err != nil {
+			writeProblem(w, r, s.o.Log, err)
+			return
+		}
+	}
+	c, err := s.o.CA.Revoke(r.Context(), r.PathValue("serial"), code, actor)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	s.o.Log.Info("revoked", "serial", c.Serial, "reason", ca.ReasonName(c.RevocationReason))
+	writeJSON(w, http.StatusOK, map[string]any{
+		"serial": c.Serial, "status": c.Status, "reason": ca.ReasonName(c.RevocationReason), "revoked_at": c.RevokedAt.UTC().Format(time.RFC3339),
+	})
+}

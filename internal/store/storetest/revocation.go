@@ -1,0 +1,170 @@
+package storetest
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// testRevocationFields: an authority's base URL and shard count, and a
+// certificate's shard, survive the round trip; shard counts are bounded.
+func testRevocationFields(t *testing.T, s store.Store) {
+	a := store.Authority{Name: "sharded", Purpose: "tls-server", KeyURI: "file:k", CertDER: []byte("c"),
+		BaseURL: "http://crl.example.org:8080", Shards: 16, CreatedAt: t0}
+	if err := s.CreateAuthority(ctx, a, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Authority(ctx, "sharded")
+	if err != nil || got.BaseURL != a.BaseURL || got.Shards != 16 {
+		t.Errorf("authority: %+v, %v; want base URL %q and 16 shards", got, err, a.BaseURL)
+	}
+	plain := mustAuthority(t, s, "plain", "")
+	if got, _ := s.Authority(ctx, plain.Name); got.Shards != 1 || got.BaseURL != "" {
+		t.Errorf("authority without shards: %d shards, base URL %q; want 1 and empty", got.Shards, got.BaseURL)
+	}
+	bad := a
+	bad.Name, bad.Shards = "toomany", store.MaxShards+1
+	wantKind(t, s.CreateAuthority(ctx, bad, audit.Event{Actor: "cli"}), errs.Malformed, "too many shards")
+
+	c := cert("5a", "sharded", 1)
+	c.Shard = 11
+	mustRecord(t, s, c)
+	if got, err := s.Certificate(ctx, "5a"); err != nil || got.Shard != 11 {
+		t.Errorf("certificate shard %d, %v; want 11", got.Shard, err)
+	}
+	c = cert("5b", "sharded", 1)
+	c.Shard = -1
+	wantKind(t, s.RecordCertificate(ctx, c, audit.Event{Actor: "x"}), errs.Malformed, "negative shard")
+}
+
+// testStatuses: the status feed returns what changed after a seq, from one
+// snapshot, and a server following its head sees every later change once.
+func testStatuses(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "a", "")
+	collect := func(after int64, notAfterAfter time.Time) (map[string]store.CertStatus, int64) {
+		t.Helper()
+		got := map[string]store.CertStatus{}
+		head, err := s.Statuses(ctx, store.StatusQuery{AfterSeq: after, NotAfterAfter: notAfterAfter}, func(c store.CertStatus) error {
+			if prev, ok := got[c.Serial]; ok && prev != c {
+				t.Errorf("%s passed twice, differently: %+v then %+v", c.Serial, prev, c)
+			}
+			got[c.Serial] = c
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, head
+	}
+	empty, head0 := collect(0, time.Time{})
+	if len(empty) != 0 || head0 != 1 { // the authority's event
+		t.Fatalf("no certificates yet: got %v, head %d; want none, head 1", empty, head0)
+	}
+	for i, serial := range []string{"01", "02", "03"} {
+		c := cert(serial, "a", 10*(i+1)) // expiring t0+10h, +20h, +30h
+		c.Shard = i
+		mustRecord(t, s, c)
+	}
+	if err := s.Revoke(ctx, "02", t0.Add(time.Minute), 1, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	all, head := collect(head0, time.Time{})
+	if head != head0+4 || len(all) != 3 {
+		t.Fatalf("after 3 issues and a revocation: head %d, %d statuses %v", head, len(all), all)
+	}
+	want := store.CertStatus{Serial: "02", Authority: "a", Shard: 1, NotAfter: t0.Add(20 * time.Hour),
+		Revoked: true, RevokedAt: t0.Add(time.Minute), Reason: 1}
+	if got := all["02"]; !got.NotAfter.Equal(want.NotAfter) || !got.RevokedAt.Equal(want.RevokedAt) ||
+		got.Serial != want.Serial || got.Authority != want.Authority || got.Shard != want.Shard || !got.Revoked || got.Reason != 1 {
+		t.Errorf("revoked status %+v, want %+v", got, want)
+	}
+	if got := all["03"]; got.Revoked || !got.RevokedAt.IsZero() || got.Shard != 2 {
+		t.Errorf("valid status %+v", got)
+	}
+	// Expired certificates are left out when asked.
+	fresh, _ := collect(head0, t0.Add(15*time.Hour))
+	if keys := mapKeys(fresh); !slices.Equal(keys, []string{"02", "03"}) {
+		t.Errorf("not expired by t0+15h: %v, want [02 03]", keys)
+	}
+	// Nothing new: nothing returned, same head.
+	if none, h := collect(head, time.Time{}); len(none) != 0 || h != head {
+		t.Errorf("no change: %v, head %d (want %d)", none, h, head)
+	}
+	// A revocation after the head is seen by the next call, alone.
+	if err := s.Revoke(ctx, "03", t0.Add(2*time.Minute), 4, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	next, head2 := collect(head, time.Time{})
+	if got := next["03"]; len(next) != 1 || !got.Revoked || got.Reason != 4 || head2 != head+1 {
+		t.Errorf("after revoking 03: %v, head %d", next, head2)
+	}
+	// Events that are not issuance or revocation move the head only.
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "key.generate", Actor: "cli", Subject: "file:k"}); err != nil {
+		t.Fatal(err)
+	}
+	if none, h := collect(head2, time.Time{}); len(none) != 0 || h != head2+1 {
+		t.Errorf("after an unrelated event: %v, head %d (want %d)", none, h, head2+1)
+	}
+	// Revoked only, one authority.
+	mustAuthority(t, s, "b", "")
+	other := cert("0b", "b", 40)
+	mustRecord(t, s, other)
+	if err := s.Revoke(ctx, "0b", t0, 0, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		q    store.StatusQuery
+		want []string
+	}{
+		{store.StatusQuery{RevokedOnly: true}, []string{"02", "03", "0b"}},
+		{store.StatusQuery{RevokedOnly: true, Authority: "a"}, []string{"02", "03"}},
+		{store.StatusQuery{Authority: "a"}, []string{"01", "02", "03"}},
+		{store.StatusQuery{Authority: "b"}, []string{"0b"}},
+	} {
+		var got []string
+		if _, err := s.Statuses(ctx, tc.q, func(c store.CertStatus) error { got = append(got, c.Serial); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%+v: %v, want %v", tc.q, got, tc.want)
+		}
+	}
+}
+
+func mapKeys(m map[string]store.CertStatus) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// testCRLNumbers: numbers start at 1 and grow per authority and shard.
+func testCRLNumbers(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "a", "")
+	mustAuthority(t, s, "b", "")
+	got, err := s.NextCRLNumbers(ctx, "a", []int{0, 1, 2})
+	if err != nil || !slices.Equal(got, []int64{1, 1, 1}) {
+		t.Fatalf("first numbers %v, %v; want [1 1 1]", got, err)
+	}
+	got, _ = s.NextCRLNumbers(ctx, "a", []int{1})
+	if !slices.Equal(got, []int64{2}) {
+		t.Errorf("shard 1 again: %v, want [2]", got)
+	}
+	got, _ = s.NextCRLNumbers(ctx, "b", []int{1, 0})
+	if !slices.Equal(got, []int64{1, 1}) {
+		t.Errorf("authority b: %v, want [1 1]", got)
+	}
+	got, _ = s.NextCRLNumbers(ctx, "a", []int{2, 1, 0})
+	if !slices.Equal(got, []int64{2, 3, 2}) {
+		t.Errorf("a again: %v, want [2 3 2]", got)
+	}
+	_, err = s.NextCRLNumbers(ctx, "nope", []int{0})
+	wantKind(t, err, errs.NotFound, "unknown authority")
+}
