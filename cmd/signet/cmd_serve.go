@@ -22,6 +22,8 @@ func cmdServe(e *env, args []string) error {
 	listen := f.String("listen", "", "`ADDR` to listen on (default from signet.toml: 127.0.0.1:8443)")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
+	var af acmeFlags
+	af.register(f)
 	if rest, err := f.parse(args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -61,8 +63,13 @@ func cmdServe(e *env, args []string) error {
 	if addr == "" {
 		addr = h.Config.Listen
 	}
+	acmeSrv, err := acmeServer(e.ctx, h, log, af)
+	if err != nil {
+		return err
+	}
+	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, Store: h.Store, Log: log, AdminToken: token,
+		CA: h.CA, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
@@ -84,8 +91,8 @@ func cmdServe(e *env, args []string) error {
 	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), h.Config.Server.AdminToken, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  ACME directory: https://%s/acme/%s/directory\n  server certificate %x valid until %s\n",
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), h.Config.Server.AdminToken, ln.Addr(), h.Config.Server.Authority, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 	return srv.Serve(e.ctx, ln, tlsConfig)
 }

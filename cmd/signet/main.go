@@ -41,7 +41,7 @@ type env struct {
 func commands() []command {
 	return []command{
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC]", cmdInit},
-		{"serve", "run the HTTPS server (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR]", cmdServe},
+		{"serve", "run the HTTPS server and its ACME server (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
@@ -52,6 +52,7 @@ func commands() []command {
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
+		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"audit verify", "check the audit log's hash chain", "[--json]", cmdAuditVerify},
 		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
 	}
@@ -94,7 +95,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func lookup(args []string) (*command, []string) {
 	table := commands()
-	for n := min(2, len(args)); n >= 1; n-- {
+	for n := min(3, len(args)); n >= 1; n-- {
 		name := strings.Join(args[:n], " ")
 		for i := range table {
 			if table[i].name == name {

@@ -30,6 +30,12 @@ type Config struct {
 	Listen string `toml:"listen" comment:"address of the HTTPS listener"`
 	Keys   Keys   `toml:"keys"`
 	Server Server `toml:"server"`
+	ACME   ACME   `toml:"acme,omitempty"`
+}
+
+// ACME configures the ACME server under /acme/<authority>/.
+type ACME struct {
+	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding (signet acme eab create)"`
 }
 
 // Keys says how CA keys are unlocked.

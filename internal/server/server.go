@@ -33,6 +33,7 @@ type Options struct {
 	Authority       string   // authority that issues the server's own certificate
 	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
 	ShutdownTimeout time.Duration
+	ACME            http.Handler // serves /acme/ when set (acme/wfe)
 }
 
 // Server is the HTTPS front end.
@@ -55,6 +56,9 @@ func New(o Options) *Server {
 	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	if o.ACME != nil {
+		s.mux.Handle("/acme/", o.ACME)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
