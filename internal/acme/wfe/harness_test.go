@@ -127,7 +127,7 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	e.wfe, err = wfe.New(ctx, wfe.Options{
 		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RequireEAB: requireEAB,
 		UnsealEAB: e.sealer.Open,
-		VA: va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
+		VA:        va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
 	})
 	if err != nil {
 		t.Fatal(err)
