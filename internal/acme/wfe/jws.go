@@ -85,7 +85,7 @@ func parseJWS(body []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignatu
 	case shape.Protected == nil || shape.Payload == nil || shape.Signature == nil:
 		return nil, nil, errs.New(errs.Malformed, "the JWS needs protected, payload and signature")
 	}
-	jws, err := jose.ParseSigned(string(body), algs)
+	jws, err := jose.ParseSignedJSON(string(body), algs)
 	if err != nil {
 		var alg *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &alg) {

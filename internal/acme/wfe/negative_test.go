@@ -116,7 +116,9 @@ func TestNegative(t *testing.T) {
 		{"oversized body", d.OrderURL, func(u string) []byte {
 			return signJWS(t, keyA, acctA.URI, u, e.nonce(), []byte(`{"identifiers":[],"x":"`+strings.Repeat("a", 70<<10)+`"}`), nil)
 		}, "malformed"},
-		{"malformed JSON payload", d.OrderURL, func(u string) []byte { return signJWS(t, keyA, acctA.URI, u, e.nonce(), []byte(`{"identifiers":`), nil) }, "malformed"},
+		{"malformed JSON payload", d.OrderURL, func(u string) []byte {
+			return signJWS(t, keyA, acctA.URI, u, e.nonce(), []byte(`{"identifiers":`), nil)
+		}, "malformed"},
 		{"malformed JWS", d.OrderURL, func(u string) []byte { return []byte(`{"protected": 1`) }, "malformed"},
 		{"compact JWS", d.OrderURL, func(u string) []byte { return []byte(`eyJhbGciOiJFUzI1NiJ9.e30.AAAA`) }, "malformed"},
 		{"unsupported identifier type", d.OrderURL, func(u string) []byte {

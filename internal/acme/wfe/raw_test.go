@@ -38,10 +38,8 @@ func (e *env) nonce() string {
 
 // jws signs payload as a flattened JWS: with kid if set, else with the jwk.
 type jwsOpts struct {
-	alg   jose.SignatureAlgorithm
-	key   any // signing key; default the given signer
-	nonce string
-	url   string
+	alg jose.SignatureAlgorithm
+	key any // signing key; default the given signer
 }
 
 func signJWS(t *testing.T, key crypto.Signer, kid, url, nonce string, payload []byte, o *jwsOpts) []byte {
