@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"signet/internal/acme"
 	"signet/internal/acme/ari"
@@ -72,7 +73,7 @@ func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.
 		v.Authorizations[i] = a.url(r, w, "authz", o.ID, strconv.Itoa(i))
 	}
 	if o.CertSerial != "" {
-		v.Certificate = a.url(r, w, "cert", o.ID)
+		v.Certificate = a.url(r, w, "cert", o.CertSerial)
 	}
 	if o.Replaces != "" {
 		v.Replaces = a.certID(o.Replaces)
@@ -113,6 +114,11 @@ func (w *WFE) loadOrder(r *http.Request, req *request, id string) (store.ACMEOrd
 	}
 	if o.AccountID != req.account.ID {
 		return o, problem(acme.Unauthorized, errs.Unauthorized, "order %s belongs to another account", id)
+	}
+	if v, ok := w.inflight.Load("finalize/" + id); ok {
+		if done, ok := v.(*store.ACMEOrder); ok {
+			return *done, nil
+		}
 	}
 	return o, nil
 }
@@ -206,11 +212,8 @@ func (w *WFE) checkReplaces(r *http.Request, req *request, certID string) (strin
 	if !bytes.Equal(aki, req.auth.ski) {
 		return "", errs.New(errs.Malformed, "replaces: the certificate was not issued by authority %q", req.auth.name)
 	}
-	owners, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{CertSerial: serial})
-	if err != nil {
-		return "", err
-	}
-	if !slices.ContainsFunc(owners, func(o store.ACMEOrder) bool { return o.AccountID == req.account.ID }) {
+	c, err := w.store.Certificate(r.Context(), serial)
+	if err != nil || c.Authority != req.auth.name || c.Requester != "acme:"+req.account.ID {
 		return "", problem(acme.Unauthorized, errs.Unauthorized, "replaces: certificate %s was not issued to this account", serial)
 	}
 	others, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{Replaces: serial})
@@ -297,20 +300,42 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 		return resp, nil
 	}
 	key := o.ID + "/" + strconv.Itoa(n)
-	if _, busy := w.inflight.LoadOrStore(key, struct{}{}); !busy {
+	done := make(chan struct{})
+	if running, busy := w.inflight.LoadOrStore(key, done); busy {
+		done = running.(chan struct{})
+	} else {
 		c := o.Authzs[n].Challenges[i]
 		keyAuth := c.Token + "." + req.account.KeyID
 		w.bg.Add(1)
-		go w.validate(o.ID, n, c.Type, c.Token, acme.Identifier(o.Authzs[n].Identifier), keyAuth, key)
+		go w.validate(o.ID, n, c.Type, c.Token, acme.Identifier(o.Authzs[n].Identifier), keyAuth, key, done)
+	}
+	// Most validations take milliseconds: waiting a little for the outcome
+	// spares the client a poll (and Retry-After's second); a slow one is
+	// left running and reported as processing.
+	t := time.NewTimer(syncValidation)
+	defer t.Stop()
+	select {
+	case <-done:
+		if o, err = w.store.ACMEOrder(r.Context(), o.ID); err == nil {
+			view = w.challengeView(r, req.auth, &o, n, i)
+			resp.body = &view
+			return resp, nil
+		}
+	case <-t.C:
+	case <-r.Context().Done():
 	}
 	view.Status, resp.retry = store.StatusProcessing, 1
 	return resp, nil
 }
 
+// syncValidation is how long a challenge POST waits for its validation.
+const syncValidation = 2 * time.Second
+
 // validate runs one validation and records its outcome, retrying the
 // compare-and-swap if the order changed meanwhile.
-func (w *WFE) validate(orderID string, n int, typ, token string, id acme.Identifier, keyAuth, key string) {
+func (w *WFE) validate(orderID string, n int, typ, token string, id acme.Identifier, keyAuth, key string, done chan struct{}) {
 	defer w.bg.Done()
+	defer close(done)
 	defer w.inflight.Delete(key)
 	verr := w.o.VA.Validate(w.bgCtx, typ, id, token, keyAuth)
 	for range 5 {
@@ -376,25 +401,39 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	if _, busy := w.inflight.LoadOrStore(key, struct{}{}); busy {
 		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
 	}
-	defer w.inflight.Delete(key)
 	prof := req.auth.profiles[o.Profile]
 	iss, err := w.o.CA.Issue(r.Context(), ca.Request{
 		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
 		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID,
 	})
 	if err != nil {
+		w.inflight.Delete(key)
 		var rs policy.Refusals
 		if k := errs.KindOf(err); (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs) {
 			err = withType(acme.BadCSR, err)
 		}
 		return nil, err
 	}
+	// The certificate is durable now (ca.Issue returns only then), and it
+	// names its account (Requester), which is all a download needs. The
+	// order's move to valid is queued without waiting for its own fsync:
+	// until it lands this node answers from memory, and should the node
+	// die first the order stays ready and a second finalize issues again,
+	// which is harmless. This saves one sequential durable write per
+	// issuance.
 	o.Status, o.CertSerial = store.StatusValid, iss.Serial
-	if err := w.store.UpdateACMEOrder(r.Context(), o); err != nil {
-		return nil, err
-	}
-	o.Version++
-	return &response{body: w.orderView(r, req.auth, &o), location: req.auth.url(r, w, "order", o.ID)}, nil
+	done := o
+	done.Version++
+	w.inflight.Store(key, &done)
+	w.bg.Add(1)
+	go func() {
+		defer w.bg.Done()
+		defer w.inflight.Delete(key)
+		if err := w.store.UpdateACMEOrder(w.bgCtx, o); err != nil && w.bgCtx.Err() == nil {
+			w.log.Warn("acme: recording a finalized order", "order", o.ID, "err", err)
+		}
+	}()
+	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 
 // csrMatches requires the CSR to name exactly the order's identifiers
@@ -435,17 +474,14 @@ func csrMatches(csr *x509.CertificateRequest, ids []store.ACMEIdentifier) ([]str
 }
 
 // certificate downloads the PEM chain: leaf, then the issuing authorities.
+// The URL names the serial; the certificate's requester names its account.
 func (w *WFE) certificate(r *http.Request, req *request) (*response, error) {
-	o, err := w.loadOrder(r, req, r.PathValue("id"))
-	if err != nil {
-		return nil, err
+	c, err := w.store.Certificate(r.Context(), r.PathValue("id"))
+	if err != nil || c.Authority != req.auth.name {
+		return nil, errs.New(errs.NotFound, "no such certificate")
 	}
-	if o.CertSerial == "" {
-		return nil, errs.New(errs.NotFound, "order %s has no certificate", o.ID)
-	}
-	c, err := w.store.Certificate(r.Context(), o.CertSerial)
-	if err != nil {
-		return nil, err
+	if c.Requester != "acme:"+req.account.ID {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "certificate %s was not issued to this account", c.Serial)
 	}
 	var b bytes.Buffer
 	b.Grow(1500 * (1 + len(req.auth.chain)))

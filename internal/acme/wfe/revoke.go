@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"math/big"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"signet/internal/acme"
@@ -48,11 +47,8 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 	}
 	actor := ""
 	if req.hasAcct {
-		owners, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{CertSerial: serial})
-		if err != nil {
-			return nil, err
-		}
-		if !slices.ContainsFunc(owners, func(o store.ACMEOrder) bool { return o.AccountID == req.account.ID }) {
+		// ca.Issue recorded the ordering account as the requester.
+		if rec.Requester != "acme:"+req.account.ID {
 			return nil, problem(acme.Unauthorized, errs.Unauthorized, "certificate %s was not issued to this account", serial)
 		}
 		actor = "acme:" + req.account.ID
