@@ -37,6 +37,11 @@ type Request struct {
 	Usage          profile.Usage
 	Validity       time.Duration // 0: the authority's default
 	Actor          string        // who asks, for the audit log
+
+	// Finalizes is the ACME order this certificate finalizes, as it must
+	// be afterwards: it is recorded with the certificate, atomically, or
+	// the certificate is not recorded (see store.Certificate.Finalizes).
+	Finalizes *store.ACMEOrder
 }
 
 // Issued is a certificate that is signed, linted and durably recorded.
@@ -105,7 +110,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, DER: der, Shard: shard,
+		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes,
 	}
 	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,

@@ -42,6 +42,14 @@ type Certificate struct {
 	Requester        string
 	DER              []byte
 	Shard            int // the CRL shard of its authority that lists it once revoked
+
+	// Finalizes, when set, is the ACME order this certificate finalizes,
+	// as it must be afterwards (status valid): RecordCertificate writes it,
+	// with CertSerial set to Serial, in the same transaction, and only if
+	// the stored order still has Finalizes.Version; otherwise it records
+	// nothing and returns errs.Conflict. So an order yields one
+	// certificate however many nodes finalize it at once.
+	Finalizes *ACMEOrder
 }
 
 // Authority is one CA that signet runs. Policy is opaque to the store.

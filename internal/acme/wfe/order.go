@@ -115,11 +115,6 @@ func (w *WFE) loadOrder(r *http.Request, req *request, id string) (store.ACMEOrd
 	if o.AccountID != req.account.ID {
 		return o, problem(acme.Unauthorized, errs.Unauthorized, "order %s belongs to another account", id)
 	}
-	if v, ok := w.inflight.Load("finalize/" + id); ok {
-		if done, ok := v.(*store.ACMEOrder); ok {
-			return *done, nil
-		}
-	}
 	return o, nil
 }
 
@@ -397,42 +392,33 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(req.jwk.Key) {
 		return nil, problem(acme.BadCSR, errs.Rejected, "the certificate key must not be the account key")
 	}
+	// A second finalize of the same order on this node waits for nobody:
+	// it is told the order is busy. Across nodes the store decides: the
+	// certificate and the order's move to valid are one transaction that
+	// holds only if the order is still at the version read here.
 	key := "finalize/" + o.ID
 	if _, busy := w.inflight.LoadOrStore(key, struct{}{}); busy {
 		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
 	}
+	defer w.inflight.Delete(key)
+	done := o
+	done.Status = store.StatusValid
 	prof := req.auth.profiles[o.Profile]
-	iss, err := w.o.CA.Issue(r.Context(), ca.Request{
+	_, err = w.o.CA.Issue(r.Context(), ca.Request{
 		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
-		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID,
+		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID, Finalizes: &done,
 	})
 	if err != nil {
-		w.inflight.Delete(key)
 		var rs policy.Refusals
-		if k := errs.KindOf(err); (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs) {
+		switch k := errs.KindOf(err); {
+		case k == errs.Conflict:
+			err = problem(acme.OrderNotReady, errs.Conflict, "order %s was finalized meanwhile", o.ID)
+		case (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs):
 			err = withType(acme.BadCSR, err)
 		}
 		return nil, err
 	}
-	// The certificate is durable now (ca.Issue returns only then), and it
-	// names its account (Requester), which is all a download needs. The
-	// order's move to valid is queued without waiting for its own fsync:
-	// until it lands this node answers from memory, and should the node
-	// die first the order stays ready and a second finalize issues again,
-	// which is harmless. This saves one sequential durable write per
-	// issuance.
-	o.Status, o.CertSerial = store.StatusValid, iss.Serial
-	done := o
 	done.Version++
-	w.inflight.Store(key, &done)
-	w.bg.Add(1)
-	go func() {
-		defer w.bg.Done()
-		defer w.inflight.Delete(key)
-		if err := w.store.UpdateACMEOrder(w.bgCtx, o); err != nil && w.bgCtx.Err() == nil {
-			w.log.Warn("acme: recording a finalized order", "order", o.ID, "err", err)
-		}
-	}()
 	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 

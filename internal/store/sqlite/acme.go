@@ -213,19 +213,7 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	if err != nil {
 		return err
 	}
-	check := func(t *tx) error {
-		var v int64
-		err := t.w.stmt["acmeOrderVersion"].QueryRowContext(t.ctx, o.ID).Scan(&v)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errs.New(errs.NotFound, "ACME order %s not found", o.ID)
-		case err != nil:
-			return errs.Wrap(errs.Internal, err, "read ACME order %s", o.ID)
-		case v != o.Version:
-			return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
-		}
-		return nil
-	}
+	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), nullString(o.CertSerial), nullString(o.Replaces),
 			body, o.ID, o.Version)
@@ -400,4 +388,20 @@ func nonNil(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// checkOrderVersion refuses a write to an order that changed since it was
+// read (compare-and-swap on its version: several nodes share orders).
+func (t *tx) checkOrderVersion(id string, version int64) error {
+	var v int64
+	err := t.w.stmt["acmeOrderVersion"].QueryRowContext(t.ctx, id).Scan(&v)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return errs.New(errs.NotFound, "ACME order %s not found", id)
+	case err != nil:
+		return errs.Wrap(errs.Internal, err, "read ACME order %s", id)
+	case v != version:
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
+	}
+	return nil
 }

@@ -194,6 +194,16 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 	if err != nil {
 		return err
 	}
+	var order []byte
+	if o := c.Finalizes; o != nil {
+		o.CertSerial = c.Serial
+		if err := store.CheckACMEOrder(*o); err != nil {
+			return err
+		}
+		if order, err = encodeOrder(*o); err != nil {
+			return err
+		}
+	}
 	check := func(t *tx) error {
 		exists, authority, err := t.exists("certCheck", c.Serial, c.Authority)
 		switch {
@@ -204,9 +214,22 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		case !authority:
 			return errs.New(errs.NotFound, "authority %q of certificate %s does not exist", c.Authority, c.Serial)
 		}
+		if c.Finalizes != nil {
+			return t.checkOrderVersion(c.Finalizes.ID, c.Finalizes.Version)
+		}
 		return nil
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
+		if o := c.Finalizes; o != nil {
+			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), nullString(o.CertSerial), nullString(o.Replaces),
+				order, o.ID, o.Version)
+			if err != nil {
+				return constraintError(err, "ACME order %s", o.ID)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+			}
+		}
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}

@@ -239,3 +239,60 @@ func testSecret(t *testing.T, s store.Store) {
 	_, err := s.Secret(ctx, "", []byte("x"))
 	wantKind(t, err, errs.Malformed, "nameless secret")
 }
+
+// testACMEFinalize: a certificate that finalizes an order is recorded with
+// the order's move to valid, atomically; of two finalizations racing from
+// the same version (two nodes), exactly one certificate is recorded.
+func testACMEFinalize(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	if err := s.CreateACMEAccount(ctx, acmeAccount("a1", "tls", "k1"), audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateACMEOrder(ctx, acmeOrder("o1", "tls", "a1")); err != nil {
+		t.Fatal(err)
+	}
+	read, err := s.ACMEOrder(ctx, "o1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(events(t, s))
+	var wg sync.WaitGroup
+	errsOf := make([]error, 8)
+	for i := range errsOf {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := read
+			done.Status = store.StatusValid
+			c := cert(fmt.Sprintf("0f%02x", i), "tls", i)
+			c.Finalizes = &done
+			errsOf[i] = s.RecordCertificate(ctx, c, audit.Event{Actor: "acme:a1"})
+		}()
+	}
+	wg.Wait()
+	var won []string
+	for i, err := range errsOf {
+		switch {
+		case err == nil:
+			won = append(won, fmt.Sprintf("0f%02x", i))
+		default:
+			wantKind(t, err, errs.Conflict, "a losing finalization")
+		}
+	}
+	if len(won) != 1 {
+		t.Fatalf("%d finalizations of one order recorded a certificate, want 1 (%v)", len(won), errsOf)
+	}
+	got, err := s.ACMEOrder(ctx, "o1")
+	if err != nil || got.Status != store.StatusValid || got.CertSerial != won[0] || got.Version != read.Version+1 {
+		t.Fatalf("order after finalize: %+v, %v (winner %s)", got, err, won[0])
+	}
+	certs, err := s.Certificates(ctx, store.Filter{Authority: "tls"})
+	if err != nil || len(certs) != 1 || certs[0].Serial != won[0] {
+		t.Fatalf("certificates after racing finalizations: %d, %v", len(certs), err)
+	}
+	if n := len(events(t, s)) - before; n != 1 {
+		t.Fatalf("%d audit events for one recorded certificate", n)
+	}
+	checkChain(t, s)
+}
