@@ -14,11 +14,11 @@ import (
 	"math/big"
 	"regexp"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -66,8 +66,7 @@ type CA struct {
 	changeMu sync.Mutex
 	changed  chan struct{} // closed and replaced at every issuance and revocation
 
-	loadMu sync.Mutex                            // serialises loading only; the hot path reads auths
-	auths  atomic.Pointer[map[string]*authority] // copy-on-write cache of loaded authorities
+	auths lazymap.Map[*authority] // loaded authorities, read without a lock
 }
 
 // New returns a CA over the given store, keys and lint gate.
@@ -79,8 +78,6 @@ func New(o Options) *CA {
 	if c.base == "" {
 		c.base = DefaultBaseURL
 	}
-	m := map[string]*authority{}
-	c.auths.Store(&m)
 	return c
 }
 
@@ -95,30 +92,11 @@ type authority struct {
 }
 
 func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
-	if a := (*c.auths.Load())[name]; a != nil {
-		return a, nil
-	}
-	c.loadMu.Lock()
-	defer c.loadMu.Unlock()
-	if a := (*c.auths.Load())[name]; a != nil {
-		return a, nil
-	}
-	a, err := c.load(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	old := *c.auths.Load()
-	m := make(map[string]*authority, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[name] = a
-	c.auths.Store(&m)
-	return a, nil
+	return c.auths.Get(name, func() (*authority, error) { return c.load(ctx, name) })
 }
 
 // load reads an authority, opens its key and checks the key matches its
-// certificate. Called with loadMu held.
+// certificate. Loads of one CA are serialised.
 func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	rec, err := c.store.Authority(ctx, name)
 	if err != nil {

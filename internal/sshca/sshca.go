@@ -13,14 +13,13 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -44,8 +43,7 @@ type CA struct {
 	keys  Keys
 	now   func() time.Time
 
-	loadMu sync.Mutex                            // serialises loading; the hot path only reads auths
-	auths  atomic.Pointer[map[string]*authority] // copy-on-write cache of loaded authorities
+	auths lazymap.Map[*authority] // loaded authorities, read without a lock
 }
 
 // New returns a CA over the given store and keys.
@@ -54,8 +52,6 @@ func New(o Options) *CA {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	m := map[string]*authority{}
-	c.auths.Store(&m)
 	return c
 }
 
@@ -72,44 +68,14 @@ type authority struct {
 }
 
 func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
-	if a := (*c.auths.Load())[name]; a != nil {
-		return a, nil
-	}
-	c.loadMu.Lock()
-	defer c.loadMu.Unlock()
-	if a := (*c.auths.Load())[name]; a != nil {
-		return a, nil
-	}
-	a, err := c.load(ctx, name)
-	if err != nil {
-		return nil, err
-	}
-	old := *c.auths.Load()
-	m := make(map[string]*authority, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	m[name] = a
-	c.auths.Store(&m)
-	return a, nil
+	return c.auths.Get(name, func() (*authority, error) { return c.load(ctx, name) })
 }
 
 // forget drops a cached authority after its keys changed.
-func (c *CA) forget(name string) {
-	c.loadMu.Lock()
-	defer c.loadMu.Unlock()
-	old := *c.auths.Load()
-	m := make(map[string]*authority, len(old))
-	for k, v := range old {
-		if k != name {
-			m[k] = v
-		}
-	}
-	c.auths.Store(&m)
-}
+func (c *CA) forget(name string) { c.auths.Forget(name) }
 
 // load reads an SSH authority, opens its active key and checks the key is
-// the one recorded. Called with loadMu held.
+// the one recorded. Loads of one CA are serialised.
 func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	rec, err := c.store.Authority(ctx, name)
 	if err != nil {
