@@ -156,26 +156,8 @@ func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
-	check := func(t *tx) error {
-		exists, parent, err := t.exists("authCheck", a.Name, a.Parent)
-		switch {
-		case err != nil:
-			return errs.Wrap(errs.Internal, err, "look up authority %q", a.Name)
-		case exists:
-			return errs.New(errs.Conflict, "authority %q already exists", a.Name)
-		case a.Parent != "" && !parent:
-			return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
-		}
-		return nil
-	}
-	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
-			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
-		return constraintError(err, "authority %q", a.Name)
-	})
+	check := func(t *tx) error { return t.checkNewAuthority(a) }
+	return s.w.do(ctx, check, func(t *tx) error { return t.insertAuthority(a, &ev) })
 }
 
 // RecordCertificate implements store.Store.
@@ -343,4 +325,29 @@ func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
 		return err
 	}
 	return s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error { return t.appendEvent(&ev) })
+}
+
+// checkNewAuthority refuses an authority whose name is taken or whose
+// parent is missing, before anything is written.
+func (t *tx) checkNewAuthority(a store.Authority) error {
+	exists, parent, err := t.exists("authCheck", a.Name, a.Parent)
+	switch {
+	case err != nil:
+		return errs.Wrap(errs.Internal, err, "look up authority %q", a.Name)
+	case exists:
+		return errs.New(errs.Conflict, "authority %q already exists", a.Name)
+	case a.Parent != "" && !parent:
+		return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
+	}
+	return nil
+}
+
+// insertAuthority writes an authority row and the event that records it.
+func (t *tx) insertAuthority(a store.Authority, ev *audit.Event) error {
+	if err := t.appendEvent(ev); err != nil {
+		return err
+	}
+	_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
+	return constraintError(err, "authority %q", a.Name)
 }

@@ -58,28 +58,12 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = a.CreatedAt
 	}
-	check := func(t *tx) error {
-		exists, parent, err := t.exists("authCheck", a.Name, a.Parent)
-		switch {
-		case err != nil:
-			return errs.Wrap(errs.Internal, err, "look up authority %q", a.Name)
-		case exists:
-			return errs.New(errs.Conflict, "authority %q already exists", a.Name)
-		case a.Parent != "" && !parent:
-			return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
-		}
-		return nil
-	}
+	check := func(t *tx) error { return t.checkNewAuthority(a) }
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
+		if err := t.insertAuthority(a, &ev); err != nil {
 			return err
 		}
-		_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
-			int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
-		if err != nil {
-			return constraintError(err, "authority %q", a.Name)
-		}
-		_, err = t.exec("sshKey", k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		_, err := t.exec("sshKey", k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
 		return constraintError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
 }
