@@ -54,16 +54,18 @@ func run() error {
 		return err
 	}
 	defer resp.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeAddr()
 	if err != nil {
 		return err
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	plainAddr, err := freeAddr()
+	if err != nil {
+		return err
+	}
 	_, httpPort, _ := net.SplitHostPort(resp.HTTPAddr)
 	ctx, cancel := context.WithTimeout(context.Background(), *duration+time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, *bin, "serve", "--home", filepath.Join(dir, "home"), "--listen", addr,
+	cmd := exec.CommandContext(ctx, *bin, "serve", "--home", filepath.Join(dir, "home"), "--listen", addr, "--http-listen", plainAddr,
 		"--acme-resolver", resp.DNSAddr, "--acme-http-port", httpPort, "--acme-tls-port", "1")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -148,4 +150,14 @@ func memory(pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// freeAddr picks a free loopback port for one of the server's listeners.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }

@@ -46,7 +46,8 @@ func acmeServe(t *testing.T) (dir, directory string, httpPort int) {
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", pc.LocalAddr().String(),
-			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t))}, nil, &stdout, &stderr)
+			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)),
+			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -133,7 +133,7 @@ usage: signet COMMAND [flags]
 commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).

@@ -284,7 +284,8 @@ func TestServeClientCertificate(t *testing.T) {
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins"}, nil, &stdout, &stderr)
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins",
+			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
 	}()
 	plain := waitHealthy(t, dir, addr, exited, &stderr)
 	roots := plain.Transport.(*http.Transport).TLSClientConfig.RootCAs
