@@ -47,4 +47,3 @@ func (s *Store) Export(ctx context.Context, table string, columns []string, fn f
 	}
 	return nil
 }
-
