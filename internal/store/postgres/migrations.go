@@ -131,6 +131,33 @@ CREATE TABLE crl_numbers (
 	PRIMARY KEY (authority, shard)
 );
 `,
+	// 2: what the revocation leader signs, for every node to serve. version
+	// comes from a sequence drawn under lockPublish, so it grows in commit
+	// order and followers can poll by it.
+	`
+CREATE SEQUENCE revocation_version;
+CREATE TABLE published_crls (
+	authority   text COLLATE "C" NOT NULL REFERENCES authorities(name),
+	shard       integer NOT NULL,
+	der         bytea NOT NULL,
+	this_update bigint NOT NULL,
+	next_update bigint NOT NULL,
+	version     bigint NOT NULL,
+	PRIMARY KEY (authority, shard)
+);
+CREATE INDEX published_crls_version ON published_crls(version);
+CREATE TABLE ocsp_responses (
+	authority   text COLLATE "C" NOT NULL REFERENCES authorities(name),
+	hash        text NOT NULL CHECK (hash IN ('sha1', 'sha256')),
+	serial      text COLLATE "C" NOT NULL,
+	revoked     boolean NOT NULL,
+	der         bytea NOT NULL,
+	this_update bigint NOT NULL,
+	next_update bigint NOT NULL,
+	version     bigint NOT NULL,
+	PRIMARY KEY (authority, hash, serial)
+);
+`,
 }
 
 // migrate brings the schema up to date in one transaction under a

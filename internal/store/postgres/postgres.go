@@ -35,6 +35,7 @@ type Store struct {
 	w       *writer
 	timeout time.Duration
 	stream  time.Duration
+	leases  leases
 	closer  sync.Once
 }
 
@@ -114,6 +115,7 @@ func redact(msg, url string) string {
 func (s *Store) Close() error {
 	s.closer.Do(func() {
 		s.w.close()
+		s.leases.close()
 		s.pool.Close()
 	})
 	return nil
