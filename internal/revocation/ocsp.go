@@ -38,7 +38,7 @@ type ocspState struct {
 	mu        sync.RWMutex
 	responses map[respKey]*response
 	published map[respKey]*response // with Options.Shared, on the leader: what the store has
-	unknown   int // cached "unknown" responses, bounded by maxUnknown
+	unknown   int                   // cached "unknown" responses, bounded by maxUnknown
 	signMu    sync.Mutex
 }
 
