@@ -30,6 +30,8 @@ func cmdServe(e *env, args []string) error {
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
 	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
+	var af acmeFlags
+	af.register(f)
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -67,8 +69,13 @@ func cmdServe(e *env, args []string) error {
 	if addr == "" {
 		addr = h.Config.Listen
 	}
+	acmeSrv, err := acmeServer(e.ctx, h, log, af)
+	if err != nil {
+		return err
+	}
+	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token,
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: pick(*adminAuthority, h.Config.Server.AdminAuthority),
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
@@ -94,8 +101,8 @@ func cmdServe(e *env, args []string) error {
 	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  ACME directory: https://%s/acme/%s/directory\n  server certificate %x valid until %s\n",
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), ln.Addr(), h.Config.Server.Authority, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 
 	// Revocation: CRLs and OCSP are signed before the plain listener opens,

@@ -92,6 +92,7 @@ func BenchmarkCeiling(b *testing.B) {
 	caCert, _ := x509.ParseCertificate(caDER)
 	leaf, err := profile.LeafTemplate(profile.TLSServer, profile.Leaf{
 		DNSNames: []string{"www.example.org"}, PublicKey: leafKey.Public(), NotBefore: now, NotAfter: now.Add(720 * time.Hour), SerialNumber: big.NewInt(99),
+		Revocation: profile.Pointers{CRL: "http://127.0.0.1:8080/crl/web/3.crl", OCSP: "http://127.0.0.1:8080/ocsp/web", IssuerURL: "http://127.0.0.1:8080/ca/web.crt"},
 	})
 	if err != nil {
 		b.Fatal(err)

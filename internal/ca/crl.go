@@ -115,11 +115,16 @@ func crlExtensions(a *authority, number int64, url string) []byte {
 	exts = appendExtension(exts, oidAKI, false, appendTLV(nil, 0x30, aki))
 	exts = appendExtension(exts, oidCRLNumber, false, appendInteger(nil, bigEndian(uint64(number))))
 	// IssuingDistributionPoint: SEQUENCE { [0] { [0] fullName { [6] URI } }, [1] or [2] TRUE }
-	uri := appendTLV(nil, 0x86, []byte(url))
-	dp := appendTLV(nil, 0xa0, appendTLV(nil, 0xa0, uri))
+	// The root's IDP names no distribution point: the root itself carries
+	// no CDP (a trust anchor is not revocation-checked), and a named IDP
+	// would put the root out of its own CRL's scope for checkers that walk
+	// the whole chain (openssl verify -crl_check_all).
+	var dp []byte
 	if a.rec.Purpose == RootPurpose {
 		dp = append(dp, 0x82, 0x01, 0xff)
 	} else {
+		uri := appendTLV(nil, 0x86, []byte(url))
+		dp = appendTLV(nil, 0xa0, appendTLV(nil, 0xa0, uri))
 		dp = append(dp, 0x81, 0x01, 0xff)
 	}
 	exts = appendExtension(exts, oidIDP, true, appendTLV(nil, 0x30, dp))

@@ -34,6 +34,12 @@ type Config struct {
 	BaseURL    string `toml:"base_url,omitempty" comment:"URL prefix that certificates name for CRLs, OCSP and issuers (default http://<http_listen>); 'signet authority add --base-url' overrides it per authority"`
 	Keys       Keys   `toml:"keys"`
 	Server     Server `toml:"server"`
+	ACME       ACME   `toml:"acme,omitempty"`
+}
+
+// ACME configures the ACME server under /acme/<authority>/.
+type ACME struct {
+	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding (signet acme eab create)"`
 }
 
 // Keys says how CA keys are unlocked.

@@ -39,6 +39,7 @@ type Options struct {
 	Authority       string   // authority that issues the server's own certificate
 	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
 	ShutdownTimeout time.Duration
+	ACME            http.Handler // serves /acme/ when set (acme/wfe)
 }
 
 // Server is the HTTPS front end.
@@ -66,6 +67,9 @@ func New(o Options) *Server {
 	s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
 	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
 	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
+	if o.ACME != nil {
+		s.mux.Handle("/acme/", o.ACME)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})

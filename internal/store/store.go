@@ -162,6 +162,9 @@ type Store interface {
 	Events(ctx context.Context, fn func(audit.Event) error) error
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
 
+	// ACME is the ACME server's state (acme.go).
+	ACME
+
 	// Close waits for pending writes and releases the store.
 	Close() error
 }

@@ -158,6 +158,50 @@ CREATE TABLE ocsp_responses (
 	PRIMARY KEY (authority, hash, serial)
 );
 `,
+	// 3: the ACME server's state, as store/sqlite's step 4. An order's
+	// authorizations and challenges live in its body (JSON as bytea: read
+	// and written whole, never queried inside).
+	`
+CREATE TABLE acme_accounts (
+	id         text COLLATE "C" PRIMARY KEY,
+	authority  text COLLATE "C" NOT NULL REFERENCES authorities(name),
+	key_id     text NOT NULL,
+	jwk        bytea NOT NULL,
+	contacts   text NOT NULL,
+	status     text NOT NULL,
+	eab_kid    text,
+	created_at bigint NOT NULL,
+	UNIQUE (authority, key_id)
+);
+CREATE TABLE acme_orders (
+	id          text COLLATE "C" PRIMARY KEY,
+	authority   text COLLATE "C" NOT NULL REFERENCES authorities(name),
+	account_id  text COLLATE "C" NOT NULL REFERENCES acme_accounts(id),
+	status      text NOT NULL,
+	expires     bigint NOT NULL,
+	cert_serial text COLLATE "C",
+	replaces    text COLLATE "C",
+	body        bytea NOT NULL,
+	created_at  bigint NOT NULL,
+	version     bigint NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders(account_id, id);
+CREATE INDEX acme_orders_cert ON acme_orders(cert_serial) WHERE cert_serial IS NOT NULL;
+CREATE INDEX acme_orders_replaces ON acme_orders(replaces) WHERE replaces IS NOT NULL;
+CREATE INDEX acme_orders_expires ON acme_orders(expires);
+CREATE TABLE acme_eab_keys (
+	kid        text COLLATE "C" PRIMARY KEY,
+	authority  text COLLATE "C" NOT NULL REFERENCES authorities(name),
+	sealed     bytea NOT NULL,
+	created_at bigint NOT NULL,
+	account_id text COLLATE "C" REFERENCES acme_accounts(id)
+);
+CREATE TABLE secrets (
+	name       text COLLATE "C" PRIMARY KEY,
+	value      bytea NOT NULL,
+	created_at bigint NOT NULL
+);
+`,
 }
 
 // migrate brings the schema up to date in one transaction under a

@@ -135,6 +135,49 @@ CREATE TABLE crl_numbers (
 	PRIMARY KEY (authority, shard)
 ) WITHOUT ROWID;
 `,
+	// 4: the ACME server's state. An order's authorizations and challenges
+	// live in its body (JSON): they are read and written together.
+	`
+CREATE TABLE acme_accounts (
+	id         TEXT PRIMARY KEY,
+	authority  TEXT NOT NULL REFERENCES authorities(name),
+	key_id     TEXT NOT NULL,
+	jwk        BLOB NOT NULL,
+	contacts   TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	eab_kid    TEXT,
+	created_at INTEGER NOT NULL,
+	UNIQUE (authority, key_id)
+);
+CREATE TABLE acme_orders (
+	id          TEXT PRIMARY KEY,
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	account_id  TEXT NOT NULL REFERENCES acme_accounts(id),
+	status      TEXT NOT NULL,
+	expires     INTEGER NOT NULL,
+	cert_serial TEXT,
+	replaces    TEXT,
+	body        BLOB NOT NULL,
+	created_at  INTEGER NOT NULL,
+	version     INTEGER NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders(account_id, id);
+CREATE INDEX acme_orders_cert ON acme_orders(cert_serial) WHERE cert_serial IS NOT NULL;
+CREATE INDEX acme_orders_replaces ON acme_orders(replaces) WHERE replaces IS NOT NULL;
+CREATE INDEX acme_orders_expires ON acme_orders(expires);
+CREATE TABLE acme_eab_keys (
+	kid        TEXT PRIMARY KEY,
+	authority  TEXT NOT NULL REFERENCES authorities(name),
+	sealed     BLOB NOT NULL,
+	created_at INTEGER NOT NULL,
+	account_id TEXT REFERENCES acme_accounts(id)
+);
+CREATE TABLE secrets (
+	name       TEXT PRIMARY KEY,
+	value      BLOB NOT NULL,
+	created_at INTEGER NOT NULL
+);
+`,
 }
 
 // migrate brings the schema up to date in one immediate transaction, so two

@@ -37,6 +37,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevocationFields", testRevocationFields},
 		{"SSHKeys", testSSHKeys},
 		{"SSHCertificates", testSSHCertificates},
+		{"ACMEAccounts", testACMEAccounts},
+		{"ACMEOrders", testACMEOrders},
+		{"ACMEEAB", testACMEEAB},
+		{"Secret", testSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"signet/internal/kms/kmstest"
+)
+
+// acmeServe starts `signet serve` with its ACME server validating http-01
+// on a free port, names resolved by a DNS server of the test's that
+// answers 127.0.0.1 for everything. It returns the home, the directory URL
+// and the http-01 port.
+func acmeServe(t *testing.T) (dir, directory string, httpPort int) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		r := new(dns.Msg)
+		r.SetReply(m)
+		if q := m.Question[0]; q.Qtype == dns.TypeA {
+			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+		}
+		w.WriteMsg(r)
+	})}
+	go ds.ActivateAndServe()
+	t.Cleanup(func() { ds.Shutdown() })
+
+	dir = filepath.Join(t.TempDir(), "home")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpPort = freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", pc.LocalAddr().String(),
+			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t))}, nil, &stdout, &stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	waitHealthy(t, dir, addr, exited, &stderr)
+	directory = "https://" + addr + "/acme/default/directory"
+	if !strings.Contains(stdout.String(), directory) {
+		t.Errorf("serve does not print the ACME directory %s:\n%s", directory, stdout.String())
+	}
+	return dir, directory, httpPort
+}
+
+// tool runs an external program with a bounded time and returns its output.
+func tool(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	t.Logf("%s %s: %s", filepath.Base(name), args[0], time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// opensslVerify checks cert against the home's root with the chain.
+func opensslVerify(t *testing.T, dir, cert, chain string) {
+	t.Helper()
+	out := tool(t, nil, "openssl", "verify", "-CAfile", filepath.Join(dir, "root.pem"), "-untrusted", chain, cert)
+	if !strings.Contains(out, ": OK") {
+		t.Fatalf("openssl verify: %s", out)
+	}
+}
+
+// serial reads a certificate's serial with openssl, lowercase hex.
+func serialOf(t *testing.T, cert string) string {
+	out := tool(t, nil, "openssl", "x509", "-noout", "-serial", "-in", cert)
+	return strings.ToLower(strings.TrimPrefix(strings.TrimSpace(out), "serial="))
+}
+
+// revoked asks signet whether a certificate is revoked.
+func revoked(t *testing.T, dir, serial string) bool {
+	var out, errb lockedBuffer
+	if code := run(context.Background(), []string{"show", "--home", dir, "--json", serial}, nil, &out, &errb); code != 0 {
+		t.Fatalf("signet show %s: %s", serial, errb.String())
+	}
+	return strings.Contains(out.String(), `"revoked"`)
+}
+
+// TestCertbot: Debian's certbot obtains, renews and revokes a certificate
+// with standalone http-01, unchanged, against `signet serve`.
+func TestCertbot(t *testing.T) {
+	certbot := kmstest.RequireTool(t, "certbot")
+	kmstest.RequireTool(t, "openssl")
+	dir, directory, httpPort := acmeServe(t)
+	work := t.TempDir()
+	env := []string{"REQUESTS_CA_BUNDLE=" + filepath.Join(dir, "root.pem")}
+	common := []string{"--server", directory, "--config-dir", filepath.Join(work, "config"), "--work-dir", filepath.Join(work, "work"),
+		"--logs-dir", filepath.Join(work, "logs"), "--non-interactive"}
+	name := "certbot.signet.test"
+	tool(t, env, certbot, append([]string{"certonly", "--standalone", "--http-01-port", strconv.Itoa(httpPort),
+		"--http-01-address", "127.0.0.1", "--register-unsafely-without-email", "--agree-tos", "-d", name}, common...)...)
+	live := filepath.Join(work, "config", "live", name)
+	opensslVerify(t, dir, filepath.Join(live, "cert.pem"), filepath.Join(live, "chain.pem"))
+	first := serialOf(t, filepath.Join(live, "cert.pem"))
+
+	tool(t, env, certbot, append([]string{"renew", "--force-renewal", "--no-random-sleep-on-renew"}, common...)...)
+	opensslVerify(t, dir, filepath.Join(live, "cert.pem"), filepath.Join(live, "chain.pem"))
+	second := serialOf(t, filepath.Join(live, "cert.pem"))
+	if first == second {
+		t.Fatalf("renewal kept serial %s", first)
+	}
+
+	tool(t, env, certbot, append([]string{"revoke", "--cert-path", filepath.Join(live, "cert.pem"), "--reason", "superseded",
+		"--no-delete-after-revoke"}, common...)...)
+	if !revoked(t, dir, second) || revoked(t, dir, first) {
+		t.Errorf("after certbot revoke: %s revoked %v (want true), %s revoked %v (want false)", second, revoked(t, dir, second), first, revoked(t, dir, first))
+	}
+}
+
+// TestLego: lego (Debian's) obtains, renews and revokes with http-01.
+func TestLego(t *testing.T) {
+	lego := kmstest.RequireTool(t, "lego")
+	kmstest.RequireTool(t, "openssl")
+	dir, directory, httpPort := acmeServe(t)
+	path := t.TempDir()
+	env := []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}
+	name := "lego.signet.test"
+	common := []string{"--server", directory, "--accept-tos", "--email", "ops@example.org", "--domains", name,
+		"--http", "--http.port", "127.0.0.1:" + strconv.Itoa(httpPort), "--path", path}
+	tool(t, env, lego, append(common, "run")...)
+	crt := filepath.Join(path, "certificates", name+".crt")
+	issuer := filepath.Join(path, "certificates", name+".issuer.crt")
+	opensslVerify(t, dir, crt, issuer)
+	first := serialOf(t, crt)
+
+	tool(t, env, lego, append(common, "renew", "--days", "365", "--no-random-sleep")...)
+	opensslVerify(t, dir, crt, issuer)
+	second := serialOf(t, crt)
+	if first == second {
+		t.Fatalf("renewal kept serial %s", first)
+	}
+	tool(t, env, lego, append(common, "revoke")...)
+	if !revoked(t, dir, second) {
+		t.Errorf("lego revoke left %s valid", second)
+	}
+}

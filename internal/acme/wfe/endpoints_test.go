@@ -1,0 +1,267 @@
+package wfe_test
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	xacme "golang.org/x/crypto/acme"
+
+	"signet/internal/acme/ari"
+	"signet/internal/acme/eab"
+	"signet/internal/store"
+)
+
+// TestAccounts: newAccount (incl. onlyReturnExisting), update, orders
+// list, keyChange and deactivation.
+func TestAccounts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := newKey(t)
+	c := e.client(key)
+
+	// onlyReturnExisting before the account exists.
+	_, _, p := e.post(e.ts.URL+"/acme/default/new-account",
+		signJWS(t, key, "", e.ts.URL+"/acme/default/new-account", e.nonce(), []byte(`{"onlyReturnExisting":true}`), nil))
+	wantProblem(t, p, "accountDoesNotExist")
+
+	acct := e.register(c)
+	if acct.Status != xacme.StatusValid || len(acct.Contact) != 1 || acct.OrdersURL == "" {
+		t.Fatalf("account %+v", acct)
+	}
+	resp, body, p := e.post(e.ts.URL+"/acme/default/new-account",
+		signJWS(t, key, "", e.ts.URL+"/acme/default/new-account", e.nonce(), []byte(`{"onlyReturnExisting":true}`), nil))
+	if p != nil || resp.StatusCode != 200 || resp.Header.Get("Location") != acct.URI {
+		t.Fatalf("onlyReturnExisting: %d %s %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+
+	acct.Contact = []string{"mailto:a@example.org", "mailto:b@example.org"}
+	if got, err := c.UpdateReg(ctx, acct); err != nil || len(got.Contact) != 2 {
+		t.Fatalf("update: %+v, %v", got, err)
+	}
+	_, _, p = e.signed(key, acct.URI, acct.URI, []byte(`{"contact":["tel:+1555"]}`))
+	wantProblem(t, p, "unsupportedContact")
+
+	o := e.readyOrder(c, "acct.signet.test")
+	_, body, p = e.signed(key, acct.URI, acct.OrdersURL, nil)
+	var list struct{ Orders []string }
+	if json.Unmarshal(body, &list); p != nil || len(list.Orders) != 1 || list.Orders[0] != o.URI {
+		t.Fatalf("orders list %s, want [%s]", body, o.URI)
+	}
+
+	// Key rollover: the old key stops working, the new one works.
+	newK := newKey(t)
+	if err := c.AccountKeyRollover(ctx, newK); err != nil {
+		t.Fatal(err)
+	}
+	_, _, p = e.signed(key, acct.URI, acct.URI, nil)
+	wantProblem(t, p, "malformed")
+	if _, _, p = e.signed(newK, acct.URI, acct.URI, nil); p != nil {
+		t.Fatalf("new key refused: %+v", p)
+	}
+	// Rolling over to a key that has an account is a conflict.
+	other := e.client(nil)
+	e.register(other)
+	c.Key = newK
+	err := c.AccountKeyRollover(ctx, other.Key)
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusConflict {
+		t.Fatalf("rollover to a taken key: %v", err)
+	}
+
+	if err := c.DeactivateReg(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _, p = e.signed(newK, acct.URI, acct.URI, nil)
+	wantProblem(t, p, "unauthorized")
+}
+
+// TestRevocationAndARI: revocation by the account and by the certificate
+// key, renewal information before and after, replaces on newOrder, and the
+// profiles the directory advertises.
+func TestRevocationAndARI(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := newKey(t)
+	c := e.client(key)
+	acct := e.register(c)
+
+	d, err := c.Discover(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.Profiles["shortlived"]; !ok || d.Profiles["default"] == "" {
+		t.Fatalf("directory profiles %v", d.Profiles)
+	}
+
+	issue := func(name string, opts ...xacme.OrderOption) (*x509.Certificate, [][]byte, *xacme.Order) {
+		t.Helper()
+		o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}}, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range o.AuthzURLs {
+			e.solve(c, u, "http-01")
+		}
+		certKey := newKey(t)
+		chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, certKey, name), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.verify(chain, name), chain, o
+	}
+	short, _, _ := issue("short.signet.test", xacme.WithOrderIssuanceProfile("shortlived"))
+	if life := short.NotAfter.Sub(short.NotBefore); life > 7*24*time.Hour+time.Hour {
+		t.Errorf("shortlived profile gave %s", life)
+	}
+	_, _, p := e.signed(key, acct.URI, d.OrderURL, []byte(`{"identifiers":[{"type":"dns","value":"x.signet.test"}],"profile":"nope"}`))
+	wantProblem(t, p, "invalidProfile")
+
+	leaf, chain, _ := issue("ari.signet.test")
+	if life := leaf.NotAfter.Sub(leaf.NotBefore); life < 20*24*time.Hour {
+		t.Errorf("default profile gave %s", life)
+	}
+	certID := ari.CertID(leaf)
+	info := func() (start, end time.Time) {
+		t.Helper()
+		resp, err := e.ts.Client().Get(e.ts.URL + "/acme/default/renewal-info/" + certID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var ri struct {
+			SuggestedWindow struct{ Start, End time.Time } `json:"suggestedWindow"`
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if err := json.Unmarshal(b, &ri); err != nil || resp.StatusCode != 200 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("renewal info: %d %s", resp.StatusCode, b)
+		}
+		return ri.SuggestedWindow.Start, ri.SuggestedWindow.End
+	}
+	start, end := info()
+	if !start.After(leaf.NotBefore) || !end.After(start) || !end.Before(leaf.NotAfter) {
+		t.Errorf("window %s..%s for a certificate valid %s..%s", start, end, leaf.NotBefore, leaf.NotAfter)
+	}
+	resp, _ := e.ts.Client().Get(e.ts.URL + "/acme/default/renewal-info/AAAA.AAAA")
+	if resp.StatusCode != 404 {
+		t.Errorf("renewal info of an unknown certificate: %d", resp.StatusCode)
+	}
+
+	// replaces: once, by the account that holds the certificate.
+	payload := `{"identifiers":[{"type":"dns","value":"ari.signet.test"}],"replaces":"` + certID + `"}`
+	resp, body, p := e.signed(key, acct.URI, d.OrderURL, []byte(payload))
+	if p != nil || resp.StatusCode != 201 || !strings.Contains(string(body), certID) {
+		t.Fatalf("order replacing: %d %s", resp.StatusCode, body)
+	}
+	_, _, p = e.signed(key, acct.URI, d.OrderURL, []byte(payload))
+	wantProblem(t, p, "alreadyReplaced")
+	otherKey := newKey(t)
+	other := e.client(otherKey)
+	oacct := e.register(other)
+	_, _, p = e.signed(otherKey, oacct.URI, d.OrderURL, []byte(payload))
+	wantProblem(t, p, "unauthorized")
+
+	// Revocation by the account.
+	if err := c.RevokeCert(ctx, nil, chain[0], xacme.CRLReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := e.h.Store.Certificate(ctx, strings.ToLower(leaf.SerialNumber.Text(16)))
+	if rec.Status != store.Revoked || rec.RevocationReason != 4 {
+		t.Fatalf("after revocation: %+v", rec.Status)
+	}
+	revokeBody, _ := json.Marshal(map[string]any{"certificate": base64.RawURLEncoding.EncodeToString(chain[0])})
+	_, _, p = e.signed(key, acct.URI, d.RevokeURL, revokeBody)
+	wantProblem(t, p, "alreadyRevoked")
+	if start, _ := info(); start.After(time.Now()) {
+		t.Errorf("a revoked certificate's window starts in the future: %s", start)
+	}
+
+	// Revocation by the certificate key, with a client that has no account.
+	name := "bykey.signet.test"
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.solve(c, o.AuthzURLs[0], "http-01")
+	certKey := newKey(t)
+	chain, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, certKey, name), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A key that is neither the account's nor the certificate's is refused.
+	stranger := e.client(nil)
+	if err := stranger.RevokeCert(ctx, newKey(t), chain[0], xacme.CRLReasonKeyCompromise); err == nil {
+		t.Fatal("a stranger's key revoked the certificate")
+	}
+	if err := stranger.RevokeCert(ctx, certKey, chain[0], xacme.CRLReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ = x509.ParseCertificate(chain[0])
+	if rec, _ := e.h.Store.Certificate(ctx, strings.ToLower(leaf.SerialNumber.Text(16))); rec.Status != store.Revoked || rec.RevocationReason != 1 {
+		t.Fatalf("revocation by certificate key: %+v", rec.Status)
+	}
+}
+
+// TestAuthzDeactivation: a deactivated authorization makes its order invalid.
+func TestAuthzDeactivation(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(nil)
+	e.register(c)
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "deact.signet.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RevokeAuthorization(ctx, o.AuthzURLs[0]); err != nil {
+		t.Fatal(err)
+	}
+	az, _ := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	o, _ = c.GetOrder(ctx, o.URI)
+	if az.Status != xacme.StatusDeactivated || o.Status != xacme.StatusInvalid {
+		t.Fatalf("authz %s, order %s", az.Status, o.Status)
+	}
+}
+
+// TestEAB: an authority requiring external account binding refuses plain
+// accounts and accepts a binding key once.
+func TestEAB(t *testing.T) {
+	e := newEnv(t, "default")
+	ctx := context.Background()
+	d, err := e.client(nil).Discover(ctx)
+	if err != nil || !d.ExternalAccountRequired {
+		t.Fatalf("directory does not require EAB: %+v %v", d, err)
+	}
+	_, err = e.client(nil).Register(ctx, &xacme.Account{}, xacme.AcceptTOS)
+	var ae *xacme.Error
+	if !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:externalAccountRequired" {
+		t.Fatalf("register without EAB: %v", err)
+	}
+	kid, hmacKey, err := eab.Create(ctx, e.h.Store, e.sealer, "default", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := base64URL(hmacKey)
+	bind := &xacme.ExternalAccountBinding{KID: kid, Key: key}
+	if _, err := e.client(nil).Register(ctx, &xacme.Account{ExternalAccountBinding: bind}, xacme.AcceptTOS); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.client(nil).Register(ctx, &xacme.Account{ExternalAccountBinding: bind}, xacme.AcceptTOS)
+	if !errors.As(err, &ae) || ae.ProblemType != "urn:ietf:params:acme:error:unauthorized" {
+		t.Fatalf("reusing an EAB key: %v", err)
+	}
+	wrong := &xacme.ExternalAccountBinding{KID: kid, Key: []byte("not the key, not the key, not it")}
+	kid2, _, _ := eab.Create(ctx, e.h.Store, e.sealer, "default", "test")
+	wrong.KID = kid2
+	if _, err = e.client(nil).Register(ctx, &xacme.Account{ExternalAccountBinding: wrong}, xacme.AcceptTOS); err == nil {
+		t.Fatal("a wrong HMAC key was accepted")
+	}
+}
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

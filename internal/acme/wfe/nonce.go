@@ -1,0 +1,122 @@
+package wfe
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"hash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Nonces are stateless to issue and cheap to check, so that no request
+// costs a durable write and several nodes can share one database:
+//
+//	nonce = base64url(issued-at seconds ‖ node ‖ counter ‖ HMAC-SHA256(key, …)[:16])
+//
+// The HMAC key is shared through the store (store.Secret), so every node
+// accepts every node's nonces, and a nonce older than the lifetime is
+// refused by its own timestamp. Replay is stopped by an in-memory set of
+// the nonces used on this node during the last lifetime, sharded so that
+// no lock is global. The trade-off: a nonce used on node A could be used
+// once more on node B within its lifetime. A replayed request is still
+// signed by the account key, over TLS, with a fixed URL, so this gives an
+// attacker nothing it does not already have; a node's restart likewise
+// forgets its set, which is why the lifetime is short. Deployments that
+// want strict single use across nodes route a client to one node (clients
+// retry badNonce with the fresh nonce every answer carries).
+type nonces struct {
+	key      []byte
+	node     [4]byte
+	counter  atomic.Uint32
+	lifetime time.Duration
+	now      func() time.Time
+	macs     sync.Pool
+	shards   [64]nonceShard
+}
+
+const (
+	nonceBody = 12 // time(4) node(4) counter(4)
+	nonceMAC  = 16
+	nonceLen  = ((nonceBody+nonceMAC)*8 + 5) / 6 // base64url without padding
+)
+
+type nonceShard struct {
+	mu        sync.Mutex
+	genStart  time.Time
+	cur, prev map[[nonceBody]byte]struct{}
+}
+
+func newNonces(key []byte, lifetime time.Duration, now func() time.Time) *nonces {
+	n := &nonces{key: key, lifetime: lifetime, now: now}
+	rand.Read(n.node[:])
+	n.macs.New = func() any { return hmac.New(sha256.New, n.key) }
+	for i := range n.shards {
+		n.shards[i].cur = map[[nonceBody]byte]struct{}{}
+	}
+	return n
+}
+
+func (n *nonces) mac(body []byte, out []byte) []byte {
+	h := n.macs.Get().(hash.Hash)
+	h.Reset()
+	h.Write(body)
+	out = h.Sum(out)
+	n.macs.Put(h)
+	return out
+}
+
+// New returns a fresh nonce.
+func (n *nonces) New() string {
+	var b [nonceBody + sha256.Size]byte
+	binary.BigEndian.PutUint32(b[0:4], uint32(n.now().Unix()))
+	copy(b[4:8], n.node[:])
+	binary.BigEndian.PutUint32(b[8:12], n.counter.Add(1))
+	n.mac(b[:nonceBody], b[:nonceBody])
+	return base64.RawURLEncoding.EncodeToString(b[:nonceBody+nonceMAC])
+}
+
+// Use accepts a nonce once: authentic, within its lifetime, not used before.
+func (n *nonces) Use(s string) bool {
+	if len(s) != nonceLen {
+		return false
+	}
+	var b [nonceBody + nonceMAC]byte
+	if k, err := base64.RawURLEncoding.Decode(b[:], []byte(s)); err != nil || k != len(b) {
+		return false
+	}
+	var sum [sha256.Size]byte
+	if !hmac.Equal(n.mac(b[:nonceBody], sum[:0])[:nonceMAC], b[nonceBody:]) {
+		return false
+	}
+	now := n.now()
+	issued := time.Unix(int64(binary.BigEndian.Uint32(b[0:4])), 0)
+	if now.Sub(issued) > n.lifetime || issued.Sub(now) > time.Minute {
+		return false
+	}
+	var id [nonceBody]byte
+	copy(id[:], b[:nonceBody])
+	sh := &n.shards[(uint(b[11])^uint(b[7]))%uint(len(n.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	// Two generations of one lifetime each: a nonce recorded in cur stays
+	// known for at least a lifetime, after which its timestamp refuses it.
+	if elapsed := now.Sub(sh.genStart); elapsed >= n.lifetime {
+		sh.prev = sh.cur
+		if elapsed >= 2*n.lifetime {
+			sh.prev = nil
+		}
+		sh.cur, sh.genStart = make(map[[nonceBody]byte]struct{}, len(sh.prev)), now
+	}
+	if _, used := sh.cur[id]; used {
+		return false
+	}
+	if _, used := sh.prev[id]; used {
+		return false
+	}
+	sh.cur[id] = struct{}{}
+	return true
+}

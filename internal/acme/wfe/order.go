@@ -1,0 +1,493 @@
+package wfe
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"signet/internal/acme"
+	"signet/internal/acme/ari"
+	"signet/internal/acme/va"
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/policy"
+	"signet/internal/store"
+)
+
+// maxIdentifiers bounds the identifiers of one order.
+const maxIdentifiers = 100
+
+// orderStatus is an order's status now: the stored one once finalization
+// has begun, else what its authorizations and expiry make it (§7.1.6).
+func (w *WFE) orderStatus(o *store.ACMEOrder) string {
+	switch o.Status {
+	case store.StatusProcessing, store.StatusValid, store.StatusInvalid:
+		return o.Status
+	}
+	if w.now().After(o.Expires) {
+		return store.StatusInvalid
+	}
+	ready := true
+	for i := range o.Authzs {
+		switch o.Authzs[i].Status {
+		case store.StatusValid:
+		case store.StatusPending:
+			ready = false
+		default:
+			return store.StatusInvalid
+		}
+	}
+	if ready {
+		return store.StatusReady
+	}
+	return store.StatusPending
+}
+
+func (w *WFE) authzStatus(o *store.ACMEOrder, n int) string {
+	if s := o.Authzs[n].Status; s != store.StatusPending || !w.now().After(o.Expires) {
+		return s
+	}
+	return store.StatusExpired
+}
+
+func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.Order {
+	v := acme.Order{
+		Status: w.orderStatus(o), Expires: o.Expires, Finalize: a.url(r, w, "order", o.ID, "finalize"),
+		Identifiers: make([]acme.Identifier, len(o.Identifiers)), Authorizations: make([]string, len(o.Authzs)),
+		Profile: o.Profile, Error: storedProblem(o.ErrorType, o.ErrorDetail),
+	}
+	for i, id := range o.Identifiers {
+		v.Identifiers[i] = acme.Identifier(id)
+	}
+	for i := range o.Authzs {
+		v.Authorizations[i] = a.url(r, w, "authz", o.ID, strconv.Itoa(i))
+	}
+	if o.CertSerial != "" {
+		v.Certificate = a.url(r, w, "cert", o.CertSerial)
+	}
+	if o.Replaces != "" {
+		v.Replaces = a.certID(o.Replaces)
+	}
+	return v
+}
+
+func (w *WFE) authzView(r *http.Request, a *authority, o *store.ACMEOrder, n int) acme.Authorization {
+	az := &o.Authzs[n]
+	v := acme.Authorization{Identifier: acme.Identifier(az.Identifier), Status: w.authzStatus(o, n), Expires: o.Expires,
+		Wildcard: az.Wildcard, Challenges: make([]acme.Challenge, len(az.Challenges))}
+	for i := range az.Challenges {
+		v.Challenges[i] = w.challengeView(r, a, o, n, i)
+	}
+	return v
+}
+
+func (w *WFE) challengeView(r *http.Request, a *authority, o *store.ACMEOrder, n, i int) acme.Challenge {
+	c := &o.Authzs[n].Challenges[i]
+	v := acme.Challenge{Type: c.Type, URL: a.url(r, w, "chall", o.ID, strconv.Itoa(n), c.Type), Status: c.Status, Token: c.Token,
+		Error: storedProblem(c.ErrorType, c.ErrorDetail)}
+	if !c.Validated.IsZero() {
+		t := c.Validated
+		v.Validated = &t
+	}
+	return v
+}
+
+// loadOrder reads an order of this authority that the signer owns. Another
+// account's order is answered as unauthorized, never shown.
+func (w *WFE) loadOrder(r *http.Request, req *request, id string) (store.ACMEOrder, error) {
+	o, err := w.store.ACMEOrder(r.Context(), id)
+	if err == nil && o.Authority != req.auth.name {
+		err = errs.New(errs.NotFound, "order %s not found", id)
+	}
+	if err != nil {
+		return o, err
+	}
+	if o.AccountID != req.account.ID {
+		return o, problem(acme.Unauthorized, errs.Unauthorized, "order %s belongs to another account", id)
+	}
+	if v, ok := w.inflight.Load("finalize/" + id); ok {
+		if done, ok := v.(*store.ACMEOrder); ok {
+			return *done, nil
+		}
+	}
+	return o, nil
+}
+
+// newOrder: §7.4, with RFC 8738 IP identifiers, wildcards where the policy
+// allows them, profiles and RFC 9773 replaces.
+func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
+	var in acme.NewOrderRequest
+	if err := decode(req.payload, &in); err != nil {
+		return nil, err
+	}
+	if in.NotBefore != "" || in.NotAfter != "" {
+		return nil, errs.New(errs.Malformed, "notBefore and notAfter are not supported: choose a profile")
+	}
+	if len(in.Identifiers) == 0 || len(in.Identifiers) > maxIdentifiers {
+		return nil, errs.New(errs.Malformed, "an order needs 1 to %d identifiers", maxIdentifiers)
+	}
+	if in.Profile == "" {
+		in.Profile = "default"
+	}
+	if _, ok := req.auth.profiles[in.Profile]; !ok {
+		return nil, problem(acme.InvalidProfile, errs.Malformed, "authority %q has no profile %q", req.auth.name, in.Profile)
+	}
+	var dns []string
+	var ips []net.IP
+	var ids []store.ACMEIdentifier
+	for _, id := range in.Identifiers {
+		switch id.Type {
+		case "dns":
+			v := policy.Canonical(id.Value)
+			if !slices.Contains(dns, v) {
+				dns = append(dns, v)
+				ids = append(ids, store.ACMEIdentifier{Type: "dns", Value: v})
+			}
+		case "ip":
+			a, err := netip.ParseAddr(id.Value)
+			if err != nil || a.Zone() != "" {
+				return nil, errs.New(errs.Malformed, "ip identifier %q is not an IP address", id.Value)
+			}
+			v := a.Unmap().String()
+			if !slices.ContainsFunc(ids, func(x store.ACMEIdentifier) bool { return x.Type == "ip" && x.Value == v }) {
+				ips = append(ips, net.IP(a.Unmap().AsSlice()))
+				ids = append(ids, store.ACMEIdentifier{Type: "ip", Value: v})
+			}
+		default:
+			return nil, problem(acme.UnsupportedIdentifier, errs.Malformed, "identifier type %q is not supported (use dns or ip)", id.Type)
+		}
+	}
+	if err := req.auth.policy.Check(dns, ips, nil); err != nil {
+		return nil, err
+	}
+	o := store.ACMEOrder{
+		ID: newID(), Authority: req.auth.name, AccountID: req.account.ID, Status: store.StatusPending,
+		Expires: w.now().Add(w.o.OrderLifetime).UTC().Truncate(1e9), Identifiers: ids, Profile: in.Profile, CreatedAt: w.now().UTC(),
+	}
+	if in.Replaces != "" {
+		serial, err := w.checkReplaces(r, req, in.Replaces)
+		if err != nil {
+			return nil, err
+		}
+		o.Replaces = serial
+	}
+	o.Authzs = make([]store.ACMEAuthz, len(ids))
+	for i, id := range ids {
+		az := store.ACMEAuthz{Identifier: id, Status: store.StatusPending}
+		types := []string{acme.HTTP01, acme.DNS01, acme.TLSALPN01}
+		if id.Type == "ip" {
+			types = []string{acme.HTTP01, acme.TLSALPN01}
+		} else if base, ok := strings.CutPrefix(id.Value, "*."); ok {
+			az.Identifier.Value, az.Wildcard, types = base, true, []string{acme.DNS01}
+		}
+		for _, t := range types {
+			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: t, Token: newToken(), Status: store.StatusPending})
+		}
+		o.Authzs[i] = az
+	}
+	if err := w.store.CreateACMEOrder(r.Context(), o); err != nil {
+		return nil, err
+	}
+	o.Version = 1
+	return &response{status: http.StatusCreated, body: w.orderView(r, req.auth, &o), location: req.auth.url(r, w, "order", o.ID)}, nil
+}
+
+// checkReplaces accepts a certificate of this account that no live order
+// replaces yet (RFC 9773 §5).
+func (w *WFE) checkReplaces(r *http.Request, req *request, certID string) (string, error) {
+	aki, serial, err := ari.ParseCertID(certID)
+	if err != nil {
+		return "", err
+	}
+	if !bytes.Equal(aki, req.auth.ski) {
+		return "", errs.New(errs.Malformed, "replaces: the certificate was not issued by authority %q", req.auth.name)
+	}
+	c, err := w.store.Certificate(r.Context(), serial)
+	if err != nil || c.Authority != req.auth.name || c.Requester != "acme:"+req.account.ID {
+		return "", problem(acme.Unauthorized, errs.Unauthorized, "replaces: certificate %s was not issued to this account", serial)
+	}
+	others, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{Replaces: serial})
+	if err != nil {
+		return "", err
+	}
+	for i := range others {
+		if w.orderStatus(&others[i]) != store.StatusInvalid {
+			return "", problem(acme.AlreadyReplaced, errs.Conflict, "certificate %s is already being replaced by order %s", serial, others[i].ID)
+		}
+	}
+	return serial, nil
+}
+
+func (w *WFE) order(r *http.Request, req *request) (*response, error) {
+	o, err := w.loadOrder(r, req, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	resp := &response{body: w.orderView(r, req.auth, &o)}
+	if s := w.orderStatus(&o); s == store.StatusPending || s == store.StatusProcessing {
+		resp.retry = 1
+	}
+	return resp, nil
+}
+
+// authzIndex reads the order and the index of the authorization in the URL.
+func (w *WFE) authzIndex(r *http.Request, req *request) (store.ACMEOrder, int, error) {
+	o, err := w.loadOrder(r, req, r.PathValue("id"))
+	if err != nil {
+		return o, 0, err
+	}
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || n >= len(o.Authzs) {
+		return o, 0, errs.New(errs.NotFound, "no such authorization")
+	}
+	return o, n, nil
+}
+
+// authz: POST-as-GET, or deactivation (§7.5.2).
+func (w *WFE) authz(r *http.Request, req *request) (*response, error) {
+	o, n, err := w.authzIndex(r, req)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.payload) > 0 {
+		var in acme.StatusUpdate
+		if err := decode(req.payload, &in); err != nil {
+			return nil, err
+		}
+		if in.Status != store.StatusDeactivated {
+			return nil, errs.New(errs.Malformed, "an authorization's status can only be set to deactivated")
+		}
+		if s := w.authzStatus(&o, n); s != store.StatusPending && s != store.StatusValid {
+			return nil, errs.New(errs.Malformed, "a %s authorization cannot be deactivated", s)
+		}
+		o.Authzs[n].Status = store.StatusDeactivated
+		if err := w.store.UpdateACMEOrder(r.Context(), o); err != nil {
+			return nil, err
+		}
+	}
+	resp := &response{body: w.authzView(r, req.auth, &o, n)}
+	if o.Authzs[n].Status == store.StatusPending {
+		resp.retry = 1
+	}
+	return resp, nil
+}
+
+// challenge: POST-as-GET, or the client's signal that it is ready (§7.5.1).
+// Validation runs in the background; the client polls.
+func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
+	o, n, err := w.authzIndex(r, req)
+	if err != nil {
+		return nil, err
+	}
+	typ := r.PathValue("type")
+	i := slices.IndexFunc(o.Authzs[n].Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })
+	if i < 0 {
+		return nil, errs.New(errs.NotFound, "no %s challenge in this authorization", typ)
+	}
+	view := w.challengeView(r, req.auth, &o, n, i)
+	resp := &response{body: &view, links: []string{`<` + req.auth.url(r, w, "authz", o.ID, strconv.Itoa(n)) + `>;rel="up"`}}
+	if len(req.payload) == 0 || w.authzStatus(&o, n) != store.StatusPending || view.Status != store.StatusPending {
+		return resp, nil
+	}
+	key := o.ID + "/" + strconv.Itoa(n)
+	done := make(chan struct{})
+	if running, busy := w.inflight.LoadOrStore(key, done); busy {
+		done = running.(chan struct{})
+	} else {
+		c := o.Authzs[n].Challenges[i]
+		keyAuth := c.Token + "." + req.account.KeyID
+		w.bg.Add(1)
+		go w.validate(o.ID, n, c.Type, c.Token, acme.Identifier(o.Authzs[n].Identifier), keyAuth, key, done)
+	}
+	// Most validations take milliseconds: waiting a little for the outcome
+	// spares the client a poll (and Retry-After's second); a slow one is
+	// left running and reported as processing.
+	t := time.NewTimer(syncValidation)
+	defer t.Stop()
+	select {
+	case <-done:
+		if o, err = w.store.ACMEOrder(r.Context(), o.ID); err == nil {
+			view = w.challengeView(r, req.auth, &o, n, i)
+			resp.body = &view
+			return resp, nil
+		}
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+	view.Status, resp.retry = store.StatusProcessing, 1
+	return resp, nil
+}
+
+// syncValidation is how long a challenge POST waits for its validation.
+const syncValidation = 2 * time.Second
+
+// validate runs one validation and records its outcome, retrying the
+// compare-and-swap if the order changed meanwhile.
+func (w *WFE) validate(orderID string, n int, typ, token string, id acme.Identifier, keyAuth, key string, done chan struct{}) {
+	defer w.bg.Done()
+	defer close(done)
+	defer w.inflight.Delete(key)
+	verr := w.o.VA.Validate(w.bgCtx, typ, id, token, keyAuth)
+	for range 5 {
+		o, err := w.store.ACMEOrder(w.bgCtx, orderID)
+		if err != nil {
+			return
+		}
+		az := &o.Authzs[n]
+		i := slices.IndexFunc(az.Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })
+		if az.Status != store.StatusPending || i < 0 {
+			return
+		}
+		c := &az.Challenges[i]
+		if verr == nil {
+			c.Status, c.Validated, az.Status = store.StatusValid, w.now().UTC().Truncate(1e9), store.StatusValid
+		} else {
+			c.Status, az.Status = store.StatusInvalid, store.StatusInvalid
+			c.ErrorType, c.ErrorDetail = string(acme.Connection), verr.Error()
+			var f *va.Failure
+			if errors.As(verr, &f) {
+				c.ErrorType = string(f.Type)
+			}
+		}
+		err = w.store.UpdateACMEOrder(w.bgCtx, o)
+		if errs.KindOf(err) != errs.Conflict {
+			if err != nil && w.bgCtx.Err() == nil {
+				w.log.Warn("acme: recording a validation", "order", orderID, "err", err)
+			}
+			return
+		}
+	}
+}
+
+// finalize checks the CSR against the order and issues through ca.Issue.
+func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
+	o, err := w.loadOrder(r, req, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if s := w.orderStatus(&o); s != store.StatusReady {
+		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is %s, not ready", o.ID, s)
+	}
+	var in acme.FinalizeRequest
+	if err := decode(req.payload, &in); err != nil {
+		return nil, err
+	}
+	der, err := base64.RawURLEncoding.DecodeString(in.CSR)
+	if err != nil {
+		return nil, problem(acme.BadCSR, errs.Malformed, "csr is not base64url DER")
+	}
+	csr, err := ca.ParseCSR(der)
+	if err != nil {
+		return nil, withType(acme.BadCSR, err)
+	}
+	dns, ips, err := csrMatches(csr, o.Identifiers)
+	if err != nil {
+		return nil, err
+	}
+	if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(req.jwk.Key) {
+		return nil, problem(acme.BadCSR, errs.Rejected, "the certificate key must not be the account key")
+	}
+	key := "finalize/" + o.ID
+	if _, busy := w.inflight.LoadOrStore(key, struct{}{}); busy {
+		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
+	}
+	prof := req.auth.profiles[o.Profile]
+	iss, err := w.o.CA.Issue(r.Context(), ca.Request{
+		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
+		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID,
+	})
+	if err != nil {
+		w.inflight.Delete(key)
+		var rs policy.Refusals
+		if k := errs.KindOf(err); (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs) {
+			err = withType(acme.BadCSR, err)
+		}
+		return nil, err
+	}
+	// The certificate is durable now (ca.Issue returns only then), and it
+	// names its account (Requester), which is all a download needs. The
+	// order's move to valid is queued without waiting for its own fsync:
+	// until it lands this node answers from memory, and should the node
+	// die first the order stays ready and a second finalize issues again,
+	// which is harmless. This saves one sequential durable write per
+	// issuance.
+	o.Status, o.CertSerial = store.StatusValid, iss.Serial
+	done := o
+	done.Version++
+	w.inflight.Store(key, &done)
+	w.bg.Add(1)
+	go func() {
+		defer w.bg.Done()
+		defer w.inflight.Delete(key)
+		if err := w.store.UpdateACMEOrder(w.bgCtx, o); err != nil && w.bgCtx.Err() == nil {
+			w.log.Warn("acme: recording a finalized order", "order", o.ID, "err", err)
+		}
+	}()
+	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
+}
+
+// csrMatches requires the CSR to name exactly the order's identifiers
+// (a common name, if any, among them), and returns them for ca.Issue.
+func csrMatches(csr *x509.CertificateRequest, ids []store.ACMEIdentifier) ([]string, []net.IP, error) {
+	var want, got []string
+	var dns []string
+	var ips []net.IP
+	for _, id := range ids {
+		want = append(want, id.Type+":"+id.Value)
+		if id.Type == "dns" {
+			dns = append(dns, id.Value)
+		} else if a, err := netip.ParseAddr(id.Value); err == nil {
+			ips = append(ips, net.IP(a.AsSlice()))
+		}
+	}
+	for _, n := range csr.DNSNames {
+		got = append(got, "dns:"+policy.Canonical(n))
+	}
+	for _, ip := range csr.IPAddresses {
+		if a, ok := netip.AddrFromSlice(ip); ok {
+			got = append(got, "ip:"+a.Unmap().String())
+		}
+	}
+	if cn := csr.Subject.CommonName; cn != "" && !slices.Contains(got, "dns:"+policy.Canonical(cn)) && !slices.Contains(got, "ip:"+cn) {
+		return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR's common name %q is not among its names", cn)
+	}
+	if len(csr.EmailAddresses)+len(csr.URIs) > 0 {
+		return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR asks for email or URI names, which ACME orders cannot authorize")
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	got = slices.Compact(got)
+	if !slices.Equal(want, got) {
+		return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR names %v, the order %v", got, want)
+	}
+	return dns, ips, nil
+}
+
+// certificate downloads the PEM chain: leaf, then the issuing authorities.
+// The URL names the serial; the certificate's requester names its account.
+func (w *WFE) certificate(r *http.Request, req *request) (*response, error) {
+	c, err := w.store.Certificate(r.Context(), r.PathValue("id"))
+	if err != nil || c.Authority != req.auth.name {
+		return nil, errs.New(errs.NotFound, "no such certificate")
+	}
+	if c.Requester != "acme:"+req.account.ID {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "certificate %s was not issued to this account", c.Serial)
+	}
+	var b bytes.Buffer
+	b.Grow(1500 * (1 + len(req.auth.chain)))
+	pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
+	for _, der := range req.auth.chain {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	return &response{raw: b.Bytes(), ctype: "application/pem-certificate-chain"}, nil
+}

@@ -1,0 +1,113 @@
+package wfe
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"signet/internal/acme"
+	"signet/internal/acme/va"
+	"signet/internal/errs"
+	"signet/internal/policy"
+)
+
+// typed gives an error an ACME problem type more precise than its kind's.
+type typed struct {
+	typ acme.ProblemType
+	err error
+}
+
+func (t *typed) Error() string { return t.err.Error() }
+func (t *typed) Unwrap() error { return t.err }
+
+// problem returns an error of kind k with ACME type typ.
+func problem(typ acme.ProblemType, k errs.Kind, format string, args ...any) error {
+	return &typed{typ, errs.New(k, format, args...)}
+}
+
+// withType gives err the type typ, keeping its kind.
+func withType(typ acme.ProblemType, err error) error { return &typed{typ, err} }
+
+// kindType and kindStatus are where a domain error kind becomes an ACME
+// problem: the one place in the ACME front end (internal/server has its own
+// for the admin API).
+var kindType = map[errs.Kind]acme.ProblemType{
+	errs.Internal:     acme.ServerInternal,
+	errs.Malformed:    acme.Malformed,
+	errs.NotFound:     acme.Malformed,
+	errs.Unauthorized: acme.Unauthorized,
+	errs.Rejected:     acme.RejectedIdentifier,
+	errs.Conflict:     acme.Malformed,
+	errs.Unavailable:  acme.ServerInternal,
+	errs.RateLimited:  acme.RateLimited,
+}
+
+var kindStatus = map[errs.Kind]int{
+	errs.Internal:     http.StatusInternalServerError,
+	errs.Malformed:    http.StatusBadRequest,
+	errs.NotFound:     http.StatusNotFound,
+	errs.Unauthorized: http.StatusForbidden,
+	errs.Rejected:     http.StatusBadRequest,
+	errs.Conflict:     http.StatusConflict,
+	errs.Unavailable:  http.StatusServiceUnavailable,
+	errs.RateLimited:  http.StatusTooManyRequests,
+}
+
+// toProblem turns any error into the problem document to send.
+func toProblem(err error) *acme.Problem {
+	kind := errs.KindOf(err)
+	typ := kindType[kind]
+	var t *typed
+	if errors.As(err, &t) {
+		typ = t.typ
+	}
+	var f *va.Failure
+	if errors.As(err, &f) {
+		typ = f.Type
+	}
+	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: kindStatus[kind], Detail: err.Error()}
+	if kind == errs.Internal {
+		p.Detail = "internal error"
+	}
+	// One subproblem per refused identifier (RFC 8555 §6.7.1).
+	var refusals policy.Refusals
+	if errors.As(err, &refusals) {
+		for _, r := range refusals {
+			id := &acme.Identifier{Type: r.Type, Value: r.Name}
+			if id.Type == "dns" && strings.HasPrefix(id.Value, "*.") {
+				id.Value = id.Value[2:]
+			}
+			p.Subproblems = append(p.Subproblems, acme.Problem{
+				Type: acme.ErrorNS + string(acme.RejectedIdentifier), Detail: r.String(), Identifier: id,
+			})
+		}
+	}
+	return p
+}
+
+// storedProblem rebuilds a problem kept with a challenge or an order.
+func storedProblem(typ, detail string) *acme.Problem {
+	if typ == "" {
+		return nil
+	}
+	return &acme.Problem{Type: acme.ErrorNS + typ, Detail: detail}
+}
+
+func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
+	p := toProblem(err)
+	if p.Status >= 500 {
+		w.log.Error("acme request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {
+		rw.Header().Set("Retry-After", "5")
+	}
+	var l *located
+	if errors.As(err, &l) {
+		rw.Header().Set("Location", l.location)
+	}
+	rw.Header().Set("Content-Type", "application/problem+json")
+	rw.WriteHeader(p.Status)
+	b, _ := json.Marshal(p)
+	rw.Write(b)
+}

@@ -1,0 +1,104 @@
+package wfe
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"strconv"
+
+	"signet/internal/acme"
+	"signet/internal/acme/ari"
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// revoke: revokeCert signed by the account that ordered the certificate or
+// by the certificate's own key (§7.6). Revocation goes through ca.Revoke.
+func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
+	var in acme.RevokeRequest
+	if err := decode(req.payload, &in); err != nil {
+		return nil, err
+	}
+	der, err := base64.RawURLEncoding.DecodeString(in.Certificate)
+	if err != nil {
+		return nil, errs.New(errs.Malformed, "certificate is not base64url DER")
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, errs.Wrap(errs.Malformed, err, "certificate")
+	}
+	reason := 0
+	if in.Reason != nil {
+		reason = *in.Reason
+	}
+	if ca.ReasonName(reason) == "unknown" {
+		return nil, problem(acme.BadRevocationReason, errs.Malformed, "revocation reason %d is not accepted", reason)
+	}
+	serial := ca.Serial(cert.SerialNumber)
+	rec, err := w.store.Certificate(r.Context(), serial)
+	if err != nil || rec.Authority != req.auth.name || !bytes.Equal(rec.DER, der) {
+		return nil, errs.New(errs.NotFound, "authority %q did not issue this certificate", req.auth.name)
+	}
+	actor := ""
+	if req.hasAcct {
+		// ca.Issue recorded the ordering account as the requester.
+		if rec.Requester != "acme:"+req.account.ID {
+			return nil, problem(acme.Unauthorized, errs.Unauthorized, "certificate %s was not issued to this account", serial)
+		}
+		actor = "acme:" + req.account.ID
+	} else {
+		k, ok := cert.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+		if !ok || !k.Equal(req.jwk.Key) {
+			return nil, problem(acme.Unauthorized, errs.Unauthorized, "the request is not signed by the certificate's key")
+		}
+		actor = "acme:certificate-key"
+	}
+	if rec.Status == store.Revoked {
+		return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
+	}
+	if _, err := w.o.CA.Revoke(r.Context(), serial, reason, actor); err != nil {
+		if errs.KindOf(err) == errs.Conflict {
+			return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
+		}
+		return nil, err
+	}
+	return &response{raw: []byte{}}, nil
+}
+
+// renewalInfo answers GET renewal-info/<certID> (RFC 9773 §4).
+func (w *WFE) renewalInfo(rw http.ResponseWriter, r *http.Request) {
+	a := w.reqAuthority(rw, r)
+	if a == nil {
+		return
+	}
+	aki, serial, err := ari.ParseCertID(r.PathValue("certid"))
+	if err != nil {
+		w.writeProblem(rw, r, err)
+		return
+	}
+	rec, err := w.store.Certificate(r.Context(), serial)
+	if err != nil || rec.Authority != a.name || !bytes.Equal(aki, a.ski) {
+		w.writeProblem(rw, r, errs.New(errs.NotFound, "authority %q has no certificate %s", a.name, serial))
+		return
+	}
+	info := acme.RenewalInfo{SuggestedWindow: ari.Window(rec.NotBefore, rec.NotAfter, rec.Status == store.Revoked, w.now())}
+	rw.Header().Set("Retry-After", strconv.Itoa(int(ari.RetryAfter.Seconds())))
+	b, _ := json.Marshal(info)
+	rw.Header().Set("Content-Type", "application/json")
+	rw.Write(b)
+}
+
+// certID renders a serial of this authority as an RFC 9773 identifier.
+func (a *authority) certID(serial string) string {
+	b, err := hex.DecodeString(serial)
+	if err != nil {
+		return ""
+	}
+	return ari.CertID(&x509.Certificate{AuthorityKeyId: a.ski, SerialNumber: new(big.Int).SetBytes(b)})
+}

@@ -1,0 +1,347 @@
+// Package wfe is the ACME server's web front end (RFC 8555, RFC 9773): it
+// parses and verifies JWS requests, hands out nonces, runs the order and
+// authorization state machine over the store, asks acme/va to validate and
+// ca.Issue to issue. It never signs anything itself.
+package wfe
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"signet/internal/acme"
+	"signet/internal/acme/va"
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store"
+)
+
+// Prefix is where the ACME server is mounted: Prefix + "<authority>/directory".
+const Prefix = "/acme/"
+
+// Validator checks challenges; *va.VA is one.
+type Validator interface {
+	Validate(ctx context.Context, typ string, id acme.Identifier, token, keyAuth string) error
+}
+
+var _ Validator = (*va.VA)(nil)
+
+// Options configure the front end.
+type Options struct {
+	CA    *ca.CA
+	Store store.Store
+	VA    Validator
+	Log   *slog.Logger
+	Clock func() time.Time // nil: time.Now
+	// RequireEAB names the authorities whose new accounts need an external
+	// account binding.
+	RequireEAB []string
+	// UnsealEAB opens a stored EAB key; required when EAB keys exist.
+	UnsealEAB func(kid string, sealed []byte) ([]byte, error)
+	// OrderLifetime is how long an order and its authorizations stay
+	// usable (default 24h); NonceLifetime how long a nonce does (5m).
+	OrderLifetime time.Duration
+	NonceLifetime time.Duration
+}
+
+// WFE serves /acme/<authority>/...
+type WFE struct {
+	o      Options
+	store  store.Store
+	log    *slog.Logger
+	now    func() time.Time
+	nonces *nonces
+	mux    *http.ServeMux
+	eab    map[string]bool
+
+	auths sync.Map // name -> *authority
+
+	// inflight holds the challenges and finalizations this node is working
+	// on, so a client's repeated POSTs do not start a second one.
+	inflight sync.Map
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
+}
+
+// New builds the front end. The nonce key comes from the store, so every
+// node sharing it accepts the others' nonces.
+func New(ctx context.Context, o Options) (*WFE, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.OrderLifetime == 0 {
+		o.OrderLifetime = 24 * time.Hour
+	}
+	if o.NonceLifetime == 0 {
+		o.NonceLifetime = 5 * time.Minute
+	}
+	fresh := make([]byte, 32)
+	rand.Read(fresh)
+	key, err := o.Store.Secret(ctx, "acme-nonce-hmac", fresh)
+	if err != nil {
+		return nil, err
+	}
+	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: newNonces(key, o.NonceLifetime, o.Clock),
+		mux: http.NewServeMux(), eab: map[string]bool{}}
+	for _, a := range o.RequireEAB {
+		w.eab[a] = true
+	}
+	w.bgCtx, w.bgStop = context.WithCancel(context.WithoutCancel(ctx))
+	m := w.mux
+	m.HandleFunc("GET /acme/{auth}/directory", w.directory)
+	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.newNonce)
+	m.HandleFunc("GET /acme/{auth}/new-nonce", w.newNonce)
+	m.HandleFunc("POST /acme/{auth}/new-account", w.post(byJWK, w.newAccount))
+	m.HandleFunc("POST /acme/{auth}/account/{id}", w.post(byKID, w.account))
+	m.HandleFunc("POST /acme/{auth}/account/{id}/orders", w.post(byKID, w.orders))
+	m.HandleFunc("POST /acme/{auth}/key-change", w.post(byKID, w.keyChange))
+	m.HandleFunc("POST /acme/{auth}/new-order", w.post(byKID, w.newOrder))
+	m.HandleFunc("POST /acme/{auth}/order/{id}", w.post(byKID, w.order))
+	m.HandleFunc("POST /acme/{auth}/order/{id}/finalize", w.post(byKID, w.finalize))
+	m.HandleFunc("POST /acme/{auth}/authz/{id}/{n}", w.post(byKID, w.authz))
+	m.HandleFunc("POST /acme/{auth}/chall/{id}/{n}/{type}", w.post(byKID, w.challenge))
+	m.HandleFunc("POST /acme/{auth}/cert/{id}", w.post(byKID, w.certificate))
+	m.HandleFunc("POST /acme/{auth}/revoke-cert", w.post(either, w.revoke))
+	m.HandleFunc("GET /acme/{auth}/renewal-info/{certid}", w.renewalInfo)
+	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+		w.writeProblem(rw, r, errs.New(errs.NotFound, "no such ACME resource: %s %s", r.Method, r.URL.Path))
+	})
+	w.bg.Add(1)
+	go w.cleanup()
+	return w, nil
+}
+
+// Close stops background work and waits for running validations.
+func (w *WFE) Close() {
+	w.bgStop()
+	w.bg.Wait()
+}
+
+// ServeHTTP implements http.Handler.
+func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	h := rw.Header()
+	h["Replay-Nonce"] = []string{w.nonces.New()}
+	h["Cache-Control"] = []string{"no-store"}
+	w.mux.ServeHTTP(rw, r)
+}
+
+// authority is an authority as the ACME server uses it.
+type authority struct {
+	name     string
+	prefix   string // "/acme/<name>"
+	policy   policy.Policy
+	purpose  profile.Purpose
+	profiles map[string]orderProfile
+	chain    [][]byte // the authority's certificate up to, not including, the root
+	ski      []byte   // its subject key identifier: the AKI of what it issues
+	maxValid time.Duration
+}
+
+// orderProfile is what a profile name selects (draft-ietf-acme-profiles).
+type orderProfile struct {
+	description string
+	usage       profile.Usage
+	validity    time.Duration // 0: the authority's default
+}
+
+// authority loads and caches what the front end needs of an authority.
+func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
+	if a, ok := w.auths.Load(name); ok {
+		return a.(*authority), nil
+	}
+	rec, err := w.store.Authority(ctx, name)
+	if err != nil {
+		return nil, errs.Wrap(errs.NotFound, err, "no ACME server for authority %q", name)
+	}
+	if rec.Purpose == ca.RootPurpose {
+		return nil, errs.New(errs.NotFound, "the root does not issue over ACME; use an issuing authority")
+	}
+	p, err := profile.ParsePurpose(rec.Purpose)
+	if err != nil || p.IsSSH() {
+		return nil, errs.New(errs.NotFound, "authority %q (%s) does not issue X.509 over ACME", name, rec.Purpose)
+	}
+	a := &authority{name: name, prefix: "/acme/" + name, purpose: p, maxValid: rec.MaxValidity, profiles: map[string]orderProfile{}}
+	if len(rec.Policy) > 0 {
+		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "policy of authority %q", name)
+		}
+	}
+	if a.chain, err = w.o.CA.Chain(ctx, name); err != nil {
+		return nil, err
+	}
+	if len(a.chain) > 0 {
+		if c, err := x509.ParseCertificate(a.chain[0]); err == nil {
+			a.ski = c.SubjectKeyId
+		}
+	}
+	usages := p.Usages()
+	a.profiles["default"] = orderProfile{description: "the authority's default " + string(usages[0]) + " certificate", usage: usages[0]}
+	short := 7 * 24 * time.Hour
+	if rec.MaxValidity > 0 && rec.MaxValidity < short {
+		short = rec.MaxValidity
+	}
+	a.profiles["shortlived"] = orderProfile{description: "a " + string(usages[0]) + " certificate valid for " + short.String(), usage: usages[0], validity: short}
+	for _, u := range usages[1:] {
+		a.profiles[string(u)] = orderProfile{description: "a " + string(u) + " certificate", usage: u}
+	}
+	v, _ := w.auths.LoadOrStore(name, a)
+	return v.(*authority), nil
+}
+
+// base is the scheme and host the client used; every URL is built from it.
+func (w *WFE) base(r *http.Request) string { return "https://" + r.Host }
+
+func (w *WFE) reqAuthority(rw http.ResponseWriter, r *http.Request) *authority {
+	a, err := w.authority(r.Context(), r.PathValue("auth"))
+	if err != nil {
+		w.writeProblem(rw, r, err)
+		return nil
+	}
+	rw.Header().Set("Link", `<`+w.base(r)+a.prefix+`/directory>;rel="index"`)
+	return a
+}
+
+// response is what a POST handler answers.
+type response struct {
+	status   int
+	body     any    // JSON
+	raw      []byte // or raw bytes with contentType
+	ctype    string
+	location string
+	retry    int // Retry-After seconds, 0: none
+	links    []string
+}
+
+// post wraps a handler of signed requests.
+func (w *WFE) post(mode keyMode, h func(r *http.Request, req *request) (*response, error)) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		a := w.reqAuthority(rw, r)
+		if a == nil {
+			return
+		}
+		req, err := w.verify(rw, r, a, mode)
+		if err != nil {
+			w.writeProblem(rw, r, err)
+			return
+		}
+		resp, err := h(r, req)
+		if err != nil {
+			w.writeProblem(rw, r, err)
+			return
+		}
+		hd := rw.Header()
+		if resp.location != "" {
+			hd.Set("Location", resp.location)
+		}
+		if resp.retry > 0 {
+			hd.Set("Retry-After", strconv.Itoa(resp.retry))
+		}
+		for _, l := range resp.links {
+			hd.Add("Link", l)
+		}
+		status := resp.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if resp.raw != nil {
+			if resp.ctype != "" {
+				hd.Set("Content-Type", resp.ctype)
+			}
+			rw.WriteHeader(status)
+			rw.Write(resp.raw)
+			return
+		}
+		writeJSON(rw, status, resp.body)
+	}
+}
+
+func writeJSON(rw http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(rw, "encoding error", http.StatusInternalServerError)
+		return
+	}
+	rw.Header().Set("Content-Type", "application/json")
+	rw.WriteHeader(status)
+	rw.Write(b)
+}
+
+func (w *WFE) directory(rw http.ResponseWriter, r *http.Request) {
+	a := w.reqAuthority(rw, r)
+	if a == nil {
+		return
+	}
+	b := w.base(r) + a.prefix
+	d := acme.Directory{
+		NewNonce: b + "/new-nonce", NewAccount: b + "/new-account", NewOrder: b + "/new-order",
+		RevokeCert: b + "/revoke-cert", KeyChange: b + "/key-change", RenewalInfo: b + "/renewal-info",
+		Meta: acme.Meta{ExternalAccountRequired: w.eab[a.name], Profiles: map[string]string{}},
+	}
+	for n, p := range a.profiles {
+		d.Meta.Profiles[n] = p.description
+	}
+	writeJSON(rw, http.StatusOK, d)
+}
+
+func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request) {
+	if w.reqAuthority(rw, r) == nil {
+		return
+	}
+	if r.Method == http.MethodGet {
+		rw.WriteHeader(http.StatusNoContent)
+		return
+	}
+	rw.WriteHeader(http.StatusOK)
+}
+
+// cleanup removes stale orders now and then; one node doing it is enough,
+// several doing it is harmless.
+func (w *WFE) cleanup() {
+	defer w.bg.Done()
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := w.store.DeleteStaleACMEOrders(w.bgCtx, w.now().Add(-w.o.OrderLifetime)); err != nil && w.bgCtx.Err() == nil {
+			w.log.Warn("acme: deleting stale orders", "err", err)
+		} else if n > 0 {
+			w.log.Info("acme: deleted stale orders", "count", n)
+		}
+		select {
+		case <-w.bgCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// newID returns a random URL-safe identifier with 128 bits of entropy.
+func newID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newToken returns a challenge token (RFC 8555 §8.1: ≥128 bits, base64url).
+func newToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (a *authority) url(r *http.Request, w *WFE, parts ...string) string {
+	return w.base(r) + a.prefix + "/" + strings.Join(parts, "/")
+}

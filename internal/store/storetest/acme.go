@@ -1,0 +1,241 @@
+package storetest
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+func acmeAccount(id, authority, keyID string) store.ACMEAccount {
+	return store.ACMEAccount{ID: id, Authority: authority, KeyID: keyID, Key: []byte(`{"kty":"EC","k":"` + keyID + `"}`),
+		Contacts: []string{"mailto:" + id + "@example.org"}, Status: store.StatusValid, CreatedAt: t0}
+}
+
+func acmeOrder(id, authority, account string) store.ACMEOrder {
+	return store.ACMEOrder{
+		ID: id, Authority: authority, AccountID: account, Status: store.StatusPending, Expires: t0.Add(time.Hour),
+		Identifiers: []store.ACMEIdentifier{{Type: "dns", Value: id + ".example.org"}},
+		Authzs: []store.ACMEAuthz{{Identifier: store.ACMEIdentifier{Type: "dns", Value: id + ".example.org"}, Status: store.StatusPending,
+			Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "tok-" + id, Status: store.StatusPending}}}},
+		Profile: "default", CreatedAt: t0,
+	}
+}
+
+func testACMEAccounts(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	a := acmeAccount("acct1", "tls", "thumb1")
+	if err := s.CreateACMEAccount(ctx, a, audit.Event{Actor: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.CreateACMEAccount(ctx, acmeAccount("acct2", "tls", "thumb1"), audit.Event{}), errs.Conflict, "same key twice")
+	wantKind(t, s.CreateACMEAccount(ctx, acmeAccount("acct3", "nope", "thumb3"), audit.Event{}), errs.NotFound, "unknown authority")
+	// The same key may hold an account at another authority.
+	if err := s.CreateACMEAccount(ctx, acmeAccount("acct4", "root", "thumb1"), audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ACMEAccount(ctx, "acct1")
+	if err != nil || got.KeyID != "thumb1" || string(got.Key) != string(a.Key) || len(got.Contacts) != 1 ||
+		got.Status != store.StatusValid || !got.CreatedAt.Equal(t0) || got.Authority != "tls" {
+		t.Fatalf("account: %+v, %v", got, err)
+	}
+	got, err = s.ACMEAccountByKey(ctx, "tls", "thumb1")
+	if err != nil || got.ID != "acct1" {
+		t.Fatalf("by key: %+v, %v", got, err)
+	}
+	_, err = s.ACMEAccountByKey(ctx, "tls", "nope")
+	wantKind(t, err, errs.NotFound, "unknown key")
+	_, err = s.ACMEAccount(ctx, "nope")
+	wantKind(t, err, errs.NotFound, "unknown account")
+
+	// Key rollover, contacts and deactivation.
+	got.KeyID, got.Key, got.Contacts = "thumb9", []byte(`{"k":"9"}`), nil
+	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.key-change", Actor: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateACMEAccount(ctx, acmeAccount("acct5", "tls", "thumb5"), audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	clash := got
+	clash.KeyID = "thumb5"
+	wantKind(t, s.UpdateACMEAccount(ctx, clash, audit.Event{Kind: "acme.account.key-change"}), errs.Conflict, "rollover to a taken key")
+	got.Status = store.StatusDeactivated
+	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.deactivate"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ACMEAccountByKey(ctx, "tls", "thumb9")
+	if err != nil || got.Status != store.StatusDeactivated || len(got.Contacts) != 0 {
+		t.Fatalf("after update: %+v, %v", got, err)
+	}
+	ghost := acmeAccount("ghost", "tls", "ghost")
+	wantKind(t, s.UpdateACMEAccount(ctx, ghost, audit.Event{Kind: "acme.account.update"}), errs.NotFound, "update of a missing account")
+	checkChain(t, s)
+}
+
+func testACMEOrders(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	for _, id := range []string{"a1", "a2"} {
+		if err := s.CreateACMEAccount(ctx, acmeAccount(id, "tls", "k"+id), audit.Event{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := acmeOrder("o1", "tls", "a1")
+	if err := s.CreateACMEOrder(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.CreateACMEOrder(ctx, o), errs.Conflict, "duplicate order")
+	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o9", "tls", "nobody")), errs.NotFound, "order of a missing account")
+	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o8", "root", "a1")), errs.NotFound, "order at another authority than the account's")
+	wantKind(t, s.CreateACMEOrder(ctx, store.ACMEOrder{ID: "x"}), errs.Malformed, "empty order")
+	got, err := s.ACMEOrder(ctx, "o1")
+	if err != nil || got.Version != 1 || got.Status != store.StatusPending || !got.Expires.Equal(o.Expires) ||
+		len(got.Authzs) != 1 || got.Authzs[0].Challenges[0].Token != "tok-o1" || got.Profile != "default" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("order: %+v, %v", got, err)
+	}
+	// Optimistic concurrency: the first update wins, the stale one is refused.
+	stale := got
+	got.Authzs[0].Status, got.Authzs[0].Challenges[0].Status = store.StatusValid, store.StatusValid
+	got.Authzs[0].Challenges[0].Validated = t0
+	got.Status = store.StatusReady
+	if err := s.UpdateACMEOrder(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	stale.Status = store.StatusInvalid
+	wantKind(t, s.UpdateACMEOrder(ctx, stale), errs.Conflict, "stale update")
+	got, _ = s.ACMEOrder(ctx, "o1")
+	if got.Version != 2 || got.Status != store.StatusReady || !got.Authzs[0].Challenges[0].Validated.Equal(t0) {
+		t.Fatalf("after update: %+v", got)
+	}
+	missing := acmeOrder("zz", "tls", "a1")
+	wantKind(t, s.UpdateACMEOrder(ctx, missing), errs.NotFound, "update of a missing order")
+
+	// Certificates: the order that issued one, and the one replacing it (ARI).
+	c := cert("0abc", "tls", 10)
+	mustRecord(t, s, c)
+	got.Status, got.CertSerial = store.StatusValid, "0abc"
+	if err := s.UpdateACMEOrder(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	o2 := acmeOrder("o2", "tls", "a1")
+	o2.Replaces = "0abc"
+	if err := s.CreateACMEOrder(ctx, o2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateACMEOrder(ctx, acmeOrder("o3", "tls", "a2")); err != nil {
+		t.Fatal(err)
+	}
+	list := func(f store.ACMEOrderFilter) string {
+		t.Helper()
+		os, err := s.ACMEOrders(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := ""
+		for _, o := range os {
+			ids += o.ID + " "
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		f    store.ACMEOrderFilter
+		want string
+	}{
+		{store.ACMEOrderFilter{AccountID: "a1"}, "o1 o2 "},
+		{store.ACMEOrderFilter{AccountID: "a1", Limit: 1}, "o1 "},
+		{store.ACMEOrderFilter{AccountID: "a1", AfterID: "o1"}, "o2 "},
+		{store.ACMEOrderFilter{AccountID: "a2"}, "o3 "},
+		{store.ACMEOrderFilter{CertSerial: "0abc"}, "o1 "},
+		{store.ACMEOrderFilter{Replaces: "0abc"}, "o2 "},
+	} {
+		if got := list(tc.f); got != tc.want {
+			t.Errorf("orders %+v = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+	_, err = s.ACMEOrders(ctx, store.ACMEOrderFilter{})
+	wantKind(t, err, errs.Malformed, "unfiltered order list")
+
+	// Cleanup: o2 and o3 expired without a certificate; o1's certificate
+	// is still valid until t0+10h.
+	n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("delete stale: %d, %v; want 2", n, err)
+	}
+	if _, err := s.ACMEOrder(ctx, "o1"); err != nil {
+		t.Fatalf("the order of a live certificate went: %v", err)
+	}
+	if n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(11*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("delete after the certificate expired: %d, %v; want 1", n, err)
+	}
+	_, err = s.ACMEOrder(ctx, "o1")
+	wantKind(t, err, errs.NotFound, "deleted order")
+}
+
+func testACMEEAB(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	k := store.EABKey{ID: "kid1", Authority: "tls", Sealed: []byte("sealed"), CreatedAt: t0}
+	if err := s.CreateEABKey(ctx, k, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.CreateEABKey(ctx, k, audit.Event{}), errs.Conflict, "duplicate EAB key")
+	wantKind(t, s.CreateEABKey(ctx, store.EABKey{ID: "kid2", Authority: "nope", Sealed: []byte("x")}, audit.Event{}), errs.NotFound, "EAB key of a missing authority")
+	a := acmeAccount("acct1", "tls", "t1")
+	a.EABKeyID = "kid1"
+	other := acmeAccount("acct0", "root", "t0")
+	other.EABKeyID = "kid1"
+	wantKind(t, s.CreateACMEAccount(ctx, other, audit.Event{}), errs.NotFound, "EAB key of another authority")
+	if err := s.CreateACMEAccount(ctx, a, audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	b := acmeAccount("acct2", "tls", "t2")
+	b.EABKeyID = "kid1"
+	wantKind(t, s.CreateACMEAccount(ctx, b, audit.Event{}), errs.Conflict, "EAB key used twice")
+	b.EABKeyID = "nokey"
+	wantKind(t, s.CreateACMEAccount(ctx, b, audit.Event{}), errs.NotFound, "unknown EAB key")
+	if _, err := s.ACMEAccount(ctx, "acct2"); errs.KindOf(err) != errs.NotFound {
+		t.Errorf("a refused account was recorded: %v", err)
+	}
+	got, err := s.EABKey(ctx, "kid1")
+	if err != nil || got.AccountID != "acct1" || string(got.Sealed) != "sealed" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("EAB key: %+v, %v", got, err)
+	}
+	acct, _ := s.ACMEAccount(ctx, "acct1")
+	if acct.EABKeyID != "kid1" {
+		t.Errorf("account EAB key %q", acct.EABKeyID)
+	}
+	checkChain(t, s)
+}
+
+func testSecret(t *testing.T, s store.Store) {
+	// Concurrent first uses agree on one value: nodes sharing a store must.
+	var wg sync.WaitGroup
+	got := make([]string, 8)
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v, err := s.Secret(ctx, "nonce", []byte(fmt.Sprint("value", i)))
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = string(v)
+		}()
+	}
+	wg.Wait()
+	for _, v := range got {
+		if v != got[0] || v == "" {
+			t.Fatalf("secrets disagree: %q", got)
+		}
+	}
+	if v, _ := s.Secret(ctx, "nonce", []byte("later")); string(v) != got[0] {
+		t.Errorf("secret changed to %q", v)
+	}
+	_, err := s.Secret(ctx, "", []byte("x"))
+	wantKind(t, err, errs.Malformed, "nameless secret")
+}
