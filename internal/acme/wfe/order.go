@@ -2,6 +2,7 @@ package wfe
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -401,12 +402,36 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	if _, busy := w.inflight.LoadOrStore(key, struct{}{}); busy {
 		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
 	}
+	// Several nodes on one store (store.Shared): the in-process guard above
+	// cannot see the other nodes, so the order first moves to processing
+	// in the store. The version check makes that claim exclusive: of nodes
+	// finalizing one order at once, one issues, the others answer
+	// orderNotReady. It costs one more durable write per issuance, paid
+	// only when the store is shared.
+	_, shared := w.store.(store.Shared)
+	if shared {
+		claim := o
+		claim.Status = store.StatusProcessing
+		if err := w.store.UpdateACMEOrder(r.Context(), claim); err != nil {
+			w.inflight.Delete(key)
+			if errs.KindOf(err) == errs.Conflict {
+				return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
+			}
+			return nil, err
+		}
+		o.Version++
+	}
 	prof := req.auth.profiles[o.Profile]
 	iss, err := w.o.CA.Issue(r.Context(), ca.Request{
 		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
 		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID,
 	})
 	if err != nil {
+		if shared { // give the order back: it is ready again
+			if uerr := w.store.UpdateACMEOrder(context.WithoutCancel(r.Context()), o); uerr != nil {
+				w.log.Warn("acme: releasing an order after a failed finalize", "order", o.ID, "err", uerr)
+			}
+		}
 		w.inflight.Delete(key)
 		var rs policy.Refusals
 		if k := errs.KindOf(err); (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs) {

@@ -139,9 +139,28 @@ func dbError(err error, format string, args ...any) error {
 		}
 	}
 	if connectionLost(err) {
-		return errs.Wrap(errs.Unavailable, err, "%s: database unavailable", what)
+		return errs.Wrap(errs.Unavailable, unreachable{err}, "%s", what)
 	}
 	return errs.Wrap(errs.Internal, err, "%s", what)
+}
+
+// unreachable is a lost database: its message says what kind of failure
+// without the host, user and database names pgx puts in it, because
+// unavailable errors reach API clients as problem details. errors.As still
+// finds the pgx error beneath.
+type unreachable struct{ err error }
+
+func (u unreachable) Unwrap() error { return u.err }
+
+func (u unreachable) Error() string {
+	msg := u.err.Error()
+	for _, why := range []string{"connection refused", "timeout", "shutting down", "terminating connection", "connection reset",
+		"broken pipe", "no such host", "too many clients", "EOF", "closed pool", "context deadline exceeded", "context canceled"} {
+		if strings.Contains(msg, why) {
+			return "database unavailable (" + why + ")"
+		}
+	}
+	return "database unavailable"
 }
 
 // CreateAuthority implements store.Store.

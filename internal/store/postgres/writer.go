@@ -170,16 +170,16 @@ var errRetrySafe = errors.New("retry the batch with savepoints")
 func (w *writer) batch(ctx context.Context, batch []*request, results []error, safe bool) error {
 	ptx, err := w.pool.Begin(ctx)
 	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "begin write transaction")
+		return errs.Wrap(errs.Unavailable, unreachable{err}, "begin write transaction")
 	}
 	defer ptx.Rollback(context.WithoutCancel(ctx))
 	if _, err := ptx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockChain); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "lock the audit chain")
+		return dbError(err, "lock the audit chain")
 	}
 	t := &tx{ctx: ctx, tx: ptx, now: w.now, hash: audit.Genesis}
 	err = ptx.QueryRow(ctx, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").Scan(&t.seq, &t.hash)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return errs.Wrap(errs.Unavailable, err, "read audit log head")
+		return dbError(err, "read audit log head")
 	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -223,7 +223,7 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 	}
 	if err := ptx.Commit(ctx); err != nil {
 		// The connection may have died after COMMIT reached the server.
-		return errs.Wrap(errs.Unavailable, err, "commit (the outcome is unknown if the connection was lost)")
+		return errs.Wrap(errs.Unavailable, unreachable{err}, "commit (the outcome is unknown if the connection was lost)")
 	}
 	return nil
 }
