@@ -114,7 +114,11 @@ func cmdServe(e *env, args []string) error {
 	if haddr == "" {
 		haddr = config.DefaultHTTPListen
 	}
-	rev := revocation.New(revocation.Options{CA: h.CA, Store: h.Store, Log: log})
+	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
+	if shared, ok := h.Store.(store.Shared); ok {
+		ro.Shared = shared // several nodes: one signs, all serve
+	}
+	rev := revocation.New(ro)
 	if err := rev.Refresh(e.ctx); err != nil {
 		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
 	}

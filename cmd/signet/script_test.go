@@ -45,6 +45,7 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
+		Condition:           scriptCondition,
 		Setup: func(e *testscript.Env) error {
 			conf := filepath.Join(e.WorkDir, "softhsm2.conf")
 			tokens := filepath.Join(e.WorkDir, "tokens")
@@ -68,6 +69,7 @@ func TestScripts(t *testing.T) {
 			"fetch":       cmdFetch,
 			"waithttp":    cmdWaitHTTP,
 			"waitcrl":     cmdWaitCRL,
+			"pgdb":        cmdPGDatabase,
 		},
 	})
 }

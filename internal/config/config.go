@@ -27,7 +27,7 @@ const FileName = "signet.toml"
 // passphrases and the admin token are sources ("env:VAR", "file:PATH",
 // "prompt"). Relative paths are relative to the home.
 type Config struct {
-	Store  string `toml:"store" comment:"SQLite database file (relative to the home)"`
+	Store  string `toml:"store" comment:"SQLite database file (relative to the home), or postgres://USER@HOST/DB?sslmode=verify-full shared by several nodes (password in PGPASSWORD or ~/.pgpass, never here)"`
 	Listen string `toml:"listen" comment:"address of the HTTPS listener"`
 	// HTTPListen serves CRLs, OCSP and CA certificates over plain HTTP.
 	HTTPListen string `toml:"http_listen,omitempty" comment:"address of the plain-HTTP listener for CRLs, OCSP and CA certificates (default 127.0.0.1:8080)"`
@@ -135,6 +135,13 @@ func (c Config) Validate() error {
 	if c.Store == "" {
 		problems = append(problems, "store: empty")
 	}
+	if IsPostgres(c.Store) {
+		if u, err := url.Parse(c.Store); err != nil {
+			problems = append(problems, fmt.Sprintf("store: %q is not a URL", RedactStore(c.Store)))
+		} else if _, ok := u.User.Password(); ok || u.Query().Has("password") {
+			problems = append(problems, "store: the URL holds a password; give it in PGPASSWORD or a passfile (~/.pgpass, or passfile= in the URL) instead")
+		}
+	}
 	if c.Listen == "" {
 		problems = append(problems, "listen: empty")
 	}
@@ -158,6 +165,23 @@ func (c Config) Validate() error {
 		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// IsPostgres reports whether a store setting names a PostgreSQL database.
+func IsPostgres(store string) bool {
+	return strings.HasPrefix(store, "postgres://") || strings.HasPrefix(store, "postgresql://")
+}
+
+// RedactStore is a store setting fit for messages: without a password.
+func RedactStore(store string) string {
+	if u, err := url.Parse(store); err == nil && u.Scheme != "" {
+		if q := u.Query(); q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return u.Redacted()
+	}
+	return store
 }
 
 // InHome makes a relative path, or the path of a file: source, relative to home.

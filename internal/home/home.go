@@ -19,6 +19,7 @@ import (
 	"signet/internal/lint"
 	"signet/internal/sshca"
 	"signet/internal/store"
+	"signet/internal/store/postgres"
 	"signet/internal/store/sqlite"
 )
 
@@ -69,10 +70,15 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, 
 	}, nil
 }
 
-// OpenStore opens the store a configuration names.
+// OpenStore opens the store a configuration names: a postgres:// URL (the
+// store several nodes share), else a SQLite file, relative to the home,
+// optionally written "sqlite:PATH".
 func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
+	if config.IsPostgres(dsn) {
+		return postgres.Open(ctx, dsn)
+	}
 	if strings.Contains(dsn, "://") {
-		return nil, errs.New(errs.Malformed, "store %q: only SQLite files are supported in this version", dsn)
+		return nil, errs.New(errs.Malformed, "store %q: want a SQLite file or a postgres:// URL", config.RedactStore(dsn))
 	}
 	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
 }

@@ -27,6 +27,7 @@ type InitOptions struct {
 	Organization string
 	BaseURL      string // where CRLs and OCSP will be served; "": http://<http_listen>
 	HTTPListen   string // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
+	Store        string // store setting (a postgres:// URL); "": signet.db in the home
 	Actor        string
 }
 
@@ -60,7 +61,13 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	if o.HTTPListen != "" {
 		cfg.HTTPListen = o.HTTPListen
 	}
-	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.InHome(dir, cfg.Store)}
+	if o.Store != "" {
+		cfg.Store = o.Store
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.RedactStore(config.InHome(dir, cfg.Store))}
 
 	software := !strings.HasPrefix(o.RootKey, "pkcs11:") || !strings.HasPrefix(o.AuthorityKey, "pkcs11:")
 	if software && cfg.Keys.Passphrase == "" {

@@ -210,6 +210,9 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	if errors.Is(err, errNoResponder) {
 		return nil, ocsp.TryLaterErrorResponse
 	}
+	if errors.Is(err, errNotIssued) {
+		return nil, ocsp.UnauthorizedErrorResponse
+	}
 	if err != nil {
 		s.o.Log.Error("OCSP response", "authority", a.rec.Name, "err", err)
 		return nil, ocsp.InternalErrorErrorResponse

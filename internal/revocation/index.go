@@ -95,6 +95,7 @@ func newAuthority(rec store.Authority, base string) (*authority, error) {
 		a.shards[i] = map[serialKey]entry{}
 	}
 	a.ocsp.responses = map[respKey]*response{}
+	a.ocsp.published = map[respKey]*response{}
 	return a, nil
 }
 

@@ -27,6 +27,7 @@ type response struct {
 	der                         []byte
 	thisUpdate, nextUpdate      time.Time
 	known                       bool // false for "unknown": not refreshed, dropped at refresh
+	revoked                     bool
 	etag, lastModified, expires []string
 }
 
@@ -36,7 +37,8 @@ type ocspState struct {
 
 	mu        sync.RWMutex
 	responses map[respKey]*response
-	unknown   int // cached "unknown" responses, bounded by maxUnknown
+	published map[respKey]*response // with Options.Shared, on the leader: what the store has
+	unknown   int                   // cached "unknown" responses, bounded by maxUnknown
 	signMu    sync.Mutex
 }
 
@@ -61,6 +63,9 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	now := s.now()
 	if r := a.ocsp.cached(k, now); r != nil {
 		return r, nil
+	}
+	if s.o.Shared != nil && !s.leadingOCSP.Load() {
+		return s.respondFollower(a, k)
 	}
 	a.ocsp.signMu.Lock()
 	defer a.ocsp.signMu.Unlock()
@@ -110,7 +115,7 @@ func (s *Service) sign(a *authority, k respKey, serial *big.Int) (*response, err
 		next = signer.Cert.NotAfter
 	}
 	return &response{
-		der: der, thisUpdate: now, nextUpdate: next, known: st.Status != ocsp.Unknown,
+		der: der, thisUpdate: now, nextUpdate: next, known: st.Status != ocsp.Unknown, revoked: st.Status == ocsp.Revoked,
 		etag: []string{etag(der)}, lastModified: []string{now.Format(http.TimeFormat)},
 		expires: []string{next.UTC().Format(http.TimeFormat)},
 	}, nil

@@ -38,6 +38,10 @@ type Options struct {
 	// ResponderValidity is the delegated responder certificate's life; it
 	// is renewed at half of it. Default 4 days.
 	ResponderValidity time.Duration
+	// Shared, when the store is shared by several nodes, elects the one
+	// that signs and carries what it signs to the others (see shared.go).
+	// Nil: this node is alone and does every job.
+	Shared store.Shared
 }
 
 // Service mirrors certificate status and keeps CRLs and OCSP responses signed.
@@ -52,6 +56,9 @@ type Service struct {
 
 	rawMu sync.RWMutex
 	raw   map[string]rawHit // request bytes already answered → what they asked
+
+	leadingCRL, leadingOCSP atomic.Bool // with Shared: this node's jobs now
+	crlVersion              int64       // with Shared: the last published CRL loaded
 }
 
 // rawHit is what a request's bytes name; the response itself is looked up
@@ -153,6 +160,9 @@ func (s *Service) Refresh(ctx context.Context) error {
 			a.purge(crlCutoff(now, s.o.CRLValidity))
 		}
 		s.lastPurge = now
+	}
+	if s.o.Shared != nil {
+		return s.refreshShared(ctx, auths, dirty, changed)
 	}
 	var errList []error
 	for _, a := range auths {

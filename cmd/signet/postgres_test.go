@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"signet/internal/store/postgres/pgtest"
+)
+
+// scriptCondition answers [postgres]: a server to test against, or
+// SIGNET_REQUIRE_TOOLS=1 (then pgdb fails rather than the script skipping).
+func scriptCondition(cond string) (bool, error) {
+	if cond == "postgres" {
+		return os.Getenv(pgtest.EnvURL) != "" || os.Getenv("SIGNET_REQUIRE_TOOLS") == "1", nil
+	}
+	return false, fmt.Errorf("unknown condition %q", cond)
+}
+
+// cmdPGDatabase sets VAR to the URL of a new, empty database on the
+// SIGNET_TEST_POSTGRES server, dropped when the script ends.
+func cmdPGDatabase(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: pgdb VAR")
+	}
+	admin := os.Getenv(pgtest.EnvURL)
+	if admin == "" {
+		ts.Fatalf("%s is not set: no PostgreSQL (./scripts/test starts one)", pgtest.EnvURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	defer conn.Close(ctx)
+	b := make([]byte, 6)
+	rand.Read(b)
+	name := "signet_script_" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ts.Defer(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, admin); err == nil {
+			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		ts.Fatalf("%v", err)
+	}
+	u.Path = "/" + name
+	ts.Setenv(args[0], u.String())
+}

@@ -1,0 +1,190 @@
+package revocation
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http/httptest"
+	"testing"
+
+	"golang.org/x/crypto/ocsp"
+
+	"signet/internal/ca"
+	"signet/internal/kms"
+	"signet/internal/lint"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/store/postgres"
+	"signet/internal/store/postgres/pgtest"
+)
+
+// node is one signet node of a shared store: its own connection pool, CA
+// and revocation service, the keys shared (as a network HSM would be).
+type node struct {
+	st  *postgres.Store
+	ca  *ca.CA
+	svc *Service
+	srv *httptest.Server
+}
+
+func newNode(t *testing.T, url string, keys *kms.Manager) *node {
+	t.Helper()
+	st, err := postgres.Open(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gate, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{st: st, ca: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: base})}
+	n.svc = New(Options{CA: n.ca, Store: st, Shared: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	n.srv = httptest.NewServer(n.svc.Handler())
+	t.Cleanup(n.srv.Close)
+	return n
+}
+
+func (n *node) refresh(t *testing.T) {
+	t.Helper()
+	if err := n.svc.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ocspStatus asks n about c: the status, or -1 for tryLater, -2 for unauthorized.
+func (n *node) ocspStatus(t *testing.T, c, issuer *x509.Certificate) int {
+	t.Helper()
+	f := &fixture{srv: n.srv}
+	_, der := f.post(t, ocspRequest(t, c, issuer, crypto.SHA256))
+	switch {
+	case bytes.Equal(der, ocsp.TryLaterErrorResponse):
+		return -1
+	case bytes.Equal(der, ocsp.UnauthorizedErrorResponse):
+		return -2
+	}
+	r, err := ocsp.ParseResponseForCert(der, c, issuer)
+	if err != nil {
+		t.Fatalf("OCSP response: %v", err)
+	}
+	return r.Status
+}
+
+func (n *node) crlDER(t *testing.T, u string) []byte {
+	t.Helper()
+	f := &fixture{srv: n.srv}
+	resp, err := n.srv.Client().Get(f.local(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	der, _ := io.ReadAll(resp.Body)
+	return der
+}
+
+// TestSharedStore: two nodes on one PostgreSQL database. One leads the CRL
+// and OCSP jobs and alone signs; the other serves what it published, never
+// answering "good" for a certificate its mirror knows is revoked; when the
+// leader goes, the other takes over.
+func TestSharedStore(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { keys.Close() })
+	for _, uri := range []string{"file:root.key", "file:web.key"} {
+		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := newNode(t, url, keys), newNode(t, url, keys)
+	if _, err := a.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := a.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
+		Policy: policy.Policy{DNS: []string{"*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, _ := x509.ParseCertificate(rec.CertDER)
+	a.refresh(t) // a asks first: a leads
+	b.refresh(t)
+	if !a.svc.leadingCRL.Load() || !a.svc.leadingOCSP.Load() || b.svc.leadingCRL.Load() || b.svc.leadingOCSP.Load() {
+		t.Fatalf("leaders: a %v/%v, b %v/%v; want a alone", a.svc.leadingCRL.Load(), a.svc.leadingOCSP.Load(),
+			b.svc.leadingCRL.Load(), b.svc.leadingOCSP.Load())
+	}
+
+	// Issued through b: b knows it, but only a signs.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	iss, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(iss.DER)
+	b.refresh(t)
+	if got := b.ocspStatus(t, c, issuer); got != -1 {
+		t.Errorf("follower before the leader signed: status %d, want tryLater", got)
+	}
+	a.refresh(t) // the leader's poll
+	for name, n := range map[string]*node{"leader": a, "follower": b} {
+		if got := n.ocspStatus(t, c, issuer); got != ocsp.Good {
+			t.Errorf("%s: status %d, want good", name, got)
+		}
+	}
+	stranger := *c
+	stranger.SerialNumber = bigOne()
+	if got := b.ocspStatus(t, &stranger, issuer); got != -2 {
+		t.Errorf("follower, serial never issued: %d, want unauthorized", got)
+	}
+
+	// Revoked through b: b stops answering good at once, the leader's next
+	// round re-signs, and both nodes serve the same CRL.
+	if _, err := b.ca.Revoke(ctx, ca.Serial(c.SerialNumber), 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b.refresh(t)
+	if got := b.ocspStatus(t, c, issuer); got == ocsp.Good {
+		t.Errorf("follower after the revocation: still good")
+	}
+	a.refresh(t)
+	b.refresh(t)
+	for name, n := range map[string]*node{"leader": a, "follower": b} {
+		if got := n.ocspStatus(t, c, issuer); got != ocsp.Revoked {
+			t.Errorf("%s after the revocation: status %d, want revoked", name, got)
+		}
+	}
+	crlA, crlB := a.crlDER(t, c.CRLDistributionPoints[0]), b.crlDER(t, c.CRLDistributionPoints[0])
+	if !bytes.Equal(crlA, crlB) {
+		t.Errorf("the nodes serve different CRLs for %s", c.CRLDistributionPoints[0])
+	}
+	l, err := x509.ParseRevocationList(crlB)
+	if err != nil || !lists(l, c.SerialNumber) || l.CheckSignatureFrom(issuer) != nil {
+		t.Fatalf("follower's CRL: %v; want it signed and listing %x", err, c.SerialNumber)
+	}
+
+	// The leader dies (its sessions end): b takes over at its next round.
+	a.srv.Close()
+	a.st.Close()
+	b.refresh(t)
+	if !b.svc.leadingCRL.Load() || !b.svc.leadingOCSP.Load() {
+		t.Fatal("b did not take over")
+	}
+	iss2, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"b.example.org"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, _ := x509.ParseCertificate(iss2.DER)
+	b.refresh(t)
+	if got := b.ocspStatus(t, c2, issuer); got != ocsp.Good {
+		t.Errorf("new leader: status %d, want good", got)
+	}
+}
+
+func bigOne() *big.Int { return big.NewInt(1) }

@@ -1,0 +1,402 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// The ACME writes go through the writer like every other: its chain lock
+// serializes them across nodes, so an order's version check and update are
+// one atomic step whichever node runs them (two nodes finalizing one order:
+// one wins, the other gets errs.Conflict).
+
+const (
+	acmeAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
+	acmeOrderColumns   = "id, authority, account_id, status, expires, COALESCE(cert_serial, ''), COALESCE(replaces, ''), body, created_at, version"
+	acmeAccountCheck   = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
+		EXISTS (SELECT 1 FROM authorities WHERE name = $1)`
+)
+
+// orderBody is what acme_orders.body holds (the same JSON as store/sqlite's).
+type orderBody struct {
+	Identifiers []store.ACMEIdentifier `json:"identifiers"`
+	Authzs      []store.ACMEAuthz      `json:"authzs"`
+	Profile     string                 `json:"profile,omitempty"`
+	ErrorType   string                 `json:"error_type,omitempty"`
+	ErrorDetail string                 `json:"error_detail,omitempty"`
+}
+
+// CreateACMEAccount implements store.Store.
+func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	if err := store.CheckACMEAccount(a); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.now()
+	}
+	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	check := func(t *tx) error {
+		taken, authority, err := t.exists(acmeAccountCheck, a.Authority, a.KeyID, a.ID)
+		switch {
+		case err != nil:
+			return dbError(err, "look up ACME account key")
+		case taken:
+			return errs.New(errs.Conflict, "an account with this key exists already")
+		case !authority:
+			return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
+		}
+		if a.EABKeyID != "" {
+			var auth, bound string
+			err := t.tx.QueryRow(t.ctx, `SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = $1`, a.EABKeyID).Scan(&auth, &bound)
+			switch {
+			case isNoRows(err) || err == nil && auth != a.Authority:
+				return errs.New(errs.NotFound, "external account binding key %q not found", a.EABKeyID)
+			case err != nil:
+				return dbError(err, "look up external account binding key")
+			case bound != "":
+				return errs.New(errs.Conflict, "external account binding key %q is bound to another account", a.EABKeyID)
+			}
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.ID, a.Authority, a.KeyID, a.Key, string(contacts), a.Status,
+			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
+		if err != nil {
+			return dbError(err, "ACME account %s", a.ID)
+		}
+		if a.EABKeyID != "" {
+			if _, err := t.exec(`UPDATE acme_eab_keys SET account_id = $1 WHERE kid = $2`, a.ID, a.EABKeyID); err != nil {
+				return dbError(err, "bind external account binding key")
+			}
+		}
+		return nil
+	})
+}
+
+// UpdateACMEAccount implements store.Store.
+func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	if err := store.CheckACMEAccount(a); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	check := func(t *tx) error {
+		var taken, exists bool
+		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = $3)`, a.Authority, a.KeyID, a.ID).Scan(&taken, &exists)
+		switch {
+		case err != nil:
+			return dbError(err, "look up ACME account")
+		case taken:
+			return errs.New(errs.Conflict, "another account uses this key")
+		case !exists:
+			return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`UPDATE acme_accounts SET key_id = $1, jwk = $2, contacts = $3, status = $4 WHERE id = $5`,
+			a.KeyID, a.Key, string(contacts), a.Status, a.ID)
+		return dbError(err, "ACME account %s", a.ID)
+	})
+}
+
+// ACMEAccount implements store.Store.
+func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
+	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE id = $1", id)
+}
+
+// ACMEAccountByKey implements store.Store.
+func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
+	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE authority = $1 AND key_id = $2", authority, keyID)
+}
+
+func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
+	var a store.ACMEAccount
+	found := false
+	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
+		var contacts string
+		var created int64
+		if err := rows.Scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
+			return errs.Wrap(errs.Internal, err, "read ACME account")
+		}
+		a.CreatedAt = timeOf(created)
+		found = true
+		return json.Unmarshal([]byte(contacts), &a.Contacts)
+	})
+	if err == nil && !found {
+		err = errs.New(errs.NotFound, "ACME account not found")
+	}
+	return a, err
+}
+
+// CreateACMEOrder implements store.Store.
+func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
+	if err := store.CheckACMEOrder(o); err != nil {
+		return err
+	}
+	if o.CreatedAt.IsZero() {
+		o.CreatedAt = s.now()
+	}
+	body, err := encodeOrder(o)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		exists, account, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_orders WHERE id = $1),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = $2 AND authority = $3)`, o.ID, o.AccountID, o.Authority)
+		switch {
+		case err != nil:
+			return dbError(err, "look up ACME order")
+		case exists:
+			return errs.New(errs.Conflict, "ACME order %s exists already", o.ID)
+		case !account:
+			return errs.New(errs.NotFound, "ACME account %s of authority %q not found", o.AccountID, o.Authority)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
+			nullString(o.CertSerial), nullString(o.Replaces), body, o.CreatedAt.UnixNano())
+		return dbError(err, "ACME order %s", o.ID)
+	})
+}
+
+// UpdateACMEOrder implements store.Store.
+func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
+	if err := store.CheckACMEOrder(o); err != nil {
+		return err
+	}
+	body, err := encodeOrder(o)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
+	return s.w.do(ctx, check, func(t *tx) error { return t.updateOrder(o, body) })
+}
+
+// checkOrderVersion refuses a write to an order that changed since it was
+// read (compare-and-swap on its version: several nodes share orders).
+func (t *tx) checkOrderVersion(id string, version int64) error {
+	var v int64
+	err := t.tx.QueryRow(t.ctx, `SELECT version FROM acme_orders WHERE id = $1`, id).Scan(&v)
+	switch {
+	case isNoRows(err):
+		return errs.New(errs.NotFound, "ACME order %s not found", id)
+	case err != nil:
+		return dbError(err, "read ACME order %s", id)
+	case v != version:
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
+	}
+	return nil
+}
+
+// updateOrder writes o if it is still at o.Version, else errs.Conflict.
+func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
+	tag, err := t.exec(`UPDATE acme_orders SET status = $1, expires = $2, cert_serial = $3, replaces = $4, body = $5,
+		version = version + 1 WHERE id = $6 AND version = $7`, o.Status, o.Expires.UnixNano(), nullString(o.CertSerial),
+		nullString(o.Replaces), body, o.ID, o.Version)
+	if err == nil && tag.RowsAffected() != 1 {
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+	}
+	return dbError(err, "ACME order %s", o.ID)
+}
+
+// ACMEOrder implements store.Store.
+func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error) {
+	os, err := s.acmeOrders(ctx, "SELECT "+acmeOrderColumns+" FROM acme_orders WHERE id = $1", id)
+	if err == nil && len(os) == 0 {
+		err = errs.New(errs.NotFound, "ACME order %s not found", id)
+	}
+	if err != nil {
+		return store.ACMEOrder{}, err
+	}
+	return os[0], nil
+}
+
+// ACMEOrders implements store.Store.
+func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" $"+strconv.Itoa(len(args)))
+	}
+	for _, c := range []struct{ col, v string }{{"account_id", f.AccountID}, {"cert_serial", f.CertSerial}, {"replaces", f.Replaces}} {
+		if c.v != "" {
+			add(c.col+" =", c.v)
+		}
+	}
+	if len(where) == 0 {
+		return nil, errs.New(errs.Malformed, "listing ACME orders needs an account, a certificate or a replaced certificate")
+	}
+	if f.AfterID != "" {
+		add("id >", f.AfterID)
+	}
+	q := "SELECT " + acmeOrderColumns + " FROM acme_orders WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
+	if f.Limit > 0 {
+		q += " LIMIT " + strconv.Itoa(f.Limit)
+	}
+	return s.acmeOrders(ctx, q, args...)
+}
+
+func (s *Store) acmeOrders(ctx context.Context, q string, args ...any) ([]store.ACMEOrder, error) {
+	var out []store.ACMEOrder
+	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
+		var o store.ACMEOrder
+		var expires, created int64
+		var body []byte
+		if err := rows.Scan(&o.ID, &o.Authority, &o.AccountID, &o.Status, &expires, &o.CertSerial, &o.Replaces,
+			&body, &created, &o.Version); err != nil {
+			return errs.Wrap(errs.Internal, err, "read ACME order")
+		}
+		var b orderBody
+		if err := json.Unmarshal(body, &b); err != nil {
+			return errs.Wrap(errs.Internal, err, "decode ACME order %s", o.ID)
+		}
+		o.Expires, o.CreatedAt = timeOf(expires), timeOf(created)
+		o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail = b.Identifiers, b.Authzs, b.Profile, b.ErrorType, b.ErrorDetail
+		for i := range o.Authzs {
+			for j := range o.Authzs[i].Challenges {
+				if v := &o.Authzs[i].Challenges[j].Validated; !v.IsZero() {
+					*v = v.UTC()
+				}
+			}
+		}
+		out = append(out, o)
+		return nil
+	})
+	return out, err
+}
+
+func encodeOrder(o store.ACMEOrder) ([]byte, error) {
+	b, err := json.Marshal(orderBody{o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail})
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "encode ACME order %s", o.ID)
+	}
+	return b, nil
+}
+
+// DeleteStaleACMEOrders implements store.Store.
+func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
+		tag, err := t.exec(`DELETE FROM acme_orders WHERE (expires < $1 AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < $1)`, before.UnixNano())
+		if err != nil {
+			return dbError(err, "delete stale ACME orders")
+		}
+		n = tag.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+// CreateEABKey implements store.Store.
+func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error {
+	if k.ID == "" || k.Authority == "" || len(k.Sealed) == 0 {
+		return errs.New(errs.Malformed, "external account binding key needs an ID, an authority and a sealed key")
+	}
+	ev, err := store.PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = s.now()
+	}
+	check := func(t *tx) error {
+		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = $1),
+			EXISTS (SELECT 1 FROM authorities WHERE name = $2)`, k.ID, k.Authority)
+		switch {
+		case err != nil:
+			return dbError(err, "look up external account binding key")
+		case exists:
+			return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
+		case !authority:
+			return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES ($1, $2, $3, $4)`,
+			k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
+		return dbError(err, "external account binding key %q", k.ID)
+	})
+}
+
+// EABKey implements store.Store.
+func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
+	var k store.EABKey
+	found := false
+	err := s.each(ctx, false, "SELECT kid, authority, sealed, created_at, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = $1",
+		[]any{id}, func(rows pgx.Rows) error {
+			var created int64
+			found = true
+			if err := rows.Scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
+				return errs.Wrap(errs.Internal, err, "read external account binding key")
+			}
+			k.CreatedAt = timeOf(created)
+			return nil
+		})
+	if err == nil && !found {
+		err = errs.New(errs.NotFound, "external account binding key %q not found", id)
+	}
+	return k, err
+}
+
+// Secret implements store.Store: the first node to store a value wins.
+func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if name == "" || len(value) == 0 {
+		return nil, errs.New(errs.Malformed, "a secret needs a name and a value")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var out []byte
+	err := s.pool.QueryRow(ctx, `WITH ins AS (
+			INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING RETURNING value)
+		SELECT value FROM ins UNION ALL SELECT value FROM secrets WHERE name = $1 LIMIT 1`, name, value, s.now().UnixNano()).Scan(&out)
+	if isNoRows(err) {
+		// Another node inserted it while this statement ran: its snapshot
+		// predates that row; a new statement sees it.
+		err = s.pool.QueryRow(ctx, `SELECT value FROM secrets WHERE name = $1`, name).Scan(&out)
+	}
+	if err != nil {
+		return nil, dbError(err, "secret %q", name)
+	}
+	return out, nil
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

@@ -1,0 +1,130 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"signet/internal/errs"
+)
+
+// importTables are copied by Import, in an order that satisfies the
+// foreign keys (each COPY checks them when it ends).
+var importTables = []string{
+	"events", "authorities", "certificates", "certificate_names",
+	"ssh_authority_keys", "ssh_certificates", "crl_numbers",
+	"acme_accounts", "acme_eab_keys", "acme_orders", "secrets",
+}
+
+// Source is a store to import from: store/sqlite's Export.
+type Source interface {
+	Export(ctx context.Context, table string, columns []string, fn func(row []any) error) error
+}
+
+// Import copies every table of src into this store, row for row: audit
+// events keep their seqs, times and hashes, so the chain verifies on the
+// new database as it did on the old. It runs in one transaction holding
+// the chain lock, refuses a database that holds any event or authority, and
+// returns the rows copied per table.
+func (s *Store) Import(ctx context.Context, src Source) (map[string]int64, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, dbError(err, "begin import")
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockChain); err != nil {
+		return nil, dbError(err, "lock the audit chain")
+	}
+	var used bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM authorities)").Scan(&used); err != nil {
+		return nil, dbError(err, "check the target is empty")
+	}
+	if used {
+		return nil, errs.New(errs.Conflict, "the target database holds a signet store already; migrate into an empty database")
+	}
+	counts := map[string]int64{}
+	for _, table := range importTables {
+		cols, types, err := columns(ctx, tx, table)
+		if err != nil {
+			return nil, err
+		}
+		n, err := copyTable(ctx, tx, src, table, cols, types)
+		if err != nil {
+			return nil, err
+		}
+		counts[table] = n
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, dbError(err, "commit import")
+	}
+	return counts, nil
+}
+
+// columns lists a table's columns and their types in order.
+func columns(ctx context.Context, tx pgx.Tx, table string) (names, types []string, err error) {
+	rows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
+	if err != nil {
+		return nil, nil, dbError(err, "columns of %s", table)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var n, t string
+		if err := rows.Scan(&n, &t); err != nil {
+			return nil, nil, dbError(err, "columns of %s", table)
+		}
+		names, types = append(names, n), append(types, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, dbError(err, "columns of %s", table)
+	}
+	if len(names) == 0 {
+		return nil, nil, errs.New(errs.Internal, "table %s has no columns", table)
+	}
+	return names, types, nil
+}
+
+// copyTable streams one table from src into COPY: the rows never sit in
+// memory all at once, whatever the size of the store.
+func copyTable(ctx context.Context, tx pgx.Tx, src Source, table string, cols, types []string) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows := make(chan []any, 256)
+	exported := make(chan error, 1)
+	go func() {
+		defer close(rows)
+		exported <- src.Export(ctx, table, cols, func(row []any) error {
+			out := make([]any, len(row))
+			for i, v := range row {
+				// SQLite may hand back text where PostgreSQL wants bytes.
+				if str, ok := v.(string); ok && types[i] == "bytea" {
+					v = []byte(str)
+				}
+				out[i] = v
+			}
+			select {
+			case rows <- out:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{table}, cols, pgx.CopyFromFunc(func() ([]any, error) {
+		row, ok := <-rows
+		if !ok {
+			return nil, nil
+		}
+		return row, nil
+	}))
+	cancel()
+	for range rows {
+	}
+	if xerr := <-exported; xerr != nil && err == nil {
+		return 0, xerr
+	}
+	if err != nil {
+		return 0, dbError(err, "copy table %s", table)
+	}
+	return n, nil
+}

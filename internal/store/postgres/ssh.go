@@ -1,0 +1,369 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+const (
+	sshKeyInsert = `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`
+	sshDemote = "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = $1 AND state = 'active'"
+)
+
+// CreateSSHAuthority implements store.Store.
+func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error {
+	if err := store.CheckAuthority(a); err != nil {
+		return err
+	}
+	k.Authority, k.State = a.Name, store.SSHKeyActive
+	if err := store.CheckSSHKey(k); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	if err != nil {
+		return err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = s.now()
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = a.CreatedAt
+	}
+	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		if err := t.insertAuthority(a, ev.Seq); err != nil {
+			return err
+		}
+		_, err = t.exec(sshKeyInsert, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return dbError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+	})
+}
+
+// sshKeyCheck reads an authority's purpose and one key's state ("" if absent).
+func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, err error) {
+	var p, st *string
+	err = t.tx.QueryRow(t.ctx, `SELECT (SELECT purpose FROM authorities WHERE name = $1),
+		(SELECT state FROM ssh_authority_keys WHERE authority = $1 AND fingerprint = $2)`, authority, fingerprint).Scan(&p, &st)
+	if err != nil {
+		return "", "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
+	}
+	if p == nil {
+		return "", "", errs.New(errs.NotFound, "authority %q does not exist", authority)
+	}
+	if st != nil {
+		state = *st
+	}
+	return *p, state, nil
+}
+
+// AddSSHKey implements store.Store.
+func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) error {
+	if err := store.CheckSSHKey(k); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = s.now()
+	}
+	check := func(t *tx) error {
+		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
+		if err == nil && state != "" {
+			err = errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, state)
+		}
+		return err
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		if k.State == store.SSHKeyActive {
+			if _, err := t.exec(sshDemote, k.Authority); err != nil {
+				return dbError(err, "demote the active key of %q", k.Authority)
+			}
+		}
+		_, err := t.exec(sshKeyInsert, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return dbError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+	})
+}
+
+// SetSSHKeyState implements store.Store.
+func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error {
+	if err := store.CheckSSHKeyState(state); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		_, cur, err := t.sshKeyCheck(authority, fingerprint)
+		switch {
+		case err != nil:
+			return err
+		case cur == "":
+			return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
+		case cur == string(state):
+			return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, state)
+		case cur == string(store.SSHKeyRevoked):
+			return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		if state == store.SSHKeyActive {
+			if _, err := t.exec(sshDemote, authority); err != nil {
+				return dbError(err, "demote the active key of %q", authority)
+			}
+		}
+		_, err := t.exec("UPDATE ssh_authority_keys SET state = $1 WHERE authority = $2 AND fingerprint = $3", string(state), authority, fingerprint)
+		return dbError(err, "set state of SSH key %s", fingerprint)
+	})
+}
+
+// RecordSSHCertificate implements store.Store.
+func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error {
+	if err := store.CheckSSHCertificate(c); err != nil {
+		return err
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateIssue, store.SSHSubject(c.Serial), c.Authority, time.Time{})
+	if err != nil {
+		return err
+	}
+	if c.Status == "" {
+		c.Status = store.Valid
+	}
+	principals, err := json.Marshal(c.Principals)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "encode principals")
+	}
+	check := func(t *tx) error {
+		var exists bool
+		var state *string
+		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = $1),
+			(SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3)`,
+			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&exists, &state)
+		switch {
+		case err != nil:
+			return dbError(err, "look up SSH certificate %d", c.Serial)
+		case exists:
+			return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
+		case state == nil:
+			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
+		case *state != string(store.SSHKeyActive):
+			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, *state)
+		}
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
+			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+			c.Requester, c.Cert, ev.Seq)
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "23505" {
+			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
+		}
+		return dbError(err, "SSH certificate %d", c.Serial)
+	})
+}
+
+// RevokeSSHCertificate implements store.Store.
+func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error {
+	if err := store.CheckSSHSerial(serial); err != nil {
+		return err
+	}
+	if at.IsZero() {
+		return errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, store.SSHSubject(serial), "", time.Time{})
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		var status, authority string
+		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM ssh_certificates WHERE serial = $1", int64(serial)).Scan(&status, &authority)
+		switch {
+		case isNoRows(err):
+			return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
+		case err != nil:
+			return dbError(err, "read SSH certificate %d", serial)
+		case status == string(store.Revoked):
+			return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
+		case ev.Authority != "" && ev.Authority != authority:
+			return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, ev.Authority)
+		}
+		ev.Authority = authority
+		return nil
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("UPDATE ssh_certificates SET status = 'revoked', revoked_at = $1, revoked_by = 'serial' WHERE serial = $2",
+			at.UnixNano(), int64(serial))
+		return dbError(err, "revoke SSH certificate %d", serial)
+	})
+}
+
+// RevokeSSHKeyID implements store.Store.
+func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error) {
+	if authority == "" || keyID == "" {
+		return 0, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
+	}
+	if at.IsZero() {
+		return 0, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
+	}
+	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	check := func(t *tx) error {
+		var total, open int
+		err := t.tx.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
+			FROM ssh_certificates WHERE authority = $1 AND key_id = $2`, authority, keyID).Scan(&total, &open)
+		switch {
+		case err != nil:
+			return dbError(err, "look up key ID %q", keyID)
+		case total == 0:
+			return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
+		case open == 0:
+			return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
+		}
+		return nil
+	}
+	err = s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		tag, err := t.exec(`UPDATE ssh_certificates SET status = 'revoked', revoked_at = $1, revoked_by = 'key-id'
+			WHERE authority = $2 AND key_id = $3 AND (status = 'valid' OR revoked_by = 'serial')`, at.UnixNano(), authority, keyID)
+		if err != nil {
+			return dbError(err, "revoke key ID %q", keyID)
+		}
+		n = int(tag.RowsAffected())
+		return nil
+	})
+	return n, err
+}
+
+const (
+	sshKeyColumns  = "authority, fingerprint, key_uri, public_key, state, created_at"
+	sshCertColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
+)
+
+// SSHKeys implements store.Store.
+func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
+	var out []store.SSHKey
+	err := s.each(ctx, false, "SELECT "+sshKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
+		[]any{authority}, func(rows pgx.Rows) error {
+			var k store.SSHKey
+			var state string
+			var created int64
+			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
+				return errs.Wrap(errs.Internal, err, "read SSH key")
+			}
+			k.State, k.CreatedAt = store.SSHKeyState(state), timeOf(created)
+			out = append(out, k)
+			return nil
+		})
+	return out, err
+}
+
+// SSHCertificate implements store.Store.
+func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCertificate, error) {
+	if err := store.CheckSSHSerial(serial); err != nil {
+		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
+	}
+	cs, err := s.sshCertificates(ctx, "SELECT "+sshCertColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
+	if err == nil && len(cs) == 0 {
+		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
+	}
+	if err != nil {
+		return store.SSHCertificate{}, err
+	}
+	return cs[0], nil
+}
+
+// SSHCertificates implements store.Store.
+func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, cond+" = $"+strconv.Itoa(len(args)))
+	}
+	if f.Authority != "" {
+		add("authority", f.Authority)
+	}
+	if f.KeyID != "" {
+		add("key_id", f.KeyID)
+	}
+	if f.Status != "" {
+		add("status", string(f.Status))
+	}
+	q := "SELECT " + sshCertColumns + " FROM ssh_certificates"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY serial"
+	if f.Limit > 0 {
+		args = append(args, f.Limit)
+		q += " LIMIT $" + strconv.Itoa(len(args))
+	}
+	return s.sshCertificates(ctx, q, args...)
+}
+
+func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
+	var out []store.SSHCertificate
+	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
+		var c store.SSHCertificate
+		var serial, after, before int64
+		var typ, principals, status string
+		var revokedAt *int64
+		var revokedBy *string
+		if err := rows.Scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
+			&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
+			return errs.Wrap(errs.Internal, err, "read SSH certificate")
+		}
+		if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
+			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
+		}
+		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
+		c.ValidAfter, c.ValidBefore = timeOf(after), timeOf(before)
+		if revokedBy != nil {
+			c.RevokedBy = *revokedBy
+		}
+		if revokedAt != nil {
+			c.RevokedAt = timeOf(*revokedAt)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
