@@ -296,3 +296,46 @@ func weakRSA(t testing.TB) crypto.PublicKey {
 	}
 	return k.Public()
 }
+
+// TestDiscardedSignatureIsAudited: when the store refuses a certificate
+// the CA key has already signed (here: an ACME order finalized meanwhile
+// by another node), nothing is issued and the audit log says the key
+// signed something that was discarded.
+func TestDiscardedSignatureIsAudited(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	acct := store.ACMEAccount{ID: "a1", Authority: "web", KeyID: "k1", Key: []byte(`{"kty":"EC"}`), Status: store.StatusValid, CreatedAt: f.now}
+	if err := f.store.CreateACMEAccount(ctx, acct, audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	id := store.ACMEIdentifier{Type: "dns", Value: "www.example.org"}
+	order := store.ACMEOrder{ID: "o1", Authority: "web", AccountID: "a1", Status: store.StatusReady, Expires: f.now.Add(time.Hour),
+		Identifiers: []store.ACMEIdentifier{id}, Profile: "default", CreatedAt: f.now,
+		Authzs: []store.ACMEAuthz{{Identifier: id, Status: store.StatusValid, Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "t", Status: store.StatusValid}}}}}
+	if err := f.store.CreateACMEOrder(ctx, order); err != nil {
+		t.Fatal(err)
+	}
+	stale, _ := f.store.ACMEOrder(ctx, "o1")
+	stale.Status = store.StatusValid
+	stale.Version-- // another node moved the order on since this one read it
+	_, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"}, Finalizes: &stale})
+	if errs.KindOf(err) != errs.Conflict {
+		t.Fatalf("got %v, want a conflict", err)
+	}
+	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
+		t.Fatalf("%d certificates recorded for a refused finalize", len(certs))
+	}
+	var discards int
+	f.store.Events(ctx, func(e audit.Event) error {
+		if e.Kind == "certificate.discard" {
+			discards++
+		}
+		return nil
+	})
+	if discards != 1 {
+		t.Fatalf("%d certificate.discard events, want 1", discards)
+	}
+	if _, err := audit.Verify(ctx, f.store); err != nil {
+		t.Fatalf("audit log after a discard: %v", err)
+	}
+}

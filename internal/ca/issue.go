@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net"
 	"time"
 
@@ -117,6 +118,16 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
 	})
 	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
+		// The CA key has signed a certificate that will never leave this
+		// process (another node finalized the order first, the store is
+		// down): say so in the log, best effort, so an auditor sees every
+		// signature the key made.
+		discard := c.event("certificate.discard", req.Actor, a.rec.Name, serial, map[string]any{
+			"reason": err.Error(), "sha256": fingerprint(der),
+		})
+		if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
+			return nil, errors.Join(err, derr)
+		}
 		return nil, err
 	}
 	c.signalChange()
