@@ -180,7 +180,9 @@ func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 		}
 		if kind != "" {
 			ev := audit.Event{Kind: kind, Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"contact": acct.Contacts, "status": acct.Status})}
-			if err := w.store.UpdateACMEAccount(r.Context(), acct, ev); err != nil {
+			err := w.store.UpdateACMEAccount(r.Context(), acct, ev)
+			w.accounts.forget(acct.ID)
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -261,7 +263,9 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 		return nil, errs.Wrap(errs.Malformed, err, "the new key")
 	}
 	ev := audit.Event{Kind: "acme.account.key-change", Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"old": req.account.KeyID, "new": newThumb})}
-	if err := w.store.UpdateACMEAccount(r.Context(), acct, ev); err != nil {
+	err = w.store.UpdateACMEAccount(r.Context(), acct, ev)
+	w.accounts.forget(acct.ID)
+	if err != nil {
 		return nil, err
 	}
 	return &response{body: w.accountBody(r, req.auth, acct)}, nil

@@ -139,18 +139,14 @@ func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, m
 		if !ok || id == "" || strings.Contains(id, "/") {
 			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "kid %q is not an account URL of this authority", h.KeyID)
 		}
-		acct, err := w.store.ACMEAccount(r.Context(), id)
-		if errs.KindOf(err) == errs.NotFound || err == nil && acct.Authority != auth.name {
+		e, err := w.signer(r.Context(), id)
+		if errs.KindOf(err) == errs.NotFound || err == nil && e.acct.Authority != auth.name {
 			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "account %q does not exist", id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		var key jose.JSONWebKey
-		if err := key.UnmarshalJSON(acct.Key); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "stored key of account %s", id)
-		}
-		req.jwk, req.account, req.hasAcct = &key, acct, true
+		req.jwk, req.account, req.hasAcct = e.key, e.acct, true
 	} else {
 		if err := checkKey(h.JSONWebKey); err != nil {
 			return nil, err
