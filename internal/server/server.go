@@ -229,6 +229,12 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 func (s *Server) logged(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Requests are logged at debug level only; when that is off, skip
+		// the recorder and the log call's allocations on the hot path.
+		if !s.o.Log.Enabled(r.Context(), slog.LevelDebug) {
+			h.ServeHTTP(w, r)
+			return
+		}
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		h.ServeHTTP(rec, r)

@@ -180,7 +180,9 @@ func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 		}
 		if kind != "" {
 			ev := audit.Event{Kind: kind, Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"contact": acct.Contacts, "status": acct.Status})}
-			if err := w.store.UpdateACMEAccount(r.Context(), acct, ev); err != nil {
+			err := w.store.UpdateACMEAccount(r.Context(), acct, ev)
+			w.accounts.forget(acct.ID)
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -217,25 +219,24 @@ func (w *WFE) orders(r *http.Request, req *request) (*response, error) {
 
 // keyChange rolls an account over to a new key (§7.3.5).
 func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
-	jws, h, err := parseJWS(req.payload, algorithms)
+	inner, err := decodeSigned(req.payload)
 	if err != nil {
 		return nil, err
 	}
-	if h.JSONWebKey == nil || h.KeyID != "" {
+	if inner.jwk == nil || inner.kid != "" {
 		return nil, errs.New(errs.Malformed, "the inner JWS of a key change must carry the new key as jwk")
 	}
-	if err := checkKey(h.JSONWebKey); err != nil {
+	if err := checkKey(inner.jwk); err != nil {
 		return nil, err
 	}
-	if u, _ := h.ExtraHeaders["url"].(string); u != req.url {
-		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the inner JWS url %q is not %q", u, req.url)
+	if inner.url != req.url {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the inner JWS url %q is not %q", inner.url, req.url)
 	}
-	payload, err := jws.Verify(h.JSONWebKey)
-	if err != nil {
+	if inner.verify(inner.jwk) != nil {
 		return nil, errs.New(errs.Malformed, "the inner JWS signature does not verify")
 	}
 	var in acme.KeyChangeRequest
-	if err := decode(payload, &in); err != nil {
+	if err := decode(inner.payload, &in); err != nil {
 		return nil, err
 	}
 	if in.Account != w.accountURL(r, req.auth, req.account.ID) {
@@ -248,7 +249,7 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	if t, err := thumbprint(&old); err != nil || t != req.account.KeyID {
 		return nil, problem(acme.Unauthorized, errs.Unauthorized, "oldKey is not the account's current key")
 	}
-	newThumb, err := thumbprint(h.JSONWebKey)
+	newThumb, err := thumbprint(inner.jwk)
 	if err != nil {
 		return nil, err
 	}
@@ -257,11 +258,13 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	}
 	acct := req.account
 	acct.KeyID = newThumb
-	if acct.Key, err = h.JSONWebKey.MarshalJSON(); err != nil {
+	if acct.Key, err = inner.jwk.MarshalJSON(); err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "the new key")
 	}
 	ev := audit.Event{Kind: "acme.account.key-change", Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"old": req.account.KeyID, "new": newThumb})}
-	if err := w.store.UpdateACMEAccount(r.Context(), acct, ev); err != nil {
+	err = w.store.UpdateACMEAccount(r.Context(), acct, ev)
+	w.accounts.forget(acct.ID)
+	if err != nil {
 		return nil, err
 	}
 	return &response{body: w.accountBody(r, req.auth, acct)}, nil

@@ -110,56 +110,53 @@ func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, m
 	if err != nil {
 		return nil, err
 	}
-	jws, h, err := parseJWS(body, algorithms)
+	s, err := decodeSigned(body)
 	if err != nil {
 		return nil, err
 	}
-	if h.Nonce == "" {
+	if s.nonce == "" {
 		return nil, problem(acme.BadNonce, errs.Malformed, "the JWS has no nonce")
 	}
-	if !w.nonces.Use(h.Nonce) {
+	if !w.nonces.Use(s.nonce) {
 		return nil, problem(acme.BadNonce, errs.Malformed, "the nonce is unknown, expired or used")
 	}
 	req := &request{auth: auth, url: w.base(r) + r.URL.Path}
-	if u, _ := h.ExtraHeaders["url"].(string); u != req.url {
-		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the JWS url header %q is not the request URL %q", u, req.url)
+	if s.url != req.url {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the JWS url header %q is not the request URL %q", s.url, req.url)
 	}
 	switch {
-	case h.KeyID != "" && h.JSONWebKey != nil:
+	case s.kid != "" && s.jwk != nil:
 		return nil, errs.New(errs.Malformed, "the JWS has both kid and jwk")
-	case h.KeyID == "" && h.JSONWebKey == nil:
+	case s.kid == "" && s.jwk == nil:
 		return nil, errs.New(errs.Malformed, "the JWS has neither kid nor jwk")
-	case h.KeyID != "" && mode == byJWK:
+	case s.kid != "" && mode == byJWK:
 		return nil, errs.New(errs.Malformed, "this resource must be signed with a jwk header, not a kid")
-	case h.JSONWebKey != nil && mode == byKID:
+	case s.jwk != nil && mode == byKID:
 		return nil, errs.New(errs.Malformed, "this resource must be signed by an account: use a kid header, not a jwk")
 	}
-	if h.KeyID != "" {
-		id, ok := strings.CutPrefix(h.KeyID, w.base(r)+auth.prefix+"/account/")
+	if s.kid != "" {
+		id, ok := strings.CutPrefix(s.kid, w.base(r)+auth.prefix+"/account/")
 		if !ok || id == "" || strings.Contains(id, "/") {
-			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "kid %q is not an account URL of this authority", h.KeyID)
+			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "kid %q is not an account URL of this authority", s.kid)
 		}
-		acct, err := w.store.ACMEAccount(r.Context(), id)
-		if errs.KindOf(err) == errs.NotFound || err == nil && acct.Authority != auth.name {
+		e, err := w.signer(r.Context(), id)
+		if errs.KindOf(err) == errs.NotFound || err == nil && e.acct.Authority != auth.name {
 			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "account %q does not exist", id)
 		}
 		if err != nil {
 			return nil, err
 		}
-		var key jose.JSONWebKey
-		if err := key.UnmarshalJSON(acct.Key); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "stored key of account %s", id)
-		}
-		req.jwk, req.account, req.hasAcct = &key, acct, true
+		req.jwk, req.account, req.hasAcct = e.key, e.acct, true
 	} else {
-		if err := checkKey(h.JSONWebKey); err != nil {
+		if err := checkKey(s.jwk); err != nil {
 			return nil, err
 		}
-		req.jwk = h.JSONWebKey
+		req.jwk = s.jwk
 	}
-	if req.payload, err = jws.Verify(req.jwk); err != nil {
-		return nil, errs.New(errs.Malformed, "the JWS signature does not verify")
+	if err := s.verify(req.jwk); err != nil {
+		return nil, err
 	}
+	req.payload = s.payload
 	if req.hasAcct && req.account.Status != store.StatusValid {
 		return nil, problem(acme.Unauthorized, errs.Unauthorized, "account %s is %s", req.account.ID, req.account.Status)
 	}

@@ -295,14 +295,14 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 		return resp, nil
 	}
 	key := o.ID + "/" + strconv.Itoa(n)
-	done := make(chan struct{})
-	if running, busy := w.inflight.LoadOrStore(key, done); busy {
-		done = running.(chan struct{})
+	v := &validation{done: make(chan struct{})}
+	if running, busy := w.inflight.LoadOrStore(key, v); busy {
+		v = running.(*validation)
 	} else {
 		c := o.Authzs[n].Challenges[i]
 		keyAuth := c.Token + "." + req.account.KeyID
 		w.bg.Add(1)
-		go w.validate(o.ID, n, c.Type, c.Token, acme.Identifier(o.Authzs[n].Identifier), keyAuth, key, done)
+		go w.validate(o, n, c.Type, c.Token, acme.Identifier(o.Authzs[n].Identifier), keyAuth, key, v)
 	}
 	// Most validations take milliseconds: waiting a little for the outcome
 	// spares the client a poll (and Retry-After's second); a slow one is
@@ -310,12 +310,19 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	t := time.NewTimer(syncValidation)
 	defer t.Stop()
 	select {
-	case <-done:
-		if o, err = w.store.ACMEOrder(r.Context(), o.ID); err == nil {
-			view = w.challengeView(r, req.auth, &o, n, i)
-			resp.body = &view
-			return resp, nil
+	case <-v.done:
+		if !v.recorded {
+			// Another request's validation, or one that lost a race: the
+			// store says what happened.
+			if o, err = w.store.ACMEOrder(r.Context(), o.ID); err != nil {
+				break
+			}
+		} else {
+			o = v.order
 		}
+		view = w.challengeView(r, req.auth, &o, n, i)
+		resp.body = &view
+		return resp, nil
 	case <-t.C:
 	case <-r.Context().Done():
 	}
@@ -326,17 +333,27 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 // syncValidation is how long a challenge POST waits for its validation.
 const syncValidation = 2 * time.Second
 
-// validate runs one validation and records its outcome, retrying the
-// compare-and-swap if the order changed meanwhile.
-func (w *WFE) validate(orderID string, n int, typ, token string, id acme.Identifier, keyAuth, key string, done chan struct{}) {
+// validation is one running validation; after done, order is the order as
+// recorded with its outcome, if recorded.
+type validation struct {
+	done     chan struct{}
+	order    store.ACMEOrder
+	recorded bool
+}
+
+// validate runs one validation and records its outcome in the order, read
+// again only if it changed meanwhile (a compare-and-swap on its version).
+func (w *WFE) validate(o store.ACMEOrder, n int, typ, token string, id acme.Identifier, keyAuth, key string, v *validation) {
 	defer w.bg.Done()
-	defer close(done)
+	defer close(v.done)
 	defer w.inflight.Delete(key)
 	verr := w.o.VA.Validate(w.bgCtx, typ, id, token, keyAuth)
-	for range 5 {
-		o, err := w.store.ACMEOrder(w.bgCtx, orderID)
-		if err != nil {
-			return
+	for try := range 5 {
+		if try > 0 {
+			var err error
+			if o, err = w.store.ACMEOrder(w.bgCtx, o.ID); err != nil {
+				return
+			}
 		}
 		az := &o.Authzs[n]
 		i := slices.IndexFunc(az.Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })
@@ -354,10 +371,15 @@ func (w *WFE) validate(orderID string, n int, typ, token string, id acme.Identif
 				c.ErrorType = string(f.Type)
 			}
 		}
-		err = w.store.UpdateACMEOrder(w.bgCtx, o)
+		err := w.store.UpdateACMEOrder(w.bgCtx, o)
+		if err == nil {
+			o.Version++
+			v.order, v.recorded = o, true
+			return
+		}
 		if errs.KindOf(err) != errs.Conflict {
-			if err != nil && w.bgCtx.Err() == nil {
-				w.log.Warn("acme: recording a validation", "order", orderID, "err", err)
+			if w.bgCtx.Err() == nil {
+				w.log.Warn("acme: recording a validation", "order", o.ID, "err", err)
 			}
 			return
 		}

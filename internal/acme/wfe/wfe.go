@@ -64,7 +64,8 @@ type WFE struct {
 	mux    *http.ServeMux
 	eab    map[string]bool
 
-	auths sync.Map // name -> *authority
+	auths    sync.Map // name -> *authority
+	accounts accountCache
 
 	// inflight holds the challenges and finalizations this node is working
 	// on, so a client's repeated POSTs do not start a second one.
