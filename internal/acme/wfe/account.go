@@ -219,24 +219,25 @@ func (w *WFE) orders(r *http.Request, req *request) (*response, error) {
 
 // keyChange rolls an account over to a new key (§7.3.5).
 func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
-	inner, err := decodeSigned(req.payload)
+	jws, h, err := parseJWS(req.payload, algorithms)
 	if err != nil {
 		return nil, err
 	}
-	if inner.jwk == nil || inner.kid != "" {
+	if h.JSONWebKey == nil || h.KeyID != "" {
 		return nil, errs.New(errs.Malformed, "the inner JWS of a key change must carry the new key as jwk")
 	}
-	if err := checkKey(inner.jwk); err != nil {
+	if err := checkKey(h.JSONWebKey); err != nil {
 		return nil, err
 	}
-	if inner.url != req.url {
-		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the inner JWS url %q is not %q", inner.url, req.url)
+	if u, _ := h.ExtraHeaders["url"].(string); u != req.url {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the inner JWS url %q is not %q", u, req.url)
 	}
-	if inner.verify(inner.jwk) != nil {
+	payload, err := jws.Verify(h.JSONWebKey)
+	if err != nil {
 		return nil, errs.New(errs.Malformed, "the inner JWS signature does not verify")
 	}
 	var in acme.KeyChangeRequest
-	if err := decode(inner.payload, &in); err != nil {
+	if err := decode(payload, &in); err != nil {
 		return nil, err
 	}
 	if in.Account != w.accountURL(r, req.auth, req.account.ID) {
@@ -249,7 +250,7 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	if t, err := thumbprint(&old); err != nil || t != req.account.KeyID {
 		return nil, problem(acme.Unauthorized, errs.Unauthorized, "oldKey is not the account's current key")
 	}
-	newThumb, err := thumbprint(inner.jwk)
+	newThumb, err := thumbprint(h.JSONWebKey)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +259,7 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	}
 	acct := req.account
 	acct.KeyID = newThumb
-	if acct.Key, err = inner.jwk.MarshalJSON(); err != nil {
+	if acct.Key, err = h.JSONWebKey.MarshalJSON(); err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "the new key")
 	}
 	ev := audit.Event{Kind: "acme.account.key-change", Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"old": req.account.KeyID, "new": newThumb})}

@@ -110,34 +110,34 @@ func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, m
 	if err != nil {
 		return nil, err
 	}
-	s, err := decodeSigned(body)
+	jws, h, err := parseJWS(body, algorithms)
 	if err != nil {
 		return nil, err
 	}
-	if s.nonce == "" {
+	if h.Nonce == "" {
 		return nil, problem(acme.BadNonce, errs.Malformed, "the JWS has no nonce")
 	}
-	if !w.nonces.Use(s.nonce) {
+	if !w.nonces.Use(h.Nonce) {
 		return nil, problem(acme.BadNonce, errs.Malformed, "the nonce is unknown, expired or used")
 	}
 	req := &request{auth: auth, url: w.base(r) + r.URL.Path}
-	if s.url != req.url {
-		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the JWS url header %q is not the request URL %q", s.url, req.url)
+	if u, _ := h.ExtraHeaders["url"].(string); u != req.url {
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the JWS url header %q is not the request URL %q", u, req.url)
 	}
 	switch {
-	case s.kid != "" && s.jwk != nil:
+	case h.KeyID != "" && h.JSONWebKey != nil:
 		return nil, errs.New(errs.Malformed, "the JWS has both kid and jwk")
-	case s.kid == "" && s.jwk == nil:
+	case h.KeyID == "" && h.JSONWebKey == nil:
 		return nil, errs.New(errs.Malformed, "the JWS has neither kid nor jwk")
-	case s.kid != "" && mode == byJWK:
+	case h.KeyID != "" && mode == byJWK:
 		return nil, errs.New(errs.Malformed, "this resource must be signed with a jwk header, not a kid")
-	case s.jwk != nil && mode == byKID:
+	case h.JSONWebKey != nil && mode == byKID:
 		return nil, errs.New(errs.Malformed, "this resource must be signed by an account: use a kid header, not a jwk")
 	}
-	if s.kid != "" {
-		id, ok := strings.CutPrefix(s.kid, w.base(r)+auth.prefix+"/account/")
+	if h.KeyID != "" {
+		id, ok := strings.CutPrefix(h.KeyID, w.base(r)+auth.prefix+"/account/")
 		if !ok || id == "" || strings.Contains(id, "/") {
-			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "kid %q is not an account URL of this authority", s.kid)
+			return nil, problem(acme.AccountDoesNotExist, errs.Unauthorized, "kid %q is not an account URL of this authority", h.KeyID)
 		}
 		e, err := w.signer(r.Context(), id)
 		if errs.KindOf(err) == errs.NotFound || err == nil && e.acct.Authority != auth.name {
@@ -148,15 +148,14 @@ func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, m
 		}
 		req.jwk, req.account, req.hasAcct = e.key, e.acct, true
 	} else {
-		if err := checkKey(s.jwk); err != nil {
+		if err := checkKey(h.JSONWebKey); err != nil {
 			return nil, err
 		}
-		req.jwk = s.jwk
+		req.jwk = h.JSONWebKey
 	}
-	if err := s.verify(req.jwk); err != nil {
-		return nil, err
+	if req.payload, err = jws.Verify(req.jwk); err != nil {
+		return nil, errs.New(errs.Malformed, "the JWS signature does not verify")
 	}
-	req.payload = s.payload
 	if req.hasAcct && req.account.Status != store.StatusValid {
 		return nil, problem(acme.Unauthorized, errs.Unauthorized, "account %s is %s", req.account.ID, req.account.Status)
 	}
