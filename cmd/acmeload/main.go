@@ -69,7 +69,7 @@ func run() error {
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own account")
 	flag.IntVar(&o.count, "count", 5000, "issuances in total, per run")
 	flag.DurationVar(&o.duration, "duration", 2*time.Minute, "stop a run after this long in any case")
-	storeFlag := flag.String("store", "sqlite", "`STORE`: sqlite, postgres ($SIGNET_TEST_POSTGRES) or a postgres:// URL of a server to create databases on")
+	storeFlag := flag.String("store", "sqlite", "sqlite, postgres ($SIGNET_TEST_POSTGRES) or a postgres:// URL of a server to create databases on")
 	nodes := flag.Int("nodes", 1, "signet serve processes on the one PostgreSQL database")
 	compare := flag.Bool("compare", false, "run SQLite (1 node), PostgreSQL (1 node) and PostgreSQL (2 nodes) back to back")
 	flag.Usage = func() {

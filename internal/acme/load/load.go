@@ -1,8 +1,10 @@
 // Package load is the ACME load generator: C clients, each with its own
 // account, run complete issuances (newOrder → authorization → http-01
 // served by the generator → finalize with a fresh P-256 CSR → download)
-// against a server on loopback, bounded in count and time. cmd/acmeload
-// drives it against `signet serve`; its test drives it in-process.
+// against a server on loopback, bounded in count and time, each client's
+// requests optionally alternating between several nodes on one store.
+// cmd/acmeload drives it against `signet serve`; its test drives it
+// in-process.
 package load
 
 import (
