@@ -1,15 +1,20 @@
 // Command acmeload measures signet's ACME server: it starts `signet serve`
-// on a fresh home (durable SQLite) on loopback, runs C clients doing
-// complete issuances with internal/acme/load, and reports certificates/s,
-// latency, the server's CPU per certificate and its memory, next to the
-// bare cryptography ceiling measured in the same run.
+// on a fresh home on loopback — SQLite, or one or more nodes sharing a
+// fresh PostgreSQL database — runs C clients doing complete issuances with
+// internal/acme/load, and reports certificates/s, latency, the servers' CPU
+// per certificate and their memory, next to the bare cryptography ceiling
+// measured in the same run.
 //
 //	go build -o /tmp/signet ./cmd/signet
 //	go run ./cmd/acmeload -signet /tmp/signet -clients 8 -count 5000
+//	. scripts/postgres-throwaway   # exports SIGNET_TEST_POSTGRES
+//	go run ./cmd/acmeload -signet /tmp/signet -store postgres -nodes 2
+//	go run ./cmd/acmeload -signet /tmp/signet -compare -count 1500
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"flag"
 	"fmt"
@@ -21,9 +26,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
-
-	"crypto/tls"
 
 	"signet/internal/acme/load"
 )
@@ -35,73 +39,244 @@ func main() {
 	}
 }
 
+const usage = `acmeload measures complete ACME issuances against signet serve on loopback.
+
+-store sqlite (the default) runs one node on a durable SQLite home.
+-store postgres://USER@HOST:PORT/DB names a PostgreSQL server acmeload may
+create databases on: each run gets a fresh database (dropped afterwards),
+"signet init --store" on it, and -nodes signet serve processes, each with
+its own home (a copy of the first: same keys and store URL, its own
+listeners). -store postgres takes that URL from $SIGNET_TEST_POSTGRES; for a
+throwaway server (initdb in a temporary directory, fsync=off), first run
+  . scripts/postgres-throwaway
+With several nodes each client sends each request to the next node in turn.
+-compare runs SQLite with one node, then PostgreSQL with one and two nodes,
+back to back, on the PostgreSQL server -store names (or
+$SIGNET_TEST_POSTGRES), and prints them side by side.
+
+`
+
+type options struct {
+	bin      string
+	clients  int
+	count    int
+	duration time.Duration
+}
+
 func run() error {
-	bin := flag.String("signet", "", "the signet binary to run (go build -o /tmp/signet ./cmd/signet)")
-	clients := flag.Int("clients", 8, "concurrent clients, each with its own account")
-	count := flag.Int("count", 5000, "issuances in total")
-	duration := flag.Duration("duration", 2*time.Minute, "stop after this long in any case")
+	var o options
+	flag.StringVar(&o.bin, "signet", "", "the signet binary to run (go build -o /tmp/signet ./cmd/signet)")
+	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own account")
+	flag.IntVar(&o.count, "count", 5000, "issuances in total, per run")
+	flag.DurationVar(&o.duration, "duration", 2*time.Minute, "stop a run after this long in any case")
+	storeFlag := flag.String("store", "sqlite", "sqlite, postgres ($SIGNET_TEST_POSTGRES) or a postgres:// URL of a server to create databases on")
+	nodes := flag.Int("nodes", 1, "signet serve processes on the one PostgreSQL database")
+	compare := flag.Bool("compare", false, "run SQLite (1 node), PostgreSQL (1 node) and PostgreSQL (2 nodes) back to back")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usage)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
-	if *bin == "" {
+	if o.bin == "" {
 		return fmt.Errorf("give -signet PATH")
 	}
-	dir, err := os.MkdirTemp("", "acmeload")
-	if err != nil {
-		return err
+	if o.clients <= 0 || o.count <= 0 || o.duration <= 0 || *nodes <= 0 {
+		return fmt.Errorf("-clients, -count, -duration and -nodes must be positive")
 	}
-	defer os.RemoveAll(dir)
-	resp, err := load.StartResponders()
-	if err != nil {
-		return err
+	admin := *storeFlag
+	if admin == "postgres" || (*compare && admin == "sqlite") {
+		if admin = os.Getenv("SIGNET_TEST_POSTGRES"); admin == "" {
+			return fmt.Errorf("SIGNET_TEST_POSTGRES is not set: give -store postgres://... or run . scripts/postgres-throwaway first")
+		}
 	}
-	defer resp.Close()
-	addr, err := freeAddr()
-	if err != nil {
-		return err
+	if admin != "sqlite" && !strings.HasPrefix(admin, "postgres://") && !strings.HasPrefix(admin, "postgresql://") {
+		return fmt.Errorf("-store %q: want sqlite, postgres or a postgres:// URL", admin)
 	}
-	plainAddr, err := freeAddr()
-	if err != nil {
-		return err
+	type plan struct {
+		admin string
+		nodes int
 	}
-	_, httpPort, _ := net.SplitHostPort(resp.HTTPAddr)
-	ctx, cancel := context.WithTimeout(context.Background(), *duration+time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, *bin, "serve", "--home", filepath.Join(dir, "home"), "--listen", addr, "--http-listen", plainAddr,
-		"--acme-resolver", resp.DNSAddr, "--acme-http-port", httpPort, "--acme-tls-port", "1")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return err
+	plans := []plan{{admin, *nodes}}
+	if *compare {
+		plans = []plan{{"sqlite", 1}, {admin, 1}, {admin, 2}}
+	} else if admin == "sqlite" && *nodes > 1 {
+		return fmt.Errorf("-nodes %d needs a PostgreSQL -store: nodes share one database", *nodes)
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	roots, err := waitUp(filepath.Join(dir, "home", "root.pem"), addr)
-	if err != nil {
-		return err
+	var reports []report
+	for _, p := range plans {
+		r, err := measure(o, p.admin, p.nodes)
+		if err != nil {
+			return err
+		}
+		r.print()
+		reports = append(reports, r)
 	}
-	cpu0 := cpuTime(cmd.Process.Pid)
-	res, err := load.Run(context.Background(), load.Config{
-		Directory: "https://" + addr + "/acme/default/directory", Roots: roots,
-		Clients: *clients, Count: *count, Duration: *duration,
-	}, resp)
-	if err != nil {
-		return err
-	}
-	cpu := cpuTime(cmd.Process.Pid) - cpu0
-	rss, hwm := memory(cmd.Process.Pid)
 	ceiling := load.Ceiling(300)
 	ceilingRate := float64(runtime.NumCPU()) / ceiling.Seconds()
-	fmt.Printf("clients %d, issued %d, failed %d in %s (durable SQLite, loopback, %d CPUs)\n",
-		*clients, res.Issued, res.Failed, res.Elapsed.Round(time.Millisecond), runtime.NumCPU())
+	fmt.Printf("crypto ceiling   %.3f ms/issuance on one core = %.0f/s on %d cores\n", ms(ceiling), ceilingRate, runtime.NumCPU())
+	for _, r := range reports {
+		fmt.Printf("  %-22s %5.0f certificates/s = %.0f%% of the ceiling\n", r.name, r.res.PerSecond(), 100*r.res.PerSecond()/ceilingRate)
+	}
+	return nil
+}
+
+// report is what one run measured.
+type report struct {
+	name    string
+	nodes   int
+	clients int
+	res     load.Result
+	cpu     time.Duration // all nodes
+	rss     []int64       // KiB per node, now and peak
+	hwm     []int64
+	self    time.Duration // this process (the clients and responders)
+	pg      *pgStats
+}
+
+func (r report) print() {
+	res := r.res
+	fmt.Printf("== %s: clients %d, issued %d, failed %d in %s (loopback, %d CPUs)\n",
+		r.name, r.clients, res.Issued, res.Failed, res.Elapsed.Round(time.Millisecond), runtime.NumCPU())
 	if res.FirstErr != nil {
 		fmt.Printf("first error: %v\n", res.FirstErr)
 	}
 	fmt.Printf("certificates/s   %.0f\n", res.PerSecond())
 	fmt.Printf("latency p50/p99  %.1f ms / %.1f ms (max %.1f ms)\n", ms(res.P50), ms(res.P99), ms(res.Max))
-	if res.Issued > 0 {
-		fmt.Printf("server CPU/cert  %.2f ms\n", ms(cpu)/float64(res.Issued))
+	if r.nodes > 1 {
+		fmt.Printf("requests/node    %v\n", res.Requests)
 	}
-	fmt.Printf("server RSS       %.1f MiB now, %.1f MiB peak\n", float64(rss)/1024, float64(hwm)/1024)
-	fmt.Printf("crypto ceiling   %.3f ms/issuance on one core = %.0f/s on %d cores; achieved %.0f%%\n",
-		ms(ceiling), ceilingRate, runtime.NumCPU(), 100*res.PerSecond()/ceilingRate)
-	return nil
+	if res.Issued > 0 {
+		per := func(d time.Duration) float64 { return ms(d) / float64(res.Issued) }
+		fmt.Printf("server CPU/cert  %.2f ms (summed over %d node(s))\n", per(r.cpu), r.nodes)
+		if r.pg != nil && r.pg.cpuKnown {
+			fmt.Printf("PostgreSQL CPU/cert %.2f ms\n", per(r.pg.cpu))
+		}
+		fmt.Printf("client CPU/cert  %.2f ms (this process: clients, http-01 and DNS responders)\n", per(r.self))
+		if r.pg != nil {
+			fmt.Printf("PostgreSQL/cert  %.1f transactions, %.1f rows written, %.1f rows read\n",
+				float64(r.pg.xacts)/float64(res.Issued), float64(r.pg.written)/float64(res.Issued), float64(r.pg.read)/float64(res.Issued))
+		}
+	}
+	for i := range r.rss {
+		fmt.Printf("node %d RSS       %.1f MiB now, %.1f MiB peak\n", i+1, float64(r.rss[i])/1024, float64(r.hwm[i])/1024)
+	}
+}
+
+// measure runs one bounded load against nodes fresh signet serve processes
+// on one new home: SQLite when admin is "sqlite", else a new database on
+// the PostgreSQL server admin names.
+func measure(o options, admin string, nodes int) (report, error) {
+	r := report{name: fmt.Sprintf("SQLite, %d node", nodes), nodes: nodes, clients: o.clients}
+	dir, err := os.MkdirTemp("", "acmeload")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration+2*time.Minute)
+	defer cancel()
+	initArgs := []string{"init", "--home", filepath.Join(dir, "node1")}
+	var db *pgDatabase
+	if admin != "sqlite" {
+		r.name = fmt.Sprintf("PostgreSQL, %d node(s)", nodes)
+		if db, err = createDatabase(ctx, admin); err != nil {
+			return r, err
+		}
+		defer db.drop()
+		initArgs = append(initArgs, "--store", db.url)
+	}
+	if out, err := exec.CommandContext(ctx, o.bin, initArgs...).CombinedOutput(); err != nil {
+		return r, fmt.Errorf("signet init: %v\n%s", err, out)
+	}
+	// Every further node gets its own home: a copy of the first (the
+	// same keys, as an HSM would share them, and the same store URL).
+	for i := 2; i <= nodes; i++ {
+		if err := copyDir(filepath.Join(dir, "node1"), filepath.Join(dir, fmt.Sprintf("node%d", i))); err != nil {
+			return r, err
+		}
+	}
+	resp, err := load.StartResponders()
+	if err != nil {
+		return r, err
+	}
+	defer resp.Close()
+	_, httpPort, _ := net.SplitHostPort(resp.HTTPAddr)
+	var procs []*exec.Cmd
+	var addrs []string
+	defer func() {
+		for _, p := range procs {
+			p.Process.Signal(os.Interrupt)
+			p.Wait()
+		}
+	}()
+	var roots *x509.CertPool
+	for i := 1; i <= nodes; i++ {
+		addr, err := freeAddr()
+		if err != nil {
+			return r, err
+		}
+		plainAddr, err := freeAddr()
+		if err != nil {
+			return r, err
+		}
+		h := filepath.Join(dir, fmt.Sprintf("node%d", i))
+		cmd := exec.CommandContext(ctx, o.bin, "serve", "--home", h, "--listen", addr, "--http-listen", plainAddr,
+			"--acme-resolver", resp.DNSAddr, "--acme-http-port", httpPort, "--acme-tls-port", "1")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Start(); err != nil {
+			return r, err
+		}
+		procs = append(procs, cmd)
+		addrs = append(addrs, addr)
+		if roots, err = waitUp(filepath.Join(h, "root.pem"), addr); err != nil {
+			return r, err
+		}
+	}
+	var pgBefore *pgStats
+	if db != nil {
+		if pgBefore, err = db.stats(ctx, nil); err != nil {
+			return r, err
+		}
+	}
+	cpu0 := cpuTimes(procs)
+	self0 := selfCPU()
+	res, err := load.Run(context.Background(), load.Config{
+		Directory: "https://" + addrs[0] + "/acme/default/directory", Roots: roots, Nodes: addrs[1:],
+		Clients: o.clients, Count: o.count, Duration: o.duration,
+	}, resp)
+	if err != nil {
+		return r, err
+	}
+	r.res = res
+	r.cpu = cpuTimes(procs) - cpu0
+	r.self = selfCPU() - self0
+	for _, p := range procs {
+		rss, hwm := memory(p.Process.Pid)
+		r.rss, r.hwm = append(r.rss, rss), append(r.hwm, hwm)
+	}
+	if db != nil {
+		// CPU first, while the nodes' connections are still open; the row
+		// and transaction counts once they have closed, when every backend
+		// has flushed its statistics.
+		after, err := db.stats(ctx, pgBefore)
+		if err != nil {
+			return r, err
+		}
+		for _, p := range procs {
+			p.Process.Signal(os.Interrupt)
+			p.Wait()
+		}
+		procs = nil
+		if err := db.waitIdle(ctx); err != nil {
+			return r, err
+		}
+		counts, err := db.stats(ctx, nil)
+		if err != nil {
+			return r, err
+		}
+		after.xacts, after.written, after.read = counts.xacts-pgBefore.xacts, counts.written-pgBefore.written, counts.read-pgBefore.read
+		r.pg = after
+	}
+	return r, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -123,6 +298,14 @@ func waitUp(rootFile, addr string) (*x509.CertPool, error) {
 	return nil, fmt.Errorf("signet serve did not come up on %s", addr)
 }
 
+func cpuTimes(procs []*exec.Cmd) time.Duration {
+	var t time.Duration
+	for _, p := range procs {
+		t += cpuTime(p.Process.Pid)
+	}
+	return t
+}
+
 // cpuTime is a process's user+system CPU time from /proc (Linux).
 func cpuTime(pid int) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
@@ -133,6 +316,13 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// selfCPU is this process's user+system CPU time.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memory is a process's resident set and its peak, in KiB.
@@ -160,4 +350,27 @@ func freeAddr() (string, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().String(), nil
+}
+
+// copyDir copies a home, file modes kept.
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		target := filepath.Join(to, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(target, info.Mode().Perm())
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm())
+	})
 }

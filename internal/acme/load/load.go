@@ -1,8 +1,10 @@
 // Package load is the ACME load generator: C clients, each with its own
 // account, run complete issuances (newOrder → authorization → http-01
 // served by the generator → finalize with a fresh P-256 CSR → download)
-// against a server on loopback, bounded in count and time. cmd/acmeload
-// drives it against `signet serve`; its test drives it in-process.
+// against a server on loopback, bounded in count and time, each client's
+// requests optionally alternating between several nodes on one store.
+// cmd/acmeload drives it against `signet serve`; its test drives it
+// in-process.
 package load
 
 import (
@@ -21,6 +23,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +42,12 @@ type Config struct {
 	Count     int           // total issuances
 	Duration  time.Duration // stop after this even if Count is not reached
 	Domain    string        // names are c<i>-<n>.<Domain>; default load.test
+	// Nodes are further host:port addresses serving the same directory
+	// (other `signet serve` nodes on one shared store). With any, each
+	// client sends each request to the next node in turn, as a load
+	// balancer without affinity would: a nonce, an order and its
+	// authorization are used on a node other than the one that made them.
+	Nodes []string
 }
 
 // Result is what a run measured.
@@ -49,6 +58,9 @@ type Result struct {
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 	Max      time.Duration
+	// Requests counts the HTTP requests each node answered: the
+	// directory's node first, then Config.Nodes in order.
+	Requests []int64
 }
 
 // PerSecond is the issuance rate.
@@ -114,9 +126,10 @@ func Run(ctx context.Context, cfg Config, resp *Responders) (Result, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	hits := make([]atomic.Int64, 1+len(cfg.Nodes))
 	clients := make([]*client, cfg.Clients)
 	for i := range clients {
-		c, err := newClient(ctx, cfg, resp)
+		c, err := newClient(ctx, cfg, resp, i, hits)
 		if err != nil {
 			return Result{}, fmt.Errorf("client %d: %w", i, err)
 		}
@@ -156,6 +169,9 @@ func Run(ctx context.Context, cfg Config, resp *Responders) (Result, error) {
 	}
 	wg.Wait()
 	res.Elapsed = time.Since(start)
+	for i := range hits {
+		res.Requests = append(res.Requests, hits[i].Load())
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
@@ -174,14 +190,20 @@ type client struct {
 	tokens *sync.Map
 }
 
-func newClient(ctx context.Context, cfg Config, resp *Responders) (*client, error) {
+func newClient(ctx context.Context, cfg Config, resp *Responders, i int, hits []atomic.Int64) (*client, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	c := &client{key: key, tokens: &resp.tokens, http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+	u, err := url.Parse(cfg.Directory)
+	if err != nil {
+		return nil, err
+	}
+	rr := &alternate{hosts: append([]string{u.Host}, cfg.Nodes...), hits: hits, base: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: cfg.Roots}, MaxIdleConnsPerHost: 2, ForceAttemptHTTP2: false,
-	}}}
+	}}
+	rr.next.Store(uint64(i)) // clients start on different nodes
+	c := &client{key: key, tokens: &resp.tokens, http: &http.Client{Timeout: 30 * time.Second, Transport: rr}}
 	t, _ := (&jose.JSONWebKey{Key: key.Public()}).Thumbprint(crypto.SHA256)
 	c.thumb = base64.RawURLEncoding.EncodeToString(t)
 	r, err := c.do(ctx, "GET", cfg.Directory, nil)
@@ -202,6 +224,29 @@ func newClient(ctx context.Context, cfg Config, resp *Responders) (*client, erro
 	}
 	c.kid = r.location
 	return c, nil
+}
+
+// alternate sends each request to the next of the nodes. The Host header
+// keeps the directory's name, as behind a balancer every node is one name,
+// so the URLs the server signs into its answers stay those of the directory.
+type alternate struct {
+	hosts []string
+	hits  []atomic.Int64
+	next  atomic.Uint64
+	base  http.RoundTripper
+}
+
+func (a *alternate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if len(a.hosts) == 1 {
+		a.hits[0].Add(1)
+		return a.base.RoundTrip(r)
+	}
+	i := int(a.next.Add(1) % uint64(len(a.hosts)))
+	r2 := r.Clone(r.Context())
+	r2.Host = r.URL.Host
+	r2.URL.Host = a.hosts[i]
+	a.hits[i].Add(1)
+	return a.base.RoundTrip(r2)
 }
 
 type answer struct {

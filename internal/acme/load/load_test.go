@@ -3,6 +3,7 @@ package load_test
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -16,13 +17,23 @@ import (
 	"signet/internal/acme/wfe"
 	"signet/internal/home"
 	"signet/internal/server"
+	"signet/internal/store/postgres/pgtest"
 )
 
 // inProcess runs the ACME server over a fresh home (durable SQLite) in
 // this process, for the generator's test and benchmark.
 func inProcess(tb testing.TB) (load.Config, *load.Responders) {
+	return nodes(tb, "", 1)
+}
+
+// nodes runs n ACME servers in this process, each with its own store
+// connection, CA and front end over one home whose store is storeURL (""
+// for SQLite; more than one node needs a postgres:// URL). The config's
+// Nodes make the clients alternate between them.
+func nodes(tb testing.TB, storeURL string, n int) (load.Config, *load.Responders) {
 	ctx := context.Background()
-	h, _, err := home.Init(ctx, tb.TempDir(), home.InitOptions{Actor: "test"})
+	dir := tb.TempDir()
+	h, _, err := home.Init(ctx, dir, home.InitOptions{Actor: "test", Store: storeURL})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -35,21 +46,36 @@ func inProcess(tb testing.TB) (load.Config, *load.Responders) {
 	_, p, _ := net.SplitHostPort(resp.HTTPAddr)
 	port, _ := strconv.Atoi(p)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	w, err := wfe.New(ctx, wfe.Options{CA: h.CA, Store: h.Store, Log: log,
-		VA: va.New(va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1})})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(w.Close)
-	srv := server.New(server.Options{CA: h.CA, Store: h.Store, ACME: w, Authority: "default", Log: log})
-	ts := httptest.NewUnstartedServer(srv.Handler())
-	ts.StartTLS()
-	tb.Cleanup(ts.Close)
 	root, _ := h.CA.Root(ctx)
 	roots := x509.NewCertPool()
 	roots.AddCert(root)
-	roots.AddCert(ts.Certificate())
-	return load.Config{Directory: ts.URL + "/acme/default/directory", Roots: roots, Duration: time.Minute}, resp
+	var cfg load.Config
+	for i := range n {
+		if i > 0 {
+			if h, err = home.Open(ctx, dir, home.Unlock{}); err != nil {
+				tb.Fatal(err)
+			}
+			tb.Cleanup(func() { h.Close() })
+		}
+		w, err := wfe.New(ctx, wfe.Options{CA: h.CA, Store: h.Store, Log: log,
+			VA: va.New(va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1})})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(w.Close)
+		srv := server.New(server.Options{CA: h.CA, Store: h.Store, ACME: w, Authority: "default", Log: log})
+		ts := httptest.NewUnstartedServer(srv.Handler())
+		ts.StartTLS()
+		tb.Cleanup(ts.Close)
+		roots.AddCert(ts.Certificate())
+		if i == 0 {
+			cfg.Directory = ts.URL + "/acme/default/directory"
+		} else {
+			cfg.Nodes = append(cfg.Nodes, ts.Listener.Addr().String())
+		}
+	}
+	cfg.Roots, cfg.Duration = roots, time.Minute
+	return cfg, resp
 }
 
 // TestRun: a short bounded run completes every issuance.
@@ -68,6 +94,24 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestRunTwoNodesPostgres: clients whose requests alternate between two
+// nodes on one PostgreSQL database complete every issuance, and both
+// nodes answered requests.
+func TestRunTwoNodesPostgres(t *testing.T) {
+	cfg, resp := nodes(t, pgtest.URL(t), 2)
+	cfg.Clients, cfg.Count = 2, 6
+	res, err := load.Run(context.Background(), cfg, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Issued != 6 || res.Failed != 0 {
+		t.Fatalf("issued %d, failed %d: %v", res.Issued, res.Failed, res.FirstErr)
+	}
+	if len(res.Requests) != 2 || res.Requests[0] == 0 || res.Requests[1] == 0 {
+		t.Errorf("requests per node %v, want both nodes used", res.Requests)
+	}
+}
+
 // BenchmarkIssuance: complete ACME issuances with 8 clients, in-process.
 func BenchmarkIssuance(b *testing.B) {
 	cfg, resp := inProcess(b)
@@ -79,6 +123,24 @@ func BenchmarkIssuance(b *testing.B) {
 	}
 	b.ReportMetric(res.PerSecond(), "certs/s")
 	b.ReportMetric(float64(res.P99)/1e6, "p99-ms")
+}
+
+// BenchmarkIssuancePostgres: the same on PostgreSQL (SIGNET_TEST_POSTGRES)
+// with one node and with two nodes in this process.
+func BenchmarkIssuancePostgres(b *testing.B) {
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			cfg, resp := nodes(b, pgtest.URL(b), n)
+			cfg.Clients, cfg.Count = 8, b.N
+			b.ResetTimer()
+			res, err := load.Run(context.Background(), cfg, resp)
+			if err != nil || res.Failed > 0 {
+				b.Fatalf("%v %v", err, res.FirstErr)
+			}
+			b.ReportMetric(res.PerSecond(), "certs/s")
+			b.ReportMetric(float64(res.P99)/1e6, "p99-ms")
+		})
+	}
 }
 
 // BenchmarkCeiling: the cryptography of one issuance, for comparison.
