@@ -2,6 +2,8 @@ package sshca
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"io"
 	"slices"
@@ -17,13 +19,13 @@ import (
 // (PROTOCOL.certkeys), where SignCert and Marshal encode it twice through
 // reflection: on the software-key path that was a sixth of the CPU per
 // certificate. TestEncodeMatchesMarshal holds it to x/crypto's encoding.
-func signCert(cert *ssh.Certificate, signer ssh.Signer, caKey []byte) (blob []byte, signed int, err error) {
+func signCert(cert *ssh.Certificate, key []byte, signer ssh.Signer, caKey []byte) (blob []byte, signed int, err error) {
 	cert.Nonce = make([]byte, 32)
 	if _, err := io.ReadFull(rand.Reader, cert.Nonce); err != nil {
 		return nil, 0, errs.Wrap(errs.Internal, err, "certificate nonce")
 	}
 	cert.SignatureKey = signer.PublicKey()
-	body := appendCertBody(make([]byte, 0, 512), cert, caKey)
+	body := appendCertBody(make([]byte, 0, 512), cert, key, caKey)
 	var sig *ssh.Signature
 	switch s := signer.(type) {
 	case ssh.MultiAlgorithmSigner:
@@ -52,11 +54,11 @@ func signCert(cert *ssh.Certificate, signer ssh.Signer, caKey []byte) (blob []by
 }
 
 // appendCertBody appends what a certificate's signature covers: every
-// field but the signature. caKey is the signature key's wire form.
-func appendCertBody(b []byte, c *ssh.Certificate, caKey []byte) []byte {
+// field but the signature. key and caKey are the wire forms of the subject
+// and signature keys.
+func appendCertBody(b []byte, c *ssh.Certificate, key, caKey []byte) []byte {
 	b = appendString(b, []byte(c.Type()))
 	b = appendString(b, c.Nonce)
-	key := c.Key.Marshal()
 	b = append(b, key[4+binary.BigEndian.Uint32(key):]...) // the key's fields after its type name
 	b = binary.BigEndian.AppendUint64(b, c.Serial)
 	b = binary.BigEndian.AppendUint32(b, c.CertType)
@@ -100,4 +102,10 @@ func appendTuples(b []byte, m map[string]string) []byte {
 		}
 	}
 	return b
+}
+
+// fingerprint is ssh.FingerprintSHA256 of a key's wire form.
+func fingerprint(key []byte) string {
+	sum := sha256.Sum256(key)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
 }

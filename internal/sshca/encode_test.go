@@ -62,12 +62,15 @@ func TestEncodeMatchesMarshal(t *testing.T) {
 				if i == 0 {
 					cert.CertType, cert.ValidPrincipals = ssh.HostCert, []string{"h.example.org"}
 				}
-				blob, signed, err := signCert(cert, signer, caWire)
+				blob, signed, err := signCert(cert, pub.Marshal(), signer, caWire)
 				if err != nil {
 					t.Fatalf("CA %s, subject %s: %v", caKind, subjectKind, err)
 				}
 				if want := cert.Marshal(); !bytes.Equal(blob, want) {
 					t.Fatalf("CA %s, subject %s, case %d: encoding differs from x/crypto's\n got %x\nwant %x", caKind, subjectKind, i, blob, want)
+				}
+				if fingerprint(pub.Marshal()) != ssh.FingerprintSHA256(pub) {
+					t.Errorf("fingerprint %s, want %s", fingerprint(pub.Marshal()), ssh.FingerprintSHA256(pub))
 				}
 				if err := verifySignature(cert, blob[:signed]); err != nil {
 					t.Fatalf("CA %s, subject %s: %v", caKind, subjectKind, err)

@@ -43,7 +43,8 @@ type CA struct {
 	keys  Keys
 	now   func() time.Time
 
-	auths lazymap.Map[*authority] // loaded authorities, read without a lock
+	auths   lazymap.Map[*authority] // loaded authorities, read without a lock
+	serials serials
 }
 
 // New returns a CA over the given store and keys.
