@@ -108,9 +108,9 @@ func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	iss, err := c.sign(ctx, req)
 	if errs.KindOf(err) == errs.Conflict {
-		// The key rolled over (or another process took the serial in the
-		// same millisecond)
-		// since this authority was loaded: load again and sign once more.
+		// The key rolled over since this authority was loaded (or another
+		// process took the serial in the same millisecond): load again and
+		// sign once more.
 		c.forget(req.Authority)
 		iss, err = c.sign(ctx, req)
 	}
