@@ -30,6 +30,8 @@ type stageTable struct {
 const (
 	stageEvents = iota
 	stageSSHCertificates
+	stageCertificates
+	stageCertificateNames
 	stageTableCount
 )
 
@@ -37,6 +39,9 @@ var stageTables = [stageTableCount]stageTable{
 	stageEvents: {"events", "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES ", 9},
 	stageSSHCertificates: {"ssh_certificates", `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
 		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `, 14},
+	stageCertificates: {"certificates", `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
+		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `, 13},
+	stageCertificateNames: {"certificate_names", "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES ", 3},
 }
 
 // maxStagedRows is the most rows one INSERT takes; a flush uses statements

@@ -134,3 +134,63 @@ func TestStagedBatchIsolatesFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStagedX509Batch does the same for X.509 certificates: a revocation
+// and a new authority see the rows staged before them; a duplicate serial
+// and a missing authority fail only their callers.
+func TestStagedX509Batch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path)
+	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca"}, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	cert := func(serial, authority string) func() error {
+		return func() error {
+			c := store.Certificate{Serial: serial, Authority: authority, DNSNames: []string{"a.example.org", "b.example.org"},
+				NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30, 0x00}}
+			return s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
+		}
+	}
+	const ok = errs.Kind(-1)
+	check := func(got []error, reran bool, want []errs.Kind, rerun bool) {
+		t.Helper()
+		for i, err := range got {
+			if (err == nil) != (want[i] == ok) || err != nil && errs.KindOf(err) != want[i] {
+				t.Errorf("write %d: %v, want %d", i, err, want[i])
+			}
+		}
+		if reran != rerun {
+			t.Errorf("batch run again with savepoints: %v, want %v", reran, rerun)
+		}
+	}
+	got, reran := inOneBatch(t, s, []func() error{
+		cert("01", "ca"),
+		cert("02", "nobody"),
+		func() error { return s.Revoke(ctx, "01", time.Unix(3, 0), 1, audit.Event{Actor: "t"}) },
+		func() error {
+			return s.CreateAuthority(ctx, store.Authority{Name: "new", KeyURI: "pkcs11:object=new"}, audit.Event{Actor: "cli"})
+		},
+		cert("03", "new"),
+	})
+	check(got, reran, []errs.Kind{ok, errs.NotFound, ok, ok, ok}, false)
+	got, reran = inOneBatch(t, s, []func() error{cert("04", "ca"), cert("01", "ca"), cert("04", "new"), cert("05", "new")})
+	check(got, reran, []errs.Kind{ok, errs.Conflict, errs.Conflict, ok}, true)
+
+	s.Close()
+	s = open(t, path)
+	all, err := s.Certificates(ctx, store.Filter{})
+	if err != nil || len(all) != 4 {
+		t.Fatalf("%d certificates, want 4 (%v)", len(all), err)
+	}
+	for _, c := range all {
+		if c.Serial == "01" && c.Status != store.Revoked || len(c.DNSNames) != 2 {
+			t.Errorf("certificate %s: %s, names %v", c.Serial, c.Status, c.DNSNames)
+		}
+	}
+	if named, err := s.Certificates(ctx, store.Filter{Name: "b.example.org"}); err != nil || len(named) != 4 {
+		t.Errorf("%d certificates named b.example.org, want 4 (%v)", len(named), err)
+	}
+	if _, err := audit.Verify(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -35,9 +35,10 @@ type writer struct {
 	now  func() time.Time
 
 	// The batch's staged rows (see stage.go) and, while only staging
-	// requests run, the SSH CA key states they have read.
-	staged  [stageTableCount]staged
-	sshKeys map[[2]string]string
+	// requests run, the SSH CA key states and authorities they have read.
+	staged      [stageTableCount]staged
+	sshKeys     map[[2]string]string
+	authorities map[string]bool
 
 	batches, committed, reruns atomic.Int64 // for tests and benchmarks
 }
@@ -91,7 +92,8 @@ var writeStatements = map[string]string{
 
 func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {
 	w := &writer{conn: conn, maxBatch: maxBatch, now: now, reqs: make(chan *request, maxBatch),
-		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{}, sshKeys: map[[2]string]string{}}
+		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{},
+		sshKeys: map[[2]string]string{}, authorities: map[string]bool{}}
 	for name, q := range writeStatements {
 		st, err := conn.PrepareContext(ctx, q)
 		if err != nil {
@@ -224,7 +226,7 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 		return errs.Wrap(errs.Unavailable, err, "begin write transaction")
 	}
 	w.unstage()
-	clear(w.sshKeys)
+	w.forget()
 	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
 	err := w.stmt["head"].QueryRowContext(ctx).Scan(&t.seq, &t.hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -242,7 +244,7 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 				if t.flush() != nil {
 					return errRetrySafe
 				}
-				clear(w.sshKeys)
+				w.forget()
 			}
 			t.stage = r.stage
 			if results[i] = r.check(t); results[i] == nil && r.apply(t) != nil {
@@ -350,3 +352,25 @@ const (
 	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 )
+
+// forget drops what staging requests have read.
+func (w *writer) forget() {
+	clear(w.sshKeys)
+	clear(w.authorities)
+}
+
+// authorityExists tells whether an authority exists. While only staging
+// requests run, a batch reads it once.
+func (t *tx) authorityExists(name string) (bool, error) {
+	if ok, known := t.w.authorities[name]; known && t.stage {
+		return ok, nil
+	}
+	ok, _, err := t.exists("authCheck", name, name)
+	if err != nil {
+		return false, errs.Wrap(errs.Internal, err, "look up authority %q", name)
+	}
+	if t.stage {
+		t.w.authorities[name] = ok
+	}
+	return ok, nil
+}
