@@ -46,8 +46,9 @@ type writer struct {
 // request is one write. check only reads: it refuses a write that would
 // fail (duplicate, missing parent, wrong state) before anything is written.
 // apply writes, and is expected to succeed once check has passed. A
-// request that stages only inserts rows and reads nothing that a staged
-// row could change (see stage.go).
+// staging request (doStaged) only inserts, and its check reads nothing a
+// staged row could change: its rows may wait until just before COMMIT, and
+// a duplicate among them is found there (see stage.go).
 type request struct {
 	ctx   context.Context
 	stage bool
