@@ -3,9 +3,6 @@ package sshca
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/binary"
-	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -111,8 +108,9 @@ func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	iss, err := c.sign(ctx, req)
 	if errs.KindOf(err) == errs.Conflict {
-		// The key rolled over (or, once in 2^63, the serial was taken)
-		// since this authority was loaded: load again and sign once more.
+		// The key rolled over since this authority was loaded (or another
+		// process took the serial in the same millisecond): load again and
+		// sign once more.
 		c.forget(req.Authority)
 		iss, err = c.sign(ctx, req)
 	}
@@ -124,15 +122,16 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, err := c.certificate(a, &req)
+	cert, key, err := c.certificate(a, &req)
 	if err != nil {
 		return nil, err
 	}
-	if err := cert.SignCert(rand.Reader, a.signer); err != nil {
+	blob, signed, err := signCert(cert, key, a.signer, a.caKey)
+	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
 	if a.verify {
-		if err := verifySignature(cert); err != nil {
+		if err := verifySignature(cert, blob[:signed]); err != nil {
 			return nil, err
 		}
 	}
@@ -140,11 +139,11 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		Serial: cert.Serial, Authority: a.rec.Name, CAFingerprint: a.key.Fingerprint, KeyID: cert.KeyId,
 		Type: req.Type, Principals: cert.ValidPrincipals, ValidAfter: time.Unix(int64(cert.ValidAfter), 0).UTC(),
 		ValidBefore: time.Unix(int64(cert.ValidBefore), 0).UTC(), Status: store.Valid, Requester: req.Actor,
-		Cert: cert.Marshal(),
+		Cert: blob,
 	}
-	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]any{
-		"type": req.Type, "key_id": cert.KeyId, "principals": cert.ValidPrincipals, "valid_before": rec.ValidBefore,
-		"ca_key": a.key.Fingerprint, "key": ssh.FingerprintSHA256(cert.Key),
+	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, issueData{
+		CAKey: a.key.Fingerprint, Key: fingerprint(key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
+		Type: req.Type, ValidBefore: rec.ValidBefore,
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
 		return nil, err
@@ -152,9 +151,21 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 	return &Issued{Serial: cert.Serial, Cert: cert}, nil
 }
 
+// issueData is the issue event's data. A struct, where other events use a
+// map, because this one is written per certificate: encoding a map goes
+// through reflection and sorting. Fields in the order a map would give.
+type issueData struct {
+	CAKey       string            `json:"ca_key"`
+	Key         string            `json:"key"`
+	KeyID       string            `json:"key_id"`
+	Principals  []string          `json:"principals"`
+	Type        store.SSHCertType `json:"type"`
+	ValidBefore time.Time         `json:"valid_before"`
+}
+
 // certificate checks a request against the authority and builds the
-// unsigned certificate.
-func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
+// unsigned certificate, and gives the subject key's wire form.
+func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, error) {
 	want := store.SSHUserCert
 	if a.purpose == profile.SSHHost {
 		want = store.SSHHostCert
@@ -163,62 +174,64 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
 		req.Type = want
 	}
 	if req.Type != want {
-		return nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
+		return nil, nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
 	}
 	if req.PublicKey == nil {
-		return nil, errs.New(errs.Malformed, "no subject public key")
+		return nil, nil, errs.New(errs.Malformed, "no subject public key")
 	}
 	if _, ok := req.PublicKey.(*ssh.Certificate); ok {
-		return nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
+		return nil, nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
 	}
 	cpk, ok := req.PublicKey.(ssh.CryptoPublicKey)
 	if !ok {
-		return nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
+		return nil, nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
 	}
 	if err := checkKey(cpk.CryptoPublicKey(), "subject"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if bytes.Equal(req.PublicKey.Marshal(), a.signer.PublicKey().Marshal()) {
-		return nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
+	key := req.PublicKey.Marshal()
+	if bytes.Equal(key, a.caKey) {
+		return nil, nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
 	}
 	if len(req.Principals) == 0 {
-		return nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
+		return nil, nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
 	}
 	if err := a.policy.CheckPrincipals(req.Principals); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keyID := req.KeyID
 	if keyID == "" {
 		keyID = req.Principals[0]
 	}
 	if len(keyID) > 255 || strings.ContainsFunc(keyID, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
+		return nil, nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
 	}
 	perms := ssh.Permissions{}
 	if req.Type == store.SSHUserCert {
 		p, err := req.Options.permissions()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		perms = p
 	} else if !req.Options.zero() {
-		return nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
+		return nil, nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
 	}
 	validity := req.Validity
 	if validity == 0 {
 		validity = a.rec.DefaultValidity
 	}
 	if validity <= 0 {
-		return nil, errs.New(errs.Malformed, "validity must be positive")
+		return nil, nil, errs.New(errs.Malformed, "validity must be positive")
 	}
 	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
-		return nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+		return nil, nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
 	}
-	serial, err := newSerial()
+	now := c.now().UTC()
+	serial, err := c.serials.next(now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	now := c.now().UTC().Truncate(time.Second)
+	now = now.Truncate(time.Second)
 	certType := uint32(ssh.UserCert)
 	if req.Type == store.SSHHostCert {
 		certType = ssh.HostCert
@@ -228,30 +241,13 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
 		ValidPrincipals: slices.Clone(req.Principals),
 		ValidAfter:      uint64(now.Add(-backdate).Unix()), ValidBefore: uint64(now.Add(validity).Unix()),
 		Permissions: perms,
-	}, nil
-}
-
-// newSerial returns a random serial in 1..2^63-1: 63 bits, so stores can
-// keep it in a signed 64-bit column.
-func newSerial() (uint64, error) {
-	var b [8]byte
-	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			return 0, errs.Wrap(errs.Internal, err, "serial")
-		}
-		if n := binary.BigEndian.Uint64(b[:]) & math.MaxInt64; n != 0 {
-			return n, nil
-		}
-	}
+	}, key, nil
 }
 
 // verifySignature checks a token's signature before the certificate
 // exists for anyone: a faulty token must not yield a certificate that
 // OpenSSH refuses.
-func verifySignature(cert *ssh.Certificate) error {
-	// The signature is the last field: what it covers is everything before.
-	blob := cert.Marshal()
-	signed := blob[:len(blob)-4-len(ssh.Marshal(cert.Signature))]
+func verifySignature(cert *ssh.Certificate, signed []byte) error {
 	if err := cert.SignatureKey.Verify(signed, cert.Signature); err != nil {
 		return errs.Wrap(errs.Internal, err, "the CA key returned an invalid signature")
 	}

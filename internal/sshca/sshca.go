@@ -43,7 +43,8 @@ type CA struct {
 	keys  Keys
 	now   func() time.Time
 
-	auths lazymap.Map[*authority] // loaded authorities, read without a lock
+	auths   lazymap.Map[*authority] // loaded authorities, read without a lock
+	serials serials
 }
 
 // New returns a CA over the given store and keys.
@@ -62,6 +63,7 @@ type authority struct {
 	policy  policy.Policy
 	key     store.SSHKey
 	signer  ssh.Signer
+	caKey   []byte // signer's public key in wire form
 	// verify is set for keys outside this process (tokens): their
 	// signatures are checked before a certificate is recorded.
 	verify bool
@@ -109,6 +111,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	if a.signer, err = NewSigner(cs); err != nil {
 		return nil, err
 	}
+	a.caKey = a.signer.PublicKey().Marshal()
 	if fp := ssh.FingerprintSHA256(a.signer.PublicKey()); fp != a.key.Fingerprint {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
@@ -120,8 +123,8 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	return a, nil
 }
 
-func (c *CA) event(kind, subject, actor, authority string, data map[string]any) audit.Event {
-	raw, _ := json.Marshal(data) // maps of strings, times and slices always encode
+func (c *CA) event(kind, subject, actor, authority string, data any) audit.Event {
+	raw, _ := json.Marshal(data) // maps and structs of strings, times and slices always encode
 	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
 }
 

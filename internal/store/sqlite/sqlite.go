@@ -4,6 +4,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -187,6 +188,14 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		}
 	}
 	check := func(t *tx) error {
+		if t.stage {
+			// A taken serial is refused by the primary key at the flush,
+			// which reruns the batch with a savepoint per request.
+			if ok, err := t.authorityExists(c.Authority); err != nil || !ok {
+				return cmp.Or(err, errs.New(errs.NotFound, "authority %q of certificate %s does not exist", c.Authority, c.Serial))
+			}
+			return nil
+		}
 		exists, authority, err := t.exists("certCheck", c.Serial, c.Authority)
 		switch {
 		case err != nil:
@@ -201,7 +210,11 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		}
 		return nil
 	}
-	return s.w.do(ctx, check, func(t *tx) error {
+	do := s.w.doStaged
+	if c.Finalizes != nil {
+		do = s.w.do // it updates the order
+	}
+	return do(ctx, check, func(t *tx) error {
 		if o := c.Finalizes; o != nil {
 			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), nullString(o.CertSerial), nullString(o.Replaces),
 				order, o.ID, o.Version)
@@ -214,6 +227,14 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		}
 		if err := t.appendEvent(&ev); err != nil {
 			return err
+		}
+		if t.stage {
+			t.stageRow(stageCertificates, c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
+				string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
+			for _, n := range names(c) {
+				t.stageRow(stageCertificateNames, c.Serial, n.typ, n.value)
+			}
+			return nil
 		}
 		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
 			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)

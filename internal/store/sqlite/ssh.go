@@ -23,8 +23,7 @@ func init() {
 			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
 		"sshDemote":   "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
 		"sshKeyState": "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
-		"sshCertCheck": `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = ?),
-			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
+		"sshKeyOf":    "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
 		"sshCert": `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -66,6 +65,24 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 		_, err := t.exec("sshKey", k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
 		return constraintError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
+}
+
+// sshKeyState reads the state of an authority's SSH CA key ("" if it has
+// no such key). While only staging requests run, a batch reads it once.
+func (t *tx) sshKeyState(authority, fingerprint string) (string, error) {
+	k := [2]string{authority, fingerprint}
+	if st, ok := t.w.sshKeys[k]; ok && t.stage {
+		return st, nil
+	}
+	var st sql.NullString
+	err := t.w.stmt["sshKeyOf"].QueryRowContext(t.ctx, authority, fingerprint).Scan(&st)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
+	}
+	if t.stage {
+		t.w.sshKeys[k] = st.String
+	}
+	return st.String, nil
 }
 
 // sshKeyCheck reads an authority's purpose and one key's state ("" if absent).
@@ -169,25 +186,29 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encode principals")
 	}
+	// A taken serial is refused by the UNIQUE constraint: when staged, at
+	// the flush, which reruns the batch with a savepoint per request.
 	check := func(t *tx) error {
-		var exists bool
-		var state sql.NullString
-		err := t.w.stmt["sshCertCheck"].QueryRowContext(t.ctx, int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&exists, &state)
+		state, err := t.sshKeyState(c.Authority, c.CAFingerprint)
 		switch {
 		case err != nil:
-			return errs.Wrap(errs.Internal, err, "look up SSH certificate %d", c.Serial)
-		case exists:
-			return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
-		case !state.Valid:
+			return err
+		case state == "":
 			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
-		case state.String != string(store.SSHKeyActive):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, state.String)
+		case state != string(store.SSHKeyActive):
+			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, state)
 		}
 		return nil
 	}
-	return s.w.do(ctx, check, func(t *tx) error {
+	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
+		}
+		if t.stage {
+			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+				c.Requester, c.Cert, ev.Seq)
+			return nil
 		}
 		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),

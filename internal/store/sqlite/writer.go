@@ -34,14 +34,24 @@ type writer struct {
 	stmt map[string]*sql.Stmt
 	now  func() time.Time
 
-	batches, committed atomic.Int64 // for tests and benchmarks
+	// The batch's staged rows (see stage.go) and, while only staging
+	// requests run, the SSH CA key states and authorities they have read.
+	staged      [stageTableCount]staged
+	sshKeys     map[[2]string]string
+	authorities map[string]bool
+
+	batches, committed, reruns atomic.Int64 // for tests and benchmarks
 }
 
 // request is one write. check only reads: it refuses a write that would
 // fail (duplicate, missing parent, wrong state) before anything is written.
-// apply writes, and is expected to succeed once check has passed.
+// apply writes, and is expected to succeed once check has passed. A
+// staging request (doStaged) only inserts, and its check reads nothing a
+// staged row could change: its rows may wait until just before COMMIT, and
+// a duplicate among them is found there (see stage.go).
 type request struct {
 	ctx   context.Context
+	stage bool
 	check func(t *tx) error
 	apply func(t *tx) error
 	done  chan error
@@ -53,6 +63,8 @@ type tx struct {
 	w    *writer
 	seq  int64
 	hash []byte
+
+	stage bool // the running request's inserts are staged
 }
 
 var writeStatements = map[string]string{
@@ -81,7 +93,8 @@ var writeStatements = map[string]string{
 
 func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {
 	w := &writer{conn: conn, maxBatch: maxBatch, now: now, reqs: make(chan *request, maxBatch),
-		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{}}
+		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{},
+		sshKeys: map[[2]string]string{}, authorities: map[string]bool{}}
 	for name, q := range writeStatements {
 		st, err := conn.PrepareContext(ctx, q)
 		if err != nil {
@@ -98,7 +111,16 @@ func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() tim
 // waiting the caller is told the outcome is unknown: the write may still
 // commit. A request whose ctx has ended before its turn is skipped.
 func (w *writer) do(ctx context.Context, check, apply func(t *tx) error) error {
-	r := &request{ctx: ctx, check: check, apply: apply, done: make(chan error, 1)}
+	return w.send(&request{ctx: ctx, check: check, apply: apply, done: make(chan error, 1)})
+}
+
+// doStaged is do for a request whose inserts may be staged.
+func (w *writer) doStaged(ctx context.Context, check, apply func(t *tx) error) error {
+	return w.send(&request{ctx: ctx, stage: true, check: check, apply: apply, done: make(chan error, 1)})
+}
+
+func (w *writer) send(r *request) error {
+	ctx := r.ctx
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -173,6 +195,7 @@ func (w *writer) commit(batch []*request) {
 	err := w.batch(ctx, batch, results, false)
 	if errors.Is(err, errRetrySafe) {
 		_, _ = w.stmt["rollback"].ExecContext(ctx)
+		w.reruns.Add(1)
 		clear(results)
 		err = w.batch(ctx, batch, results, true)
 	}
@@ -203,6 +226,8 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 	if _, err := w.stmt["begin"].ExecContext(ctx); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "begin write transaction")
 	}
+	w.unstage()
+	w.forget()
 	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
 	err := w.stmt["head"].QueryRowContext(ctx).Scan(&t.seq, &t.hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -214,6 +239,15 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 			continue
 		}
 		if !safe {
+			if !r.stage {
+				// It may read what earlier requests wrote, or change
+				// what they checked.
+				if t.flush() != nil {
+					return errRetrySafe
+				}
+				w.forget()
+			}
+			t.stage = r.stage
 			if results[i] = r.check(t); results[i] == nil && r.apply(t) != nil {
 				return errRetrySafe
 			}
@@ -236,6 +270,9 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 			return errs.Wrap(errs.Unavailable, err, "release savepoint")
 		}
 	}
+	if !safe && t.flush() != nil {
+		return errRetrySafe
+	}
 	if _, err := w.stmt["commit"].ExecContext(ctx); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "commit")
 	}
@@ -249,6 +286,11 @@ func (t *tx) appendEvent(ev *audit.Event) error {
 	}
 	ev.Seq = t.seq + 1
 	ev.Seal(t.hash)
+	if t.stage {
+		t.stageRow(stageEvents, ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash)
+		t.seq, t.hash = ev.Seq, ev.Hash
+		return nil
+	}
 	_, err := t.w.stmt["event"].ExecContext(t.ctx, ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor,
 		ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash)
 	if err != nil {
@@ -311,3 +353,25 @@ const (
 	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
 	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 )
+
+// forget drops what staging requests have read.
+func (w *writer) forget() {
+	clear(w.sshKeys)
+	clear(w.authorities)
+}
+
+// authorityExists tells whether an authority exists. While only staging
+// requests run, a batch reads it once.
+func (t *tx) authorityExists(name string) (bool, error) {
+	if ok, known := t.w.authorities[name]; known && t.stage {
+		return ok, nil
+	}
+	ok, _, err := t.exists("authCheck", name, name)
+	if err != nil {
+		return false, errs.Wrap(errs.Internal, err, "look up authority %q", name)
+	}
+	if t.stage {
+		t.w.authorities[name] = ok
+	}
+	return ok, nil
+}

@@ -1,0 +1,115 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"strconv"
+	"strings"
+
+	"signet/internal/errs"
+)
+
+// Staging: on the writer's fast path, the rows of requests that only insert
+// (certificate issuance with its event) are not inserted one statement at a
+// time but collected per table and written with multi-row INSERTs just
+// before COMMIT, in the order their tables were first staged (events before
+// the rows that refer to them). A request that reads or updates rows first
+// flushes what is staged, so it sees every earlier write of its batch. If a
+// flush fails (a duplicate serial, say), the writer cannot tell whose row
+// it was: it rolls the batch back and runs it again with a savepoint around
+// each request and nothing staged, so the failure stays its caller's own.
+
+// stageTable is one table rows are staged for. Flushes go in the order of
+// stageTables: a row comes after the rows it refers to.
+type stageTable struct {
+	name   string
+	insert string // "INSERT INTO t (cols) VALUES "
+	cols   int
+}
+
+const (
+	stageEvents = iota
+	stageSSHCertificates
+	stageCertificates
+	stageCertificateNames
+	stageTableCount
+)
+
+var stageTables = [stageTableCount]stageTable{
+	stageEvents: {"events", "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES ", 9},
+	stageSSHCertificates: {"ssh_certificates", `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
+		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `, 14},
+	stageCertificates: {"certificates", `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
+		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `, 13},
+	stageCertificateNames: {"certificate_names", "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES ", 3},
+}
+
+// maxStagedRows is the most rows one INSERT takes; a flush uses statements
+// of a power-of-two number of rows up to it, so each table has at most
+// seven prepared statements.
+const maxStagedRows = 64
+
+// staged holds one table's rows waiting for the flush. The writer keeps
+// its buffers from batch to batch.
+type staged struct {
+	rows int
+	args []any
+}
+
+// stageRow adds one row of a table to the batch's staged inserts.
+func (t *tx) stageRow(table int, args ...any) {
+	s := &t.w.staged[table]
+	s.rows++
+	s.args = append(s.args, args...)
+}
+
+// flush inserts every staged row.
+func (t *tx) flush() error {
+	for i := range t.w.staged {
+		s := &t.w.staged[i]
+		cols := stageTables[i].cols
+		args := s.args
+		for rows := s.rows; rows > 0; {
+			n := maxStagedRows
+			for n > rows {
+				n /= 2
+			}
+			st, err := t.w.multiInsert(i, n)
+			if err != nil {
+				return err
+			}
+			if _, err := st.ExecContext(t.ctx, args[:n*cols]...); err != nil {
+				return errs.Wrap(errs.Internal, err, "insert %d staged rows into %s", n, stageTables[i].name)
+			}
+			args, rows = args[n*cols:], rows-n
+		}
+	}
+	t.w.unstage()
+	return nil
+}
+
+// unstage drops what is staged, keeping the buffers but not the rows' bytes.
+func (w *writer) unstage() {
+	for i := range w.staged {
+		s := &w.staged[i]
+		clear(s.args)
+		s.args, s.rows = s.args[:0], 0
+	}
+}
+
+// multiInsert returns the prepared INSERT of n rows into a staged table.
+func (w *writer) multiInsert(table, n int) (*sql.Stmt, error) {
+	tt := stageTables[table]
+	name := tt.name + "*" + strconv.Itoa(n)
+	if st, ok := w.stmt[name]; ok {
+		return st, nil
+	}
+	row := "(" + strings.Repeat("?, ", tt.cols-1) + "?)"
+	q := tt.insert + strings.Repeat(row+", ", n-1) + row
+	st, err := w.conn.PrepareContext(context.Background(), q)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "prepare insert of %d rows into %s", n, tt.name)
+	}
+	w.stmt[name] = st
+	return st, nil
+}
