@@ -3,6 +3,7 @@ package sshca
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"net/netip"
 	"slices"
 	"strings"
@@ -122,11 +123,11 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	cert, key, err := c.certificate(a, &req)
+	cert, err := c.certificate(a, &req)
 	if err != nil {
 		return nil, err
 	}
-	blob, signed, err := signCert(cert, key, a.signer, a.caKey)
+	blob, signed, err := signCert(cert, a.signer)
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
@@ -142,7 +143,7 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		Cert: blob,
 	}
 	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, issueData{
-		CAKey: a.key.Fingerprint, Key: fingerprint(key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
+		CAKey: a.key.Fingerprint, Key: ssh.FingerprintSHA256(cert.Key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
 		Type: req.Type, ValidBefore: rec.ValidBefore,
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
@@ -165,7 +166,7 @@ type issueData struct {
 
 // certificate checks a request against the authority and builds the
 // unsigned certificate, and gives the subject key's wire form.
-func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, error) {
+func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
 	want := store.SSHUserCert
 	if a.purpose == profile.SSHHost {
 		want = store.SSHHostCert
@@ -174,62 +175,62 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, 
 		req.Type = want
 	}
 	if req.Type != want {
-		return nil, nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
+		return nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
 	}
 	if req.PublicKey == nil {
-		return nil, nil, errs.New(errs.Malformed, "no subject public key")
+		return nil, errs.New(errs.Malformed, "no subject public key")
 	}
 	if _, ok := req.PublicKey.(*ssh.Certificate); ok {
-		return nil, nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
+		return nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
 	}
 	cpk, ok := req.PublicKey.(ssh.CryptoPublicKey)
 	if !ok {
-		return nil, nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
+		return nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
 	}
 	if err := checkKey(cpk.CryptoPublicKey(), "subject"); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	key := req.PublicKey.Marshal()
 	if bytes.Equal(key, a.caKey) {
-		return nil, nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
+		return nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
 	}
 	if len(req.Principals) == 0 {
-		return nil, nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
+		return nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
 	}
 	if err := a.policy.CheckPrincipals(req.Principals); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	keyID := req.KeyID
 	if keyID == "" {
 		keyID = req.Principals[0]
 	}
 	if len(keyID) > 255 || strings.ContainsFunc(keyID, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return nil, nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
+		return nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
 	}
 	perms := ssh.Permissions{}
 	if req.Type == store.SSHUserCert {
 		p, err := req.Options.permissions()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		perms = p
 	} else if !req.Options.zero() {
-		return nil, nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
+		return nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
 	}
 	validity := req.Validity
 	if validity == 0 {
 		validity = a.rec.DefaultValidity
 	}
 	if validity <= 0 {
-		return nil, nil, errs.New(errs.Malformed, "validity must be positive")
+		return nil, errs.New(errs.Malformed, "validity must be positive")
 	}
 	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
-		return nil, nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+		return nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
 	}
 	now := c.now().UTC()
 	serial, err := c.serials.next(now)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	now = now.Truncate(time.Second)
 	certType := uint32(ssh.UserCert)
@@ -241,7 +242,7 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, 
 		ValidPrincipals: slices.Clone(req.Principals),
 		ValidAfter:      uint64(now.Add(-backdate).Unix()), ValidBefore: uint64(now.Add(validity).Unix()),
 		Permissions: perms,
-	}, key, nil
+	}, nil
 }
 
 // verifySignature checks a token's signature before the certificate
@@ -252,4 +253,16 @@ func verifySignature(cert *ssh.Certificate, signed []byte) error {
 		return errs.Wrap(errs.Internal, err, "the CA key returned an invalid signature")
 	}
 	return nil
+}
+
+// signCert signs cert with x/crypto/ssh (a random nonce; an RSA CA key
+// signs with rsa-sha2-512, the first algorithm of NewSigner's signer) and
+// returns its wire form and how much of it the signature covers: every
+// field before the signature, which is the last one.
+func signCert(cert *ssh.Certificate, signer ssh.Signer) (blob []byte, signed int, err error) {
+	if err := cert.SignCert(rand.Reader, signer); err != nil {
+		return nil, 0, err
+	}
+	blob = cert.Marshal()
+	return blob, len(blob) - 4 - len(ssh.Marshal(cert.Signature)), nil
 }
