@@ -12,6 +12,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 // The ACME writes go through the writer like every other: its chain lock
@@ -21,19 +22,9 @@ import (
 
 const (
 	acmeAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
-	acmeOrderColumns   = "id, authority, account_id, status, expires, COALESCE(cert_serial, ''), COALESCE(replaces, ''), body, created_at, version"
 	acmeAccountCheck   = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
 		EXISTS (SELECT 1 FROM authorities WHERE name = $1)`
 )
-
-// orderBody is what acme_orders.body holds (the same JSON as store/sqlite's).
-type orderBody struct {
-	Identifiers []store.ACMEIdentifier `json:"identifiers"`
-	Authzs      []store.ACMEAuthz      `json:"authzs"`
-	Profile     string                 `json:"profile,omitempty"`
-	ErrorType   string                 `json:"error_type,omitempty"`
-	ErrorDetail string                 `json:"error_detail,omitempty"`
-}
 
 // CreateACMEAccount implements store.Store.
 func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
@@ -144,7 +135,7 @@ func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.A
 		if err := rows.Scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
 			return errs.Wrap(errs.Internal, err, "read ACME account")
 		}
-		a.CreatedAt = timeOf(created)
+		a.CreatedAt = columns.Time(created)
 		found = true
 		return json.Unmarshal([]byte(contacts), &a.Contacts)
 	})
@@ -162,7 +153,7 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = s.now()
 	}
-	body, err := encodeOrder(o)
+	body, err := columns.EncodeOrder(o)
 	if err != nil {
 		return err
 	}
@@ -192,7 +183,7 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	if err := store.CheckACMEOrder(o); err != nil {
 		return err
 	}
-	body, err := encodeOrder(o)
+	body, err := columns.EncodeOrder(o)
 	if err != nil {
 		return err
 	}
@@ -229,7 +220,7 @@ func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
 
 // ACMEOrder implements store.Store.
 func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error) {
-	os, err := s.acmeOrders(ctx, "SELECT "+acmeOrderColumns+" FROM acme_orders WHERE id = $1", id)
+	os, err := s.acmeOrders(ctx, "SELECT "+columns.OrderColumns+" FROM acme_orders WHERE id = $1", id)
 	if err == nil && len(os) == 0 {
 		err = errs.New(errs.NotFound, "ACME order %s not found", id)
 	}
@@ -258,7 +249,7 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 	if f.AfterID != "" {
 		add("id >", f.AfterID)
 	}
-	q := "SELECT " + acmeOrderColumns + " FROM acme_orders WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
+	q := "SELECT " + columns.OrderColumns + " FROM acme_orders WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
 	if f.Limit > 0 {
 		q += " LIMIT " + strconv.Itoa(f.Limit)
 	}
@@ -267,39 +258,12 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 
 func (s *Store) acmeOrders(ctx context.Context, q string, args ...any) ([]store.ACMEOrder, error) {
 	var out []store.ACMEOrder
-	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var o store.ACMEOrder
-		var expires, created int64
-		var body []byte
-		if err := rows.Scan(&o.ID, &o.Authority, &o.AccountID, &o.Status, &expires, &o.CertSerial, &o.Replaces,
-			&body, &created, &o.Version); err != nil {
-			return errs.Wrap(errs.Internal, err, "read ACME order")
-		}
-		var b orderBody
-		if err := json.Unmarshal(body, &b); err != nil {
-			return errs.Wrap(errs.Internal, err, "decode ACME order %s", o.ID)
-		}
-		o.Expires, o.CreatedAt = timeOf(expires), timeOf(created)
-		o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail = b.Identifiers, b.Authzs, b.Profile, b.ErrorType, b.ErrorDetail
-		for i := range o.Authzs {
-			for j := range o.Authzs[i].Challenges {
-				if v := &o.Authzs[i].Challenges[j].Validated; !v.IsZero() {
-					*v = v.UTC()
-				}
-			}
-		}
+	err := s.each(ctx, false, q, args, func(r pgx.Rows) error {
+		o, err := columns.ScanOrder(r.Scan)
 		out = append(out, o)
-		return nil
+		return err
 	})
 	return out, err
-}
-
-func encodeOrder(o store.ACMEOrder) ([]byte, error) {
-	b, err := json.Marshal(orderBody{o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail})
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "encode ACME order %s", o.ID)
-	}
-	return b, nil
 }
 
 // DeleteStaleACMEOrders implements store.Store.
@@ -363,7 +327,7 @@ func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 			if err := rows.Scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
 				return errs.Wrap(errs.Internal, err, "read external account binding key")
 			}
-			k.CreatedAt = timeOf(created)
+			k.CreatedAt = columns.Time(created)
 			return nil
 		})
 	if err == nil && !found {

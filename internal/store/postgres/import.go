@@ -44,7 +44,7 @@ func (s *Store) Import(ctx context.Context, src Source) (map[string]int64, error
 	}
 	counts := map[string]int64{}
 	for _, table := range importTables {
-		cols, types, err := columns(ctx, tx, table)
+		cols, types, err := tableColumns(ctx, tx, table)
 		if err != nil {
 			return nil, err
 		}
@@ -60,8 +60,8 @@ func (s *Store) Import(ctx context.Context, src Source) (map[string]int64, error
 	return counts, nil
 }
 
-// columns lists a table's columns and their types in order.
-func columns(ctx context.Context, tx pgx.Tx, table string) (names, types []string, err error) {
+// tableColumns lists a table's columns and their types in order.
+func tableColumns(ctx context.Context, tx pgx.Tx, table string) (names, types []string, err error) {
 	rows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
 	if err != nil {

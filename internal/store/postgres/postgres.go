@@ -18,6 +18,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 // Advisory lock keys: "signet" in the high bytes keeps them apart from
@@ -221,7 +222,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 	if c.Status == "" {
 		c.Status = store.Valid
 	}
-	sans, err := encodeSANs(c)
+	sans, err := columns.EncodeSANs(c)
 	if err != nil {
 		return err
 	}
@@ -231,7 +232,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if err := store.CheckACMEOrder(*o); err != nil {
 			return err
 		}
-		if order, err = encodeOrder(*o); err != nil {
+		if order, err = columns.EncodeOrder(*o); err != nil {
 			return err
 		}
 	}
@@ -261,10 +262,10 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 			return err
 		}
 		// One round trip: the row and its names in one statement.
-		ns := names(c)
+		ns := columns.Names(c)
 		types, values := make([]string, len(ns)), make([]string, len(ns))
 		for i, n := range ns {
-			types[i], values[i] = n.typ, n.value
+			types[i], values[i] = n.Type, n.Value
 		}
 		_, err := t.exec(`WITH cert AS (
 				INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,

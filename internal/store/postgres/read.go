@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 const (
@@ -79,7 +79,7 @@ func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store
 		if len(policy) > 0 {
 			a.Policy = policy
 		}
-		a.DefaultValidity, a.MaxValidity, a.CreatedAt = time.Duration(def), time.Duration(maxv), timeOf(created)
+		a.DefaultValidity, a.MaxValidity, a.CreatedAt = time.Duration(def), time.Duration(maxv), columns.Time(created)
 		out = append(out, a)
 		return nil
 	})
@@ -163,12 +163,12 @@ func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]stor
 			&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
 			return errs.Wrap(errs.Internal, err, "read certificate")
 		}
-		if err := decodeSANs(sans, &c); err != nil {
+		if err := columns.DecodeSANs(sans, &c); err != nil {
 			return err
 		}
-		c.NotBefore, c.NotAfter, c.Status = timeOf(notBefore), timeOf(notAfter), store.Status(status)
+		c.NotBefore, c.NotAfter, c.Status = columns.Time(notBefore), columns.Time(notAfter), store.Status(status)
 		if revokedAt != nil {
-			c.RevokedAt = timeOf(*revokedAt)
+			c.RevokedAt = columns.Time(*revokedAt)
 		}
 		out = append(out, c)
 		return nil
@@ -185,7 +185,7 @@ func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
 		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
 			return errs.Wrap(errs.Internal, err, "read audit event")
 		}
-		e.Time = timeOf(t)
+		e.Time = columns.Time(t)
 		if len(data) > 0 {
 			e.Data = data
 		}
@@ -255,9 +255,9 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 				rows.Close()
 				return 0, errs.Wrap(errs.Internal, err, "read certificate status")
 			}
-			c.NotAfter, c.Revoked, c.RevokedAt = timeOf(notAfter), revokedAt != nil, time.Time{}
+			c.NotAfter, c.Revoked, c.RevokedAt = columns.Time(notAfter), revokedAt != nil, time.Time{}
 			if revokedAt != nil {
-				c.RevokedAt = timeOf(*revokedAt)
+				c.RevokedAt = columns.Time(*revokedAt)
 			}
 			if err := fn(c); err != nil {
 				rows.Close()
@@ -271,48 +271,6 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 	}
 	return head, nil
 }
-
-// sans is the JSON kept in certificates.sans.
-type sans struct {
-	DNS   []string `json:"dns,omitempty"`
-	IP    []string `json:"ip,omitempty"`
-	Email []string `json:"email,omitempty"`
-}
-
-func encodeSANs(c store.Certificate) (string, error) {
-	b, err := json.Marshal(sans{c.DNSNames, c.IPAddresses, c.EmailAddresses})
-	if err != nil {
-		return "", errs.Wrap(errs.Internal, err, "encode names of certificate %s", c.Serial)
-	}
-	return string(b), nil
-}
-
-func decodeSANs(s string, c *store.Certificate) error {
-	var v sans
-	if err := json.Unmarshal([]byte(s), &v); err != nil {
-		return errs.Wrap(errs.Internal, err, "decode names of certificate %s", c.Serial)
-	}
-	c.DNSNames, c.IPAddresses, c.EmailAddresses = v.DNS, v.IP, v.Email
-	return nil
-}
-
-type name struct{ typ, value string }
-
-func names(c store.Certificate) []name {
-	var out []name
-	for _, v := range c.DNSNames {
-		out = append(out, name{"dns", v})
-	}
-	for _, v := range c.IPAddresses {
-		out = append(out, name{"ip", v})
-	}
-	for _, v := range c.EmailAddresses {
-		out = append(out, name{"email", v})
-	}
-	return out
-}
-
-func timeOf(unixNano int64) time.Time { return time.Unix(0, unixNano).UTC() }
 
 func nullTime(t time.Time) *int64 {
 	if t.IsZero() {

@@ -10,6 +10,7 @@ import (
 
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 var _ store.Shared = (*Store)(nil)
@@ -127,7 +128,7 @@ func (s *Store) PublishedCRLs(ctx context.Context, after int64, fn func(store.Re
 		if err := rows.Scan(&d.Authority, &d.Shard, &d.DER, &this, &next, &d.Version); err != nil {
 			return errs.Wrap(errs.Internal, err, "read published CRL")
 		}
-		d.ThisUpdate, d.NextUpdate, last = timeOf(this), timeOf(next), d.Version
+		d.ThisUpdate, d.NextUpdate, last = columns.Time(this), columns.Time(next), d.Version
 		return fn(d)
 	})
 	return last, err
@@ -147,6 +148,6 @@ func (s *Store) PublishedOCSP(ctx context.Context, authority, hash, serial strin
 	if err != nil {
 		return d, dbError(err, "read published OCSP response")
 	}
-	d.ThisUpdate, d.NextUpdate = timeOf(this), timeOf(next)
+	d.ThisUpdate, d.NextUpdate = columns.Time(this), columns.Time(next)
 	return d, nil
 }

@@ -14,6 +14,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 const (
@@ -288,7 +289,7 @@ func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, 
 			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
 				return errs.Wrap(errs.Internal, err, "read SSH key")
 			}
-			k.State, k.CreatedAt = store.SSHKeyState(state), timeOf(created)
+			k.State, k.CreatedAt = store.SSHKeyState(state), columns.Time(created)
 			out = append(out, k)
 			return nil
 		})
@@ -355,12 +356,12 @@ func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]s
 			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
 		}
 		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
-		c.ValidAfter, c.ValidBefore = timeOf(after), timeOf(before)
+		c.ValidAfter, c.ValidBefore = columns.Time(after), columns.Time(before)
 		if revokedBy != nil {
 			c.RevokedBy = *revokedBy
 		}
 		if revokedAt != nil {
-			c.RevokedAt = timeOf(*revokedAt)
+			c.RevokedAt = columns.Time(*revokedAt)
 		}
 		out = append(out, c)
 		return nil

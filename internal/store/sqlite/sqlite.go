@@ -20,6 +20,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 // Store is a store.Store in one SQLite file.
@@ -173,7 +174,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 	if c.Status == "" {
 		c.Status = store.Valid
 	}
-	sans, err := encodeSANs(c)
+	sans, err := columns.EncodeSANs(c)
 	if err != nil {
 		return err
 	}
@@ -183,7 +184,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if err := store.CheckACMEOrder(*o); err != nil {
 			return err
 		}
-		if order, err = encodeOrder(*o); err != nil {
+		if order, err = columns.EncodeOrder(*o); err != nil {
 			return err
 		}
 	}
@@ -231,8 +232,8 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if t.stage {
 			t.stageRow(stageCertificates, c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
 				string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
-			for _, n := range names(c) {
-				t.stageRow(stageCertificateNames, c.Serial, n.typ, n.value)
+			for _, n := range columns.Names(c) {
+				t.stageRow(stageCertificateNames, c.Serial, n.Type, n.Value)
 			}
 			return nil
 		}
@@ -241,7 +242,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if err != nil {
 			return constraintError(err, "certificate %s", c.Serial)
 		}
-		if err := t.insertNames(c.Serial, names(c)); err != nil {
+		if err := t.insertNames(c.Serial, columns.Names(c)); err != nil {
 			return errs.Wrap(errs.Internal, err, "record names of certificate %s", c.Serial)
 		}
 		return nil

@@ -13,6 +13,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 func init() {
@@ -316,7 +317,7 @@ func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, 
 			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
 				return errs.Wrap(errs.Internal, err, "read SSH key")
 			}
-			k.State, k.CreatedAt = store.SSHKeyState(state), timeOf(created)
+			k.State, k.CreatedAt = store.SSHKeyState(state), columns.Time(created)
 			out = append(out, k)
 			return nil
 		})
@@ -379,9 +380,9 @@ func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]s
 			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
 		}
 		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
-		c.ValidAfter, c.ValidBefore, c.RevokedBy = timeOf(after), timeOf(before), revokedBy.String
+		c.ValidAfter, c.ValidBefore, c.RevokedBy = columns.Time(after), columns.Time(before), revokedBy.String
 		if revokedAt.Valid {
-			c.RevokedAt = timeOf(revokedAt.Int64)
+			c.RevokedAt = columns.Time(revokedAt.Int64)
 		}
 		out = append(out, c)
 		return nil

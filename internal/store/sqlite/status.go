@@ -8,6 +8,7 @@ import (
 
 	"signet/internal/errs"
 	"signet/internal/store"
+	"signet/internal/store/columns"
 )
 
 // Statuses implements store.Store. Both queries and the head run in one
@@ -57,9 +58,9 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 				rows.Close()
 				return 0, errs.Wrap(errs.Internal, err, "read certificate status")
 			}
-			c.NotAfter, c.Revoked, c.RevokedAt = timeOf(notAfter), revokedAt.Valid, time.Time{}
+			c.NotAfter, c.Revoked, c.RevokedAt = columns.Time(notAfter), revokedAt.Valid, time.Time{}
 			if revokedAt.Valid {
-				c.RevokedAt = timeOf(revokedAt.Int64)
+				c.RevokedAt = columns.Time(revokedAt.Int64)
 			}
 			if err := fn(c); err != nil {
 				rows.Close()

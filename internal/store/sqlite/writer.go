@@ -14,6 +14,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/store/columns"
 )
 
 // writer is the one goroutine that writes. It takes every queued request
@@ -324,13 +325,13 @@ func (t *tx) exists(name string, args ...any) (a, b bool, err error) {
 
 // insertNames writes the certificate's names, up to maxNamesPerInsert rows
 // per statement.
-func (t *tx) insertNames(serial string, ns []name) error {
+func (t *tx) insertNames(serial string, ns []columns.Name) error {
 	for len(ns) > 0 {
 		n := min(len(ns), maxNamesPerInsert)
 		stmt := "names" + strconv.Itoa(n)
 		args := make([]any, 0, 3*n)
 		for _, v := range ns[:n] {
-			args = append(args, serial, v.typ, v.value)
+			args = append(args, serial, v.Type, v.Value)
 		}
 		if _, err := t.exec(stmt, args...); err != nil {
 			return err

@@ -1,0 +1,110 @@
+// Package columns holds what the SQL stores share in mapping rows to domain
+// values and back: the encodings of the columns that hold JSON (certificate
+// names, ACME order bodies) and the scan of an ACME order row. One codec,
+// so that SQLite, PostgreSQL and `signet store migrate` between them agree
+// byte for byte.
+package columns
+
+import (
+	"encoding/json"
+	"time"
+
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// sans is the JSON kept in certificates.sans.
+type sans struct {
+	DNS   []string `json:"dns,omitempty"`
+	IP    []string `json:"ip,omitempty"`
+	Email []string `json:"email,omitempty"`
+}
+
+// EncodeSANs is the certificates.sans column of c.
+func EncodeSANs(c store.Certificate) (string, error) {
+	b, err := json.Marshal(sans{c.DNSNames, c.IPAddresses, c.EmailAddresses})
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "encode names of certificate %s", c.Serial)
+	}
+	return string(b), nil
+}
+
+// DecodeSANs fills c's names from its certificates.sans column.
+func DecodeSANs(s string, c *store.Certificate) error {
+	var v sans
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return errs.Wrap(errs.Internal, err, "decode names of certificate %s", c.Serial)
+	}
+	c.DNSNames, c.IPAddresses, c.EmailAddresses = v.DNS, v.IP, v.Email
+	return nil
+}
+
+// Name is one row of certificate_names, the index of names to certificates.
+type Name struct{ Type, Value string }
+
+// Names lists c's rows of certificate_names.
+func Names(c store.Certificate) []Name {
+	var out []Name
+	for _, v := range c.DNSNames {
+		out = append(out, Name{"dns", v})
+	}
+	for _, v := range c.IPAddresses {
+		out = append(out, Name{"ip", v})
+	}
+	for _, v := range c.EmailAddresses {
+		out = append(out, Name{"email", v})
+	}
+	return out
+}
+
+// Time reads a time column: Unix nanoseconds, because the audit hash
+// covers nanoseconds and PostgreSQL's timestamptz keeps microseconds.
+func Time(unixNano int64) time.Time { return time.Unix(0, unixNano).UTC() }
+
+// orderBody is the JSON kept in acme_orders.body: an order's
+// authorizations and challenges are read and written together.
+type orderBody struct {
+	Identifiers []store.ACMEIdentifier `json:"identifiers"`
+	Authzs      []store.ACMEAuthz      `json:"authzs"`
+	Profile     string                 `json:"profile,omitempty"`
+	ErrorType   string                 `json:"error_type,omitempty"`
+	ErrorDetail string                 `json:"error_detail,omitempty"`
+}
+
+// EncodeOrder is the acme_orders.body column of o.
+func EncodeOrder(o store.ACMEOrder) ([]byte, error) {
+	b, err := json.Marshal(orderBody{o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail})
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "encode ACME order %s", o.ID)
+	}
+	return b, nil
+}
+
+// OrderColumns are the columns ScanOrder reads, in its order.
+const OrderColumns = "id, authority, account_id, status, expires, COALESCE(cert_serial, ''), COALESCE(replaces, ''), body, created_at, version"
+
+// ScanOrder reads one acme_orders row selected with OrderColumns; scan is
+// the driver's Rows.Scan.
+func ScanOrder(scan func(dest ...any) error) (store.ACMEOrder, error) {
+	var o store.ACMEOrder
+	var expires, created int64
+	var body []byte
+	if err := scan(&o.ID, &o.Authority, &o.AccountID, &o.Status, &expires, &o.CertSerial, &o.Replaces,
+		&body, &created, &o.Version); err != nil {
+		return o, errs.Wrap(errs.Internal, err, "read ACME order")
+	}
+	var b orderBody
+	if err := json.Unmarshal(body, &b); err != nil {
+		return o, errs.Wrap(errs.Internal, err, "decode ACME order %s", o.ID)
+	}
+	o.Expires, o.CreatedAt = Time(expires), Time(created)
+	o.Identifiers, o.Authzs, o.Profile, o.ErrorType, o.ErrorDetail = b.Identifiers, b.Authzs, b.Profile, b.ErrorType, b.ErrorDetail
+	for i := range o.Authzs {
+		for j := range o.Authzs[i].Challenges {
+			if v := &o.Authzs[i].Challenges[j].Validated; !v.IsZero() {
+				*v = v.UTC()
+			}
+		}
+	}
+	return o, nil
+}
