@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
 )
@@ -107,4 +108,64 @@ func ScanOrder(scan func(dest ...any) error) (store.ACMEOrder, error) {
 		}
 	}
 	return o, nil
+}
+
+// CertificateColumns are the certificates columns ScanCertificate reads.
+// Nullable columns are coalesced so both drivers scan plain values.
+const CertificateColumns = "serial, authority, subject, sans, not_before, not_after, status, COALESCE(revoked_at, 0), reason, requester, der, shard"
+
+// ScanCertificate reads one certificates row selected with CertificateColumns.
+func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
+	var c store.Certificate
+	var sans, status string
+	var notBefore, notAfter, revokedAt int64
+	if err := scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
+		&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "read certificate")
+	}
+	if err := DecodeSANs(sans, &c); err != nil {
+		return c, err
+	}
+	c.NotBefore, c.NotAfter, c.Status = Time(notBefore), Time(notAfter), store.Status(status)
+	if revokedAt != 0 {
+		c.RevokedAt = Time(revokedAt)
+	}
+	return c, nil
+}
+
+// AuthorityColumns are the authorities columns ScanAuthority reads.
+const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards"
+
+// ScanAuthority reads one authorities row selected with AuthorityColumns.
+func ScanAuthority(scan func(dest ...any) error) (store.Authority, error) {
+	var a store.Authority
+	var policy []byte
+	var def, maxv, created int64
+	if err := scan(&a.Name, &a.Purpose, &a.Parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards); err != nil {
+		return a, errs.Wrap(errs.Internal, err, "read authority")
+	}
+	if len(policy) > 0 {
+		a.Policy = policy
+	}
+	a.DefaultValidity, a.MaxValidity, a.CreatedAt = time.Duration(def), time.Duration(maxv), Time(created)
+	return a, nil
+}
+
+// EventColumns are the events columns ScanEvent reads.
+const EventColumns = "seq, time, kind, actor, authority, subject, data, prev, hash"
+
+// ScanEvent reads one events row selected with EventColumns, byte for
+// byte: the hash covers what was written.
+func ScanEvent(scan func(dest ...any) error) (audit.Event, error) {
+	var e audit.Event
+	var t int64
+	var data []byte
+	if err := scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
+		return e, errs.Wrap(errs.Internal, err, "read audit event")
+	}
+	e.Time = Time(t)
+	if len(data) > 0 {
+		e.Data = data
+	}
+	return e, nil
 }

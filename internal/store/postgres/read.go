@@ -15,12 +15,6 @@ import (
 	"signet/internal/store/columns"
 )
 
-const (
-	authorityColumns   = "name, purpose, parent, key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards"
-	certificateColumns = "serial, authority, subject, sans, not_before, not_after, status, revoked_at, reason, requester, der, shard"
-	eventColumns       = "seq, time, kind, actor, authority, subject, data, prev, hash"
-)
-
 // each runs q on the pool within the read timeout (the stream timeout when
 // stream is set: those calls visit a whole table) and calls scan per row.
 func (s *Store) each(ctx context.Context, stream bool, q string, args []any, scan func(pgx.Rows) error) error {
@@ -48,7 +42,7 @@ func (s *Store) each(ctx context.Context, stream bool, q string, args []any, sca
 
 // Authority implements store.Store.
 func (s *Store) Authority(ctx context.Context, name string) (store.Authority, error) {
-	as, err := s.authorities(ctx, "SELECT "+authorityColumns+" FROM authorities WHERE name = $1", name)
+	as, err := s.authorities(ctx, "SELECT "+columns.AuthorityColumns+" FROM authorities WHERE name = $1", name)
 	if err == nil && len(as) == 0 {
 		err = errs.New(errs.NotFound, "authority %q not found", name)
 	}
@@ -60,35 +54,22 @@ func (s *Store) Authority(ctx context.Context, name string) (store.Authority, er
 
 // Authorities implements store.Store.
 func (s *Store) Authorities(ctx context.Context) ([]store.Authority, error) {
-	return s.authorities(ctx, "SELECT "+authorityColumns+" FROM authorities ORDER BY name")
+	return s.authorities(ctx, "SELECT "+columns.AuthorityColumns+" FROM authorities ORDER BY name")
 }
 
 func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store.Authority, error) {
 	var out []store.Authority
 	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var a store.Authority
-		var parent *string
-		var policy []byte
-		var def, maxv, created int64
-		if err := rows.Scan(&a.Name, &a.Purpose, &parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards); err != nil {
-			return errs.Wrap(errs.Internal, err, "read authority")
-		}
-		if parent != nil {
-			a.Parent = *parent
-		}
-		if len(policy) > 0 {
-			a.Policy = policy
-		}
-		a.DefaultValidity, a.MaxValidity, a.CreatedAt = time.Duration(def), time.Duration(maxv), columns.Time(created)
+		a, err := columns.ScanAuthority(rows.Scan)
 		out = append(out, a)
-		return nil
+		return err
 	})
 	return out, err
 }
 
 // Certificate implements store.Store.
 func (s *Store) Certificate(ctx context.Context, serial string) (store.Certificate, error) {
-	cs, err := s.certificates(ctx, "SELECT "+certificateColumns+" FROM certificates WHERE serial = $1", serial)
+	cs, err := s.certificates(ctx, "SELECT "+columns.CertificateColumns+" FROM certificates WHERE serial = $1", serial)
 	if err == nil && len(cs) == 0 {
 		err = errs.New(errs.NotFound, "certificate %s not found", serial)
 	}
@@ -140,7 +121,7 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 		where[len(where)-1] += " OR (not_after = $" + strconv.Itoa(len(args)) + " AND serial > $" + strconv.Itoa(len(args)+1) + "))"
 		args = append(args, f.AfterSerial)
 	}
-	q := "SELECT " + certificateColumns + " FROM certificates"
+	q := "SELECT " + columns.CertificateColumns + " FROM certificates"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -155,39 +136,19 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
 	var out []store.Certificate
 	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var c store.Certificate
-		var sans, status string
-		var notBefore, notAfter int64
-		var revokedAt *int64
-		if err := rows.Scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
-			&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
-			return errs.Wrap(errs.Internal, err, "read certificate")
-		}
-		if err := columns.DecodeSANs(sans, &c); err != nil {
-			return err
-		}
-		c.NotBefore, c.NotAfter, c.Status = columns.Time(notBefore), columns.Time(notAfter), store.Status(status)
-		if revokedAt != nil {
-			c.RevokedAt = columns.Time(*revokedAt)
-		}
+		c, err := columns.ScanCertificate(rows.Scan)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	return out, err
 }
 
 // Events implements store.Store and audit.Reader.
 func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
-	return s.each(ctx, true, "SELECT "+eventColumns+" FROM events ORDER BY seq", nil, func(rows pgx.Rows) error {
-		var e audit.Event
-		var t int64
-		var data []byte
-		if err := rows.Scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
-			return errs.Wrap(errs.Internal, err, "read audit event")
-		}
-		e.Time = columns.Time(t)
-		if len(data) > 0 {
-			e.Data = data
+	return s.each(ctx, true, "SELECT "+columns.EventColumns+" FROM events ORDER BY seq", nil, func(rows pgx.Rows) error {
+		e, err := columns.ScanEvent(rows.Scan)
+		if err != nil {
+			return err
 		}
 		return fn(e)
 	})
