@@ -22,10 +22,8 @@ func cmdCrl(e *env, args []string) error {
 	out := f.String("out", ".", "write DIR/<authority>/<shard>.crl under this `DIR`")
 	validity := f.Duration("validity", 24*time.Hour, "nextUpdate - thisUpdate")
 	quiet := f.Bool("quiet", false, "no progress output")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *authority == "" {
 		return badUsage("--authority NAME is required")

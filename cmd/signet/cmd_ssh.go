@@ -100,10 +100,8 @@ func cmdSSHTrust(e *env, args []string) error {
 	f := newFlags(e, "ssh trust")
 	authority := f.String("authority", "", "SSH authority `NAME`")
 	pattern := f.String("pattern", "", "known_hosts host `PATTERN` for a host authority (default: its principal policy)")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *authority == "" {
 		return badUsage("--authority NAME is required")
@@ -125,10 +123,8 @@ func cmdSSHKRL(e *env, args []string) error {
 	f := newFlags(e, "ssh krl")
 	authority := f.String("authority", "", "SSH authority `NAME`")
 	out := f.String("out", "", "write the KRL to `FILE` (default: standard output)")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *authority == "" {
 		return badUsage("--authority NAME is required")
@@ -158,10 +154,8 @@ func cmdSSHRevoke(e *env, args []string) error {
 	serial := f.String("serial", "", "revoke the certificate with this decimal `SERIAL`")
 	keyID := f.String("key-id", "", "revoke every certificate with this key `ID`")
 	caKey := f.String("ca-key", "", "revoke the CA key with this `FINGERPRINT` (SHA256:...) and so all its certificates")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	n := 0
 	for _, s := range []string{*serial, *keyID, *caKey} {
@@ -230,10 +224,8 @@ func cmdSSHList(e *env, args []string) error {
 	authority := f.String("authority", "", "only this authority's `NAME`")
 	keyID := f.String("key-id", "", "only certificates with this key `ID`")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
@@ -280,10 +272,8 @@ func cmdSSHKeyAdd(e *env, args []string) error {
 	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
 	activate := f.Bool("activate", false, "make the new key the signer at once (else it is only trusted until 'ssh key activate')")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	if *authority == "" || (*key == "") == !*generate {
 		return badUsage("give --authority NAME and exactly one of --key URI and --generate")
@@ -377,10 +367,8 @@ func cmdSSHKeyList(e *env, args []string) error {
 	f := newFlags(e, "ssh key list")
 	authority := f.String("authority", "", "only this SSH authority's `NAME`")
 	asJSON := f.Bool("json", false, "print JSON")
-	if rest, err := f.parse(args); err != nil {
+	if err := f.parseNone(args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return badUsage("unexpected argument %q", rest[0])
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
