@@ -88,12 +88,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		root, err := h.Store.Authority(e.ctx, ca.RootName)
-		if err != nil {
-			return err
-		}
-		uri = home.BesideKey(root.KeyURI, rest[0])
-		if err := h.GenerateKey(e.ctx, uri, kt, "cli"); err != nil {
+		if uri, err = h.GenerateKeyBesideRoot(e.ctx, rest[0], kt, "cli"); err != nil {
 			return err
 		}
 	}

@@ -8,10 +8,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
-	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/sshca"
 	"signet/internal/store"
@@ -289,16 +287,11 @@ func cmdSSHKeyAdd(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		root, err := h.Store.Authority(e.ctx, ca.RootName)
-		if err != nil {
-			return err
-		}
 		keys, err := h.SSH.Keys(e.ctx, *authority)
 		if err != nil {
 			return err
 		}
-		uri = home.BesideKey(root.KeyURI, fmt.Sprintf("%s-%d", *authority, len(keys)+1))
-		if err := h.GenerateKey(e.ctx, uri, kt, "cli"); err != nil {
+		if uri, err = h.GenerateKeyBesideRoot(e.ctx, fmt.Sprintf("%s-%d", *authority, len(keys)+1), kt, "cli"); err != nil {
 			return err
 		}
 	}

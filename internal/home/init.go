@@ -125,6 +125,17 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	return h, rep, nil
 }
 
+// GenerateKeyBesideRoot makes a new key named name next to the root key
+// (on the same token, or in the same key directory) and returns its URI.
+func (h *Home) GenerateKeyBesideRoot(ctx context.Context, name string, t kms.KeyType, actor string) (string, error) {
+	root, err := h.Store.Authority(ctx, ca.RootName)
+	if err != nil {
+		return "", err
+	}
+	uri := BesideKey(root.KeyURI, name)
+	return uri, h.GenerateKey(ctx, uri, t, actor)
+}
+
 // GenerateKey makes a new key and records the act in the audit log.
 func (h *Home) GenerateKey(ctx context.Context, uri string, t kms.KeyType, actor string) error {
 	if _, err := h.Keys.Generate(ctx, uri, t); err != nil {
