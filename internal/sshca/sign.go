@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"net/netip"
 	"slices"
 	"strings"
@@ -147,6 +148,14 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		Type: req.Type, ValidBefore: rec.ValidBefore,
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
+		// Signed but never issued (the key rolled over meanwhile, the store
+		// is down): as ca does for X.509, the log accounts for the signature.
+		discard := c.event("ssh.certificate.discard", store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
+			"reason": err.Error(), "ca_key": a.key.Fingerprint,
+		})
+		if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
+			return nil, errors.Join(err, derr)
+		}
 		return nil, err
 	}
 	return &Issued{Serial: cert.Serial, Cert: cert}, nil
