@@ -69,7 +69,16 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.RedactStore(config.InHome(dir, cfg.Store))}
 
-	software := !strings.HasPrefix(o.RootKey, "pkcs11:") || !strings.HasPrefix(o.AuthorityKey, "pkcs11:")
+	rep.RootKey, rep.AuthorityKey = o.RootKey, o.AuthorityKey
+	if rep.RootKey == "" {
+		rep.RootKey = "file:keys/root.key"
+	}
+	if rep.AuthorityKey == "" {
+		rep.AuthorityKey = BesideKey(rep.RootKey, "default")
+	}
+	// A passphrase is needed only where a key is a file: a home whose keys
+	// are all on a token gets none.
+	software := !strings.HasPrefix(rep.RootKey, "pkcs11:") || !strings.HasPrefix(rep.AuthorityKey, "pkcs11:")
 	if software && cfg.Keys.Passphrase == "" {
 		rep.TrialPassphrase = filepath.Join(dir, "passphrase")
 		if err := writeSecret(rep.TrialPassphrase); err != nil {
@@ -91,13 +100,6 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	fail := func(err error) (*Home, *Report, error) {
 		h.Close()
 		return nil, nil, err
-	}
-	rep.RootKey, rep.AuthorityKey = o.RootKey, o.AuthorityKey
-	if rep.RootKey == "" {
-		rep.RootKey = "file:keys/root.key"
-	}
-	if rep.AuthorityKey == "" {
-		rep.AuthorityKey = BesideKey(rep.RootKey, "default")
 	}
 	for _, uri := range []string{rep.RootKey, rep.AuthorityKey} {
 		if uri != o.RootKey && uri != o.AuthorityKey {
