@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"golang.org/x/crypto/ssh"
+
 	"signet/internal/audit"
 	"signet/internal/kms"
 	"signet/internal/profile"
@@ -51,5 +53,39 @@ func TestRolloverMidIssue(t *testing.T) {
 	}
 	if _, err := audit.Verify(ctx, f.store); err != nil {
 		t.Fatalf("audit log after a discard: %v", err)
+	}
+}
+
+// TestStoredWireForm: the certificate signet records (the signed bytes
+// with the signature appended, encoded once) is byte for byte what
+// x/crypto/ssh encodes for the certificate it hands out, and its signature
+// verifies, for each kind of CA key (RSA signs with rsa-sha2-512).
+func TestStoredWireForm(t *testing.T) {
+	f := newFixture(t, kms.Options{})
+	ctx := context.Background()
+	for _, kt := range []kms.KeyType{kms.Ed25519, kms.ECDSAP256, kms.RSA3072} {
+		name := "users-" + string(kt)
+		f.authority(t, name, profile.SSHUser, "file:"+name+".key", kt, "alice")
+		pub := sshKey(t, filepath.Join(t.TempDir(), "id"))
+		iss := f.sign(t, nil, sshca.Request{Authority: name, PublicKey: pub, Principals: []string{"alice"}}, "")
+		rec, err := f.store.SSHCertificate(ctx, iss.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(rec.Cert, iss.Cert.Marshal()) {
+			t.Fatalf("%s: stored certificate differs from x/crypto/ssh's encoding", kt)
+		}
+		parsed, err := ssh.ParsePublicKey(rec.Cert)
+		if err != nil {
+			t.Fatalf("%s: stored certificate does not parse: %v", kt, err)
+		}
+		cert := parsed.(*ssh.Certificate)
+		checker := ssh.CertChecker{IsUserAuthority: func(k ssh.PublicKey) bool { return bytes.Equal(k.Marshal(), cert.SignatureKey.Marshal()) }}
+		if err := checker.CheckCert("alice", cert); err != nil {
+			t.Fatalf("%s: %v", kt, err)
+		}
+		if kt == kms.RSA3072 && cert.Signature.Format != ssh.KeyAlgoRSASHA512 {
+			t.Fatalf("RSA CA signed with %s, want %s", cert.Signature.Format, ssh.KeyAlgoRSASHA512)
+		}
 	}
 }

@@ -145,7 +145,7 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 	}
 	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, issueData{
 		CAKey: a.key.Fingerprint, Key: ssh.FingerprintSHA256(cert.Key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
-		Type: req.Type, ValidBefore: rec.ValidBefore,
+		Type: req.Type, ValidBefore: rec.ValidBefore.Format(time.RFC3339Nano),
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
 		// Signed but never issued (the key rolled over meanwhile, the store
@@ -163,14 +163,16 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 
 // issueData is the issue event's data. A struct, where other events use a
 // map, because this one is written per certificate: encoding a map goes
-// through reflection and sorting. Fields in the order a map would give.
+// through reflection and sorting. Fields in the order a map would give;
+// the time preformatted as time.Time's JSON form, which encoding/json would
+// otherwise re-validate and compact.
 type issueData struct {
 	CAKey       string            `json:"ca_key"`
 	Key         string            `json:"key"`
 	KeyID       string            `json:"key_id"`
 	Principals  []string          `json:"principals"`
 	Type        store.SSHCertType `json:"type"`
-	ValidBefore time.Time         `json:"valid_before"`
+	ValidBefore string            `json:"valid_before"`
 }
 
 // certificate checks a request against the authority and builds the
@@ -264,14 +266,31 @@ func verifySignature(cert *ssh.Certificate, signed []byte) error {
 	return nil
 }
 
-// signCert signs cert with x/crypto/ssh (a random nonce; an RSA CA key
-// signs with rsa-sha2-512, the first algorithm of NewSigner's signer) and
-// returns its wire form and how much of it the signature covers: every
-// field before the signature, which is the last one.
+// signCert signs cert as x/crypto/ssh's SignCert does (a random 32-byte
+// nonce; the signer's first algorithm, so an RSA CA key signs with
+// rsa-sha2-512), and returns its wire form and how much of it the
+// signature covers. The signature is the certificate's last field: the
+// library encodes the certificate once, without it, and the signed bytes
+// followed by the signature as a string are the whole certificate, so it is
+// not encoded a second time (SignCert then Marshal would encode it twice).
 func signCert(cert *ssh.Certificate, signer ssh.Signer) (blob []byte, signed int, err error) {
-	if err := cert.SignCert(rand.Reader, signer); err != nil {
+	cert.Nonce = make([]byte, 32)
+	if _, err := rand.Read(cert.Nonce); err != nil {
 		return nil, 0, err
 	}
-	blob = cert.Marshal()
-	return blob, len(blob) - 4 - len(ssh.Marshal(cert.Signature)), nil
+	cert.SignatureKey = signer.PublicKey()
+	cert.Signature = nil
+	unsigned := cert.Marshal()
+	tbs := unsigned[:len(unsigned)-4] // drop the empty signature
+	var sig *ssh.Signature
+	if m, ok := signer.(ssh.MultiAlgorithmSigner); ok {
+		sig, err = m.SignWithAlgorithm(rand.Reader, tbs, m.Algorithms()[0])
+	} else {
+		sig, err = signer.Sign(rand.Reader, tbs)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	cert.Signature = sig
+	return append(tbs, ssh.Marshal(struct{ Signature []byte }{ssh.Marshal(sig)})...), len(tbs), nil
 }
