@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"signet/internal/audit"
@@ -64,7 +65,8 @@ type CA struct {
 	base  string
 
 	changeMu sync.Mutex
-	changed  chan struct{} // closed and replaced at every issuance and revocation
+	changed  chan struct{} // closed and replaced at every revocation
+	issued   atomic.Pointer[[]func(store.CertStatus)]
 
 	auths lazymap.Map[*authority] // loaded authorities, read without a lock
 }

@@ -130,7 +130,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		}
 		return nil, err
 	}
-	c.signalChange()
+	c.signalIssue(store.CertStatus{Serial: serial, Authority: a.rec.Name, Shard: shard, NotAfter: tmpl.NotAfter})
 	return &Issued{Serial: serial, DER: der, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Chain: a.chain}, nil
 }
 

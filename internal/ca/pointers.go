@@ -62,13 +62,36 @@ func (c *CA) leafPointers(a store.Authority, shard int) profile.Pointers {
 	}
 }
 
-// Changed returns a channel closed at the next issuance or revocation by
-// this CA: revocation services in the same process refresh at once instead
-// of waiting for their next poll of the store.
+// Changed returns a channel closed at the next revocation by this CA:
+// revocation services in the same process refresh at once instead of
+// waiting for their next poll of the store.
 func (c *CA) Changed() <-chan struct{} {
 	c.changeMu.Lock()
 	defer c.changeMu.Unlock()
 	return c.changed
+}
+
+// OnIssue has f told of every certificate this CA records, once it is
+// durable and before Issue returns: a mirror in the same process (the
+// revocation service's) learns of it without reading the store back.
+// f runs on the issuing goroutine and must be quick.
+func (c *CA) OnIssue(f func(store.CertStatus)) {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	var fs []func(store.CertStatus)
+	if old := c.issued.Load(); old != nil {
+		fs = append(fs, *old...)
+	}
+	fs = append(fs, f)
+	c.issued.Store(&fs)
+}
+
+func (c *CA) signalIssue(st store.CertStatus) {
+	if fs := c.issued.Load(); fs != nil {
+		for _, f := range *fs {
+			f(st)
+		}
+	}
 }
 
 func (c *CA) signalChange() {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -194,7 +195,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	if err != nil || req.SerialNumber == nil {
 		return nil, ocsp.MalformedRequestErrorResponse
 	}
-	if req.HashAlgorithm != crypto.SHA1 && req.HashAlgorithm != crypto.SHA256 {
+	if !slices.Contains(requestHashes, req.HashAlgorithm) {
 		return nil, ocsp.UnauthorizedErrorResponse
 	}
 	a := s.issuer(req.HashAlgorithm, req.IssuerKeyHash, req.IssuerNameHash)

@@ -57,6 +57,34 @@ func (o *ocspState) cached(k respKey, now time.Time) *response {
 	return r
 }
 
+// requestHashes are the hashes an OCSP request may identify a certificate
+// with: SHA-1 (what most clients send) and SHA-256.
+var requestHashes = []crypto.Hash{crypto.SHA1, crypto.SHA256}
+
+// forgetUnknown drops the "unknown" answers cached for serial, in every
+// hash an OCSP request may name.
+func (o *ocspState) forgetUnknown(serial serialKey) {
+	o.mu.RLock()
+	n := 0
+	for _, h := range requestHashes {
+		if r := o.responses[respKey{h, serial}]; r != nil && !r.known {
+			n++
+		}
+	}
+	o.mu.RUnlock()
+	if n == 0 {
+		return
+	}
+	o.mu.Lock()
+	for _, h := range requestHashes {
+		if r := o.responses[respKey{h, serial}]; r != nil && !r.known {
+			delete(o.responses, respKey{h, serial})
+			o.unknown--
+		}
+	}
+	o.mu.Unlock()
+}
+
 // respond returns the response for k: from the cache, else signed now
 // (once: concurrent misses wait for the first) and cached.
 func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, error) {

@@ -105,10 +105,9 @@ func (f *fixture) issue(t testing.TB, validity time.Duration) *x509.Certificate 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No refresh: the CA puts what it issues into the service's mirror
+	// (ca.OnIssue), so OCSP knows the certificate as soon as Issue returns.
 	c, _ := x509.ParseCertificate(iss.DER)
-	if err := f.svc.Refresh(context.Background()); err != nil { // serve's Run does this on ca.Changed
-		t.Fatal(err)
-	}
 	return c
 }
 
@@ -330,6 +329,36 @@ func TestOCSP(t *testing.T) {
 	if r, err := ocsp.ParseResponse(der, f.issuer); err != nil || r.Status != ocsp.Unknown {
 		t.Errorf("never issued: %+v, %v", r, err)
 	}
+}
+
+// TestUnknownThenIssued: an "unknown" answer cached for a serial (asked
+// before it existed, or by another node's certificate not yet polled) is
+// dropped when this process records the serial, so the next answer is
+// "good" without waiting for a refresh.
+func TestUnknownThenIssued(t *testing.T) {
+	f := newFixture(t)
+	c := *f.issue(t, 0)
+	c.SerialNumber = big.NewInt(0x5eed)
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		_, der := f.post(t, ocspRequest(t, &c, f.issuer, h))
+		if r, err := ocsp.ParseResponse(der, f.issuer); err != nil || r.Status != ocsp.Unknown {
+			t.Fatalf("%v before issuance: status %v, %v; want unknown", h, statusOf(r), err)
+		}
+	}
+	f.svc.issued(store.CertStatus{Serial: ca.Serial(c.SerialNumber), Authority: "web", NotAfter: c.NotAfter})
+	for _, h := range []crypto.Hash{crypto.SHA1, crypto.SHA256} {
+		_, der := f.post(t, ocspRequest(t, &c, f.issuer, h))
+		if r, err := ocsp.ParseResponse(der, f.issuer); err != nil || r.Status != ocsp.Good {
+			t.Fatalf("%v after issuance: status %v, %v; want good", h, statusOf(r), err)
+		}
+	}
+}
+
+func statusOf(r *ocsp.Response) any {
+	if r == nil {
+		return nil
+	}
+	return r.Status
 }
 
 // TestBadOCSPRequests: garbage, oversized, foreign issuers and wrong

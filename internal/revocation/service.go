@@ -57,6 +57,8 @@ type Service struct {
 	rawMu sync.RWMutex
 	raw   map[string]rawHit // request bytes already answered → what they asked
 
+	kick chan struct{} // an issuance named an authority the mirror lacks
+
 	leadingCRL, leadingOCSP atomic.Bool // with Shared: this node's jobs now
 	crlVersion              int64       // with Shared: the last published CRL loaded
 }
@@ -90,17 +92,45 @@ func New(o Options) *Service {
 	if o.ResponderValidity <= 0 {
 		o.ResponderValidity = 4 * 24 * time.Hour
 	}
-	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1)}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	m := map[string]*authority{}
 	s.authorities.Store(&m)
+	if o.CA != nil {
+		o.CA.OnIssue(s.issued)
+	}
 	return s
 }
 
-// Run refreshes until ctx ends: at every change this CA makes, and every
-// Poll for changes made by other processes. Failures are logged and retried.
+// issued puts a certificate this process just recorded into the mirror, so
+// that OCSP answers "good" for it at once without a refresh reading the
+// store back (at hundreds of issuances a second, a refresh each was a
+// sizeable share of the server's work). An "unknown" answer cached for its
+// serial is dropped. The next refresh reads the same status again from the
+// store, which changes nothing.
+func (s *Service) issued(c store.CertStatus) {
+	a := (*s.authorities.Load())[c.Authority]
+	k, ok := keyOfHex(c.Serial)
+	if !ok {
+		return
+	}
+	if a == nil {
+		// An authority added since the last refresh: refresh now.
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	a.put(k, c)
+	a.ocsp.forgetUnknown(k)
+}
+
+// Run refreshes until ctx ends: at every revocation this CA makes, and
+// every Poll for changes made by other processes (this CA's issuances go
+// straight into the mirror, see issued). Failures are logged and retried.
 func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.o.Poll)
 	defer tick.Stop()
@@ -113,6 +143,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-changed:
+		case <-s.kick:
 		case <-tick.C:
 		}
 	}
