@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -72,6 +73,7 @@ func run() error {
 	storeFlag := flag.String("store", "sqlite", "sqlite, postgres ($SIGNET_TEST_POSTGRES) or a postgres:// URL of a server to create databases on")
 	nodes := flag.Int("nodes", 1, "signet serve processes on the one PostgreSQL database")
 	compare := flag.Bool("compare", false, "run SQLite (1 node), PostgreSQL (1 node) and PostgreSQL (2 nodes) back to back")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile (clients and responders) to `FILE`")
 	flag.Usage = func() {
 		fmt.Fprint(flag.CommandLine.Output(), usage)
 		flag.PrintDefaults()
@@ -82,6 +84,17 @@ func run() error {
 	}
 	if o.clients <= 0 || o.count <= 0 || o.duration <= 0 || *nodes <= 0 {
 		return fmt.Errorf("-clients, -count, -duration and -nodes must be positive")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	admin := *storeFlag
 	if admin == "postgres" || (*compare && admin == "sqlite") {

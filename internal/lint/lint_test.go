@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	zx509 "github.com/zmap/zcrypto/x509"
+
 	"signet/internal/errs"
 	"signet/internal/profile"
 )
@@ -338,4 +340,50 @@ func BenchmarkNew(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSameAsZlint: the gate's lints, built once, give for every lint the
+// status zlint's own Execute gives (a fresh instance per certificate), on
+// leaves of every purpose and key type and on the refused mutations.
+func TestSameAsZlint(t *testing.T) {
+	g := testGate(t)
+	config := g.registry.GetConfiguration()
+	now := time.Now()
+	var ders [][]byte
+	for _, k := range keys(t) {
+		for name, r := range leafRequests() {
+			ch := newChain(t, r.p, k.key, now)
+			l := r.l
+			l.PublicKey, l.NotBefore, l.NotAfter, l.SerialNumber, l.Revocation = k.key.Public(), now, now.Add(30*24*time.Hour), nextSerial(), leafPointers
+			tmpl, err := profile.LeafTemplate(r.p, l)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			der, _ := create(t, tmpl, ch.issuer, k.key.Public(), k.key)
+			ders = append(ders, der, ch.rootDER, ch.issuerDER)
+			tmpl.SerialNumber, tmpl.DNSNames, tmpl.KeyUsage = big.NewInt(0), nil, tmpl.KeyUsage|x509.KeyUsageCertSign
+			bad, _ := create(t, tmpl, ch.issuer, k.key.Public(), k.key)
+			ders = append(ders, bad)
+		}
+	}
+	differ := 0
+	for _, der := range ders {
+		c, err := zx509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range g.lints {
+			ours, theirs := b.run(c), b.meta.Execute(c, config)
+			// Details are compared by presence: some lints list map keys,
+			// in an order that changes from run to run.
+			if ours.Status != theirs.Status || (ours.Details == "") != (theirs.Details == "") {
+				differ++
+				t.Errorf("%s: gate says %v %q, zlint %v %q", b.meta.Name, ours.Status, ours.Details, theirs.Status, theirs.Details)
+			}
+		}
+	}
+	if len(ders) < 40 || len(g.lints) < 100 {
+		t.Fatalf("compared %d certificates with %d lints: too few to mean anything", len(ders), len(g.lints))
+	}
+	t.Logf("%d certificates × %d lints, %d differences", len(ders), len(g.lints), differ)
 }
