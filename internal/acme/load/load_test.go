@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http/httptest"
+	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +118,7 @@ func TestRunTwoNodesPostgres(t *testing.T) {
 func BenchmarkIssuance(b *testing.B) {
 	cfg, resp := inProcess(b)
 	cfg.Clients, cfg.Count = 8, b.N
+	written := writtenBytes()
 	b.ResetTimer()
 	res, err := load.Run(context.Background(), cfg, resp)
 	if err != nil || res.Failed > 0 {
@@ -123,6 +126,28 @@ func BenchmarkIssuance(b *testing.B) {
 	}
 	b.ReportMetric(res.PerSecond(), "certs/s")
 	b.ReportMetric(float64(res.P99)/1e6, "p99-ms")
+	if w := writtenBytes(); w >= 0 && written >= 0 {
+		b.ReportMetric(float64(w-written)/1024/float64(b.N), "disk-KiB/op")
+	}
+}
+
+// writtenBytes is what this process has had written to disk (Linux's
+// /proc/self/io write_bytes: the WAL and its checkpoints), or -1.
+func writtenBytes() int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 // BenchmarkIssuancePostgres: the same on PostgreSQL (SIGNET_TEST_POSTGRES)

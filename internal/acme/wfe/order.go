@@ -166,7 +166,7 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 		return nil, err
 	}
 	o := store.ACMEOrder{
-		ID: newID(), Authority: req.auth.name, AccountID: req.account.ID, Status: store.StatusPending,
+		ID: newOrderID(w.now()), Authority: req.auth.name, AccountID: req.account.ID, Status: store.StatusPending,
 		Expires: w.now().Add(w.o.OrderLifetime).UTC().Truncate(1e9), Identifiers: ids, Profile: in.Profile, CreatedAt: w.now().UTC(),
 	}
 	if in.Replaces != "" {
