@@ -3,6 +3,7 @@ package wfe
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -29,49 +30,48 @@ type cachedAccount struct {
 	read time.Time // monotonic: staleness is real time, not the injected clock
 }
 
-// accountCache holds the accounts that signed recently on this node.
+// accountCache holds the accounts that signed recently on this node. It
+// takes no lock: every POST reads it, and the hot path has no global lock.
 type accountCache struct {
-	mu sync.Mutex
-	m  map[string]*cachedAccount
+	m sync.Map     // account id → *cachedAccount
+	n atomic.Int64 // entries stored since the last clear, for the bound
 	// epoch counts forgets: a read that began before one is not cached,
 	// since it may have seen the account as it was before the change.
-	epoch uint64
+	epoch atomic.Uint64
 }
 
 func (c *accountCache) get(id string) *cachedAccount {
-	c.mu.Lock()
-	e := c.m[id]
-	c.mu.Unlock()
-	if e == nil || time.Since(e.read) > accountTTL {
+	v, ok := c.m.Load(id)
+	if !ok {
+		return nil
+	}
+	e := v.(*cachedAccount)
+	if time.Since(e.read) > accountTTL {
 		return nil
 	}
 	return e
 }
 
-func (c *accountCache) begin() uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.epoch
-}
+func (c *accountCache) begin() uint64 { return c.epoch.Load() }
 
+// put caches e, read from the store after begin returned epoch. It stores
+// first and checks the epoch after: a forget either came before the check,
+// and put takes its entry back, or it comes after the store, and deletes it.
 func (c *accountCache) put(e *cachedAccount, epoch uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if epoch != c.epoch {
-		return
+	if c.n.Add(1) > maxCachedAccounts {
+		c.m.Clear()
+		c.n.Store(1)
 	}
-	if c.m == nil || len(c.m) >= maxCachedAccounts {
-		c.m = make(map[string]*cachedAccount)
+	c.m.Store(e.acct.ID, e)
+	if c.epoch.Load() != epoch {
+		c.m.CompareAndDelete(e.acct.ID, e)
 	}
-	c.m[e.acct.ID] = e
 }
 
 // forget drops an account this node has just changed.
 func (c *accountCache) forget(id string) {
-	c.mu.Lock()
-	delete(c.m, id)
-	c.epoch++
-	c.mu.Unlock()
+	c.epoch.Add(1)
+	c.m.Delete(id)
 }
 
 // signer returns an account and its parsed key, from the cache while it
