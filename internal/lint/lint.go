@@ -80,6 +80,14 @@ func New() (*Gate, error) {
 	return g, nil
 }
 
+// notApplicable and notEffective are the results of lints that do not run;
+// most of the gate's lints end so for any one certificate, and the callers
+// only read results.
+var (
+	notApplicable = &zl.LintResult{Status: zl.NA}
+	notEffective  = &zl.LintResult{Status: zl.NE}
+)
+
 // run is zlint's CertificateLint.Execute on the built instance: each
 // family of Baseline Requirements applies to its kind of certificate only,
 // then CheckApplies, the lint's
@@ -95,14 +103,14 @@ func (b built) run(c *zx509.Certificate) (r *zl.LintResult) {
 		case b.meta.Source == zl.CABFBaselineRequirements && !util.IsServerAuthCert(c),
 			b.meta.Source == zl.CABFSMIMEBaselineRequirements && !util.IsEmailProtectionCert(c),
 			b.meta.Source == zl.CABFCSBaselineRequirements && !util.IsCodeSigning(c.PolicyIdentifiers):
-			return &zl.LintResult{Status: zl.NA}
+			return notApplicable
 		}
 	}
 	if !b.lint.CheckApplies(c) {
-		return &zl.LintResult{Status: zl.NA}
+		return notApplicable
 	}
 	if !b.meta.CheckEffective(c) {
-		return &zl.LintResult{Status: zl.NE}
+		return notEffective
 	}
 	return b.lint.Execute(c)
 }
