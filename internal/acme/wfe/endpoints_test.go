@@ -183,6 +183,52 @@ func TestRevocationAndARI(t *testing.T) {
 		t.Errorf("a revoked certificate's window starts in the future: %s", start)
 	}
 
+	// Revocation by another account that holds valid authorizations for
+	// every name of the certificate (§7.6), not by one that holds some.
+	name2, name3 := "held.signet.test", "www.held.signet.test"
+	o2, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name2}, {Type: "dns", Value: name3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range o2.AuthzURLs {
+		e.solve(c, u, "http-01")
+	}
+	chain2, _, err := c.CreateOrderCert(ctx, o2.FinalizeURL, csr(t, newKey(t), name2, name3), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := func(names ...string) *xacme.Client {
+		k := newKey(t)
+		h := e.client(k)
+		e.register(h)
+		var ids []xacme.AuthzID
+		for _, n := range names {
+			ids = append(ids, xacme.AuthzID{Type: "dns", Value: n})
+		}
+		ho, err := h.AuthorizeOrder(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range ho.AuthzURLs {
+			e.solve(h, u, "http-01")
+		}
+		return h // validated, never finalized
+	}
+	leaf2, _ := x509.ParseCertificate(chain2[0])
+	serial2 := strings.ToLower(leaf2.SerialNumber.Text(16))
+	if err := holder(name2).RevokeCert(ctx, nil, chain2[0], xacme.CRLReasonKeyCompromise); err == nil {
+		t.Fatal("an account holding an authorization for one of two names revoked the certificate")
+	}
+	if rec, _ := e.h.Store.Certificate(ctx, serial2); rec.Status == store.Revoked {
+		t.Fatal("refused revocation changed the certificate")
+	}
+	if err := holder(name3, name2).RevokeCert(ctx, nil, chain2[0], xacme.CRLReasonKeyCompromise); err != nil {
+		t.Fatalf("an account holding authorizations for every name: %v", err)
+	}
+	if rec, _ := e.h.Store.Certificate(ctx, serial2); rec.Status != store.Revoked || rec.RevocationReason != 1 {
+		t.Fatalf("revocation by an authorized account: %+v", rec.Status)
+	}
+
 	// Revocation by the certificate key, with a client that has no account.
 	name := "bykey.signet.test"
 	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})

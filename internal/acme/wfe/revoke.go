@@ -18,8 +18,10 @@ import (
 	"signet/internal/store"
 )
 
-// revoke: revokeCert signed by the account that ordered the certificate or
-// by the certificate's own key (§7.6). Revocation goes through ca.Revoke.
+// revoke: revokeCert signed by the account that ordered the certificate,
+// by an account that holds valid authorizations for every identifier in
+// it, or by the certificate's own key (§7.6). Revocation goes through
+// ca.Revoke.
 func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 	var in acme.RevokeRequest
 	if err := decode(req.payload, &in); err != nil {
@@ -49,7 +51,14 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 	if req.hasAcct {
 		// ca.Issue recorded the ordering account as the requester.
 		if rec.Requester != "acme:"+req.account.ID {
-			return nil, problem(acme.Unauthorized, errs.Unauthorized, "certificate %s was not issued to this account", serial)
+			holds, err := w.holdsAuthorizations(r, req.account.ID, cert)
+			if err != nil {
+				return nil, err
+			}
+			if !holds {
+				return nil, problem(acme.Unauthorized, errs.Unauthorized,
+					"certificate %s was not issued to this account, and the account holds no valid authorizations for all its identifiers", serial)
+			}
 		}
 		actor = "acme:" + req.account.ID
 	} else {
@@ -69,6 +78,59 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 		return nil, err
 	}
 	return &response{raw: []byte{}}, nil
+}
+
+// maxRevocationScan bounds how many of an account's orders a revocation
+// reads looking for authorizations; orders are deleted once stale, so an
+// account reaches it only by ordering that much within an order lifetime.
+const maxRevocationScan = 10000
+
+// holdsAuthorizations reports whether the account holds, in its unexpired
+// orders, a valid authorization for each identifier of cert (§7.6): its
+// DNS names (a wildcard name by a wildcard authorization) and IP addresses.
+func (w *WFE) holdsAuthorizations(r *http.Request, account string, cert *x509.Certificate) (bool, error) {
+	need := map[store.ACMEIdentifier]bool{}
+	for _, n := range cert.DNSNames {
+		need[store.ACMEIdentifier{Type: "dns", Value: n}] = true
+	}
+	for _, ip := range cert.IPAddresses {
+		need[store.ACMEIdentifier{Type: "ip", Value: ip.String()}] = true
+	}
+	if len(need) == 0 {
+		return false, nil
+	}
+	now := w.now()
+	after := ""
+	for scanned := 0; scanned < maxRevocationScan; {
+		page, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{AccountID: account, AfterID: after, Limit: ordersPerPage})
+		if err != nil {
+			return false, err
+		}
+		for _, o := range page {
+			if !now.Before(o.Expires) {
+				continue
+			}
+			for _, az := range o.Authzs {
+				if az.Status != store.StatusValid {
+					continue
+				}
+				id := az.Identifier
+				if az.Wildcard {
+					id.Value = "*." + id.Value
+				}
+				delete(need, id)
+			}
+			if len(need) == 0 {
+				return true, nil
+			}
+		}
+		if len(page) < ordersPerPage {
+			break
+		}
+		scanned += len(page)
+		after = page[len(page)-1].ID
+	}
+	return false, nil
 }
 
 // renewalInfo answers GET renewal-info/<certID> (RFC 9773 §4).
