@@ -311,3 +311,51 @@ func TestEAB(t *testing.T) {
 }
 
 func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+// TestProcessing: a validation that outlasts the challenge POST's wait is
+// reported as processing (with Retry-After), to that POST and to later
+// reads of the challenge, until its outcome is recorded.
+func TestProcessing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(newKey(t))
+	e.register(c)
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "slow.signet.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch *xacme.Challenge
+	for _, x := range az.Challenges {
+		if x.Type == "http-01" {
+			ch = x
+		}
+	}
+	ka, _ := c.HTTP01ChallengeResponse(ch.Token)
+	release := make(chan struct{})
+	e.mu.Lock()
+	e.http[ch.Token], e.hold = ka, release
+	e.mu.Unlock()
+	got, err := c.Accept(ctx, ch)
+	if err != nil || got.Status != "processing" {
+		t.Fatalf("challenge POST during a slow validation: %+v, %v; want processing", got, err)
+	}
+	if got, err := c.GetChallenge(ctx, ch.URI); err != nil || got.Status != "processing" {
+		t.Fatalf("challenge read during the validation: %+v, %v; want processing", got, err)
+	}
+	if az, err := c.GetAuthorization(ctx, o.AuthzURLs[0]); err != nil || az.Status != "pending" {
+		t.Fatalf("authorization during the validation: %+v, %v; want pending", az, err)
+	}
+	close(release)
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := c.WaitAuthorization(wctx, o.AuthzURLs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.GetChallenge(ctx, ch.URI); err != nil || got.Status != "valid" {
+		t.Fatalf("challenge after the validation: %+v, %v; want valid", got, err)
+	}
+}

@@ -44,6 +44,7 @@ type env struct {
 	http  map[string]string          // token -> key authorization
 	txt   map[string]string          // name -> TXT value
 	alpn  map[string]tls.Certificate // identifier -> challenge certificate
+	hold  chan struct{}              // when set, http-01 answers wait for it to close
 	roots *x509.CertPool
 }
 
@@ -63,10 +64,17 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 		tok, _ := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
 		e.mu.Lock()
 		ka, ok := e.http[tok]
+		hold := e.hold
 		e.mu.Unlock()
 		if !ok {
 			http.NotFound(w, r)
 			return
+		}
+		if hold != nil {
+			select {
+			case <-hold:
+			case <-time.After(10 * time.Second):
+			}
 		}
 		io.WriteString(w, ka)
 	})}
@@ -126,8 +134,8 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	e.sealer, _ = eab.NewSealer(kek)
 	e.wfe, err = wfe.New(ctx, wfe.Options{
 		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RequireEAB: requireEAB,
-		UnsealEAB: e.sealer.Open,
-		VA:        va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
+		UnsealEAB: e.sealer.Open, ValidationWait: 500 * time.Millisecond,
+		VA: va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -99,8 +99,18 @@ func (w *WFE) challengeView(r *http.Request, a *authority, o *store.ACMEOrder, n
 		t := c.Validated
 		v.Validated = &t
 	}
+	if c.Status == store.StatusPending {
+		// §7.1.6: a challenge being validated is processing. The store
+		// records outcomes only, so this node says so of its own running
+		// validations.
+		if running, ok := w.inflight.Load(validationKey(o.ID, n)); ok && running.(*validation).typ == c.Type {
+			v.Status = store.StatusProcessing
+		}
+	}
 	return v
 }
+
+func validationKey(order string, n int) string { return order + "/" + strconv.Itoa(n) }
 
 // loadOrder reads an order of this authority that the signer owns. Another
 // account's order is answered as unauthorized, never shown.
@@ -291,11 +301,14 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	}
 	view := w.challengeView(r, req.auth, &o, n, i)
 	resp := &response{body: &view, links: []string{`<` + req.auth.url(r, w, "authz", o.ID, strconv.Itoa(n)) + `>;rel="up"`}}
-	if len(req.payload) == 0 || w.authzStatus(&o, n) != store.StatusPending || view.Status != store.StatusPending {
+	if view.Status == store.StatusProcessing {
+		resp.retry = 1
+	}
+	if len(req.payload) == 0 || w.authzStatus(&o, n) != store.StatusPending || o.Authzs[n].Challenges[i].Status != store.StatusPending {
 		return resp, nil
 	}
-	key := o.ID + "/" + strconv.Itoa(n)
-	v := &validation{done: make(chan struct{})}
+	key := validationKey(o.ID, n)
+	v := &validation{done: make(chan struct{}), typ: typ}
 	if running, busy := w.inflight.LoadOrStore(key, v); busy {
 		v = running.(*validation)
 	} else {
@@ -307,7 +320,7 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	// Most validations take milliseconds: waiting a little for the outcome
 	// spares the client a poll (and Retry-After's second); a slow one is
 	// left running and reported as processing.
-	t := time.NewTimer(syncValidation)
+	t := time.NewTimer(w.o.ValidationWait)
 	defer t.Stop()
 	select {
 	case <-v.done:
@@ -330,12 +343,10 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	return resp, nil
 }
 
-// syncValidation is how long a challenge POST waits for its validation.
-const syncValidation = 2 * time.Second
-
 // validation is one running validation; after done, order is the order as
 // recorded with its outcome, if recorded.
 type validation struct {
+	typ      string
 	done     chan struct{}
 	order    store.ACMEOrder
 	recorded bool

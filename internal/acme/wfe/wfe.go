@@ -54,6 +54,10 @@ type Options struct {
 	// usable (default 24h); NonceLifetime how long a nonce does (5m).
 	OrderLifetime time.Duration
 	NonceLifetime time.Duration
+	// ValidationWait is how long a challenge POST waits for its validation
+	// before answering "processing" (default 2s): most validations take
+	// milliseconds, and waiting spares the client a poll.
+	ValidationWait time.Duration
 }
 
 // WFE serves /acme/<authority>/...
@@ -91,6 +95,9 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	}
 	if o.NonceLifetime == 0 {
 		o.NonceLifetime = 5 * time.Minute
+	}
+	if o.ValidationWait == 0 {
+		o.ValidationWait = 2 * time.Second
 	}
 	fresh := make([]byte, 32)
 	rand.Read(fresh)
