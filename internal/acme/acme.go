@@ -49,6 +49,9 @@ type Problem struct {
 	Status      int         `json:"status,omitempty"`
 	Identifier  *Identifier `json:"identifier,omitempty"`
 	Subproblems []Problem   `json:"subproblems,omitempty"`
+	// Algorithms lists the JWS algorithms accepted, with badSignatureAlgorithm
+	// (RFC 8555 §6.2).
+	Algorithms []string `json:"algorithms,omitempty"`
 }
 
 // Identifier names what a certificate is for: type "dns" or "ip".

@@ -52,6 +52,9 @@ func (w *WFE) newAccount(r *http.Request, req *request) (*response, error) {
 	}
 	existing, err := w.store.ACMEAccountByKey(r.Context(), req.auth.name, thumb)
 	switch {
+	case err == nil && existing.Status != store.StatusValid:
+		// §7.3.6: a deactivated account answers nothing but unauthorized.
+		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the account of this key is %s", existing.Status)
 	case err == nil:
 		return &response{body: w.accountBody(r, req.auth, existing), location: w.accountURL(r, req.auth, existing.ID)}, nil
 	case errs.KindOf(err) != errs.NotFound:
@@ -104,7 +107,9 @@ func (w *WFE) checkEAB(r *http.Request, req *request, raw json.RawMessage, thumb
 	bad := func(format string, args ...any) error {
 		return problem(acme.Unauthorized, errs.Unauthorized, "external account binding: "+format, args...)
 	}
-	jws, h, err := parseJWS(raw, []jose.SignatureAlgorithm{jose.HS256, jose.HS384, jose.HS512})
+	// HS256 only: the keys signet hands out are 32 bytes, too short for
+	// go-jose's HS384 and HS512.
+	jws, h, err := parseJWS(raw, []jose.SignatureAlgorithm{jose.HS256})
 	if err != nil {
 		return "", withType(acme.Malformed, errs.Wrap(errs.Malformed, err, "external account binding"))
 	}
@@ -163,7 +168,7 @@ func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 		}
 		kind := ""
 		switch in.Status {
-		case "":
+		case "", store.StatusValid: // clients may echo the whole account back
 		case store.StatusDeactivated:
 			acct.Status, kind = store.StatusDeactivated, "acme.account.deactivate"
 		default:
@@ -210,8 +215,11 @@ func (w *WFE) orders(r *http.Request, req *request) (*response, error) {
 		list = list[:ordersPerPage]
 		resp.links = []string{`<` + w.accountURL(r, req.auth, req.account.ID) + `/orders?after=` + list[len(list)-1].ID + `>;rel="next"`}
 	}
-	for _, o := range list {
-		out.Orders = append(out.Orders, req.auth.url(r, w, "order", o.ID))
+	for i := range list {
+		if w.orderStatus(&list[i]) == store.StatusInvalid {
+			continue // §7.1.2.1: invalid orders SHOULD NOT be listed
+		}
+		out.Orders = append(out.Orders, req.auth.url(r, w, "order", list[i].ID))
 	}
 	resp.body = out
 	return resp, nil

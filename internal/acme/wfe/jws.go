@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -26,7 +27,7 @@ const maxBody = 64 << 10
 
 // algorithms are the JWS algorithms accepted for account and certificate
 // keys (RFC 8555 §6.2).
-var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.RS256, jose.EdDSA}
+var algorithms = []jose.SignatureAlgorithm{jose.ES256, jose.ES384, jose.ES512, jose.RS256, jose.EdDSA}
 
 // keyMode says which key header a resource takes.
 type keyMode int
@@ -89,7 +90,12 @@ func parseJWS(body []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignatu
 	if err != nil {
 		var alg *jose.ErrUnexpectedSignatureAlgorithm
 		if errors.As(err, &alg) {
-			return nil, nil, problem(acme.BadSignatureAlgorithm, errs.Malformed, "the JWS algorithm is not one of %v", algs)
+			names := make([]string, len(algs))
+			for i, a := range algs {
+				names[i] = string(a)
+			}
+			return nil, nil, &typed{typ: acme.BadSignatureAlgorithm, algorithms: names,
+				err: errs.New(errs.Malformed, "the JWS algorithm is not one of %v", algs)}
 		}
 		return nil, nil, errs.Wrap(errs.Malformed, err, "parsing the JWS")
 	}
@@ -103,8 +109,9 @@ func parseJWS(body []byte, algs []jose.SignatureAlgorithm) (*jose.JSONWebSignatu
 // verify checks a POST as RFC 8555 §6.2–6.5 say: JWS shape, algorithm,
 // nonce, url, then the key (kid → account, or jwk), then the signature.
 func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, mode keyMode) (*request, error) {
-	if ct := r.Header.Get("Content-Type"); ct != "application/jose+json" {
-		return nil, errs.New(errs.Malformed, "Content-Type must be application/jose+json, not %q", ct)
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/jose+json" {
+		return nil, &typed{typ: acme.Malformed, status: http.StatusUnsupportedMediaType,
+			err: errs.New(errs.Malformed, "Content-Type must be application/jose+json, not %q", r.Header.Get("Content-Type"))}
 	}
 	body, err := readBody(rw, r)
 	if err != nil {
@@ -120,7 +127,12 @@ func (w *WFE) verify(rw http.ResponseWriter, r *http.Request, auth *authority, m
 	if !w.nonces.Use(h.Nonce) {
 		return nil, problem(acme.BadNonce, errs.Malformed, "the nonce is unknown, expired or used")
 	}
+	// The URL as the client named it, query included: the orders list's
+	// next page is .../orders?after=ID.
 	req := &request{auth: auth, url: w.base(r) + r.URL.Path}
+	if r.URL.RawQuery != "" {
+		req.url += "?" + r.URL.RawQuery
+	}
 	if u, _ := h.ExtraHeaders["url"].(string); u != req.url {
 		return nil, problem(acme.Unauthorized, errs.Unauthorized, "the JWS url header %q is not the request URL %q", u, req.url)
 	}

@@ -12,10 +12,13 @@ import (
 	"signet/internal/policy"
 )
 
-// typed gives an error an ACME problem type more precise than its kind's.
+// typed gives an error an ACME problem type more precise than its kind's,
+// and where the RFC asks for one, an HTTP status or the accepted algorithms.
 type typed struct {
-	typ acme.ProblemType
-	err error
+	typ        acme.ProblemType
+	err        error
+	status     int // 0: the kind's
+	algorithms []string
 }
 
 func (t *typed) Error() string { return t.err.Error() }
@@ -23,11 +26,11 @@ func (t *typed) Unwrap() error { return t.err }
 
 // problem returns an error of kind k with ACME type typ.
 func problem(typ acme.ProblemType, k errs.Kind, format string, args ...any) error {
-	return &typed{typ, errs.New(k, format, args...)}
+	return &typed{typ: typ, err: errs.New(k, format, args...)}
 }
 
 // withType gives err the type typ, keeping its kind.
-func withType(typ acme.ProblemType, err error) error { return &typed{typ, err} }
+func withType(typ acme.ProblemType, err error) error { return &typed{typ: typ, err: err} }
 
 // kindType and kindStatus are where a domain error kind becomes an ACME
 // problem: the one place in the ACME front end (internal/server has its own
@@ -58,15 +61,20 @@ var kindStatus = map[errs.Kind]int{
 func toProblem(err error) *acme.Problem {
 	kind := errs.KindOf(err)
 	typ := kindType[kind]
+	status := kindStatus[kind]
+	var algorithms []string
 	var t *typed
 	if errors.As(err, &t) {
-		typ = t.typ
+		typ, algorithms = t.typ, t.algorithms
+		if t.status != 0 {
+			status = t.status
+		}
 	}
 	var f *va.Failure
 	if errors.As(err, &f) {
 		typ = f.Type
 	}
-	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: kindStatus[kind], Detail: err.Error()}
+	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: status, Detail: err.Error(), Algorithms: algorithms}
 	if kind == errs.Internal {
 		p.Detail = "internal error"
 	}

@@ -24,6 +24,7 @@ type problemDoc struct {
 			Type, Value string
 		} `json:"identifier"`
 	} `json:"subproblems"`
+	Algorithms []string `json:"algorithms"`
 }
 
 func (e *env) nonce() string {

@@ -1,0 +1,102 @@
+package wfe_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+	xacme "golang.org/x/crypto/acme"
+)
+
+// TestConformance: RFC 8555 details a client can trip on. The orders list
+// pages through its next link (the JWS url carries the query), and leaves
+// invalid orders out; an account update that echoes "status":"valid" is
+// accepted; a deactivated account's key gets unauthorized from newAccount;
+// a wrong Content-Type is 415 while a parameter is fine; a refused JWS
+// algorithm lists the accepted ones.
+func TestConformance(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := newKey(t)
+	c := e.client(key)
+	acct := e.register(c)
+	d, _ := c.Discover(ctx)
+
+	// 101 orders: two pages. The newest is made invalid by deactivating its
+	// authorization, and is not listed.
+	var want []string
+	for i := range 101 {
+		o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: fmt.Sprintf("p%d.signet.test", i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, o.URI)
+	}
+	last, _ := c.GetOrder(ctx, want[100])
+	if err := c.RevokeAuthorization(ctx, last.AuthzURLs[0]); err != nil {
+		t.Fatal(err)
+	}
+	want = want[:100]
+	next := regexp.MustCompile(`<([^>]+)>;\s*rel="next"`)
+	var got []string
+	url := acct.OrdersURL
+	for pages := 0; url != "" && pages < 5; pages++ {
+		resp, body, p := e.signed(key, acct.URI, url, nil)
+		if p != nil {
+			t.Fatalf("orders page %s: %s %s", url, p.Type, p.Detail)
+		}
+		var list struct{ Orders []string }
+		json.Unmarshal(body, &list)
+		got = append(got, list.Orders...)
+		url = ""
+		for _, l := range resp.Header.Values("Link") {
+			if m := next.FindStringSubmatch(l); m != nil {
+				url = m[1]
+			}
+		}
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("orders listed over the pages: %d, want the %d valid ones", len(got), len(want))
+	}
+
+	// Echoing the account back, status included.
+	if _, _, p := e.signed(key, acct.URI, acct.URI, []byte(`{"status":"valid","contact":["mailto:echo@example.org"]}`)); p != nil {
+		t.Fatalf("update with status valid: %s %s", p.Type, p.Detail)
+	}
+
+	// Content-Type: a parameter is fine, another type is 415.
+	body := signJWS(t, key, acct.URI, acct.URI, e.nonce(), nil, nil)
+	resp, err := e.ts.Client().Post(acct.URI, "application/jose+json; charset=utf-8", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("Content-Type with a parameter: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	resp, err = e.ts.Client().Post(acct.URI, "application/json", bytes.NewReader(signJWS(t, key, acct.URI, acct.URI, e.nonce(), nil, nil)))
+	if err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("Content-Type application/json: %v %v, want 415", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+
+	// A refused algorithm: the problem lists the accepted ones.
+	_, _, p := e.post(d.OrderURL, signJWS(t, key, acct.URI, d.OrderURL, e.nonce(), nil,
+		&jwsOpts{alg: jose.HS256, key: []byte("0123456789abcdef0123456789abcdef")}))
+	wantProblem(t, p, "badSignatureAlgorithm")
+	if !slices.Contains(p.Algorithms, "ES256") || !slices.Contains(p.Algorithms, "ES512") {
+		t.Errorf("badSignatureAlgorithm lists %v", p.Algorithms)
+	}
+
+	// A deactivated account's key cannot come back through newAccount.
+	if err := c.DeactivateReg(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, _, p = e.post(d.RegURL, signJWS(t, key, "", d.RegURL, e.nonce(), []byte(`{"termsOfServiceAgreed":true}`), nil))
+	wantProblem(t, p, "unauthorized")
+}
