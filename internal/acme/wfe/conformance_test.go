@@ -3,6 +3,9 @@ package wfe_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -92,6 +95,20 @@ func TestConformance(t *testing.T) {
 	if !slices.Contains(p.Algorithms, "ES256") || !slices.Contains(p.Algorithms, "ES512") {
 		t.Errorf("badSignatureAlgorithm lists %v", p.Algorithms)
 	}
+
+	// A CSR that names the identifier in its common name only (§7.4): the
+	// certificate carries it as a subject alternative name.
+	o := e.readyOrder(c, "cn-only.signet.test")
+	certKey := newKey(t)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "cn-only.signet.test"}}, certKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+	if err != nil {
+		t.Fatalf("finalize with a common-name-only CSR: %v", err)
+	}
+	e.verify(chain, "cn-only.signet.test")
 
 	// A deactivated account's key cannot come back through newAccount.
 	if err := c.DeactivateReg(ctx); err != nil {

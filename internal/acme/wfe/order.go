@@ -455,8 +455,9 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 
-// csrMatches requires the CSR to name exactly the order's identifiers
-// (a common name, if any, among them), and returns them for ca.Issue.
+// csrMatches requires the CSR to name exactly the order's identifiers, in
+// its subject alternative names or (DNS names) its common name, and
+// returns them for ca.Issue.
 func csrMatches(csr *x509.CertificateRequest, ids []store.ACMEIdentifier) ([]string, []net.IP, error) {
 	var want, got []string
 	var dns []string
@@ -477,8 +478,13 @@ func csrMatches(csr *x509.CertificateRequest, ids []store.ACMEIdentifier) ([]str
 			got = append(got, "ip:"+a.Unmap().String())
 		}
 	}
+	// §7.4: a dns identifier may stand in the common name, the subject
+	// alternative names or both; an IP address only among the latter.
 	if cn := csr.Subject.CommonName; cn != "" && !slices.Contains(got, "dns:"+policy.Canonical(cn)) && !slices.Contains(got, "ip:"+cn) {
-		return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR's common name %q is not among its names", cn)
+		if _, err := netip.ParseAddr(cn); err == nil {
+			return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR's common name %q is an IP address missing from its subject alternative names", cn)
+		}
+		got = append(got, "dns:"+policy.Canonical(cn))
 	}
 	if len(csr.EmailAddresses)+len(csr.URIs) > 0 {
 		return nil, nil, problem(acme.BadCSR, errs.Rejected, "the CSR asks for email or URI names, which ACME orders cannot authorize")
