@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -156,9 +157,9 @@ func (v *VA) query(ctx context.Context, name string, qtype uint16) ([]dns.RR, er
 	return r.Answer, nil
 }
 
-// http01 fetches the key authorization over plain HTTP from the first
-// address that answers. Redirects are not followed: a private CA's clients
-// serve the challenge themselves.
+// http01 fetches the key authorization over HTTP from the first address
+// that answers, following redirects as RFC 8555 §8.3 suggests (see
+// redirect for which).
 func (v *VA) http01(ctx context.Context, id acme.Identifier, token, keyAuth string) error {
 	addrs, err := v.addresses(ctx, id)
 	if err != nil {
@@ -170,7 +171,7 @@ func (v *VA) http01(ctx context.Context, id acme.Identifier, token, keyAuth stri
 	}
 	var last error
 	for _, a := range addrs {
-		if last = v.fetch(ctx, a, host, token, keyAuth); last == nil {
+		if last = v.fetch(ctx, a, id.Value, host, token, keyAuth); last == nil {
 			return nil
 		}
 		if f, ok := last.(*Failure); ok && f.Type != acme.Connection {
@@ -180,32 +181,86 @@ func (v *VA) http01(ctx context.Context, id acme.Identifier, token, keyAuth stri
 	return last
 }
 
-func (v *VA) fetch(ctx context.Context, a netip.Addr, host, token, keyAuth string) error {
-	target := netip.AddrPortFrom(a, uint16(v.o.HTTPPort)).String()
+// maxRedirects bounds the redirects one http-01 validation follows.
+const maxRedirects = 10
+
+// redirect allows what Let's Encrypt allows: http or https, on the
+// standard ports (here mapped to HTTPPort and TLSPort, which tests
+// override), at most maxRedirects times.
+func redirect(req *http.Request, via []*http.Request) error {
+	u := req.URL
+	switch {
+	case len(via) > maxRedirects:
+		return fail(acme.Connection, "more than %d redirects", maxRedirects)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fail(acme.Connection, "redirect to %s: only http and https are followed", u.Redacted())
+	case u.Hostname() == "":
+		return fail(acme.Connection, "redirect to %s: no host", u.Redacted())
+	case u.Port() != "" && !(u.Scheme == "http" && u.Port() == "80" || u.Scheme == "https" && u.Port() == "443"):
+		return fail(acme.Connection, "redirect to %s: only ports 80 (http) and 443 (https) are followed", u.Redacted())
+	}
+	return nil
+}
+
+// fetch asks a for the challenge, as host; a redirect to another host
+// goes to that host's first address.
+func (v *VA) fetch(ctx context.Context, a netip.Addr, name, host, token, keyAuth string) error {
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		h, p, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		port := v.o.HTTPPort
+		if p == "443" {
+			port = v.o.TLSPort
+		}
+		ip := a
+		if h != name {
+			id := acme.Identifier{Type: "dns", Value: h}
+			if _, err := netip.ParseAddr(h); err == nil {
+				id.Type = "ip"
+			}
+			addrs, err := v.addresses(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			ip = addrs[0]
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", netip.AddrPortFrom(ip, uint16(port)).String())
+	}
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "tcp", target)
-		},
+		DialContext: dial,
+		// The key authorization in the body is the proof; a redirect to
+		// https may well reach a certificate not issued yet.
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12},
 		DisableKeepAlives:      true,
 		ResponseHeaderTimeout:  v.o.Timeout,
 		MaxResponseHeaderBytes: 8 << 10,
 	}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+host+"/.well-known/acme-challenge/"+token, nil)
+	c := &http.Client{Transport: tr, CheckRedirect: redirect}
+	url := "http://" + host + "/.well-known/acme-challenge/" + token
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("User-Agent", "signet-acme-va")
 	resp, err := c.Do(req)
 	if err != nil {
-		return fail(acme.Connection, "fetching http://%s/.well-known/acme-challenge/%s from %s: %v", host, token, target, err)
+		var f *Failure
+		if errors.As(err, &f) {
+			return f
+		}
+		return fail(acme.Connection, "fetching %s from %s: %v", url, a, err)
 	}
 	defer resp.Body.Close()
+	if final := resp.Request.URL.String(); final != url {
+		url += " (redirected to " + final + ")"
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	if err != nil {
-		return fail(acme.Connection, "reading the challenge response from %s: %v", target, err)
+		return fail(acme.Connection, "reading the challenge response of %s: %v", url, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fail(acme.Unauthorized, "http://%s/.well-known/acme-challenge/%s answered %d", host, token, resp.StatusCode)
+		return fail(acme.Unauthorized, "%s answered %d", url, resp.StatusCode)
 	}
 	if got := strings.TrimRight(string(body), " \t\r\n"); subtle.ConstantTimeCompare([]byte(got), []byte(keyAuth)) != 1 {
 		return fail(acme.IncorrectResponse, "the key authorization served for %s is %q, want %q", host, trunc(got), keyAuth)

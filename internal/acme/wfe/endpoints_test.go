@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -357,5 +358,63 @@ func TestProcessing(t *testing.T) {
 	}
 	if got, err := c.GetChallenge(ctx, ch.URI); err != nil || got.Status != "valid" {
 		t.Fatalf("challenge after the validation: %+v, %v; want valid", got, err)
+	}
+}
+
+// TestHTTP01Redirects: http-01 follows redirects (RFC 8555 §8.3) to another
+// path, another host and https, on the standard ports only (here mapped
+// to the test ports), and gives up on loops and other schemes or ports.
+func TestHTTP01Redirects(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(newKey(t))
+	e.register(c)
+	for i, tc := range []struct {
+		name, to string // to: %[1]s is the name, %[2]s the token
+		valid    bool
+	}{
+		{"path", "/moved/%[2]s", true},
+		{"other host", "http://elsewhere.signet.test/moved/%[2]s", true},
+		{"https", "https://%[1]s/moved/%[2]s", true},
+		{"https on 443", "https://%[1]s:443/moved/%[2]s", true},
+		{"other port", "http://%[1]s:8080/moved/%[2]s", false},
+		{"https on 80", "https://%[1]s:80/moved/%[2]s", false},
+		{"other scheme", "ftp://%[1]s/moved/%[2]s", false},
+		{"loop", "/.well-known/acme-challenge/%[2]s", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("r%d.signet.test", i)
+			o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ch *xacme.Challenge
+			for _, x := range az.Challenges {
+				if x.Type == "http-01" {
+					ch = x
+				}
+			}
+			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
+			e.mu.Lock()
+			e.http[ch.Token] = ka
+			e.redirects["/.well-known/acme-challenge/"+ch.Token] = fmt.Sprintf(tc.to, name, ch.Token)
+			e.mu.Unlock()
+			if _, err := c.Accept(ctx, ch); err != nil {
+				t.Fatal(err)
+			}
+			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			_, err = c.WaitAuthorization(wctx, o.AuthzURLs[0])
+			if tc.valid && err != nil {
+				t.Fatalf("redirect to %s: %v", tc.to, err)
+			}
+			if !tc.valid && err == nil {
+				t.Fatalf("redirect to %s was followed to a valid authorization", tc.to)
+			}
+		})
 	}
 }

@@ -10,9 +10,11 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,12 +42,13 @@ type env struct {
 	dirURL string
 	sealer *eab.Sealer
 
-	mu    sync.Mutex
-	http  map[string]string          // token -> key authorization
-	txt   map[string]string          // name -> TXT value
-	alpn  map[string]tls.Certificate // identifier -> challenge certificate
-	hold  chan struct{}              // when set, http-01 answers wait for it to close
-	roots *x509.CertPool
+	mu        sync.Mutex
+	http      map[string]string          // token -> key authorization
+	txt       map[string]string          // name -> TXT value
+	alpn      map[string]tls.Certificate // identifier -> challenge certificate
+	hold      chan struct{}              // when set, http-01 answers wait for it to close
+	redirects map[string]string          // http-01 path -> where it redirects
+	roots     *x509.CertPool
 }
 
 func newEnv(t *testing.T, requireEAB ...string) *env {
@@ -56,17 +59,22 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	e := &env{t: t, h: h, http: map[string]string{}, txt: map[string]string{}, alpn: map[string]tls.Certificate{}}
+	e := &env{t: t, h: h, http: map[string]string{}, txt: map[string]string{}, alpn: map[string]tls.Certificate{}, redirects: map[string]string{}}
 
-	// http-01 responder.
-	hl := listen(t)
-	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.URL.Path, "/.well-known/acme-challenge/")
+	// http-01 responder; a token in redirects is answered with a redirect
+	// to its URL instead.
+	serveHTTP := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]
 		e.mu.Lock()
 		ka, ok := e.http[tok]
+		to, redirected := e.redirects[r.URL.Path]
 		hold := e.hold
 		e.mu.Unlock()
-		if !ok {
+		if redirected {
+			http.Redirect(w, r, to, http.StatusFound)
+			return
+		}
+		if !ok || !strings.HasPrefix(r.URL.Path, "/.well-known/acme-challenge/") && !strings.HasPrefix(r.URL.Path, "/moved/") {
 			http.NotFound(w, r)
 			return
 		}
@@ -77,32 +85,36 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 			}
 		}
 		io.WriteString(w, ka)
-	})}
+	})
+	hl := listen(t)
+	hs := &http.Server{Handler: serveHTTP}
 	go hs.Serve(hl)
 	t.Cleanup(func() { hs.Close() })
 
-	// tls-alpn-01 responder.
-	tl := tls.NewListener(listen(t), &tls.Config{NextProtos: []string{"acme-tls/1"},
-		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-			e.mu.Lock()
-			defer e.mu.Unlock()
-			for name, c := range e.alpn {
-				if hello.ServerName == name || strings.HasSuffix(hello.ServerName, ".in-addr.arpa") && net.ParseIP(name) != nil {
-					return &c, nil
+	// Port "443": tls-alpn-01 for clients offering acme-tls/1, otherwise
+	// the http-01 responder over HTTPS (redirects to https land here).
+	httpsCert := selfSigned(t)
+	tl := listen(t)
+	ts := &http.Server{Handler: serveHTTP,
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){
+			"acme-tls/1": func(_ *http.Server, c *tls.Conn, _ http.Handler) { c.Close() },
+		},
+		TLSConfig: &tls.Config{NextProtos: []string{"acme-tls/1", "http/1.1"},
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				if !slices.Contains(hello.SupportedProtos, "acme-tls/1") {
+					return &httpsCert, nil
 				}
-			}
-			return nil, io.EOF
-		}})
-	go func() {
-		for {
-			c, err := tl.Accept()
-			if err != nil {
-				return
-			}
-			go func() { c.(*tls.Conn).Handshake(); c.Close() }()
-		}
-	}()
-	t.Cleanup(func() { tl.Close() })
+				e.mu.Lock()
+				defer e.mu.Unlock()
+				for name, c := range e.alpn {
+					if hello.ServerName == name || strings.HasSuffix(hello.ServerName, ".in-addr.arpa") && net.ParseIP(name) != nil {
+						return &c, nil
+					}
+				}
+				return nil, io.EOF
+			}}}
+	go ts.ServeTLS(tl, "", "")
+	t.Cleanup(func() { ts.Close() })
 
 	// DNS server.
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -153,6 +165,20 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	e.roots = x509.NewCertPool()
 	e.roots.AddCert(root)
 	return e
+}
+
+// selfSigned is a throwaway certificate for the HTTPS side of the
+// responder: the VA does not verify it (the key authorization is the proof).
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func listen(t *testing.T) net.Listener {
