@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	xacme "golang.org/x/crypto/acme"
@@ -109,6 +110,28 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("finalize with a common-name-only CSR: %v", err)
 	}
 	e.verify(chain, "cn-only.signet.test")
+
+	// POST-as-GET of the directory and of newNonce (§6.3).
+	resp, body, p = e.signed(key, acct.URI, e.dirURL, nil)
+	var dir struct{ NewOrder string }
+	if json.Unmarshal(body, &dir); p != nil || resp.StatusCode != http.StatusOK || dir.NewOrder != d.OrderURL {
+		t.Fatalf("POST-as-GET of the directory: %d %s", resp.StatusCode, body)
+	}
+	if resp, _, p = e.signed(key, acct.URI, d.NonceURL, nil); p != nil || resp.StatusCode != http.StatusNoContent || resp.Header.Get("Replay-Nonce") == "" {
+		t.Fatalf("POST-as-GET of newNonce: %d", resp.StatusCode)
+	}
+	_, _, p = e.signed(key, acct.URI, d.NonceURL, []byte(`{}`))
+	wantProblem(t, p, "malformed")
+
+	// A valid authorization expires with its order (§7.1.6).
+	valid := e.readyOrder(c, "expiring.signet.test")
+	e.ahead.Store(int64(25 * time.Hour)) // nonces too: raw requests, not the client's
+	_, body, p = e.signed(key, acct.URI, valid.AuthzURLs[0], nil)
+	e.ahead.Store(0)
+	var az struct{ Status string }
+	if json.Unmarshal(body, &az); p != nil || az.Status != "expired" {
+		t.Fatalf("a valid authorization a day later: %s; want expired", body)
+	}
 
 	// A deactivated account's key cannot come back through newAccount.
 	if err := c.DeactivateReg(ctx); err != nil {

@@ -155,6 +155,9 @@ func TestRevocationAndARI(t *testing.T) {
 		t.Errorf("renewal info of an unknown certificate: %d", resp.StatusCode)
 	}
 
+	// replaces: an order sharing no name with the certificate is refused.
+	_, _, p = e.signed(key, acct.URI, d.OrderURL, []byte(`{"identifiers":[{"type":"dns","value":"unrelated.signet.test"}],"replaces":"`+certID+`"}`))
+	wantProblem(t, p, "malformed")
 	// replaces: once, by the account that holds the certificate.
 	payload := `{"identifiers":[{"type":"dns","value":"ari.signet.test"}],"replaces":"` + certID + `"}`
 	resp, body, p := e.signed(key, acct.URI, d.OrderURL, []byte(payload))

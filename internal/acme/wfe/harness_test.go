@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,6 +49,7 @@ type env struct {
 	alpn      map[string]tls.Certificate // identifier -> challenge certificate
 	hold      chan struct{}              // when set, http-01 answers wait for it to close
 	redirects map[string]string          // http-01 path -> where it redirects
+	ahead     atomic.Int64               // how far the front end's clock is ahead of the real one
 	roots     *x509.CertPool
 }
 
@@ -147,7 +149,8 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	e.wfe, err = wfe.New(ctx, wfe.Options{
 		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RequireEAB: requireEAB,
 		UnsealEAB: e.sealer.Open, ValidationWait: 500 * time.Millisecond,
-		VA: va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
+		Clock: func() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) },
+		VA:    va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
 	})
 	if err != nil {
 		t.Fatal(err)

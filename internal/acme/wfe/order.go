@@ -53,11 +53,14 @@ func (w *WFE) orderStatus(o *store.ACMEOrder) string {
 	return store.StatusPending
 }
 
+// authzStatus is an authorization's status now: pending and valid ones
+// expire with their order (§7.1.6).
 func (w *WFE) authzStatus(o *store.ACMEOrder, n int) string {
-	if s := o.Authzs[n].Status; s != store.StatusPending || !w.now().After(o.Expires) {
-		return s
+	s := o.Authzs[n].Status
+	if (s == store.StatusPending || s == store.StatusValid) && w.now().After(o.Expires) {
+		return store.StatusExpired
 	}
-	return store.StatusExpired
+	return s
 }
 
 func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.Order {
@@ -180,7 +183,7 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 		Expires: w.now().Add(w.o.OrderLifetime).UTC().Truncate(1e9), Identifiers: ids, Profile: in.Profile, CreatedAt: w.now().UTC(),
 	}
 	if in.Replaces != "" {
-		serial, err := w.checkReplaces(r, req, in.Replaces)
+		serial, err := w.checkReplaces(r, req, in.Replaces, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -207,9 +210,10 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	return &response{status: http.StatusCreated, body: w.orderView(r, req.auth, &o), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 
-// checkReplaces accepts a certificate of this account that no live order
-// replaces yet (RFC 9773 §5).
-func (w *WFE) checkReplaces(r *http.Request, req *request, certID string) (string, error) {
+// checkReplaces accepts a certificate of this account that shares an
+// identifier with the new order and that no live order replaces yet
+// (RFC 9773 §5).
+func (w *WFE) checkReplaces(r *http.Request, req *request, certID string, ids []store.ACMEIdentifier) (string, error) {
 	aki, serial, err := ari.ParseCertID(certID)
 	if err != nil {
 		return "", err
@@ -220,6 +224,11 @@ func (w *WFE) checkReplaces(r *http.Request, req *request, certID string) (strin
 	c, err := w.store.Certificate(r.Context(), serial)
 	if err != nil || c.Authority != req.auth.name || c.Requester != "acme:"+req.account.ID {
 		return "", problem(acme.Unauthorized, errs.Unauthorized, "replaces: certificate %s was not issued to this account", serial)
+	}
+	if !slices.ContainsFunc(ids, func(id store.ACMEIdentifier) bool {
+		return id.Type == "dns" && slices.Contains(c.DNSNames, id.Value) || id.Type == "ip" && slices.Contains(c.IPAddresses, id.Value)
+	}) {
+		return "", errs.New(errs.Malformed, "replaces: the order shares no identifier with certificate %s", serial)
 	}
 	others, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{Replaces: serial})
 	if err != nil {

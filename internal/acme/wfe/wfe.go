@@ -115,6 +115,8 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	m.HandleFunc("GET /acme/{auth}/directory", w.directory)
 	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.newNonce)
 	m.HandleFunc("GET /acme/{auth}/new-nonce", w.newNonce)
+	m.HandleFunc("POST /acme/{auth}/directory", w.postAsGet(w.directory))
+	m.HandleFunc("POST /acme/{auth}/new-nonce", w.postAsGet(w.newNonce))
 	m.HandleFunc("POST /acme/{auth}/new-account", w.post(byJWK, w.newAccount))
 	m.HandleFunc("POST /acme/{auth}/account/{id}", w.post(byKID, w.account))
 	m.HandleFunc("POST /acme/{auth}/account/{id}/orders", w.post(byKID, w.orders))
@@ -305,6 +307,29 @@ func (w *WFE) directory(rw http.ResponseWriter, r *http.Request) {
 		d.Meta.Profiles[n] = p.description
 	}
 	writeJSON(rw, http.StatusOK, d)
+}
+
+// postAsGet serves a POST-as-GET of a resource that is also served to
+// plain GET (the directory and newNonce, RFC 8555 §6.3): signed by an
+// account or a key, with an empty payload.
+func (w *WFE) postAsGet(get http.HandlerFunc) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		a := w.reqAuthority(rw, r)
+		if a == nil {
+			return
+		}
+		req, err := w.verify(rw, r, a, either)
+		if err == nil && len(req.payload) > 0 {
+			err = errs.New(errs.Malformed, "a POST-as-GET has an empty payload")
+		}
+		if err != nil {
+			w.writeProblem(rw, r, err)
+			return
+		}
+		g := r.Clone(r.Context())
+		g.Method = http.MethodGet
+		get(rw, g)
+	}
 }
 
 func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request) {
