@@ -315,11 +315,25 @@ func (v *VA) tlsALPN01(ctx context.Context, id acme.Identifier, keyAuth string) 
 	if err != nil {
 		return err
 	}
+	var last error
+	for _, a := range addrs {
+		if last = v.alpnAt(ctx, a, id, keyAuth); last == nil {
+			return nil
+		}
+		if f, ok := last.(*Failure); ok && f.Type != acme.Connection {
+			return last
+		}
+	}
+	return last
+}
+
+// alpnAt runs tls-alpn-01 against one address of the identifier.
+func (v *VA) alpnAt(ctx context.Context, a netip.Addr, id acme.Identifier, keyAuth string) error {
 	sni := id.Value
 	if id.Type == "ip" {
-		sni = reverseName(addrs[0])
+		sni = reverseName(a)
 	}
-	target := netip.AddrPortFrom(addrs[0], uint16(v.o.TLSPort)).String()
+	target := netip.AddrPortFrom(a, uint16(v.o.TLSPort)).String()
 	d := tls.Dialer{Config: &tls.Config{
 		ServerName: sni, NextProtos: []string{"acme-tls/1"}, MinVersion: tls.VersionTLS12,
 		InsecureSkipVerify: true, // the certificate is self-signed by design; checked below
@@ -360,7 +374,12 @@ func (v *VA) tlsALPN01(ctx context.Context, id acme.Identifier, keyAuth string) 
 	return fail(acme.Unauthorized, "the certificate from %s has no acmeIdentifier extension", target)
 }
 
+// namesOnly: the certificate's subject alternative names are the one
+// identifier being validated, nothing else (RFC 8737 §3, RFC 8738 §6).
 func namesOnly(c *x509.Certificate, id acme.Identifier) bool {
+	if len(c.EmailAddresses)+len(c.URIs) > 0 {
+		return false
+	}
 	if id.Type == "ip" {
 		want, _ := netip.ParseAddr(id.Value)
 		return len(c.DNSNames) == 0 && len(c.IPAddresses) == 1 && c.IPAddresses[0].Equal(net.IP(want.AsSlice()))

@@ -2,12 +2,19 @@ package wfe_test
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -419,5 +426,64 @@ func TestHTTP01Redirects(t *testing.T) {
 				t.Fatalf("redirect to %s was followed to a valid authorization", tc.to)
 			}
 		})
+	}
+}
+
+// TestTLSALPN01Strict: tls-alpn-01 tries every address of the name (the
+// first refuses connections here), and refuses a challenge certificate
+// whose subject alternative names hold more than the identifier.
+func TestTLSALPN01Strict(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := e.client(newKey(t))
+	e.register(c)
+
+	e.mu.Lock()
+	e.aRecords["two.signet.test"] = []net.IP{net.IPv4(127, 0, 0, 2), net.IPv4(127, 0, 0, 1)}
+	e.mu.Unlock()
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "two.signet.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if az := e.solve(c, o.AuthzURLs[0], "tls-alpn-01"); az.Status != xacme.StatusValid {
+		t.Fatalf("with the second address answering: %s", az.Status)
+	}
+
+	name := "extra.signet.test"
+	o, err = c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch *xacme.Challenge
+	for _, x := range az.Challenges {
+		if x.Type == "tls-alpn-01" {
+			ch = x
+		}
+	}
+	ka, _ := c.HTTP01ChallengeResponse(ch.Token) // the key authorization
+	sum := sha256.Sum256([]byte(ka))
+	ext, _ := asn1.Marshal(sum[:])
+	key := newKey(t)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), DNSNames: []string{name}, EmailAddresses: []string{"extra@example.org"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 1, 31}, Critical: true, Value: ext}}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.alpn[name] = tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	e.mu.Unlock()
+	if _, err := c.Accept(ctx, ch); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := c.WaitAuthorization(wctx, o.AuthzURLs[0]); err == nil {
+		t.Fatal("a tls-alpn-01 certificate with an email address beside the name was accepted")
 	}
 }

@@ -50,6 +50,7 @@ type env struct {
 	hold      chan struct{}              // when set, http-01 answers wait for it to close
 	redirects map[string]string          // http-01 path -> where it redirects
 	ahead     atomic.Int64               // how far the front end's clock is ahead of the real one
+	aRecords  map[string][]net.IP        // name -> its A records (default 127.0.0.1)
 	roots     *x509.CertPool
 }
 
@@ -61,7 +62,7 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	e := &env{t: t, h: h, http: map[string]string{}, txt: map[string]string{}, alpn: map[string]tls.Certificate{}, redirects: map[string]string{}}
+	e := &env{t: t, h: h, http: map[string]string{}, txt: map[string]string{}, alpn: map[string]tls.Certificate{}, redirects: map[string]string{}, aRecords: map[string][]net.IP{}}
 
 	// http-01 responder; a token in redirects is answered with a redirect
 	// to its URL instead.
@@ -129,7 +130,15 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 		q := m.Question[0]
 		switch q.Qtype {
 		case dns.TypeA:
-			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+			e.mu.Lock()
+			ips, ok := e.aRecords[strings.TrimSuffix(q.Name, ".")]
+			e.mu.Unlock()
+			if !ok {
+				ips = []net.IP{net.IPv4(127, 0, 0, 1)}
+			}
+			for _, ip := range ips {
+				r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: ip})
+			}
 		case dns.TypeTXT:
 			e.mu.Lock()
 			v, ok := e.txt[strings.TrimSuffix(q.Name, ".")]
