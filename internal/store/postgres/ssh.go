@@ -85,10 +85,10 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 	}
 	check := func(t *tx) error {
 		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
-		if err == nil && state != "" {
-			err = errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, state)
+		if err != nil {
+			return err
 		}
-		return err
+		return store.CheckAddSSHKey(k, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -115,17 +115,10 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 	}
 	check := func(t *tx) error {
 		_, cur, err := t.sshKeyCheck(authority, fingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case cur == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
-		case cur == string(state):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, state)
-		case cur == string(store.SSHKeyRevoked):
-			return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
 		}
-		return nil
+		return store.CheckSetSSHKeyState(authority, fingerprint, cur, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -158,22 +151,15 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		return errs.Wrap(errs.Internal, err, "encode principals")
 	}
 	check := func(t *tx) error {
-		var exists bool
-		var state *string
+		var taken bool
+		var state string
 		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = $1),
-			(SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3)`,
-			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&exists, &state)
-		switch {
-		case err != nil:
+			COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3), '')`,
+			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&taken, &state)
+		if err != nil {
 			return dbError(err, "look up SSH certificate %d", c.Serial)
-		case exists:
-			return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
-		case state == nil:
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
-		case *state != string(store.SSHKeyActive):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, *state)
 		}
-		return nil
+		return store.CheckRecordSSHCertificate(c, taken, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -208,15 +194,11 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 	check := func(t *tx) error {
 		var status, authority string
 		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM ssh_certificates WHERE serial = $1", int64(serial)).Scan(&status, &authority)
-		switch {
-		case isNoRows(err):
-			return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-		case err != nil:
+		if err != nil && !isNoRows(err) {
 			return dbError(err, "read SSH certificate %d", serial)
-		case status == string(store.Revoked):
-			return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
-		case ev.Authority != "" && ev.Authority != authority:
-			return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, ev.Authority)
+		}
+		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
+			return err
 		}
 		ev.Authority = authority
 		return nil
@@ -248,15 +230,10 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		var total, open int
 		err := t.tx.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
 			FROM ssh_certificates WHERE authority = $1 AND key_id = $2`, authority, keyID).Scan(&total, &open)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up key ID %q", keyID)
-		case total == 0:
-			return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
-		case open == 0:
-			return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
 		}
-		return nil
+		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

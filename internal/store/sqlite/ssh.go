@@ -113,10 +113,10 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 	}
 	check := func(t *tx) error {
 		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
-		if err == nil && state != "" {
-			err = errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, state)
+		if err != nil {
+			return err
 		}
-		return err
+		return store.CheckAddSSHKey(k, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -143,17 +143,10 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 	}
 	check := func(t *tx) error {
 		_, cur, err := t.sshKeyCheck(authority, fingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case cur == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
-		case cur == string(state):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, state)
-		case cur == string(store.SSHKeyRevoked):
-			return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
 		}
-		return nil
+		return store.CheckSetSSHKeyState(authority, fingerprint, cur, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -187,19 +180,14 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 	if err != nil {
 		return errs.Wrap(errs.Internal, err, "encode principals")
 	}
-	// A taken serial is refused by the UNIQUE constraint: when staged, at
-	// the flush, which reruns the batch with a savepoint per request.
 	check := func(t *tx) error {
 		state, err := t.sshKeyState(c.Authority, c.CAFingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case state == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
-		case state != string(store.SSHKeyActive):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, state)
 		}
-		return nil
+		// A taken serial is refused by the UNIQUE constraint: when staged,
+		// at the flush, which reruns the batch with a savepoint per request.
+		return store.CheckRecordSSHCertificate(c, false, state)
 	}
 	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -236,15 +224,11 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 	check := func(t *tx) error {
 		var status, authority string
 		err := t.w.stmt["sshCertState"].QueryRowContext(t.ctx, int64(serial)).Scan(&status, &authority)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-		case err != nil:
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return errs.Wrap(errs.Internal, err, "read SSH certificate %d", serial)
-		case status == string(store.Revoked):
-			return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
-		case ev.Authority != "" && ev.Authority != authority:
-			return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, ev.Authority)
+		}
+		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
+			return err
 		}
 		ev.Authority = authority
 		return nil
@@ -278,13 +262,7 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		if err := t.w.stmt["sshKeyIDCount"].QueryRowContext(t.ctx, authority, keyID).Scan(&total, &open); err != nil {
 			return errs.Wrap(errs.Internal, err, "look up key ID %q", keyID)
 		}
-		switch {
-		case total == 0:
-			return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
-		case open == 0:
-			return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
-		}
-		return nil
+		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

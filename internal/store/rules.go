@@ -1,0 +1,73 @@
+package store
+
+import "signet/internal/errs"
+
+// The rules on stored state, one function per write: each backend reads
+// what a rule needs inside its write transaction (the SQL is its own) and
+// lets the rule decide whether the write may go ahead, so that every backend
+// refuses the same writes with the same errors. A string a backend read is
+// "" where the row is missing.
+
+// CheckAddSSHKey is AddSSHKey's rule: cur is the stored state of the key.
+func CheckAddSSHKey(k SSHKey, cur string) error {
+	if cur != "" {
+		return errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, cur)
+	}
+	return nil
+}
+
+// CheckSetSSHKeyState is SetSSHKeyState's rule: cur is the stored state of
+// the key. A key must exist and change, and revocation is final.
+func CheckSetSSHKeyState(authority, fingerprint, cur string, next SSHKeyState) error {
+	switch {
+	case cur == "":
+		return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
+	case cur == string(next):
+		return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, next)
+	case cur == string(SSHKeyRevoked):
+		return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
+	}
+	return nil
+}
+
+// CheckRecordSSHCertificate is RecordSSHCertificate's rule: taken, whether
+// its serial is recorded already; keyState, the stored state of its CA key,
+// which must be the active one.
+func CheckRecordSSHCertificate(c SSHCertificate, taken bool, keyState string) error {
+	switch {
+	case taken:
+		return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
+	case keyState == "":
+		return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
+	case keyState != string(SSHKeyActive):
+		return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, keyState)
+	}
+	return nil
+}
+
+// CheckRevokeSSHCertificate is RevokeSSHCertificate's rule: status and
+// authority are the stored certificate's; want, the authority the caller
+// named ("" for any).
+func CheckRevokeSSHCertificate(serial uint64, status, authority, want string) error {
+	switch {
+	case status == "":
+		return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
+	case status == string(Revoked):
+		return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
+	case want != "" && want != authority:
+		return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, want)
+	}
+	return nil
+}
+
+// CheckRevokeSSHKeyID is RevokeSSHKeyID's rule: total counts the
+// authority's certificates with the key ID, open those not yet revoked by it.
+func CheckRevokeSSHKeyID(authority, keyID string, total, open int) error {
+	switch {
+	case total == 0:
+		return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
+	case open == 0:
+		return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
+	}
+	return nil
+}
