@@ -71,3 +71,76 @@ func CheckRevokeSSHKeyID(authority, keyID string, total, open int) error {
 	}
 	return nil
 }
+
+// CheckCreateACMEAccount is CreateACMEAccount's rule: keyTaken, whether
+// another account of the authority has its key.
+func CheckCreateACMEAccount(a ACMEAccount, keyTaken, authorityExists bool) error {
+	switch {
+	case keyTaken:
+		return errs.New(errs.Conflict, "an account with this key exists already")
+	case !authorityExists:
+		return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
+	}
+	return nil
+}
+
+// CheckBindEABKey is CreateACMEAccount's rule for its external account
+// binding key: keyAuthority and boundTo are the stored key's authority and
+// account. The key must be the account's authority's and unbound.
+func CheckBindEABKey(a ACMEAccount, keyAuthority, boundTo string) error {
+	switch {
+	case keyAuthority != a.Authority:
+		return errs.New(errs.NotFound, "external account binding key %q not found", a.EABKeyID)
+	case boundTo != "":
+		return errs.New(errs.Conflict, "external account binding key %q is bound to another account", a.EABKeyID)
+	}
+	return nil
+}
+
+// CheckUpdateACMEAccount is UpdateACMEAccount's rule: keyTaken, whether
+// another account of the authority has the new key.
+func CheckUpdateACMEAccount(a ACMEAccount, keyTaken, exists bool) error {
+	switch {
+	case keyTaken:
+		return errs.New(errs.Conflict, "another account uses this key")
+	case !exists:
+		return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
+	}
+	return nil
+}
+
+// CheckCreateACMEOrder is CreateACMEOrder's rule: exists, whether an order
+// has its ID; accountExists, whether its account is the authority's.
+func CheckCreateACMEOrder(o ACMEOrder, exists, accountExists bool) error {
+	switch {
+	case exists:
+		return errs.New(errs.Conflict, "ACME order %s exists already", o.ID)
+	case !accountExists:
+		return errs.New(errs.NotFound, "ACME account %s of authority %q not found", o.AccountID, o.Authority)
+	}
+	return nil
+}
+
+// CheckACMEOrderVersion refuses a write to an order that changed since it
+// was read (compare-and-swap on its version: several nodes share orders):
+// stored is its stored version, 0 if it is gone (versions start at 1).
+func CheckACMEOrderVersion(id string, stored, want int64) error {
+	switch {
+	case stored == 0:
+		return errs.New(errs.NotFound, "ACME order %s not found", id)
+	case stored != want:
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
+	}
+	return nil
+}
+
+// CheckCreateEABKey is CreateEABKey's rule: exists, whether a key has its ID.
+func CheckCreateEABKey(k EABKey, exists, authorityExists bool) error {
+	switch {
+	case exists:
+		return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
+	case !authorityExists:
+		return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
+	}
+	return nil
+}

@@ -41,27 +41,18 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	contacts, _ := json.Marshal(nonNil(a.Contacts))
 	check := func(t *tx) error {
 		taken, authority, err := t.exists(acmeAccountCheck, a.Authority, a.KeyID, a.ID)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up ACME account key")
-		case taken:
-			return errs.New(errs.Conflict, "an account with this key exists already")
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
 		}
-		if a.EABKeyID != "" {
-			var auth, bound string
-			err := t.tx.QueryRow(t.ctx, `SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = $1`, a.EABKeyID).Scan(&auth, &bound)
-			switch {
-			case isNoRows(err) || err == nil && auth != a.Authority:
-				return errs.New(errs.NotFound, "external account binding key %q not found", a.EABKeyID)
-			case err != nil:
-				return dbError(err, "look up external account binding key")
-			case bound != "":
-				return errs.New(errs.Conflict, "external account binding key %q is bound to another account", a.EABKeyID)
-			}
+		if err := store.CheckCreateACMEAccount(a, taken, authority); err != nil || a.EABKeyID == "" {
+			return err
 		}
-		return nil
+		var auth, bound string
+		err = t.tx.QueryRow(t.ctx, `SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = $1`, a.EABKeyID).Scan(&auth, &bound)
+		if err != nil && !isNoRows(err) {
+			return dbError(err, "look up external account binding key")
+		}
+		return store.CheckBindEABKey(a, auth, bound)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -96,15 +87,10 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		var taken, exists bool
 		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
 			EXISTS (SELECT 1 FROM acme_accounts WHERE id = $3)`, a.Authority, a.KeyID, a.ID).Scan(&taken, &exists)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up ACME account")
-		case taken:
-			return errs.New(errs.Conflict, "another account uses this key")
-		case !exists:
-			return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
 		}
-		return nil
+		return store.CheckUpdateACMEAccount(a, taken, exists)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -160,15 +146,10 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	check := func(t *tx) error {
 		exists, account, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_orders WHERE id = $1),
 			EXISTS (SELECT 1 FROM acme_accounts WHERE id = $2 AND authority = $3)`, o.ID, o.AccountID, o.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up ACME order")
-		case exists:
-			return errs.New(errs.Conflict, "ACME order %s exists already", o.ID)
-		case !account:
-			return errs.New(errs.NotFound, "ACME account %s of authority %q not found", o.AccountID, o.Authority)
 		}
-		return nil
+		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
@@ -191,20 +172,14 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	return s.w.do(ctx, check, func(t *tx) error { return t.updateOrder(o, body) })
 }
 
-// checkOrderVersion refuses a write to an order that changed since it was
-// read (compare-and-swap on its version: several nodes share orders).
+// checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
 func (t *tx) checkOrderVersion(id string, version int64) error {
 	var v int64
 	err := t.tx.QueryRow(t.ctx, `SELECT version FROM acme_orders WHERE id = $1`, id).Scan(&v)
-	switch {
-	case isNoRows(err):
-		return errs.New(errs.NotFound, "ACME order %s not found", id)
-	case err != nil:
+	if err != nil && !isNoRows(err) {
 		return dbError(err, "read ACME order %s", id)
-	case v != version:
-		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
 	}
-	return nil
+	return store.CheckACMEOrderVersion(id, v, version)
 }
 
 // updateOrder writes o if it is still at o.Version, else errs.Conflict.
@@ -296,15 +271,10 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 	check := func(t *tx) error {
 		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = $1),
 			EXISTS (SELECT 1 FROM authorities WHERE name = $2)`, k.ID, k.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up external account binding key")
-		case exists:
-			return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
 		}
-		return nil
+		return store.CheckCreateEABKey(k, exists, authority)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

@@ -59,27 +59,18 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	contacts, _ := json.Marshal(nonNil(a.Contacts))
 	check := func(t *tx) error {
 		taken, authority, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME account key")
-		case taken:
-			return errs.New(errs.Conflict, "an account with this key exists already")
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
 		}
-		if a.EABKeyID != "" {
-			var auth, bound string
-			err := t.w.stmt["eabState"].QueryRowContext(t.ctx, a.EABKeyID).Scan(&auth, &bound)
-			switch {
-			case errors.Is(err, sql.ErrNoRows) || err == nil && auth != a.Authority:
-				return errs.New(errs.NotFound, "external account binding key %q not found", a.EABKeyID)
-			case err != nil:
-				return errs.Wrap(errs.Internal, err, "look up external account binding key")
-			case bound != "":
-				return errs.New(errs.Conflict, "external account binding key %q is bound to another account", a.EABKeyID)
-			}
+		if err := store.CheckCreateACMEAccount(a, taken, authority); err != nil || a.EABKeyID == "" {
+			return err
 		}
-		return nil
+		var auth, bound string
+		err = t.w.stmt["eabState"].QueryRowContext(t.ctx, a.EABKeyID).Scan(&auth, &bound)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return errs.Wrap(errs.Internal, err, "look up external account binding key")
+		}
+		return store.CheckBindEABKey(a, auth, bound)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -114,17 +105,13 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME account key")
 		}
-		if taken {
-			return errs.New(errs.Conflict, "another account uses this key")
+		exists := true // a taken key is refused first: no need to look
+		if !taken {
+			if exists, _, err = t.exists("acmeAccountExists", a.ID); err != nil {
+				return errs.Wrap(errs.Internal, err, "look up ACME account")
+			}
 		}
-		exists, _, err := t.exists("acmeAccountExists", a.ID)
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up ACME account")
-		}
-		if !exists {
-			return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
-		}
-		return nil
+		return store.CheckUpdateACMEAccount(a, taken, exists)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -178,15 +165,10 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	}
 	check := func(t *tx) error {
 		exists, account, err := t.exists("acmeOrderCheck", o.ID, o.AccountID, o.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME order")
-		case exists:
-			return errs.New(errs.Conflict, "ACME order %s exists already", o.ID)
-		case !account:
-			return errs.New(errs.NotFound, "ACME account %s of authority %q not found", o.AccountID, o.Authority)
 		}
-		return nil
+		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec("acmeOrder", o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
@@ -286,15 +268,10 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 	}
 	check := func(t *tx) error {
 		exists, authority, err := t.exists("eabCheck", k.ID, k.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up external account binding key")
-		case exists:
-			return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
 		}
-		return nil
+		return store.CheckCreateEABKey(k, exists, authority)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -354,18 +331,12 @@ func nonNil(l []string) []string {
 	return l
 }
 
-// checkOrderVersion refuses a write to an order that changed since it was
-// read (compare-and-swap on its version: several nodes share orders).
+// checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
 func (t *tx) checkOrderVersion(id string, version int64) error {
 	var v int64
 	err := t.w.stmt["acmeOrderVersion"].QueryRowContext(t.ctx, id).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return errs.New(errs.NotFound, "ACME order %s not found", id)
-	case err != nil:
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return errs.Wrap(errs.Internal, err, "read ACME order %s", id)
-	case v != version:
-		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
 	}
-	return nil
+	return store.CheckACMEOrderVersion(id, v, version)
 }
