@@ -8,6 +8,60 @@ import "signet/internal/errs"
 // refuses the same writes with the same errors. A string a backend read is
 // "" where the row is missing.
 
+// CheckCreateAuthority is CreateAuthority's and CreateSSHAuthority's
+// rule: exists, whether the name is taken; parentExists, whether a.Parent
+// exists.
+func CheckCreateAuthority(a Authority, exists, parentExists bool) error {
+	switch {
+	case exists:
+		return errs.New(errs.Conflict, "authority %q already exists", a.Name)
+	case a.Parent != "" && !parentExists:
+		return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
+	}
+	return nil
+}
+
+// CheckAuthorityExists is the rule of the writes under an authority that
+// must exist already: AddSSHKey, SetSSHKeyState, CreateACMEAccount and
+// CreateEABKey.
+func CheckAuthorityExists(name string, exists bool) error {
+	if !exists {
+		return errs.New(errs.NotFound, "authority %q does not exist", name)
+	}
+	return nil
+}
+
+// CheckRecordCertificate is RecordCertificate's rule: taken, whether its
+// serial is recorded already.
+func CheckRecordCertificate(c Certificate, taken, authorityExists bool) error {
+	switch {
+	case taken:
+		return errs.New(errs.Conflict, "certificate %s is already recorded", c.Serial)
+	case !authorityExists:
+		return errs.New(errs.NotFound, "authority %q of certificate %s does not exist", c.Authority, c.Serial)
+	}
+	return nil
+}
+
+// CheckRevoke is Revoke's rule: status is the stored certificate's.
+func CheckRevoke(serial, status string) error {
+	switch {
+	case status == "":
+		return errs.New(errs.NotFound, "certificate %s not found", serial)
+	case status == string(Revoked):
+		return errs.New(errs.Conflict, "certificate %s is already revoked", serial)
+	}
+	return nil
+}
+
+// CheckNextCRLNumbers is NextCRLNumbers' rule.
+func CheckNextCRLNumbers(authority string, exists bool) error {
+	if !exists {
+		return errs.New(errs.NotFound, "authority %q not found", authority)
+	}
+	return nil
+}
+
 // CheckAddSSHKey is AddSSHKey's rule: cur is the stored state of the key.
 func CheckAddSSHKey(k SSHKey, cur string) error {
 	if cur != "" {
@@ -75,13 +129,10 @@ func CheckRevokeSSHKeyID(authority, keyID string, total, open int) error {
 // CheckCreateACMEAccount is CreateACMEAccount's rule: keyTaken, whether
 // another account of the authority has its key.
 func CheckCreateACMEAccount(a ACMEAccount, keyTaken, authorityExists bool) error {
-	switch {
-	case keyTaken:
+	if keyTaken {
 		return errs.New(errs.Conflict, "an account with this key exists already")
-	case !authorityExists:
-		return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
 	}
-	return nil
+	return CheckAuthorityExists(a.Authority, authorityExists)
 }
 
 // CheckBindEABKey is CreateACMEAccount's rule for its external account
@@ -136,11 +187,8 @@ func CheckACMEOrderVersion(id string, stored, want int64) error {
 
 // CheckCreateEABKey is CreateEABKey's rule: exists, whether a key has its ID.
 func CheckCreateEABKey(k EABKey, exists, authorityExists bool) error {
-	switch {
-	case exists:
+	if exists {
 		return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
-	case !authorityExists:
-		return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
 	}
-	return nil
+	return CheckAuthorityExists(k.Authority, authorityExists)
 }

@@ -224,6 +224,17 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time
 	return ev, nil
 }
 
+// CheckAppendEvent is AppendEvent's refusal of the events that belong to a
+// row: only the methods that write the row may write them.
+func CheckAppendEvent(ev audit.Event) error {
+	switch ev.Kind {
+	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
+		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
+		return errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
+	}
+	return nil
+}
+
 // MaxShards bounds an authority's CRL shards.
 const MaxShards = 1024
 

@@ -62,8 +62,8 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 	if err != nil {
 		return "", "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if p == nil {
-		return "", "", errs.New(errs.NotFound, "authority %q does not exist", authority)
+	if err := store.CheckAuthorityExists(authority, p != nil); err != nil {
+		return "", "", err
 	}
 	if st != nil {
 		state = *st

@@ -93,8 +93,8 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 	if err != nil {
 		return "", "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if !p.Valid {
-		return "", "", errs.New(errs.NotFound, "authority %q does not exist", authority)
+	if err := store.CheckAuthorityExists(authority, p.Valid); err != nil {
+		return "", "", err
 	}
 	return p.String, st.String, nil
 }
