@@ -169,3 +169,58 @@ func ScanEvent(scan func(dest ...any) error) (audit.Event, error) {
 	}
 	return e, nil
 }
+
+// SSHKeyColumns are the ssh_authority_keys columns ScanSSHKey reads.
+const SSHKeyColumns = "authority, fingerprint, key_uri, public_key, state, created_at"
+
+// ScanSSHKey reads one ssh_authority_keys row selected with SSHKeyColumns.
+func ScanSSHKey(scan func(dest ...any) error) (store.SSHKey, error) {
+	var k store.SSHKey
+	var state string
+	var created int64
+	if err := scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "read SSH key")
+	}
+	k.State, k.CreatedAt = store.SSHKeyState(state), Time(created)
+	return k, nil
+}
+
+// EncodePrincipals is the ssh_certificates.principals column of c.
+func EncodePrincipals(c store.SSHCertificate) (string, error) {
+	b, err := json.Marshal(c.Principals)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "encode principals")
+	}
+	return string(b), nil
+}
+
+// SSHCertificateColumns are the ssh_certificates columns
+// ScanSSHCertificate reads.
+const SSHCertificateColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
+
+// ScanSSHCertificate reads one ssh_certificates row selected with
+// SSHCertificateColumns. The nullable revoked_at and revoked_by scan into
+// pointers, which both drivers set to nil for NULL.
+func ScanSSHCertificate(scan func(dest ...any) error) (store.SSHCertificate, error) {
+	var c store.SSHCertificate
+	var serial, after, before int64
+	var typ, principals, status string
+	var revokedAt *int64
+	var revokedBy *string
+	if err := scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
+		&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "read SSH certificate")
+	}
+	if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
+	}
+	c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
+	c.ValidAfter, c.ValidBefore = Time(after), Time(before)
+	if revokedBy != nil {
+		c.RevokedBy = *revokedBy
+	}
+	if revokedAt != nil {
+		c.RevokedAt = Time(*revokedAt)
+	}
+	return c, nil
+}

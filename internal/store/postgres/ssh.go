@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -146,9 +145,9 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 	if c.Status == "" {
 		c.Status = store.Valid
 	}
-	principals, err := json.Marshal(c.Principals)
+	principals, err := columns.EncodePrincipals(c)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "encode principals")
+		return err
 	}
 	check := func(t *tx) error {
 		var taken bool
@@ -168,7 +167,7 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		_, err := t.exec(`INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		var pe *pgconn.PgError
@@ -250,25 +249,14 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 	return n, err
 }
 
-const (
-	sshKeyColumns  = "authority, fingerprint, key_uri, public_key, state, created_at"
-	sshCertColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
-)
-
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
 	var out []store.SSHKey
-	err := s.each(ctx, false, "SELECT "+sshKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
+	err := s.each(ctx, false, "SELECT "+columns.SSHKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
 		[]any{authority}, func(rows pgx.Rows) error {
-			var k store.SSHKey
-			var state string
-			var created int64
-			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
-				return errs.Wrap(errs.Internal, err, "read SSH key")
-			}
-			k.State, k.CreatedAt = store.SSHKeyState(state), columns.Time(created)
+			k, err := columns.ScanSSHKey(rows.Scan)
 			out = append(out, k)
-			return nil
+			return err
 		})
 	return out, err
 }
@@ -278,7 +266,7 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+sshCertColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
+	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
 	if err == nil && len(cs) == 0 {
 		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
 	}
@@ -305,7 +293,7 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	if f.Status != "" {
 		add("status", string(f.Status))
 	}
-	q := "SELECT " + sshCertColumns + " FROM ssh_certificates"
+	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -320,28 +308,9 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
 	var out []store.SSHCertificate
 	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var c store.SSHCertificate
-		var serial, after, before int64
-		var typ, principals, status string
-		var revokedAt *int64
-		var revokedBy *string
-		if err := rows.Scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
-			&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
-			return errs.Wrap(errs.Internal, err, "read SSH certificate")
-		}
-		if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
-			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
-		}
-		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
-		c.ValidAfter, c.ValidBefore = columns.Time(after), columns.Time(before)
-		if revokedBy != nil {
-			c.RevokedBy = *revokedBy
-		}
-		if revokedAt != nil {
-			c.RevokedAt = columns.Time(*revokedAt)
-		}
+		c, err := columns.ScanSSHCertificate(rows.Scan)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	return out, err
 }
