@@ -1,8 +1,8 @@
 // Package columns holds what the SQL stores share in mapping rows to domain
 // values and back: the encodings of the columns that hold JSON (certificate
-// names, ACME order bodies) and the scan of an ACME order row. One codec,
-// so that SQLite, PostgreSQL and `signet store migrate` between them agree
-// byte for byte.
+// names, SSH principals, ACME contacts and order bodies) and the scans of
+// the rows both read. One codec, so that SQLite, PostgreSQL and `signet
+// store migrate` between them agree byte for byte.
 package columns
 
 import (
@@ -223,4 +223,44 @@ func ScanSSHCertificate(scan func(dest ...any) error) (store.SSHCertificate, err
 		c.RevokedAt = Time(*revokedAt)
 	}
 	return c, nil
+}
+
+// EncodeContacts is the acme_accounts.contacts column of a: a JSON array,
+// [] when it has none.
+func EncodeContacts(a store.ACMEAccount) string {
+	l := a.Contacts
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l) // strings always encode
+	return string(b)
+}
+
+// ACMEAccountColumns are the acme_accounts columns ScanACMEAccount reads.
+const ACMEAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
+
+// ScanACMEAccount reads one acme_accounts row selected with ACMEAccountColumns.
+func ScanACMEAccount(scan func(dest ...any) error) (store.ACMEAccount, error) {
+	var a store.ACMEAccount
+	var contacts string
+	var created int64
+	if err := scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
+		return a, errs.Wrap(errs.Internal, err, "read ACME account")
+	}
+	a.CreatedAt = Time(created)
+	return a, json.Unmarshal([]byte(contacts), &a.Contacts)
+}
+
+// EABKeyColumns are the acme_eab_keys columns ScanEABKey reads.
+const EABKeyColumns = "kid, authority, sealed, created_at, COALESCE(account_id, '')"
+
+// ScanEABKey reads one acme_eab_keys row selected with EABKeyColumns.
+func ScanEABKey(scan func(dest ...any) error) (store.EABKey, error) {
+	var k store.EABKey
+	var created int64
+	if err := scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "read external account binding key")
+	}
+	k.CreatedAt = Time(created)
+	return k, nil
 }

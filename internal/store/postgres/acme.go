@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -21,8 +20,7 @@ import (
 // one wins, the other gets errs.Conflict).
 
 const (
-	acmeAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
-	acmeAccountCheck   = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
+	acmeAccountCheck = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
 		EXISTS (SELECT 1 FROM authorities WHERE name = $1)`
 )
 
@@ -38,7 +36,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		taken, authority, err := t.exists(acmeAccountCheck, a.Authority, a.KeyID, a.ID)
 		if err != nil {
@@ -59,7 +57,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 			return err
 		}
 		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.ID, a.Authority, a.KeyID, a.Key, string(contacts), a.Status,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
 		if err != nil {
 			return dbError(err, "ACME account %s", a.ID)
@@ -82,7 +80,7 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	if err != nil {
 		return err
 	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		var taken, exists bool
 		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = $1 AND key_id = $2 AND id != $3),
@@ -97,33 +95,29 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 			return err
 		}
 		_, err := t.exec(`UPDATE acme_accounts SET key_id = $1, jwk = $2, contacts = $3, status = $4 WHERE id = $5`,
-			a.KeyID, a.Key, string(contacts), a.Status, a.ID)
+			a.KeyID, a.Key, contacts, a.Status, a.ID)
 		return dbError(err, "ACME account %s", a.ID)
 	})
 }
 
 // ACMEAccount implements store.Store.
 func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE id = $1", id)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = $1", id)
 }
 
 // ACMEAccountByKey implements store.Store.
 func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE authority = $1 AND key_id = $2", authority, keyID)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = $1 AND key_id = $2", authority, keyID)
 }
 
 func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	found := false
 	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var contacts string
-		var created int64
-		if err := rows.Scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
-			return errs.Wrap(errs.Internal, err, "read ACME account")
-		}
-		a.CreatedAt = columns.Time(created)
+		var err error
+		a, err = columns.ScanACMEAccount(rows.Scan)
 		found = true
-		return json.Unmarshal([]byte(contacts), &a.Contacts)
+		return err
 	})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "ACME account not found")
@@ -290,15 +284,12 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 	var k store.EABKey
 	found := false
-	err := s.each(ctx, false, "SELECT kid, authority, sealed, created_at, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = $1",
+	err := s.each(ctx, false, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = $1",
 		[]any{id}, func(rows pgx.Rows) error {
-			var created int64
+			var err error
+			k, err = columns.ScanEABKey(rows.Scan)
 			found = true
-			if err := rows.Scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
-				return errs.Wrap(errs.Internal, err, "read external account binding key")
-			}
-			k.CreatedAt = columns.Time(created)
-			return nil
+			return err
 		})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "external account binding key %q not found", id)
@@ -326,11 +317,4 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 		return nil, dbError(err, "secret %q", name)
 	}
 	return out, nil
-}
-
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
 }

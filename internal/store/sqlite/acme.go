@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -40,10 +39,6 @@ func init() {
 	}
 }
 
-const (
-	acmeAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
-)
-
 // CreateACMEAccount implements store.Store.
 func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
 	if err := store.CheckACMEAccount(a); err != nil {
@@ -56,7 +51,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = s.now()
 	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		taken, authority, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
 		if err != nil {
@@ -76,7 +71,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, string(contacts), a.Status,
+		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
 		if err != nil {
 			return constraintError(err, "ACME account %s", a.ID)
@@ -99,7 +94,7 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	if err != nil {
 		return err
 	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		taken, _, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
 		if err != nil {
@@ -117,33 +112,29 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccountUpdate", a.KeyID, a.Key, string(contacts), a.Status, a.ID)
+		_, err := t.exec("acmeAccountUpdate", a.KeyID, a.Key, contacts, a.Status, a.ID)
 		return constraintError(err, "ACME account %s", a.ID)
 	})
 }
 
 // ACMEAccount implements store.Store.
 func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE id = ?", id)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = ?", id)
 }
 
 // ACMEAccountByKey implements store.Store.
 func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
 }
 
 func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	found := false
 	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
-		var contacts string
-		var created int64
-		if err := rows.Scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
-			return errs.Wrap(errs.Internal, err, "read ACME account")
-		}
-		a.CreatedAt = columns.Time(created)
+		var err error
+		a, err = columns.ScanACMEAccount(rows.Scan)
 		found = true
-		return json.Unmarshal([]byte(contacts), &a.Contacts)
+		return err
 	})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "ACME account not found")
@@ -286,15 +277,12 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 	var k store.EABKey
 	found := false
-	err := s.each(ctx, "SELECT kid, authority, sealed, created_at, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = ?",
+	err := s.each(ctx, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?",
 		[]any{id}, func(rows *sql.Rows) error {
-			var created int64
+			var err error
+			k, err = columns.ScanEABKey(rows.Scan)
 			found = true
-			if err := rows.Scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
-				return errs.Wrap(errs.Internal, err, "read external account binding key")
-			}
-			k.CreatedAt = columns.Time(created)
-			return nil
+			return err
 		})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "external account binding key %q not found", id)
@@ -322,13 +310,6 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 		err = errs.New(errs.Internal, "secret %q vanished", name)
 	}
 	return out, err
-}
-
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
 }
 
 // checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
