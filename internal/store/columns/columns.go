@@ -133,6 +133,26 @@ func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
 	return c, nil
 }
 
+// CertStatusColumns are the certificates columns ScanCertStatus reads.
+const CertStatusColumns = "serial, authority, shard, not_after, revoked_at, reason"
+
+// ScanCertStatus reads one certificates row selected with CertStatusColumns.
+// revoked_at scans into a pointer, which both drivers set to nil for NULL:
+// a certificate is revoked when it is set.
+func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
+	var c store.CertStatus
+	var notAfter int64
+	var revokedAt *int64
+	if err := scan(&c.Serial, &c.Authority, &c.Shard, &notAfter, &revokedAt, &c.Reason); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "read certificate status")
+	}
+	c.NotAfter, c.Revoked = Time(notAfter), revokedAt != nil
+	if revokedAt != nil {
+		c.RevokedAt = Time(*revokedAt)
+	}
+	return c, nil
+}
+
 // AuthorityColumns are the authorities columns ScanAuthority reads.
 const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards"
 
