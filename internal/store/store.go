@@ -281,6 +281,21 @@ func CheckReason(reason int) error {
 	return nil
 }
 
+// PrepareRevoke refuses a Revoke call that cannot be recorded and prepares
+// its event (PrepareEvent).
+func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (audit.Event, error) {
+	if err := CheckSerial(serial); err != nil {
+		return ev, err
+	}
+	if err := CheckReason(reason); err != nil {
+		return ev, err
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of %s has no time", serial)
+	}
+	return PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+}
+
 // CheckAuthority refuses an authority that cannot be recorded.
 func CheckAuthority(a Authority) error {
 	switch {

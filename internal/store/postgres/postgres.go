@@ -274,16 +274,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 
 // Revoke implements store.Store.
 func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error {
-	if err := store.CheckSerial(serial); err != nil {
-		return err
-	}
-	if err := store.CheckReason(reason); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return errs.New(errs.Malformed, "revocation of %s has no time", serial)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+	ev, err := store.PrepareRevoke(serial, at, reason, ev)
 	if err != nil {
 		return err
 	}

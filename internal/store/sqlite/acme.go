@@ -199,6 +199,9 @@ func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, erro
 
 // ACMEOrders implements store.Store.
 func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error) {
+	if err := store.CheckACMEOrderFilter(f); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"account_id", f.AccountID}, {"cert_serial", f.CertSerial}, {"replaces", f.Replaces}} {
@@ -206,9 +209,6 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
-	}
-	if len(where) == 0 {
-		return nil, errs.New(errs.Malformed, "listing ACME orders needs an account, a certificate or a replaced certificate")
 	}
 	if f.AfterID != "" {
 		where = append(where, "id > ?")
@@ -247,8 +247,8 @@ func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (in
 
 // CreateEABKey implements store.Store.
 func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error {
-	if k.ID == "" || k.Authority == "" || len(k.Sealed) == 0 {
-		return errs.New(errs.Malformed, "external account binding key needs an ID, an authority and a sealed key")
+	if err := store.CheckEABKey(k); err != nil {
+		return err
 	}
 	ev, err := store.PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
 	if err != nil {
@@ -292,8 +292,8 @@ func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if name == "" || len(value) == 0 {
-		return nil, errs.New(errs.Malformed, "a secret needs a name and a value")
+	if err := store.CheckSecret(name, value); err != nil {
+		return nil, err
 	}
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
 		_, err := t.exec("secretPut", name, value, s.now().UnixNano())

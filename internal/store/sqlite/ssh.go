@@ -210,13 +210,7 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 
 // RevokeSSHCertificate implements store.Store.
 func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error {
-	if err := store.CheckSSHSerial(serial); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, store.SSHSubject(serial), "", time.Time{})
+	ev, err := store.PrepareRevokeSSHCertificate(serial, at, ev)
 	if err != nil {
 		return err
 	}
@@ -245,13 +239,7 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 
 // RevokeSSHKeyID implements store.Store.
 func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error) {
-	if authority == "" || keyID == "" {
-		return 0, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
-	}
-	if at.IsZero() {
-		return 0, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+	ev, err := store.PrepareRevokeSSHKeyID(authority, keyID, at, ev)
 	if err != nil {
 		return 0, err
 	}
