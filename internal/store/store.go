@@ -224,17 +224,6 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time
 	return ev, nil
 }
 
-// CheckAppendEvent is AppendEvent's refusal of the events that belong to a
-// row: only the methods that write the row may write them.
-func CheckAppendEvent(ev audit.Event) error {
-	switch ev.Kind {
-	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
-		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
-		return errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
-	}
-	return nil
-}
-
 // MaxShards bounds an authority's CRL shards.
 const MaxShards = 1024
 
@@ -279,21 +268,6 @@ func CheckReason(reason int) error {
 		return errs.New(errs.Malformed, "revocation reason %d is not an RFC 5280 CRLReason", reason)
 	}
 	return nil
-}
-
-// PrepareRevoke refuses a Revoke call that cannot be recorded and prepares
-// its event (PrepareEvent).
-func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (audit.Event, error) {
-	if err := CheckSerial(serial); err != nil {
-		return ev, err
-	}
-	if err := CheckReason(reason); err != nil {
-		return ev, err
-	}
-	if at.IsZero() {
-		return ev, errs.New(errs.Malformed, "revocation of %s has no time", serial)
-	}
-	return PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
 }
 
 // CheckAuthority refuses an authority that cannot be recorded.

@@ -147,15 +147,9 @@ func (s *Store) Close() error {
 
 // CreateAuthority implements store.Store.
 func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error {
-	if err := store.CheckAuthority(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, ev, err := store.PrepareCreateAuthority(a, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
 	}
 	check := func(t *tx) error { return t.checkNewAuthority(a) }
 	return s.w.do(ctx, check, func(t *tx) error { return t.insertAuthority(a, &ev) })
@@ -163,27 +157,17 @@ func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit
 
 // RecordCertificate implements store.Store.
 func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error {
-	if err := store.CheckCertificate(c); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority, time.Time{})
+	c, ev, err := store.PrepareRecordCertificate(c, ev)
 	if err != nil {
 		return err
-	}
-	if c.Status == "" {
-		c.Status = store.Valid
 	}
 	sans, err := columns.EncodeSANs(c)
 	if err != nil {
 		return err
 	}
 	var order []byte
-	if o := c.Finalizes; o != nil {
-		o.CertSerial = c.Serial
-		if err := store.CheckACMEOrder(*o); err != nil {
-			return err
-		}
-		if order, err = columns.EncodeOrder(*o); err != nil {
+	if c.Finalizes != nil {
+		if order, err = columns.EncodeOrder(*c.Finalizes); err != nil {
 			return err
 		}
 	}
@@ -320,10 +304,7 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 
 // AppendEvent implements store.Store.
 func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
-	if err := store.CheckAppendEvent(ev); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "", "", "", time.Time{})
+	ev, err := store.PrepareAppendEvent(ev)
 	if err != nil {
 		return err
 	}
