@@ -74,3 +74,88 @@ func PrepareAppendEvent(ev audit.Event) (audit.Event, error) {
 	}
 	return PrepareEvent(ev, "", "", "", time.Time{})
 }
+
+// PrepareCreateSSHAuthority prepares a CreateSSHAuthority call: k is the
+// authority's first key, active, created with it unless it says otherwise.
+func PrepareCreateSSHAuthority(a Authority, k SSHKey, ev audit.Event, now func() time.Time) (Authority, SSHKey, audit.Event, error) {
+	if err := CheckAuthority(a); err != nil {
+		return a, k, ev, err
+	}
+	k.Authority, k.State = a.Name, SSHKeyActive
+	if err := CheckSSHKey(k); err != nil {
+		return a, k, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	if err != nil {
+		return a, k, ev, err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = a.CreatedAt
+	}
+	return a, k, ev, nil
+}
+
+// PrepareAddSSHKey prepares an AddSSHKey call.
+func PrepareAddSSHKey(k SSHKey, ev audit.Event, now func() time.Time) (SSHKey, audit.Event, error) {
+	if err := CheckSSHKey(k); err != nil {
+		return k, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	if err != nil {
+		return k, ev, err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now()
+	}
+	return k, ev, nil
+}
+
+// PrepareSetSSHKeyState prepares a SetSSHKeyState call.
+func PrepareSetSSHKeyState(authority, fingerprint string, state SSHKeyState, ev audit.Event) (audit.Event, error) {
+	if err := CheckSSHKeyState(state); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+}
+
+// PrepareRecordSSHCertificate prepares a RecordSSHCertificate call: a
+// certificate without a status is valid.
+func PrepareRecordSSHCertificate(c SSHCertificate, ev audit.Event) (SSHCertificate, audit.Event, error) {
+	if err := CheckSSHCertificate(c); err != nil {
+		return c, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindSSHCertificateIssue, SSHSubject(c.Serial), c.Authority, time.Time{})
+	if err != nil {
+		return c, ev, err
+	}
+	if c.Status == "" {
+		c.Status = Valid
+	}
+	return c, ev, nil
+}
+
+// PrepareRevokeSSHCertificate prepares a RevokeSSHCertificate call.
+func PrepareRevokeSSHCertificate(serial uint64, at time.Time, ev audit.Event) (audit.Event, error) {
+	if err := CheckSSHSerial(serial); err != nil {
+		return ev, err
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
+	}
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, SSHSubject(serial), "", time.Time{})
+}
+
+// PrepareRevokeSSHKeyID prepares a RevokeSSHKeyID call; the event's
+// subject is "ssh-key-id:" and the key ID.
+func PrepareRevokeSSHKeyID(authority, keyID string, at time.Time, ev audit.Event) (audit.Event, error) {
+	if authority == "" || keyID == "" {
+		return ev, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
+	}
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+}

@@ -4,7 +4,6 @@ import (
 	"math"
 	"time"
 
-	"signet/internal/audit"
 	"signet/internal/errs"
 )
 
@@ -97,31 +96,6 @@ func CheckSSHSerial(serial uint64) error {
 		return errs.New(errs.Malformed, "SSH certificate serial %d must be between 1 and 2^63-1", serial)
 	}
 	return nil
-}
-
-// PrepareRevokeSSHCertificate refuses a RevokeSSHCertificate call that
-// cannot be recorded and prepares its event (PrepareEvent).
-func PrepareRevokeSSHCertificate(serial uint64, at time.Time, ev audit.Event) (audit.Event, error) {
-	if err := CheckSSHSerial(serial); err != nil {
-		return ev, err
-	}
-	if at.IsZero() {
-		return ev, errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
-	}
-	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, SSHSubject(serial), "", time.Time{})
-}
-
-// PrepareRevokeSSHKeyID refuses a RevokeSSHKeyID call that cannot be
-// recorded and prepares its event (PrepareEvent), whose subject is
-// "ssh-key-id:" and the key ID.
-func PrepareRevokeSSHKeyID(authority, keyID string, at time.Time, ev audit.Event) (audit.Event, error) {
-	if authority == "" || keyID == "" {
-		return ev, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
-	}
-	if at.IsZero() {
-		return ev, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
-	}
-	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
 }
 
 // CheckSSHKey refuses an SSH CA key row that cannot be recorded.

@@ -24,22 +24,9 @@ const (
 
 // CreateSSHAuthority implements store.Store.
 func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckAuthority(a); err != nil {
-		return err
-	}
-	k.Authority, k.State = a.Name, store.SSHKeyActive
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, k, ev, err := store.PrepareCreateSSHAuthority(a, k, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = a.CreatedAt
 	}
 	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -72,15 +59,9 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 
 // AddSSHKey implements store.Store.
 func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	k, ev, err := store.PrepareAddSSHKey(k, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = s.now()
 	}
 	check := func(t *tx) error {
 		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
@@ -105,10 +86,7 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 
 // SetSSHKeyState implements store.Store.
 func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error {
-	if err := store.CheckSSHKeyState(state); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+	ev, err := store.PrepareSetSSHKeyState(authority, fingerprint, state, ev)
 	if err != nil {
 		return err
 	}
@@ -135,15 +113,9 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 
 // RecordSSHCertificate implements store.Store.
 func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error {
-	if err := store.CheckSSHCertificate(c); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateIssue, store.SSHSubject(c.Serial), c.Authority, time.Time{})
+	c, ev, err := store.PrepareRecordSSHCertificate(c, ev)
 	if err != nil {
 		return err
-	}
-	if c.Status == "" {
-		c.Status = store.Valid
 	}
 	principals, err := columns.EncodePrincipals(c)
 	if err != nil {
