@@ -10,7 +10,8 @@ import (
 // What every backend does with a write's arguments before it queues the
 // write, one function per write: the checks that need no database, the
 // defaults (now is the backend's clock, called only for a missing time),
-// and the audit event the write carries (PrepareEvent).
+// and the audit event the write carries (PrepareEvent). What needs the
+// stored state is decided in the write's transaction (rules.go).
 
 // PrepareCreateAuthority prepares a CreateAuthority call.
 func PrepareCreateAuthority(a Authority, ev audit.Event, now func() time.Time) (Authority, audit.Event, error) {
@@ -158,4 +159,54 @@ func PrepareRevokeSSHKeyID(authority, keyID string, at time.Time, ev audit.Event
 		return ev, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
 	}
 	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+}
+
+// PrepareCreateACMEAccount prepares a CreateACMEAccount call.
+func PrepareCreateACMEAccount(a ACMEAccount, ev audit.Event, now func() time.Time) (ACMEAccount, audit.Event, error) {
+	if err := CheckACMEAccount(a); err != nil {
+		return a, ev, err
+	}
+	ev, err := PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	if err != nil {
+		return a, ev, err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	return a, ev, nil
+}
+
+// PrepareUpdateACMEAccount prepares an UpdateACMEAccount call, whose event
+// may be of any kind (update, deactivation, key rollover).
+func PrepareUpdateACMEAccount(a ACMEAccount, ev audit.Event) (audit.Event, error) {
+	if err := CheckACMEAccount(a); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+}
+
+// PrepareCreateACMEOrder prepares a CreateACMEOrder call.
+func PrepareCreateACMEOrder(o ACMEOrder, now func() time.Time) (ACMEOrder, error) {
+	if err := CheckACMEOrder(o); err != nil {
+		return o, err
+	}
+	if o.CreatedAt.IsZero() {
+		o.CreatedAt = now()
+	}
+	return o, nil
+}
+
+// PrepareCreateEABKey prepares a CreateEABKey call.
+func PrepareCreateEABKey(k EABKey, ev audit.Event, now func() time.Time) (EABKey, audit.Event, error) {
+	if err := CheckEABKey(k); err != nil {
+		return k, ev, err
+	}
+	ev, err := PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	if err != nil {
+		return k, ev, err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now()
+	}
+	return k, ev, nil
 }

@@ -26,15 +26,9 @@ const (
 
 // CreateACMEAccount implements store.Store.
 func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	if err := store.CheckACMEAccount(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	a, ev, err := store.PrepareCreateACMEAccount(a, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
 	}
 	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
@@ -73,10 +67,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 
 // UpdateACMEAccount implements store.Store.
 func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	if err := store.CheckACMEAccount(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+	ev, err := store.PrepareUpdateACMEAccount(a, ev)
 	if err != nil {
 		return err
 	}
@@ -127,11 +118,9 @@ func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.A
 
 // CreateACMEOrder implements store.Store.
 func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
-	if err := store.CheckACMEOrder(o); err != nil {
+	o, err := store.PrepareCreateACMEOrder(o, s.now)
+	if err != nil {
 		return err
-	}
-	if o.CreatedAt.IsZero() {
-		o.CreatedAt = s.now()
 	}
 	body, err := columns.EncodeOrder(o)
 	if err != nil {
@@ -252,15 +241,9 @@ func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (in
 
 // CreateEABKey implements store.Store.
 func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error {
-	if err := store.CheckEABKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	k, ev, err := store.PrepareCreateEABKey(k, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = s.now()
 	}
 	check := func(t *tx) error {
 		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = $1),
