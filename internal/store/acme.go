@@ -153,6 +153,31 @@ func CheckACMEOrder(o ACMEOrder) error {
 	return nil
 }
 
+// CheckACMEOrderFilter refuses a filter that would list every order.
+func CheckACMEOrderFilter(f ACMEOrderFilter) error {
+	if f.AccountID == "" && f.CertSerial == "" && f.Replaces == "" {
+		return errs.New(errs.Malformed, "listing ACME orders needs an account, a certificate or a replaced certificate")
+	}
+	return nil
+}
+
+// CheckEABKey refuses an external account binding key row that cannot be
+// recorded.
+func CheckEABKey(k EABKey) error {
+	if k.ID == "" || k.Authority == "" || len(k.Sealed) == 0 {
+		return errs.New(errs.Malformed, "external account binding key needs an ID, an authority and a sealed key")
+	}
+	return nil
+}
+
+// CheckSecret refuses a secret that cannot be stored.
+func CheckSecret(name string, value []byte) error {
+	if name == "" || len(value) == 0 {
+		return errs.New(errs.Malformed, "a secret needs a name and a value")
+	}
+	return nil
+}
+
 // CheckACMEAccount refuses an account row that cannot be recorded.
 func CheckACMEAccount(a ACMEAccount) error {
 	switch {

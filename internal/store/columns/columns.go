@@ -1,8 +1,8 @@
 // Package columns holds what the SQL stores share in mapping rows to domain
 // values and back: the encodings of the columns that hold JSON (certificate
-// names, ACME order bodies) and the scan of an ACME order row. One codec,
-// so that SQLite, PostgreSQL and `signet store migrate` between them agree
-// byte for byte.
+// names, SSH principals, ACME contacts and order bodies) and the scans of
+// the rows both read. One codec, so that SQLite, PostgreSQL and `signet
+// store migrate` between them agree byte for byte.
 package columns
 
 import (
@@ -133,6 +133,26 @@ func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
 	return c, nil
 }
 
+// CertStatusColumns are the certificates columns ScanCertStatus reads.
+const CertStatusColumns = "serial, authority, shard, not_after, revoked_at, reason"
+
+// ScanCertStatus reads one certificates row selected with CertStatusColumns.
+// revoked_at scans into a pointer, which both drivers set to nil for NULL:
+// a certificate is revoked when it is set.
+func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
+	var c store.CertStatus
+	var notAfter int64
+	var revokedAt *int64
+	if err := scan(&c.Serial, &c.Authority, &c.Shard, &notAfter, &revokedAt, &c.Reason); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "read certificate status")
+	}
+	c.NotAfter, c.Revoked = Time(notAfter), revokedAt != nil
+	if revokedAt != nil {
+		c.RevokedAt = Time(*revokedAt)
+	}
+	return c, nil
+}
+
 // AuthorityColumns are the authorities columns ScanAuthority reads.
 const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards"
 
@@ -168,4 +188,99 @@ func ScanEvent(scan func(dest ...any) error) (audit.Event, error) {
 		e.Data = data
 	}
 	return e, nil
+}
+
+// SSHKeyColumns are the ssh_authority_keys columns ScanSSHKey reads.
+const SSHKeyColumns = "authority, fingerprint, key_uri, public_key, state, created_at"
+
+// ScanSSHKey reads one ssh_authority_keys row selected with SSHKeyColumns.
+func ScanSSHKey(scan func(dest ...any) error) (store.SSHKey, error) {
+	var k store.SSHKey
+	var state string
+	var created int64
+	if err := scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "read SSH key")
+	}
+	k.State, k.CreatedAt = store.SSHKeyState(state), Time(created)
+	return k, nil
+}
+
+// EncodePrincipals is the ssh_certificates.principals column of c.
+func EncodePrincipals(c store.SSHCertificate) (string, error) {
+	b, err := json.Marshal(c.Principals)
+	if err != nil {
+		return "", errs.Wrap(errs.Internal, err, "encode principals")
+	}
+	return string(b), nil
+}
+
+// SSHCertificateColumns are the ssh_certificates columns
+// ScanSSHCertificate reads.
+const SSHCertificateColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
+
+// ScanSSHCertificate reads one ssh_certificates row selected with
+// SSHCertificateColumns. The nullable revoked_at and revoked_by scan into
+// pointers, which both drivers set to nil for NULL.
+func ScanSSHCertificate(scan func(dest ...any) error) (store.SSHCertificate, error) {
+	var c store.SSHCertificate
+	var serial, after, before int64
+	var typ, principals, status string
+	var revokedAt *int64
+	var revokedBy *string
+	if err := scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
+		&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "read SSH certificate")
+	}
+	if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
+		return c, errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
+	}
+	c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
+	c.ValidAfter, c.ValidBefore = Time(after), Time(before)
+	if revokedBy != nil {
+		c.RevokedBy = *revokedBy
+	}
+	if revokedAt != nil {
+		c.RevokedAt = Time(*revokedAt)
+	}
+	return c, nil
+}
+
+// EncodeContacts is the acme_accounts.contacts column of a: a JSON array,
+// [] when it has none.
+func EncodeContacts(a store.ACMEAccount) string {
+	l := a.Contacts
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l) // strings always encode
+	return string(b)
+}
+
+// ACMEAccountColumns are the acme_accounts columns ScanACMEAccount reads.
+const ACMEAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
+
+// ScanACMEAccount reads one acme_accounts row selected with ACMEAccountColumns.
+func ScanACMEAccount(scan func(dest ...any) error) (store.ACMEAccount, error) {
+	var a store.ACMEAccount
+	var contacts string
+	var created int64
+	if err := scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
+		return a, errs.Wrap(errs.Internal, err, "read ACME account")
+	}
+	a.CreatedAt = Time(created)
+	return a, json.Unmarshal([]byte(contacts), &a.Contacts)
+}
+
+// EABKeyColumns are the acme_eab_keys columns ScanEABKey reads.
+const EABKeyColumns = "kid, authority, sealed, created_at, COALESCE(account_id, '')"
+
+// ScanEABKey reads one acme_eab_keys row selected with EABKeyColumns.
+func ScanEABKey(scan func(dest ...any) error) (store.EABKey, error) {
+	var k store.EABKey
+	var created int64
+	if err := scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
+		return k, errs.Wrap(errs.Internal, err, "read external account binding key")
+	}
+	k.CreatedAt = Time(created)
+	return k, nil
 }

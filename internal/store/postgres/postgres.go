@@ -166,15 +166,9 @@ func (u unreachable) Error() string {
 
 // CreateAuthority implements store.Store.
 func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error {
-	if err := store.CheckAuthority(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, ev, err := store.PrepareCreateAuthority(a, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
 	}
 	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -187,15 +181,10 @@ func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit
 func checkNewAuthority(a store.Authority) func(t *tx) error {
 	return func(t *tx) error {
 		exists, parent, err := t.exists(authCheck, a.Name, a.Parent)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up authority %q", a.Name)
-		case exists:
-			return errs.New(errs.Conflict, "authority %q already exists", a.Name)
-		case a.Parent != "" && !parent:
-			return errs.New(errs.NotFound, "parent authority %q of %q does not exist", a.Parent, a.Name)
 		}
-		return nil
+		return store.CheckCreateAuthority(a, exists, parent)
 	}
 }
 
@@ -212,40 +201,28 @@ func (t *tx) insertAuthority(a store.Authority, seq int64) error {
 
 // RecordCertificate implements store.Store.
 func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error {
-	if err := store.CheckCertificate(c); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority, time.Time{})
+	c, ev, err := store.PrepareRecordCertificate(c, ev)
 	if err != nil {
 		return err
-	}
-	if c.Status == "" {
-		c.Status = store.Valid
 	}
 	sans, err := columns.EncodeSANs(c)
 	if err != nil {
 		return err
 	}
 	var order []byte
-	if o := c.Finalizes; o != nil {
-		o.CertSerial = c.Serial
-		if err := store.CheckACMEOrder(*o); err != nil {
-			return err
-		}
-		if order, err = columns.EncodeOrder(*o); err != nil {
+	if c.Finalizes != nil {
+		if order, err = columns.EncodeOrder(*c.Finalizes); err != nil {
 			return err
 		}
 	}
 	check := func(t *tx) error {
 		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = $1),
 			EXISTS (SELECT 1 FROM authorities WHERE name = $2)`, c.Serial, c.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up certificate %s", c.Serial)
-		case exists:
-			return errs.New(errs.Conflict, "certificate %s is already recorded", c.Serial)
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q of certificate %s does not exist", c.Authority, c.Serial)
+		}
+		if err := store.CheckRecordCertificate(c, exists, authority); err != nil {
+			return err
 		}
 		if c.Finalizes != nil {
 			return t.checkOrderVersion(c.Finalizes.ID, c.Finalizes.Version)
@@ -281,29 +258,18 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 
 // Revoke implements store.Store.
 func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error {
-	if err := store.CheckSerial(serial); err != nil {
-		return err
-	}
-	if err := store.CheckReason(reason); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return errs.New(errs.Malformed, "revocation of %s has no time", serial)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+	ev, err := store.PrepareRevoke(serial, at, reason, ev)
 	if err != nil {
 		return err
 	}
 	check := func(t *tx) error {
 		var status, authority string
 		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM certificates WHERE serial = $1", serial).Scan(&status, &authority)
-		switch {
-		case isNoRows(err):
-			return errs.New(errs.NotFound, "certificate %s not found", serial)
-		case err != nil:
+		if err != nil && !isNoRows(err) {
 			return dbError(err, "read certificate %s", serial)
-		case status == string(store.Revoked):
-			return errs.New(errs.Conflict, "certificate %s is already revoked", serial)
+		}
+		if err := store.CheckRevoke(serial, status); err != nil {
+			return err
 		}
 		if ev.Authority == "" {
 			ev.Authority = authority
@@ -326,13 +292,10 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 	out := make([]int64, len(shards))
 	check := func(t *tx) error {
 		exists, _, err := t.exists(authCheck, authority, authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up authority %q", authority)
-		case !exists:
-			return errs.New(errs.NotFound, "authority %q not found", authority)
 		}
-		return nil
+		return store.CheckNextCRLNumbers(authority, exists)
 	}
 	err := s.w.do(ctx, check, func(t *tx) error {
 		for i, shard := range shards {
@@ -353,13 +316,7 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 
 // AppendEvent implements store.Store.
 func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
-	switch ev.Kind {
-	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
-		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
-		// Only the methods that write the row may write its event.
-		return errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
-	}
-	ev, err := store.PrepareEvent(ev, "", "", "", time.Time{})
+	ev, err := store.PrepareAppendEvent(ev)
 	if err != nil {
 		return err
 	}

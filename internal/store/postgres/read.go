@@ -195,9 +195,9 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 	// Revocations first (see store/sqlite): the issued rows then add only
 	// valid certificates.
 	queries := []string{
-		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates
+		"SELECT " + columns.CertStatusColumns + ` FROM certificates
 			WHERE status = 'revoked' AND revoke_seq > $1 AND revoke_seq <= $2 AND not_after > $3 AND ($4 = '' OR authority = $4)`,
-		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates
+		"SELECT " + columns.CertStatusColumns + ` FROM certificates
 			WHERE issue_seq > $1 AND issue_seq <= $2 AND not_after > $3 AND ($4 = '' OR authority = $4) AND status = 'valid'`,
 	}
 	if sq.RevokedOnly {
@@ -208,19 +208,12 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 		if err != nil {
 			return 0, dbError(err, "query certificate statuses")
 		}
-		var c store.CertStatus
-		var notAfter int64
-		var revokedAt *int64
 		for rows.Next() {
-			if err := rows.Scan(&c.Serial, &c.Authority, &c.Shard, &notAfter, &revokedAt, &c.Reason); err != nil {
-				rows.Close()
-				return 0, errs.Wrap(errs.Internal, err, "read certificate status")
+			c, err := columns.ScanCertStatus(rows.Scan)
+			if err == nil {
+				err = fn(c)
 			}
-			c.NotAfter, c.Revoked, c.RevokedAt = columns.Time(notAfter), revokedAt != nil, time.Time{}
-			if revokedAt != nil {
-				c.RevokedAt = columns.Time(*revokedAt)
-			}
-			if err := fn(c); err != nil {
+			if err != nil {
 				rows.Close()
 				return 0, err
 			}

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -25,22 +24,9 @@ const (
 
 // CreateSSHAuthority implements store.Store.
 func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckAuthority(a); err != nil {
-		return err
-	}
-	k.Authority, k.State = a.Name, store.SSHKeyActive
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, k, ev, err := store.PrepareCreateSSHAuthority(a, k, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = a.CreatedAt
 	}
 	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -62,8 +48,8 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 	if err != nil {
 		return "", "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if p == nil {
-		return "", "", errs.New(errs.NotFound, "authority %q does not exist", authority)
+	if err := store.CheckAuthorityExists(authority, p != nil); err != nil {
+		return "", "", err
 	}
 	if st != nil {
 		state = *st
@@ -73,22 +59,16 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 
 // AddSSHKey implements store.Store.
 func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	k, ev, err := store.PrepareAddSSHKey(k, ev, s.now)
 	if err != nil {
 		return err
 	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = s.now()
-	}
 	check := func(t *tx) error {
 		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
-		if err == nil && state != "" {
-			err = errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, state)
+		if err != nil {
+			return err
 		}
-		return err
+		return store.CheckAddSSHKey(k, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -106,26 +86,16 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 
 // SetSSHKeyState implements store.Store.
 func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error {
-	if err := store.CheckSSHKeyState(state); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+	ev, err := store.PrepareSetSSHKeyState(authority, fingerprint, state, ev)
 	if err != nil {
 		return err
 	}
 	check := func(t *tx) error {
 		_, cur, err := t.sshKeyCheck(authority, fingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case cur == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
-		case cur == string(state):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, state)
-		case cur == string(store.SSHKeyRevoked):
-			return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
 		}
-		return nil
+		return store.CheckSetSSHKeyState(authority, fingerprint, cur, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -143,37 +113,24 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 
 // RecordSSHCertificate implements store.Store.
 func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error {
-	if err := store.CheckSSHCertificate(c); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateIssue, store.SSHSubject(c.Serial), c.Authority, time.Time{})
+	c, ev, err := store.PrepareRecordSSHCertificate(c, ev)
 	if err != nil {
 		return err
 	}
-	if c.Status == "" {
-		c.Status = store.Valid
-	}
-	principals, err := json.Marshal(c.Principals)
+	principals, err := columns.EncodePrincipals(c)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "encode principals")
+		return err
 	}
 	check := func(t *tx) error {
-		var exists bool
-		var state *string
+		var taken bool
+		var state string
 		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = $1),
-			(SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3)`,
-			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&exists, &state)
-		switch {
-		case err != nil:
+			COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3), '')`,
+			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&taken, &state)
+		if err != nil {
 			return dbError(err, "look up SSH certificate %d", c.Serial)
-		case exists:
-			return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
-		case state == nil:
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
-		case *state != string(store.SSHKeyActive):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, *state)
 		}
-		return nil
+		return store.CheckRecordSSHCertificate(c, taken, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -182,7 +139,7 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		_, err := t.exec(`INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		var pe *pgconn.PgError
@@ -195,28 +152,18 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 
 // RevokeSSHCertificate implements store.Store.
 func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error {
-	if err := store.CheckSSHSerial(serial); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, store.SSHSubject(serial), "", time.Time{})
+	ev, err := store.PrepareRevokeSSHCertificate(serial, at, ev)
 	if err != nil {
 		return err
 	}
 	check := func(t *tx) error {
 		var status, authority string
 		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM ssh_certificates WHERE serial = $1", int64(serial)).Scan(&status, &authority)
-		switch {
-		case isNoRows(err):
-			return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-		case err != nil:
+		if err != nil && !isNoRows(err) {
 			return dbError(err, "read SSH certificate %d", serial)
-		case status == string(store.Revoked):
-			return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
-		case ev.Authority != "" && ev.Authority != authority:
-			return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, ev.Authority)
+		}
+		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
+			return err
 		}
 		ev.Authority = authority
 		return nil
@@ -233,13 +180,7 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 
 // RevokeSSHKeyID implements store.Store.
 func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error) {
-	if authority == "" || keyID == "" {
-		return 0, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
-	}
-	if at.IsZero() {
-		return 0, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+	ev, err := store.PrepareRevokeSSHKeyID(authority, keyID, at, ev)
 	if err != nil {
 		return 0, err
 	}
@@ -248,15 +189,10 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		var total, open int
 		err := t.tx.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
 			FROM ssh_certificates WHERE authority = $1 AND key_id = $2`, authority, keyID).Scan(&total, &open)
-		switch {
-		case err != nil:
+		if err != nil {
 			return dbError(err, "look up key ID %q", keyID)
-		case total == 0:
-			return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
-		case open == 0:
-			return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
 		}
-		return nil
+		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -273,25 +209,14 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 	return n, err
 }
 
-const (
-	sshKeyColumns  = "authority, fingerprint, key_uri, public_key, state, created_at"
-	sshCertColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
-)
-
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
 	var out []store.SSHKey
-	err := s.each(ctx, false, "SELECT "+sshKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
+	err := s.each(ctx, false, "SELECT "+columns.SSHKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
 		[]any{authority}, func(rows pgx.Rows) error {
-			var k store.SSHKey
-			var state string
-			var created int64
-			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
-				return errs.Wrap(errs.Internal, err, "read SSH key")
-			}
-			k.State, k.CreatedAt = store.SSHKeyState(state), columns.Time(created)
+			k, err := columns.ScanSSHKey(rows.Scan)
 			out = append(out, k)
-			return nil
+			return err
 		})
 	return out, err
 }
@@ -301,7 +226,7 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+sshCertColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
+	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
 	if err == nil && len(cs) == 0 {
 		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
 	}
@@ -328,7 +253,7 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	if f.Status != "" {
 		add("status", string(f.Status))
 	}
-	q := "SELECT " + sshCertColumns + " FROM ssh_certificates"
+	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -343,28 +268,9 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
 	var out []store.SSHCertificate
 	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
-		var c store.SSHCertificate
-		var serial, after, before int64
-		var typ, principals, status string
-		var revokedAt *int64
-		var revokedBy *string
-		if err := rows.Scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
-			&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
-			return errs.Wrap(errs.Internal, err, "read SSH certificate")
-		}
-		if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
-			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
-		}
-		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
-		c.ValidAfter, c.ValidBefore = columns.Time(after), columns.Time(before)
-		if revokedBy != nil {
-			c.RevokedBy = *revokedBy
-		}
-		if revokedAt != nil {
-			c.RevokedAt = columns.Time(*revokedAt)
-		}
+		c, err := columns.ScanSSHCertificate(rows.Scan)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	return out, err
 }

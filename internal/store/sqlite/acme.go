@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -40,52 +39,33 @@ func init() {
 	}
 }
 
-const (
-	acmeAccountColumns = "id, authority, key_id, jwk, contacts, status, COALESCE(eab_kid, ''), created_at"
-)
-
 // CreateACMEAccount implements store.Store.
 func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	if err := store.CheckACMEAccount(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	a, ev, err := store.PrepareCreateACMEAccount(a, ev, s.now)
 	if err != nil {
 		return err
 	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
-	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		taken, authority, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME account key")
-		case taken:
-			return errs.New(errs.Conflict, "an account with this key exists already")
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", a.Authority)
 		}
-		if a.EABKeyID != "" {
-			var auth, bound string
-			err := t.w.stmt["eabState"].QueryRowContext(t.ctx, a.EABKeyID).Scan(&auth, &bound)
-			switch {
-			case errors.Is(err, sql.ErrNoRows) || err == nil && auth != a.Authority:
-				return errs.New(errs.NotFound, "external account binding key %q not found", a.EABKeyID)
-			case err != nil:
-				return errs.Wrap(errs.Internal, err, "look up external account binding key")
-			case bound != "":
-				return errs.New(errs.Conflict, "external account binding key %q is bound to another account", a.EABKeyID)
-			}
+		if err := store.CheckCreateACMEAccount(a, taken, authority); err != nil || a.EABKeyID == "" {
+			return err
 		}
-		return nil
+		var auth, bound string
+		err = t.w.stmt["eabState"].QueryRowContext(t.ctx, a.EABKeyID).Scan(&auth, &bound)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return errs.Wrap(errs.Internal, err, "look up external account binding key")
+		}
+		return store.CheckBindEABKey(a, auth, bound)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, string(contacts), a.Status,
+		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
 		if err != nil {
 			return constraintError(err, "ACME account %s", a.ID)
@@ -101,62 +81,51 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 
 // UpdateACMEAccount implements store.Store.
 func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	if err := store.CheckACMEAccount(a); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+	ev, err := store.PrepareUpdateACMEAccount(a, ev)
 	if err != nil {
 		return err
 	}
-	contacts, _ := json.Marshal(nonNil(a.Contacts))
+	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
 		taken, _, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
 		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME account key")
 		}
-		if taken {
-			return errs.New(errs.Conflict, "another account uses this key")
+		exists := true // a taken key is refused first: no need to look
+		if !taken {
+			if exists, _, err = t.exists("acmeAccountExists", a.ID); err != nil {
+				return errs.Wrap(errs.Internal, err, "look up ACME account")
+			}
 		}
-		exists, _, err := t.exists("acmeAccountExists", a.ID)
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up ACME account")
-		}
-		if !exists {
-			return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
-		}
-		return nil
+		return store.CheckUpdateACMEAccount(a, taken, exists)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccountUpdate", a.KeyID, a.Key, string(contacts), a.Status, a.ID)
+		_, err := t.exec("acmeAccountUpdate", a.KeyID, a.Key, contacts, a.Status, a.ID)
 		return constraintError(err, "ACME account %s", a.ID)
 	})
 }
 
 // ACMEAccount implements store.Store.
 func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE id = ?", id)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = ?", id)
 }
 
 // ACMEAccountByKey implements store.Store.
 func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+acmeAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
+	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
 }
 
 func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	found := false
 	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
-		var contacts string
-		var created int64
-		if err := rows.Scan(&a.ID, &a.Authority, &a.KeyID, &a.Key, &contacts, &a.Status, &a.EABKeyID, &created); err != nil {
-			return errs.Wrap(errs.Internal, err, "read ACME account")
-		}
-		a.CreatedAt = columns.Time(created)
+		var err error
+		a, err = columns.ScanACMEAccount(rows.Scan)
 		found = true
-		return json.Unmarshal([]byte(contacts), &a.Contacts)
+		return err
 	})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "ACME account not found")
@@ -166,11 +135,9 @@ func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.A
 
 // CreateACMEOrder implements store.Store.
 func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
-	if err := store.CheckACMEOrder(o); err != nil {
+	o, err := store.PrepareCreateACMEOrder(o, s.now)
+	if err != nil {
 		return err
-	}
-	if o.CreatedAt.IsZero() {
-		o.CreatedAt = s.now()
 	}
 	body, err := columns.EncodeOrder(o)
 	if err != nil {
@@ -178,15 +145,10 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	}
 	check := func(t *tx) error {
 		exists, account, err := t.exists("acmeOrderCheck", o.ID, o.AccountID, o.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up ACME order")
-		case exists:
-			return errs.New(errs.Conflict, "ACME order %s exists already", o.ID)
-		case !account:
-			return errs.New(errs.NotFound, "ACME account %s of authority %q not found", o.AccountID, o.Authority)
 		}
-		return nil
+		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec("acmeOrder", o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
@@ -226,6 +188,9 @@ func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, erro
 
 // ACMEOrders implements store.Store.
 func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error) {
+	if err := store.CheckACMEOrderFilter(f); err != nil {
+		return nil, err
+	}
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, v string }{{"account_id", f.AccountID}, {"cert_serial", f.CertSerial}, {"replaces", f.Replaces}} {
@@ -233,9 +198,6 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 			where = append(where, c.col+" = ?")
 			args = append(args, c.v)
 		}
-	}
-	if len(where) == 0 {
-		return nil, errs.New(errs.Malformed, "listing ACME orders needs an account, a certificate or a replaced certificate")
 	}
 	if f.AfterID != "" {
 		where = append(where, "id > ?")
@@ -274,27 +236,16 @@ func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (in
 
 // CreateEABKey implements store.Store.
 func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error {
-	if k.ID == "" || k.Authority == "" || len(k.Sealed) == 0 {
-		return errs.New(errs.Malformed, "external account binding key needs an ID, an authority and a sealed key")
-	}
-	ev, err := store.PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	k, ev, err := store.PrepareCreateEABKey(k, ev, s.now)
 	if err != nil {
 		return err
 	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = s.now()
-	}
 	check := func(t *tx) error {
 		exists, authority, err := t.exists("eabCheck", k.ID, k.Authority)
-		switch {
-		case err != nil:
+		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up external account binding key")
-		case exists:
-			return errs.New(errs.Conflict, "external account binding key %q exists already", k.ID)
-		case !authority:
-			return errs.New(errs.NotFound, "authority %q does not exist", k.Authority)
 		}
-		return nil
+		return store.CheckCreateEABKey(k, exists, authority)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -309,15 +260,12 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 	var k store.EABKey
 	found := false
-	err := s.each(ctx, "SELECT kid, authority, sealed, created_at, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = ?",
+	err := s.each(ctx, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?",
 		[]any{id}, func(rows *sql.Rows) error {
-			var created int64
+			var err error
+			k, err = columns.ScanEABKey(rows.Scan)
 			found = true
-			if err := rows.Scan(&k.ID, &k.Authority, &k.Sealed, &created, &k.AccountID); err != nil {
-				return errs.Wrap(errs.Internal, err, "read external account binding key")
-			}
-			k.CreatedAt = columns.Time(created)
-			return nil
+			return err
 		})
 	if err == nil && !found {
 		err = errs.New(errs.NotFound, "external account binding key %q not found", id)
@@ -327,8 +275,8 @@ func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 
 // Secret implements store.Store.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
-	if name == "" || len(value) == 0 {
-		return nil, errs.New(errs.Malformed, "a secret needs a name and a value")
+	if err := store.CheckSecret(name, value); err != nil {
+		return nil, err
 	}
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
 		_, err := t.exec("secretPut", name, value, s.now().UnixNano())
@@ -347,25 +295,12 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 	return out, err
 }
 
-func nonNil(l []string) []string {
-	if l == nil {
-		return []string{}
-	}
-	return l
-}
-
-// checkOrderVersion refuses a write to an order that changed since it was
-// read (compare-and-swap on its version: several nodes share orders).
+// checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
 func (t *tx) checkOrderVersion(id string, version int64) error {
 	var v int64
 	err := t.w.stmt["acmeOrderVersion"].QueryRowContext(t.ctx, id).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return errs.New(errs.NotFound, "ACME order %s not found", id)
-	case err != nil:
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return errs.Wrap(errs.Internal, err, "read ACME order %s", id)
-	case v != version:
-		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", id)
 	}
-	return nil
+	return store.CheckACMEOrderVersion(id, v, version)
 }

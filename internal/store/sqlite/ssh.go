@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -41,22 +40,9 @@ func init() {
 
 // CreateSSHAuthority implements store.Store.
 func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckAuthority(a); err != nil {
-		return err
-	}
-	k.Authority, k.State = a.Name, store.SSHKeyActive
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, k, ev, err := store.PrepareCreateSSHAuthority(a, k, ev, s.now)
 	if err != nil {
 		return err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = s.now()
-	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = a.CreatedAt
 	}
 	check := func(t *tx) error { return t.checkNewAuthority(a) }
 	return s.w.do(ctx, check, func(t *tx) error {
@@ -93,30 +79,24 @@ func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, 
 	if err != nil {
 		return "", "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if !p.Valid {
-		return "", "", errs.New(errs.NotFound, "authority %q does not exist", authority)
+	if err := store.CheckAuthorityExists(authority, p.Valid); err != nil {
+		return "", "", err
 	}
 	return p.String, st.String, nil
 }
 
 // AddSSHKey implements store.Store.
 func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) error {
-	if err := store.CheckSSHKey(k); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	k, ev, err := store.PrepareAddSSHKey(k, ev, s.now)
 	if err != nil {
 		return err
 	}
-	if k.CreatedAt.IsZero() {
-		k.CreatedAt = s.now()
-	}
 	check := func(t *tx) error {
 		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
-		if err == nil && state != "" {
-			err = errs.New(errs.Conflict, "authority %q has the key %s already (%s)", k.Authority, k.Fingerprint, state)
+		if err != nil {
+			return err
 		}
-		return err
+		return store.CheckAddSSHKey(k, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -134,26 +114,16 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 
 // SetSSHKeyState implements store.Store.
 func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error {
-	if err := store.CheckSSHKeyState(state); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+	ev, err := store.PrepareSetSSHKeyState(authority, fingerprint, state, ev)
 	if err != nil {
 		return err
 	}
 	check := func(t *tx) error {
 		_, cur, err := t.sshKeyCheck(authority, fingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case cur == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", authority, fingerprint)
-		case cur == string(state):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s already", fingerprint, authority, state)
-		case cur == string(store.SSHKeyRevoked):
-			return errs.New(errs.Conflict, "SSH key %s of %q is revoked; revocation is final", fingerprint, authority)
 		}
-		return nil
+		return store.CheckSetSSHKeyState(authority, fingerprint, cur, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -173,45 +143,34 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 
 // RecordSSHCertificate implements store.Store.
 func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error {
-	if err := store.CheckSSHCertificate(c); err != nil {
-		return err
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateIssue, store.SSHSubject(c.Serial), c.Authority, time.Time{})
+	c, ev, err := store.PrepareRecordSSHCertificate(c, ev)
 	if err != nil {
 		return err
 	}
-	if c.Status == "" {
-		c.Status = store.Valid
-	}
-	principals, err := json.Marshal(c.Principals)
+	principals, err := columns.EncodePrincipals(c)
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "encode principals")
+		return err
 	}
-	// A taken serial is refused by the UNIQUE constraint: when staged, at
-	// the flush, which reruns the batch with a savepoint per request.
 	check := func(t *tx) error {
 		state, err := t.sshKeyState(c.Authority, c.CAFingerprint)
-		switch {
-		case err != nil:
+		if err != nil {
 			return err
-		case state == "":
-			return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
-		case state != string(store.SSHKeyActive):
-			return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, state)
 		}
-		return nil
+		// A taken serial is refused by the UNIQUE constraint: when staged,
+		// at the flush, which reruns the batch with a savepoint per request.
+		return store.CheckRecordSSHCertificate(c, false, state)
 	}
 	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
 		if t.stage {
-			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
 				c.Requester, c.Cert, ev.Seq)
 			return nil
 		}
-		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), string(principals),
+		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
@@ -223,28 +182,18 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 
 // RevokeSSHCertificate implements store.Store.
 func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error {
-	if err := store.CheckSSHSerial(serial); err != nil {
-		return err
-	}
-	if at.IsZero() {
-		return errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, store.SSHSubject(serial), "", time.Time{})
+	ev, err := store.PrepareRevokeSSHCertificate(serial, at, ev)
 	if err != nil {
 		return err
 	}
 	check := func(t *tx) error {
 		var status, authority string
 		err := t.w.stmt["sshCertState"].QueryRowContext(t.ctx, int64(serial)).Scan(&status, &authority)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-		case err != nil:
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return errs.Wrap(errs.Internal, err, "read SSH certificate %d", serial)
-		case status == string(store.Revoked):
-			return errs.New(errs.Conflict, "SSH certificate %d is already revoked", serial)
-		case ev.Authority != "" && ev.Authority != authority:
-			return errs.New(errs.NotFound, "SSH certificate %d is not authority %q's", serial, ev.Authority)
+		}
+		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
+			return err
 		}
 		ev.Authority = authority
 		return nil
@@ -262,13 +211,7 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 
 // RevokeSSHKeyID implements store.Store.
 func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error) {
-	if authority == "" || keyID == "" {
-		return 0, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
-	}
-	if at.IsZero() {
-		return 0, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
-	}
-	ev, err := store.PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+	ev, err := store.PrepareRevokeSSHKeyID(authority, keyID, at, ev)
 	if err != nil {
 		return 0, err
 	}
@@ -278,13 +221,7 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		if err := t.w.stmt["sshKeyIDCount"].QueryRowContext(t.ctx, authority, keyID).Scan(&total, &open); err != nil {
 			return errs.Wrap(errs.Internal, err, "look up key ID %q", keyID)
 		}
-		switch {
-		case total == 0:
-			return errs.New(errs.NotFound, "authority %q has issued no SSH certificate with key ID %q", authority, keyID)
-		case open == 0:
-			return errs.New(errs.Conflict, "key ID %q of %q is already revoked", keyID, authority)
-		}
-		return nil
+		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
@@ -301,25 +238,14 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 	return n, err
 }
 
-const (
-	sshKeyColumns  = "authority, fingerprint, key_uri, public_key, state, created_at"
-	sshCertColumns = "serial, authority, ca_fingerprint, key_id, type, principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert"
-)
-
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
 	var out []store.SSHKey
-	err := s.each(ctx, "SELECT "+sshKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint",
+	err := s.each(ctx, "SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint",
 		[]any{authority}, func(rows *sql.Rows) error {
-			var k store.SSHKey
-			var state string
-			var created int64
-			if err := rows.Scan(&k.Authority, &k.Fingerprint, &k.KeyURI, &k.PublicKey, &state, &created); err != nil {
-				return errs.Wrap(errs.Internal, err, "read SSH key")
-			}
-			k.State, k.CreatedAt = store.SSHKeyState(state), columns.Time(created)
+			k, err := columns.ScanSSHKey(rows.Scan)
 			out = append(out, k)
-			return nil
+			return err
 		})
 	return out, err
 }
@@ -329,7 +255,7 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+sshCertColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
+	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
 	if err == nil && len(cs) == 0 {
 		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
 	}
@@ -352,7 +278,7 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
-	q := "SELECT " + sshCertColumns + " FROM ssh_certificates"
+	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -367,25 +293,9 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
 	var out []store.SSHCertificate
 	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
-		var c store.SSHCertificate
-		var serial, after, before int64
-		var typ, principals, status string
-		var revokedAt sql.NullInt64
-		var revokedBy sql.NullString
-		if err := rows.Scan(&serial, &c.Authority, &c.CAFingerprint, &c.KeyID, &typ, &principals, &after, &before,
-			&status, &revokedAt, &revokedBy, &c.Requester, &c.Cert); err != nil {
-			return errs.Wrap(errs.Internal, err, "read SSH certificate")
-		}
-		if err := json.Unmarshal([]byte(principals), &c.Principals); err != nil {
-			return errs.Wrap(errs.Internal, err, "decode principals of SSH certificate %d", serial)
-		}
-		c.Serial, c.Type, c.Status = uint64(serial), store.SSHCertType(typ), store.Status(status)
-		c.ValidAfter, c.ValidBefore, c.RevokedBy = columns.Time(after), columns.Time(before), revokedBy.String
-		if revokedAt.Valid {
-			c.RevokedAt = columns.Time(revokedAt.Int64)
-		}
+		c, err := columns.ScanSSHCertificate(rows.Scan)
 		out = append(out, c)
-		return nil
+		return err
 	})
 	return out, err
 }

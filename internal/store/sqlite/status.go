@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"signet/internal/errs"
 	"signet/internal/store"
@@ -37,9 +36,9 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 	// issued after afterSeq and revoked in this snapshot has its revoke_seq
 	// in (afterSeq, head] and came with the first query.
 	queries := []string{
-		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates INDEXED BY certificates_revocations
+		"SELECT " + columns.CertStatusColumns + ` FROM certificates INDEXED BY certificates_revocations
 			WHERE status = 'revoked' AND revoke_seq > ? AND revoke_seq <= ? AND not_after > ? AND (? = '' OR authority = ?)`,
-		`SELECT serial, authority, shard, not_after, revoked_at, reason FROM certificates INDEXED BY certificates_issued
+		"SELECT " + columns.CertStatusColumns + ` FROM certificates INDEXED BY certificates_issued
 			WHERE issue_seq > ? AND issue_seq <= ? AND not_after > ? AND (? = '' OR authority = ?) AND status = 'valid'`,
 	}
 	if sq.RevokedOnly {
@@ -50,19 +49,12 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 		if err != nil {
 			return 0, errs.Wrap(errs.Unavailable, err, "query certificate statuses")
 		}
-		var c store.CertStatus
-		var notAfter int64
-		var revokedAt sql.NullInt64
 		for rows.Next() {
-			if err := rows.Scan(&c.Serial, &c.Authority, &c.Shard, &notAfter, &revokedAt, &c.Reason); err != nil {
-				rows.Close()
-				return 0, errs.Wrap(errs.Internal, err, "read certificate status")
+			c, err := columns.ScanCertStatus(rows.Scan)
+			if err == nil {
+				err = fn(c)
 			}
-			c.NotAfter, c.Revoked, c.RevokedAt = columns.Time(notAfter), revokedAt.Valid, time.Time{}
-			if revokedAt.Valid {
-				c.RevokedAt = columns.Time(revokedAt.Int64)
-			}
-			if err := fn(c); err != nil {
+			if err != nil {
 				rows.Close()
 				return 0, err
 			}

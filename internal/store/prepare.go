@@ -1,0 +1,212 @@
+package store
+
+import (
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+)
+
+// What every backend does with a write's arguments before it queues the
+// write, one function per write: the checks that need no database, the
+// defaults (now is the backend's clock, called only for a missing time),
+// and the audit event the write carries (PrepareEvent). What needs the
+// stored state is decided in the write's transaction (rules.go).
+
+// PrepareCreateAuthority prepares a CreateAuthority call.
+func PrepareCreateAuthority(a Authority, ev audit.Event, now func() time.Time) (Authority, audit.Event, error) {
+	if err := CheckAuthority(a); err != nil {
+		return a, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	if err != nil {
+		return a, ev, err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	return a, ev, nil
+}
+
+// PrepareRecordCertificate prepares a RecordCertificate call: a
+// certificate without a status is valid, and the order it finalizes, if
+// any, gets its serial (in place: it is the caller's order).
+func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit.Event, error) {
+	if err := CheckCertificate(c); err != nil {
+		return c, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority, time.Time{})
+	if err != nil {
+		return c, ev, err
+	}
+	if c.Status == "" {
+		c.Status = Valid
+	}
+	if o := c.Finalizes; o != nil {
+		o.CertSerial = c.Serial
+		if err := CheckACMEOrder(*o); err != nil {
+			return c, ev, err
+		}
+	}
+	return c, ev, nil
+}
+
+// PrepareRevoke prepares a Revoke call.
+func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (audit.Event, error) {
+	if err := CheckSerial(serial); err != nil {
+		return ev, err
+	}
+	if err := CheckReason(reason); err != nil {
+		return ev, err
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of %s has no time", serial)
+	}
+	return PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+}
+
+// PrepareAppendEvent prepares an AppendEvent call. The events that belong
+// to a row are refused: only the methods that write the row may write them.
+func PrepareAppendEvent(ev audit.Event) (audit.Event, error) {
+	switch ev.Kind {
+	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
+		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
+		return ev, errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
+	}
+	return PrepareEvent(ev, "", "", "", time.Time{})
+}
+
+// PrepareCreateSSHAuthority prepares a CreateSSHAuthority call: k is the
+// authority's first key, active, created with it unless it says otherwise.
+func PrepareCreateSSHAuthority(a Authority, k SSHKey, ev audit.Event, now func() time.Time) (Authority, SSHKey, audit.Event, error) {
+	if err := CheckAuthority(a); err != nil {
+		return a, k, ev, err
+	}
+	k.Authority, k.State = a.Name, SSHKeyActive
+	if err := CheckSSHKey(k); err != nil {
+		return a, k, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	if err != nil {
+		return a, k, ev, err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = a.CreatedAt
+	}
+	return a, k, ev, nil
+}
+
+// PrepareAddSSHKey prepares an AddSSHKey call.
+func PrepareAddSSHKey(k SSHKey, ev audit.Event, now func() time.Time) (SSHKey, audit.Event, error) {
+	if err := CheckSSHKey(k); err != nil {
+		return k, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	if err != nil {
+		return k, ev, err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now()
+	}
+	return k, ev, nil
+}
+
+// PrepareSetSSHKeyState prepares a SetSSHKeyState call.
+func PrepareSetSSHKeyState(authority, fingerprint string, state SSHKeyState, ev audit.Event) (audit.Event, error) {
+	if err := CheckSSHKeyState(state); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+}
+
+// PrepareRecordSSHCertificate prepares a RecordSSHCertificate call: a
+// certificate without a status is valid.
+func PrepareRecordSSHCertificate(c SSHCertificate, ev audit.Event) (SSHCertificate, audit.Event, error) {
+	if err := CheckSSHCertificate(c); err != nil {
+		return c, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindSSHCertificateIssue, SSHSubject(c.Serial), c.Authority, time.Time{})
+	if err != nil {
+		return c, ev, err
+	}
+	if c.Status == "" {
+		c.Status = Valid
+	}
+	return c, ev, nil
+}
+
+// PrepareRevokeSSHCertificate prepares a RevokeSSHCertificate call.
+func PrepareRevokeSSHCertificate(serial uint64, at time.Time, ev audit.Event) (audit.Event, error) {
+	if err := CheckSSHSerial(serial); err != nil {
+		return ev, err
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
+	}
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, SSHSubject(serial), "", time.Time{})
+}
+
+// PrepareRevokeSSHKeyID prepares a RevokeSSHKeyID call; the event's
+// subject is "ssh-key-id:" and the key ID.
+func PrepareRevokeSSHKeyID(authority, keyID string, at time.Time, ev audit.Event) (audit.Event, error) {
+	if authority == "" || keyID == "" {
+		return ev, errs.New(errs.Malformed, "revoking by key ID needs the authority and the key ID")
+	}
+	if at.IsZero() {
+		return ev, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
+	}
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+}
+
+// PrepareCreateACMEAccount prepares a CreateACMEAccount call.
+func PrepareCreateACMEAccount(a ACMEAccount, ev audit.Event, now func() time.Time) (ACMEAccount, audit.Event, error) {
+	if err := CheckACMEAccount(a); err != nil {
+		return a, ev, err
+	}
+	ev, err := PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	if err != nil {
+		return a, ev, err
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now()
+	}
+	return a, ev, nil
+}
+
+// PrepareUpdateACMEAccount prepares an UpdateACMEAccount call, whose event
+// may be of any kind (update, deactivation, key rollover).
+func PrepareUpdateACMEAccount(a ACMEAccount, ev audit.Event) (audit.Event, error) {
+	if err := CheckACMEAccount(a); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+}
+
+// PrepareCreateACMEOrder prepares a CreateACMEOrder call.
+func PrepareCreateACMEOrder(o ACMEOrder, now func() time.Time) (ACMEOrder, error) {
+	if err := CheckACMEOrder(o); err != nil {
+		return o, err
+	}
+	if o.CreatedAt.IsZero() {
+		o.CreatedAt = now()
+	}
+	return o, nil
+}
+
+// PrepareCreateEABKey prepares a CreateEABKey call.
+func PrepareCreateEABKey(k EABKey, ev audit.Event, now func() time.Time) (EABKey, audit.Event, error) {
+	if err := CheckEABKey(k); err != nil {
+		return k, ev, err
+	}
+	ev, err := PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	if err != nil {
+		return k, ev, err
+	}
+	if k.CreatedAt.IsZero() {
+		k.CreatedAt = now()
+	}
+	return k, ev, nil
+}
