@@ -331,20 +331,7 @@ func TestProcessing(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(newKey(t))
 	e.register(c)
-	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "slow.signet.test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ch *xacme.Challenge
-	for _, x := range az.Challenges {
-		if x.Type == "http-01" {
-			ch = x
-		}
-	}
+	o, ch := e.challenge(t, c, "slow.signet.test", "http-01")
 	ka, _ := c.HTTP01ChallengeResponse(ch.Token)
 	release := make(chan struct{})
 	e.mu.Lock()
@@ -394,20 +381,7 @@ func TestHTTP01Redirects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("r%d.signet.test", i)
-			o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-			if err != nil {
-				t.Fatal(err)
-			}
-			var ch *xacme.Challenge
-			for _, x := range az.Challenges {
-				if x.Type == "http-01" {
-					ch = x
-				}
-			}
+			o, ch := e.challenge(t, c, name, "http-01")
 			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
 			e.mu.Lock()
 			e.http[ch.Token] = ka
@@ -418,7 +392,7 @@ func TestHTTP01Redirects(t *testing.T) {
 			}
 			wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 			defer cancel()
-			_, err = c.WaitAuthorization(wctx, o.AuthzURLs[0])
+			_, err := c.WaitAuthorization(wctx, o.AuthzURLs[0])
 			if tc.valid && err != nil {
 				t.Fatalf("redirect to %s: %v", tc.to, err)
 			}
@@ -450,20 +424,7 @@ func TestTLSALPN01Strict(t *testing.T) {
 	}
 
 	name := "extra.signet.test"
-	o, err = c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ch *xacme.Challenge
-	for _, x := range az.Challenges {
-		if x.Type == "tls-alpn-01" {
-			ch = x
-		}
-	}
+	o, ch := e.challenge(t, c, name, "tls-alpn-01")
 	ka, _ := c.HTTP01ChallengeResponse(ch.Token) // the key authorization
 	sum := sha256.Sum256([]byte(ka))
 	ext, _ := asn1.Marshal(sum[:])

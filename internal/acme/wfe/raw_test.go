@@ -112,6 +112,28 @@ func wantProblem(t *testing.T, p *problemDoc, typ string) {
 	}
 }
 
+// challenge orders name and returns the order and its challenge of type
+// typ, not yet answered.
+func (e *env) challenge(t *testing.T, c *xacme.Client, name, typ string) (*xacme.Order, *xacme.Challenge) {
+	t.Helper()
+	ctx := context.Background()
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range az.Challenges {
+		if ch.Type == typ {
+			return o, ch
+		}
+	}
+	t.Fatalf("the authorization of %s has no %s challenge", name, typ)
+	return nil, nil
+}
+
 // readyOrder makes an order for name and solves it with http-01.
 func (e *env) readyOrder(c *xacme.Client, names ...string) *xacme.Order {
 	e.t.Helper()
