@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -166,6 +167,14 @@ func (w *writer) run() {
 	batch := make([]*request, 0, w.maxBatch)
 	for r := range w.reqs {
 		batch = append(batch[:0], r)
+		if len(w.reqs) < yieldBelow {
+			// Woken by the first request of a batch while others are still
+			// being prepared (signed, say) on every core: let the runnable
+			// goroutines run once first, so that those about to queue a
+			// write join this batch instead of waiting a whole commit for
+			// the next. When nothing else is runnable this returns at once.
+			runtime.Gosched()
+		}
 	collect:
 		for len(batch) < w.maxBatch {
 			select {
@@ -219,6 +228,12 @@ func (w *writer) commit(batch []*request) {
 		r.done <- results[i]
 	}
 }
+
+// yieldBelow is the queue length under which the writer yields once before
+// collecting a batch (see run). With 256 SSH issuances in flight on two
+// cores, the yield raised the batches from about 24 writes to about 95 and
+// the throughput by a quarter (BENCHMARKS.md).
+const yieldBelow = 64
 
 var errRetrySafe = errors.New("retry the batch with savepoints")
 
