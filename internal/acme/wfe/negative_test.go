@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -191,10 +192,17 @@ func TestForbiddenIdentifiers(t *testing.T) {
 	if len(p.Subproblems) != 3 {
 		t.Fatalf("%d subproblems, want 3 (evil.example, the wildcard, the IP): %s", len(p.Subproblems), raw)
 	}
+	var named []string
 	for _, sp := range p.Subproblems {
-		if sp.Type != "urn:ietf:params:acme:error:rejectedIdentifier" || sp.Identifier.Value == "" || sp.Identifier.Value == "www.corp.example" {
+		if sp.Type != "urn:ietf:params:acme:error:rejectedIdentifier" {
 			t.Errorf("subproblem %+v", sp)
 		}
+		named = append(named, sp.Identifier.Type+":"+sp.Identifier.Value)
+	}
+	slices.Sort(named)
+	// Each names its identifier as the order did, a wildcard with its "*.".
+	if want := []string{"dns:*.corp.example", "dns:evil.example", "ip:10.0.0.1"}; !slices.Equal(named, want) {
+		t.Errorf("subproblems name %v, want %v", named, want)
 	}
 	if resp.StatusCode != 400 {
 		t.Errorf("status %d", resp.StatusCode)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"signet/internal/acme"
 	"signet/internal/acme/va"
@@ -78,14 +77,12 @@ func toProblem(err error) *acme.Problem {
 	if kind == errs.Internal {
 		p.Detail = "internal error"
 	}
-	// One subproblem per refused identifier (RFC 8555 §6.7.1).
+	// One subproblem per refused identifier (RFC 8555 §6.7.1), named as
+	// the order named it (a wildcard keeps its "*.").
 	var refusals policy.Refusals
 	if errors.As(err, &refusals) {
 		for _, r := range refusals {
 			id := &acme.Identifier{Type: r.Type, Value: r.Name}
-			if id.Type == "dns" && strings.HasPrefix(id.Value, "*.") {
-				id.Value = id.Value[2:]
-			}
 			p.Subproblems = append(p.Subproblems, acme.Problem{
 				Type: acme.ErrorNS + string(acme.RejectedIdentifier), Detail: r.String(), Identifier: id,
 			})
