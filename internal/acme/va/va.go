@@ -263,6 +263,11 @@ func (v *VA) fetch(ctx context.Context, a netip.Addr, name, host, token, keyAuth
 		return fail(acme.Unauthorized, "%s answered %d", url, resp.StatusCode)
 	}
 	if got := strings.TrimRight(string(body), " \t\r\n"); subtle.ConstantTimeCompare([]byte(got), []byte(keyAuth)) != 1 {
+		if resp.Request.URL.Hostname() != name {
+			// Redirected elsewhere: what another host serves is not the
+			// client's to read through the CA.
+			return fail(acme.IncorrectResponse, "%s does not serve the key authorization", url)
+		}
 		return fail(acme.IncorrectResponse, "the key authorization served for %s is %q, want %q", host, trunc(got), keyAuth)
 	}
 	return nil

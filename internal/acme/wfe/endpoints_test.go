@@ -366,18 +366,22 @@ func TestHTTP01Redirects(t *testing.T) {
 	ctx := context.Background()
 	c := e.client(newKey(t))
 	e.register(c)
+	e.mu.Lock()
+	e.http["secret-page"] = "INTRANET: payroll figures"
+	e.mu.Unlock()
 	for i, tc := range []struct {
-		name, to string // to: %[1]s is the name, %[2]s the token
+		name, to string // to: {name} and {token} stand for the name and the token
 		valid    bool
 	}{
-		{"path", "/moved/%[2]s", true},
-		{"other host", "http://elsewhere.signet.test/moved/%[2]s", true},
-		{"https", "https://%[1]s/moved/%[2]s", true},
-		{"https on 443", "https://%[1]s:443/moved/%[2]s", true},
-		{"other port", "http://%[1]s:8080/moved/%[2]s", false},
-		{"https on 80", "https://%[1]s:80/moved/%[2]s", false},
-		{"other scheme", "ftp://%[1]s/moved/%[2]s", false},
-		{"loop", "/.well-known/acme-challenge/%[2]s", false},
+		{"path", "/moved/{token}", true},
+		{"other host", "http://elsewhere.signet.test/moved/{token}", true},
+		{"https", "https://{name}/moved/{token}", true},
+		{"https on 443", "https://{name}:443/moved/{token}", true},
+		{"other port", "http://{name}:8080/moved/{token}", false},
+		{"https on 80", "https://{name}:80/moved/{token}", false},
+		{"other scheme", "ftp://{name}/moved/{token}", false},
+		{"loop", "/.well-known/acme-challenge/{token}", false},
+		{"another host's page", "http://intranet.signet.test/moved/secret-page", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("r%d.signet.test", i)
@@ -385,7 +389,7 @@ func TestHTTP01Redirects(t *testing.T) {
 			ka, _ := c.HTTP01ChallengeResponse(ch.Token)
 			e.mu.Lock()
 			e.http[ch.Token] = ka
-			e.redirects["/.well-known/acme-challenge/"+ch.Token] = fmt.Sprintf(tc.to, name, ch.Token)
+			e.redirects["/.well-known/acme-challenge/"+ch.Token] = strings.NewReplacer("{name}", name, "{token}", ch.Token).Replace(tc.to)
 			e.mu.Unlock()
 			if _, err := c.Accept(ctx, ch); err != nil {
 				t.Fatal(err)
@@ -398,6 +402,10 @@ func TestHTTP01Redirects(t *testing.T) {
 			}
 			if !tc.valid && err == nil {
 				t.Fatalf("redirect to %s was followed to a valid authorization", tc.to)
+			}
+			// What another host serves does not come back in the error.
+			if got, _ := c.GetChallenge(ctx, ch.URI); got != nil && got.Error != nil && strings.Contains(got.Error.Error(), "INTRANET") {
+				t.Fatalf("the challenge error shows another host's page: %v", got.Error)
 			}
 		})
 	}
