@@ -403,6 +403,11 @@ func TestHTTP01Redirects(t *testing.T) {
 			if !tc.valid && err == nil {
 				t.Fatalf("redirect to %s was followed to a valid authorization", tc.to)
 			}
+			// An order a failed challenge made invalid says why.
+			if got, err := c.GetOrder(ctx, o.URI); !tc.valid && (err != nil || got.Status != xacme.StatusInvalid ||
+				got.Error == nil || !strings.Contains(got.Error.ProblemType, "acme:error:") || got.Error.Detail == "") {
+				t.Fatalf("the invalid order: %+v, %v; want status invalid with the challenge's problem", got, err)
+			}
 			// What another host serves does not come back in the error.
 			if got, _ := c.GetChallenge(ctx, ch.URI); got != nil && got.Error != nil && strings.Contains(got.Error.Error(), "INTRANET") {
 				t.Fatalf("the challenge error shows another host's page: %v", got.Error)

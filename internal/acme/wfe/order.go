@@ -69,6 +69,9 @@ func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.
 		Identifiers: make([]acme.Identifier, len(o.Identifiers)), Authorizations: make([]string, len(o.Authzs)),
 		Profile: o.Profile, Error: storedProblem(o.ErrorType, o.ErrorDetail),
 	}
+	if v.Error == nil && v.Status == store.StatusInvalid {
+		v.Error = authzProblem(o)
+	}
 	for i, id := range o.Identifiers {
 		v.Identifiers[i] = acme.Identifier(id)
 	}
@@ -92,6 +95,20 @@ func (w *WFE) authzView(r *http.Request, a *authority, o *store.ACMEOrder, n int
 		v.Challenges[i] = w.challengeView(r, a, o, n, i)
 	}
 	return v
+}
+
+// authzProblem says why an order's authorizations made it invalid: the
+// first failed challenge's problem, naming its identifier.
+func authzProblem(o *store.ACMEOrder) *acme.Problem {
+	for _, az := range o.Authzs {
+		for _, c := range az.Challenges {
+			if p := storedProblem(c.ErrorType, c.ErrorDetail); p != nil && c.Status == store.StatusInvalid {
+				p.Identifier = &acme.Identifier{Type: az.Identifier.Type, Value: az.Identifier.Value}
+				return p
+			}
+		}
+	}
+	return nil
 }
 
 func (w *WFE) challengeView(r *http.Request, a *authority, o *store.ACMEOrder, n, i int) acme.Challenge {
