@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"iter"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,10 @@ func crlCutoff(now time.Time, validity time.Duration) time.Time { return now.Add
 // signCRLs signs the given shards (all when shards is nil) of a and makes
 // them current.
 func (s *Service) signCRLs(ctx context.Context, a *authority, shards []int, progress func(ca.SignedCRL)) ([]ca.SignedCRL, error) {
+	// The entries are copied out under the read lock and signed without
+	// it: signing writes the store and may wait on an HSM, and issuance
+	// (Service.issued, called synchronously by ca.Issue) needs the write
+	// lock, so holding it would make every issuance wait for a CRL run.
 	a.mu.RLock()
 	if shards == nil {
 		for i := range a.shards {
@@ -44,12 +49,20 @@ func (s *Service) signCRLs(ctx context.Context, a *authority, shards []int, prog
 		}
 	}
 	cutoff := crlCutoff(s.now(), s.o.CRLValidity)
+	lists := make([][]listed, len(shards))
+	for i, sh := range shards {
+		for r := range a.revoked(sh, cutoff) {
+			var k serialKey
+			copy(k[len(k)-len(r.Serial):], r.Serial)
+			lists[i] = append(lists[i], listed{key: k, revokedAt: unix32(r.RevokedAt), reason: uint8(r.Reason)})
+		}
+	}
+	a.mu.RUnlock()
 	req := ca.CRLRequest{Authority: a.rec.Name, Validity: s.o.CRLValidity, Progress: progress}
-	for _, sh := range shards {
-		req.Shards = append(req.Shards, ca.CRLShard{Shard: sh, Entries: a.revoked(sh, cutoff)})
+	for i, sh := range shards {
+		req.Shards = append(req.Shards, ca.CRLShard{Shard: sh, Entries: listedEntries(lists[i])})
 	}
 	signed, err := s.o.CA.SignCRLs(ctx, req)
-	a.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
@@ -82,6 +95,26 @@ func (s *Service) staleShards(a *authority, dirty map[int]bool) []int {
 	return out
 }
 
+// listed is one CRL entry copied out of the mirror or read from the store.
+type listed struct {
+	key       serialKey
+	revokedAt uint32
+	reason    uint8
+}
+
+// listedEntries yields a list as CRL entries; the yielded Serial is valid
+// during the call only.
+func listedEntries(l []listed) iter.Seq[ca.Revoked] {
+	return func(yield func(ca.Revoked) bool) {
+		var buf serialKey
+		for _, e := range l {
+			if !yield(ca.Revoked{Serial: e.key.bytes(&buf), RevokedAt: time.Unix(int64(e.revokedAt), 0), Reason: int(e.reason)}) {
+				return
+			}
+		}
+	}
+}
+
 // Progress reports on SignAll: Loaded certificates so far while reading,
 // then each signed shard.
 type Progress struct {
@@ -98,11 +131,6 @@ func SignAll(ctx context.Context, o Options, name string, progress func(Progress
 	rec, err := o.Store.Authority(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	type listed struct {
-		key       serialKey
-		revokedAt uint32
-		reason    uint8
 	}
 	lists := make([][]listed, max(rec.Shards, 1))
 	n := 0
@@ -133,12 +161,7 @@ func SignAll(ctx context.Context, o Options, name string, progress func(Progress
 	}}
 	for i := range lists {
 		req.Shards = append(req.Shards, ca.CRLShard{Shard: i, Entries: func(yield func(ca.Revoked) bool) {
-			var buf serialKey
-			for _, e := range lists[i] {
-				if !yield(ca.Revoked{Serial: e.key.bytes(&buf), RevokedAt: time.Unix(int64(e.revokedAt), 0), Reason: int(e.reason)}) {
-					return
-				}
-			}
+			listedEntries(lists[i])(yield) // lists[i] read late: Progress drops it once signed
 		}})
 	}
 	return o.CA.SignCRLs(ctx, req)

@@ -422,3 +422,52 @@ func asResponseError(err error, re *ocsp.ResponseError) bool {
 	*re = r
 	return ok
 }
+
+// TestSignCRLsLetsIssuanceIn: while a CRL run signs, the mirror takes new
+// certificates (ca.Issue puts each one in synchronously): signCRLs holds
+// the authority's lock only while copying the entries out.
+func TestSignCRLsLetsIssuanceIn(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	victim := f.issue(t, 0)
+	if _, err := f.ca.Revoke(ctx, ca.Serial(victim.SerialNumber), 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := f.svc.authority("web")
+	calls := 0
+	signed, err := f.svc.signCRLs(ctx, a, nil, func(ca.SignedCRL) {
+		if calls++; calls > 1 {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			a.put(serialKey{19: 1}, store.CertStatus{Authority: "web", Serial: "01", NotAfter: f.clock().Add(time.Hour)})
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			t.Error("putting a certificate in the mirror waited for the CRL run")
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(signed) != 16 {
+		t.Fatalf("signed %d shards, want 16", len(signed))
+	}
+	found := false
+	for _, s := range signed {
+		l, err := x509.ParseRevocationList(s.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = found || lists(l, victim.SerialNumber)
+	}
+	if !found {
+		t.Error("the revoked certificate is on no shard's CRL")
+	}
+}
