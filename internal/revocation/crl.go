@@ -127,14 +127,14 @@ type Progress struct {
 // (one pass, 28 bytes per entry, each shard's list dropped once signed)
 // and reports progress every 100,000 certificates read and at each shard.
 func SignAll(ctx context.Context, o Options, name string, progress func(Progress)) ([]ca.SignedCRL, error) {
-	s := New(o)
+	o = o.withDefaults() // not New: it would register with o.CA.OnIssue for good
 	rec, err := o.Store.Authority(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	lists := make([][]listed, max(rec.Shards, 1))
 	n := 0
-	cutoff := crlCutoff(s.now(), s.o.CRLValidity)
+	cutoff := crlCutoff(o.Clock(), o.CRLValidity)
 	q := store.StatusQuery{NotAfterAfter: cutoff, RevokedOnly: true, Authority: name}
 	_, err = o.Store.Statuses(ctx, q, func(c store.CertStatus) error {
 		k, ok := keyOfHex(c.Serial)
@@ -153,7 +153,7 @@ func SignAll(ctx context.Context, o Options, name string, progress func(Progress
 	if progress != nil {
 		progress(Progress{Loaded: n})
 	}
-	req := ca.CRLRequest{Authority: name, Validity: s.o.CRLValidity, Progress: func(c ca.SignedCRL) {
+	req := ca.CRLRequest{Authority: name, Validity: o.CRLValidity, Progress: func(c ca.SignedCRL) {
 		lists[c.Shard] = nil
 		if progress != nil {
 			progress(Progress{Loaded: n, Signed: &c})

@@ -75,8 +75,8 @@ const maxRaw = 100000
 
 var errNoResponder = errs.New(errs.Unavailable, "the OCSP responder has no certificate yet")
 
-// New returns a service; Refresh or Run fill it.
-func New(o Options) *Service {
+// withDefaults returns o with the defaults above in its zero fields.
+func (o Options) withDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -92,10 +92,16 @@ func New(o Options) *Service {
 	if o.ResponderValidity <= 0 {
 		o.ResponderValidity = 4 * 24 * time.Hour
 	}
-	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1)}
-	if s.now == nil {
-		s.now = time.Now
+	if o.Clock == nil {
+		o.Clock = time.Now
 	}
+	return o
+}
+
+// New returns a service; Refresh or Run fill it.
+func New(o Options) *Service {
+	o = o.withDefaults()
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1)}
 	m := map[string]*authority{}
 	s.authorities.Store(&m)
 	if o.CA != nil {
