@@ -339,3 +339,36 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 		t.Fatalf("audit log after a discard: %v", err)
 	}
 }
+
+// refusingStore records no certificate, as a store that is down would.
+type refusingStore struct{ store.Store }
+
+func (refusingStore) RecordCertificate(context.Context, store.Certificate, audit.Event) error {
+	return errs.New(errs.Unavailable, "store refuses certificates")
+}
+
+// TestDiscardedResponderIsAudited: the OCSP responder certificate goes
+// through the same record step as a leaf, so a signature the store then
+// refuses is in the audit log too.
+func TestDiscardedResponderIsAudited(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	gate, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: refusingStore{f.store}, Keys: f.keys, Lint: gate, Clock: func() time.Time { return f.now }})
+	if _, err := c.IssueOCSPResponder(ctx, "web", time.Hour, "test"); errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("got %v, want the store's refusal", err)
+	}
+	var discards int
+	f.store.Events(ctx, func(e audit.Event) error {
+		if e.Kind == "certificate.discard" {
+			discards++
+		}
+		return nil
+	})
+	if discards != 1 {
+		t.Fatalf("%d certificate.discard events, want 1", discards)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -117,21 +118,30 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
 		"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
 	})
-	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
-		// The CA key has signed a certificate that will never leave this
-		// process (another node finalized the order first, the store is
-		// down): say so in the log, best effort, so an auditor sees every
-		// signature the key made.
-		discard := c.event("certificate.discard", req.Actor, a.rec.Name, serial, map[string]any{
-			"reason": err.Error(), "sha256": fingerprint(der),
-		})
-		if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
-			return nil, errors.Join(err, derr)
-		}
+	if err := c.record(ctx, rec, ev); err != nil {
 		return nil, err
 	}
 	c.signalIssue(store.CertStatus{Serial: serial, Authority: a.rec.Name, Shard: shard, NotAfter: tmpl.NotAfter})
 	return &Issued{Serial: serial, DER: der, NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Chain: a.chain}, nil
+}
+
+// record stores a certificate the CA key has signed with its issuance
+// event. When the store refuses it (another node finalized the order
+// first, the store is down), the certificate will never leave this
+// process: record says so in the audit log, best effort, so an auditor
+// sees every signature the key made.
+func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) error {
+	err := c.store.RecordCertificate(ctx, rec, ev)
+	if err == nil {
+		return nil
+	}
+	discard := c.event("certificate.discard", rec.Requester, rec.Authority, rec.Serial, map[string]any{
+		"reason": err.Error(), "sha256": fingerprint(rec.DER),
+	})
+	if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
+		return errors.Join(err, derr)
+	}
+	return err
 }
 
 // leaf turns a request into the profile's input: the subject key, the

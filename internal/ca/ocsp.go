@@ -89,7 +89,7 @@ func (c *CA) IssueOCSPResponder(ctx context.Context, authority string, validity 
 	ev := c.event("certificate.issue", actor, a.rec.Name, s, map[string]any{
 		"subject": rec.Subject, "ocsp_responder": true, "not_after": tmpl.NotAfter, "sha256": fingerprint(der),
 	})
-	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
+	if err := c.record(ctx, rec, ev); err != nil {
 		return nil, err
 	}
 	return &OCSPSigner{Authority: a.rec.Name, Issuer: a.cert, Cert: cert, key: key}, nil
