@@ -2,8 +2,6 @@ package ca
 
 import (
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"iter"
 	"time"
@@ -84,16 +82,10 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 		var n int
 		buf, n = appendEntries(buf[:0], s.Entries)
 		tbs := tbsCertList(algID, a.cert.RawSubject, this, next, buf, n > 0, crlExtensions(a, numbers[i], url))
-		sig, err := crypto.SignMessage(a.iss.signer, rand.Reader, tbs, signerOpts(a.iss.sigAlg))
+		der, err := a.iss.signTBS(tbs, algID)
 		if err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "signing the CRL of %s shard %d", a.rec.Name, s.Shard)
+			return nil, errs.Wrap(errs.KindOf(err), err, "signing the CRL of %s shard %d", a.rec.Name, s.Shard)
 		}
-		if err := checkSignature(a.iss.sigAlg, tbs, sig, a.iss.signer.Public()); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "the key of %q returned an invalid CRL signature", a.rec.Name)
-		}
-		body := make([]byte, 0, len(tbs)+len(algID)+len(sig)+8)
-		body = appendBitString(append(append(body, tbs...), algID...), sig)
-		der := appendTLV(make([]byte, 0, len(body)+6), 0x30, body)
 		crl := SignedCRL{Authority: a.rec.Name, Shard: s.Shard, Number: numbers[i], ThisUpdate: this, NextUpdate: next,
 			Entries: n, URL: url, DER: der}
 		out = append(out, crl)

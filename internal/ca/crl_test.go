@@ -1,18 +1,22 @@
 package ca_test
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/asn1"
+	"io"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/ca"
+	"signet/internal/errs"
 	"signet/internal/profile"
 )
 
@@ -159,5 +163,53 @@ func TestOCSPResponder(t *testing.T) {
 	}
 	if f.keys.signs.Load() != signs {
 		t.Error("responses were signed by the CA key")
+	}
+}
+
+// faultyKeys returns signers whose signatures do not verify, like a token
+// with a hardware fault.
+type faultyKeys struct{ *countingKeys }
+
+type faultySigner struct{ crypto.Signer }
+
+func (s faultySigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	sig, err := s.Signer.Sign(r, d, o)
+	if err == nil {
+		sig = bytes.Clone(sig)
+		sig[len(sig)-1] ^= 1
+	}
+	return sig, err
+}
+
+func (k faultyKeys) Signer(ctx context.Context, uri string) (crypto.Signer, error) {
+	s, err := k.countingKeys.Signer(ctx, uri)
+	return faultySigner{s}, err
+}
+
+// TestCRLSignatureCheck: CRLs are signed like certificates: a key outside
+// this process has its signatures checked, one of Go's own does not.
+func TestCRLSignatureCheck(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	c := ca.New(ca.Options{Store: f.store, Keys: faultyKeys{f.keys}, Lint: lintGate(t), Clock: func() time.Time { return f.now }})
+	req := ca.CRLRequest{Authority: "web", Validity: time.Hour, Shards: []ca.CRLShard{{Shard: 0, Entries: entries()}}}
+	if _, err := c.SignCRLs(ctx, req); errs.KindOf(err) != errs.Internal || !strings.Contains(err.Error(), "invalid") {
+		t.Fatalf("a faulty token's CRL signature: got %v, want it refused", err)
+	}
+	if err := c.SetVerify(ctx, "web", false); err != nil {
+		t.Fatal(err)
+	}
+	signed, err := c.SignCRLs(ctx, req)
+	if err != nil {
+		t.Fatalf("a key trusted to sign correctly had its CRL signature checked: %v", err)
+	}
+	l, err := x509.ParseRevocationList(signed[0].DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := f.store.Authority(ctx, "web")
+	issuer, _ := x509.ParseCertificate(root.CertDER)
+	if l.CheckSignatureFrom(issuer) == nil {
+		t.Error("the faulty signature verifies")
 	}
 }

@@ -110,8 +110,14 @@ func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linte
 	if err != nil {
 		return nil, err
 	}
-	opts := signerOpts(iss.sigAlg)
-	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, opts)
+	return iss.signTBS(tbs, algID)
+}
+
+// signTBS signs a TBSCertificate or TBSCertList with the real key and
+// returns the signed SEQUENCE { tbs, algID, signature }. A signature from a
+// key outside this process is checked first (see inProcess).
+func (iss *issuer) signTBS(tbs, algID []byte) ([]byte, error) {
+	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
 	}
@@ -120,13 +126,9 @@ func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linte
 			return nil, errs.Wrap(errs.Internal, err, "the key returned an invalid signature")
 		}
 	}
-	var b cryptobyte.Builder
-	b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
-		b.AddBytes(tbs)
-		b.AddBytes(algID)
-		b.AddASN1BitString(sig)
-	})
-	return b.Bytes()
+	body := make([]byte, 0, len(tbs)+len(algID)+len(sig)+8)
+	body = appendBitString(append(append(body, tbs...), algID...), sig)
+	return appendTLV(make([]byte, 0, len(body)+6), 0x30, body), nil
 }
 
 func signerOpts(alg x509.SignatureAlgorithm) crypto.SignerOpts {
