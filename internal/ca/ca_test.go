@@ -162,6 +162,7 @@ func TestIssueRefusals(t *testing.T) {
 	ctx := context.Background()
 	key := newKey(t).Public()
 	rsaWeak := weakRSA(t)
+	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	for _, tc := range []struct {
 		name string
 		req  ca.Request
@@ -173,6 +174,7 @@ func TestIssueRefusals(t *testing.T) {
 		{"root issues no leaves", ca.Request{Authority: ca.RootName, PublicKey: key, DNSNames: []string{"a.example.org"}}, errs.Rejected},
 		{"no key", ca.Request{Authority: "web", DNSNames: []string{"a.example.org"}}, errs.Malformed},
 		{"weak RSA key", ca.Request{Authority: "web", PublicKey: rsaWeak, DNSNames: []string{"a.example.org"}}, errs.Rejected},
+		{"P-521 key", ca.Request{Authority: "web", PublicKey: p521.Public(), DNSNames: []string{"a.example.org"}}, errs.Rejected},
 		{"too long", ca.Request{Authority: "web", PublicKey: key, DNSNames: []string{"a.example.org"}, Validity: 365 * 24 * time.Hour}, errs.Rejected},
 		{"authority's own key", ca.Request{Authority: "web", PublicKey: mustSigner(t, f, "file:web.key").Public(), DNSNames: []string{"a.example.org"}}, errs.Rejected},
 	} {

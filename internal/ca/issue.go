@@ -3,10 +3,6 @@ package ca
 import (
 	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -189,24 +185,9 @@ func (c *CA) leaf(a *authority, req *Request) (profile.Leaf, error) {
 	return l, nil
 }
 
-// checkSubjectKey refuses weak keys and the authority's own key.
+// checkSubjectKey refuses the authority's own key. Key types and sizes are
+// the profile's to check (profile.LeafTemplate), for every certificate.
 func checkSubjectKey(pub, caPub crypto.PublicKey) error {
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		if n := k.N.BitLen(); n < 2048 || n > 8192 {
-			return errs.New(errs.Rejected, "RSA subject keys must have 2048 to 8192 bits, this one has %d", n)
-		}
-		if k.E != 65537 {
-			return errs.New(errs.Rejected, "RSA subject keys must use the exponent 65537")
-		}
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() && k.Curve != elliptic.P521() {
-			return errs.New(errs.Rejected, "ECDSA subject keys must be on P-256, P-384 or P-521")
-		}
-	case ed25519.PublicKey:
-	default:
-		return errs.New(errs.Rejected, "subject keys of type %T are not supported", pub)
-	}
 	if eq, ok := pub.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(caPub) {
 		return errs.New(errs.Rejected, "the subject key is the authority's own key")
 	}

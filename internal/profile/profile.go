@@ -261,8 +261,9 @@ func base(pub crypto.PublicKey, serial *big.Int, notBefore, notAfter time.Time) 
 }
 
 // checkKey accepts the key types browsers and OpenSSL-based peers agree on:
-// RSA of at least 2048 bits, ECDSA P-256 and P-384, Ed25519. P-521 is refused
-// because Mozilla's root policy and several TLS stacks do not accept it.
+// RSA of 2048 to 8192 bits with the exponent 65537, ECDSA P-256 and P-384,
+// Ed25519. P-521 is refused because Mozilla's root policy and several TLS
+// stacks do not accept it. It is the one check of certificate keys.
 func checkKey(pub crypto.PublicKey) error {
 	switch k := pub.(type) {
 	case nil:
@@ -270,6 +271,12 @@ func checkKey(pub crypto.PublicKey) error {
 	case *rsa.PublicKey:
 		if k.N.BitLen() < 2048 {
 			return errs.New(errs.Rejected, "RSA key has %d bits; at least 2048 are required", k.N.BitLen())
+		}
+		if k.N.BitLen() > 8192 {
+			return errs.New(errs.Rejected, "RSA key has %d bits; at most 8192 are accepted", k.N.BitLen())
+		}
+		if k.E != 65537 {
+			return errs.New(errs.Rejected, "RSA key must use the exponent 65537")
 		}
 	case *ecdsa.PublicKey:
 		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {

@@ -186,6 +186,16 @@ func TestLeafProfiles(t *testing.T) {
 			l.PublicKey = k.Public()
 			return l
 		}, errKind: errs.Rejected, errText: "P-521"},
+		{name: "rsa over 8192 bits", p: TLSClient, l: func(l Leaf) Leaf {
+			l.CommonName = "u"
+			l.PublicKey = &rsa.PublicKey{N: new(big.Int).SetBit(big.NewInt(1), 8199, 1), E: 65537}
+			return l
+		}, errKind: errs.Rejected, errText: "at most 8192"},
+		{name: "rsa exponent 3", p: TLSClient, l: func(l Leaf) Leaf {
+			l.CommonName = "u"
+			l.PublicKey = &rsa.PublicKey{N: new(big.Int).SetBit(big.NewInt(1), 2047, 1), E: 3}
+			return l
+		}, errKind: errs.Rejected, errText: "exponent 65537"},
 		{name: "unknown purpose", p: Purpose("smime"), l: func(l Leaf) Leaf { return l }, errKind: errs.Malformed, errText: "unknown purpose"},
 	}
 	for _, tc := range tests {
