@@ -94,7 +94,7 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	if spec.Shards < 1 || spec.Shards > store.MaxShards {
 		return store.Authority{}, errs.New(errs.Malformed, "%d CRL shards: want 1 to %d", spec.Shards, store.MaxShards)
 	}
-	if err := CheckBaseURL(spec.BaseURL); err != nil {
+	if err := profile.CheckBaseURL(spec.BaseURL); err != nil {
 		return store.Authority{}, err
 	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {

@@ -3,11 +3,7 @@ package ca
 import (
 	"encoding/binary"
 	"math/big"
-	"net/url"
 	"strconv"
-	"strings"
-
-	"signet/internal/errs"
 
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -99,18 +95,4 @@ func (c *CA) signalChange() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 	c.changeMu.Unlock()
-}
-
-// CheckBaseURL accepts "" (the default) or an absolute http(s) URL without
-// a trailing slash, query or fragment: it is the prefix of every URL above.
-func CheckBaseURL(s string) error {
-	if s == "" {
-		return nil
-	}
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
-		strings.HasSuffix(s, "/") || u.User != nil {
-		return errs.New(errs.Malformed, "base URL %q: want http://host[:port][/path] without a trailing slash", s)
-	}
-	return nil
 }

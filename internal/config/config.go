@@ -18,6 +18,7 @@ import (
 
 	"signet/internal/errs"
 	"signet/internal/kms"
+	"signet/internal/profile"
 )
 
 // FileName is the configuration file inside a home.
@@ -156,10 +157,8 @@ func (c Config) Validate() error {
 	if c.Server.Authority == "" {
 		problems = append(problems, "server.authority: empty")
 	}
-	if c.BaseURL != "" {
-		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.HasSuffix(c.BaseURL, "/") {
-			problems = append(problems, fmt.Sprintf("base_url: %q is not an http(s) URL without a trailing slash", c.BaseURL))
-		}
+	if err := profile.CheckBaseURL(c.BaseURL); err != nil {
+		problems = append(problems, fmt.Sprintf("base_url: %v", err))
 	}
 	if len(problems) > 0 {
 		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))

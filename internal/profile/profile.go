@@ -16,6 +16,7 @@ import (
 	"encoding/asn1"
 	"math/big"
 	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -102,6 +103,22 @@ type Pointers struct {
 	CRL       string
 	OCSP      string
 	IssuerURL string
+}
+
+// CheckBaseURL accepts "" (the default) or an absolute http(s) URL without
+// a trailing slash, query, fragment or user information: it is the prefix
+// of every URL in Pointers. It is the one check of base URLs, for an
+// authority's and for the configuration's.
+func CheckBaseURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" ||
+		strings.HasSuffix(s, "/") || u.User != nil {
+		return errs.New(errs.Malformed, "base URL %q: want http://host[:port][/path] without a trailing slash", s)
+	}
+	return nil
 }
 
 func (p Pointers) apply(t *x509.Certificate) {
