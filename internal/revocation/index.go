@@ -69,7 +69,6 @@ type authority struct {
 	cert     *x509.Certificate
 	nameHash map[crypto.Hash][]byte
 	keyHash  map[crypto.Hash][]byte
-	crlURL   func(shard int) string
 
 	mu     sync.RWMutex
 	shards []map[serialKey]entry // index = shard
@@ -78,13 +77,12 @@ type authority struct {
 	ocsp ocspState
 }
 
-func newAuthority(rec store.Authority, base string) (*authority, error) {
+func newAuthority(rec store.Authority) (*authority, error) {
 	cert, err := x509.ParseCertificate(rec.CertDER)
 	if err != nil {
 		return nil, err
 	}
 	a := &authority{rec: rec, cert: cert, nameHash: map[crypto.Hash][]byte{}, keyHash: map[crypto.Hash][]byte{}}
-	a.crlURL = func(shard int) string { return ca.CRLURL(base, rec.Name, shard) }
 	spki := subjectPublicKey(cert)
 	n1, k1 := sha1.Sum(cert.RawSubject), sha1.Sum(spki)
 	n2, k2 := sha256.Sum256(cert.RawSubject), sha256.Sum256(spki)

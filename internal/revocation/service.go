@@ -231,7 +231,7 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 		if cur[rec.Name] != nil || profile.Purpose(rec.Purpose).IsSSH() || len(rec.CertDER) == 0 {
 			continue // SSH authorities have KRLs, not CRLs
 		}
-		a, err := newAuthority(rec, s.o.CA.BaseURL(rec))
+		a, err := newAuthority(rec)
 		if err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "authority %q", rec.Name)
 		}
