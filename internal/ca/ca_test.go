@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,8 +231,8 @@ func TestAuthorityKeyMustMatch(t *testing.T) {
 	// A CA over the same store whose keys hand out another key for web.key.
 	other := ca.New(ca.Options{Store: f.store, Keys: swapKeys{f.keys, rec.KeyURI, newKey(t)}, Lint: lintGate(t)})
 	_, err = other.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}})
-	if err == nil {
-		t.Fatal("a key that does not match the authority certificate was used")
+	if err == nil || errs.KindOf(err) != errs.Internal || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("got %v, want an internal error: the key does not match the authority certificate", err)
 	}
 }
 
