@@ -7,6 +7,7 @@ package policy
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -147,7 +148,7 @@ func (p Policy) CheckPrincipals(principals []string) error {
 	for _, n := range principals {
 		if why := principalSyntax(n); why != "" {
 			rs = append(rs, Refusal{"principal", n, why})
-		} else if !contains(p.Principals, n) && !contains(p.Principals, Any) {
+		} else if !slices.Contains(p.Principals, n) && !slices.Contains(p.Principals, Any) {
 			rs = append(rs, Refusal{"principal", n, outside(p.Principals)})
 		}
 	}
@@ -245,12 +246,3 @@ func (p Policy) String() string {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}

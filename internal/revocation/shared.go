@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"crypto"
+	"encoding/hex"
 	"errors"
 	"math/big"
 	"net/http"
@@ -200,13 +201,9 @@ func (s *Service) loadPublishedCRLs(ctx context.Context, auths map[string]*autho
 	return nil
 }
 
+// hexOf is the serial as ca.Serial writes it: lower-case hex of its octets
+// without leading zero octets.
 func hexOf(k serialKey) string {
 	var buf serialKey
-	const digits = "0123456789abcdef"
-	b := k.bytes(&buf)
-	out := make([]byte, 2*len(b))
-	for i, c := range b {
-		out[2*i], out[2*i+1] = digits[c>>4], digits[c&15]
-	}
-	return string(out)
+	return hex.EncodeToString(k.bytes(&buf))
 }
