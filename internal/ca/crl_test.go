@@ -17,6 +17,8 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/policy"
 	"signet/internal/profile"
 )
 
@@ -211,5 +213,86 @@ func TestCRLSignatureCheck(t *testing.T) {
 	issuer, _ := x509.ParseCertificate(root.CertDER)
 	if l.CheckSignatureFrom(issuer) == nil {
 		t.Error("the faulty signature verifies")
+	}
+}
+
+// TestAuthorityBaseURLAndShards: an authority's own base URL and shard
+// count reach everything relying parties follow: the leaf's CDP and AIA,
+// and the IDP of each shard's CRL.
+func TestAuthorityBaseURLAndShards(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	const base = "http://crl.example"
+	if _, err := f.keys.kms.Generate(ctx, "file:own.key", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{
+		Name: "own", Purpose: profile.TLSServer, KeyURI: "file:own.key", Actor: "test",
+		Policy: policy.Policy{DNS: []string{"example.org"}}, BaseURL: base, Shards: 4,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	shards := map[int]bool{}
+	for range 12 {
+		iss, err := f.ca.Issue(ctx, ca.Request{Authority: "own", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}, Actor: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf, _ := x509.ParseCertificate(iss.DER)
+		shard := ca.ShardOf(leaf.SerialNumber, 4)
+		shards[shard] = true
+		if want := ca.CRLURL(base, "own", shard); !slices.Equal(leaf.CRLDistributionPoints, []string{want}) {
+			t.Errorf("CDP %v, want %s", leaf.CRLDistributionPoints, want)
+		}
+		if !slices.Equal(leaf.OCSPServer, []string{base + "/ocsp/own"}) || !slices.Equal(leaf.IssuingCertificateURL, []string{base + "/ca/own.crt"}) {
+			t.Errorf("AIA %v %v", leaf.OCSPServer, leaf.IssuingCertificateURL)
+		}
+	}
+	for s := range shards {
+		if s < 0 || s >= 4 {
+			t.Errorf("a leaf in shard %d of 4", s)
+		}
+	}
+	req := ca.CRLRequest{Authority: "own", Validity: time.Hour}
+	for s := range 4 {
+		req.Shards = append(req.Shards, ca.CRLShard{Shard: s, Entries: entries()})
+	}
+	crls, err := f.ca.SignCRLs(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(crls) != 4 {
+		t.Fatalf("%d CRLs for 4 shards", len(crls))
+	}
+	for _, c := range crls {
+		want := ca.CRLURL(base, "own", c.Shard)
+		if c.URL != want {
+			t.Errorf("shard %d: URL %s, want %s", c.Shard, c.URL, want)
+		}
+		l, err := x509.ParseRevocationList(c.DER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var idp struct {
+			DP struct {
+				FullName []asn1.RawValue `asn1:"optional,tag:0"`
+			} `asn1:"optional,tag:0"`
+		}
+		found := false
+		for _, e := range l.Extensions {
+			if e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 28}) {
+				found = true
+				if _, err := asn1.Unmarshal(e.Value, &idp); err != nil || len(idp.DP.FullName) != 1 || string(idp.DP.FullName[0].Bytes) != want {
+					t.Errorf("shard %d: IDP %x, want %s (%v)", c.Shard, e.Value, want, err)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("shard %d: no IDP", c.Shard)
+		}
+	}
+	req.Shards = []ca.CRLShard{{Shard: 4, Entries: entries()}}
+	if _, err := f.ca.SignCRLs(ctx, req); errs.KindOf(err) != errs.Malformed {
+		t.Errorf("shard 4 of 4: got %v, want it refused", err)
 	}
 }
