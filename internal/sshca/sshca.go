@@ -19,6 +19,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -115,11 +116,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	if fp := ssh.FingerprintSHA256(a.signer.PublicKey()); fp != a.key.Fingerprint {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
-	switch cs.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
-	default:
-		a.verify = true
-	}
+	a.verify = !kms.InProcess(cs)
 	return a, nil
 }
 
