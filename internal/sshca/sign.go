@@ -242,15 +242,9 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, 
 	} else if !req.Options.zero() {
 		return nil, nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
 	}
-	validity := req.Validity
-	if validity == 0 {
-		validity = a.rec.DefaultValidity
-	}
-	if validity <= 0 {
-		return nil, nil, errs.New(errs.Malformed, "validity must be positive")
-	}
-	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
-		return nil, nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+	validity, err := a.rec.Validity(req.Validity)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := c.now().UTC()
 	serial, err := c.serials.next(now)
