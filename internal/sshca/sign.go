@@ -115,33 +115,36 @@ func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
 
 // Issue is the one issuance path for SSH certificates.
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
-	iss, err := c.sign(ctx, req)
-	if errs.KindOf(err) == errs.Conflict {
+	iss, retry, err := c.sign(ctx, req)
+	if retry {
 		// The key rolled over since this authority was loaded (or another
 		// process took the serial in the same millisecond): load again and
-		// sign once more.
+		// sign once more. Other conflicts, such as an authority without an
+		// active key, are permanent: a retry would only load it again.
 		c.forget(req.Authority)
-		iss, err = c.sign(ctx, req)
+		iss, _, err = c.sign(ctx, req)
 	}
 	return iss, err
 }
 
-func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
+// sign signs and records one certificate; retry reports that the store
+// refused the record as a conflict, which a fresh load may resolve.
+func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ error) {
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cert, key, err := c.certificate(a, &req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	blob, signed, err := signCert(cert, a.signer)
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
+		return nil, false, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
 	if a.verify {
 		if err := verifySignature(cert, blob[:signed]); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	rec := store.SSHCertificate{
@@ -160,12 +163,13 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		discard := c.event("ssh.certificate.discard", store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
 			"reason": err.Error(), "ca_key": a.key.Fingerprint,
 		})
+		retry := errs.KindOf(err) == errs.Conflict
 		if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
-			return nil, errors.Join(err, derr)
+			return nil, retry, errors.Join(err, derr)
 		}
-		return nil, err
+		return nil, retry, err
 	}
-	return &Issued{Serial: cert.Serial, Cert: cert}, nil
+	return &Issued{Serial: cert.Serial, Cert: cert}, false, nil
 }
 
 // issueData is the issue event's data. A struct, where other events use a
