@@ -120,10 +120,8 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: key %s", name, rec.KeyURI)
 	}
 	a := &authority{rec: rec, cert: cert, iss: iss}
-	if len(rec.Policy) > 0 {
-		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
-		}
+	if a.policy, err = policy.Parse(rec.Policy); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
 	}
 	if rec.Purpose != RootPurpose {
 		if a.purpose, err = profile.ParsePurpose(rec.Purpose); err != nil {

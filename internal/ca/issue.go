@@ -161,15 +161,9 @@ func (c *CA) leaf(a *authority, req *Request) (profile.Leaf, error) {
 	if err := checkSubjectKey(l.PublicKey, a.cert.PublicKey); err != nil {
 		return l, err
 	}
-	validity := req.Validity
-	if validity == 0 {
-		validity = a.rec.DefaultValidity
-	}
-	if validity <= 0 {
-		return l, errs.New(errs.Malformed, "validity must be positive")
-	}
-	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
-		return l, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+	validity, err := a.rec.Validity(req.Validity)
+	if err != nil {
+		return l, err
 	}
 	now := c.now().UTC().Truncate(time.Second)
 	l.NotBefore = now.Add(-backdate)

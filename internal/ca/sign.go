@@ -13,6 +13,7 @@ import (
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"signet/internal/errs"
+	"signet/internal/kms"
 )
 
 // Linter checks a to-be-issued certificate. lint.Gate implements it.
@@ -43,19 +44,7 @@ func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
 			return nil, errs.New(errs.Internal, "the key does not match the certificate of %q", cert.Subject.CommonName)
 		}
 	}
-	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg, verify: !inProcess(signer)}, nil
-}
-
-// inProcess reports whether signer is one of Go's own key types. A token
-// can return a faulty signature (a hardware fault, a driver bug), so those
-// signatures are verified before a certificate leaves; Go's ECDSA and
-// Ed25519 code signs in this process and its RSA code verifies itself.
-func inProcess(signer crypto.Signer) bool {
-	switch signer.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
-		return true
-	}
-	return false
+	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg, verify: !kms.InProcess(signer)}, nil
 }
 
 // throwawayKey makes an in-memory key whose certificates carry the same

@@ -7,6 +7,9 @@ package kms
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"strings"
 	"sync"
 
@@ -251,4 +254,17 @@ func scheme(uri string) string {
 
 func badScheme(uri string) error {
 	return errs.New(errs.Malformed, "key URI %q: want pkcs11:token=T;object=NAME for a token key or file:PATH for a software key", uri)
+}
+
+// InProcess reports whether signer is one of Go's own key types, a key
+// signing in this process. A token can return a faulty signature (a
+// hardware fault, a driver bug), so callers verify the signatures of other
+// signers before what they sign leaves; Go's ECDSA and Ed25519 code signs
+// in this process and its RSA code verifies itself.
+func InProcess(signer crypto.Signer) bool {
+	switch signer.(type) {
+	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
+		return true
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package kms
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -61,26 +62,26 @@ func ParseURI(s string) (*URI, error) {
 		}
 		switch name {
 		case "token":
-			u.Token = string(val)
+			u.Token = val
 		case "manufacturer":
-			u.Manufacturer = string(val)
+			u.Manufacturer = val
 		case "serial":
-			u.Serial = string(val)
+			u.Serial = val
 		case "model":
-			u.Model = string(val)
+			u.Model = val
 		case "object":
-			u.Object = string(val)
+			u.Object = val
 		case "id":
 			if len(val) > 0 { // id= selects nothing, like an absent id
-				u.ID = val
+				u.ID = []byte(val)
 			}
 		case "type":
-			if !objectTypes[string(val)] {
+			if !objectTypes[val] {
 				return nil, bad("type %q is not one of public, private, cert, secret-key, data", val)
 			}
-			u.Type = string(val)
+			u.Type = val
 		case "slot-id":
-			n, err := strconv.ParseUint(string(val), 10, 64)
+			n, err := strconv.ParseUint(val, 10, 64)
 			if err != nil {
 				return nil, bad("slot-id %q is not a decimal number", val)
 			}
@@ -116,11 +117,11 @@ func ParseURI(s string) (*URI, error) {
 		}
 		switch name {
 		case "module-path":
-			u.ModulePath = string(val)
+			u.ModulePath = val
 		case "module-name":
-			u.ModuleName = string(val)
+			u.ModuleName = val
 		case "pin-source":
-			src, err := ParseSource(string(val))
+			src, err := ParseSource(val)
 			if err != nil {
 				return nil, err
 			}
@@ -192,35 +193,14 @@ func MarshalURI(u *URI) string {
 	return b.String()
 }
 
-// unescape decodes RFC 3986 percent-encoding into raw bytes; unlike
-// url.PathUnescape it does not insist the result is text, as an id is not.
-func unescape(s string) ([]byte, error) {
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '%' {
-			out = append(out, c)
-			continue
-		}
-		if i+2 >= len(s) || unhex(s[i+1]) < 0 || unhex(s[i+2]) < 0 {
-			return nil, errs.New(errs.Malformed, "bad percent-encoding at %q", s[i:min(i+3, len(s))])
-		}
-		out = append(out, byte(unhex(s[i+1])<<4|unhex(s[i+2])))
-		i += 2
+// unescape decodes RFC 3986 percent-encoding. The result may be any bytes
+// (an id is not text): url.PathUnescape checks only the escapes.
+func unescape(s string) (string, error) {
+	v, err := url.PathUnescape(s)
+	if err != nil {
+		return "", errs.Wrap(errs.Malformed, err, "bad percent-encoding")
 	}
-	return out, nil
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
+	return v, nil
 }
 
 // escape percent-encodes every byte but RFC 3986 unreserved characters and

@@ -5,6 +5,7 @@
 package policy
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"slices"
@@ -28,6 +29,19 @@ type Policy struct {
 	Email      []string `json:"email,omitempty"`      // "user@example.org" exact, "example.org" any mailbox at that domain; "*" any
 	Principals []string `json:"principals,omitempty"` // SSH principals, exact; "*" any
 	Wildcards  bool     `json:"wildcards,omitempty"`  // may DNS names be "*.x" wildcards
+}
+
+// Parse decodes a policy as an authority's record stores it; no bytes at
+// all are the zero policy, which permits nothing.
+func Parse(raw []byte) (Policy, error) {
+	var p Policy
+	if len(raw) == 0 {
+		return p, nil
+	}
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return Policy{}, errs.Wrap(errs.Malformed, err, "cannot decode the policy")
+	}
+	return p, nil
 }
 
 // Any is the entry that permits every name of its type.

@@ -179,3 +179,19 @@ func TestCanonicalAndString(t *testing.T) {
 		t.Errorf("String = %q, want %q", got, want)
 	}
 }
+
+func TestParse(t *testing.T) {
+	for _, raw := range []string{"", "{}"} {
+		p, err := Parse([]byte(raw))
+		if err != nil || p.String() != (Policy{}).String() || p.Principals != nil || p.DNS != nil {
+			t.Errorf("Parse(%q) = %+v, %v; want the zero policy", raw, p, err)
+		}
+	}
+	p, err := Parse([]byte(`{"principals":["alice"],"dns":["example.org"],"wildcards":true}`))
+	if err != nil || len(p.Principals) != 1 || p.Principals[0] != "alice" || len(p.DNS) != 1 || !p.Wildcards {
+		t.Errorf("Parse = %+v, %v", p, err)
+	}
+	if _, err := Parse([]byte(`{"principals":`)); errs.KindOf(err) != errs.Malformed {
+		t.Errorf("truncated policy: %v, want a Malformed error", err)
+	}
+}

@@ -50,13 +50,8 @@ func decodeIssueRequest(contentType string, body []byte) (ca.Request, error) {
 		return req, errs.New(errs.Malformed, "Content-Type %q: send application/pkcs10 or application/json", mt)
 	}
 	var in issueJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return req, errs.Wrap(errs.Malformed, err, "request body")
-	}
-	if dec.More() {
-		return req, errs.New(errs.Malformed, "request body: more than one JSON value")
+	if err := decodeStrict(body, &in); err != nil {
+		return req, err
 	}
 	if in.CSR == "" {
 		return req, errs.New(errs.Malformed, "request body: \"csr\" (PEM) is required")
@@ -79,6 +74,20 @@ func decodeIssueRequest(contentType string, body []byte) (ca.Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// decodeStrict decodes a request body that must be exactly one JSON value
+// with no fields v does not know.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errs.Wrap(errs.Malformed, err, "request body")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errs.New(errs.Malformed, "request body: more than one JSON value")
+	}
+	return nil
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {

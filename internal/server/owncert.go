@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"signet/internal/ca"
 )
 
 // ownCert holds the server's own certificate and renews it, through the
@@ -56,7 +58,7 @@ func (o *ownCert) renew() {
 		return
 	}
 	o.cur.Store(c)
-	o.log.Info("renewed the server certificate", "serial", c.Leaf.SerialNumber.Text(16), "not_after", c.Leaf.NotAfter)
+	o.log.Info("renewed the server certificate", "serial", ca.Serial(c.Leaf.SerialNumber), "not_after", c.Leaf.NotAfter)
 	select {
 	case o.renewed <- struct{}{}:
 	default:

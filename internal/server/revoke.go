@@ -2,12 +2,10 @@ package server
 
 import (
 	"bytes"
-	"encoding/json"
 	"net/http"
 	"time"
 
 	"signet/internal/ca"
-	"signet/internal/errs"
 )
 
 // revoke: POST /api/v1/certificates/{serial}/revoke with an optional JSON
@@ -22,10 +20,8 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, actor string) {
 		Reason string `json:"reason"`
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			writeProblem(w, r, s.o.Log, errs.Wrap(errs.Malformed, err, "request body"))
+		if err := decodeStrict(body, &in); err != nil {
+			writeProblem(w, r, s.o.Log, err)
 			return
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -64,9 +63,11 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
-	s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
-	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
-	s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
+	if o.SSH != nil {
+		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
+		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
+		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
+	}
 	if o.ACME != nil {
 		s.mux.Handle("/acme/", o.ACME)
 	}
@@ -206,9 +207,9 @@ func (s *Server) admin(r *http.Request) (string, error) {
 	if s.adminCA != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 1 {
 		leaf, issuer := r.TLS.VerifiedChains[0][0], r.TLS.VerifiedChains[0][1]
 		if issuer.Equal(s.adminCA) {
-			c, err := s.o.Store.Certificate(r.Context(), hex.EncodeToString(leaf.SerialNumber.Bytes()))
+			c, err := s.o.Store.Certificate(r.Context(), ca.Serial(leaf.SerialNumber))
 			if err != nil || c.Status != store.Valid {
-				return "", errs.New(errs.Unauthorized, "client certificate %x is unknown or revoked", leaf.SerialNumber)
+				return "", errs.New(errs.Unauthorized, "client certificate %s is unknown or revoked", ca.Serial(leaf.SerialNumber))
 			}
 			return "api:client-cert:" + leaf.Subject.CommonName, nil
 		}

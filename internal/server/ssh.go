@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -33,13 +31,8 @@ type sshSignJSON struct {
 func decodeSSHSignRequest(body []byte) (sshca.Request, error) {
 	var req sshca.Request
 	var in sshSignJSON
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return req, errs.Wrap(errs.Malformed, err, "request body")
-	}
-	if dec.More() {
-		return req, errs.New(errs.Malformed, "request body: more than one JSON value")
+	if err := decodeStrict(body, &in); err != nil {
+		return req, err
 	}
 	if in.PublicKey == "" {
 		return req, errs.New(errs.Malformed, "request body: \"public_key\" (the .pub line) is required")
@@ -70,10 +63,6 @@ func decodeSSHSignRequest(body []byte) (sshca.Request, error) {
 // sshSign: POST /api/v1/authorities/{name}/ssh/certificates → the
 // certificate line (text/plain), or JSON with its serial when asked.
 func (s *Server) sshSign(w http.ResponseWriter, r *http.Request, actor string) {
-	if s.o.SSH == nil {
-		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "this server issues no SSH certificates"))
-		return
-	}
 	body, err := readBody(w, r)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -108,10 +97,6 @@ func (s *Server) sshSign(w http.ResponseWriter, r *http.Request, actor string) {
 // sshTrust: GET /api/v1/authorities/{name}/ssh/trust → the lines to
 // install. Public, like the KRL: both are meant to be fetched by hosts.
 func (s *Server) sshTrust(w http.ResponseWriter, r *http.Request) {
-	if s.o.SSH == nil {
-		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "this server issues no SSH certificates"))
-		return
-	}
 	lines, err := s.o.SSH.Trust(r.Context(), r.PathValue("name"), r.URL.Query().Get("pattern"))
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -123,10 +108,6 @@ func (s *Server) sshTrust(w http.ResponseWriter, r *http.Request) {
 
 // sshKRL: GET /api/v1/authorities/{name}/ssh/krl → the OpenSSH KRL.
 func (s *Server) sshKRL(w http.ResponseWriter, r *http.Request) {
-	if s.o.SSH == nil {
-		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "this server issues no SSH certificates"))
-		return
-	}
 	krl, err := s.o.SSH.KRL(r.Context(), r.PathValue("name"))
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
 	"signet/internal/audit"
+	"signet/internal/errs"
 	"signet/internal/kms"
 	"signet/internal/profile"
 	"signet/internal/sshca"
@@ -87,5 +90,42 @@ func TestStoredWireForm(t *testing.T) {
 		if kt == kms.RSA3072 && cert.Signature.Format != ssh.KeyAlgoRSASHA512 {
 			t.Fatalf("RSA CA signed with %s, want %s", cert.Signature.Format, ssh.KeyAlgoRSASHA512)
 		}
+	}
+}
+
+// countingStore counts reads of SSH keys, one per load of an authority.
+type countingStore struct {
+	store.Store
+	loads atomic.Int32
+}
+
+func (s *countingStore) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
+	s.loads.Add(1)
+	return s.Store.SSHKeys(ctx, authority)
+}
+
+// TestNoRetryWithoutActiveKey: an authority whose only key is revoked has
+// no active key, a permanent conflict; Issue refuses after one load
+// instead of loading and failing a second time.
+func TestNoRetryWithoutActiveKey(t *testing.T) {
+	f := newFixture(t, kms.Options{})
+	ctx := context.Background()
+	f.authority(t, "users", profile.SSHUser, "file:users.key", kms.Ed25519, "alice")
+	keys, err := f.ssh.Keys(ctx, "users")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("keys %+v, %v", keys, err)
+	}
+	if _, err := f.ssh.SetKeyState(ctx, "users", keys[0].Fingerprint, store.SSHKeyRevoked, "test"); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{Store: f.store}
+	c := sshca.New(sshca.Options{Store: cs, Keys: f.keys})
+	pub := sshKey(t, filepath.Join(t.TempDir(), "id"))
+	_, err = c.Issue(ctx, sshca.Request{Authority: "users", PublicKey: pub, Principals: []string{"alice"}, Actor: "test"})
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), "no active key") {
+		t.Fatalf("Issue without an active key: %v", err)
+	}
+	if n := cs.loads.Load(); n != 1 {
+		t.Errorf("authority loaded %d times, want 1: a permanent conflict was retried", n)
 	}
 }

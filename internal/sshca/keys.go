@@ -95,7 +95,7 @@ func (c *CA) sshAuthority(ctx context.Context, name string) (store.Authority, er
 		return a, err
 	}
 	if !profile.Purpose(a.Purpose).IsSSH() {
-		return a, errs.New(errs.Rejected, "authority %q has purpose %s, not ssh-host or ssh-user", name, a.Purpose)
+		return a, errs.New(errs.Rejected, "authority %q has purpose %s and issues X.509 certificates; name an ssh-host or ssh-user authority", name, a.Purpose)
 	}
 	return a, nil
 }
@@ -141,8 +141,8 @@ func (c *CA) Trust(ctx context.Context, authority, pattern string) (string, erro
 }
 
 func hostPattern(a store.Authority) string {
-	var p policy.Policy
-	if err := jsonUnmarshal(a.Policy, &p); err != nil || len(p.Principals) == 0 {
+	p, err := policy.Parse(a.Policy)
+	if err != nil || len(p.Principals) == 0 {
 		return "*"
 	}
 	for _, n := range p.Principals {

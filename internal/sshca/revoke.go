@@ -2,20 +2,12 @@ package sshca
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
 )
-
-func jsonUnmarshal(b []byte, v any) error {
-	if len(b) == 0 {
-		return nil
-	}
-	return json.Unmarshal(b, v)
-}
 
 // Revoke revokes one SSH certificate of an authority by serial. The
 // authority's KRL lists it from then on.

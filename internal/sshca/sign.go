@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"slices"
@@ -70,12 +72,17 @@ func (o CertOptions) permissions() (ssh.Permissions, error) {
 		}
 		p.CriticalOptions["source-address"] = strings.Join(o.SourceAddresses, ",")
 	}
-	for name, off := range map[string]bool{
-		"permit-X11-forwarding": o.NoX11Forwarding, "permit-agent-forwarding": o.NoAgentForwarding,
-		"permit-port-forwarding": o.NoPortForwarding, "permit-pty": o.NoPTY, "permit-user-rc": o.NoUserRC,
+	// An array, not a map literal: this runs per certificate, and the
+	// array stays on the stack.
+	for _, e := range [...]struct {
+		name string
+		off  bool
+	}{
+		{"permit-X11-forwarding", o.NoX11Forwarding}, {"permit-agent-forwarding", o.NoAgentForwarding},
+		{"permit-port-forwarding", o.NoPortForwarding}, {"permit-pty", o.NoPTY}, {"permit-user-rc", o.NoUserRC},
 	} {
-		if !off {
-			p.Extensions[name] = ""
+		if !e.off {
+			p.Extensions[e.name] = ""
 		}
 	}
 	return p, nil
@@ -108,33 +115,36 @@ func ParsePublicKey(data []byte) (ssh.PublicKey, error) {
 
 // Issue is the one issuance path for SSH certificates.
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
-	iss, err := c.sign(ctx, req)
-	if errs.KindOf(err) == errs.Conflict {
+	iss, retry, err := c.sign(ctx, req)
+	if retry {
 		// The key rolled over since this authority was loaded (or another
 		// process took the serial in the same millisecond): load again and
-		// sign once more.
+		// sign once more. Other conflicts, such as an authority without an
+		// active key, are permanent: a retry would only load it again.
 		c.forget(req.Authority)
-		iss, err = c.sign(ctx, req)
+		iss, _, err = c.sign(ctx, req)
 	}
 	return iss, err
 }
 
-func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
+// sign signs and records one certificate; retry reports that the store
+// refused the record as a conflict, which a fresh load may resolve.
+func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ error) {
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	cert, err := c.certificate(a, &req)
+	cert, key, err := c.certificate(a, &req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	blob, signed, err := signCert(cert, a.signer)
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
+		return nil, false, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
 	if a.verify {
 		if err := verifySignature(cert, blob[:signed]); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	rec := store.SSHCertificate{
@@ -144,7 +154,7 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		Cert: blob,
 	}
 	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, issueData{
-		CAKey: a.key.Fingerprint, Key: ssh.FingerprintSHA256(cert.Key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
+		CAKey: a.key.Fingerprint, Key: fingerprint(key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
 		Type: req.Type, ValidBefore: rec.ValidBefore.Format(time.RFC3339Nano),
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
@@ -153,12 +163,13 @@ func (c *CA) sign(ctx context.Context, req Request) (*Issued, error) {
 		discard := c.event("ssh.certificate.discard", store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
 			"reason": err.Error(), "ca_key": a.key.Fingerprint,
 		})
+		retry := errs.KindOf(err) == errs.Conflict
 		if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
-			return nil, errors.Join(err, derr)
+			return nil, retry, errors.Join(err, derr)
 		}
-		return nil, err
+		return nil, retry, err
 	}
-	return &Issued{Serial: cert.Serial, Cert: cert}, nil
+	return &Issued{Serial: cert.Serial, Cert: cert}, false, nil
 }
 
 // issueData is the issue event's data. A struct, where other events use a
@@ -175,9 +186,16 @@ type issueData struct {
 	ValidBefore string            `json:"valid_before"`
 }
 
+// fingerprint is ssh.FingerprintSHA256 of a key already in wire form, so
+// that the subject key is not marshalled once more per certificate.
+func fingerprint(wire []byte) string {
+	sum := sha256.Sum256(wire)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
 // certificate checks a request against the authority and builds the
 // unsigned certificate, and gives the subject key's wire form.
-func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
+func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, []byte, error) {
 	want := store.SSHUserCert
 	if a.purpose == profile.SSHHost {
 		want = store.SSHHostCert
@@ -186,62 +204,56 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
 		req.Type = want
 	}
 	if req.Type != want {
-		return nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
+		return nil, nil, errs.New(errs.Rejected, "authority %q (%s) issues %s certificates, not %s certificates", a.rec.Name, a.purpose, want, req.Type)
 	}
 	if req.PublicKey == nil {
-		return nil, errs.New(errs.Malformed, "no subject public key")
+		return nil, nil, errs.New(errs.Malformed, "no subject public key")
 	}
 	if _, ok := req.PublicKey.(*ssh.Certificate); ok {
-		return nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
+		return nil, nil, errs.New(errs.Malformed, "the subject key is a certificate; give the public key it certifies")
 	}
 	cpk, ok := req.PublicKey.(ssh.CryptoPublicKey)
 	if !ok {
-		return nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
+		return nil, nil, errs.New(errs.Rejected, "subject keys of type %s are not supported", req.PublicKey.Type())
 	}
 	if err := checkKey(cpk.CryptoPublicKey(), "subject"); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key := req.PublicKey.Marshal()
 	if bytes.Equal(key, a.caKey) {
-		return nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
+		return nil, nil, errs.New(errs.Rejected, "the subject key is the authority's own key")
 	}
 	if len(req.Principals) == 0 {
-		return nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
+		return nil, nil, errs.New(errs.Malformed, "give at least one principal: a certificate without principals is valid for anyone")
 	}
 	if err := a.policy.CheckPrincipals(req.Principals); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	keyID := req.KeyID
 	if keyID == "" {
 		keyID = req.Principals[0]
 	}
 	if len(keyID) > 255 || strings.ContainsFunc(keyID, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
+		return nil, nil, errs.New(errs.Malformed, "key ID %q must be at most 255 printable characters", keyID)
 	}
 	perms := ssh.Permissions{}
 	if req.Type == store.SSHUserCert {
 		p, err := req.Options.permissions()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		perms = p
 	} else if !req.Options.zero() {
-		return nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
+		return nil, nil, errs.New(errs.Malformed, "host certificates carry no options (force-command, source-address, no-*)")
 	}
-	validity := req.Validity
-	if validity == 0 {
-		validity = a.rec.DefaultValidity
-	}
-	if validity <= 0 {
-		return nil, errs.New(errs.Malformed, "validity must be positive")
-	}
-	if a.rec.MaxValidity > 0 && validity > a.rec.MaxValidity {
-		return nil, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", validity, a.rec.Name, a.rec.MaxValidity)
+	validity, err := a.rec.Validity(req.Validity)
+	if err != nil {
+		return nil, nil, err
 	}
 	now := c.now().UTC()
 	serial, err := c.serials.next(now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now = now.Truncate(time.Second)
 	certType := uint32(ssh.UserCert)
@@ -253,7 +265,7 @@ func (c *CA) certificate(a *authority, req *Request) (*ssh.Certificate, error) {
 		ValidPrincipals: slices.Clone(req.Principals),
 		ValidAfter:      uint64(now.Add(-backdate).Unix()), ValidBefore: uint64(now.Add(validity).Unix()),
 		Permissions: perms,
-	}, nil
+	}, key, nil
 }
 
 // verifySignature checks a token's signature before the certificate

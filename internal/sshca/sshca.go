@@ -19,6 +19,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -79,18 +80,13 @@ func (c *CA) forget(name string) { c.auths.Forget(name) }
 // load reads an SSH authority, opens its active key and checks the key is
 // the one recorded. Loads of one CA are serialised.
 func (c *CA) load(ctx context.Context, name string) (*authority, error) {
-	rec, err := c.store.Authority(ctx, name)
+	rec, err := c.sshAuthority(ctx, name)
 	if err != nil {
 		return nil, err
 	}
 	a := &authority{rec: rec, purpose: profile.Purpose(rec.Purpose)}
-	if !a.purpose.IsSSH() {
-		return nil, errs.New(errs.Rejected, "authority %q has purpose %s and issues X.509 certificates; name an ssh-host or ssh-user authority", name, rec.Purpose)
-	}
-	if len(rec.Policy) > 0 {
-		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
-		}
+	if a.policy, err = policy.Parse(rec.Policy); err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
 	}
 	keys, err := c.store.SSHKeys(ctx, name)
 	if err != nil {
@@ -115,11 +111,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	if fp := ssh.FingerprintSHA256(a.signer.PublicKey()); fp != a.key.Fingerprint {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
-	switch cs.(type) {
-	case *ecdsa.PrivateKey, ed25519.PrivateKey, *rsa.PrivateKey:
-	default:
-		a.verify = true
-	}
+	a.verify = !kms.InProcess(cs)
 	return a, nil
 }
 

@@ -67,6 +67,23 @@ type Authority struct {
 	Shards          int    // CRL shards its certificates are spread over; 0 is taken as 1
 }
 
+// Validity is how long a certificate asked for req lasts: req, or the
+// authority's default for 0, refused if not positive or above the
+// authority's maximum. X.509 and SSH issuance both apply it.
+func (a Authority) Validity(req time.Duration) (time.Duration, error) {
+	v := req
+	if v == 0 {
+		v = a.DefaultValidity
+	}
+	if v <= 0 {
+		return 0, errs.New(errs.Malformed, "validity must be positive")
+	}
+	if a.MaxValidity > 0 && v > a.MaxValidity {
+		return 0, errs.New(errs.Rejected, "validity %s exceeds authority %q's maximum of %s", v, a.Name, a.MaxValidity)
+	}
+	return v, nil
+}
+
 // StatusQuery selects certificates for Statuses: those whose issue or
 // revoke event has a seq above AfterSeq and that expire after
 // NotAfterAfter (zero: any); with RevokedOnly, revoked ones only; with

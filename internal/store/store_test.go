@@ -76,3 +76,25 @@ func TestChecks(t *testing.T) {
 		t.Error("bad authority accepted")
 	}
 }
+
+func TestAuthorityValidity(t *testing.T) {
+	a := Authority{Name: "x", DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}
+	for _, c := range []struct {
+		req, want time.Duration
+		kind      errs.Kind // of the error; none when want is not 0
+	}{
+		{0, time.Hour, 0}, {90 * time.Minute, 90 * time.Minute, 0}, {2 * time.Hour, 2 * time.Hour, 0},
+		{3 * time.Hour, 0, errs.Rejected}, {-time.Second, 0, errs.Malformed},
+	} {
+		got, err := a.Validity(c.req)
+		if got != c.want || (c.want != 0) != (err == nil) || (err != nil && errs.KindOf(err) != c.kind) {
+			t.Errorf("Validity(%s) = %s, %v; want %s, kind %q", c.req, got, err, c.want, c.kind)
+		}
+	}
+	if got, err := (Authority{}).Validity(0); err == nil || errs.KindOf(err) != errs.Malformed {
+		t.Errorf("no default: Validity(0) = %s, %v; want a Malformed error", got, err)
+	}
+	if got, err := (Authority{DefaultValidity: time.Hour}).Validity(1000 * time.Hour); err != nil || got != 1000*time.Hour {
+		t.Errorf("no maximum: Validity = %s, %v", got, err)
+	}
+}
