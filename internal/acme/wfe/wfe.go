@@ -23,6 +23,7 @@ import (
 	"signet/internal/acme/va"
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -70,7 +71,7 @@ type WFE struct {
 	mux    *http.ServeMux
 	eab    map[string]bool
 
-	auths    sync.Map // name -> *authority
+	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
 	accounts accountCache
 
 	// inflight holds the challenges and finalizations this node is working
@@ -172,9 +173,10 @@ type orderProfile struct {
 
 // authority loads and caches what the front end needs of an authority.
 func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
-	if a, ok := w.auths.Load(name); ok {
-		return a.(*authority), nil
-	}
+	return w.auths.Get(name, func() (*authority, error) { return w.loadAuthority(ctx, name) })
+}
+
+func (w *WFE) loadAuthority(ctx context.Context, name string) (*authority, error) {
 	rec, err := w.store.Authority(ctx, name)
 	if err != nil {
 		return nil, errs.Wrap(errs.NotFound, err, "no ACME server for authority %q", name)
@@ -210,8 +212,7 @@ func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
 	for _, u := range usages[1:] {
 		a.profiles[string(u)] = orderProfile{description: "a " + string(u) + " certificate", usage: u}
 	}
-	v, _ := w.auths.LoadOrStore(name, a)
-	return v.(*authority), nil
+	return a, nil
 }
 
 // base is the scheme and host the client used; every URL is built from it.
