@@ -68,9 +68,7 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 		}
 		actor = "acme:certificate-key"
 	}
-	if rec.Status == store.Revoked {
-		return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
-	}
+	// An already revoked certificate is the store's Conflict.
 	if _, err := w.o.CA.Revoke(r.Context(), serial, reason, actor); err != nil {
 		if errs.KindOf(err) == errs.Conflict {
 			return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
