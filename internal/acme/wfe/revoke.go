@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -149,9 +148,7 @@ func (w *WFE) renewalInfo(rw http.ResponseWriter, r *http.Request) {
 	}
 	info := acme.RenewalInfo{SuggestedWindow: ari.Window(rec.NotBefore, rec.NotAfter, rec.Status == store.Revoked, w.now())}
 	rw.Header().Set("Retry-After", strconv.Itoa(int(ari.RetryAfter.Seconds())))
-	b, _ := json.Marshal(info)
-	rw.Header().Set("Content-Type", "application/json")
-	rw.Write(b)
+	writeJSON(rw, http.StatusOK, info)
 }
 
 // certID renders a serial of this authority as an RFC 9773 identifier.
