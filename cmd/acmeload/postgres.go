@@ -2,19 +2,21 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"signet/internal/store/postgres/pgtest"
 )
 
 // pgDatabase is a fresh database for one run, on the server admin names.
 type pgDatabase struct {
 	admin, name, url string
-	local            bool // the server runs on this machine: its CPU is readable in /proc
+	local            bool   // the server runs on this machine: its CPU is readable in /proc
+	drop             func() // drops the database, closing its connections
 }
 
 func createDatabase(ctx context.Context, admin string) (*pgDatabase, error) {
@@ -22,33 +24,17 @@ func createDatabase(ctx context.Context, admin string) (*pgDatabase, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-store: %w", err)
 	}
-	b := make([]byte, 6)
-	rand.Read(b)
-	db := &pgDatabase{admin: admin, name: "signet_load_" + hex.EncodeToString(b)}
+	db := &pgDatabase{admin: admin}
 	switch h := u.Hostname(); h {
 	case "127.0.0.1", "::1", "localhost", "":
 		db.local = true
 	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the PostgreSQL server: %w", err)
+	if db.url, db.drop, err = pgtest.Create(ctx, admin, "signet_load_"); err != nil {
+		return nil, err
 	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+db.name); err != nil {
-		return nil, fmt.Errorf("create database: %w", err)
-	}
-	u.Path = "/" + db.name
-	db.url = u.String()
+	u, _ = url.Parse(db.url)
+	db.name = strings.TrimPrefix(u.Path, "/")
 	return db, nil
-}
-
-func (db *pgDatabase) drop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if conn, err := pgx.Connect(ctx, db.admin); err == nil {
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+db.name+" WITH (FORCE)")
-		conn.Close(ctx)
-	}
 }
 
 // pgStats is the server's side of a run: the CPU of the database's

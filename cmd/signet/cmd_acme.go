@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 
 	"signet/internal/acme/eab"
 	"signet/internal/acme/va"
@@ -30,11 +29,7 @@ func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags
 	if a.httpPort <= 0 || a.httpPort > 65535 || a.tlsPort <= 0 || a.tlsPort > 65535 {
 		return nil, badUsage("--acme-http-port and --acme-tls-port must be ports (1-65535)")
 	}
-	kek, err := eab.LoadKEK(filepath.Join(h.Dir, eab.KEKFile))
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := eab.NewSealer(kek)
+	sealer, err := h.EABSealer()
 	if err != nil {
 		return nil, err
 	}
@@ -61,11 +56,7 @@ func cmdACMEEABCreate(e *env, args []string) error {
 	if _, err := h.Store.Authority(e.ctx, *authority); err != nil {
 		return errs.Wrap(errs.NotFound, err, "run 'signet authority list' for the names")
 	}
-	kek, err := eab.LoadKEK(filepath.Join(h.Dir, eab.KEKFile))
-	if err != nil {
-		return err
-	}
-	sealer, err := eab.NewSealer(kek)
+	sealer, err := h.EABSealer()
 	if err != nil {
 		return err
 	}

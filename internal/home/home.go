@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"signet/internal/acme/eab"
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
@@ -45,6 +46,13 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 	cfg, err := config.Load(dir)
 	if err != nil {
 		return nil, err
+	}
+	// Homes made before Init wrote the EAB key-encryption key get it on
+	// their first open. Copy such a home to further nodes only after that.
+	if _, err := os.Stat(filepath.Join(dir, eab.KEKFile)); errors.Is(err, os.ErrNotExist) {
+		if err := writeSecret(filepath.Join(dir, eab.KEKFile)); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, err
+		}
 	}
 	return open(ctx, dir, cfg, u)
 }
@@ -128,6 +136,16 @@ func (h *Home) AdminToken() ([]byte, error) {
 		return nil, err
 	}
 	return src.Read("signet admin token")
+}
+
+// EABSealer seals and opens the home's ACME external account binding keys
+// under the key-encryption key Init created.
+func (h *Home) EABSealer() (*eab.Sealer, error) {
+	kek, err := eab.LoadKEK(filepath.Join(h.Dir, eab.KEKFile))
+	if err != nil {
+		return nil, err
+	}
+	return eab.NewSealer(kek)
 }
 
 // Exists reports whether dir holds a signet home.

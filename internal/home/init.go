@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
@@ -88,6 +89,11 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	rep.AdminTokenFile = filepath.Join(dir, "admin-token")
 	if err := writeSecret(rep.AdminTokenFile); err != nil {
+		return nil, nil, err
+	}
+	// Created here, not on first use, so that every node copied from this
+	// home opens the EAB keys another node sealed.
+	if err := writeSecret(filepath.Join(dir, eab.KEKFile)); err != nil {
 		return nil, nil, err
 	}
 	if err := config.Write(dir, cfg); err != nil {

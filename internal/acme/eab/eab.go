@@ -23,21 +23,13 @@ import (
 // KEKFile is the key-encryption key's file name inside a home.
 const KEKFile = "acme-eab.kek"
 
-// LoadKEK reads the key-encryption key at path, creating it (0600) on first use.
+// LoadKEK reads the key-encryption key at path. The home creates it (with
+// its other secrets) when it is made, so that nodes copied from one home
+// share it; a missing file is an error here, never a new key.
 func LoadKEK(path string) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		k := make([]byte, 32)
-		rand.Read(k)
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "creating %s", path)
-		}
-		defer f.Close()
-		if _, err := f.WriteString(base64.RawURLEncoding.EncodeToString(k) + "\n"); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "writing %s", path)
-		}
-		return k, nil
+		return nil, errs.New(errs.NotFound, "%s is missing: the home should have created it", path)
 	}
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "reading %s", path)

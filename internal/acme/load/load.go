@@ -308,6 +308,31 @@ func (c *client) post(ctx context.Context, url string, payload []byte, jwk bool)
 }
 
 // issue runs one complete issuance.
+// solve answers an http-01 challenge and polls it until it is done. The
+// token is served until then: a validation the POST answered "processing"
+// fetches it later.
+func (c *client) solve(ctx context.Context, url, token string) error {
+	c.tokens.Store(token, token+"."+c.thumb)
+	defer c.tokens.Delete(token)
+	a, err := c.post(ctx, url, []byte(`{}`), false)
+	if err != nil {
+		return err
+	}
+	var got struct{ Status string }
+	json.Unmarshal(a.body, &got)
+	for got.Status == "processing" || got.Status == "pending" {
+		time.Sleep(5 * time.Millisecond)
+		if a, err = c.post(ctx, url, nil, false); err != nil {
+			return err
+		}
+		json.Unmarshal(a.body, &got)
+	}
+	if got.Status != "valid" {
+		return fmt.Errorf("challenge %s", a.body)
+	}
+	return nil
+}
+
 func (c *client) issue(ctx context.Context, name string) error {
 	a, err := c.post(ctx, c.dir.NewOrder, []byte(`{"identifiers":[{"type":"dns","value":"`+name+`"}]}`), false)
 	if err != nil {
@@ -339,23 +364,8 @@ func (c *client) issue(ctx context.Context, name string) error {
 			return errors.New("no http-01 challenge")
 		}
 		ch := az.Challenges[i]
-		c.tokens.Store(ch.Token, ch.Token+"."+c.thumb)
-		a, err = c.post(ctx, ch.URL, []byte(`{}`), false)
-		c.tokens.Delete(ch.Token)
-		if err != nil {
+		if err := c.solve(ctx, ch.URL, ch.Token); err != nil {
 			return err
-		}
-		var got struct{ Status string }
-		json.Unmarshal(a.body, &got)
-		for got.Status == "processing" || got.Status == "pending" {
-			time.Sleep(5 * time.Millisecond)
-			if a, err = c.post(ctx, ch.URL, nil, false); err != nil {
-				return err
-			}
-			json.Unmarshal(a.body, &got)
-		}
-		if got.Status != "valid" {
-			return fmt.Errorf("challenge %s", a.body)
 		}
 	}
 	certKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

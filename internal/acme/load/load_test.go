@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"signet/internal/acme/load"
 	"signet/internal/acme/va"
 	"signet/internal/acme/wfe"
@@ -32,7 +34,7 @@ func inProcess(tb testing.TB) (load.Config, *load.Responders) {
 // connection, CA and front end over one home whose store is storeURL (""
 // for SQLite; more than one node needs a postgres:// URL). The config's
 // Nodes make the clients alternate between them.
-func nodes(tb testing.TB, storeURL string, n int) (load.Config, *load.Responders) {
+func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *va.Options)) (load.Config, *load.Responders) {
 	ctx := context.Background()
 	dir := tb.TempDir()
 	h, _, err := home.Init(ctx, dir, home.InitOptions{Actor: "test", Store: storeURL})
@@ -59,8 +61,12 @@ func nodes(tb testing.TB, storeURL string, n int) (load.Config, *load.Responders
 			}
 			tb.Cleanup(func() { h.Close() })
 		}
-		w, err := wfe.New(ctx, wfe.Options{CA: h.CA, Store: h.Store, Log: log,
-			VA: va.New(va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1})})
+		o, vo := wfe.Options{CA: h.CA, Store: h.Store, Log: log}, va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1}
+		for _, f := range tweak {
+			f(&o, &vo)
+		}
+		o.VA = va.New(vo)
+		w, err := wfe.New(ctx, o)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -93,6 +99,38 @@ func TestRun(t *testing.T) {
 	}
 	if res.P50 <= 0 || res.P99 < res.P50 {
 		t.Errorf("latencies p50 %s p99 %s", res.P50, res.P99)
+	}
+}
+
+// TestRunValidationProcessing: when the challenge POST answers
+// "processing" (the validation outlasts ValidationWait, here by a slow
+// resolver), the client keeps answering http-01 while it polls.
+func TestRunValidationProcessing(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		time.Sleep(200 * time.Millisecond)
+		a := new(dns.Msg)
+		a.SetReply(m)
+		if q := m.Question[0]; q.Qtype == dns.TypeA {
+			a.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)}}
+		}
+		w.WriteMsg(a)
+	})}
+	go slow.ActivateAndServe()
+	t.Cleanup(func() { slow.Shutdown() })
+	cfg, resp := nodes(t, "", 1, func(o *wfe.Options, v *va.Options) {
+		o.ValidationWait, v.Resolver = time.Millisecond, pc.LocalAddr().String()
+	})
+	cfg.Clients, cfg.Count = 2, 2
+	res, err := load.Run(context.Background(), cfg, resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Issued != 2 || res.Failed != 0 {
+		t.Fatalf("issued %d, failed %d: %v", res.Issued, res.Failed, res.FirstErr)
 	}
 }
 

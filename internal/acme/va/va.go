@@ -169,9 +169,16 @@ func (v *VA) http01(ctx context.Context, id acme.Identifier, token, keyAuth stri
 	if id.Type == "ip" && strings.Contains(host, ":") {
 		host = "[" + host + "]"
 	}
+	return eachAddr(addrs, func(a netip.Addr) error { return v.fetch(ctx, a, id.Value, host, token, keyAuth) })
+}
+
+// eachAddr tries the addresses in turn until one succeeds. It stops at the
+// first failure that is not a connection failure: an address that answered
+// wrongly decides, one that could not be reached does not.
+func eachAddr(addrs []netip.Addr, try func(netip.Addr) error) error {
 	var last error
 	for _, a := range addrs {
-		if last = v.fetch(ctx, a, id.Value, host, token, keyAuth); last == nil {
+		if last = try(a); last == nil {
 			return nil
 		}
 		if f, ok := last.(*Failure); ok && f.Type != acme.Connection {
@@ -320,16 +327,7 @@ func (v *VA) tlsALPN01(ctx context.Context, id acme.Identifier, keyAuth string) 
 	if err != nil {
 		return err
 	}
-	var last error
-	for _, a := range addrs {
-		if last = v.alpnAt(ctx, a, id, keyAuth); last == nil {
-			return nil
-		}
-		if f, ok := last.(*Failure); ok && f.Type != acme.Connection {
-			return last
-		}
-	}
-	return last
+	return eachAddr(addrs, func(a netip.Addr) error { return v.alpnAt(ctx, a, id, keyAuth) })
 }
 
 // alpnAt runs tls-alpn-01 against one address of the identifier.

@@ -2,13 +2,22 @@ package wfe_test
 
 import (
 	"context"
+	"slices"
 	"testing"
+	"time"
 
 	xacme "golang.org/x/crypto/acme"
+
+	"signet/internal/ca"
+	"signet/internal/home"
+	"signet/internal/kms"
+	"signet/internal/policy"
+	"signet/internal/profile"
 )
 
-// TestChallengeTypes issues through every challenge type, for DNS names, a
-// wildcard and an IP address, with golang.org/x/crypto/acme as the client.
+// TestChallengeTypes issues through every challenge type, for DNS names and
+// an IP address, with golang.org/x/crypto/acme as the client (wildcards:
+// TestWildcardOrder).
 func TestChallengeTypes(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -57,5 +66,65 @@ func TestChallengeTypes(t *testing.T) {
 				t.Errorf("fetch cert: %d, %v", len(again), err)
 			}
 		})
+	}
+}
+
+// TestWildcardOrder orders a wildcard from an authority whose policy allows
+// them: the authorization names the base domain with wildcard true and
+// offers dns-01 alone (RFC 8555 §7.1.3, §8.4), and the certificate names
+// the wildcard.
+func TestWildcardOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	root, err := e.h.Store.Authority(ctx, ca.RootName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := home.BesideKey(root.KeyURI, "wild")
+	if err := e.h.GenerateKey(ctx, uri, kms.KeyType("ecdsa-p256"), "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: "wild", Purpose: profile.Purpose("tls-server"), KeyURI: uri,
+		Policy: policy.Policy{DNS: []string{"signet.test"}, Wildcards: true}, Actor: "test", DefaultValidity: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(nil)
+	c.DirectoryURL = e.ts.URL + "/acme/wild/directory"
+	e.register(c)
+	const name = "*.wild.signet.test"
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.AuthzURLs) != 1 {
+		t.Fatalf("%d authorizations, want 1", len(o.AuthzURLs))
+	}
+	az, err := c.GetAuthorization(ctx, o.AuthzURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !az.Wildcard || az.Identifier.Value != "wild.signet.test" {
+		t.Errorf("authorization for %q, wildcard %v; want wild.signet.test, true", az.Identifier.Value, az.Wildcard)
+	}
+	var types []string
+	for _, ch := range az.Challenges {
+		types = append(types, ch.Type)
+	}
+	if !slices.Equal(types, []string{"dns-01"}) {
+		t.Errorf("challenges %v, want dns-01 alone", types)
+	}
+	if az := e.solve(c, o.AuthzURLs[0], "dns-01"); az.Status != xacme.StatusValid {
+		t.Fatalf("authz %s", az.Status)
+	}
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != xacme.StatusReady {
+		t.Fatalf("order: %+v, %v", o, err)
+	}
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, nil, name), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := e.verify(chain, "host.wild.signet.test")
+	if !slices.Equal(leaf.DNSNames, []string{name}) {
+		t.Errorf("certificate names %v, want [%s]", leaf.DNSNames, name)
 	}
 }

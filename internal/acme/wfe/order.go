@@ -264,8 +264,9 @@ func (w *WFE) order(r *http.Request, req *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp := &response{body: w.orderView(r, req.auth, &o)}
-	if s := w.orderStatus(&o); s == store.StatusPending || s == store.StatusProcessing {
+	view := w.orderView(r, req.auth, &o)
+	resp := &response{body: view}
+	if view.Status == store.StatusPending || view.Status == store.StatusProcessing {
 		resp.retry = 1
 	}
 	return resp, nil

@@ -6,7 +6,6 @@ import (
 	"net/http"
 
 	"signet/internal/acme"
-	"signet/internal/acme/va"
 	"signet/internal/errs"
 	"signet/internal/policy"
 )
@@ -68,10 +67,6 @@ func toProblem(err error) *acme.Problem {
 		if t.status != 0 {
 			status = t.status
 		}
-	}
-	var f *va.Failure
-	if errors.As(err, &f) {
-		typ = f.Type
 	}
 	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: status, Detail: err.Error(), Algorithms: algorithms}
 	if kind == errs.Internal {

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"math/big"
 	"net/http"
 	"strconv"
@@ -68,9 +67,7 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 		}
 		actor = "acme:certificate-key"
 	}
-	if rec.Status == store.Revoked {
-		return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
-	}
+	// An already revoked certificate is the store's Conflict.
 	if _, err := w.o.CA.Revoke(r.Context(), serial, reason, actor); err != nil {
 		if errs.KindOf(err) == errs.Conflict {
 			return nil, problem(acme.AlreadyRevoked, errs.Malformed, "certificate %s is already revoked", serial)
@@ -151,9 +148,7 @@ func (w *WFE) renewalInfo(rw http.ResponseWriter, r *http.Request) {
 	}
 	info := acme.RenewalInfo{SuggestedWindow: ari.Window(rec.NotBefore, rec.NotAfter, rec.Status == store.Revoked, w.now())}
 	rw.Header().Set("Retry-After", strconv.Itoa(int(ari.RetryAfter.Seconds())))
-	b, _ := json.Marshal(info)
-	rw.Header().Set("Content-Type", "application/json")
-	rw.Write(b)
+	writeJSON(rw, http.StatusOK, info)
 }
 
 // certID renders a serial of this authority as an RFC 9773 identifier.

@@ -23,6 +23,7 @@ import (
 	"signet/internal/acme/va"
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -70,7 +71,7 @@ type WFE struct {
 	mux    *http.ServeMux
 	eab    map[string]bool
 
-	auths    sync.Map // name -> *authority
+	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
 	accounts accountCache
 
 	// inflight holds the challenges and finalizations this node is working
@@ -112,9 +113,9 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	}
 	w.bgCtx, w.bgStop = context.WithCancel(context.WithoutCancel(ctx))
 	m := w.mux
-	m.HandleFunc("GET /acme/{auth}/directory", w.directory)
-	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.newNonce)
-	m.HandleFunc("GET /acme/{auth}/new-nonce", w.newNonce)
+	m.HandleFunc("GET /acme/{auth}/directory", w.withAuthority(w.directory))
+	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))
+	m.HandleFunc("GET /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))
 	m.HandleFunc("POST /acme/{auth}/directory", w.postAsGet(w.directory))
 	m.HandleFunc("POST /acme/{auth}/new-nonce", w.postAsGet(w.newNonce))
 	m.HandleFunc("POST /acme/{auth}/new-account", w.post(byJWK, w.newAccount))
@@ -172,9 +173,10 @@ type orderProfile struct {
 
 // authority loads and caches what the front end needs of an authority.
 func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
-	if a, ok := w.auths.Load(name); ok {
-		return a.(*authority), nil
-	}
+	return w.auths.Get(name, func() (*authority, error) { return w.loadAuthority(ctx, name) })
+}
+
+func (w *WFE) loadAuthority(ctx context.Context, name string) (*authority, error) {
 	rec, err := w.store.Authority(ctx, name)
 	if err != nil {
 		return nil, errs.Wrap(errs.NotFound, err, "no ACME server for authority %q", name)
@@ -210,8 +212,7 @@ func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
 	for _, u := range usages[1:] {
 		a.profiles[string(u)] = orderProfile{description: "a " + string(u) + " certificate", usage: u}
 	}
-	v, _ := w.auths.LoadOrStore(name, a)
-	return v.(*authority), nil
+	return a, nil
 }
 
 // base is the scheme and host the client used; every URL is built from it.
@@ -292,11 +293,16 @@ func writeJSON(rw http.ResponseWriter, status int, v any) {
 	rw.Write(b)
 }
 
-func (w *WFE) directory(rw http.ResponseWriter, r *http.Request) {
-	a := w.reqAuthority(rw, r)
-	if a == nil {
-		return
+// withAuthority serves a GET of a resource of the authority in the path.
+func (w *WFE) withAuthority(get func(http.ResponseWriter, *http.Request, *authority)) http.HandlerFunc {
+	return func(rw http.ResponseWriter, r *http.Request) {
+		if a := w.reqAuthority(rw, r); a != nil {
+			get(rw, r, a)
+		}
 	}
+}
+
+func (w *WFE) directory(rw http.ResponseWriter, r *http.Request, a *authority) {
 	b := w.base(r) + a.prefix
 	d := acme.Directory{
 		NewNonce: b + "/new-nonce", NewAccount: b + "/new-account", NewOrder: b + "/new-order",
@@ -312,7 +318,7 @@ func (w *WFE) directory(rw http.ResponseWriter, r *http.Request) {
 // postAsGet serves a POST-as-GET of a resource that is also served to
 // plain GET (the directory and newNonce, RFC 8555 §6.3): signed by an
 // account or a key, with an empty payload.
-func (w *WFE) postAsGet(get http.HandlerFunc) http.HandlerFunc {
+func (w *WFE) postAsGet(get func(http.ResponseWriter, *http.Request, *authority)) http.HandlerFunc {
 	return func(rw http.ResponseWriter, r *http.Request) {
 		a := w.reqAuthority(rw, r)
 		if a == nil {
@@ -328,14 +334,11 @@ func (w *WFE) postAsGet(get http.HandlerFunc) http.HandlerFunc {
 		}
 		g := r.Clone(r.Context())
 		g.Method = http.MethodGet
-		get(rw, g)
+		get(rw, g, a)
 	}
 }
 
-func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request) {
-	if w.reqAuthority(rw, r) == nil {
-		return
-	}
+func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request, _ *authority) {
 	if r.Method == http.MethodGet {
 		rw.WriteHeader(http.StatusNoContent)
 		return

@@ -51,31 +51,44 @@ func NewDatabase(t testing.TB, admin string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	u, drop, err := Create(ctx, admin, "signet_test_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(drop)
+	return u
+}
+
+// Create creates a database named prefix and random hex on the server
+// admin points to (a URL with rights to create databases) and returns its
+// URL and a func that drops it, closing its connections. It needs no
+// testing.TB, for test scripts and the load generator.
+func Create(ctx context.Context, admin, prefix string) (dbURL string, drop func(), err error) {
+	u, err := url.Parse(admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("PostgreSQL admin URL: %w", err)
+	}
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
-		t.Fatalf("connect to %s: %v", EnvURL, err)
+		return "", nil, fmt.Errorf("connect to the PostgreSQL server: %w", err)
 	}
 	defer conn.Close(ctx)
 	b := make([]byte, 6)
 	rand.Read(b)
-	name := "signet_test_" + hex.EncodeToString(b)
+	name := prefix + hex.EncodeToString(b)
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create database: %v", err)
+		return "", nil, fmt.Errorf("create database: %w", err)
 	}
-	t.Cleanup(func() {
+	drop = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if conn, err := pgx.Connect(ctx, admin); err == nil {
 			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 			conn.Close(ctx)
 		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), drop, nil
 }
 
 // Server is a private PostgreSQL server in a temporary directory, for tests
