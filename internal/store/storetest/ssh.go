@@ -184,6 +184,8 @@ func testSSHCertificates(t *testing.T, s store.Store) {
 	}
 	wantKind(t, s.RevokeSSHCertificate(ctx, 7, at, audit.Event{}), errs.Conflict, "revoked twice")
 	wantKind(t, s.RevokeSSHCertificate(ctx, 99, at, audit.Event{}), errs.NotFound, "unknown serial")
+	// A caller acting for one authority may not revoke another's certificate.
+	wantKind(t, s.RevokeSSHCertificate(ctx, 10, at, audit.Event{Authority: "web"}), errs.NotFound, "another authority's certificate")
 	n, err := s.RevokeSSHKeyID(ctx, "users", "alice", at, audit.Event{Actor: "cli"})
 	if err != nil || n != 2 {
 		t.Fatalf("revoke key ID: %d, %v", n, err)
