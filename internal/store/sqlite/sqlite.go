@@ -239,7 +239,7 @@ func constraintError(err error, format string, args ...any) error {
 	}
 	what := fmt.Sprintf(format, args...)
 	switch constraint(err) {
-	case primaryKey:
+	case primaryKey, unique:
 		return errs.Wrap(errs.Conflict, err, "%s already exists", what)
 	case foreignKey:
 		return errs.Wrap(errs.NotFound, err, "%s refers to something that does not exist", what)

@@ -431,3 +431,24 @@ func TestDurableSettings(t *testing.T) {
 		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d; want wal, 2 (FULL), 1", mode, sync, fk)
 	}
 }
+
+// A broken UNIQUE constraint is a conflict, as a PRIMARY KEY one is (and as
+// PostgreSQL's unique_violation is), not an internal error.
+func TestUniqueViolationIsAConflict(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "u.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER UNIQUE)", "INSERT INTO t VALUES (1, 1)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"INSERT INTO t VALUES (1, 2)", "INSERT INTO t VALUES (2, 1)"} {
+		_, err := db.Exec(q)
+		if err := constraintError(err, "row"); errs.KindOf(err) != errs.Conflict {
+			t.Errorf("%s: %v, want a conflict", q, err)
+		}
+	}
+}

@@ -366,6 +366,7 @@ func constraint(err error) int {
 
 const (
 	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	unique     = sqlite3.SQLITE_CONSTRAINT_UNIQUE
 	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 )
 
