@@ -139,7 +139,7 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {

@@ -168,12 +168,12 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		}
 		if t.stage {
 			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 				c.Requester, c.Cert, ev.Seq)
 			return nil
 		}
 		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
 			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
