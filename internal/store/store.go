@@ -208,11 +208,15 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string) (audit.Event,
 		ev.Time = ev.Time.UTC().Round(0)
 	}
 	if len(ev.Data) > 0 {
-		var b bytes.Buffer
-		if err := json.Compact(&b, ev.Data); err != nil {
-			return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
+		// Data is nearly always compact JSON already (json.Marshal's): keep
+		// it then. Whitespace, even inside strings, costs a compaction.
+		if !json.Valid(ev.Data) || bytes.IndexAny(ev.Data, " \t\r\n") >= 0 {
+			var b bytes.Buffer
+			if err := json.Compact(&b, ev.Data); err != nil {
+				return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
+			}
+			ev.Data = b.Bytes()
 		}
-		ev.Data = b.Bytes()
 	} else {
 		ev.Data = nil
 	}
