@@ -21,12 +21,9 @@ func init() {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		"sshKeyCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
 			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
-		"sshDemote":   "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
-		"sshKeyState": "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
-		"sshKeyOf":    "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
-		"sshCert": `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
-			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		"sshDemote":    "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
+		"sshKeyState":  "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
+		"sshKeyOf":     "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
 		"sshCertState": "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
 		"sshRevoke":    "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 		"sshKeyIDCount": `SELECT COUNT(*), COALESCE(SUM(status = 'valid' OR revoked_by = 'serial'), 0)
