@@ -79,21 +79,26 @@ func (e *Event) digest() []byte {
 	return h.Sum(nil)
 }
 
-// canonical is the encoding documented in the package comment.
+// canonical is the encoding documented in the package comment. It runs for
+// every event on the writer's goroutine, so it appends the fields straight
+// into one buffer of the right size.
 func (e *Event) canonical() []byte {
 	const magic = "signet-audit-v1\n"
-	fields := [][]byte{[]byte(e.Kind), []byte(e.Actor), []byte(e.Authority), []byte(e.Subject), e.Data, e.Prev}
-	n := len(magic) + 16
-	for _, f := range fields {
-		n += 4 + len(f)
-	}
+	n := len(magic) + 2*8 + 6*4 + len(e.Kind) + len(e.Actor) + len(e.Authority) + len(e.Subject) + len(e.Data) + len(e.Prev)
 	b := make([]byte, 0, n)
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
-	for _, f := range fields {
-		b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
-		b = append(b, f...)
-	}
-	return b
+	b = appendField(b, e.Kind)
+	b = appendField(b, e.Actor)
+	b = appendField(b, e.Authority)
+	b = appendField(b, e.Subject)
+	b = appendField(b, e.Data)
+	return appendField(b, e.Prev)
+}
+
+// appendField appends one length-prefixed field of the canonical encoding.
+func appendField[F string | []byte | json.RawMessage](b []byte, f F) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(f)))
+	return append(b, f...)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -158,5 +159,27 @@ func TestVerifyPassesOnReaderErrors(t *testing.T) {
 	_, err := Verify(context.Background(), m)
 	if errs.KindOf(err) != errs.Unavailable || errors.Is(err, &errs.Error{Kind: errs.Rejected}) {
 		t.Fatalf("got %v, want the reader's error", err)
+	}
+}
+
+// TestSealIsStable pins the hashes of two events: the encoding they cover
+// is in every chain, so a change to canonical that is not byte for byte the
+// same breaks every log already written.
+func TestSealIsStable(t *testing.T) {
+	first := Event{Seq: 7, Time: time.Unix(1, 2).UTC(), Kind: "certificate.issue", Actor: "api:t", Authority: "root",
+		Subject: "0a", Data: json.RawMessage(`{"n":"é"}`)}
+	first.Seal(Genesis)
+	second := Event{Seq: 8, Time: time.Unix(-1, 0), Kind: "key.generate", Actor: "cli"}
+	second.Seal(first.Hash)
+	for _, tt := range []struct {
+		e    Event
+		want string
+	}{
+		{first, "a4135a0d76f5494e892f93bbb5ec7ede73ca7d1b032fceefdee9c9b93b956631"},
+		{second, "e4b04343096494b56a1416743612ea609985a898e5948dd30dfdd18ddafd4cad"},
+	} {
+		if got := hex.EncodeToString(tt.e.Hash); got != tt.want {
+			t.Errorf("event %d: hash %s, want %s", tt.e.Seq, got, tt.want)
+		}
 	}
 }

@@ -18,7 +18,7 @@ func PrepareCreateAuthority(a Authority, ev audit.Event, now func() time.Time) (
 	if err := CheckAuthority(a); err != nil {
 		return a, ev, err
 	}
-	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name)
 	if err != nil {
 		return a, ev, err
 	}
@@ -35,7 +35,7 @@ func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit
 	if err := CheckCertificate(c); err != nil {
 		return c, ev, err
 	}
-	ev, err := PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority, time.Time{})
+	ev, err := PrepareEvent(ev, audit.KindCertificateIssue, c.Serial, c.Authority)
 	if err != nil {
 		return c, ev, err
 	}
@@ -62,7 +62,7 @@ func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (aud
 	if at.IsZero() {
 		return ev, errs.New(errs.Malformed, "revocation of %s has no time", serial)
 	}
-	return PrepareEvent(ev, audit.KindCertificateRevoke, serial, "", time.Time{})
+	return PrepareEvent(ev, audit.KindCertificateRevoke, serial, "")
 }
 
 // PrepareAppendEvent prepares an AppendEvent call. The events that belong
@@ -73,11 +73,12 @@ func PrepareAppendEvent(ev audit.Event) (audit.Event, error) {
 		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
 		return ev, errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
 	}
-	return PrepareEvent(ev, "", "", "", time.Time{})
+	return PrepareEvent(ev, "", "", "")
 }
 
 // PrepareCreateSSHAuthority prepares a CreateSSHAuthority call: k is the
 // authority's first key, active, created with it unless it says otherwise.
+// The key is checked before the event, as the authority is.
 func PrepareCreateSSHAuthority(a Authority, k SSHKey, ev audit.Event, now func() time.Time) (Authority, SSHKey, audit.Event, error) {
 	if err := CheckAuthority(a); err != nil {
 		return a, k, ev, err
@@ -86,12 +87,9 @@ func PrepareCreateSSHAuthority(a Authority, k SSHKey, ev audit.Event, now func()
 	if err := CheckSSHKey(k); err != nil {
 		return a, k, ev, err
 	}
-	ev, err := PrepareEvent(ev, audit.KindAuthorityCreate, a.Name, a.Name, time.Time{})
+	a, ev, err := PrepareCreateAuthority(a, ev, now)
 	if err != nil {
 		return a, k, ev, err
-	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now()
 	}
 	if k.CreatedAt.IsZero() {
 		k.CreatedAt = a.CreatedAt
@@ -104,7 +102,7 @@ func PrepareAddSSHKey(k SSHKey, ev audit.Event, now func() time.Time) (SSHKey, a
 	if err := CheckSSHKey(k); err != nil {
 		return k, ev, err
 	}
-	ev, err := PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority, time.Time{})
+	ev, err := PrepareEvent(ev, audit.KindSSHKeyAdd, k.Fingerprint, k.Authority)
 	if err != nil {
 		return k, ev, err
 	}
@@ -119,7 +117,7 @@ func PrepareSetSSHKeyState(authority, fingerprint string, state SSHKeyState, ev 
 	if err := CheckSSHKeyState(state); err != nil {
 		return ev, err
 	}
-	return PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority, time.Time{})
+	return PrepareEvent(ev, audit.KindSSHKeyState, fingerprint, authority)
 }
 
 // PrepareRecordSSHCertificate prepares a RecordSSHCertificate call: a
@@ -128,7 +126,7 @@ func PrepareRecordSSHCertificate(c SSHCertificate, ev audit.Event) (SSHCertifica
 	if err := CheckSSHCertificate(c); err != nil {
 		return c, ev, err
 	}
-	ev, err := PrepareEvent(ev, audit.KindSSHCertificateIssue, SSHSubject(c.Serial), c.Authority, time.Time{})
+	ev, err := PrepareEvent(ev, audit.KindSSHCertificateIssue, SSHSubject(c.Serial), c.Authority)
 	if err != nil {
 		return c, ev, err
 	}
@@ -146,7 +144,7 @@ func PrepareRevokeSSHCertificate(serial uint64, at time.Time, ev audit.Event) (a
 	if at.IsZero() {
 		return ev, errs.New(errs.Malformed, "revocation of SSH certificate %d has no time", serial)
 	}
-	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, SSHSubject(serial), "", time.Time{})
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, SSHSubject(serial), "")
 }
 
 // PrepareRevokeSSHKeyID prepares a RevokeSSHKeyID call; the event's
@@ -158,7 +156,7 @@ func PrepareRevokeSSHKeyID(authority, keyID string, at time.Time, ev audit.Event
 	if at.IsZero() {
 		return ev, errs.New(errs.Malformed, "revocation of key ID %q has no time", keyID)
 	}
-	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority, time.Time{})
+	return PrepareEvent(ev, audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, authority)
 }
 
 // PrepareCreateACMEAccount prepares a CreateACMEAccount call.
@@ -166,7 +164,7 @@ func PrepareCreateACMEAccount(a ACMEAccount, ev audit.Event, now func() time.Tim
 	if err := CheckACMEAccount(a); err != nil {
 		return a, ev, err
 	}
-	ev, err := PrepareEvent(ev, "acme.account.create", a.ID, a.Authority, time.Time{})
+	ev, err := PrepareEvent(ev, "acme.account.create", a.ID, a.Authority)
 	if err != nil {
 		return a, ev, err
 	}
@@ -182,7 +180,7 @@ func PrepareUpdateACMEAccount(a ACMEAccount, ev audit.Event) (audit.Event, error
 	if err := CheckACMEAccount(a); err != nil {
 		return ev, err
 	}
-	return PrepareEvent(ev, "", a.ID, a.Authority, time.Time{})
+	return PrepareEvent(ev, "", a.ID, a.Authority)
 }
 
 // PrepareCreateACMEOrder prepares a CreateACMEOrder call.
@@ -201,7 +199,7 @@ func PrepareCreateEABKey(k EABKey, ev audit.Event, now func() time.Time) (EABKey
 	if err := CheckEABKey(k); err != nil {
 		return k, ev, err
 	}
-	ev, err := PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority, time.Time{})
+	ev, err := PrepareEvent(ev, "acme.eab.create", k.ID, k.Authority)
 	if err != nil {
 		return k, ev, err
 	}

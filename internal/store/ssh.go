@@ -2,6 +2,7 @@ package store
 
 import (
 	"math"
+	"strconv"
 	"time"
 
 	"signet/internal/errs"
@@ -76,19 +77,7 @@ type SSHFilter struct {
 
 // SSHSubject is the audit subject of an SSH certificate: "ssh:" and its
 // decimal serial, apart from X.509 serials.
-func SSHSubject(serial uint64) string { return "ssh:" + itoa(serial) }
-
-func itoa(n uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			return string(b[i:])
-		}
-	}
-}
+func SSHSubject(serial uint64) string { return "ssh:" + strconv.FormatUint(serial, 10) }
 
 // CheckSSHSerial refuses a serial a store cannot keep.
 func CheckSSHSerial(serial uint64) error {

@@ -198,11 +198,10 @@ var _ audit.Reader = Store(nil)
 
 // PrepareEvent checks ev and fills what the store knows, before a backend
 // seals it: Kind, Subject and Authority default to the given values, a zero
-// Time to now (a zero now leaves it for the backend to stamp in chain
-// order), and Data is compacted. A Kind, Subject or Authority different from
-// a non-empty default is refused, so that an issue event always names its
-// certificate.
-func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time) (audit.Event, error) {
+// Time stays zero for the backend to stamp in chain order, and Data is
+// compacted. A Kind, Subject or Authority different from a non-empty default
+// is refused, so that an issue event always names its certificate.
+func PrepareEvent(ev audit.Event, kind, subject, authority string) (audit.Event, error) {
 	if ev.Kind == "" {
 		ev.Kind = kind
 	}
@@ -222,18 +221,19 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string, now time.Time
 	case authority != "" && ev.Authority != authority:
 		return ev, errs.New(errs.Malformed, "audit event authority %q, want %q", ev.Authority, authority)
 	}
-	if ev.Time.IsZero() {
-		ev.Time = now
-	}
 	if !ev.Time.IsZero() {
 		ev.Time = ev.Time.UTC().Round(0)
 	}
 	if len(ev.Data) > 0 {
-		var b bytes.Buffer
-		if err := json.Compact(&b, ev.Data); err != nil {
-			return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
+		// Data is nearly always compact JSON already (json.Marshal's): keep
+		// it then. Whitespace, even inside strings, costs a compaction.
+		if !json.Valid(ev.Data) || bytes.IndexAny(ev.Data, " \t\r\n") >= 0 {
+			var b bytes.Buffer
+			if err := json.Compact(&b, ev.Data); err != nil {
+				return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
+			}
+			ev.Data = b.Bytes()
 		}
-		ev.Data = b.Bytes()
 	} else {
 		ev.Data = nil
 	}

@@ -11,8 +11,8 @@ import (
 
 func TestPrepareEvent(t *testing.T) {
 	now := time.Date(2025, 1, 1, 0, 0, 0, 5, time.FixedZone("x", 7200))
-	ev, err := PrepareEvent(audit.Event{Actor: "cli", Data: json.RawMessage(" { \"a\" : [1, 2] } "), Seq: 9, Hash: []byte{1}},
-		audit.KindCertificateIssue, "0a", "tls", now)
+	ev, err := PrepareEvent(audit.Event{Time: now, Actor: "cli", Data: json.RawMessage(" { \"a\" : [1, 2] } "), Seq: 9, Hash: []byte{1}},
+		audit.KindCertificateIssue, "0a", "tls")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,8 +20,8 @@ func TestPrepareEvent(t *testing.T) {
 		!ev.Time.Equal(now) || ev.Time.Location() != time.UTC || ev.Seq != 0 || ev.Hash != nil {
 		t.Errorf("prepared %+v", ev)
 	}
-	if ev, _ := PrepareEvent(audit.Event{Kind: "k"}, "", "", "", time.Time{}); !ev.Time.IsZero() {
-		t.Errorf("zero now filled the time: %v", ev.Time)
+	if ev, _ := PrepareEvent(audit.Event{Kind: "k"}, "", "", ""); !ev.Time.IsZero() {
+		t.Errorf("a zero time was filled: %v", ev.Time)
 	}
 	bad := []struct {
 		name string
@@ -38,7 +38,7 @@ func TestPrepareEvent(t *testing.T) {
 		if tt.name == "no kind" {
 			kind = ""
 		}
-		if _, err := PrepareEvent(tt.ev, kind, "0a", "tls", now); errs.KindOf(err) != errs.Malformed {
+		if _, err := PrepareEvent(tt.ev, kind, "0a", "tls"); errs.KindOf(err) != errs.Malformed {
 			t.Errorf("%s: %v, want malformed", tt.name, err)
 		}
 	}

@@ -284,3 +284,28 @@ func ScanEABKey(scan func(dest ...any) error) (store.EABKey, error) {
 	k.CreatedAt = Time(created)
 	return k, nil
 }
+
+// NullTime is the column of an optional time: NULL if t is zero, else its
+// Unix nanoseconds. Both drivers write a nil interface as NULL.
+func NullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixNano()
+}
+
+// NullString is the column of an optional string: NULL if s is empty.
+func NullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// NullBytes is the column of optional bytes: NULL if b is empty.
+func NullBytes(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}

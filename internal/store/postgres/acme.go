@@ -52,7 +52,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		}
 		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
-			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
+			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
 		if err != nil {
 			return dbError(err, "ACME account %s", a.ID)
 		}
@@ -137,7 +137,7 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
-			nullString(o.CertSerial), nullString(o.Replaces), body, o.CreatedAt.UnixNano())
+			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
 		return dbError(err, "ACME order %s", o.ID)
 	})
 }
@@ -168,8 +168,8 @@ func (t *tx) checkOrderVersion(id string, version int64) error {
 // updateOrder writes o if it is still at o.Version, else errs.Conflict.
 func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
 	tag, err := t.exec(`UPDATE acme_orders SET status = $1, expires = $2, cert_serial = $3, replaces = $4, body = $5,
-		version = version + 1 WHERE id = $6 AND version = $7`, o.Status, o.Expires.UnixNano(), nullString(o.CertSerial),
-		nullString(o.Replaces), body, o.ID, o.Version)
+		version = version + 1 WHERE id = $6 AND version = $7`, o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
+		columns.NullString(o.Replaces), body, o.ID, o.Version)
 	if err == nil && tag.RowsAffected() != 1 {
 		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
 	}

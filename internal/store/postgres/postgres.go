@@ -194,7 +194,7 @@ func (t *tx) insertAuthority(a store.Authority, seq int64) error {
 	_, err := t.exec(`INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
 		default_validity, max_validity, created_at, event_seq, base_url, shards)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-		a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, nullBytes(a.Policy),
+		a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, columns.NullBytes(a.Policy),
 		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), seq, a.BaseURL, max(a.Shards, 1))
 	return dbError(err, "authority %q", a.Name)
 }
@@ -251,7 +251,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 			INSERT INTO certificate_names (serial, type, value)
 			SELECT DISTINCT cert.serial, n.type, n.value FROM cert, unnest($14::text[], $15::text[]) AS n(type, value)`,
 			c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard, types, values)
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard, types, values)
 		return dbError(err, "certificate %s", c.Serial)
 	})
 }

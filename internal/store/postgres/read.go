@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -224,28 +223,6 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 		}
 	}
 	return head, nil
-}
-
-func nullTime(t time.Time) *int64 {
-	if t.IsZero() {
-		return nil
-	}
-	n := t.UnixNano()
-	return &n
-}
-
-func nullString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func nullBytes(b []byte) []byte {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }
 
 func isNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -40,21 +40,20 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 	})
 }
 
-// sshKeyCheck reads an authority's purpose and one key's state ("" if absent).
-func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, err error) {
-	var p, st *string
-	err = t.tx.QueryRow(t.ctx, `SELECT (SELECT purpose FROM authorities WHERE name = $1),
-		(SELECT state FROM ssh_authority_keys WHERE authority = $1 AND fingerprint = $2)`, authority, fingerprint).Scan(&p, &st)
+// sshKeyCheck reads one key's state ("" if absent), refusing an authority
+// that does not exist.
+func (t *tx) sshKeyCheck(authority, fingerprint string) (state string, err error) {
+	var exists bool
+	err = t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = $1),
+		COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $1 AND fingerprint = $2), '')`,
+		authority, fingerprint).Scan(&exists, &state)
 	if err != nil {
-		return "", "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
+		return "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if err := store.CheckAuthorityExists(authority, p != nil); err != nil {
-		return "", "", err
+	if err := store.CheckAuthorityExists(authority, exists); err != nil {
+		return "", err
 	}
-	if st != nil {
-		state = *st
-	}
-	return *p, state, nil
+	return state, nil
 }
 
 // AddSSHKey implements store.Store.
@@ -64,7 +63,7 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 		return err
 	}
 	check := func(t *tx) error {
-		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
+		state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
 		if err != nil {
 			return err
 		}
@@ -91,7 +90,7 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 		return err
 	}
 	check := func(t *tx) error {
-		_, cur, err := t.sshKeyCheck(authority, fingerprint)
+		cur, err := t.sshKeyCheck(authority, fingerprint)
 		if err != nil {
 			return err
 		}
@@ -140,7 +139,7 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "23505" {

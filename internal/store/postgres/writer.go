@@ -14,6 +14,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/store/columns"
 )
 
 // writer is this node's one writing goroutine. It takes every queued
@@ -265,7 +266,7 @@ func (t *tx) appendEvent(ev *audit.Event) error {
 	ev.Seal(t.hash)
 	_, err := t.tx.Exec(t.ctx, `INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, nullBytes(ev.Data), ev.Prev, ev.Hash)
+		ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, columns.NullBytes(ev.Data), ev.Prev, ev.Hash)
 	if err != nil {
 		return dbError(err, "append audit event %d", ev.Seq)
 	}

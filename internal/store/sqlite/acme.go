@@ -66,7 +66,7 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 			return err
 		}
 		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
-			nullString(a.EABKeyID), a.CreatedAt.UnixNano())
+			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
 		if err != nil {
 			return constraintError(err, "ACME account %s", a.ID)
 		}
@@ -152,7 +152,7 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		_, err := t.exec("acmeOrder", o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
-			nullString(o.CertSerial), nullString(o.Replaces), body, o.CreatedAt.UnixNano())
+			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
 		return constraintError(err, "ACME order %s", o.ID)
 	})
 }
@@ -168,7 +168,7 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 	}
 	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
 	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), nullString(o.CertSerial), nullString(o.Replaces),
+		_, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial), columns.NullString(o.Replaces),
 			body, o.ID, o.Version)
 		return constraintError(err, "ACME order %s", o.ID)
 	})

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"strconv"
 	"strings"
-	"time"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
@@ -176,20 +175,6 @@ func (s *Store) IssuedCertificates(ctx context.Context, fn func(serial string, i
 		}
 		return fn(serial, seq)
 	})
-}
-
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixNano()
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -199,7 +199,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 	}
 	return do(ctx, check, func(t *tx) error {
 		if o := c.Finalizes; o != nil {
-			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), nullString(o.CertSerial), nullString(o.Replaces),
+			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial), columns.NullString(o.Replaces),
 				order, o.ID, o.Version)
 			if err != nil {
 				return constraintError(err, "ACME order %s", o.ID)
@@ -213,14 +213,14 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		}
 		if t.stage {
 			t.stageRow(stageCertificates, c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-				string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
+				string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
 			for _, n := range columns.Names(c) {
 				t.stageRow(stageCertificateNames, c.Serial, n.Type, n.Value)
 			}
 			return nil
 		}
 		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), nullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
 		if err != nil {
 			return constraintError(err, "certificate %s", c.Serial)
 		}
@@ -239,7 +239,7 @@ func constraintError(err error, format string, args ...any) error {
 	}
 	what := fmt.Sprintf(format, args...)
 	switch constraint(err) {
-	case primaryKey:
+	case primaryKey, unique:
 		return errs.Wrap(errs.Conflict, err, "%s already exists", what)
 	case foreignKey:
 		return errs.Wrap(errs.NotFound, err, "%s refers to something that does not exist", what)
@@ -325,7 +325,7 @@ func (t *tx) insertAuthority(a store.Authority, ev *audit.Event) error {
 	if err := t.appendEvent(ev); err != nil {
 		return err
 	}
-	_, err := t.exec("authority", a.Name, a.Purpose, nullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
+	_, err := t.exec("authority", a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
 		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
 	return constraintError(err, "authority %q", a.Name)
 }

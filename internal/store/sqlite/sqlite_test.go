@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -218,41 +217,59 @@ func TestWritesAreGroupCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	fill(t, s, 0)
-	b0 := s.w.batches.Load()
-	var wg sync.WaitGroup
-	var done atomic.Int64
-	for w := range 64 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 10 {
-				c := store.Certificate{Serial: fmt.Sprintf("%02x%02x", w, i), Authority: "ca",
-					NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
-				err := s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
-				if err == nil {
-					done.Add(1)
-				} else if errs.KindOf(err) != errs.Unavailable {
-					t.Error(err)
-				}
-			}
-		}()
+	record := func(serial string) func() error {
+		return func() error {
+			c := store.Certificate{Serial: serial, Authority: "ca", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
+			return s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
+		}
 	}
-	time.Sleep(5 * time.Millisecond)
-	if err := s.Close(); err != nil {
+	const n = 64
+	// Writes queued while the writer is busy share its next transaction
+	// (inOneBatch fails the test otherwise).
+	var writes []func() error
+	for i := range n {
+		writes = append(writes, record(fmt.Sprintf("01%02x", i)))
+	}
+	got, _ := inOneBatch(t, s, writes)
+	for i, err := range got {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+
+	// Close while writes are queued: each of them still commits.
+	release := holdWriter(t, s)
+	results := make(chan error, n)
+	for i := range n {
+		go func() { results <- record(fmt.Sprintf("02%02x", i))() }()
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(s.w.reqs) != n; time.Sleep(100 * time.Microsecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d writes queued", len(s.w.reqs), n)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	for closing := false; !closing; time.Sleep(100 * time.Microsecond) {
+		s.w.mu.RLock()
+		closing = s.w.closed
+		s.w.mu.RUnlock()
+	}
+	release()
+	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
-	wg.Wait()
-	batches := s.w.batches.Load() - b0
-	if done.Load() > 50 && batches >= done.Load() {
-		t.Errorf("%d writes took %d transactions: no group commit", done.Load(), batches)
+	for range n {
+		if err := <-results; err != nil {
+			t.Errorf("write queued before Close: %v", err)
+		}
 	}
-	t.Logf("%d writes in %d transactions", done.Load(), batches)
 
 	// Every acknowledged write survived Close.
 	s = open(t, path)
 	all, err := s.Certificates(ctx, store.Filter{})
-	if err != nil || int64(len(all)) != done.Load() {
-		t.Fatalf("%d certificates after reopen, %d acknowledged (%v)", len(all), done.Load(), err)
+	if err != nil || len(all) != 2*n {
+		t.Fatalf("%d certificates after reopen, %d acknowledged (%v)", len(all), 2*n, err)
 	}
 	if _, err := audit.Verify(ctx, s); err != nil {
 		t.Fatal(err)
@@ -429,5 +446,26 @@ func TestDurableSettings(t *testing.T) {
 	}
 	if mode != "wal" || sync != 2 || fk != 1 {
 		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d; want wal, 2 (FULL), 1", mode, sync, fk)
+	}
+}
+
+// A broken UNIQUE constraint is a conflict, as a PRIMARY KEY one is (and as
+// PostgreSQL's unique_violation is), not an internal error.
+func TestUniqueViolationIsAConflict(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "u.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, q := range []string{"CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER UNIQUE)", "INSERT INTO t VALUES (1, 1)"} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{"INSERT INTO t VALUES (1, 2)", "INSERT INTO t VALUES (2, 1)"} {
+		_, err := db.Exec(q)
+		if err := constraintError(err, "row"); errs.KindOf(err) != errs.Conflict {
+			t.Errorf("%s: %v, want a conflict", q, err)
+		}
 	}
 }

@@ -19,14 +19,11 @@ func init() {
 	for name, q := range map[string]string{
 		"sshKey": `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		"sshKeyCheck": `SELECT (SELECT purpose FROM authorities WHERE name = ?),
+		"sshKeyCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
 			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
-		"sshDemote":   "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
-		"sshKeyState": "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
-		"sshKeyOf":    "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
-		"sshCert": `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
-			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		"sshDemote":    "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
+		"sshKeyState":  "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
+		"sshKeyOf":     "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
 		"sshCertState": "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
 		"sshRevoke":    "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 		"sshKeyIDCount": `SELECT COUNT(*), COALESCE(SUM(status = 'valid' OR revoked_by = 'serial'), 0)
@@ -72,17 +69,19 @@ func (t *tx) sshKeyState(authority, fingerprint string) (string, error) {
 	return st.String, nil
 }
 
-// sshKeyCheck reads an authority's purpose and one key's state ("" if absent).
-func (t *tx) sshKeyCheck(authority, fingerprint string) (purpose, state string, err error) {
-	var p, st sql.NullString
-	err = t.w.stmt["sshKeyCheck"].QueryRowContext(t.ctx, authority, authority, fingerprint).Scan(&p, &st)
+// sshKeyCheck reads one key's state ("" if absent), refusing an authority
+// that does not exist.
+func (t *tx) sshKeyCheck(authority, fingerprint string) (state string, err error) {
+	var exists bool
+	var st sql.NullString
+	err = t.w.stmt["sshKeyCheck"].QueryRowContext(t.ctx, authority, authority, fingerprint).Scan(&exists, &st)
 	if err != nil {
-		return "", "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
+		return "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
 	}
-	if err := store.CheckAuthorityExists(authority, p.Valid); err != nil {
-		return "", "", err
+	if err := store.CheckAuthorityExists(authority, exists); err != nil {
+		return "", err
 	}
-	return p.String, st.String, nil
+	return st.String, nil
 }
 
 // AddSSHKey implements store.Store.
@@ -92,7 +91,7 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 		return err
 	}
 	check := func(t *tx) error {
-		_, state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
+		state, err := t.sshKeyCheck(k.Authority, k.Fingerprint)
 		if err != nil {
 			return err
 		}
@@ -119,7 +118,7 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 		return err
 	}
 	check := func(t *tx) error {
-		_, cur, err := t.sshKeyCheck(authority, fingerprint)
+		cur, err := t.sshKeyCheck(authority, fingerprint)
 		if err != nil {
 			return err
 		}
@@ -166,12 +165,12 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		}
 		if t.stage {
 			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 				c.Requester, c.Cert, ev.Seq)
 			return nil
 		}
 		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), nullTime(c.RevokedAt), nullString(c.RevokedBy),
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
 			c.Requester, c.Cert, ev.Seq)
 		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
 			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)

@@ -20,11 +20,13 @@ import (
 // each request and nothing staged, so the failure stays its caller's own.
 
 // stageTable is one table rows are staged for. Flushes go in the order of
-// stageTables: a row comes after the rows it refers to.
+// stageTables: a row comes after the rows it refers to. Its INSERT is also
+// the one a request that is not staged runs (see init), so the two cannot
+// drift apart.
 type stageTable struct {
 	name   string
 	insert string // "INSERT INTO t (cols) VALUES "
-	cols   int
+	cols   int    // counted from insert's column list
 }
 
 const (
@@ -36,12 +38,36 @@ const (
 )
 
 var stageTables = [stageTableCount]stageTable{
-	stageEvents: {"events", "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES ", 9},
-	stageSSHCertificates: {"ssh_certificates", `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
-		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `, 14},
-	stageCertificates: {"certificates", `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
-		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `, 13},
-	stageCertificateNames: {"certificate_names", "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES ", 3},
+	stageEvents: {name: "events", insert: "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES "},
+	stageSSHCertificates: {name: "ssh_certificates", insert: `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
+		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `},
+	stageCertificates: {name: "certificates", insert: `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
+		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `},
+	stageCertificateNames: {name: "certificate_names", insert: "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES "},
+}
+
+// maxNamesPerInsert bounds the multi-row name inserts prepared as
+// "names1".."names8": one statement per certificate in the common case.
+const maxNamesPerInsert = 8
+
+// The statements of the requests that are not staged, from stageTables.
+func init() {
+	for i := range stageTables {
+		tt := &stageTables[i]
+		tt.cols = strings.Count(tt.insert[strings.IndexByte(tt.insert, '('):strings.IndexByte(tt.insert, ')')], ",") + 1
+	}
+	writeStatements["event"] = stageTables[stageEvents].rows(1)
+	writeStatements["certificate"] = stageTables[stageCertificates].rows(1)
+	writeStatements["sshCert"] = stageTables[stageSSHCertificates].rows(1)
+	for n := 1; n <= maxNamesPerInsert; n++ {
+		writeStatements["names"+strconv.Itoa(n)] = stageTables[stageCertificateNames].rows(n)
+	}
+}
+
+// rows is the INSERT of n rows into the table.
+func (tt stageTable) rows(n int) string {
+	row := "(" + strings.Repeat("?, ", tt.cols-1) + "?)"
+	return tt.insert + strings.Repeat(row+", ", n-1) + row
 }
 
 // maxStagedRows is the most rows one INSERT takes; a flush uses statements
@@ -104,9 +130,7 @@ func (w *writer) multiInsert(table, n int) (*sql.Stmt, error) {
 	if st, ok := w.stmt[name]; ok {
 		return st, nil
 	}
-	row := "(" + strings.Repeat("?, ", tt.cols-1) + "?)"
-	q := tt.insert + strings.Repeat(row+", ", n-1) + row
-	st, err := w.conn.PrepareContext(context.Background(), q)
+	st, err := w.conn.PrepareContext(context.Background(), tt.rows(n))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "prepare insert of %d rows into %s", n, tt.name)
 	}

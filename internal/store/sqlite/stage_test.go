@@ -11,20 +11,32 @@ import (
 	"signet/internal/store"
 )
 
+// holdWriter makes the writer wait inside a request of its own, in a
+// batch of that request alone, until release is called: writes sent
+// meanwhile queue up and are taken together when it is.
+func holdWriter(t *testing.T, s *Store) (release func()) {
+	t.Helper()
+	taken, free := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.w.do(ctx, func(*tx) error { close(taken); <-free; return nil }, func(*tx) error { return nil })
+	}()
+	<-taken // the writer collected its batch before running this check
+	return func() {
+		t.Helper()
+		close(free)
+		if err := <-held; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // inOneBatch runs each write concurrently while the writer is held, so
 // that they all share the next transaction, and returns their outcomes and
 // whether the batch had to be run again with savepoints.
 func inOneBatch(t *testing.T, s *Store, writes []func() error) ([]error, bool) {
 	t.Helper()
-	release := make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- s.w.do(ctx, func(*tx) error { <-release; return nil }, func(*tx) error { return nil })
-	}()
-	for len(s.w.reqs) != 0 { // the writer has taken the holding request
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(10 * time.Millisecond)
+	release := holdWriter(t, s)
 	out := make([]error, len(writes))
 	done := make(chan int, len(writes))
 	for i, w := range writes {
@@ -37,10 +49,7 @@ func inOneBatch(t *testing.T, s *Store, writes []func() error) ([]error, bool) {
 		}
 	}
 	b0, r0 := s.w.batches.Load(), s.w.reruns.Load()
-	close(release)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
+	release()
 	for range writes {
 		<-done
 	}

@@ -77,10 +77,6 @@ var writeStatements = map[string]string{
 	"release":    "RELEASE req",
 	"rollbackTo": "ROLLBACK TO req",
 	"head":       "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-	"event": `INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"certificate": `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
-		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"certCheck": `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
 	"authCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
@@ -319,18 +315,6 @@ func (t *tx) exec(name string, args ...any) (sql.Result, error) {
 	return t.w.stmt[name].ExecContext(t.ctx, args...)
 }
 
-// maxNamesPerInsert bounds the multi-row name inserts prepared as
-// "names1".."names8": one statement per certificate in the common case.
-const maxNamesPerInsert = 8
-
-func init() {
-	values := "(?, ?, ?)"
-	for n := 1; n <= maxNamesPerInsert; n++ {
-		writeStatements["names"+strconv.Itoa(n)] = "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES " + values
-		values += ", (?, ?, ?)"
-	}
-}
-
 // exists runs a statement that selects two EXISTS flags.
 func (t *tx) exists(name string, args ...any) (a, b bool, err error) {
 	err = t.w.stmt[name].QueryRowContext(t.ctx, args...).Scan(&a, &b)
@@ -366,6 +350,7 @@ func constraint(err error) int {
 
 const (
 	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	unique     = sqlite3.SQLITE_CONSTRAINT_UNIQUE
 	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 )
 

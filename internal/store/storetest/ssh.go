@@ -35,17 +35,19 @@ func sshKey(authority, fp string, state store.SSHKeyState) store.SSHKey {
 		PublicKey: "ssh-ed25519 AAAA" + fp, State: state, CreatedAt: t0}
 }
 
-func keyStates(t *testing.T, s store.Store, authority string) map[string]store.SSHKeyState {
+// keyStates lists an authority's keys as SSHKeys returns them (oldest
+// first), each as "fingerprint=state" without the "SHA256:".
+func keyStates(t *testing.T, s store.Store, authority string) []string {
 	t.Helper()
 	keys, err := s.SSHKeys(ctx, authority)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string]store.SSHKeyState{}
+	var out []string
 	for _, k := range keys {
-		m[k.Fingerprint[len("SHA256:"):]] = k.State
+		out = append(out, k.Fingerprint[len("SHA256:"):]+"="+string(k.State))
 	}
-	return m
+	return out
 }
 
 func testSSHKeys(t *testing.T, s store.Store) {
@@ -61,16 +63,19 @@ func testSSHKeys(t *testing.T, s store.Store) {
 	wantKind(t, s.CreateSSHAuthority(ctx, store.Authority{Name: "users", Purpose: "ssh-user", KeyURI: "x"}, sshKey("", "x", ""), audit.Event{}),
 		errs.Conflict, "authority twice")
 
-	// A trusted key joins without taking over; an active one demotes the signer.
-	if err := s.AddSSHKey(ctx, sshKey("users", "two", store.SSHKeyTrusted), audit.Event{Actor: "cli"}); err != nil {
+	// A trusted key joins without taking over; an active one demotes the
+	// signer. Keys list oldest first, whatever their fingerprints' order.
+	two, three := sshKey("users", "two", store.SSHKeyTrusted), sshKey("users", "three", store.SSHKeyActive)
+	two.CreatedAt, three.CreatedAt = t0.Add(time.Minute), t0.Add(2*time.Minute)
+	if err := s.AddSSHKey(ctx, three, audit.Event{Actor: "cli"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddSSHKey(ctx, sshKey("users", "three", store.SSHKeyActive), audit.Event{Actor: "cli"}); err != nil {
+	if err := s.AddSSHKey(ctx, two, audit.Event{Actor: "cli"}); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]store.SSHKeyState{"one": store.SSHKeyTrusted, "two": store.SSHKeyTrusted, "three": store.SSHKeyActive}
-	if got := keyStates(t, s, "users"); !mapsEqual(got, want) {
-		t.Errorf("states %v, want %v", got, want)
+	want := []string{"one=trusted", "two=trusted", "three=active"}
+	if got := keyStates(t, s, "users"); !slices.Equal(got, want) {
+		t.Errorf("keys %v, want %v", got, want)
 	}
 	wantKind(t, s.AddSSHKey(ctx, sshKey("users", "two", store.SSHKeyTrusted), audit.Event{}), errs.Conflict, "key twice")
 	wantKind(t, s.AddSSHKey(ctx, sshKey("nobody", "four", store.SSHKeyTrusted), audit.Event{}), errs.NotFound, "unknown authority")
@@ -85,9 +90,9 @@ func testSSHKeys(t *testing.T, s store.Store) {
 	if err := s.SetSSHKeyState(ctx, "users", "SHA256:three", store.SSHKeyRevoked, audit.Event{Actor: "cli"}); err != nil {
 		t.Fatal(err)
 	}
-	want = map[string]store.SSHKeyState{"one": store.SSHKeyRetired, "two": store.SSHKeyActive, "three": store.SSHKeyRevoked}
-	if got := keyStates(t, s, "users"); !mapsEqual(got, want) {
-		t.Errorf("states %v, want %v", got, want)
+	want = []string{"one=retired", "two=active", "three=revoked"}
+	if got := keyStates(t, s, "users"); !slices.Equal(got, want) {
+		t.Errorf("keys %v, want %v", got, want)
 	}
 	wantKind(t, s.SetSSHKeyState(ctx, "users", "SHA256:two", store.SSHKeyActive, audit.Event{}), errs.Conflict, "same state")
 	wantKind(t, s.SetSSHKeyState(ctx, "users", "SHA256:three", store.SSHKeyTrusted, audit.Event{}), errs.Conflict, "unrevoke")
@@ -107,18 +112,6 @@ func testSSHKeys(t *testing.T, s store.Store) {
 		t.Errorf("state event %+v", e)
 	}
 	wantKind(t, s.AppendEvent(ctx, audit.Event{Kind: audit.KindSSHCertificateIssue, Subject: "ssh:1"}), errs.Malformed, "forged SSH issue event")
-}
-
-func mapsEqual(a, b map[string]store.SSHKeyState) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func sshCert(serial uint64, authority, fp, keyID string) store.SSHCertificate {
@@ -184,6 +177,8 @@ func testSSHCertificates(t *testing.T, s store.Store) {
 	}
 	wantKind(t, s.RevokeSSHCertificate(ctx, 7, at, audit.Event{}), errs.Conflict, "revoked twice")
 	wantKind(t, s.RevokeSSHCertificate(ctx, 99, at, audit.Event{}), errs.NotFound, "unknown serial")
+	// A caller acting for one authority may not revoke another's certificate.
+	wantKind(t, s.RevokeSSHCertificate(ctx, 10, at, audit.Event{Authority: "web"}), errs.NotFound, "another authority's certificate")
 	n, err := s.RevokeSSHKeyID(ctx, "users", "alice", at, audit.Event{Actor: "cli"})
 	if err != nil || n != 2 {
 		t.Fatalf("revoke key ID: %d, %v", n, err)

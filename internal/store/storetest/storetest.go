@@ -286,10 +286,11 @@ func testFilter(t *testing.T, s store.Store) {
 		}
 	}
 	// A full row comes back through a list too.
-	got, _ := s.Certificates(ctx, store.Filter{Limit: 1})
-	if len(got) == 1 {
-		sameCertificate(t, got[0], all[0])
+	got, err := s.Certificates(ctx, store.Filter{Limit: 1})
+	if err != nil || len(got) != 1 {
+		t.Fatalf("list of one: %d certificates, %v", len(got), err)
 	}
+	sameCertificate(t, got[0], all[0])
 
 	// Keyset pagination visits every certificate once, in order.
 	var pages []string
@@ -310,7 +311,7 @@ func testFilter(t *testing.T, s store.Store) {
 	if want := pick(func(c store.Certificate) bool { return c.Authority == "a" }); !slices.Equal(pages, want) {
 		t.Errorf("paginated:\n got %v\nwant %v", pages, want)
 	}
-	_, err := s.Certificates(ctx, store.Filter{AfterSerial: "abcdef"})
+	_, err = s.Certificates(ctx, store.Filter{AfterSerial: "abcdef"})
 	wantKind(t, err, errs.NotFound, "unknown cursor")
 }
 
