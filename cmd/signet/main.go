@@ -160,21 +160,29 @@ func isUsage(err error) bool {
 // flags is a flag set for one command that also knows the common flags.
 type flags struct {
 	*flag.FlagSet
-	home string
+	home   string
+	stderr io.Writer
 }
 
+// newFlags makes a command's flag set. The flag package's own messages are
+// discarded: -h/--help prints the full help (see parse), and on any other
+// flag error run prints the error and the one usage line.
 func newFlags(e *env, name string) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
-	f.SetOutput(e.stderr)
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stderr: e.stderr}
+	f.SetOutput(io.Discard)
+	f.Usage = func() {}
 	f.StringVar(&f.home, "home", "", "signet home `DIR` (default $SIGNET_HOME, else ~/.local/share/signet)")
-	f.Usage = func() {
-		cmd, _ := lookup(strings.Fields(name))
-		if cmd != nil {
-			fmt.Fprintf(e.stderr, "usage: signet %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
-		}
-		f.PrintDefaults()
-	}
 	return f
+}
+
+// help prints the command's usage, summary and flags.
+func (f *flags) help() {
+	if cmd, _ := lookup(strings.Fields(f.Name())); cmd != nil {
+		fmt.Fprintf(f.stderr, "usage: signet %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
+	}
+	f.SetOutput(f.stderr)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
 }
 
 // parse accepts flags before, between and after positional arguments.
@@ -183,6 +191,7 @@ func (f *flags) parse(args []string) ([]string, error) {
 	for {
 		if err := f.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				f.help()
 				return nil, err
 			}
 			return nil, badUsage("%v", err)
