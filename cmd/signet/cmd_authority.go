@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -192,16 +193,18 @@ func cmdKeyGenerate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, record, done, err := keyContext(e, f, u)
+	h, keys, done, err := keyContext(e, f, u)
 	if err != nil {
 		return err
 	}
 	defer done()
-	signer, err := keys.Generate(e.ctx, *uri, kt)
-	if err != nil {
-		return err
+	var signer crypto.Signer
+	if h != nil {
+		signer, err = h.GenerateSigner(e.ctx, *uri, kt, "cli") // audited
+	} else {
+		signer, err = keys.Generate(e.ctx, *uri, kt)
 	}
-	if err := record(audit.Event{Kind: "key.generate", Actor: "cli", Subject: *uri, Data: json.RawMessage(fmt.Sprintf(`{"type":%q}`, kt))}); err != nil {
+	if err != nil {
 		return err
 	}
 	pubPEM, err := publicPEM(signer.Public())
@@ -216,24 +219,21 @@ func cmdKeyGenerate(e *env, args []string) error {
 }
 
 // keyContext gives key commands a key manager: the home's when a home
-// exists (and then key events are audited), else one from the flags alone.
-func keyContext(e *env, f *flags, u unlockFlags) (*kms.Manager, func(audit.Event) error, func(), error) {
+// exists (h is then that home, which audits key events), else one from the
+// flags alone (h is nil).
+func keyContext(e *env, f *flags, u unlockFlags) (*home.Home, *kms.Manager, func(), error) {
 	if dir := f.homeDir(); home.Exists(dir) {
 		h, err := home.Open(e.ctx, dir, u.unlock())
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		record := func(ev audit.Event) error {
-			ev.Time = time.Now().UTC()
-			return h.Store.AppendEvent(e.ctx, ev)
-		}
-		return h.Keys, record, func() { h.Close() }, nil
+		return h, h.Keys, func() { h.Close() }, nil
 	}
 	keys, err := home.KeyManager("", u.unlock())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return keys, func(audit.Event) error { return nil }, func() { keys.Close() }, nil
+	return nil, keys, func() { keys.Close() }, nil
 }
 
 func cmdKeyList(e *env, args []string) error {
@@ -248,7 +248,7 @@ func cmdKeyList(e *env, args []string) error {
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
 	}
-	keys, _, done, err := keyContext(e, f, u)
+	_, keys, done, err := keyContext(e, f, u)
 	if err != nil {
 		return err
 	}
