@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/x509"
 	"encoding/json"
@@ -63,11 +64,11 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	case profile.SSHUser:
 		defValidity, maxDefault = "1d", "52w"
 	}
-	def, err := config.ParseDuration(orString(*validity, defValidity))
+	def, err := config.ParseDuration(cmp.Or(*validity, defValidity))
 	if err != nil {
 		return err
 	}
-	max, err := config.ParseDuration(orString(*maxValidity, maxDefault))
+	max, err := config.ParseDuration(cmp.Or(*maxValidity, maxDefault))
 	if err != nil {
 		return err
 	}
@@ -108,13 +109,6 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
 	}
 	return nil
-}
-
-func orString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 type authorityOut struct {

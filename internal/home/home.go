@@ -4,6 +4,7 @@
 package home
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -94,7 +95,7 @@ func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
 	if u.Module != "" {
 		o.Module = u.Module
 	}
-	pin, pass := pick(u.PIN, k.PIN), pick(u.Passphrase, k.Passphrase)
+	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error
 	if pin != "" {
 		if o.PIN, err = kms.ParseSource(config.InHome(dir, pin)); err != nil {
@@ -107,13 +108,6 @@ func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
 		}
 	}
 	return kms.NewManager(o), nil
-}
-
-func pick(override, configured string) string {
-	if override != "" {
-		return override
-	}
-	return configured
 }
 
 // Close releases the store and the keys.
