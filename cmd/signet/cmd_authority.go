@@ -29,9 +29,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	u.register(f)
 	var allowDNS, allowIP, allowEmail, allowPrincipal listFlag
 	purpose := f.String("purpose", "", "`PURPOSE`: tls-server, tls-client, xmpp, vpn, libvirt, ssh-host, ssh-user")
-	key := f.String("key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
-	generate := f.Bool("generate", false, "generate the authority's key (beside the root key: same token, or an encrypted file)")
-	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
+	var kf keyFlags
+	kf.register(f, "generate the authority's key (beside the root key: same token, or an encrypted file)")
 	f.Var(&allowDNS, "allow-dns", "DNS names the authority may certify: example.org (it and below), .example.org (below only), * (any)")
 	f.Var(&allowIP, "allow-ip", "IP ranges the authority may certify (CIDR, or * for any)")
 	f.Var(&allowEmail, "allow-email", "email addresses (user@domain) or domains the authority may certify")
@@ -50,8 +49,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if len(rest) != 1 {
 		return badUsage("give the authority NAME")
 	}
-	if (*key == "") == !*generate {
-		return badUsage("give exactly one of --key URI and --generate")
+	if err := kf.check(); err != nil {
+		return err
 	}
 	p, err := profile.ParsePurpose(*purpose)
 	if err != nil {
@@ -84,15 +83,9 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	uri := *key
-	if *generate {
-		kt, err := kms.ParseKeyType(*keyType)
-		if err != nil {
-			return err
-		}
-		if uri, err = h.GenerateKeyBesideRoot(e.ctx, rest[0], kt, "cli"); err != nil {
-			return err
-		}
+	uri, err := kf.uri(e.ctx, h, func() (string, error) { return rest[0], nil })
+	if err != nil {
+		return err
 	}
 	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,

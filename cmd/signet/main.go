@@ -20,6 +20,7 @@ import (
 
 	"signet/internal/errs"
 	"signet/internal/home"
+	"signet/internal/kms"
 )
 
 // command is one entry of the command table.
@@ -245,6 +246,49 @@ func (u *unlockFlags) register(f *flags) {
 
 func (u *unlockFlags) unlock() home.Unlock {
 	return home.Unlock{Module: u.module, PIN: u.pin, Passphrase: u.passphrase}
+}
+
+// keyFlags choose an authority's key: an existing one (--key) or a new one
+// generated beside the root key (--generate, --key-type).
+type keyFlags struct {
+	key      string
+	generate bool
+	keyType  string
+	kt       kms.KeyType // parsed by check
+}
+
+func (k *keyFlags) register(f *flags, generateHelp string) {
+	f.StringVar(&k.key, "key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
+	f.BoolVar(&k.generate, "generate", false, generateHelp)
+	f.StringVar(&k.keyType, "key-type", "ecdsa-p256", "`TYPE` of a generated key")
+}
+
+// check refuses anything but exactly one of --key and --generate, and a
+// --key-type that is no key type, before any home is opened.
+func (k *keyFlags) check() error {
+	if (k.key == "") == !k.generate {
+		return badUsage("give exactly one of --key URI and --generate")
+	}
+	if k.generate {
+		var err error
+		if k.kt, err = kms.ParseKeyType(k.keyType); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uri is --key, or the URI of a key it generates beside the root key under
+// the name that name gives (called only then).
+func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, error)) (string, error) {
+	if !k.generate {
+		return k.key, nil
+	}
+	n, err := name()
+	if err != nil {
+		return "", err
+	}
+	return h.GenerateKeyBesideRoot(ctx, n, k.kt, "cli")
 }
 
 // openHome opens the home named by f's flags.
