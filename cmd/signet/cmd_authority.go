@@ -71,6 +71,11 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Refused here as well as by CreateAuthority: by then --generate has
+	// written the key, and a corrected retry would find it exists already.
+	if def > max {
+		return errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", def, max)
+	}
 	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Principals: allowPrincipal, Wildcards: *wildcards}
 	if p.IsSSH() && len(allowPrincipal) == 0 {
 		return badUsage("give the principals the authority may certify: --allow-principal NAME ('*' permits any)")
