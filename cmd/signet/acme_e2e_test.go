@@ -18,12 +18,9 @@ import (
 	"signet/internal/kms/kmstest"
 )
 
-// acmeServe starts `signet serve` with its ACME server validating http-01
-// on a free port, names resolved by a DNS server of the test's that
-// answers 127.0.0.1 for everything. It returns the home, the directory URL
-// and the http-01 port. prepare, if given, runs on a fresh home (made with
-// signet init) before the server starts.
-func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
+// startDNS starts a DNS server on a free UDP port that answers 127.0.0.1
+// for every A query, and returns its address.
+func startDNS(t *testing.T) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -39,6 +36,17 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 	})}
 	go ds.ActivateAndServe()
 	t.Cleanup(func() { ds.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// acmeServe starts `signet serve` with its ACME server validating http-01
+// on a free port, names resolved by a DNS server of the test's that
+// answers 127.0.0.1 for everything. It returns the home, the directory URL
+// and the http-01 port. prepare, if given, runs on a fresh home (made with
+// signet init) before the server starts.
+func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
+	t.Helper()
+	resolver := startDNS(t)
 
 	dir = filepath.Join(t.TempDir(), "home")
 	if len(prepare) > 0 {
@@ -56,7 +64,7 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
 	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", pc.LocalAddr().String(),
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", resolver,
 			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)),
 			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
 	}()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"crypto"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -27,9 +29,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	u.register(f)
 	var allowDNS, allowIP, allowEmail, allowPrincipal listFlag
 	purpose := f.String("purpose", "", "`PURPOSE`: tls-server, tls-client, xmpp, vpn, libvirt, ssh-host, ssh-user")
-	key := f.String("key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
-	generate := f.Bool("generate", false, "generate the authority's key (beside the root key: same token, or an encrypted file)")
-	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
+	var kf keyFlags
+	kf.register(f, "generate the authority's key (beside the root key: same token, or an encrypted file)")
 	f.Var(&allowDNS, "allow-dns", "DNS names the authority may certify: example.org (it and below), .example.org (below only), * (any)")
 	f.Var(&allowIP, "allow-ip", "IP ranges the authority may certify (CIDR, or * for any)")
 	f.Var(&allowEmail, "allow-email", "email addresses (user@domain) or domains the authority may certify")
@@ -48,8 +49,8 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if len(rest) != 1 {
 		return badUsage("give the authority NAME")
 	}
-	if (*key == "") == !*generate {
-		return badUsage("give exactly one of --key URI and --generate")
+	if err := kf.check(); err != nil {
+		return err
 	}
 	p, err := profile.ParsePurpose(*purpose)
 	if err != nil {
@@ -62,13 +63,18 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	case profile.SSHUser:
 		defValidity, maxDefault = "1d", "52w"
 	}
-	def, err := config.ParseDuration(orString(*validity, defValidity))
+	def, err := config.ParseDuration(cmp.Or(*validity, defValidity))
 	if err != nil {
 		return err
 	}
-	max, err := config.ParseDuration(orString(*maxValidity, maxDefault))
+	max, err := config.ParseDuration(cmp.Or(*maxValidity, maxDefault))
 	if err != nil {
 		return err
+	}
+	// Refused here as well as by CreateAuthority: by then --generate has
+	// written the key, and a corrected retry would find it exists already.
+	if def > max {
+		return errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", def, max)
 	}
 	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Principals: allowPrincipal, Wildcards: *wildcards}
 	if p.IsSSH() && len(allowPrincipal) == 0 {
@@ -82,15 +88,9 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	uri := *key
-	if *generate {
-		kt, err := kms.ParseKeyType(*keyType)
-		if err != nil {
-			return err
-		}
-		if uri, err = h.GenerateKeyBesideRoot(e.ctx, rest[0], kt, "cli"); err != nil {
-			return err
-		}
+	uri, err := kf.uri(e.ctx, h, func() (string, error) { return rest[0], nil })
+	if err != nil {
+		return err
 	}
 	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,
@@ -107,13 +107,6 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
 	}
 	return nil
-}
-
-func orString(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 type authorityOut struct {
@@ -192,16 +185,18 @@ func cmdKeyGenerate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, record, done, err := keyContext(e, f, u)
+	h, keys, done, err := keyContext(e, f, u)
 	if err != nil {
 		return err
 	}
 	defer done()
-	signer, err := keys.Generate(e.ctx, *uri, kt)
-	if err != nil {
-		return err
+	var signer crypto.Signer
+	if h != nil {
+		signer, err = h.GenerateSigner(e.ctx, *uri, kt, "cli") // audited
+	} else {
+		signer, err = keys.Generate(e.ctx, *uri, kt)
 	}
-	if err := record(audit.Event{Kind: "key.generate", Actor: "cli", Subject: *uri, Data: json.RawMessage(fmt.Sprintf(`{"type":%q}`, kt))}); err != nil {
+	if err != nil {
 		return err
 	}
 	pubPEM, err := publicPEM(signer.Public())
@@ -216,24 +211,21 @@ func cmdKeyGenerate(e *env, args []string) error {
 }
 
 // keyContext gives key commands a key manager: the home's when a home
-// exists (and then key events are audited), else one from the flags alone.
-func keyContext(e *env, f *flags, u unlockFlags) (*kms.Manager, func(audit.Event) error, func(), error) {
+// exists (h is then that home, which audits key events), else one from the
+// flags alone (h is nil).
+func keyContext(e *env, f *flags, u unlockFlags) (*home.Home, *kms.Manager, func(), error) {
 	if dir := f.homeDir(); home.Exists(dir) {
 		h, err := home.Open(e.ctx, dir, u.unlock())
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		record := func(ev audit.Event) error {
-			ev.Time = time.Now().UTC()
-			return h.Store.AppendEvent(e.ctx, ev)
-		}
-		return h.Keys, record, func() { h.Close() }, nil
+		return h, h.Keys, func() { h.Close() }, nil
 	}
 	keys, err := home.KeyManager("", u.unlock())
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return keys, func(audit.Event) error { return nil }, func() { keys.Close() }, nil
+	return nil, keys, func() { keys.Close() }, nil
 }
 
 func cmdKeyList(e *env, args []string) error {
@@ -248,7 +240,7 @@ func cmdKeyList(e *env, args []string) error {
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
 	}
-	keys, _, done, err := keyContext(e, f, u)
+	_, keys, done, err := keyContext(e, f, u)
 	if err != nil {
 		return err
 	}

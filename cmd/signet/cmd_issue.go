@@ -46,6 +46,10 @@ func cmdIssue(e *env, args []string) error {
 	if *out == "" {
 		return badUsage("--out FILE is required (- for standard output)")
 	}
+	// Checked before openHome, which may prompt for a PIN.
+	if *newKey != "" && *keyPass == "" {
+		return badUsage("--new-key needs --key-passphrase SOURCE: signet never writes a private key in the clear")
+	}
 	req := ca.Request{
 		Authority: *authority, CommonName: *cn, DNSNames: dns, EmailAddresses: emails,
 		XMPPDomains: xmpp, Usage: profile.Usage(*usage), Actor: "cli",
@@ -79,9 +83,6 @@ func cmdIssue(e *env, args []string) error {
 	}
 	defer h.Close()
 	if *newKey != "" {
-		if *keyPass == "" {
-			return badUsage("--new-key needs --key-passphrase SOURCE: signet never writes a private key in the clear")
-		}
 		src, err := kms.ParseSource(*keyPass)
 		if err != nil {
 			return err
@@ -100,6 +101,11 @@ func cmdIssue(e *env, args []string) error {
 	}
 	iss, err := h.CA.Issue(e.ctx, req)
 	if err != nil {
+		if *newKey != "" {
+			// No certificate names the key: leave nothing behind, so a
+			// corrected retry can write the same file.
+			os.Remove(*newKey)
+		}
 		return err
 	}
 	var pemOut strings.Builder

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/pem"
 	"errors"
@@ -76,7 +77,7 @@ func cmdServe(e *env, args []string) error {
 	defer acmeSrv.Close()
 	srv := server.New(server.Options{
 		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv,
-		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: pick(*adminAuthority, h.Config.Server.AdminAuthority),
+		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority),
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)
@@ -145,11 +146,4 @@ func cmdServe(e *env, args []string) error {
 	cancel()
 	wg.Wait()
 	return errors.Join(err, plainErr)
-}
-
-func pick(flag, configured string) string {
-	if flag != "" {
-		return flag
-	}
-	return configured
 }

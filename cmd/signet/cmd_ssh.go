@@ -10,7 +10,6 @@ import (
 
 	"signet/internal/config"
 	"signet/internal/errs"
-	"signet/internal/kms"
 	"signet/internal/sshca"
 	"signet/internal/store"
 )
@@ -265,35 +264,30 @@ func cmdSSHKeyAdd(e *env, args []string) error {
 	var u unlockFlags
 	u.register(f)
 	authority := f.String("authority", "", "SSH authority `NAME`")
-	key := f.String("key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
-	generate := f.Bool("generate", false, "generate the key beside the root key (same token, or an encrypted file)")
-	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of a generated key")
+	var kf keyFlags
+	kf.register(f, "generate the key beside the root key (same token, or an encrypted file)")
 	activate := f.Bool("activate", false, "make the new key the signer at once (else it is only trusted until 'ssh key activate')")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	if *authority == "" || (*key == "") == !*generate {
-		return badUsage("give --authority NAME and exactly one of --key URI and --generate")
+	if *authority == "" {
+		return badUsage("--authority NAME is required")
+	}
+	if err := kf.check(); err != nil {
+		return err
 	}
 	h, err := openHome(e, f, u.unlock())
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	uri := *key
-	if *generate {
-		kt, err := kms.ParseKeyType(*keyType)
-		if err != nil {
-			return err
-		}
+	uri, err := kf.uri(e.ctx, h, func() (string, error) {
 		keys, err := h.SSH.Keys(e.ctx, *authority)
-		if err != nil {
-			return err
-		}
-		if uri, err = h.GenerateKeyBesideRoot(e.ctx, fmt.Sprintf("%s-%d", *authority, len(keys)+1), kt, "cli"); err != nil {
-			return err
-		}
+		return fmt.Sprintf("%s-%d", *authority, len(keys)+1), err
+	})
+	if err != nil {
+		return err
 	}
 	k, err := h.SSH.AddKey(e.ctx, *authority, uri, *activate, "cli")
 	if err != nil {

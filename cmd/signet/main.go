@@ -20,6 +20,7 @@ import (
 
 	"signet/internal/errs"
 	"signet/internal/home"
+	"signet/internal/kms"
 )
 
 // command is one entry of the command table.
@@ -43,7 +44,7 @@ func commands() []command {
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
-		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--json]", cmdList},
+		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl", "--authority NAME [--out DIR] [--validity 24h]", cmdCrl},
@@ -160,21 +161,29 @@ func isUsage(err error) bool {
 // flags is a flag set for one command that also knows the common flags.
 type flags struct {
 	*flag.FlagSet
-	home string
+	home   string
+	stderr io.Writer
 }
 
+// newFlags makes a command's flag set. The flag package's own messages are
+// discarded: -h/--help prints the full help (see parse), and on any other
+// flag error run prints the error and the one usage line.
 func newFlags(e *env, name string) *flags {
-	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError)}
-	f.SetOutput(e.stderr)
+	f := &flags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), stderr: e.stderr}
+	f.SetOutput(io.Discard)
+	f.Usage = func() {}
 	f.StringVar(&f.home, "home", "", "signet home `DIR` (default $SIGNET_HOME, else ~/.local/share/signet)")
-	f.Usage = func() {
-		cmd, _ := lookup(strings.Fields(name))
-		if cmd != nil {
-			fmt.Fprintf(e.stderr, "usage: signet %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
-		}
-		f.PrintDefaults()
-	}
 	return f
+}
+
+// help prints the command's usage, summary and flags.
+func (f *flags) help() {
+	if cmd, _ := lookup(strings.Fields(f.Name())); cmd != nil {
+		fmt.Fprintf(f.stderr, "usage: signet %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.usage, cmd.summary)
+	}
+	f.SetOutput(f.stderr)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
 }
 
 // parse accepts flags before, between and after positional arguments.
@@ -183,6 +192,7 @@ func (f *flags) parse(args []string) ([]string, error) {
 	for {
 		if err := f.Parse(args); err != nil {
 			if err == flag.ErrHelp {
+				f.help()
 				return nil, err
 			}
 			return nil, badUsage("%v", err)
@@ -236,6 +246,49 @@ func (u *unlockFlags) register(f *flags) {
 
 func (u *unlockFlags) unlock() home.Unlock {
 	return home.Unlock{Module: u.module, PIN: u.pin, Passphrase: u.passphrase}
+}
+
+// keyFlags choose an authority's key: an existing one (--key) or a new one
+// generated beside the root key (--generate, --key-type).
+type keyFlags struct {
+	key      string
+	generate bool
+	keyType  string
+	kt       kms.KeyType // parsed by check
+}
+
+func (k *keyFlags) register(f *flags, generateHelp string) {
+	f.StringVar(&k.key, "key", "", "existing key `URI` (pkcs11:token=T;object=O or file:PATH)")
+	f.BoolVar(&k.generate, "generate", false, generateHelp)
+	f.StringVar(&k.keyType, "key-type", "ecdsa-p256", "`TYPE` of a generated key")
+}
+
+// check refuses anything but exactly one of --key and --generate, and a
+// --key-type that is no key type, before any home is opened.
+func (k *keyFlags) check() error {
+	if (k.key == "") == !k.generate {
+		return badUsage("give exactly one of --key URI and --generate")
+	}
+	if k.generate {
+		var err error
+		if k.kt, err = kms.ParseKeyType(k.keyType); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// uri is --key, or the URI of a key it generates beside the root key under
+// the name that name gives (called only then).
+func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, error)) (string, error) {
+	if !k.generate {
+		return k.key, nil
+	}
+	n, err := name()
+	if err != nil {
+		return "", err
+	}
+	return h.GenerateKeyBesideRoot(ctx, n, k.kt, "cli")
 }
 
 // openHome opens the home named by f's flags.

@@ -27,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
 	"golang.org/x/crypto/acme"
 
 	"signet/internal/audit"
@@ -89,21 +88,7 @@ func newCluster(t *testing.T, n int) *cluster {
 	})}
 	go hs.Serve(hl)
 	t.Cleanup(func() { hs.Close() })
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.dnsAdr = pc.LocalAddr().String()
-	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
-		r := new(dns.Msg)
-		r.SetReply(m)
-		if q := m.Question[0]; q.Qtype == dns.TypeA {
-			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
-		}
-		w.WriteMsg(r)
-	})}
-	go ds.ActivateAndServe()
-	t.Cleanup(func() { ds.Shutdown() })
+	c.dnsAdr = startDNS(t)
 
 	var out, errb lockedBuffer
 	if code := run(context.Background(), []string{"init", "--home", c.dir, "--store", c.dbURL}, nil, &out, &errb); code != 0 {

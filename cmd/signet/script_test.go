@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
@@ -158,13 +157,5 @@ func cmdCertSerial(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: certserial VAR FILE")
 	}
-	b, _ := pem.Decode([]byte(ts.ReadFile(args[1])))
-	if b == nil {
-		ts.Fatalf("%s: no PEM", args[1])
-	}
-	c, err := x509.ParseCertificate(b.Bytes)
-	if err != nil {
-		ts.Fatalf("%v", err)
-	}
-	ts.Setenv(args[0], hex.EncodeToString(c.SerialNumber.Bytes()))
+	ts.Setenv(args[0], hex.EncodeToString(firstCert(ts, args[1]).SerialNumber.Bytes()))
 }

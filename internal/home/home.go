@@ -4,6 +4,7 @@
 package home
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -102,7 +103,7 @@ func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
 	if u.Module != "" {
 		o.Module = u.Module
 	}
-	pin, pass := pick(u.PIN, k.PIN), pick(u.Passphrase, k.Passphrase)
+	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error
 	if pin != "" {
 		if o.PIN, err = kms.ParseSource(config.InHome(dir, pin)); err != nil {
@@ -115,13 +116,6 @@ func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
 		}
 	}
 	return kms.NewManager(o), nil
-}
-
-func pick(override, configured string) string {
-	if override != "" {
-		return override
-	}
-	return configured
 }
 
 // Close releases the store and the keys.

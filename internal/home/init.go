@@ -2,6 +2,7 @@ package home
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -146,13 +147,25 @@ func (h *Home) GenerateKeyBesideRoot(ctx context.Context, name string, t kms.Key
 
 // GenerateKey makes a new key and records the act in the audit log.
 func (h *Home) GenerateKey(ctx context.Context, uri string, t kms.KeyType, actor string) error {
-	if _, err := h.Keys.Generate(ctx, uri, t); err != nil {
-		return err
+	_, err := h.GenerateSigner(ctx, uri, t, actor)
+	return err
+}
+
+// GenerateSigner is GenerateKey returning the new key, for callers that
+// show its public half.
+func (h *Home) GenerateSigner(ctx context.Context, uri string, t kms.KeyType, actor string) (crypto.Signer, error) {
+	signer, err := h.Keys.Generate(ctx, uri, t)
+	if err != nil {
+		return nil, err
 	}
 	data, _ := json.Marshal(map[string]string{"type": string(t)})
-	return h.Store.AppendEvent(ctx, audit.Event{
-		Time: time.Now().UTC(), Kind: "key.generate", Actor: actor, Subject: uri, Data: data,
+	err = h.Store.AppendEvent(ctx, audit.Event{
+		Time: time.Now().UTC(), Kind: audit.KindKeyGenerate, Actor: actor, Subject: uri, Data: data,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return signer, nil
 }
 
 // BesideKey names a new key next to uri: file:keys/root.key gives
