@@ -227,7 +227,7 @@ func PrepareEvent(ev audit.Event, kind, subject, authority string) (audit.Event,
 	if len(ev.Data) > 0 {
 		// Data is nearly always compact JSON already (json.Marshal's): keep
 		// it then. Whitespace, even inside strings, costs a compaction.
-		if !json.Valid(ev.Data) || bytes.IndexAny(ev.Data, " \t\r\n") >= 0 {
+		if !json.Valid(ev.Data) || bytes.ContainsAny(ev.Data, " \t\r\n") {
 			var b bytes.Buffer
 			if err := json.Compact(&b, ev.Data); err != nil {
 				return ev, errs.Wrap(errs.Malformed, err, "audit event data is not JSON")
