@@ -328,19 +328,27 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
 		t.Fatalf("%d certificates recorded for a refused finalize", len(certs))
 	}
-	var discards int
-	f.store.Events(ctx, func(e audit.Event) error {
-		if e.Kind == "certificate.discard" {
-			discards++
-		}
-		return nil
-	})
-	if discards != 1 {
-		t.Fatalf("%d certificate.discard events, want 1", discards)
+	if n := countEvents(t, f.store, "certificate.discard"); n != 1 {
+		t.Fatalf("%d certificate.discard events, want 1", n)
 	}
 	if _, err := audit.Verify(ctx, f.store); err != nil {
 		t.Fatalf("audit log after a discard: %v", err)
 	}
+}
+
+// countEvents counts the audit events of one kind.
+func countEvents(t *testing.T, st store.Store, kind string) int {
+	t.Helper()
+	n := 0
+	if err := st.Events(context.Background(), func(e audit.Event) error {
+		if e.Kind == kind {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // refusingStore records no certificate, as a store that is down would.
@@ -364,14 +372,7 @@ func TestDiscardedResponderIsAudited(t *testing.T) {
 	if _, err := c.IssueOCSPResponder(ctx, "web", time.Hour, "test"); errs.KindOf(err) != errs.Unavailable {
 		t.Fatalf("got %v, want the store's refusal", err)
 	}
-	var discards int
-	f.store.Events(ctx, func(e audit.Event) error {
-		if e.Kind == "certificate.discard" {
-			discards++
-		}
-		return nil
-	})
-	if discards != 1 {
-		t.Fatalf("%d certificate.discard events, want 1", discards)
+	if n := countEvents(t, f.store, "certificate.discard"); n != 1 {
+		t.Fatalf("%d certificate.discard events, want 1", n)
 	}
 }
