@@ -55,9 +55,24 @@ func (o CertOptions) zero() bool {
 		!o.NoX11Forwarding && !o.NoPTY && !o.NoUserRC
 }
 
+// defaultPermissions is what a user certificate without options carries:
+// no critical options, every permit-* extension. Certificates share these
+// maps (they are only read, by the encoder); nothing may write to them.
+var defaultPermissions = func() ssh.Permissions {
+	p, _ := CertOptions{}.build()
+	return p
+}()
+
 // permissions turns options into the certificate's critical options and
 // extensions, checking source addresses the way sshd will read them.
 func (o CertOptions) permissions() (ssh.Permissions, error) {
+	if o.zero() {
+		return defaultPermissions, nil
+	}
+	return o.build()
+}
+
+func (o CertOptions) build() (ssh.Permissions, error) {
 	p := ssh.Permissions{CriticalOptions: map[string]string{}, Extensions: map[string]string{}}
 	if o.ForceCommand != "" {
 		p.CriticalOptions["force-command"] = o.ForceCommand
@@ -72,8 +87,6 @@ func (o CertOptions) permissions() (ssh.Permissions, error) {
 		}
 		p.CriticalOptions["source-address"] = strings.Join(o.SourceAddresses, ",")
 	}
-	// An array, not a map literal: this runs per certificate, and the
-	// array stays on the stack.
 	for _, e := range [...]struct {
 		name string
 		off  bool
@@ -138,7 +151,7 @@ func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ er
 	if err != nil {
 		return nil, false, err
 	}
-	blob, signed, err := signCert(cert, a.signer)
+	blob, signed, err := signCert(cert, key, a.signer, a.caKey)
 	if err != nil {
 		return nil, false, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
@@ -285,14 +298,19 @@ func verifySignature(cert *ssh.Certificate, signed []byte) error {
 // library encodes the certificate once, without it, and the signed bytes
 // followed by the signature as a string are the whole certificate, so it is
 // not encoded a second time (SignCert then Marshal would encode it twice).
-func signCert(cert *ssh.Certificate, signer ssh.Signer) (blob []byte, signed int, err error) {
+// key and caKey are the wire forms of the subject and CA keys, which the
+// caller has already: the library's encoder takes them from the keys'
+// Marshal, so it gets them from there instead of encoding them again.
+func signCert(cert *ssh.Certificate, key []byte, signer ssh.Signer, caKey []byte) (blob []byte, signed int, err error) {
 	cert.Nonce = make([]byte, 32)
 	if _, err := rand.Read(cert.Nonce); err != nil {
 		return nil, 0, err
 	}
-	cert.SignatureKey = signer.PublicKey()
+	subject, ca := cert.Key, signer.PublicKey()
+	cert.Key, cert.SignatureKey = wired{subject, key}, wired{ca, caKey}
 	cert.Signature = nil
 	unsigned := cert.Marshal()
+	cert.Key, cert.SignatureKey = subject, ca
 	tbs := unsigned[:len(unsigned)-4] // drop the empty signature
 	var sig *ssh.Signature
 	if m, ok := signer.(ssh.MultiAlgorithmSigner); ok {
@@ -306,3 +324,11 @@ func signCert(cert *ssh.Certificate, signer ssh.Signer) (blob []byte, signed int
 	cert.Signature = sig
 	return append(tbs, ssh.Marshal(struct{ Signature []byte }{ssh.Marshal(sig)})...), len(tbs), nil
 }
+
+// wired is a public key whose wire form is known already.
+type wired struct {
+	ssh.PublicKey
+	wire []byte
+}
+
+func (k wired) Marshal() []byte { return k.wire }
