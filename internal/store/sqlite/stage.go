@@ -2,7 +2,8 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
+	"database/sql/driver"
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -73,7 +74,10 @@ func (tt stageTable) rows(n int) string {
 // maxStagedRows is the most rows one INSERT takes; a flush uses statements
 // of a power-of-two number of rows up to it, so each table has at most
 // seven prepared statements.
-const maxStagedRows = 64
+const (
+	maxStagedRows    = 1 << maxStagedRowsLog
+	maxStagedRowsLog = 6
+)
 
 // staged holds one table's rows waiting for the flush. The writer keeps
 // its buffers from batch to batch.
@@ -89,29 +93,52 @@ func (t *tx) stageRow(table int, args ...any) {
 	s.args = append(s.args, args...)
 }
 
-// flush inserts every staged row.
+// flush inserts every staged row. The INSERTs go to the driver itself:
+// database/sql would copy a batch's thousands of arguments into a fresh
+// slice for every statement, where the writer reuses one.
 func (t *tx) flush() error {
-	for i := range t.w.staged {
-		s := &t.w.staged[i]
-		cols := stageTables[i].cols
-		args := s.args
-		for rows := s.rows; rows > 0; {
-			n := maxStagedRows
-			for n > rows {
-				n /= 2
+	return t.w.conn.Raw(func(dc any) error {
+		for i := range t.w.staged {
+			s := &t.w.staged[i]
+			cols := stageTables[i].cols
+			args := s.args
+			for rows := s.rows; rows > 0; {
+				n := maxStagedRows
+				for n > rows {
+					n /= 2
+				}
+				st, err := t.w.multiInsert(dc, i, n)
+				if err != nil {
+					return err
+				}
+				if err := t.w.execRaw(t.ctx, st, args[:n*cols]); err != nil {
+					return errs.Wrap(errs.Internal, err, "insert %d staged rows into %s", n, stageTables[i].name)
+				}
+				args, rows = args[n*cols:], rows-n
 			}
-			st, err := t.w.multiInsert(i, n)
+		}
+		t.w.unstage()
+		return nil
+	})
+}
+
+// execRaw runs a driver statement with args in the writer's reused buffer.
+func (w *writer) execRaw(ctx context.Context, st driver.StmtExecContext, args []any) error {
+	nv := w.nv[:0]
+	for i, a := range args {
+		if !driver.IsValue(a) {
+			v, err := driver.DefaultParameterConverter.ConvertValue(a)
 			if err != nil {
 				return err
 			}
-			if _, err := st.ExecContext(t.ctx, args[:n*cols]...); err != nil {
-				return errs.Wrap(errs.Internal, err, "insert %d staged rows into %s", n, stageTables[i].name)
-			}
-			args, rows = args[n*cols:], rows-n
+			a = v
 		}
+		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: a})
 	}
-	t.w.unstage()
-	return nil
+	_, err := st.ExecContext(ctx, nv)
+	clear(nv)
+	w.nv = nv[:0]
+	return err
 }
 
 // unstage drops what is staged, keeping the buffers but not the rows' bytes.
@@ -123,17 +150,42 @@ func (w *writer) unstage() {
 	}
 }
 
-// multiInsert returns the prepared INSERT of n rows into a staged table.
-func (w *writer) multiInsert(table, n int) (*sql.Stmt, error) {
-	tt := stageTables[table]
-	name := tt.name + "*" + strconv.Itoa(n)
-	if st, ok := w.stmt[name]; ok {
+// multiInsert returns the prepared INSERT of n rows (a power of two) into
+// a staged table, as a statement of the driver connection dc.
+func (w *writer) multiInsert(dc any, table, n int) (driver.StmtExecContext, error) {
+	k := bits.TrailingZeros(uint(n))
+	if st := w.raw[table][k]; st != nil {
 		return st, nil
 	}
-	st, err := w.conn.PrepareContext(context.Background(), tt.rows(n))
+	tt := stageTables[table]
+	pc, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, errs.New(errs.Internal, "the SQLite driver cannot prepare statements with a context")
+	}
+	st, err := pc.PrepareContext(context.Background(), tt.rows(n))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "prepare insert of %d rows into %s", n, tt.name)
 	}
-	w.stmt[name] = st
-	return st, nil
+	se, ok := st.(driver.StmtExecContext)
+	if !ok {
+		st.Close()
+		return nil, errs.New(errs.Internal, "the SQLite driver cannot execute statements with a context")
+	}
+	w.raw[table][k] = se
+	return se, nil
+}
+
+// closeRaw closes the driver statements of multiInsert.
+func (w *writer) closeRaw() {
+	_ = w.conn.Raw(func(any) error {
+		for i := range w.raw {
+			for k, st := range w.raw[i] {
+				if st != nil {
+					st.(driver.Stmt).Close()
+					w.raw[i][k] = nil
+				}
+			}
+		}
+		return nil
+	})
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"runtime"
 	"strconv"
@@ -39,6 +40,8 @@ type writer struct {
 	// The batch's staged rows (see stage.go) and, while only staging
 	// requests run, the SSH CA key states and authorities they have read.
 	staged      [stageTableCount]staged
+	raw         [stageTableCount][maxStagedRowsLog + 1]driver.StmtExecContext // see multiInsert
+	nv          []driver.NamedValue                                           // see execRaw
 	sshKeys     map[[2]string]string
 	authorities map[string]bool
 
@@ -149,6 +152,7 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	<-w.exited
+	w.closeRaw()
 	w.closeStatements()
 }
 
