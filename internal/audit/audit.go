@@ -23,6 +23,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
+	"sync"
 	"time"
 )
 
@@ -74,18 +75,20 @@ func (e *Event) Sealed() bool {
 }
 
 func (e *Event) digest() []byte {
-	h := sha256.New()
-	h.Write(e.canonical())
-	return h.Sum(nil)
+	buf := canonicalBufs.Get().(*[]byte)
+	*buf = e.appendCanonical((*buf)[:0])
+	sum := sha256.Sum256(*buf)
+	canonicalBufs.Put(buf)
+	return sum[:]
 }
 
-// canonical is the encoding documented in the package comment. It runs for
-// every event on the writer's goroutine, so it appends the fields straight
-// into one buffer of the right size.
-func (e *Event) canonical() []byte {
+// canonicalBufs recycles the buffers of the canonical encoding: every
+// issuance seals an event, and the encoding lives only until it is hashed.
+var canonicalBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendCanonical appends the encoding documented in the package comment.
+func (e *Event) appendCanonical(b []byte) []byte {
 	const magic = "signet-audit-v1\n"
-	n := len(magic) + 2*8 + 6*4 + len(e.Kind) + len(e.Actor) + len(e.Authority) + len(e.Subject) + len(e.Data) + len(e.Prev)
-	b := make([]byte, 0, n)
 	b = append(b, magic...)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
