@@ -322,7 +322,10 @@ func signCert(cert *ssh.Certificate, key []byte, signer ssh.Signer, caKey []byte
 		return nil, 0, err
 	}
 	cert.Signature = sig
-	return append(tbs, ssh.Marshal(struct{ Signature []byte }{ssh.Marshal(sig)})...), len(tbs), nil
+	field := ssh.Marshal(struct{ Signature []byte }{ssh.Marshal(sig)})
+	blob = make([]byte, len(tbs), len(tbs)+len(field))
+	copy(blob, tbs)
+	return append(blob, field...), len(tbs), nil
 }
 
 // wired is a public key whose wire form is known already.
