@@ -81,7 +81,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	// The writer's connections (the writer's and the checkpointer's) are
 	// durable: WAL, fsync at every commit. Statement journals of the per-write
-	// savepoints stay in memory.
+	// savepoints stay in memory. Their page cache is SQLite's default 2 MiB:
+	// the writer touches the newest pages of each index and a few it
+	// updates, the OS caches the file, and a 32 MiB cache measured no faster
+	// once full, slower while it filled (each new page a fresh page fault),
+	// and held 30 MiB more per process (BENCHMARKS.md).
 	busy := "&_pragma=busy_timeout(" + itoa(o.busyTimeout.Milliseconds()) + ")"
 	s := &Store{now: o.now}
 	fail := func(err error) (*Store, error) {
@@ -89,7 +93,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.write, err = sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"+
-		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-32000)"+busy)
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-2000)"+busy)
 	if err != nil {
 		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
 	}
