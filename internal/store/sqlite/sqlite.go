@@ -60,6 +60,9 @@ func WithReaders(n int) Option { return func(o *options) { o.readers = max(n, 2)
 // another process (default 10s).
 func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyTimeout = d } }
 
+// withCheckpointEvery sets the background checkpointer's interval (tests).
+func withCheckpointEvery(d time.Duration) Option { return func(o *options) { o.checkpointEvery = d } }
+
 // Open opens or creates the database at path (created with mode 0600) and
 // brings its schema up to date.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {

@@ -469,3 +469,30 @@ func TestUniqueViolationIsAConflict(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpoint checks that Checkpoint copies the WAL into the database
+// file at once, with the background checkpointer asleep.
+func TestCheckpoint(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path, withCheckpointEvery(time.Hour))
+	fill(t, s, 200)
+	size := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	if err := s.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := size(); after <= before {
+		t.Errorf("database file %d bytes before the checkpoint, %d after: nothing copied", before, after)
+	}
+	s.Close()
+	if err := s.Checkpoint(ctx); errs.KindOf(err) != errs.Unavailable {
+		t.Errorf("checkpoint of a closed store: %v, want unavailable", err)
+	}
+}
