@@ -27,10 +27,10 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"signet/internal/acme/load"
+	"signet/internal/cputime"
 )
 
 func main() {
@@ -251,7 +251,7 @@ func measure(o options, admin string, nodes int) (report, error) {
 		}
 	}
 	cpu0 := cpuTimes(procs)
-	self0 := selfCPU()
+	self0 := cputime.Process()
 	res, err := load.Run(context.Background(), load.Config{
 		Directory: "https://" + addrs[0] + "/acme/default/directory", Roots: roots, Nodes: addrs[1:],
 		Clients: o.clients, Count: o.count, Duration: o.duration,
@@ -261,7 +261,7 @@ func measure(o options, admin string, nodes int) (report, error) {
 	}
 	r.res = res
 	r.cpu = cpuTimes(procs) - cpu0
-	r.self = selfCPU() - self0
+	r.self = cputime.Process() - self0
 	for _, p := range procs {
 		rss, hwm := memory(p.Process.Pid)
 		r.rss, r.hwm = append(r.rss, rss), append(r.hwm, hwm)
@@ -329,13 +329,6 @@ func cpuTime(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// selfCPU is this process's user+system CPU time.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // memory is a process's resident set and its peak, in KiB.

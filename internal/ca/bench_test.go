@@ -11,11 +11,11 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
 	"signet/internal/ca"
+	"signet/internal/cputime"
 	"signet/internal/kms"
 	"signet/internal/kms/kmstest"
 	"signet/internal/policy"
@@ -68,16 +68,10 @@ func benchIssue(b *testing.B, c *ca.CA) {
 // throughput, and 2 cores / (CPU per op) is the throughput it allows.
 type cpuClock struct{ start time.Duration }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func startCPU() cpuClock { return cpuClock{processCPU()} }
+func startCPU() cpuClock { return cpuClock{cputime.Process()} }
 
 func (c cpuClock) report(b *testing.B) {
-	b.ReportMetric(float64((processCPU()-c.start).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((cputime.Process()-c.start).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkCeiling is the raw crypto: one x509.CreateCertificate with a

@@ -9,12 +9,12 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"signet/internal/cputime"
 	"signet/internal/kms"
 	"signet/internal/kms/kmstest"
 	"signet/internal/profile"
@@ -131,7 +131,7 @@ func (r *benchRun) add(b *testing.B, n, perCore int, fn, settle func() error) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Pointer[error]
-	start, cpu := time.Now(), processCPU()
+	start, cpu := time.Now(), cputime.Process()
 	for range perCore * runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for next.Add(1) <= int64(n) && failed.Load() == nil {
@@ -146,7 +146,7 @@ func (r *benchRun) add(b *testing.B, n, perCore int, fn, settle func() error) {
 		b.Fatal(err)
 	}
 	r.wall += time.Since(start)
-	r.cpu += processCPU() - cpu
+	r.cpu += cputime.Process() - cpu
 	r.n += n
 	if err := failed.Load(); err != nil {
 		b.Fatal(*err)
@@ -161,15 +161,6 @@ func (r *benchRun) perSecond() float64 {
 }
 
 func (r *benchRun) cpuPerOp() float64 { return float64(r.cpu.Microseconds()) / float64(r.n) }
-
-// processCPU is the CPU time this process has used: on a machine shared
-// with other work, CPU per certificate says more than certificates per
-// second.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func benchSubject(b *testing.B) ssh.PublicKey {
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)

@@ -10,12 +10,12 @@ import (
 	"math/big"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"signet/internal/audit"
 	"signet/internal/ca"
+	"signet/internal/cputime"
 	"signet/internal/kms"
 	"signet/internal/lint"
 	"signet/internal/policy"
@@ -124,7 +124,7 @@ func benchIssue(b *testing.B, cas []*ca.CA) {
 	ctx := context.Background()
 	var next atomic.Uint64
 	b.SetParallelism(64) // group commit needs requests in flight
-	cpu := processCPU()
+	cpu := cputime.Process()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		c := cas[next.Add(1)%uint64(len(cas))]
@@ -145,7 +145,7 @@ func benchRecord(b *testing.B, ss []store.Store) {
 	}
 	var next, serial atomic.Uint64
 	b.SetParallelism(64)
-	cpu := processCPU()
+	cpu := cputime.Process()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		st := ss[next.Add(1)%uint64(len(ss))]
@@ -181,7 +181,7 @@ func benchCeiling(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu := processCPU()
+	cpu := cputime.Process()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -198,15 +198,9 @@ func benchCeiling(b *testing.B) {
 	report(b, cpu)
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 func report(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
-	b.ReportMetric(float64((processCPU()-start).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((cputime.Process()-start).Microseconds())/float64(b.N), "cpu-µs/op")
 }
 
 func auditEvent() audit.Event { return audit.Event{Actor: "bench"} }
