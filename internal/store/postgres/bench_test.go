@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"path/filepath"
 	"sync/atomic"
@@ -35,36 +36,19 @@ import (
 //
 //	SIGNET_TEST_POSTGRES=postgres://... go test ./internal/store/postgres -run '^$' -bench . -benchtime 2s
 func BenchmarkIssueNodes(b *testing.B) {
-	ctx := context.Background()
 	b.Run("ceiling", benchCeiling)
-	b.Run("sqlite", func(b *testing.B) {
-		st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "signet.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer st.Close()
-		benchIssue(b, setupCAs(b, []store.Store{st}))
-	})
-	for _, n := range []int{1, 2} {
-		b.Run("postgres-"+string(rune('0'+n))+"node", func(b *testing.B) {
-			url := pgtest.URL(b)
-			var ss []store.Store
-			for range n {
-				st, err := postgres.Open(ctx, url)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer st.Close()
-				ss = append(ss, st)
-			}
-			benchIssue(b, setupCAs(b, ss))
-		})
-	}
+	eachStore(b, func(b *testing.B, ss []store.Store) { benchIssue(b, setupCAs(b, ss)) })
 }
 
 // BenchmarkRecordNodes is the store alone: RecordCertificate with 64
 // writes in flight per core, on SQLite and on PostgreSQL with one and two nodes.
 func BenchmarkRecordNodes(b *testing.B) {
+	eachStore(b, benchRecord)
+}
+
+// eachStore runs bench on SQLite, then on PostgreSQL with one node and with
+// two (two stores with their own pools and writers on one database).
+func eachStore(b *testing.B, bench func(b *testing.B, ss []store.Store)) {
 	ctx := context.Background()
 	b.Run("sqlite", func(b *testing.B) {
 		st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "signet.db"))
@@ -72,10 +56,10 @@ func BenchmarkRecordNodes(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer st.Close()
-		benchRecord(b, []store.Store{st})
+		bench(b, []store.Store{st})
 	})
 	for _, n := range []int{1, 2} {
-		b.Run("postgres-"+string(rune('0'+n))+"node", func(b *testing.B) {
+		b.Run(fmt.Sprintf("postgres-%dnode", n), func(b *testing.B) {
 			url := pgtest.URL(b)
 			var ss []store.Store
 			for range n {
@@ -86,7 +70,7 @@ func BenchmarkRecordNodes(b *testing.B) {
 				defer st.Close()
 				ss = append(ss, st)
 			}
-			benchRecord(b, ss)
+			bench(b, ss)
 		})
 	}
 }
