@@ -5,8 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/ca"
+	"signet/internal/ca/catest"
 	"signet/internal/cputime"
 	"signet/internal/kms"
 	"signet/internal/lint"
@@ -146,21 +145,7 @@ func benchRecord(b *testing.B, ss []store.Store) {
 }
 
 func benchCeiling(b *testing.B) {
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leafKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	now := time.Now()
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ceiling CA"}, NotBefore: now, NotAfter: now.Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, SubjectKeyId: []byte{1, 2, 3, 4}}
-	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
-	caCert, _ := x509.ParseCertificate(caDER)
-	leaf, err := profile.LeafTemplate(profile.TLSServer, profile.Leaf{
-		DNSNames: []string{"www.example.org"}, PublicKey: leafKey.Public(), NotBefore: now, NotAfter: now.Add(720 * time.Hour), SerialNumber: big.NewInt(99),
-		Revocation: profile.Pointers{CRL: "http://127.0.0.1:8080/crl/web/3.crl", OCSP: "http://127.0.0.1:8080/ocsp/web", IssuerURL: "http://127.0.0.1:8080/ca/web.crt"},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	leaf.AuthorityKeyId = caCert.SubjectKeyId
+	c := catest.NewCeiling(b)
 	gate, err := lint.New()
 	if err != nil {
 		b.Fatal(err)
@@ -169,7 +154,7 @@ func benchCeiling(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, leafKey.Public(), caKey)
+			der, err := c.Sign()
 			if err == nil {
 				err = gate.Check(der)
 			}
