@@ -71,11 +71,6 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Refused here as well as by CreateAuthority: by then --generate has
-	// written the key, and a corrected retry would find it exists already.
-	if def > max {
-		return errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", def, max)
-	}
 	pol := policy.Policy{DNS: allowDNS, IP: allowIP, Email: allowEmail, Principals: allowPrincipal, Wildcards: *wildcards}
 	if p.IsSSH() && len(allowPrincipal) == 0 {
 		return badUsage("give the principals the authority may certify: --allow-principal NAME ('*' permits any)")
@@ -88,14 +83,19 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	uri, err := kf.uri(e.ctx, h, func() (string, error) { return rest[0], nil })
-	if err != nil {
+	spec := ca.AuthoritySpec{
+		Name: rest[0], Purpose: p, CommonName: *cn, Policy: pol,
+		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, Actor: "cli",
+	}
+	// Whatever CreateAuthority would refuse is refused before --generate
+	// writes the key: a corrected retry would find it exists already.
+	if _, err := h.CA.CheckAuthority(e.ctx, spec); err != nil {
 		return err
 	}
-	rec, err := h.CA.CreateAuthority(e.ctx, ca.AuthoritySpec{
-		Name: rest[0], Purpose: p, KeyURI: uri, CommonName: *cn, Policy: pol,
-		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, Actor: "cli",
-	})
+	if spec.KeyURI, err = kf.uri(e.ctx, h, func() (string, error) { return rest[0], nil }); err != nil {
+		return err
+	}
+	rec, err := h.CA.CreateAuthority(e.ctx, spec)
 	if err != nil {
 		return err
 	}

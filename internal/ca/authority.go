@@ -71,35 +71,49 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	return rec, c.store.CreateAuthority(ctx, rec, ev)
 }
 
-// CreateAuthority signs a new issuing authority's certificate with the root
-// key and records the authority with its policy and validity limits. SSH
-// authorities (ssh-host, ssh-user) get no X.509 certificate: their first
-// CA key is recorded as their active SSH key instead.
-func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Authority, error) {
+// CheckAuthority refuses a spec CreateAuthority would refuse before it
+// touches the key (its name, policy, validities, shards, base URL, or an
+// authority of that name already), and gives it with the defaults filled
+// in. A caller about to generate the key calls it first, so that a refused
+// request leaves no key behind.
+func (c *CA) CheckAuthority(ctx context.Context, spec AuthoritySpec) (AuthoritySpec, error) {
 	if !authorityName.MatchString(spec.Name) || spec.Name == RootName {
-		return store.Authority{}, errs.New(errs.Malformed,
+		return spec, errs.New(errs.Malformed,
 			"authority name %q: use 1-63 lowercase letters, digits and '-', not %q", spec.Name, RootName)
 	}
 	if err := spec.Policy.Validate(); err != nil {
-		return store.Authority{}, err
+		return spec, err
 	}
-	leafDefault := orDefault(spec.DefaultValidity, DefaultLeafValidity)
-	leafMax := orDefault(spec.MaxValidity, DefaultMaxLeafValidity)
-	if leafDefault > leafMax {
-		return store.Authority{}, errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", leafDefault, leafMax)
+	spec.DefaultValidity = orDefault(spec.DefaultValidity, DefaultLeafValidity)
+	spec.MaxValidity = orDefault(spec.MaxValidity, DefaultMaxLeafValidity)
+	if spec.DefaultValidity > spec.MaxValidity {
+		return spec, errs.New(errs.Malformed, "default validity %s exceeds the maximum %s", spec.DefaultValidity, spec.MaxValidity)
 	}
 	if spec.Shards == 0 {
 		spec.Shards = DefaultShards
 	}
 	if spec.Shards < 1 || spec.Shards > store.MaxShards {
-		return store.Authority{}, errs.New(errs.Malformed, "%d CRL shards: want 1 to %d", spec.Shards, store.MaxShards)
+		return spec, errs.New(errs.Malformed, "%d CRL shards: want 1 to %d", spec.Shards, store.MaxShards)
 	}
 	if err := profile.CheckBaseURL(spec.BaseURL); err != nil {
-		return store.Authority{}, err
+		return spec, err
 	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {
-		return store.Authority{}, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
+		return spec, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
 	}
+	return spec, nil
+}
+
+// CreateAuthority signs a new issuing authority's certificate with the root
+// key and records the authority with its policy and validity limits. SSH
+// authorities (ssh-host, ssh-user) get no X.509 certificate: their first
+// CA key is recorded as their active SSH key instead.
+func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Authority, error) {
+	spec, err := c.CheckAuthority(ctx, spec)
+	if err != nil {
+		return store.Authority{}, err
+	}
+	leafDefault, leafMax := spec.DefaultValidity, spec.MaxValidity
 	if spec.Purpose.IsSSH() {
 		return c.createSSHAuthority(ctx, spec, leafDefault, leafMax)
 	}
