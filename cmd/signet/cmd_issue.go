@@ -50,6 +50,10 @@ func cmdIssue(e *env, args []string) error {
 	if *newKey != "" && *keyPass == "" {
 		return badUsage("--new-key needs --key-passphrase SOURCE: signet never writes a private key in the clear")
 	}
+	kt, err := kms.ParseKeyType(*keyType)
+	if err != nil {
+		return err
+	}
 	req := ca.Request{
 		Authority: *authority, CommonName: *cn, DNSNames: dns, EmailAddresses: emails,
 		XMPPDomains: xmpp, Usage: profile.Usage(*usage), Actor: "cli",
@@ -84,10 +88,6 @@ func cmdIssue(e *env, args []string) error {
 	defer h.Close()
 	if *newKey != "" {
 		src, err := kms.ParseSource(*keyPass)
-		if err != nil {
-			return err
-		}
-		kt, err := kms.ParseKeyType(*keyType)
 		if err != nil {
 			return err
 		}
