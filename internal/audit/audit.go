@@ -34,13 +34,17 @@ const (
 	KindCertificateIssue  = "certificate.issue"
 	KindCertificateRevoke = "certificate.revoke"
 	KindKeyGenerate       = "key.generate"
+	// A certificate the CA key signed but the store refused to record: it
+	// was never issued, and the log accounts for the signature.
+	KindCertificateDiscard = "certificate.discard"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.
-	KindSSHCertificateIssue  = "ssh.certificate.issue"
-	KindSSHCertificateRevoke = "ssh.certificate.revoke"
-	KindSSHKeyAdd            = "ssh.key.add"
-	KindSSHKeyState          = "ssh.key.state"
+	KindSSHCertificateIssue   = "ssh.certificate.issue"
+	KindSSHCertificateRevoke  = "ssh.certificate.revoke"
+	KindSSHCertificateDiscard = "ssh.certificate.discard"
+	KindSSHKeyAdd             = "ssh.key.add"
+	KindSSHKeyState           = "ssh.key.state"
 )
 
 // HashSize is the length of Prev and Hash.

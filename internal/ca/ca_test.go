@@ -328,7 +328,7 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
 		t.Fatalf("%d certificates recorded for a refused finalize", len(certs))
 	}
-	if n := countEvents(t, f.store, "certificate.discard"); n != 1 {
+	if n := countEvents(t, f.store, audit.KindCertificateDiscard); n != 1 {
 		t.Fatalf("%d certificate.discard events, want 1", n)
 	}
 	if _, err := audit.Verify(ctx, f.store); err != nil {
@@ -372,7 +372,7 @@ func TestDiscardedResponderIsAudited(t *testing.T) {
 	if _, err := c.IssueOCSPResponder(ctx, "web", time.Hour, "test"); errs.KindOf(err) != errs.Unavailable {
 		t.Fatalf("got %v, want the store's refusal", err)
 	}
-	if n := countEvents(t, f.store, "certificate.discard"); n != 1 {
+	if n := countEvents(t, f.store, audit.KindCertificateDiscard); n != 1 {
 		t.Fatalf("%d certificate.discard events, want 1", n)
 	}
 }

@@ -131,7 +131,7 @@ func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) 
 	if err == nil {
 		return nil
 	}
-	discard := c.event("certificate.discard", rec.Requester, rec.Authority, rec.Serial, map[string]any{
+	discard := c.event(audit.KindCertificateDiscard, rec.Requester, rec.Authority, rec.Serial, map[string]any{
 		"reason": err.Error(), "sha256": fingerprint(rec.DER),
 	})
 	if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {

@@ -44,7 +44,7 @@ func TestRolloverMidIssue(t *testing.T) {
 	}
 	var discards int
 	if err := f.store.Events(ctx, func(e audit.Event) error {
-		if e.Kind == "ssh.certificate.discard" {
+		if e.Kind == audit.KindSSHCertificateDiscard {
 			discards++
 		}
 		return nil
