@@ -104,7 +104,7 @@ func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linte
 
 // signTBS signs a TBSCertificate or TBSCertList with the real key and
 // returns the signed SEQUENCE { tbs, algID, signature }. A signature from a
-// key outside this process is checked first (see inProcess).
+// key outside this process is checked first (see kms.InProcess).
 func (iss *issuer) signTBS(tbs, algID []byte) ([]byte, error) {
 	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {

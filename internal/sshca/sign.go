@@ -104,7 +104,9 @@ func (o CertOptions) build() (ssh.Permissions, error) {
 // Issued is an SSH certificate that is signed and durably recorded.
 type Issued struct {
 	Serial uint64
-	Cert   *ssh.Certificate
+	// Cert is for reading: a certificate without options shares its
+	// Permissions maps with every other one (defaultPermissions).
+	Cert *ssh.Certificate
 }
 
 // Line is the certificate as a -cert.pub file holds it.
@@ -151,7 +153,7 @@ func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ er
 	if err != nil {
 		return nil, false, err
 	}
-	blob, signed, err := signCert(cert, key, a.signer, a.caKey)
+	blob, signed, err := signCert(cert, key, a)
 	if err != nil {
 		return nil, false, errs.Wrap(errs.Unavailable, err, "signing with the key of %q failed", a.rec.Name)
 	}
@@ -173,7 +175,7 @@ func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ er
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
 		// Signed but never issued (the key rolled over meanwhile, the store
 		// is down): as ca does for X.509, the log accounts for the signature.
-		discard := c.event("ssh.certificate.discard", store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
+		discard := c.event(audit.KindSSHCertificateDiscard, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
 			"reason": err.Error(), "ca_key": a.key.Fingerprint,
 		})
 		retry := errs.KindOf(err) == errs.Conflict
@@ -293,31 +295,26 @@ func verifySignature(cert *ssh.Certificate, signed []byte) error {
 
 // signCert signs cert as x/crypto/ssh's SignCert does (a random 32-byte
 // nonce; the signer's first algorithm, so an RSA CA key signs with
-// rsa-sha2-512), and returns its wire form and how much of it the
+// rsa-sha2-512, chosen at load), and returns its wire form and how much of it the
 // signature covers. The signature is the certificate's last field: the
 // library encodes the certificate once, without it, and the signed bytes
 // followed by the signature as a string are the whole certificate, so it is
 // not encoded a second time (SignCert then Marshal would encode it twice).
-// key and caKey are the wire forms of the subject and CA keys, which the
-// caller has already: the library's encoder takes them from the keys'
-// Marshal, so it gets them from there instead of encoding them again.
-func signCert(cert *ssh.Certificate, key []byte, signer ssh.Signer, caKey []byte) (blob []byte, signed int, err error) {
+// key is the subject key's wire form and a.caKey the CA key's, both at
+// hand already: the library's encoder takes them from the keys' Marshal, so
+// it gets them from there instead of encoding them again.
+func signCert(cert *ssh.Certificate, key []byte, a *authority) (blob []byte, signed int, err error) {
 	cert.Nonce = make([]byte, 32)
 	if _, err := rand.Read(cert.Nonce); err != nil {
 		return nil, 0, err
 	}
-	subject, ca := cert.Key, signer.PublicKey()
-	cert.Key, cert.SignatureKey = wired{subject, key}, wired{ca, caKey}
+	subject, ca := cert.Key, a.signer.PublicKey()
+	cert.Key, cert.SignatureKey = wired{subject, key}, wired{ca, a.caKey}
 	cert.Signature = nil
 	unsigned := cert.Marshal()
 	cert.Key, cert.SignatureKey = subject, ca
 	tbs := unsigned[:len(unsigned)-4] // drop the empty signature
-	var sig *ssh.Signature
-	if m, ok := signer.(ssh.MultiAlgorithmSigner); ok {
-		sig, err = m.SignWithAlgorithm(rand.Reader, tbs, m.Algorithms()[0])
-	} else {
-		sig, err = signer.Sign(rand.Reader, tbs)
-	}
+	sig, err := a.signer.SignWithAlgorithm(rand.Reader, tbs, a.algorithm)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -38,6 +38,24 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
+// TestDefaultPermissions: a user certificate without options gets every
+// permit-* extension and no critical option, as ssh-keygen gives.
+func TestDefaultPermissions(t *testing.T) {
+	p, err := CertOptions{}.permissions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty", "permit-user-rc"}
+	if len(p.Extensions) != len(want) || len(p.CriticalOptions) != 0 {
+		t.Fatalf("extensions %v, critical options %v; want %v and none", p.Extensions, p.CriticalOptions, want)
+	}
+	for _, name := range want {
+		if v, ok := p.Extensions[name]; !ok || v != "" {
+			t.Errorf("extensions %v lack %s", p.Extensions, name)
+		}
+	}
+}
+
 // TestPermissions: every permit-* extension unless switched off.
 func TestPermissions(t *testing.T) {
 	p, err := CertOptions{NoPTY: true, NoX11Forwarding: true}.permissions()

@@ -59,12 +59,13 @@ func New(o Options) *CA {
 
 // authority is a loaded SSH authority with its active key, ready to sign.
 type authority struct {
-	rec     store.Authority
-	purpose profile.Purpose
-	policy  policy.Policy
-	key     store.SSHKey
-	signer  ssh.Signer
-	caKey   []byte // signer's public key in wire form
+	rec       store.Authority
+	purpose   profile.Purpose
+	policy    policy.Policy
+	key       store.SSHKey
+	signer    ssh.MultiAlgorithmSigner
+	algorithm string // the signer's first algorithm (rsa-sha2-512 for RSA)
+	caKey     []byte // signer's public key in wire form
 	// verify is set for keys outside this process (tokens): their
 	// signatures are checked before a certificate is recorded.
 	verify bool
@@ -104,11 +105,17 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "authority %q", name)
 	}
-	if a.signer, err = NewSigner(cs); err != nil {
+	signer, err := NewSigner(cs)
+	if err != nil {
 		return nil, err
 	}
+	m, ok := signer.(ssh.MultiAlgorithmSigner)
+	if !ok || len(m.Algorithms()) == 0 {
+		return nil, errs.New(errs.Internal, "authority %q: the SSH signer cannot name its algorithm", name)
+	}
+	a.signer, a.algorithm = m, m.Algorithms()[0]
 	a.caKey = a.signer.PublicKey().Marshal()
-	if fp := ssh.FingerprintSHA256(a.signer.PublicKey()); fp != a.key.Fingerprint {
+	if fp := fingerprint(a.caKey); fp != a.key.Fingerprint {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
 	a.verify = !kms.InProcess(cs)
