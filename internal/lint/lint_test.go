@@ -265,6 +265,11 @@ func TestExcludedDocumented(t *testing.T) {
 		}
 		seen[e.Name] = true
 	}
+	for _, b := range testGate(t).lints {
+		if seen[b.meta.Name] {
+			t.Errorf("excluded lint %s still runs", b.meta.Name)
+		}
+	}
 }
 
 // TestConcurrent runs the gate from many goroutines (run with -race).
