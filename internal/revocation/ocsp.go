@@ -35,6 +35,8 @@ type response struct {
 type ocspState struct {
 	signer atomic.Pointer[ca.OCSPSigner]
 
+	// mu guards the maps below. It may be held while taking the
+	// authority's index lock (respond does), never the other way round.
 	mu        sync.RWMutex
 	responses map[respKey]*response
 	published map[respKey]*response // with Options.Shared, on the leader: what the store has
@@ -100,11 +102,25 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if r := a.ocsp.cached(k, now); r != nil {
 		return r, nil
 	}
-	r, err := s.sign(a, k, serial)
+	e, found := a.lookup(k.serial)
+	r, err := s.sign(a, k, serial, e, found)
 	if err != nil {
 		return nil, err
 	}
+	if testHookSigned != nil {
+		testHookSigned()
+	}
 	a.ocsp.mu.Lock()
+	// Cache r only if the index still holds what r was signed from. Had
+	// issued or a refresh changed it since, it changed it before taking
+	// this lock to drop or re-sign what is cached for the serial, and found
+	// nothing yet; r would then say "unknown" for an issued certificate, or
+	// "good" for a revoked one, until it ages. Checked under the lock, an
+	// unchanged entry means such a change comes later and sees r.
+	if cur, ok := a.lookup(k.serial); ok != found || cur != e {
+		a.ocsp.mu.Unlock()
+		return r, nil
+	}
 	old := a.ocsp.responses[k]
 	switch {
 	case r.known:
@@ -119,16 +135,20 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	return r, nil
 }
 
-// sign makes the response for k from the in-memory index.
-func (s *Service) sign(a *authority, k respKey, serial *big.Int) (*response, error) {
+// testHookSigned, nil but in tests, runs in respond between signing a
+// response and caching it.
+var testHookSigned func()
+
+// sign makes the response for k from e, what the in-memory index holds for
+// the serial (found false: nothing).
+func (s *Service) sign(a *authority, k respKey, serial *big.Int, e entry, found bool) (*response, error) {
 	signer := a.ocsp.signer.Load()
 	if signer == nil {
 		return nil, errNoResponder
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	st := ca.OCSPStatus{Serial: serial, Hash: k.hash, Status: ocsp.Unknown, ThisUpdate: now, NextUpdate: now.Add(s.o.OCSPValidity)}
-	e, ok := a.lookup(k.serial)
-	if ok && e.notAfter > unix32(crlCutoff(now, s.o.CRLValidity)) {
+	if found && e.notAfter > unix32(crlCutoff(now, s.o.CRLValidity)) {
 		st.Status = ocsp.Good
 		if e.revoked {
 			st.Status, st.RevokedAt, st.Reason = ocsp.Revoked, time.Unix(int64(e.revokedAt), 0).UTC(), int(e.reason)
@@ -190,7 +210,8 @@ func (s *Service) refreshOCSP(ctx context.Context, a *authority, changed map[ser
 			continue
 		}
 		var serialBuf serialKey
-		r, err := s.sign(a, k, new(big.Int).SetBytes(k.serial.bytes(&serialBuf)))
+		e, found := a.lookup(k.serial)
+		r, err := s.sign(a, k, new(big.Int).SetBytes(k.serial.bytes(&serialBuf)), e, found)
 		if err != nil {
 			return err
 		}

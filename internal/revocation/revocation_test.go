@@ -354,6 +354,53 @@ func TestUnknownThenIssued(t *testing.T) {
 	}
 }
 
+// signedThen makes the next response respond signs run fn between signing
+// and caching: a status change racing a cache miss.
+func signedThen(t *testing.T, fn func()) {
+	t.Cleanup(func() { testHookSigned = nil })
+	testHookSigned = func() {
+		testHookSigned = nil // once; respond holds signMu, so no race on it
+		fn()
+	}
+}
+
+// TestIssuedWhileSigning: a serial issued while an "unknown" answer for it
+// is being signed answers "good" right after, not "unknown" until a poll.
+func TestIssuedWhileSigning(t *testing.T) {
+	f := newFixture(t)
+	c := *f.issue(t, 0)
+	c.SerialNumber = big.NewInt(0x5eed)
+	signedThen(t, func() {
+		f.svc.issued(store.CertStatus{Serial: ca.Serial(c.SerialNumber), Authority: "web", NotAfter: c.NotAfter})
+	})
+	f.post(t, ocspRequest(t, &c, f.issuer, crypto.SHA1)) // whichever status: it raced the issuance
+	_, der := f.post(t, ocspRequest(t, &c, f.issuer, crypto.SHA1))
+	if r, err := ocsp.ParseResponse(der, f.issuer); err != nil || r.Status != ocsp.Good {
+		t.Fatalf("after issuance: status %v, %v; want good", statusOf(r), err)
+	}
+}
+
+// TestRevokedWhileSigning: a certificate revoked and refreshed while a
+// "good" answer for it is being signed answers "revoked" right after.
+func TestRevokedWhileSigning(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	c := f.issue(t, 0)
+	signedThen(t, func() {
+		if _, err := f.ca.Revoke(ctx, ca.Serial(c.SerialNumber), 1, "test"); err != nil {
+			t.Error(err)
+		}
+		if err := f.svc.Refresh(ctx); err != nil {
+			t.Error(err)
+		}
+	})
+	f.post(t, ocspRequest(t, c, f.issuer, crypto.SHA1))
+	_, der := f.post(t, ocspRequest(t, c, f.issuer, crypto.SHA1))
+	if r, err := ocsp.ParseResponseForCert(der, c, f.issuer); err != nil || r.Status != ocsp.Revoked {
+		t.Fatalf("after revocation: status %v, %v; want revoked", statusOf(r), err)
+	}
+}
+
 func statusOf(r *ocsp.Response) any {
 	if r == nil {
 		return nil
