@@ -205,14 +205,9 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		do = s.w.do // it updates the order
 	}
 	return do(ctx, check, func(t *tx) error {
-		if o := c.Finalizes; o != nil {
-			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial), columns.NullString(o.Replaces),
-				order, o.ID, o.Version)
-			if err != nil {
-				return constraintError(err, "ACME order %s", o.ID)
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+		if c.Finalizes != nil {
+			if err := t.updateOrder(*c.Finalizes, order); err != nil {
+				return err
 			}
 		}
 		if err := t.appendEvent(&ev); err != nil {
