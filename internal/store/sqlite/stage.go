@@ -95,8 +95,12 @@ func (t *tx) stageRow(table int, args ...any) {
 
 // flush inserts every staged row. The INSERTs go to the driver itself:
 // database/sql would copy a batch's thousands of arguments into a fresh
-// slice for every statement, where the writer reuses one.
+// slice for every statement, where the writer reuses one. It runs before
+// every request that is not staged, so with nothing staged it does nothing.
 func (t *tx) flush() error {
+	if t.w.nothingStaged() {
+		return nil
+	}
 	return t.w.conn.Raw(func(dc any) error {
 		for i := range t.w.staged {
 			s := &t.w.staged[i]
@@ -120,6 +124,16 @@ func (t *tx) flush() error {
 		t.w.unstage()
 		return nil
 	})
+}
+
+// nothingStaged tells whether no table has a staged row.
+func (w *writer) nothingStaged() bool {
+	for i := range w.staged {
+		if w.staged[i].rows > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // execRaw runs a driver statement with args in the writer's reused buffer.
