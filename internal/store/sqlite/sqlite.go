@@ -213,17 +213,16 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
+		row := []any{c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard}
 		if t.stage {
-			t.stageRow(stageCertificates, c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-				string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
+			t.stageRow(stageCertificates, row...)
 			for _, n := range columns.Names(c) {
 				t.stageRow(stageCertificateNames, c.Serial, n.Type, n.Value)
 			}
 			return nil
 		}
-		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
-		if err != nil {
+		if _, err := t.exec("certificate", row...); err != nil {
 			return constraintError(err, "certificate %s", c.Serial)
 		}
 		if err := t.insertNames(c.Serial, columns.Names(c)); err != nil {
