@@ -23,7 +23,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
-	"sync"
 	"time"
 )
 
@@ -79,16 +78,12 @@ func (e *Event) Sealed() bool {
 }
 
 func (e *Event) digest() []byte {
-	buf := canonicalBufs.Get().(*[]byte)
-	*buf = e.appendCanonical((*buf)[:0])
-	sum := sha256.Sum256(*buf)
-	canonicalBufs.Put(buf)
+	// The encoding lives only until it is hashed: on the stack, unless the
+	// event is larger than the array.
+	var a [512]byte
+	sum := sha256.Sum256(e.appendCanonical(a[:0]))
 	return sum[:]
 }
-
-// canonicalBufs recycles the buffers of the canonical encoding: every
-// issuance seals an event, and the encoding lives only until it is hashed.
-var canonicalBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendCanonical appends the encoding documented in the package comment.
 func (e *Event) appendCanonical(b []byte) []byte {

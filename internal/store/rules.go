@@ -22,8 +22,8 @@ func CheckCreateAuthority(a Authority, exists, parentExists bool) error {
 }
 
 // CheckAuthorityExists is the rule of the writes under an authority that
-// must exist already: AddSSHKey, SetSSHKeyState, CreateACMEAccount and
-// CreateEABKey.
+// must exist already: AddSSHKey, SetSSHKeyState, CreateACMEAccount,
+// CreateEABKey and NextCRLNumbers.
 func CheckAuthorityExists(name string, exists bool) error {
 	if !exists {
 		return errs.New(errs.NotFound, "authority %q does not exist", name)
@@ -50,14 +50,6 @@ func CheckRevoke(serial, status string) error {
 		return errs.New(errs.NotFound, "certificate %s not found", serial)
 	case status == string(Revoked):
 		return errs.New(errs.Conflict, "certificate %s is already revoked", serial)
-	}
-	return nil
-}
-
-// CheckNextCRLNumbers is NextCRLNumbers' rule.
-func CheckNextCRLNumbers(authority string, exists bool) error {
-	if !exists {
-		return errs.New(errs.NotFound, "authority %q not found", authority)
 	}
 	return nil
 }

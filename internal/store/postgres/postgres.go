@@ -295,7 +295,7 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 		if err != nil {
 			return dbError(err, "look up authority %q", authority)
 		}
-		return store.CheckNextCRLNumbers(authority, exists)
+		return store.CheckAuthorityExists(authority, exists)
 	}
 	err := s.w.do(ctx, check, func(t *tx) error {
 		for i, shard := range shards {

@@ -167,11 +167,7 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return err
 	}
 	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
-	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial), columns.NullString(o.Replaces),
-			body, o.ID, o.Version)
-		return constraintError(err, "ACME order %s", o.ID)
-	})
+	return s.w.do(ctx, check, func(t *tx) error { return t.updateOrder(o, body) })
 }
 
 // ACMEOrder implements store.Store.
@@ -303,4 +299,21 @@ func (t *tx) checkOrderVersion(id string, version int64) error {
 		return errs.Wrap(errs.Internal, err, "read ACME order %s", id)
 	}
 	return store.CheckACMEOrderVersion(id, v, version)
+}
+
+// updateOrder writes o if it is still at o.Version, else errs.Conflict.
+func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
+	res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
+		columns.NullString(o.Replaces), body, o.ID, o.Version)
+	if err != nil {
+		return constraintError(err, "ACME order %s", o.ID)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "update ACME order %s", o.ID)
+	}
+	if n != 1 {
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+	}
+	return nil
 }

@@ -44,9 +44,11 @@ func startCheckpointer(conn *sql.Conn, every time.Duration) *checkpointer {
 	return c
 }
 
-// Checkpoint copies what the WAL holds into the database file now, as the
-// background checkpointer does every so often, and returns when it is done.
-// Benchmarks call it so that a round of writes pays for its own copy.
+// Checkpoint runs a PASSIVE checkpoint now, as the background checkpointer
+// does every so often, and returns when it is done: it copies the WAL's
+// frames into the database file except those a reader still needs, which a
+// later checkpoint copies. Benchmarks call it so that a round of writes
+// pays for its own copy.
 func (s *Store) Checkpoint(ctx context.Context) error {
 	done := make(chan error, 1)
 	select {

@@ -205,30 +205,24 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		do = s.w.do // it updates the order
 	}
 	return do(ctx, check, func(t *tx) error {
-		if o := c.Finalizes; o != nil {
-			res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial), columns.NullString(o.Replaces),
-				order, o.ID, o.Version)
-			if err != nil {
-				return constraintError(err, "ACME order %s", o.ID)
-			}
-			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+		if c.Finalizes != nil {
+			if err := t.updateOrder(*c.Finalizes, order); err != nil {
+				return err
 			}
 		}
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
+		row := []any{c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard}
 		if t.stage {
-			t.stageRow(stageCertificates, c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-				string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
+			t.stageRow(stageCertificates, row...)
 			for _, n := range columns.Names(c) {
 				t.stageRow(stageCertificateNames, c.Serial, n.Type, n.Value)
 			}
 			return nil
 		}
-		_, err := t.exec("certificate", c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard)
-		if err != nil {
+		if _, err := t.exec("certificate", row...); err != nil {
 			return constraintError(err, "certificate %s", c.Serial)
 		}
 		if err := t.insertNames(c.Serial, columns.Names(c)); err != nil {
@@ -293,7 +287,7 @@ func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []i
 		if err != nil {
 			return errs.Wrap(errs.Internal, err, "look up authority %q", authority)
 		}
-		return store.CheckNextCRLNumbers(authority, exists)
+		return store.CheckAuthorityExists(authority, exists)
 	}
 	err := s.w.do(ctx, check, func(t *tx) error {
 		for i, shard := range shards {

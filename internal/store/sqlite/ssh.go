@@ -163,15 +163,14 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
+		row := []any{int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
+			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
+			c.Requester, c.Cert, ev.Seq}
 		if t.stage {
-			t.stageRow(stageSSHCertificates, int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-				c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
-				c.Requester, c.Cert, ev.Seq)
+			t.stageRow(stageSSHCertificates, row...)
 			return nil
 		}
-		_, err := t.exec("sshCert", int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
-			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
-			c.Requester, c.Cert, ev.Seq)
+		_, err := t.exec("sshCert", row...)
 		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
 			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
 		}

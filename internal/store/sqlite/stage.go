@@ -13,12 +13,13 @@ import (
 // Staging: on the writer's fast path, the rows of requests that only insert
 // (certificate issuance with its event) are not inserted one statement at a
 // time but collected per table and written with multi-row INSERTs just
-// before COMMIT, in the order their tables were first staged (events before
-// the rows that refer to them). A request that reads or updates rows first
-// flushes what is staged, so it sees every earlier write of its batch. If a
-// flush fails (a duplicate serial, say), the writer cannot tell whose row
-// it was: it rolls the batch back and runs it again with a savepoint around
-// each request and nothing staged, so the failure stays its caller's own.
+// before COMMIT, table by table in the fixed order of stageTables (events
+// before the rows that refer to them). A request that reads or updates
+// rows first flushes what is staged, so it sees every earlier write of its
+// batch. If a flush fails (a duplicate serial, say), the writer cannot
+// tell whose row it was: it rolls the batch back and runs it again with a
+// savepoint around each request and nothing staged, so the failure stays
+// its caller's own.
 
 // stageTable is one table rows are staged for. Flushes go in the order of
 // stageTables: a row comes after the rows it refers to. Its INSERT is also
@@ -95,8 +96,12 @@ func (t *tx) stageRow(table int, args ...any) {
 
 // flush inserts every staged row. The INSERTs go to the driver itself:
 // database/sql would copy a batch's thousands of arguments into a fresh
-// slice for every statement, where the writer reuses one.
+// slice for every statement, where the writer reuses one. It runs before
+// every request that is not staged, so with nothing staged it does nothing.
 func (t *tx) flush() error {
+	if t.w.nothingStaged() {
+		return nil
+	}
 	return t.w.conn.Raw(func(dc any) error {
 		for i := range t.w.staged {
 			s := &t.w.staged[i]
@@ -120,6 +125,16 @@ func (t *tx) flush() error {
 		t.w.unstage()
 		return nil
 	})
+}
+
+// nothingStaged tells whether no table has a staged row.
+func (w *writer) nothingStaged() bool {
+	for i := range w.staged {
+		if w.staged[i].rows > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // execRaw runs a driver statement with args in the writer's reused buffer.

@@ -60,6 +60,23 @@ func inOneBatch(t *testing.T, s *Store, writes []func() error) ([]error, bool) {
 	return out, s.w.reruns.Load() != r0
 }
 
+// succeeds stands in checkBatch's want for a write that returns no error.
+const succeeds = errs.Kind(-1)
+
+// checkBatch compares the outcomes of inOneBatch with the error kinds
+// wanted of each write and whether the batch was to be run again.
+func checkBatch(t *testing.T, got []error, reran bool, want []errs.Kind, rerun bool) {
+	t.Helper()
+	for i, err := range got {
+		if (err == nil) != (want[i] == succeeds) || err != nil && errs.KindOf(err) != want[i] {
+			t.Errorf("write %d: %v, want %d", i, err, want[i])
+		}
+	}
+	if reran != rerun {
+		t.Errorf("batch run again with savepoints: %v, want %v", reran, rerun)
+	}
+}
+
 // TestStagedBatchIsolatesFailures puts staged SSH certificate inserts, a
 // duplicate serial (staged: found only at the flush), a certificate of a key
 // retired earlier in the same batch, and a revocation of a certificate
@@ -91,21 +108,13 @@ func TestStagedBatchIsolatesFailures(t *testing.T) {
 	if err := cert(1, "two")(); err != nil {
 		t.Fatal(err)
 	}
-	const ok = errs.Kind(-1)
 	batch := func(want []errs.Kind, rerun bool, writes ...func() error) {
 		t.Helper()
 		got, reran := inOneBatch(t, s, writes)
-		for i, err := range got {
-			if (err == nil) != (want[i] == ok) || err != nil && errs.KindOf(err) != want[i] {
-				t.Errorf("write %d: %v, want %d", i, err, want[i])
-			}
-		}
-		if reran != rerun {
-			t.Errorf("batch run again with savepoints: %v, want %v", reran, rerun)
-		}
+		checkBatch(t, got, reran, want, rerun)
 	}
 	// Failures found by checks leave the fast path alone.
-	batch([]errs.Kind{ok, ok, errs.Conflict, ok, ok, errs.Conflict, errs.NotFound}, false,
+	batch([]errs.Kind{succeeds, succeeds, errs.Conflict, succeeds, succeeds, errs.Conflict, errs.NotFound}, false,
 		cert(2, "two"),
 		cert(3, "two"),
 		cert(5, "one"), // not the active key
@@ -120,7 +129,7 @@ func TestStagedBatchIsolatesFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Taken serials are found when the staged rows are inserted.
-	batch([]errs.Kind{errs.Conflict, ok, errs.Conflict, ok}, true,
+	batch([]errs.Kind{errs.Conflict, succeeds, errs.Conflict, succeeds}, true,
 		cert(1, "two"), // taken before this batch
 		cert(4, "two"),
 		cert(4, "two"), // taken earlier in this batch
@@ -160,18 +169,6 @@ func TestStagedX509Batch(t *testing.T) {
 			return s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
 		}
 	}
-	const ok = errs.Kind(-1)
-	check := func(got []error, reran bool, want []errs.Kind, rerun bool) {
-		t.Helper()
-		for i, err := range got {
-			if (err == nil) != (want[i] == ok) || err != nil && errs.KindOf(err) != want[i] {
-				t.Errorf("write %d: %v, want %d", i, err, want[i])
-			}
-		}
-		if reran != rerun {
-			t.Errorf("batch run again with savepoints: %v, want %v", reran, rerun)
-		}
-	}
 	got, reran := inOneBatch(t, s, []func() error{
 		cert("01", "ca"),
 		cert("02", "nobody"),
@@ -181,9 +178,9 @@ func TestStagedX509Batch(t *testing.T) {
 		},
 		cert("03", "new"),
 	})
-	check(got, reran, []errs.Kind{ok, errs.NotFound, ok, ok, ok}, false)
+	checkBatch(t, got, reran, []errs.Kind{succeeds, errs.NotFound, succeeds, succeeds, succeeds}, false)
 	got, reran = inOneBatch(t, s, []func() error{cert("04", "ca"), cert("01", "ca"), cert("04", "new"), cert("05", "new")})
-	check(got, reran, []errs.Kind{ok, errs.Conflict, errs.Conflict, ok}, true)
+	checkBatch(t, got, reran, []errs.Kind{succeeds, errs.Conflict, errs.Conflict, succeeds}, true)
 
 	s.Close()
 	s = open(t, path)

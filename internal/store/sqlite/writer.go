@@ -301,14 +301,10 @@ func (t *tx) appendEvent(ev *audit.Event) error {
 	}
 	ev.Seq = t.seq + 1
 	ev.Seal(t.hash)
+	row := []any{ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash}
 	if t.stage {
-		t.stageRow(stageEvents, ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash)
-		t.seq, t.hash = ev.Seq, ev.Hash
-		return nil
-	}
-	_, err := t.w.stmt["event"].ExecContext(t.ctx, ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor,
-		ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash)
-	if err != nil {
+		t.stageRow(stageEvents, row...)
+	} else if _, err := t.exec("event", row...); err != nil {
 		return errs.Wrap(errs.Internal, err, "append audit event %d", ev.Seq)
 	}
 	t.seq, t.hash = ev.Seq, ev.Hash

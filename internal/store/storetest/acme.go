@@ -217,15 +217,13 @@ func testSecret(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	got := make([]string, 8)
 	for i := range got {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			v, err := s.Secret(ctx, "nonce", []byte(fmt.Sprint("value", i)))
 			if err != nil {
 				t.Error(err)
 			}
 			got[i] = string(v)
-		}()
+		})
 	}
 	wg.Wait()
 	for _, v := range got {
@@ -260,15 +258,13 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	errsOf := make([]error, 8)
 	for i := range errsOf {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			done := read
 			done.Status = store.StatusValid
 			c := cert(fmt.Sprintf("0f%02x", i), "tls", i)
 			c.Finalizes = &done
 			errsOf[i] = s.RecordCertificate(ctx, c, audit.Event{Actor: "acme:a1"})
-		}()
+		})
 	}
 	wg.Wait()
 	var won []string

@@ -397,9 +397,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 		start   = make(chan struct{})
 	)
 	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			<-start
 			for i := range each {
 				serial := fmt.Sprintf("%02x%02x", w, i)
@@ -421,7 +419,7 @@ func testConcurrent(t *testing.T, s store.Store) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	// An auditor verifying while certificates are issued sees a consistent
 	// log: no certificate without its event.
