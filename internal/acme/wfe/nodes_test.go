@@ -3,12 +3,15 @@ package wfe_test
 import (
 	"context"
 	"crypto"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,15 +29,20 @@ type node struct {
 	ts *httptest.Server
 }
 
-func (e *env) secondNode() *node {
+// secondNode starts a node on st, by default e's store.
+func (e *env) secondNode(st ...store.Store) *node {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	b, err := wfe.New(context.Background(), wfe.Options{CA: e.h.CA, Store: e.h.Store, Log: log})
+	opts := wfe.Options{CA: e.h.CA, Store: e.h.Store, Log: log}
+	if len(st) > 0 {
+		opts.Store = st[0]
+	}
+	b, err := wfe.New(context.Background(), opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(b.Close)
-	ts := httptest.NewUnstartedServer(server.New(server.Options{CA: e.h.CA, Store: e.h.Store, ACME: b, Authority: "default", Log: log}).Handler())
+	ts := httptest.NewUnstartedServer(server.New(server.Options{CA: e.h.CA, Store: opts.Store, ACME: b, Authority: "default", Log: log}).Handler())
 	ts.StartTLS()
 	e.t.Cleanup(ts.Close)
 	return &node{e: e, ts: ts}
@@ -133,4 +141,50 @@ func TestAccountChangeAcrossNodes(t *testing.T) {
 			t.Fatalf("stored account changed: key %s (want %s), %s, %v", a.KeyID, want, a.Status, a.Contacts)
 		}
 	})
+}
+
+// heldOrders is a store whose next order read, once armed, waits for release
+// after telling read: what a node read is stale by the time it acts.
+type heldOrders struct {
+	store.Store
+	armed         atomic.Bool
+	read, release chan struct{}
+}
+
+func (s *heldOrders) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error) {
+	o, err := s.Store.ACMEOrder(ctx, id)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.read)
+		<-s.release
+	}
+	return o, err
+}
+
+// TestFinalizeRaceAcrossNodes: a node that read the order as ready but
+// loses its finalization to another node answers orderNotReady with 403,
+// as RFC 8555 §7.4 says, not 409.
+func TestFinalizeRaceAcrossNodes(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key := newKey(t)
+	c := e.client(key)
+	acct := e.register(c)
+	o := e.readyOrder(c, "race.signet.test")
+
+	held := &heldOrders{Store: e.h.Store, read: make(chan struct{}), release: make(chan struct{})}
+	b := e.secondNode(held)
+	held.armed.Store(true)
+	lost := make(chan *problemDoc)
+	payload, _ := json.Marshal(map[string]string{"csr": base64.RawURLEncoding.EncodeToString(csr(t, nil, "race.signet.test"))})
+	go func() { lost <- b.signed(key, acct.URI, o.FinalizeURL, payload) }()
+	<-held.read // B has read the order as ready
+	if _, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, nil, "race.signet.test"), true); err != nil {
+		t.Fatalf("finalize on node A: %v", err)
+	}
+	close(held.release)
+	p := <-lost
+	wantProblem(t, p, "orderNotReady")
+	if p.Status != http.StatusForbidden {
+		t.Fatalf("status %d (%s), want 403", p.Status, p.Detail)
+	}
 }

@@ -472,7 +472,7 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 		var rs policy.Refusals
 		switch k := errs.KindOf(err); {
 		case k == errs.Conflict:
-			err = problem(acme.OrderNotReady, errs.Conflict, "order %s was finalized meanwhile", o.ID)
+			err = problem(acme.OrderNotReady, errs.Unauthorized, "order %s was finalized meanwhile", o.ID)
 		case (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs):
 			err = withType(acme.BadCSR, err)
 		}
