@@ -464,7 +464,7 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	done := o
 	done.Status = store.StatusValid
 	prof := req.auth.profiles[o.Profile]
-	_, err = w.o.CA.Issue(r.Context(), ca.Request{
+	issued, err := w.o.CA.Issue(r.Context(), ca.Request{
 		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
 		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID, Finalizes: &done,
 	})
@@ -478,7 +478,7 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 		}
 		return nil, err
 	}
-	done.Version++
+	done.CertSerial, done.Version = issued.Serial, done.Version+1
 	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 
