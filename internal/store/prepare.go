@@ -30,7 +30,8 @@ func PrepareCreateAuthority(a Authority, ev audit.Event, now func() time.Time) (
 
 // PrepareRecordCertificate prepares a RecordCertificate call: a
 // certificate without a status is valid, and the order it finalizes, if
-// any, gets its serial (in place: it is the caller's order).
+// any, gets its serial. That order is a copy: the caller's is left alone,
+// and the backend's writer does not share it with the caller.
 func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit.Event, error) {
 	if err := CheckCertificate(c); err != nil {
 		return c, ev, err
@@ -42,9 +43,11 @@ func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit
 	if c.Status == "" {
 		c.Status = Valid
 	}
-	if o := c.Finalizes; o != nil {
+	if c.Finalizes != nil {
+		o := *c.Finalizes
 		o.CertSerial = c.Serial
-		if err := CheckACMEOrder(*o); err != nil {
+		c.Finalizes = &o
+		if err := CheckACMEOrder(o); err != nil {
 			return c, ev, err
 		}
 	}

@@ -47,8 +47,9 @@ type Certificate struct {
 	// as it must be afterwards (status valid): RecordCertificate writes it,
 	// with CertSerial set to Serial, in the same transaction, and only if
 	// the stored order still has Finalizes.Version; otherwise it records
-	// nothing and returns errs.Conflict. So an order yields one
-	// certificate however many nodes finalize it at once.
+	// nothing and returns errs.Conflict (errs.NotFound if there is no such
+	// order). So an order yields one certificate however many nodes
+	// finalize it at once. *Finalizes itself is left unchanged.
 	Finalizes *ACMEOrder
 }
 

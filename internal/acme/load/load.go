@@ -307,7 +307,6 @@ func (c *client) post(ctx context.Context, url string, payload []byte, jwk bool)
 	return a, err
 }
 
-// issue runs one complete issuance.
 // solve answers an http-01 challenge and polls it until it is done. The
 // token is served until then: a validation the POST answered "processing"
 // fetches it later.
@@ -333,6 +332,7 @@ func (c *client) solve(ctx context.Context, url, token string) error {
 	return nil
 }
 
+// issue runs one complete issuance.
 func (c *client) issue(ctx context.Context, name string) error {
 	a, err := c.post(ctx, c.dir.NewOrder, []byte(`{"identifiers":[{"type":"dns","value":"`+name+`"}]}`), false)
 	if err != nil {

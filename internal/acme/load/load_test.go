@@ -86,17 +86,24 @@ func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *v
 	return cfg, resp
 }
 
-// TestRun: a short bounded run completes every issuance.
-func TestRun(t *testing.T) {
-	cfg, resp := inProcess(t)
-	cfg.Clients, cfg.Count = 3, 12
+// mustRun runs the generator and requires all cfg.Count issuances to succeed.
+func mustRun(t *testing.T, cfg load.Config, resp *load.Responders) load.Result {
+	t.Helper()
 	res, err := load.Run(context.Background(), cfg, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Issued != 12 || res.Failed != 0 {
-		t.Fatalf("issued %d, failed %d: %v", res.Issued, res.Failed, res.FirstErr)
+	if res.Issued != cfg.Count || res.Failed != 0 {
+		t.Fatalf("issued %d of %d, failed %d: %v", res.Issued, cfg.Count, res.Failed, res.FirstErr)
 	}
+	return res
+}
+
+// TestRun: a short bounded run completes every issuance.
+func TestRun(t *testing.T) {
+	cfg, resp := inProcess(t)
+	cfg.Clients, cfg.Count = 3, 12
+	res := mustRun(t, cfg, resp)
 	if res.P50 <= 0 || res.P99 < res.P50 {
 		t.Errorf("latencies p50 %s p99 %s", res.P50, res.P99)
 	}
@@ -125,13 +132,7 @@ func TestRunValidationProcessing(t *testing.T) {
 		o.ValidationWait, v.Resolver = time.Millisecond, pc.LocalAddr().String()
 	})
 	cfg.Clients, cfg.Count = 2, 2
-	res, err := load.Run(context.Background(), cfg, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Issued != 2 || res.Failed != 0 {
-		t.Fatalf("issued %d, failed %d: %v", res.Issued, res.Failed, res.FirstErr)
-	}
+	mustRun(t, cfg, resp)
 }
 
 // TestRunTwoNodesPostgres: clients whose requests alternate between two
@@ -140,13 +141,7 @@ func TestRunValidationProcessing(t *testing.T) {
 func TestRunTwoNodesPostgres(t *testing.T) {
 	cfg, resp := nodes(t, pgtest.URL(t), 2)
 	cfg.Clients, cfg.Count = 2, 6
-	res, err := load.Run(context.Background(), cfg, resp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Issued != 6 || res.Failed != 0 {
-		t.Fatalf("issued %d, failed %d: %v", res.Issued, res.Failed, res.FirstErr)
-	}
+	res := mustRun(t, cfg, resp)
 	if len(res.Requests) != 2 || res.Requests[0] == 0 || res.Requests[1] == 0 {
 		t.Errorf("requests per node %v, want both nodes used", res.Requests)
 	}

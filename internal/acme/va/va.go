@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -193,8 +194,9 @@ const maxRedirects = 10
 
 // redirect allows what Let's Encrypt allows: http or https, on the
 // standard ports (here mapped to HTTPPort and TLSPort, which tests
-// override), at most maxRedirects times.
-func redirect(req *http.Request, via []*http.Request) error {
+// override), to a name rather than an IP address unless it is the
+// identifier name itself, at most maxRedirects times.
+func redirect(req *http.Request, via []*http.Request, name string) error {
 	u := req.URL
 	switch {
 	case len(via) > maxRedirects:
@@ -203,10 +205,29 @@ func redirect(req *http.Request, via []*http.Request) error {
 		return fail(acme.Connection, "redirect to %s: only http and https are followed", u.Redacted())
 	case u.Hostname() == "":
 		return fail(acme.Connection, "redirect to %s: no host", u.Redacted())
+	case otherIP(u.Hostname(), name):
+		return fail(acme.Connection, "redirect to %s: IP addresses are not followed", u.Redacted())
 	case u.Port() != "" && !(u.Scheme == "http" && u.Port() == "80" || u.Scheme == "https" && u.Port() == "443"):
 		return fail(acme.Connection, "redirect to %s: only ports 80 (http) and 443 (https) are followed", u.Redacted())
 	}
 	return nil
+}
+
+// otherIP reports whether host is an IP address other than name.
+func otherIP(host, name string) bool {
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	b, err := netip.ParseAddr(name)
+	return err != nil || a != b
+}
+
+// elsewhere is the failure of a redirect target on a host other than the
+// identifier's: whether that host answers, and what, is not the client's
+// to learn through the CA.
+func elsewhere(u *neturl.URL) *Failure {
+	return fail(acme.IncorrectResponse, "redirect target %s failed", u.Redacted())
 }
 
 // fetch asks a for the challenge, as host; a redirect to another host
@@ -246,12 +267,22 @@ func (v *VA) fetch(ctx context.Context, a netip.Addr, name, host, token, keyAuth
 		MaxResponseHeaderBytes: 8 << 10,
 	}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, CheckRedirect: redirect}
+	var refused error // a redirect the rules refuse, which the client may know
+	c := &http.Client{Transport: tr, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		refused = redirect(req, via, name)
+		return refused
+	}}
 	url := "http://" + host + "/.well-known/acme-challenge/" + token
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	req.Header.Set("User-Agent", "signet-acme-va")
 	resp, err := c.Do(req)
 	if err != nil {
+		var ue *neturl.Error
+		if refused == nil && errors.As(err, &ue) {
+			if u, perr := neturl.Parse(ue.URL); perr == nil && u.Hostname() != name {
+				return elsewhere(u)
+			}
+		}
 		var f *Failure
 		if errors.As(err, &f) {
 			return f
@@ -259,25 +290,25 @@ func (v *VA) fetch(ctx context.Context, a netip.Addr, name, host, token, keyAuth
 		return fail(acme.Connection, "fetching %s from %s: %v", url, a, err)
 	}
 	defer resp.Body.Close()
-	if final := resp.Request.URL.String(); final != url {
-		url += " (redirected to " + final + ")"
-	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if err != nil {
-		return fail(acme.Connection, "reading the challenge response of %s: %v", url, err)
+	got := strings.TrimRight(string(body), " \t\r\n")
+	final := resp.Request.URL
+	switch {
+	case err == nil && resp.StatusCode == http.StatusOK && subtle.ConstantTimeCompare([]byte(got), []byte(keyAuth)) == 1:
+		return nil
+	case final.Hostname() != name:
+		return elsewhere(final)
 	}
-	if resp.StatusCode != http.StatusOK {
+	if final.String() != url {
+		url += " (redirected to " + final.String() + ")"
+	}
+	switch {
+	case err != nil:
+		return fail(acme.Connection, "reading the challenge response of %s: %v", url, err)
+	case resp.StatusCode != http.StatusOK:
 		return fail(acme.Unauthorized, "%s answered %d", url, resp.StatusCode)
 	}
-	if got := strings.TrimRight(string(body), " \t\r\n"); subtle.ConstantTimeCompare([]byte(got), []byte(keyAuth)) != 1 {
-		if resp.Request.URL.Hostname() != name {
-			// Redirected elsewhere: what another host serves is not the
-			// client's to read through the CA.
-			return fail(acme.IncorrectResponse, "%s does not serve the key authorization", url)
-		}
-		return fail(acme.IncorrectResponse, "the key authorization served for %s is %q, want %q", host, trunc(got), keyAuth)
-	}
-	return nil
+	return fail(acme.IncorrectResponse, "the key authorization served for %s is %q, want %q", host, trunc(got), keyAuth)
 }
 
 // dns01 looks for the digest of the key authorization in a TXT record.

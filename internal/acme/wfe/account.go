@@ -155,6 +155,23 @@ func ownAccount(r *http.Request, req *request) error {
 	return nil
 }
 
+// fresh reads the signer's account from the store for a change to it: the
+// cached copy may be up to accountTTL stale, and writing it back would undo
+// a deactivation or key change made on another node meanwhile.
+func (w *WFE) fresh(r *http.Request, req *request) (store.ACMEAccount, error) {
+	acct, err := w.store.ACMEAccount(r.Context(), req.account.ID)
+	if err != nil {
+		return acct, err
+	}
+	if acct.Status != store.StatusValid {
+		return acct, problem(acme.Unauthorized, errs.Unauthorized, "account %s is %s", acct.ID, acct.Status)
+	}
+	if acct.KeyID != req.account.KeyID {
+		return acct, problem(acme.Unauthorized, errs.Unauthorized, "the request is not signed by the current key of account %s", acct.ID)
+	}
+	return acct, nil
+}
+
 // account: POST-as-GET, update of contacts, deactivation (§7.3.2, §7.3.6).
 func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 	if err := ownAccount(r, req); err != nil {
@@ -162,6 +179,10 @@ func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 	}
 	acct := req.account
 	if len(req.payload) > 0 {
+		var err error
+		if acct, err = w.fresh(r, req); err != nil {
+			return nil, err
+		}
 		var in acme.NewAccountRequest
 		if err := decode(req.payload, &in); err != nil {
 			return nil, err
@@ -265,7 +286,10 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	if other, err := w.store.ACMEAccountByKey(r.Context(), req.auth.name, newThumb); err == nil {
 		return nil, &located{errs.New(errs.Conflict, "the new key belongs to an account already"), w.accountURL(r, req.auth, other.ID)}
 	}
-	acct := req.account
+	acct, err := w.fresh(r, req)
+	if err != nil {
+		return nil, err
+	}
 	acct.KeyID = newThumb
 	if acct.Key, err = h.JSONWebKey.MarshalJSON(); err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "the new key")

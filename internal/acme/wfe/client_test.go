@@ -4,15 +4,10 @@ import (
 	"context"
 	"slices"
 	"testing"
-	"time"
 
 	xacme "golang.org/x/crypto/acme"
 
-	"signet/internal/ca"
-	"signet/internal/home"
-	"signet/internal/kms"
 	"signet/internal/policy"
-	"signet/internal/profile"
 )
 
 // TestChallengeTypes issues through every challenge type, for DNS names and
@@ -76,18 +71,7 @@ func TestChallengeTypes(t *testing.T) {
 func TestWildcardOrder(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	root, err := e.h.Store.Authority(ctx, ca.RootName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri := home.BesideKey(root.KeyURI, "wild")
-	if err := e.h.GenerateKey(ctx, uri, kms.KeyType("ecdsa-p256"), "test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: "wild", Purpose: profile.Purpose("tls-server"), KeyURI: uri,
-		Policy: policy.Policy{DNS: []string{"signet.test"}, Wildcards: true}, Actor: "test", DefaultValidity: 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	e.authority("wild", policy.Policy{DNS: []string{"signet.test"}, Wildcards: true})
 	c := e.client(nil)
 	c.DirectoryURL = e.ts.URL + "/acme/wild/directory"
 	e.register(c)

@@ -3,6 +3,8 @@ package wfe_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -139,4 +141,27 @@ func TestConformance(t *testing.T) {
 	}
 	_, _, p = e.post(d.RegURL, signJWS(t, key, "", d.RegURL, e.nonce(), []byte(`{"termsOfServiceAgreed":true}`), nil))
 	wantProblem(t, p, "unauthorized")
+}
+
+// TestES512Account: an account with a P-521 key, whose requests are signed
+// with ES512, registers, updates its contacts and gets a certificate.
+func TestES512Account(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	key, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.client(key)
+	acct := e.register(c)
+	acct.Contact = []string{"mailto:p521@example.org"}
+	if got, err := c.UpdateReg(ctx, acct); err != nil || !slices.Equal(got.Contact, acct.Contact) {
+		t.Fatalf("contact update: %+v, %v", got, err)
+	}
+	o := e.readyOrder(c, "p521.signet.test")
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, nil, "p521.signet.test"), true)
+	if err != nil {
+		t.Fatalf("finalize: %v", err)
+	}
+	e.verify(chain, "p521.signet.test")
 }

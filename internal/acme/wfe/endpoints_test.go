@@ -360,7 +360,8 @@ func TestProcessing(t *testing.T) {
 
 // TestHTTP01Redirects: http-01 follows redirects (RFC 8555 §8.3) to another
 // path, another host and https, on the standard ports only (here mapped
-// to the test ports), and gives up on loops and other schemes or ports.
+// to the test ports), and gives up on loops, IP addresses and other
+// schemes or ports. How another host failed is not told.
 func TestHTTP01Redirects(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
@@ -368,7 +369,15 @@ func TestHTTP01Redirects(t *testing.T) {
 	e.register(c)
 	e.mu.Lock()
 	e.http["secret-page"] = "INTRANET: payroll figures"
+	e.aRecords["down.signet.test"] = []net.IP{}
 	e.mu.Unlock()
+	// What the challenge error says, where it matters.
+	detail := map[string]string{
+		"IP address":          "IP addresses are not followed",
+		"another host's 404":  "redirect target http://intranet.signet.test/moved/missing failed",
+		"another host's page": "redirect target http://intranet.signet.test/moved/secret-page failed",
+		"another host down":   "redirect target http://down.signet.test/moved/",
+	}
 	for i, tc := range []struct {
 		name, to string // to: {name} and {token} stand for the name and the token
 		valid    bool
@@ -382,6 +391,9 @@ func TestHTTP01Redirects(t *testing.T) {
 		{"other scheme", "ftp://{name}/moved/{token}", false},
 		{"loop", "/.well-known/acme-challenge/{token}", false},
 		{"another host's page", "http://intranet.signet.test/moved/secret-page", false},
+		{"another host's 404", "http://intranet.signet.test/moved/missing", false},
+		{"another host down", "http://down.signet.test/moved/{token}", false},
+		{"IP address", "http://127.0.0.1/moved/{token}", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			name := fmt.Sprintf("r%d.signet.test", i)
@@ -409,8 +421,12 @@ func TestHTTP01Redirects(t *testing.T) {
 				t.Fatalf("the invalid order: %+v, %v; want status invalid with the challenge's problem", got, err)
 			}
 			// What another host serves does not come back in the error.
-			if got, _ := c.GetChallenge(ctx, ch.URI); got != nil && got.Error != nil && strings.Contains(got.Error.Error(), "INTRANET") {
+			got, _ := c.GetChallenge(ctx, ch.URI)
+			if got != nil && got.Error != nil && strings.Contains(got.Error.Error(), "INTRANET") {
 				t.Fatalf("the challenge error shows another host's page: %v", got.Error)
+			}
+			if want := detail[tc.name]; want != "" && (got == nil || got.Error == nil || !strings.Contains(got.Error.Error(), want)) {
+				t.Fatalf("the challenge error: %v; want it to say %q", got.Error, want)
 			}
 		})
 	}

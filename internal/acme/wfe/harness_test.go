@@ -28,7 +28,11 @@ import (
 	"signet/internal/acme/eab"
 	"signet/internal/acme/va"
 	"signet/internal/acme/wfe"
+	"signet/internal/ca"
 	"signet/internal/home"
+	"signet/internal/kms"
+	"signet/internal/policy"
+	"signet/internal/profile"
 	"signet/internal/server"
 )
 
@@ -221,6 +225,21 @@ func (e *env) client(key crypto.Signer) *xacme.Client {
 		key = newKey(e.t)
 	}
 	return &xacme.Client{Key: key, DirectoryURL: e.dirURL, HTTPClient: e.ts.Client(), UserAgent: "signet-test"}
+}
+
+// authority creates a tls-server authority under the root, its key beside
+// the root's, with the name policy pol.
+func (e *env) authority(name string, pol policy.Policy) {
+	e.t.Helper()
+	ctx := context.Background()
+	uri, err := e.h.GenerateKeyBesideRoot(ctx, name, kms.KeyType("ecdsa-p256"), "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: name, Purpose: profile.Purpose("tls-server"), KeyURI: uri,
+		Policy: pol, Actor: "test", DefaultValidity: 24 * time.Hour}); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 // register creates an account.

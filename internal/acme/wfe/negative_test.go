@@ -7,16 +7,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	xacme "golang.org/x/crypto/acme"
 
-	"signet/internal/ca"
-	"signet/internal/home"
-	"signet/internal/kms"
 	"signet/internal/policy"
-	"signet/internal/profile"
 	"signet/internal/store"
 )
 
@@ -168,18 +163,7 @@ func TestNegative(t *testing.T) {
 func TestForbiddenIdentifiers(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	root, err := e.h.Store.Authority(ctx, ca.RootName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uri := home.BesideKey(root.KeyURI, "corp")
-	if err := e.h.GenerateKey(ctx, uri, kms.KeyType("ecdsa-p256"), "test"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: "corp", Purpose: profile.Purpose("tls-server"), KeyURI: uri,
-		Policy: policy.Policy{DNS: []string{"corp.example"}}, Actor: "test", DefaultValidity: 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
+	e.authority("corp", policy.Policy{DNS: []string{"corp.example"}})
 	key := newKey(t)
 	c := e.client(key)
 	c.DirectoryURL = e.ts.URL + "/acme/corp/directory"

@@ -464,7 +464,7 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	done := o
 	done.Status = store.StatusValid
 	prof := req.auth.profiles[o.Profile]
-	_, err = w.o.CA.Issue(r.Context(), ca.Request{
+	issued, err := w.o.CA.Issue(r.Context(), ca.Request{
 		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
 		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID, Finalizes: &done,
 	})
@@ -472,13 +472,13 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 		var rs policy.Refusals
 		switch k := errs.KindOf(err); {
 		case k == errs.Conflict:
-			err = problem(acme.OrderNotReady, errs.Conflict, "order %s was finalized meanwhile", o.ID)
+			err = problem(acme.OrderNotReady, errs.Unauthorized, "order %s was finalized meanwhile", o.ID)
 		case (k == errs.Rejected || k == errs.Malformed) && !errors.As(err, &rs):
 			err = withType(acme.BadCSR, err)
 		}
 		return nil, err
 	}
-	done.Version++
+	done.CertSerial, done.Version = issued.Serial, done.Version+1
 	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
 }
 

@@ -264,6 +264,9 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 			c := cert(fmt.Sprintf("0f%02x", i), "tls", i)
 			c.Finalizes = &done
 			errsOf[i] = s.RecordCertificate(ctx, c, audit.Event{Actor: "acme:a1"})
+			if done.CertSerial != "" {
+				t.Errorf("RecordCertificate wrote serial %s into the caller's order", done.CertSerial)
+			}
 		})
 	}
 	wg.Wait()
