@@ -157,7 +157,8 @@ func TestNodesShareOneChain(t *testing.T) {
 	}
 	var batches int64
 	for _, s := range ss {
-		batches += s.w.batches.Load()
+		b, _ := s.WriteStats()
+		batches += b
 	}
 	t.Logf("%d certificates in %d batches over %d nodes", len(ok), batches, nodes)
 }

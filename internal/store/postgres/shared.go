@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"sync"
 	"time"
@@ -120,18 +121,27 @@ func (s *Store) PublishRevocation(ctx context.Context, docs []store.RevocationDo
 
 // PublishedCRLs implements store.Shared.
 func (s *Store) PublishedCRLs(ctx context.Context, after int64, fn func(store.RevocationDoc) error) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.stream)
+	defer cancel()
+	rows, err := s.pool.Query(ctx, `SELECT authority, shard, der, this_update, next_update, version FROM published_crls
+		WHERE version > $1 ORDER BY version`, after)
+	if err != nil {
+		return after, dbError(err, "read published CRLs")
+	}
+	defer rows.Close()
 	last := after
-	err := s.each(ctx, true, `SELECT authority, shard, der, this_update, next_update, version FROM published_crls
-		WHERE version > $1 ORDER BY version`, []any{after}, func(rows pgx.Rows) error {
+	for rows.Next() {
 		d := store.RevocationDoc{Kind: "crl"}
 		var this, next int64
 		if err := rows.Scan(&d.Authority, &d.Shard, &d.DER, &this, &next, &d.Version); err != nil {
-			return errs.Wrap(errs.Internal, err, "read published CRL")
+			return last, dbError(err, "read published CRL")
 		}
 		d.ThisUpdate, d.NextUpdate, last = columns.Time(this), columns.Time(next), d.Version
-		return fn(d)
-	})
-	return last, err
+		if err := fn(d); err != nil {
+			return last, err
+		}
+	}
+	return last, dbError(rows.Err(), "read published CRLs")
 }
 
 // PublishedOCSP implements store.Shared.
@@ -142,7 +152,7 @@ func (s *Store) PublishedOCSP(ctx context.Context, authority, hash, serial strin
 	defer cancel()
 	err := s.pool.QueryRow(ctx, `SELECT revoked, der, this_update, next_update, version FROM ocsp_responses
 		WHERE authority = $1 AND hash = $2 AND serial = $3`, authority, hash, serial).Scan(&d.Revoked, &d.DER, &this, &next, &d.Version)
-	if isNoRows(err) {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return d, errs.New(errs.NotFound, "no OCSP response published for %s of %s", serial, authority)
 	}
 	if err != nil {

@@ -1,9 +1,8 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
-	"strconv"
 	"strings"
 
 	"signet/internal/audit"
@@ -12,29 +11,43 @@ import (
 	"signet/internal/store/columns"
 )
 
-// query runs q on the read pool through a statement prepared once per query
-// text (a sync.Map, so readers never wait on one another here).
+// query runs q, written with ? placeholders, on the read pool: through a
+// statement prepared once per query text where the dialect asks for it (a
+// sync.Map, so readers never wait on one another here).
 func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	st, ok := s.stmts.Load(q)
+	v, ok := s.reads.Load(q)
 	if !ok {
-		prepared, err := s.read.PrepareContext(ctx, q)
-		if err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "prepare query")
-		}
-		var loaded bool
-		if st, loaded = s.stmts.LoadOrStore(q, prepared); loaded {
-			prepared.Close()
+		v = s.d.rebind(q)
+		if s.d.PrepareReads {
+			prepared, err := s.read.PrepareContext(ctx, v.(string))
+			if err != nil {
+				return nil, s.d.Error(err, "prepare query")
+			}
+			if v, ok = s.reads.LoadOrStore(q, prepared); ok {
+				prepared.Close()
+			}
+		} else {
+			s.reads.Store(q, v)
 		}
 	}
-	rows, err := st.(*sql.Stmt).QueryContext(ctx, args...)
+	var rows *sql.Rows
+	var err error
+	if st, ok := v.(*sql.Stmt); ok {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = s.read.QueryContext(ctx, v.(string), args...)
+	}
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "query database")
+		return nil, s.d.Error(err, "query database")
 	}
 	return rows, nil
 }
 
-// each runs q and calls scan for every row.
-func (s *Store) each(ctx context.Context, q string, args []any, scan func(*sql.Rows) error) error {
+// each runs q within the read timeout (the stream timeout when stream is
+// set: those calls visit a whole table) and calls scan for every row.
+func (s *Store) each(ctx context.Context, stream bool, q string, args []any, scan func(*sql.Rows) error) error {
+	ctx, cancel := s.bound(ctx, stream)
+	defer cancel()
 	rows, err := s.query(ctx, q, args...)
 	if err != nil {
 		return err
@@ -45,10 +58,19 @@ func (s *Store) each(ctx context.Context, q string, args []any, scan func(*sql.R
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "read database")
+	return s.d.Error(rows.Err(), "read database")
+}
+
+// bound gives ctx the read timeout, or the stream timeout.
+func (s *Store) bound(ctx context.Context, stream bool) (context.Context, context.CancelFunc) {
+	d := s.timeout
+	if stream {
+		d = s.stream
 	}
-	return nil
+	if d <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // Authority implements store.Store.
@@ -70,7 +92,7 @@ func (s *Store) Authorities(ctx context.Context) ([]store.Authority, error) {
 
 func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store.Authority, error) {
 	var out []store.Authority
-	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
+	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
 		a, err := columns.ScanAuthority(rows.Scan)
 		out = append(out, a)
 		return err
@@ -118,7 +140,7 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 		// it in the (not_after, serial) order.
 		var notAfter int64
 		found := false
-		err := s.each(ctx, "SELECT not_after FROM certificates WHERE serial = ?", []any{f.AfterSerial}, func(rows *sql.Rows) error {
+		err := s.each(ctx, false, "SELECT not_after FROM certificates WHERE serial = ?", []any{f.AfterSerial}, func(rows *sql.Rows) error {
 			found = true
 			return rows.Scan(&notAfter)
 		})
@@ -144,7 +166,7 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 
 func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
 	var out []store.Certificate
-	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
+	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
 		c, err := columns.ScanCertificate(rows.Scan)
 		out = append(out, c)
 		return err
@@ -154,7 +176,7 @@ func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]stor
 
 // Events implements store.Store and audit.Reader.
 func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
-	return s.each(ctx, "SELECT "+columns.EventColumns+" FROM events ORDER BY seq", nil, func(rows *sql.Rows) error {
+	return s.each(ctx, true, "SELECT "+columns.EventColumns+" FROM events ORDER BY seq", nil, func(rows *sql.Rows) error {
 		e, err := columns.ScanEvent(rows.Scan)
 		if err != nil {
 			return err
@@ -167,7 +189,7 @@ func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
 func (s *Store) IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error {
 	q := `SELECT serial, issue_seq FROM certificates
 		UNION ALL SELECT 'ssh:' || serial, issue_seq FROM ssh_certificates ORDER BY issue_seq`
-	return s.each(ctx, q, nil, func(rows *sql.Rows) error {
+	return s.each(ctx, true, q, nil, func(rows *sql.Rows) error {
 		var serial string
 		var seq int64
 		if err := rows.Scan(&serial, &seq); err != nil {
@@ -176,5 +198,3 @@ func (s *Store) IssuedCertificates(ctx context.Context, fn func(serial string, i
 		return fn(serial, seq)
 	})
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

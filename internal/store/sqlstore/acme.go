@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,31 +13,13 @@ import (
 	"signet/internal/store/columns"
 )
 
-func init() {
-	for k, v := range map[string]string{
-		"acmeAccountCheck": `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
-			EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
-		"acmeAccount": `INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		"acmeAccountUpdate": `UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?`,
-		"acmeAccountExists": `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE id = ?), 0`,
-		"eabState":          `SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = ?`,
-		"eabBind":           `UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?`,
-		"eabCheck":          `SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = ?), EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
-		"eab":               `INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES (?, ?, ?, ?)`,
-		"acmeOrderCheck":    `SELECT EXISTS (SELECT 1 FROM acme_orders WHERE id = ?), EXISTS (SELECT 1 FROM acme_accounts WHERE id = ? AND authority = ?)`,
-		"acmeOrder": `INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-		"acmeOrderVersion": `SELECT version FROM acme_orders WHERE id = ?`,
-		"acmeOrderUpdate": `UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, version = version + 1
-			WHERE id = ? AND version = ?`,
-		"acmeOrderDelete": `DELETE FROM acme_orders WHERE (expires < ?1 AND cert_serial IS NULL)
-			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?1)`,
-		"secretPut": `INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?, ?, ?)`,
-	} {
-		writeStatements[k] = v
-	}
-}
+const acmeAccountCheck = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
+	EXISTS (SELECT 1 FROM authorities WHERE name = ?)`
+
+// The ACME writes go through the writer like every other: the lock its
+// transactions take serializes them across processes, so an order's
+// version check and update are one atomic step whichever node runs them
+// (two nodes finalizing one order: one wins, the other gets errs.Conflict).
 
 // CreateACMEAccount implements store.Store.
 func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
@@ -47,17 +29,17 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	}
 	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
-		taken, authority, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
+		taken, authority, err := t.exists(acmeAccountCheck, a.Authority, a.KeyID, a.ID, a.Authority)
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up ACME account key")
+			return s.d.Error(err, "look up ACME account key")
 		}
 		if err := store.CheckCreateACMEAccount(a, taken, authority); err != nil || a.EABKeyID == "" {
 			return err
 		}
 		var auth, bound string
-		err = t.w.stmt["eabState"].QueryRowContext(t.ctx, a.EABKeyID).Scan(&auth, &bound)
+		err = t.queryRow("SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = ?", a.EABKeyID).Scan(&auth, &bound)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return errs.Wrap(errs.Internal, err, "look up external account binding key")
+			return s.d.Error(err, "look up external account binding key")
 		}
 		return store.CheckBindEABKey(a, auth, bound)
 	}
@@ -65,17 +47,14 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccount", a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
+		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
-		if err != nil {
-			return constraintError(err, "ACME account %s", a.ID)
+		if err != nil || a.EABKeyID == "" {
+			return s.d.Error(err, "ACME account %s", a.ID)
 		}
-		if a.EABKeyID != "" {
-			if _, err := t.exec("eabBind", a.ID, a.EABKeyID); err != nil {
-				return errs.Wrap(errs.Internal, err, "bind external account binding key")
-			}
-		}
-		return nil
+		_, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID)
+		return s.d.Error(err, "bind external account binding key")
 	})
 }
 
@@ -87,15 +66,10 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	}
 	contacts := columns.EncodeContacts(a)
 	check := func(t *tx) error {
-		taken, _, err := t.exists("acmeAccountCheck", a.Authority, a.KeyID, a.ID, a.Authority)
+		taken, exists, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ?)`, a.Authority, a.KeyID, a.ID, a.ID)
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up ACME account key")
-		}
-		exists := true // a taken key is refused first: no need to look
-		if !taken {
-			if exists, _, err = t.exists("acmeAccountExists", a.ID); err != nil {
-				return errs.Wrap(errs.Internal, err, "look up ACME account")
-			}
+			return s.d.Error(err, "look up ACME account")
 		}
 		return store.CheckUpdateACMEAccount(a, taken, exists)
 	}
@@ -103,8 +77,9 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("acmeAccountUpdate", a.KeyID, a.Key, contacts, a.Status, a.ID)
-		return constraintError(err, "ACME account %s", a.ID)
+		_, err := t.exec("UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?",
+			a.KeyID, a.Key, contacts, a.Status, a.ID)
+		return s.d.Error(err, "ACME account %s", a.ID)
 	})
 }
 
@@ -121,7 +96,7 @@ func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (
 func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
 	var a store.ACMEAccount
 	found := false
-	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
+	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
 		var err error
 		a, err = columns.ScanACMEAccount(rows.Scan)
 		found = true
@@ -144,16 +119,18 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return err
 	}
 	check := func(t *tx) error {
-		exists, account, err := t.exists("acmeOrderCheck", o.ID, o.AccountID, o.Authority)
+		exists, account, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_orders WHERE id = ?),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ? AND authority = ?)`, o.ID, o.AccountID, o.Authority)
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up ACME order")
+			return s.d.Error(err, "look up ACME order")
 		}
 		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec("acmeOrder", o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
+		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
 			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
-		return constraintError(err, "ACME order %s", o.ID)
+		return s.d.Error(err, "ACME order %s", o.ID)
 	})
 }
 
@@ -208,7 +185,7 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 
 func (s *Store) acmeOrders(ctx context.Context, q string, args ...any) ([]store.ACMEOrder, error) {
 	var out []store.ACMEOrder
-	err := s.each(ctx, q, args, func(r *sql.Rows) error {
+	err := s.each(ctx, false, q, args, func(r *sql.Rows) error {
 		o, err := columns.ScanOrder(r.Scan)
 		out = append(out, o)
 		return err
@@ -220,12 +197,12 @@ func (s *Store) acmeOrders(ctx context.Context, q string, args ...any) ([]store.
 func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		res, err := t.exec("acmeOrderDelete", before.UnixNano())
-		if err != nil {
-			return errs.Wrap(errs.Internal, err, "delete stale ACME orders")
+		res, err := t.exec(`DELETE FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?)`, before.UnixNano(), before.UnixNano())
+		if err == nil {
+			n, err = res.RowsAffected()
 		}
-		n, err = res.RowsAffected()
-		return err
+		return s.d.Error(err, "delete stale ACME orders")
 	})
 	return n, err
 }
@@ -237,9 +214,10 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 		return err
 	}
 	check := func(t *tx) error {
-		exists, authority, err := t.exists("eabCheck", k.ID, k.Authority)
+		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = ?),
+			EXISTS (SELECT 1 FROM authorities WHERE name = ?)`, k.ID, k.Authority)
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "look up external account binding key")
+			return s.d.Error(err, "look up external account binding key")
 		}
 		return store.CheckCreateEABKey(k, exists, authority)
 	}
@@ -247,8 +225,9 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("eab", k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
-		return constraintError(err, "external account binding key %q", k.ID)
+		_, err := t.exec("INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES (?, ?, ?, ?)",
+			k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
+		return s.d.Error(err, "external account binding key %q", k.ID)
 	})
 }
 
@@ -256,7 +235,7 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 	var k store.EABKey
 	found := false
-	err := s.each(ctx, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?",
+	err := s.each(ctx, false, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?",
 		[]any{id}, func(rows *sql.Rows) error {
 			var err error
 			k, err = columns.ScanEABKey(rows.Scan)
@@ -269,20 +248,21 @@ func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
 	return k, err
 }
 
-// Secret implements store.Store.
+// Secret implements store.Store: the first process to store a value wins.
 func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
 	if err := store.CheckSecret(name, value); err != nil {
 		return nil, err
 	}
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		_, err := t.exec("secretPut", name, value, s.now().UnixNano())
-		return constraintError(err, "secret %q", name)
+		_, err := t.exec("INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+			name, value, s.now().UnixNano())
+		return s.d.Error(err, "secret %q", name)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
-	err = s.each(ctx, "SELECT value FROM secrets WHERE name = ?", []any{name}, func(rows *sql.Rows) error {
+	err = s.each(ctx, false, "SELECT value FROM secrets WHERE name = ?", []any{name}, func(rows *sql.Rows) error {
 		return rows.Scan(&out)
 	})
 	if err == nil && out == nil {
@@ -294,23 +274,24 @@ func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, 
 // checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
 func (t *tx) checkOrderVersion(id string, version int64) error {
 	var v int64
-	err := t.w.stmt["acmeOrderVersion"].QueryRowContext(t.ctx, id).Scan(&v)
+	err := t.queryRow("SELECT version FROM acme_orders WHERE id = ?", id).Scan(&v)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return errs.Wrap(errs.Internal, err, "read ACME order %s", id)
+		return t.w.d.Error(err, "read ACME order %s", id)
 	}
 	return store.CheckACMEOrderVersion(id, v, version)
 }
 
 // updateOrder writes o if it is still at o.Version, else errs.Conflict.
 func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
-	res, err := t.exec("acmeOrderUpdate", o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
+	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, version = version + 1
+		WHERE id = ? AND version = ?`, o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
 		columns.NullString(o.Replaces), body, o.ID, o.Version)
-	if err != nil {
-		return constraintError(err, "ACME order %s", o.ID)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
-		return errs.Wrap(errs.Internal, err, "update ACME order %s", o.ID)
+		return t.w.d.Error(err, "ACME order %s", o.ID)
 	}
 	if n != 1 {
 		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)

@@ -1,14 +1,11 @@
-package postgres
+package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
@@ -17,9 +14,9 @@ import (
 )
 
 const (
-	sshKeyInsert = `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`
-	sshDemote = "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = $1 AND state = 'active'"
+	insertSSHKey = `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sshDemote = "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'"
 )
 
 // CreateSSHAuthority implements store.Store.
@@ -28,27 +25,43 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 	if err != nil {
 		return err
 	}
-	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
+	check := func(t *tx) error { return t.checkNewAuthority(a) }
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.insertAuthority(a, &ev); err != nil {
 			return err
 		}
-		if err := t.insertAuthority(a, ev.Seq); err != nil {
-			return err
-		}
-		_, err = t.exec(sshKeyInsert, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
-		return dbError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
+}
+
+// sshKeyState reads the state of an authority's SSH CA key ("" if it has
+// no such key). While only staging requests run, a batch reads it once.
+func (t *tx) sshKeyState(authority, fingerprint string) (string, error) {
+	k := [2]string{authority, fingerprint}
+	if st, ok := t.w.sshKeys[k]; ok && t.stage {
+		return st, nil
+	}
+	var st string
+	err := t.queryRow("SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?", authority, fingerprint).Scan(&st)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", t.w.d.Error(err, "look up SSH key %s of %q", fingerprint, authority)
+	}
+	if t.stage {
+		t.w.sshKeys[k] = st
+	}
+	return st, nil
 }
 
 // sshKeyCheck reads one key's state ("" if absent), refusing an authority
 // that does not exist.
 func (t *tx) sshKeyCheck(authority, fingerprint string) (state string, err error) {
 	var exists bool
-	err = t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = $1),
-		COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $1 AND fingerprint = $2), '')`,
-		authority, fingerprint).Scan(&exists, &state)
+	err = t.queryRow(`SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
+		COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?), '')`,
+		authority, authority, fingerprint).Scan(&exists, &state)
 	if err != nil {
-		return "", dbError(err, "look up SSH key %s of %q", fingerprint, authority)
+		return "", t.w.d.Error(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
 	if err := store.CheckAuthorityExists(authority, exists); err != nil {
 		return "", err
@@ -75,11 +88,11 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 		}
 		if k.State == store.SSHKeyActive {
 			if _, err := t.exec(sshDemote, k.Authority); err != nil {
-				return dbError(err, "demote the active key of %q", k.Authority)
+				return s.d.Error(err, "demote the active key of %q", k.Authority)
 			}
 		}
-		_, err := t.exec(sshKeyInsert, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
-		return dbError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
 }
 
@@ -102,11 +115,11 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 		}
 		if state == store.SSHKeyActive {
 			if _, err := t.exec(sshDemote, authority); err != nil {
-				return dbError(err, "demote the active key of %q", authority)
+				return s.d.Error(err, "demote the active key of %q", authority)
 			}
 		}
-		_, err := t.exec("UPDATE ssh_authority_keys SET state = $1 WHERE authority = $2 AND fingerprint = $3", string(state), authority, fingerprint)
-		return dbError(err, "set state of SSH key %s", fingerprint)
+		_, err := t.exec("UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?", string(state), authority, fingerprint)
+		return s.d.Error(err, "set state of SSH key %s", fingerprint)
 	})
 }
 
@@ -121,31 +134,30 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		return err
 	}
 	check := func(t *tx) error {
-		var taken bool
-		var state string
-		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = $1),
-			COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3), '')`,
-			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&taken, &state)
+		state, err := t.sshKeyState(c.Authority, c.CAFingerprint)
 		if err != nil {
-			return dbError(err, "look up SSH certificate %d", c.Serial)
+			return err
 		}
-		return store.CheckRecordSSHCertificate(c, taken, state)
+		// A taken serial is refused by the UNIQUE constraint: when staged,
+		// at the flush, which reruns the batch with a savepoint per request.
+		return store.CheckRecordSSHCertificate(c, false, state)
 	}
-	return s.w.do(ctx, check, func(t *tx) error {
+	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec(`INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type, principals,
-			valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
+		row := []any{int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
-			c.Requester, c.Cert, ev.Seq)
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "23505" {
-			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
+			c.Requester, c.Cert, ev.Seq}
+		if t.stage {
+			t.stageRow(stageSSHCertificates, row...)
+			return nil
 		}
-		return dbError(err, "SSH certificate %d", c.Serial)
+		_, err := t.exec(insertSSHCertificate, row...)
+		if err != nil && s.d.kind(err) == errs.Conflict {
+			return errs.Wrap(errs.Conflict, failure{err}, "SSH certificate serial %d is already recorded", c.Serial)
+		}
+		return s.d.Error(err, "SSH certificate %d", c.Serial)
 	})
 }
 
@@ -157,9 +169,9 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 	}
 	check := func(t *tx) error {
 		var status, authority string
-		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM ssh_certificates WHERE serial = $1", int64(serial)).Scan(&status, &authority)
-		if err != nil && !isNoRows(err) {
-			return dbError(err, "read SSH certificate %d", serial)
+		err := t.queryRow("SELECT status, authority FROM ssh_certificates WHERE serial = ?", int64(serial)).Scan(&status, &authority)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return s.d.Error(err, "read SSH certificate %d", serial)
 		}
 		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
 			return err
@@ -171,9 +183,9 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("UPDATE ssh_certificates SET status = 'revoked', revoked_at = $1, revoked_by = 'serial' WHERE serial = $2",
+		_, err := t.exec("UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 			at.UnixNano(), int64(serial))
-		return dbError(err, "revoke SSH certificate %d", serial)
+		return s.d.Error(err, "revoke SSH certificate %d", serial)
 	})
 }
 
@@ -186,10 +198,10 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 	var n int
 	check := func(t *tx) error {
 		var total, open int
-		err := t.tx.QueryRow(t.ctx, `SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
-			FROM ssh_certificates WHERE authority = $1 AND key_id = $2`, authority, keyID).Scan(&total, &open)
+		err := t.queryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
+			FROM ssh_certificates WHERE authority = ? AND key_id = ?`, authority, keyID).Scan(&total, &open)
 		if err != nil {
-			return dbError(err, "look up key ID %q", keyID)
+			return s.d.Error(err, "look up key ID %q", keyID)
 		}
 		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
@@ -197,13 +209,14 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		tag, err := t.exec(`UPDATE ssh_certificates SET status = 'revoked', revoked_at = $1, revoked_by = 'key-id'
-			WHERE authority = $2 AND key_id = $3 AND (status = 'valid' OR revoked_by = 'serial')`, at.UnixNano(), authority, keyID)
+		res, err := t.exec(`UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'key-id'
+			WHERE authority = ? AND key_id = ? AND (status = 'valid' OR revoked_by = 'serial')`, at.UnixNano(), authority, keyID)
 		if err != nil {
-			return dbError(err, "revoke key ID %q", keyID)
+			return s.d.Error(err, "revoke key ID %q", keyID)
 		}
-		n = int(tag.RowsAffected())
-		return nil
+		rows, err := res.RowsAffected()
+		n = int(rows)
+		return s.d.Error(err, "revoke key ID %q", keyID)
 	})
 	return n, err
 }
@@ -211,8 +224,8 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
 	var out []store.SSHKey
-	err := s.each(ctx, false, "SELECT "+columns.SSHKeyColumns+` FROM ssh_authority_keys WHERE authority = $1 ORDER BY created_at, fingerprint COLLATE "C"`,
-		[]any{authority}, func(rows pgx.Rows) error {
+	err := s.each(ctx, false, "SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint"+s.d.Bytewise,
+		[]any{authority}, func(rows *sql.Rows) error {
 			k, err := columns.ScanSSHKey(rows.Scan)
 			out = append(out, k)
 			return err
@@ -225,7 +238,7 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = $1", int64(serial))
+	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
 	if err == nil && len(cs) == 0 {
 		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
 	}
@@ -239,18 +252,14 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error) {
 	var where []string
 	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, cond+" = $"+strconv.Itoa(len(args)))
-	}
 	if f.Authority != "" {
-		add("authority", f.Authority)
+		where, args = append(where, "authority = ?"), append(args, f.Authority)
 	}
 	if f.KeyID != "" {
-		add("key_id", f.KeyID)
+		where, args = append(where, "key_id = ?"), append(args, f.KeyID)
 	}
 	if f.Status != "" {
-		add("status", string(f.Status))
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
 	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
 	if len(where) > 0 {
@@ -258,15 +267,15 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	}
 	q += " ORDER BY serial"
 	if f.Limit > 0 {
+		q += " LIMIT ?"
 		args = append(args, f.Limit)
-		q += " LIMIT $" + strconv.Itoa(len(args))
 	}
 	return s.sshCertificates(ctx, q, args...)
 }
 
 func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
 	var out []store.SSHCertificate
-	err := s.each(ctx, false, q, args, func(rows pgx.Rows) error {
+	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
 		c, err := columns.ScanSSHCertificate(rows.Scan)
 		out = append(out, c)
 		return err
