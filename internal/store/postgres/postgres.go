@@ -51,19 +51,10 @@ var _ store.Store = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	now          func() time.Time
-	maxBatch     int
-	maxConns     int32
-	timeout      time.Duration
-	writeTimeout time.Duration
-	stream       time.Duration
+	maxConns int32
+	timeout  time.Duration
+	stream   time.Duration
 }
-
-// WithClock sets the clock that stamps events given without a time.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithMaxBatch caps how many writes share one transaction (default 256).
-func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = max(n, 1) } }
 
 // WithMaxConns sets the size of the connection pool (default 16, unless the
 // URL says pool_max_conns). audit.Verify holds two at once, the writer one.
@@ -72,13 +63,13 @@ func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = int32(m
 // WithTimeout bounds each read and each write batch (default 15s): a
 // database that stops answering fails requests instead of hanging them.
 func WithTimeout(d time.Duration) Option {
-	return func(o *options) { o.timeout, o.writeTimeout = d, d }
+	return func(o *options) { o.timeout = d }
 }
 
 // Open connects to the database at url (postgres://...) and brings its
 // schema up to date.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, maxBatch: 256, timeout: 15 * time.Second, writeTimeout: 15 * time.Second, stream: 10 * time.Minute}
+	o := options{timeout: 15 * time.Second, stream: 10 * time.Minute}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -104,12 +95,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	s := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool), timeout: o.timeout, stream: o.stream}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := sqlstore.Migrate(mctx, &d, s.db, schema, o.now()); err != nil {
+	if err := sqlstore.Migrate(mctx, &d, s.db, schema, time.Now()); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.Store, err = sqlstore.New(ctx, &d, s.db, s.db, sqlstore.Options{Now: o.now, MaxBatch: o.maxBatch,
-		Timeout: o.writeTimeout, Stream: o.stream})
+	s.Store, err = sqlstore.New(ctx, &d, s.db, s.db, sqlstore.Options{MaxBatch: 256, Timeout: o.timeout, Stream: o.stream})
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -11,23 +11,24 @@ import (
 	"signet/internal/errs"
 	"signet/internal/store"
 	"signet/internal/store/postgres/pgtest"
-	"signet/internal/store/storetest"
 )
 
 var ctx = context.Background()
 
-func open(t testing.TB, url string, opts ...Option) *Store {
+// openNodes opens the database at url n times, as n nodes would, each store
+// with its own pool and writer, closed when the test ends.
+func openNodes(t testing.TB, url string, n int, opts ...Option) []*Store {
 	t.Helper()
-	s, err := Open(ctx, url, opts...)
-	if err != nil {
-		t.Fatal(err)
+	var ss []*Store
+	for range n {
+		s, err := Open(ctx, url, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ss = append(ss, s)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.URL(t)) })
+	return ss
 }
 
 // TestNodesStartTogether: nodes opening a new database at once apply the
@@ -68,10 +69,7 @@ func TestNodesStartTogether(t *testing.T) {
 func TestNodesShareOneChain(t *testing.T) {
 	url := pgtest.URL(t)
 	const nodes, workers, each = 3, 8, 25
-	var ss []*Store
-	for range nodes {
-		ss = append(ss, open(t, url, WithMaxConns(6)))
-	}
+	ss := openNodes(t, url, nodes, WithMaxConns(6))
 	if err := ss[0].CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +165,7 @@ func TestNodesShareOneChain(t *testing.T) {
 // with errs.Unavailable within its timeout, rather than hanging.
 func TestUnavailable(t *testing.T) {
 	srv := pgtest.Start(t)
-	s := open(t, pgtest.NewDatabase(t, srv.URL()), WithTimeout(3*time.Second))
+	s := openNodes(t, pgtest.NewDatabase(t, srv.URL()), 1, WithTimeout(3*time.Second))[0]
 	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}

@@ -39,18 +39,10 @@ var _ store.Store = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	now             func() time.Time
-	maxBatch        int
 	readers         int
 	busyTimeout     time.Duration
 	checkpointEvery time.Duration
 }
-
-// WithClock sets the clock that stamps events given without a time.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithMaxBatch caps how many writes share one transaction (default 512).
-func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = max(n, 1) } }
 
 // WithReaders sets the size of the read connection pool (default
 // 4×GOMAXPROCS, at least 8; audit.Verify holds two at once).
@@ -66,7 +58,7 @@ func withCheckpointEvery(d time.Duration) Option { return func(o *options) { o.c
 // Open opens or creates the database at path (created with mode 0600) and
 // brings its schema up to date.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, maxBatch: 512, readers: max(8, 4*runtime.GOMAXPROCS(0)), busyTimeout: 10 * time.Second,
+	o := options{readers: max(8, 4*runtime.GOMAXPROCS(0)), busyTimeout: 10 * time.Second,
 		checkpointEvery: 100 * time.Millisecond}
 	for _, opt := range opts {
 		opt(&o)
@@ -102,7 +94,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
 	}
 	s.write.SetMaxOpenConns(2)
-	if err := sqlstore.Migrate(ctx, &dialect, s.write, schema, o.now()); err != nil {
+	if err := sqlstore.Migrate(ctx, &dialect, s.write, schema, time.Now()); err != nil {
 		return fail(err)
 	}
 	s.read, err = sql.Open("sqlite", path+"?_pragma=query_only(1)"+busy)
@@ -111,7 +103,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.read.SetMaxOpenConns(o.readers)
 	s.read.SetMaxIdleConns(o.readers)
-	if s.Store, err = sqlstore.New(ctx, &dialect, s.read, s.write, sqlstore.Options{Now: o.now, MaxBatch: o.maxBatch}); err != nil {
+	if s.Store, err = sqlstore.New(ctx, &dialect, s.read, s.write, sqlstore.Options{MaxBatch: 512}); err != nil {
 		return fail(err)
 	}
 	cpConn, err := s.write.Conn(ctx)

@@ -23,7 +23,6 @@ import (
 	"signet/internal/errs"
 	"signet/internal/store"
 	"signet/internal/store/sqlstore"
-	"signet/internal/store/storetest"
 )
 
 var ctx = context.Background()
@@ -36,12 +35,6 @@ func open(t testing.TB, path string, opts ...Option) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "signet.db"))
-	})
 }
 
 // fill writes an authority, n certificates and a key event, ending with a

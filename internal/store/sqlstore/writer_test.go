@@ -15,6 +15,7 @@ import (
 	"signet/internal/store/postgres/pgtest"
 	"signet/internal/store/sqlite"
 	"signet/internal/store/sqlstore"
+	"signet/internal/store/storetest"
 )
 
 var ctx = context.Background()
@@ -62,6 +63,15 @@ var backends = []backend{
 func onEach(t *testing.T, test func(t *testing.T, b backend, where string)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { test(t, b, b.where(t)) })
+	}
+}
+
+// TestConformance runs the conformance suite on every backend.
+func TestConformance(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			storetest.Run(t, func(t *testing.T) store.Store { return b.open(t, b.where(t)) })
+		})
 	}
 }
 
