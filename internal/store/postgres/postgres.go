@@ -90,16 +90,14 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "connect to PostgreSQL")
 	}
-	d := dialect
-	d.Redact = func(msg string) string { return redact(msg, url) }
 	s := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool), timeout: o.timeout, stream: o.stream}
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := sqlstore.Migrate(mctx, &d, s.db, schema, time.Now()); err != nil {
+	if err := sqlstore.Migrate(mctx, &dialect, s.db, schema, time.Now()); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.Store, err = sqlstore.New(ctx, &d, s.db, s.db, sqlstore.Options{MaxBatch: 256, Timeout: o.timeout, Stream: o.stream})
+	s.Store, err = sqlstore.New(ctx, &dialect, s.db, s.db, sqlstore.Options{MaxBatch: 256, Timeout: o.timeout, Stream: o.stream})
 	if err != nil {
 		s.Close()
 		return nil, err

@@ -142,7 +142,6 @@ var dialect = sqlstore.Dialect{
 	PrepareReads: true, // the driver prepares every query anew otherwise
 	IndexHints:   true,
 	Kind:         kind,
-	Redact:       func(msg string) string { return msg },
 }
 
 // kind classifies an SQLite error for sqlstore.Dialect: a lock another

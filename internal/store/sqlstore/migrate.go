@@ -32,7 +32,7 @@ func Migrate(ctx context.Context, d *Dialect, db *sql.DB, sc Schema, now time.Ti
 	defer conn.Close()
 	for _, q := range sc.Begin {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
-			return errs.Wrap(errs.Unavailable, unreachable{failure{err}, d.Redact}, "begin schema migration")
+			return errs.Wrap(errs.Unavailable, unreachable{failure{err}}, "begin schema migration")
 		}
 	}
 	if err := migrate(ctx, d, conn, sc, now); err != nil {
@@ -40,7 +40,7 @@ func Migrate(ctx context.Context, d *Dialect, db *sql.DB, sc Schema, now time.Ti
 		return err
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return errs.Wrap(errs.Unavailable, unreachable{failure{err}, d.Redact}, "commit schema migration")
+		return errs.Wrap(errs.Unavailable, unreachable{failure{err}}, "commit schema migration")
 	}
 	return nil
 }

@@ -43,8 +43,6 @@ type Dialect struct {
 	// errs.Unavailable when the database cannot be reached or is out of
 	// resources for now (the request may be retried), else errs.Internal.
 	Kind func(err error) errs.Kind
-	// Redact removes secrets (a password) from a driver's message.
-	Redact func(msg string) string
 }
 
 // rebind renumbers the ? placeholders of q for the dialect.
@@ -85,7 +83,7 @@ func (d *Dialect) Error(err error, format string, args ...any) error {
 	case errs.NotFound:
 		return errs.Wrap(errs.NotFound, failure{err}, "%s refers to something that does not exist", what)
 	case errs.Unavailable:
-		return errs.Wrap(errs.Unavailable, unreachable{failure{err}, d.Redact}, "%s", what)
+		return errs.Wrap(errs.Unavailable, unreachable{failure{err}}, "%s", what)
 	}
 	return errs.Wrap(errs.Internal, failure{err}, "%s", what)
 }
@@ -114,10 +112,7 @@ func fromDatabase(err error) bool {
 
 // unreachable is a lost database: its message says what kind of failure
 // without naming the server. errors.As still finds the driver's error.
-type unreachable struct {
-	err    error
-	redact func(string) string
-}
+type unreachable struct{ err error }
 
 func (u unreachable) Unwrap() error { return u.err }
 

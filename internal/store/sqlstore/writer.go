@@ -213,11 +213,12 @@ func (w *writer) run() {
 // own. A lost database fails the whole batch, and the writer takes a new
 // connection for the next.
 func (w *writer) commit(batch []*request) {
-	ctx, cancel := context.Background(), context.CancelFunc(func() {})
+	ctx := context.Background()
 	if w.timeout > 0 {
+		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
 	}
-	defer cancel()
 	results := make([]error, len(batch))
 	err := w.batch(ctx, batch, results, false)
 	if errors.Is(err, errRetrySafe) {
@@ -266,7 +267,7 @@ func (w *writer) transaction(ctx context.Context, batch []*request, results []er
 	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
 	for _, q := range w.d.Begin {
 		if _, err := t.exec(q); err != nil {
-			return errs.Wrap(errs.Unavailable, unreachable{failure{err}, w.d.Redact}, "begin write transaction")
+			return errs.Wrap(errs.Unavailable, unreachable{failure{err}}, "begin write transaction")
 		}
 	}
 	w.unstage()
@@ -327,7 +328,7 @@ func (w *writer) transaction(ctx context.Context, batch []*request, results []er
 	}
 	if _, err := t.exec("COMMIT"); err != nil {
 		// The connection may have died after COMMIT reached the server.
-		return errs.Wrap(errs.Unavailable, unreachable{failure{err}, w.d.Redact},
+		return errs.Wrap(errs.Unavailable, unreachable{failure{err}},
 			"commit (the outcome is unknown if the connection was lost)")
 	}
 	return nil
