@@ -77,11 +77,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// The writer's connections (the writer's and the checkpointer's) are
 	// durable: WAL, fsync at every commit, no automatic checkpoint (see
 	// checkpointer). Statement journals of the per-write savepoints stay in
-	// memory. Their page cache is SQLite's default 2 MiB:
-	// the writer touches the newest pages of each index and a few it
-	// updates, the OS caches the file, and a 32 MiB cache measured no faster
-	// once full, slower while it filled (each new page a fresh page fault),
-	// and held 30 MiB more per process (BENCHMARKS.md).
+	// memory. Their page cache is SQLite's default 2 MiB: the writer
+	// touches the newest pages of each index and a few it updates, the OS
+	// caches the file, and a 32 MiB cache measured no faster once full,
+	// slower while it filled (each new page a fresh page fault), and held
+	// 30 MiB more per process (BENCHMARKS.md).
 	busy := "&_pragma=busy_timeout(" + strconv.FormatInt(o.busyTimeout.Milliseconds(), 10) + ")"
 	s := &Store{}
 	fail := func(err error) (*Store, error) {
