@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"signet/internal/audit"
@@ -85,28 +84,17 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 
 // ACMEAccount implements store.Store.
 func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = ?", id)
+	return row(ctx, s, accountNotFound, columns.ScanACMEAccount,
+		"SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = ?", id)
 }
 
 // ACMEAccountByKey implements store.Store.
 func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
-	return s.acmeAccount(ctx, "SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
+	return row(ctx, s, accountNotFound, columns.ScanACMEAccount,
+		"SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
 }
 
-func (s *Store) acmeAccount(ctx context.Context, q string, args ...any) (store.ACMEAccount, error) {
-	var a store.ACMEAccount
-	found := false
-	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
-		var err error
-		a, err = columns.ScanACMEAccount(rows.Scan)
-		found = true
-		return err
-	})
-	if err == nil && !found {
-		err = errs.New(errs.NotFound, "ACME account not found")
-	}
-	return a, err
-}
+func accountNotFound() error { return errs.New(errs.NotFound, "ACME account not found") }
 
 // CreateACMEOrder implements store.Store.
 func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
@@ -149,14 +137,8 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 
 // ACMEOrder implements store.Store.
 func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error) {
-	os, err := s.acmeOrders(ctx, "SELECT "+columns.OrderColumns+" FROM acme_orders WHERE id = ?", id)
-	if err == nil && len(os) == 0 {
-		err = errs.New(errs.NotFound, "ACME order %s not found", id)
-	}
-	if err != nil {
-		return store.ACMEOrder{}, err
-	}
-	return os[0], nil
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "ACME order %s not found", id) },
+		columns.ScanOrder, "SELECT "+columns.OrderColumns+" FROM acme_orders WHERE id = ?", id)
 }
 
 // ACMEOrders implements store.Store.
@@ -176,21 +158,8 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 		where = append(where, "id > ?")
 		args = append(args, f.AfterID)
 	}
-	q := "SELECT " + columns.OrderColumns + " FROM acme_orders WHERE " + strings.Join(where, " AND ") + " ORDER BY id"
-	if f.Limit > 0 {
-		q += " LIMIT " + itoa(int64(f.Limit))
-	}
-	return s.acmeOrders(ctx, q, args...)
-}
-
-func (s *Store) acmeOrders(ctx context.Context, q string, args ...any) ([]store.ACMEOrder, error) {
-	var out []store.ACMEOrder
-	err := s.each(ctx, false, q, args, func(r *sql.Rows) error {
-		o, err := columns.ScanOrder(r.Scan)
-		out = append(out, o)
-		return err
-	})
-	return out, err
+	q, args := listing("SELECT "+columns.OrderColumns+" FROM acme_orders", where, "id", f.Limit, args)
+	return rows(ctx, s, columns.ScanOrder, q, args...)
 }
 
 // DeleteStaleACMEOrders implements store.Store.
@@ -233,19 +202,8 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 
 // EABKey implements store.Store.
 func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
-	var k store.EABKey
-	found := false
-	err := s.each(ctx, false, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?",
-		[]any{id}, func(rows *sql.Rows) error {
-			var err error
-			k, err = columns.ScanEABKey(rows.Scan)
-			found = true
-			return err
-		})
-	if err == nil && !found {
-		err = errs.New(errs.NotFound, "external account binding key %q not found", id)
-	}
-	return k, err
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "external account binding key %q not found", id) },
+		columns.ScanEABKey, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?", id)
 }
 
 // Secret implements store.Store: the first process to store a value wins.

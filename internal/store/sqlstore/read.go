@@ -73,43 +73,47 @@ func (s *Store) bound(ctx context.Context, stream bool) (context.Context, contex
 	return context.WithTimeout(ctx, d)
 }
 
-// Authority implements store.Store.
-func (s *Store) Authority(ctx context.Context, name string) (store.Authority, error) {
-	as, err := s.authorities(ctx, "SELECT "+columns.AuthorityColumns+" FROM authorities WHERE name = ?", name)
-	if err == nil && len(as) == 0 {
-		err = errs.New(errs.NotFound, "authority %q not found", name)
-	}
-	if err != nil {
-		return store.Authority{}, err
-	}
-	return as[0], nil
-}
-
-// Authorities implements store.Store.
-func (s *Store) Authorities(ctx context.Context) ([]store.Authority, error) {
-	return s.authorities(ctx, "SELECT "+columns.AuthorityColumns+" FROM authorities ORDER BY name")
-}
-
-func (s *Store) authorities(ctx context.Context, q string, args ...any) ([]store.Authority, error) {
-	var out []store.Authority
-	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
-		a, err := columns.ScanAuthority(rows.Scan)
-		out = append(out, a)
+// rows runs q and reads every row with scan, one of package columns'
+// Scan functions.
+func rows[T any](ctx context.Context, s *Store, scan func(func(...any) error) (T, error), q string, args ...any) ([]T, error) {
+	var out []T
+	err := s.each(ctx, false, q, args, func(r *sql.Rows) error {
+		v, err := scan(r.Scan)
+		out = append(out, v)
 		return err
 	})
 	return out, err
 }
 
-// Certificate implements store.Store.
-func (s *Store) Certificate(ctx context.Context, serial string) (store.Certificate, error) {
-	cs, err := s.certificates(ctx, "SELECT "+columns.CertificateColumns+" FROM certificates WHERE serial = ?", serial)
-	if err == nil && len(cs) == 0 {
-		err = errs.New(errs.NotFound, "certificate %s not found", serial)
+// row runs q and reads its first row with scan; notFound says what is
+// missing if there is none.
+func row[T any](ctx context.Context, s *Store, notFound func() error, scan func(func(...any) error) (T, error), q string, args ...any) (T, error) {
+	vs, err := rows(ctx, s, scan, q, args...)
+	if err == nil && len(vs) == 0 {
+		err = notFound()
 	}
 	if err != nil {
-		return store.Certificate{}, err
+		var zero T
+		return zero, err
 	}
-	return cs[0], nil
+	return vs[0], nil
+}
+
+// Authority implements store.Store.
+func (s *Store) Authority(ctx context.Context, name string) (store.Authority, error) {
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "authority %q not found", name) },
+		columns.ScanAuthority, "SELECT "+columns.AuthorityColumns+" FROM authorities WHERE name = ?", name)
+}
+
+// Authorities implements store.Store.
+func (s *Store) Authorities(ctx context.Context) ([]store.Authority, error) {
+	return rows(ctx, s, columns.ScanAuthority, "SELECT "+columns.AuthorityColumns+" FROM authorities ORDER BY name")
+}
+
+// Certificate implements store.Store.
+func (s *Store) Certificate(ctx context.Context, serial string) (store.Certificate, error) {
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "certificate %s not found", serial) },
+		columns.ScanCertificate, "SELECT "+columns.CertificateColumns+" FROM certificates WHERE serial = ?", serial)
 }
 
 // Certificates implements store.Store.
@@ -152,26 +156,22 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 		}
 		add("(not_after, serial) > (?, ?)", notAfter, f.AfterSerial)
 	}
-	q := "SELECT " + columns.CertificateColumns + " FROM certificates"
+	q, args := listing("SELECT "+columns.CertificateColumns+" FROM certificates", where, "not_after, serial", f.Limit, args)
+	return rows(ctx, s, columns.ScanCertificate, q, args...)
+}
+
+// listing completes the query of a list: rows where every condition
+// holds, in order, at most limit of them (0: all).
+func listing(q string, where []string, order string, limit int, args []any) (string, []any) {
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY not_after, serial"
-	if f.Limit > 0 {
+	q += " ORDER BY " + order
+	if limit > 0 {
 		q += " LIMIT ?"
-		args = append(args, f.Limit)
+		args = append(args, limit)
 	}
-	return s.certificates(ctx, q, args...)
-}
-
-func (s *Store) certificates(ctx context.Context, q string, args ...any) ([]store.Certificate, error) {
-	var out []store.Certificate
-	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
-		c, err := columns.ScanCertificate(rows.Scan)
-		out = append(out, c)
-		return err
-	})
-	return out, err
+	return q, args
 }
 
 // Events implements store.Store and audit.Reader.

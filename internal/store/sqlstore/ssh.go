@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
 
 	"signet/internal/audit"
@@ -223,14 +222,8 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
-	var out []store.SSHKey
-	err := s.each(ctx, false, "SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint"+s.d.Bytewise,
-		[]any{authority}, func(rows *sql.Rows) error {
-			k, err := columns.ScanSSHKey(rows.Scan)
-			out = append(out, k)
-			return err
-		})
-	return out, err
+	return rows(ctx, s, columns.ScanSSHKey,
+		"SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint"+s.d.Bytewise, authority)
 }
 
 // SSHCertificate implements store.Store.
@@ -238,14 +231,8 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
-	if err == nil && len(cs) == 0 {
-		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-	}
-	if err != nil {
-		return store.SSHCertificate{}, err
-	}
-	return cs[0], nil
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "SSH certificate %d not found", serial) }, columns.ScanSSHCertificate,
+		"SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
 }
 
 // SSHCertificates implements store.Store.
@@ -261,24 +248,6 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
-	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY serial"
-	if f.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, f.Limit)
-	}
-	return s.sshCertificates(ctx, q, args...)
-}
-
-func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
-	var out []store.SSHCertificate
-	err := s.each(ctx, false, q, args, func(rows *sql.Rows) error {
-		c, err := columns.ScanSSHCertificate(rows.Scan)
-		out = append(out, c)
-		return err
-	})
-	return out, err
+	q, args := listing("SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates", where, "serial", f.Limit, args)
+	return rows(ctx, s, columns.ScanSSHCertificate, q, args...)
 }

@@ -6,7 +6,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -446,5 +445,3 @@ func (t *tx) authorityExists(name string) (bool, error) {
 	}
 	return ok, nil
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
