@@ -1,5 +1,5 @@
 // Package postgres is the store shared by several signet nodes: one
-// PostgreSQL database reached through a pgx connection pool, written by
+// PostgreSQL database reached through pgx's database/sql driver, written by
 // sqlstore's group-committing writer on each node, with the audit chain
 // kept linear across nodes by an advisory lock and jobs shared out by
 // leader locks. What is PostgreSQL's own is here: the connection, the
@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -37,8 +38,8 @@ const (
 // Store is a store.Store in a PostgreSQL database.
 type Store struct {
 	*sqlstore.Store
-	pool    *pgxpool.Pool
 	db      *sql.DB
+	conn    *pgx.ConnConfig // for the leader locks' own sessions
 	timeout time.Duration
 	stream  time.Duration
 	leases  leases
@@ -85,12 +86,11 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
-	cfg.HealthCheckPeriod = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "connect to PostgreSQL")
-	}
-	s := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool), timeout: o.timeout, stream: o.stream}
+	// database/sql keeps the connections: a connection idle for more than
+	// a second is pinged before it is used again, a dead one replaced.
+	s := &Store{db: stdlib.OpenDB(*cfg.ConnConfig), conn: cfg.ConnConfig, timeout: o.timeout, stream: o.stream}
+	s.db.SetMaxOpenConns(int(cfg.MaxConns))
+	s.db.SetMaxIdleConns(int(cfg.MaxConns))
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := sqlstore.Migrate(mctx, &dialect, s.db, schema, time.Now()); err != nil {
@@ -113,7 +113,7 @@ func redact(msg, url string) string {
 	return msg
 }
 
-// Close lets queued writes commit, then closes the pool.
+// Close lets queued writes commit, then closes the connections.
 func (s *Store) Close() error {
 	s.closer.Do(func() {
 		if s.Store != nil {
@@ -121,7 +121,6 @@ func (s *Store) Close() error {
 		}
 		s.leases.close()
 		s.db.Close()
-		s.pool.Close()
 	})
 	return nil
 }

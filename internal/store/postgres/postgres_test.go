@@ -54,7 +54,7 @@ func TestNodesStartTogether(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 	}
 	var versions int
-	if err := stores[0].pool.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(migrations) {
+	if err := stores[0].db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(migrations) {
 		t.Fatalf("%d schema versions recorded, %v; want %d", versions, err, len(migrations))
 	}
 	if err := stores[1].CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
