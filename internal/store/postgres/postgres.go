@@ -91,6 +91,8 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	s := &Store{db: stdlib.OpenDB(*cfg.ConnConfig), conn: cfg.ConnConfig, timeout: o.timeout, stream: o.stream}
 	s.db.SetMaxOpenConns(int(cfg.MaxConns))
 	s.db.SetMaxIdleConns(int(cfg.MaxConns))
+	s.db.SetConnMaxLifetime(cfg.MaxConnLifetime) // the URL's pool_max_conn_lifetime, else an hour
+	s.db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := sqlstore.Migrate(mctx, &dialect, s.db, schema, time.Now()); err != nil {
