@@ -13,8 +13,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"signet/internal/kms"
+	"signet/internal/kms/kmstest"
 )
 
 // lockedBuffer lets the test read what the server prints while it runs.
@@ -289,18 +292,28 @@ func TestServeClientCertificate(t *testing.T) {
 	}()
 	plain := waitHealthy(t, dir, addr, exited, &stderr)
 	roots := plain.Transport.(*http.Transport).TLSClientConfig.RootCAs
-	get := func(cert *tls.Certificate) int {
+	// call sends cert whatever issuers the server names (as curl --cert
+	// does; Go's client would otherwise keep a certificate it does not ask for).
+	call := func(cert *tls.Certificate, path string) (int, string) {
 		cfg := &tls.Config{RootCAs: roots}
 		if cert != nil {
-			cfg.Certificates = []tls.Certificate{*cert}
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 		}
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-		resp, err := c.Get("https://" + addr + "/api/v1/authorities")
+		resp, err := c.Get("https://" + addr + path)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		var p struct{ Type string }
+		if resp.Header.Get("Content-Type") == "application/problem+json" {
+			json.NewDecoder(resp.Body).Decode(&p)
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, p.Type
+	}
+	get := func(cert *tls.Certificate) int {
+		status, _ := call(cert, "/api/v1/authorities")
+		return status
 	}
 	if got := get(&alice); got != http.StatusOK {
 		t.Errorf("admin client certificate: %d, want 200", got)
@@ -311,8 +324,82 @@ func TestServeClientCertificate(t *testing.T) {
 	if got := get(nil); got != http.StatusUnauthorized {
 		t.Errorf("no credentials: %d, want 401", got)
 	}
+	// An unrelated self-signed certificate, and an expired one, do not
+	// break the handshake: public routes answer, admin routes refuse them.
+	for name, validity := range map[string]time.Duration{"self-signed": time.Hour, "expired": -time.Hour} {
+		stranger := selfSigned(t, name, validity)
+		for _, path := range []string{"/health", "/acme/default/directory"} {
+			if got, _ := call(&stranger, path); got != http.StatusOK {
+				t.Errorf("%s client certificate, GET %s: %d, want 200", name, path, got)
+			}
+		}
+		if got, problem := call(&stranger, "/api/v1/authorities"); got != http.StatusUnauthorized || problem != "urn:signet:error:unauthorized" {
+			t.Errorf("%s client certificate on the API: %d %q, want 401 urn:signet:error:unauthorized", name, got, problem)
+		}
+	}
 	cli("revoke", aliceSerial, "--reason", "keyCompromise")
-	if got := get(&alice); got != http.StatusUnauthorized {
-		t.Errorf("revoked admin client certificate: %d, want 401", got)
+	if got, problem := call(&alice, "/api/v1/authorities"); got != http.StatusUnauthorized || problem != "urn:signet:error:unauthorized" {
+		t.Errorf("revoked admin client certificate: %d %q, want 401 urn:signet:error:unauthorized", got, problem)
+	}
+	if got, _ := call(&alice, "/health"); got != http.StatusOK {
+		t.Errorf("revoked admin client certificate, GET /health: %d, want 200", got)
+	}
+}
+
+// selfSigned is a client certificate no authority of signet issued,
+// valid from now for validity (negative: expired that long ago).
+func selfSigned(t *testing.T, cn string, validity time.Duration) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	from, to := time.Now(), time.Now().Add(validity)
+	if validity < 0 {
+		from = to.Add(-time.Hour)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, NotBefore: from, NotAfter: to,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestServeCipherSuites: in TLS 1.2 the listener takes only ECDHE with an
+// AEAD (openssl s_client offering one suite at a time); CBC suites with
+// SHA-1 MACs, which Go accepts by default, are refused. TLS 1.3 works.
+func TestServeCipherSuites(t *testing.T) {
+	openssl := kmstest.RequireTool(t, "openssl")
+	dir := filepath.Join(t.TempDir(), "home")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr,
+			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
+	}()
+	waitHealthy(t, dir, addr, exited, &stderr)
+	handshake := func(args ...string) (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, openssl, append([]string{"s_client", "-connect", addr, "-servername", "localhost",
+			"-CAfile", filepath.Join(dir, "root.pem"), "-verify_return_error"}, args...)...)
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		return err == nil, string(out)
+	}
+	for _, suite := range []string{"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA256"} {
+		if ok, out := handshake("-tls1_2", "-cipher", suite); ok {
+			t.Errorf("TLS 1.2 with %s succeeded:\n%s", suite, out)
+		}
+	}
+	for _, suite := range []string{"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"} {
+		if ok, out := handshake("-tls1_2", "-cipher", suite); !ok || !strings.Contains(out, suite) {
+			t.Errorf("TLS 1.2 with %s failed:\n%s", suite, out)
+		}
+	}
+	if ok, out := handshake("-tls1_3"); !ok || !strings.Contains(out, "TLSv1.3") {
+		t.Errorf("TLS 1.3 failed:\n%s", out)
 	}
 }
