@@ -337,6 +337,73 @@ func TestServeClientCertificate(t *testing.T) {
 			t.Errorf("%s client certificate on the API: %d %q, want 401 urn:signet:error:unauthorized", name, got, problem)
 		}
 	}
+
+	// Cross-site requests a browser holding alice's certificate (or, in
+	// one rule, a token) would send are refused before they change
+	// anything, an empty-body revocation included; same-origin ones pass.
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, victim := clientCert("admins", "victim")
+	post := func(cert *tls.Certificate, bearer, path, ctype, body string, header ...string) (int, string) {
+		req, _ := http.NewRequest("POST", "https://"+addr+path, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		cfg := &tls.Config{RootCAs: roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p struct{ Type string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode, p.Type
+	}
+	revokeVictim := "/api/v1/certificates/" + victim + "/revoke"
+	bearer := strings.TrimSpace(string(token))
+	for _, tc := range []struct {
+		name                string
+		cert                *tls.Certificate
+		bearer, path, ctype string
+		body                string
+		header              []string
+	}{
+		{"certificate, Sec-Fetch-Site cross-site, empty body", &alice, "", revokeVictim, "", "", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"certificate, Sec-Fetch-Site same-site", &alice, "", revokeVictim, "", "", []string{"Sec-Fetch-Site", "same-site"}},
+		{"certificate, foreign Origin, text/plain", &alice, "", revokeVictim, "text/plain", `{"reason":"keyCompromise"}`, []string{"Origin", "https://evil.example"}},
+		{"certificate, form issuance", &alice, "", "/api/v1/authorities/default/certificates", "application/x-www-form-urlencoded", "csr=x", []string{"Origin", "null"}},
+		{"token, Sec-Fetch-Site cross-site", nil, bearer, revokeVictim, "application/json", `{}`, []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}},
+	} {
+		if got, problem := post(tc.cert, tc.bearer, tc.path, tc.ctype, tc.body, tc.header...); got != http.StatusForbidden || problem != "urn:signet:error:rejected" {
+			t.Errorf("%s: %d %q, want 403 urn:signet:error:rejected", tc.name, got, problem)
+		}
+	}
+	victimStatus := func() string {
+		var c certJSON
+		json.Unmarshal([]byte(cli("show", victim, "--json")), &c)
+		return c.Status
+	}
+	if got := victimStatus(); got != "valid" {
+		t.Errorf("after refused cross-site revocations the certificate is %q, want valid", got)
+	}
+	if got, _ := post(&alice, "", revokeVictim, "", "", "Sec-Fetch-Site", "same-origin", "Origin", "https://"+addr); got != http.StatusOK {
+		t.Errorf("same-origin revocation with the admin certificate: %d, want 200", got)
+	}
+	if got := victimStatus(); got != "revoked" {
+		t.Errorf("after a same-origin revocation the certificate is %q, want revoked", got)
+	}
+
 	cli("revoke", aliceSerial, "--reason", "keyCompromise")
 	if got, problem := call(&alice, "/api/v1/authorities"); got != http.StatusUnauthorized || problem != "urn:signet:error:unauthorized" {
 		t.Errorf("revoked admin client certificate: %d %q, want 401 urn:signet:error:unauthorized", got, problem)

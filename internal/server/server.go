@@ -79,7 +79,28 @@ func New(o Options) *Server {
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.logged(s.mux) }
+func (s *Server) Handler() http.Handler { return s.logged(s.sameOrigin(s.mux)) }
+
+// sameOrigin refuses state-changing API requests (POST, PUT, DELETE...)
+// that a browser sends from another origin, as its Sec-Fetch-Site or
+// Origin header says, whatever their content type or body. Browsers attach
+// a client certificate to any request, SameSite rules or not, so a page
+// elsewhere could otherwise make an administrator's browser issue or
+// revoke; one rule for certificate and token alike. Clients that send
+// neither header (curl, scripts, the CLI) are not browsers and pass.
+func (s *Server) sameOrigin(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			if err := cop.Check(r); err != nil {
+				writeProblem(w, r, s.o.Log, errs.New(errs.Rejected,
+					"cross-origin %s %s refused: the API takes state-changing requests only from its own origin or from non-browser clients", r.Method, r.URL.Path))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
 
 // tls12Suites are the only TLS 1.2 cipher suites served: ECDHE with an
 // AEAD. This narrows Go's defaults, which still accept CBC suites with
