@@ -96,7 +96,7 @@ func cmdSSHSign(e *env, args []string) error {
 func cmdSSHTrust(e *env, args []string) error {
 	f := newFlags(e, "ssh trust")
 	authority := f.String("authority", "", "SSH authority `NAME`")
-	pattern := f.String("pattern", "", "known_hosts host `PATTERN` for a host authority (default: its principal policy)")
+	pattern := f.String("pattern", "", "known_hosts host `PATTERN` list for a host authority: host names or [host]:port, comma-separated, with * ? and ! (default: its principal policy)")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}

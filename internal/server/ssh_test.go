@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,53 @@ func TestSSHAPI(t *testing.T) {
 	}
 	if code, _ := get("/api/v1/authorities/nobody/ssh/krl"); code != 404 {
 		t.Errorf("krl of an unknown authority: %d", code)
+	}
+}
+
+// TestSSHTrustPattern: the known_hosts pattern of the public trust route
+// is an OpenSSH host pattern list or a 400 problem; NUL, vertical tab, #
+// and the like never reach the lines hosts install.
+func TestSSHTrustPattern(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "ssh trust pattern test")
+	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	defer keys.Close()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := keys.Generate(ctx, "file:hosts.key", kms.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: st, Keys: keys})
+	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "hosts", Purpose: profile.SSHHost, KeyURI: "file:hosts.key",
+		Policy: policy.Policy{Principals: []string{"web.example.org"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Options{CA: c, SSH: sshca.New(sshca.Options{Store: st, Keys: keys}), Store: st, AdminToken: []byte("secret")})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	get := func(pattern string) (int, string, string) {
+		resp, err := http.Get(ts.URL + "/api/v1/authorities/hosts/ssh/trust?pattern=" + url.QueryEscape(pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	for _, pattern := range []string{"*.example.org,!old.example.org", "[web.example.org]:2222", "10.0.0.?,2001:db8::1", "[::1]:22"} {
+		if code, _, out := get(pattern); code != 200 || !strings.HasPrefix(out, "@cert-authority "+pattern+" ssh-ed25519 AAAA") || strings.Count(out, "\n") != 1 {
+			t.Errorf("pattern %q: %d %q", pattern, code, out)
+		}
+	}
+	for _, pattern := range []string{"web\x00.example.org", "a\vb", "web.example.org#comment", "a b", "\"a\"", "a,,b", "a,", "!",
+		"[web.example.org]", "[web.example.org]:0", "[web.example.org]:65536", "|1|c2FsdA==|aGFzaA==", "a/b", "user@host"} {
+		code, ct, out := get(pattern)
+		if code != 400 || ct != "application/problem+json" || !strings.Contains(out, "urn:signet:error:malformed") || !strings.Contains(out, "known_hosts pattern") {
+			t.Errorf("pattern %q: %d %s %q, want a 400 problem", pattern, code, ct, out)
+		}
 	}
 }
