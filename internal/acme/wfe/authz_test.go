@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,39 +161,56 @@ func TestAdminAuthorityNeverServed(t *testing.T) {
 
 // TestCommonNameFromIdentifiers: a certificate's CN is the order's first
 // DNS identifier of at most 64 octets, as validated; the CSR's CN, which
-// need only match an identifier once folded, never reaches it.
+// need only match an identifier once folded, never reaches it. Server
+// certificates refused such a CN; client certificates carried it.
 func TestCommonNameFromIdentifiers(t *testing.T) {
 	e := newEnv(t)
-	c := e.client(nil)
-	e.register(c)
+	ctx := context.Background()
+	uri, err := e.h.GenerateKeyBesideRoot(ctx, "clients", kms.KeyType("ecdsa-p256"), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: "clients", Purpose: profile.TLSClient, KeyURI: uri,
+		Policy: policy.Policy{DNS: []string{"*"}}, Actor: "test", ACME: true}); err != nil {
+		t.Fatal(err)
+	}
 	long := strings.Repeat("a", 60) + ".corp.test" // 70 octets: no CN can hold it
-	for _, tc := range []struct {
-		name   string
-		ids    []string
-		csrCN  string
-		sans   []string
-		wantCN string
-	}{
-		{"upper case and a trailing dot", []string{"pc1.corp.test"}, "PC1.CORP.TEST.", []string{"pc1.corp.test"}, "pc1.corp.test"},
-		{"Kelvin sign, CN only", []string{"korp.test"}, "\u212aorp.test", nil, "korp.test"},
-		{"first identifier that fits", []string{long, "short.corp.test"}, "", []string{long, "short.corp.test"}, "short.corp.test"},
-		{"no identifier fits", []string{long}, "", []string{long}, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := e.readyOrder(c, tc.ids...)
-			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: tc.csrCN}, DNSNames: tc.sans}, newKey(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			chain, _, err := c.CreateOrderCert(context.Background(), o.FinalizeURL, der, true)
-			if err != nil {
-				t.Fatalf("finalize: %v", err)
-			}
-			leaf := e.verify(chain, tc.ids...)
-			if leaf.Subject.CommonName != tc.wantCN || leaf.Subject.String() != cnSubject(tc.wantCN) {
-				t.Errorf("subject %q, want CN %q", leaf.Subject, tc.wantCN)
-			}
-		})
+	for _, authority := range []string{"default", "clients"} {
+		c := e.client(nil)
+		c.DirectoryURL = e.ts.URL + "/acme/" + authority + "/directory"
+		e.register(c)
+		for _, tc := range []struct {
+			name   string
+			ids    []string
+			csrCN  string
+			sans   []string
+			wantCN string
+		}{
+			{"upper case and a trailing dot", []string{"pc1.corp.test"}, "PC1.CORP.TEST.", []string{"pc1.corp.test"}, "pc1.corp.test"},
+			{"Kelvin sign", []string{"korp.test"}, "\u212aorp.test", []string{"korp.test"}, "korp.test"},
+			{"Kelvin sign, CN only", []string{"kelvin.test"}, "\u212aelvin.test", nil, "kelvin.test"},
+			{"first identifier that fits", []string{long, "short.corp.test"}, "", []string{long, "short.corp.test"}, "short.corp.test"},
+			{"no identifier fits", []string{long}, "", []string{long}, ""},
+		} {
+			t.Run(authority+"/"+tc.name, func(t *testing.T) {
+				o := e.readyOrder(c, tc.ids...)
+				der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: tc.csrCN}, DNSNames: tc.sans}, newKey(t))
+				if err != nil {
+					t.Fatal(err)
+				}
+				chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, der, true)
+				if err != nil {
+					t.Fatalf("finalize: %v", err)
+				}
+				leaf, err := x509.ParseCertificate(chain[0])
+				if err != nil {
+					t.Fatal(err)
+				}
+				if leaf.Subject.CommonName != tc.wantCN || leaf.Subject.String() != cnSubject(tc.wantCN) || !slices.Equal(leaf.DNSNames, tc.ids) {
+					t.Errorf("subject %q, names %v; want CN %q, names %v", leaf.Subject, leaf.DNSNames, tc.wantCN, tc.ids)
+				}
+			})
+		}
 	}
 }
 
