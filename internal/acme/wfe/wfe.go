@@ -171,8 +171,12 @@ type orderProfile struct {
 	validity    time.Duration // 0: the authority's default
 }
 
-// authority loads and caches what the front end needs of an authority.
+// authority loads and caches what the front end needs of an authority,
+// once it has checked that the authority serves ACME now (settings.go).
 func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
+	if err := w.served(ctx, name); err != nil {
+		return nil, err
+	}
 	return w.auths.Get(name, func() (*authority, error) { return w.loadAuthority(ctx, name) })
 }
 
@@ -219,12 +223,7 @@ func (w *WFE) loadAuthority(ctx context.Context, name string) (*authority, error
 func (w *WFE) base(r *http.Request) string { return "https://" + r.Host }
 
 func (w *WFE) reqAuthority(rw http.ResponseWriter, r *http.Request) *authority {
-	name := r.PathValue("auth")
-	err := w.served(r.Context(), name)
-	var a *authority
-	if err == nil {
-		a, err = w.authority(r.Context(), name)
-	}
+	a, err := w.authority(r.Context(), r.PathValue("auth"))
 	if err != nil {
 		w.writeProblem(rw, r, err)
 		return nil
