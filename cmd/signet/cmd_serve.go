@@ -70,14 +70,18 @@ func cmdServe(e *env, args []string) error {
 	if addr == "" {
 		addr = h.Config.Listen
 	}
-	acmeSrv, err := acmeServer(e.ctx, h, log, af)
+	for _, n := range h.Notices {
+		log.Warn(n)
+	}
+	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin)
 	if err != nil {
 		return err
 	}
 	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv,
-		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority),
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings,
+		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)

@@ -40,7 +40,9 @@ type Config struct {
 
 // ACME configures the ACME server under /acme/<authority>/.
 type ACME struct {
-	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding (signet acme eab create)"`
+	// RequireEAB is the older place of the authorities' require_eab
+	// setting: opening the home writes it into the store (home.settleACME).
+	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding; now 'signet authority set NAME --require-eab=true', which opening the home applies for these"`
 }
 
 // Keys says how CA keys are unlocked.

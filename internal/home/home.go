@@ -33,6 +33,9 @@ type Home struct {
 	Keys   *kms.Manager
 	CA     *ca.CA
 	SSH    *sshca.CA // SSH certificates for the ssh-host and ssh-user authorities
+	// Notices say what opening the home changed to follow its
+	// configuration (settleACME), for the operator.
+	Notices []string
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -55,7 +58,15 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 			return nil, err
 		}
 	}
-	return open(ctx, dir, cfg, u)
+	h, err := open(ctx, dir, cfg, u)
+	if err != nil {
+		return nil, err
+	}
+	if h.Notices, err = h.settleACME(ctx); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
 }
 
 func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, error) {

@@ -126,7 +126,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{
 		Name: cfg.Server.Authority, Purpose: profile.TLSServer, KeyURI: rep.AuthorityKey, Actor: o.Actor,
-		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}},
+		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}}, ACME: true, // the first serve offers ACME
 	})
 	if err != nil {
 		return fail(err)

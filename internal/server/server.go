@@ -39,6 +39,9 @@ type Options struct {
 	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
 	ShutdownTimeout time.Duration
 	ACME            http.Handler // serves /acme/ when set (acme/wfe)
+	// Warnings, when set, says what /health lists for the operator
+	// (acme/wfe's: the admin authority has ACME on and is not served).
+	Warnings func(context.Context) []string
 }
 
 // Server is the HTTPS front end.
@@ -212,7 +215,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	h := map[string]any{"status": "ok"}
+	if s.o.Warnings != nil {
+		if ws := s.o.Warnings(r.Context()); len(ws) > 0 {
+			h["warnings"] = ws
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 // authenticated admits requests bearing the admin token, or a valid,

@@ -22,8 +22,8 @@ func CheckCreateAuthority(a Authority, exists, parentExists bool) error {
 }
 
 // CheckAuthorityExists is the rule of the writes under an authority that
-// must exist already: AddSSHKey, SetSSHKeyState, CreateACMEAccount,
-// CreateEABKey and NextCRLNumbers.
+// must exist already: ChangeAuthority, AddSSHKey, SetSSHKeyState,
+// CreateACMEAccount, CreateEABKey and NextCRLNumbers.
 func CheckAuthorityExists(name string, exists bool) error {
 	if !exists {
 		return errs.New(errs.NotFound, "authority %q does not exist", name)

@@ -202,6 +202,13 @@ CREATE TABLE secrets (
 	created_at bigint NOT NULL
 );
 `,
+	// 4: ACME becomes a setting of each authority, as store/sqlite's step 5:
+	// off for new ones; existing issuing X.509 authorities keep serving it.
+	`
+ALTER TABLE authorities ADD COLUMN acme boolean NOT NULL DEFAULT false,
+	ADD COLUMN require_eab boolean NOT NULL DEFAULT false;
+UPDATE authorities SET acme = true WHERE parent IS NOT NULL AND purpose NOT IN ('ssh-host', 'ssh-user');
+`,
 }
 
 // migrate brings the schema up to date in one transaction under a

@@ -178,6 +178,14 @@ CREATE TABLE secrets (
 	created_at INTEGER NOT NULL
 );
 `,
+	// 5: ACME becomes a setting of each authority, off for new ones.
+	// Existing issuing X.509 authorities keep serving it, as they did; the
+	// home then turns it off for its admin authority (home.Open).
+	`
+ALTER TABLE authorities ADD COLUMN acme INTEGER NOT NULL DEFAULT 0 CHECK (acme IN (0, 1));
+ALTER TABLE authorities ADD COLUMN require_eab INTEGER NOT NULL DEFAULT 0 CHECK (require_eab IN (0, 1));
+UPDATE authorities SET acme = 1 WHERE parent IS NOT NULL AND purpose NOT IN ('ssh-host', 'ssh-user');
+`,
 }
 
 // migrate brings the schema up to date in one immediate transaction, so two
