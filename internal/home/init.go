@@ -71,6 +71,24 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.RedactStore(config.InHome(dir, cfg.Store))}
 
+	// What is stored names no module or PIN source: those go to [tokens].
+	for _, k := range []*string{&o.RootKey, &o.AuthorityKey} {
+		bare, label, tok, ok, err := kms.SplitURI(*k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			ct := config.Token{Module: tok.Module, PIN: string(tok.PIN), Serial: tok.Serial}
+			if cur, listed := cfg.Tokens[label]; listed && cur != ct {
+				return nil, nil, errs.New(errs.Conflict, "--key and --authority-key name token %q with different modules or PIN sources", label)
+			}
+			cfg.Tokens[label] = ct
+		}
+		*k = bare
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
 	rep.RootKey, rep.AuthorityKey = o.RootKey, o.AuthorityKey
 	if rep.RootKey == "" {
 		rep.RootKey = "file:keys/root.key"
@@ -100,6 +118,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	if err := config.Write(dir, cfg); err != nil {
 		return nil, nil, err
 	}
+	cfg.HasTokens = true
 	h, err := open(ctx, dir, cfg, Unlock{})
 	if err != nil {
 		return nil, nil, err
