@@ -121,7 +121,7 @@ type authorityOut struct {
 }
 
 func authorityJSON(name, purpose, key string, der []byte, pol json.RawMessage, def, max time.Duration) authorityOut {
-	o := authorityOut{Name: name, Purpose: purpose, Key: key, Policy: pol}
+	o := authorityOut{Name: name, Purpose: purpose, Key: kms.Redact(key), Policy: pol}
 	if def > 0 {
 		o.DefaultValidity, o.MaxValidity = def.String(), max.String()
 	}
