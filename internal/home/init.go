@@ -30,6 +30,7 @@ type InitOptions struct {
 	BaseURL      string // where CRLs and OCSP will be served; "": http://<http_listen>
 	HTTPListen   string // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
 	Store        string // store setting (a postgres:// URL); "": signet.db in the home
+	AdminToken   string // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
 	Actor        string
 }
 
@@ -99,6 +100,19 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	// A passphrase is needed only where a key is a file: a home whose keys
 	// are all on a token gets none.
 	software := !strings.HasPrefix(rep.RootKey, "pkcs11:") || !strings.HasPrefix(rep.AuthorityKey, "pkcs11:")
+	// Secrets the operator gives are checked before anything is written
+	// (a prompt is asked once, when the keys are generated, and checked then).
+	if software && cfg.Keys.Passphrase != "" && cfg.Keys.Passphrase != "prompt" {
+		if err := checkNewSecret(dir, cfg.Keys.Passphrase, kms.MinPassphrase, "passphrase for the new keys"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.AdminToken != "" {
+		if err := checkNewSecret(dir, o.AdminToken, kms.MinAdminToken, "admin token"); err != nil {
+			return nil, nil, err
+		}
+		cfg.Server.AdminToken = o.AdminToken
+	}
 	if software && cfg.Keys.Passphrase == "" {
 		rep.TrialPassphrase = filepath.Join(dir, "passphrase")
 		if err := writeSecret(rep.TrialPassphrase); err != nil {
@@ -107,7 +121,9 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 		cfg.Keys.Passphrase = "file:passphrase"
 	}
 	rep.AdminTokenFile = filepath.Join(dir, "admin-token")
-	if err := writeSecret(rep.AdminTokenFile); err != nil {
+	if o.AdminToken != "" {
+		rep.AdminTokenFile = o.AdminToken
+	} else if err := writeSecret(rep.AdminTokenFile); err != nil {
 		return nil, nil, err
 	}
 	// Created here, not on first use, so that every node copied from this
@@ -151,6 +167,21 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 		return fail(err)
 	}
 	return h, rep, nil
+}
+
+// checkNewSecret reads a new secret from its source and refuses it if it
+// is shorter than min characters.
+func checkNewSecret(dir, source string, min int, what string) error {
+	src, err := kms.ParseSource(config.InHome(dir, source))
+	if err != nil {
+		return err
+	}
+	b, err := src.Read(what)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	return kms.CheckLength(b, min, what, src)
 }
 
 // GenerateKeyBesideRoot makes a new key named name next to the root key

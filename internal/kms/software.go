@@ -80,6 +80,9 @@ func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckLength(pass, MinPassphrase, "passphrase for the new key "+path, m.opts.Passphrase); err != nil {
+		return nil, err
+	}
 	var priv crypto.Signer
 	switch t {
 	case ECDSAP256:
