@@ -76,7 +76,7 @@ func TestSoftwareKeyRoundTrip(t *testing.T) {
 func TestSoftwareKeyOpenSSL(t *testing.T) {
 	openssl := kmstest.RequireTool(t, "openssl")
 	dir := t.TempDir()
-	t.Setenv("SIGNET_TEST_PASS", "s3cret pass")
+	t.Setenv("SIGNET_TEST_PASS", "s3cret passphrase")
 	m := kms.NewManager(kms.Options{Dir: dir, Passphrase: "env:SIGNET_TEST_PASS"})
 	defer m.Close()
 	if _, err := m.Generate(context.Background(), "file:ca.key", kms.ECDSAP256); err != nil {
