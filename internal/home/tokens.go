@@ -112,7 +112,11 @@ func moveTokenSettings(ctx context.Context, dir string, cfg *config.Config, st s
 		data, _ := json.Marshal(map[string]any{"from": kms.Redact(r.from), "to": r.to, "token": r.label,
 			"module": r.tok.Module, "pin": r.tok.PIN, "pin_value_removed": r.pinValue})
 		ev := audit.Event{Actor: "signet", Data: data}
-		if _, err := st.SetKeyURI(ctx, r.from, r.to, ev); err != nil {
+		_, err := st.SetKeyURI(ctx, r.from, r.to, ev)
+		if errs.KindOf(err) == errs.NotFound {
+			continue // another node sharing the store rewrote it meanwhile
+		}
+		if err != nil {
 			return errs.Wrap(errs.KindOf(err), err, "rewriting stored key URI %s", kms.Redact(r.from))
 		}
 		slog.Info("stored key URI rewritten without module and PIN settings", "from", kms.Redact(r.from), "to", r.to)
