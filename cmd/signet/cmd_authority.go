@@ -220,7 +220,7 @@ func keyContext(e *env, f *flags, u unlockFlags, uri string) (*home.Home, *kms.M
 		if err != nil {
 			return nil, nil, "", nil, err
 		}
-		bare, err := h.AdoptKeyURI(uri)
+		bare, err := h.AdoptKeyURI(e.ctx, uri)
 		if err != nil {
 			h.Close()
 			return nil, nil, "", nil, err

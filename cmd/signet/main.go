@@ -282,7 +282,7 @@ func (k *keyFlags) check() error {
 // the name that name gives (called only then).
 func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, error)) (string, error) {
 	if !k.generate {
-		return h.AdoptKeyURI(k.key)
+		return h.AdoptKeyURI(ctx, k.key)
 	}
 	n, err := name()
 	if err != nil {

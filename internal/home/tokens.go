@@ -150,10 +150,10 @@ func pinSourceFor(label string, cfg config.Config, add map[string]config.Token, 
 }
 
 // AdoptKeyURI takes a key URI an operator gave (a flag) and returns what
-// may be stored: without module-path and pin-source, which it lists in
-// signet.toml's [tokens] instead (and in the open key manager). A token
-// listed there already must be listed alike.
-func (h *Home) AdoptKeyURI(uri string) (string, error) {
+// may be stored: without module-path and pin-source. Once they open the
+// token, it lists them in signet.toml's [tokens] (and in the open key
+// manager). A token listed there already must be listed alike.
+func (h *Home) AdoptKeyURI(ctx context.Context, uri string) (string, error) {
 	bare, label, tok, ok, err := kms.SplitURI(uri)
 	if err != nil || !ok {
 		return bare, err
@@ -165,6 +165,13 @@ func (h *Home) AdoptKeyURI(uri string) (string, error) {
 		}
 		return bare, nil
 	}
+	if err := h.Keys.AddToken(label, kmsToken(h.Dir, ct)); err != nil {
+		return "", err
+	}
+	// A module or PIN that does not work is not written down.
+	if _, err := h.Keys.List(ctx, kms.MarshalURI(&kms.URI{Token: label, Serial: tok.Serial})); err != nil {
+		return "", err
+	}
 	if err := config.AddTokens(h.Dir, map[string]config.Token{label: ct}, ""); err != nil {
 		return "", err
 	}
@@ -174,7 +181,7 @@ func (h *Home) AdoptKeyURI(uri string) (string, error) {
 	h.Config.Tokens[label] = ct
 	h.Config.HasTokens = true
 	slog.Info("PKCS#11 token listed in signet.toml", "token", label, "module", ct.Module, "pin", ct.PIN)
-	return bare, h.Keys.AddToken(label, kmsToken(h.Dir, ct))
+	return bare, nil
 }
 
 // kmsToken is a [tokens] entry as kms takes it.
