@@ -110,7 +110,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, authorityJSON(rec))
 	}
-	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s, ACME %s)\npolicy: %s\n", rec.Name, rec.Purpose, rec.KeyURI, onOff(rec.ACME), pol)
+	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s, ACME %s)\npolicy: %s\n", rec.Name, rec.Purpose, kms.Redact(rec.KeyURI), onOff(rec.ACME), pol)
 	if p.IsSSH() {
 		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
 	}
@@ -131,7 +131,7 @@ type authorityOut struct {
 }
 
 func authorityJSON(a store.Authority) authorityOut {
-	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB}
+	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB}
 	if a.DefaultValidity > 0 {
 		o.DefaultValidity, o.MaxValidity = a.DefaultValidity.String(), a.MaxValidity.String()
 	}
@@ -262,16 +262,16 @@ func cmdKeyGenerate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, keys, done, err := keyContext(e, f, u)
+	h, keys, bare, done, err := keyContext(e, f, u, *uri)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var signer crypto.Signer
 	if h != nil {
-		signer, err = h.GenerateSigner(e.ctx, *uri, kt, "cli") // audited
+		signer, err = h.GenerateSigner(e.ctx, bare, kt, "cli") // audited
 	} else {
-		signer, err = keys.Generate(e.ctx, *uri, kt)
+		signer, err = keys.Generate(e.ctx, bare, kt)
 	}
 	if err != nil {
 		return err
@@ -281,28 +281,34 @@ func cmdKeyGenerate(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, map[string]string{"uri": *uri, "type": string(kt), "public_key": pubPEM})
+		return writeJSON(e.stdout, map[string]string{"uri": bare, "type": string(kt), "public_key": pubPEM})
 	}
-	fmt.Fprintf(e.stdout, "generated %s key %s\n%s", kt, *uri, pubPEM)
+	fmt.Fprintf(e.stdout, "generated %s key %s\n%s", kt, bare, pubPEM)
 	return nil
 }
 
-// keyContext gives key commands a key manager: the home's when a home
-// exists (h is then that home, which audits key events), else one from the
-// flags alone (h is nil).
-func keyContext(e *env, f *flags, u unlockFlags) (*home.Home, *kms.Manager, func(), error) {
+// keyContext gives key commands a key manager and uri as it may be stored:
+// the home's when a home exists (h is then that home, which audits key
+// events and lists the token uri names a module or PIN source for in its
+// signet.toml), else one from the flags and uri alone (h is nil).
+func keyContext(e *env, f *flags, u unlockFlags, uri string) (*home.Home, *kms.Manager, string, func(), error) {
 	if dir := f.homeDir(); home.Exists(dir) {
 		h, err := home.Open(e.ctx, dir, u.unlock())
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, "", nil, err
 		}
-		return h, h.Keys, func() { h.Close() }, nil
+		bare, err := h.AdoptKeyURI(e.ctx, uri)
+		if err != nil {
+			h.Close()
+			return nil, nil, "", nil, err
+		}
+		return h, h.Keys, bare, func() { h.Close() }, nil
 	}
-	keys, err := home.KeyManager("", u.unlock())
+	keys, bare, err := home.KeyManager(u.unlock(), uri)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, "", nil, err
 	}
-	return nil, keys, func() { keys.Close() }, nil
+	return nil, keys, bare, func() { keys.Close() }, nil
 }
 
 func cmdKeyList(e *env, args []string) error {
@@ -317,12 +323,12 @@ func cmdKeyList(e *env, args []string) error {
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
 	}
-	_, keys, done, err := keyContext(e, f, u)
+	_, keys, bare, done, err := keyContext(e, f, u, *uri)
 	if err != nil {
 		return err
 	}
 	defer done()
-	list, err := keys.List(e.ctx, *uri)
+	list, err := keys.List(e.ctx, bare)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/home"
+	"signet/internal/kms"
 	"signet/internal/revocation"
 	"signet/internal/server"
 	"signet/internal/store"
@@ -65,6 +66,10 @@ func cmdServe(e *env, args []string) error {
 	token, err := h.AdminToken()
 	if err != nil {
 		return errs.Wrap(errs.KindOf(err), err, "reading the admin token")
+	}
+	if err := kms.CheckLength(token, kms.MinAdminToken, "admin token", kms.Source(h.Config.Server.AdminToken)); err != nil {
+		// Homes made before the minimum keep serving with theirs.
+		log.Warn("the admin token is too short to resist guessing: replace it", "err", err)
 	}
 	addr := *listen
 	if addr == "" {

@@ -10,6 +10,7 @@ import (
 
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/sshca"
 	"signet/internal/store"
 )
@@ -347,7 +348,7 @@ type sshKeyOut struct {
 }
 
 func keyJSON(k store.SSHKey) sshKeyOut {
-	return sshKeyOut{k.Authority, k.Fingerprint, string(k.State), k.KeyURI, k.PublicKey, k.CreatedAt}
+	return sshKeyOut{k.Authority, k.Fingerprint, string(k.State), kms.Redact(k.KeyURI), k.PublicKey, k.CreatedAt}
 }
 
 func cmdSSHKeyList(e *env, args []string) error {

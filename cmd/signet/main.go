@@ -41,7 +41,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--store postgres://...]", cmdInit},
+		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
@@ -283,7 +283,7 @@ func (k *keyFlags) check() error {
 // the name that name gives (called only then).
 func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, error)) (string, error) {
 	if !k.generate {
-		return k.key, nil
+		return h.AdoptKeyURI(ctx, k.key)
 	}
 	n, err := name()
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/profile"
 )
 
@@ -151,7 +152,7 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	out := make([]authorityOut, len(list))
 	for i, a := range list {
 		out[i] = authorityOut{
-			Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
+			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))

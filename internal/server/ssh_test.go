@@ -34,7 +34,7 @@ func TestSSHAPI(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	pass := filepath.Join(dir, "pass")
-	if err := os.WriteFile(pass, []byte("pw"), 0o600); err != nil {
+	if err := os.WriteFile(pass, []byte("a long passphrase"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("file:" + pass)})

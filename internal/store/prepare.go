@@ -84,7 +84,8 @@ func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (aud
 func PrepareAppendEvent(ev audit.Event) (audit.Event, error) {
 	switch ev.Kind {
 	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate, audit.KindAuthorityUpdate,
-		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
+		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState,
+		audit.KindKeyURIRewrite:
 		return ev, errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
 	}
 	return PrepareEvent(ev, "", "", "")

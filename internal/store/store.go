@@ -200,6 +200,12 @@ type Store interface {
 	// event; it returns how many it revoked, errs.NotFound if none has it.
 	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
 
+	// SetKeyURI rewrites every stored key URI equal to from, of authorities
+	// and SSH CA keys, to to, with its key.uri.rewrite event, in one
+	// transaction; it returns how many rows it changed, errs.NotFound if
+	// no row has that URI.
+	SetKeyURI(ctx context.Context, from, to string, ev audit.Event) (int, error)
+
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error
 

@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
+		{"SetKeyURI", testSetKeyURI},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
