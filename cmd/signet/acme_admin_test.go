@@ -128,6 +128,9 @@ func TestACMECannotMintAdmins(t *testing.T) {
 			if !strings.Contains(stderr.String(), want) {
 				t.Errorf("serve's log does not say %s:\n%s", want, stderr.String())
 			}
+			if out := stdout.String(); strings.Contains(out, "/acme/admins/directory") || !strings.Contains(out, "/acme/default/directory") {
+				t.Errorf("serve should list the ACME directory of default and not that of admins:\n%s", out)
+			}
 
 			// The attack: an ACME account orders a client certificate from
 			// the admin authority...

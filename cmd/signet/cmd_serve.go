@@ -111,8 +111,18 @@ func cmdServe(e *env, args []string) error {
 	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  ACME directory: https://%s/acme/%s/directory\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), ln.Addr(), h.Config.Server.Authority, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+	auths, err := h.Store.Authorities(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		if a.ACME && a.Name != admin { // what the ACME front end serves
+			fmt.Fprintf(e.stdout, "  ACME directory: https://%s/acme/%s/directory\n", ln.Addr(), a.Name)
+		}
+	}
+	fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 
 	// Revocation: CRLs and OCSP are signed before the plain listener opens,
