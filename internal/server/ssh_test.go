@@ -123,6 +123,7 @@ func TestSSHAPI(t *testing.T) {
 		{"unknown field", "secret", `{"public_key": "x", "principal": ["alice"]}`, 400, "unknown field"},
 		{"bad key", "secret", body(map[string]any{"public_key": "ssh-ed25519 AAAA", "principals": []string{"alice"}}), 400, "public key"},
 		{"no principals", "secret", body(map[string]any{"public_key": line}), 400, "principal"},
+		{"validity that wrapped around", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "validity": "213504d"}), 400, "longer than 100 years"},
 	} {
 		resp, out := post(tc.token, "", tc.payload)
 		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(out, tc.detail) {
