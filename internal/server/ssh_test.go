@@ -123,6 +123,8 @@ func TestSSHAPI(t *testing.T) {
 		{"unknown field", "secret", `{"public_key": "x", "principal": ["alice"]}`, 400, "unknown field"},
 		{"bad key", "secret", body(map[string]any{"public_key": "ssh-ed25519 AAAA", "principals": []string{"alice"}}), 400, "public key"},
 		{"no principals", "secret", body(map[string]any{"public_key": line}), 400, "principal"},
+		{"source address with a zone", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"fe80::1%eth0"}}), 400, "IPv6 zone"},
+		{"source address with host bits", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"10.1.2.3/8"}}), 400, "write 10.0.0.0/8"},
 		{"validity that wrapped around", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "validity": "213504d"}), 400, "longer than 100 years"},
 	} {
 		resp, out := post(tc.token, "", tc.payload)
