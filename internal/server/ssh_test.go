@@ -51,7 +51,8 @@ func TestSSHAPI(t *testing.T) {
 		Policy: policy.Policy{Principals: []string{"alice"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{CA: c, SSH: sshca.New(sshca.Options{Store: st, Keys: keys}), Store: st, AdminToken: []byte("secret")})
+	sc := sshca.New(sshca.Options{Store: st, Keys: keys})
+	srv := server.New(server.Options{CA: c, SSH: sc, Store: st, AdminToken: []byte("secret")})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
@@ -134,6 +135,20 @@ func TestSSHAPI(t *testing.T) {
 	}
 	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{}); len(list) != 2 {
 		t.Errorf("%d certificates recorded, want 2 (refusals record nothing)", len(list))
+	}
+
+	// After its key ID is revoked, the KRL refuses every certificate with
+	// it: none is issued, and the answer says to choose another.
+	if _, err := sc.RevokeKeyID(ctx, "users", "alice@api", "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, out = post("secret", "", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "key_id": "alice@api"}))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(out, `key ID \"alice@api\" of authority \"users\" is revoked`) ||
+		!strings.Contains(out, "choose a new key ID") {
+		t.Errorf("key ID revoked: %d %s", resp.StatusCode, out)
+	}
+	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{KeyID: "alice@api", Status: store.Valid}); len(list) != 0 {
+		t.Errorf("valid certificates with a revoked key ID: %+v", list)
 	}
 
 	get := func(path string) (int, string) {
