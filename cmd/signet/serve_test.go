@@ -89,6 +89,7 @@ func TestServe(t *testing.T) {
 		return resp
 	}
 	goodToken := strings.TrimSpace(string(token))
+	longValidity, _ := json.Marshal(map[string]any{"csr": string(csrPEM), "validity": "213504d"}) // wrapped to 26 minutes once
 
 	for _, tc := range []struct {
 		name, token, ctype string
@@ -102,6 +103,7 @@ func TestServe(t *testing.T) {
 		{"unknown JSON field", goodToken, "application/json", []byte(`{"csr":"x","evil":1}`), 400, "urn:signet:error:malformed"},
 		{"oversized", goodToken, "application/pkcs10", bytes.Repeat([]byte("A"), 1<<20), 400, "urn:signet:error:malformed"},
 		{"wrong content type", goodToken, "text/plain", csrPEM, 400, "urn:signet:error:malformed"},
+		{"validity beyond 100 years", goodToken, "application/json", longValidity, 400, "urn:signet:error:malformed"},
 	} {
 		resp := post(tc.token, tc.ctype, tc.body)
 		var p struct{ Type, Detail string }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"math/big"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -69,7 +71,7 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	ev := c.event("authority.create", spec.Actor, RootName, RootName, map[string]any{
 		"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
 	})
-	return rec, c.store.CreateAuthority(ctx, rec, ev)
+	return rec, c.createAuthority(ctx, rec, ev, serial)
 }
 
 // CheckAuthority refuses a spec CreateAuthority would refuse before it
@@ -178,7 +180,17 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
 		"acme": spec.ACME,
 	})
-	return rec, c.store.CreateAuthority(ctx, rec, ev)
+	return rec, c.createAuthority(ctx, rec, ev, serial)
+}
+
+// createAuthority records the root or an authority whose certificate the
+// root key has just signed; a refusal (a name taken meanwhile, the store
+// down) leaves a certificate.discard event, as for leaves.
+func (c *CA) createAuthority(ctx context.Context, rec store.Authority, ev audit.Event, serial *big.Int) error {
+	if err := c.store.CreateAuthority(ctx, rec, ev); err != nil {
+		return c.discarded(ctx, err, ev.Actor, rec.Name, Serial(serial), rec.CertDER)
+	}
+	return nil
 }
 
 // Root returns the root certificate.

@@ -334,20 +334,38 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// ParseDuration accepts Go durations plus whole days ("30d") and weeks ("52w").
+// MaxDuration is the longest duration signet accepts anywhere: 100 years
+// of 365.25 days. Longer ones are typing mistakes, and near 292 years they
+// no longer fit a time.Duration.
+const MaxDuration = 36525 * 24 * time.Hour
+
+// ParseDuration accepts Go durations plus whole days ("30d") and weeks
+// ("52w"), from zero up to MaxDuration.
 func ParseDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.ParseUint(n, 10, 32)
-			if err != nil {
+			v, err := strconv.ParseUint(n, 10, 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return 0, errs.New(errs.Malformed, "duration %q: want a whole number before %q", s, suffix)
+			}
+			if err != nil || v > uint64(MaxDuration/unit) {
+				return 0, tooLong(s)
 			}
 			return time.Duration(v) * unit, nil
 		}
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errs.New(errs.Malformed, "duration %q: use forms like 720h, 30d or 52w", s)
+	switch {
+	case err != nil:
+		return 0, errs.New(errs.Malformed, "duration %q: use forms like 720h, 30d or 52w, at most 100 years", s)
+	case v < 0:
+		return 0, errs.New(errs.Malformed, "duration %q is negative; give a positive one such as 720h or 30d", s)
+	case v > MaxDuration:
+		return 0, tooLong(s)
 	}
 	return v, nil
+}
+
+func tooLong(s string) error {
+	return errs.New(errs.Malformed, "duration %q is longer than 100 years; give at most 36525d", s)
 }

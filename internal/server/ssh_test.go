@@ -52,7 +52,8 @@ func TestSSHAPI(t *testing.T) {
 		Policy: policy.Policy{Principals: []string{"alice"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{CA: c, SSH: sshca.New(sshca.Options{Store: st, Keys: keys}), Store: st, AdminToken: []byte("secret")})
+	sc := sshca.New(sshca.Options{Store: st, Keys: keys})
+	srv := server.New(server.Options{CA: c, SSH: sc, Store: st, AdminToken: []byte("secret")})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
@@ -124,6 +125,9 @@ func TestSSHAPI(t *testing.T) {
 		{"unknown field", "secret", `{"public_key": "x", "principal": ["alice"]}`, 400, "unknown field"},
 		{"bad key", "secret", body(map[string]any{"public_key": "ssh-ed25519 AAAA", "principals": []string{"alice"}}), 400, "public key"},
 		{"no principals", "secret", body(map[string]any{"public_key": line}), 400, "principal"},
+		{"source address with a zone", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"fe80::1%eth0"}}), 400, "IPv6 zone"},
+		{"source address with host bits", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"10.1.2.3/8"}}), 400, "write 10.0.0.0/8"},
+		{"validity that wrapped around", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "validity": "213504d"}), 400, "longer than 100 years"},
 	} {
 		resp, out := post(tc.token, "", tc.payload)
 		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(out, tc.detail) {
@@ -132,6 +136,20 @@ func TestSSHAPI(t *testing.T) {
 	}
 	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{}); len(list) != 2 {
 		t.Errorf("%d certificates recorded, want 2 (refusals record nothing)", len(list))
+	}
+
+	// After its key ID is revoked, the KRL refuses every certificate with
+	// it: none is issued, and the answer says to choose another.
+	if _, err := sc.RevokeKeyID(ctx, "users", "alice@api", "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, out = post("secret", "", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "key_id": "alice@api"}))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(out, `key ID \"alice@api\" of authority \"users\" is revoked`) ||
+		!strings.Contains(out, "choose a new key ID") {
+		t.Errorf("key ID revoked: %d %s", resp.StatusCode, out)
+	}
+	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{KeyID: "alice@api", Status: store.Valid}); len(list) != 0 {
+		t.Errorf("valid certificates with a revoked key ID: %+v", list)
 	}
 
 	get := func(path string) (int, string) {

@@ -187,7 +187,8 @@ type Store interface {
 	// RecordSSHCertificate records an SSH certificate and its
 	// ssh.certificate.issue event; errs.Conflict on a duplicate serial or
 	// if its CA key is not (any longer) the authority's active key,
-	// errs.NotFound if the authority or key does not exist.
+	// errs.NotFound if the authority or key does not exist, errs.Rejected
+	// if the authority revoked its key ID (RevokeSSHKeyID).
 	RecordSSHCertificate(ctx context.Context, c SSHCertificate, ev audit.Event) error
 	SSHCertificate(ctx context.Context, serial uint64) (SSHCertificate, error)
 	// SSHCertificates lists matches ordered by serial.
@@ -198,6 +199,7 @@ type Store interface {
 	// RevokeSSHKeyID revokes every certificate of the authority with that
 	// key ID, marking them revoked by key ID, with one ssh.certificate.revoke
 	// event; it returns how many it revoked, errs.NotFound if none has it.
+	// The key ID stays revoked: RecordSSHCertificate refuses it after.
 	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
 
 	// SetKeyURI rewrites every stored key URI equal to from, of authorities
