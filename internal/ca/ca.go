@@ -45,12 +45,13 @@ type Keys interface {
 	Signer(ctx context.Context, uri string) (crypto.Signer, error)
 }
 
-// Store is the part of the store the CA uses: its authorities, the
-// certificates it issues and revokes, and its audit events.
+// Store is the part of the store the CA uses: its authorities and their
+// settings, the certificates it issues and revokes, and its audit events.
 type Store interface {
 	CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error
 	CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error
 	Authority(ctx context.Context, name string) (store.Authority, error)
+	ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error
 	RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
 	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error

@@ -82,6 +82,13 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				!web.CreatedAt.Equal(t0) || web.DefaultValidity != time.Hour {
 				t.Errorf("authority web: %+v", web)
 			}
+			// ACME became a setting later: the issuing X.509 authority keeps
+			// serving it, the root and the SSH authority do not.
+			for _, a := range as {
+				if a.ACME != (a.Name == "web") || a.RequireEAB {
+					t.Errorf("authority %q: ACME %v, RequireEAB %v; want ACME only for web, no EAB", a.Name, a.ACME, a.RequireEAB)
+				}
+			}
 			c, err := s.Certificate(ctx, "01aa")
 			if err != nil || !slices.Equal(c.DNSNames, []string{"www.example.org", "example.org"}) || c.Shard != 1 || c.Status != store.Valid {
 				t.Errorf("certificate 01aa: %+v, %v", c, err)

@@ -137,9 +137,15 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		if err != nil {
 			return err
 		}
+		var keyIDRevoked bool
+		err = t.queryRow(`SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE authority = ? AND key_id = ? AND revoked_by = 'key-id')`,
+			c.Authority, c.KeyID).Scan(&keyIDRevoked)
+		if err != nil {
+			return s.d.Error(err, "look up key ID %q", c.KeyID)
+		}
 		// A taken serial is refused by the UNIQUE constraint: when staged,
 		// at the flush, which reruns the batch with a savepoint per request.
-		return store.CheckRecordSSHCertificate(c, false, state)
+		return store.CheckRecordSSHCertificate(c, false, state, keyIDRevoked)
 	}
 	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

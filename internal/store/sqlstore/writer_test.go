@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -30,11 +31,31 @@ type testStore struct {
 func (s testStore) Close() error { return s.close() }
 
 // backend is one database the writer's tests run on: where makes a new,
-// empty database, open opens one (closed when the test ends).
+// empty database, open opens one (closed when the test ends), exec runs
+// statements on one with a connection of its own, as someone with the
+// database would.
 type backend struct {
 	name  string
 	where func(t testing.TB) string
 	open  func(t *testing.T, where string) testStore
+	exec  func(t *testing.T, where string, stmts ...string)
+}
+
+// execWith runs stmts on a connection to where of the database/sql driver.
+func execWith(driver string) func(t *testing.T, where string, stmts ...string) {
+	return func(t *testing.T, where string, stmts ...string) {
+		t.Helper()
+		db, err := sql.Open(driver, where)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		for _, q := range stmts {
+			if _, err := db.ExecContext(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
 }
 
 var backends = []backend{
@@ -47,7 +68,7 @@ var backends = []backend{
 			}
 			t.Cleanup(func() { s.Close() })
 			return testStore{s.Store, s.Close}
-		}},
+		}, execWith("sqlite")},
 	{"postgres", pgtest.URL, func(t *testing.T, where string) testStore {
 		t.Helper()
 		s, err := postgres.Open(ctx, where)
@@ -56,7 +77,7 @@ var backends = []backend{
 		}
 		t.Cleanup(func() { s.Close() })
 		return testStore{s.Store, s.Close}
-	}},
+	}, execWith("pgx")},
 }
 
 // onEach runs test on every backend, with the address of a new database.
@@ -73,6 +94,23 @@ func TestConformance(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) store.Store { return b.open(t, b.where(t)) })
 		})
 	}
+}
+
+// TestMigrationRevokesKeyIDsRevokedEarlier opens a database made before
+// the migration that revokes the certificates of revoked key IDs: a
+// certificate recorded as valid with a key ID that was revoked before,
+// which the KRL refuses, is marked revoked.
+func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
+	onEach(t, func(t *testing.T, b backend, where string) {
+		s := b.open(t, where)
+		storetest.KeyIDRevokedEarlier(t, s)
+		s.Close()
+		b.exec(t, where,
+			"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
+			"DROP INDEX ssh_certificates_revoked_key_ids",
+			"DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)")
+		storetest.CheckKeyIDRevokedEarlier(t, b.open(t, where))
+	})
 }
 
 // fill writes an authority and a key event.

@@ -17,7 +17,8 @@ const (
 	certCheck = `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`
 	insertAuthority = `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // CreateAuthority implements store.Store.
@@ -28,6 +29,61 @@ func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit
 	}
 	check := func(t *tx) error { return t.checkNewAuthority(a) }
 	return s.w.do(ctx, check, func(t *tx) error { return t.insertAuthority(a, &ev) })
+}
+
+// ChangeAuthority implements store.Store.
+func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error {
+	ev, err := store.PrepareChangeAuthority(name, ch, ev)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		ok, err := t.authorityExists(name)
+		if err != nil {
+			return err
+		}
+		return store.CheckAuthorityExists(name, ok)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?",
+			ch.ACME, ch.RequireEAB, name)
+		return s.d.Error(err, "authority %q", name)
+	})
+}
+
+// SetKeyURI implements store.Store.
+func (s *Store) SetKeyURI(ctx context.Context, from, to string, ev audit.Event) (int, error) {
+	ev, err := store.PrepareSetKeyURI(from, to, ev)
+	if err != nil {
+		return 0, err
+	}
+	var rows int
+	check := func(t *tx) error {
+		err := t.queryRow(`SELECT (SELECT COUNT(*) FROM authorities WHERE key_uri = ?)
+			+ (SELECT COUNT(*) FROM ssh_authority_keys WHERE key_uri = ?)`, from, from).Scan(&rows)
+		if err != nil {
+			return s.d.Error(err, "look up key URI")
+		}
+		return store.CheckSetKeyURI(rows)
+	}
+	err = s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		for _, table := range []string{"authorities", "ssh_authority_keys"} {
+			if _, err := t.exec("UPDATE "+table+" SET key_uri = ? WHERE key_uri = ?", to, from); err != nil {
+				return s.d.Error(err, "rewrite key URI")
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return rows, nil
 }
 
 // RecordCertificate implements store.Store.
@@ -178,6 +234,6 @@ func (t *tx) insertAuthority(a store.Authority, ev *audit.Event) error {
 		return err
 	}
 	_, err := t.exec(insertAuthority, a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, columns.NullBytes(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB)
 	return t.w.d.Error(err, "authority %q", a.Name)
 }
