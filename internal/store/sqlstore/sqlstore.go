@@ -119,7 +119,7 @@ func (u unreachable) Unwrap() error { return u.err }
 func (u unreachable) Error() string {
 	msg := u.err.Error()
 	for _, why := range []string{"connection refused", "timeout", "shutting down", "terminating connection", "connection reset",
-		"broken pipe", "no such host", "too many clients", "EOF", "closed pool", "context deadline exceeded", "context canceled",
+		"broken pipe", "no such host", "too many clients", "EOF", "database is closed", "context deadline exceeded", "context canceled",
 		"database is locked", "database or disk is full", "disk I/O error", "unable to open database"} {
 		if strings.Contains(msg, why) {
 			return "database unavailable (" + why + ")"
@@ -130,7 +130,6 @@ func (u unreachable) Error() string {
 
 // Options are what a backend sets for the common code.
 type Options struct {
-	Now      func() time.Time
 	MaxBatch int // writes per transaction at most
 	// Timeout bounds each read and each write batch; Stream, the reads that
 	// visit a whole table. 0: unbounded.
@@ -155,14 +154,11 @@ var _ store.Store = (*Store)(nil)
 // write at a time (the two may be the same pool). The schema must be up to
 // date. Close does not close read or write.
 func New(ctx context.Context, d *Dialect, read, write *sql.DB, o Options) (*Store, error) {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	w, err := newWriter(ctx, d, write, max(o.MaxBatch, 1), o.Timeout, o.Now)
+	w, err := newWriter(ctx, d, write, max(o.MaxBatch, 1), o.Timeout, time.Now)
 	if err != nil {
 		return nil, err
 	}
-	return &Store{d: d, now: o.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}, nil
+	return &Store{d: d, now: time.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}, nil
 }
 
 // Close lets queued writes commit, then releases the writer's connection
