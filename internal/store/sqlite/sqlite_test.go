@@ -364,6 +364,42 @@ func TestFullDiskIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestLockedFileIsUnavailable: while another process holds the file's
+// write lock past the busy timeout, writes fail as Unavailable (503 with
+// Retry-After over HTTP) and change nothing; once it lets go, the writer
+// works again on a new connection.
+func TestLockedFileIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path, WithBusyTimeout(50*time.Millisecond))
+	fill(t, s, 1)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.AppendEvent(ctx, audit.Event{Kind: "note", Actor: "t"})
+	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("write while the file is locked: %v, want unavailable", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "note", Actor: "t"}); err != nil {
+		t.Fatalf("write after the lock is gone: %v", err)
+	}
+	if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 4 {
+		t.Errorf("audit.Verify: %+v, %v; want 4 events", rep, err)
+	}
+}
+
 // TestCheckpoint checks that Checkpoint copies the WAL into the database
 // file at once, with the background checkpointer asleep.
 func TestCheckpoint(t *testing.T) {
