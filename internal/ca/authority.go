@@ -243,6 +243,9 @@ func (c *CA) Chain(ctx context.Context, name string) ([][]byte, error) {
 	var chain [][]byte
 	rec, err := c.store.Authority(ctx, name)
 	for err == nil && rec.Name != RootName {
+		if len(rec.CertDER) == 0 {
+			return nil, errNoX509(name)
+		}
 		chain = append(chain, rec.CertDER)
 		if rec.Parent == "" {
 			break
@@ -264,10 +267,14 @@ func (c *CA) Anchor(ctx context.Context, name string) (*x509.Certificate, error)
 		return nil, err
 	}
 	if len(rec.CertDER) == 0 {
-		return nil, errs.New(errs.Rejected,
-			"authority %q issues SSH certificates and has no X.509 anchor: use 'signet ssh trust --authority %s'", name, name)
+		return nil, errNoX509(name)
 	}
 	return x509.ParseCertificate(rec.CertDER)
+}
+
+func errNoX509(name string) error {
+	return errs.New(errs.Rejected,
+		"authority %q issues SSH certificates and has no X.509 certificate: use 'signet ssh trust --authority %s'", name, name)
 }
 
 // SelfSigned reports whether an authority is its own trust anchor: an
