@@ -174,8 +174,8 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		// A trust anchor, made as the root is: it lives as long, carries no
 		// revocation pointers (nothing above it can revoke it: relying
 		// parties replace it instead) and no extended key usage (RFC 5280
-		// leaves a trust anchor's unconstrained; the BRs forbid it in a
-		// root). Its pathLenConstraint 0 keeps it signing leaves only.
+		// path validation does not read a trust anchor's; the BRs forbid
+		// it in a root). Its pathLenConstraint 0 keeps it signing leaves.
 		iss, parent = self, ""
 		cert.NotAfter = now.Add(orDefault(spec.Validity, DefaultRootValidity))
 		if tmpl, err = profile.RootTemplate(cert); err == nil {
