@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -258,6 +260,7 @@ func cmdShow(e *env, args []string) error {
 
 func cmdRoot(e *env, args []string) error {
 	f := newFlags(e, "root")
+	authority := f.String("authority", "", "print the trust anchor of authority `NAME` instead: its own certificate if self-signed, else the root")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -266,17 +269,20 @@ func cmdRoot(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	root, err := h.CA.Root(e.ctx)
+	anchor, err := h.CA.Anchor(e.ctx, cmp.Or(*authority, ca.RootName))
+	if err != nil && *authority != "" {
+		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
+	}
 	if err != nil {
 		return err
 	}
-	return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
+	return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: anchor.Raw})
 }
 
 func cmdChain(e *env, args []string) error {
 	f := newFlags(e, "chain")
 	authority := f.String("authority", "default", "authority `NAME`")
-	withRoot := f.Bool("root", false, "end the chain with the root")
+	withRoot := f.Bool("root", false, "end the chain with its trust anchor (the root; a self-signed authority's chain ends with itself already)")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -290,11 +296,13 @@ func cmdChain(e *env, args []string) error {
 		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
 	}
 	if *withRoot {
-		root, err := h.CA.Root(e.ctx)
+		anchor, err := h.CA.Anchor(e.ctx, *authority)
 		if err != nil {
 			return err
 		}
-		chain = append(chain, root.Raw)
+		if len(chain) == 0 || !bytes.Equal(chain[len(chain)-1], anchor.Raw) {
+			chain = append(chain, anchor.Raw)
+		}
 	}
 	for _, der := range chain {
 		if err := pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {

@@ -262,6 +262,7 @@ func TestCreateAuthorityRefusals(t *testing.T) {
 		{"exists", ca.AuthoritySpec{Name: "web", Purpose: profile.VPN, KeyURI: "file:web.key"}, errs.Conflict},
 		{"bad policy", ca.AuthoritySpec{Name: "x", Purpose: profile.VPN, KeyURI: "file:web.key", Policy: policy.Policy{IP: []string{"not-a-cidr"}}}, errs.Malformed},
 		{"missing key", ca.AuthoritySpec{Name: "y", Purpose: profile.VPN, KeyURI: "file:absent.key"}, errs.NotFound},
+		{"self-signed SSH", ca.AuthoritySpec{Name: "z", Purpose: profile.SSHUser, KeyURI: "file:web.key", SelfSigned: true, Policy: policy.Policy{Principals: []string{"alice"}}}, errs.Malformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.ca.CreateAuthority(ctx, tc.spec)
@@ -273,6 +274,59 @@ func TestCreateAuthorityRefusals(t *testing.T) {
 	list, _ := f.store.Authorities(ctx)
 	if len(list) != 2 {
 		t.Errorf("refusals left %d authorities, want 2", len(list))
+	}
+}
+
+// TestSelfSignedAuthority: a self-signed authority is its own anchor: its
+// certificate is signed by its key and lives like the root, its chain and
+// anchor are that certificate, and its leaves verify against it alone,
+// not against the root; a root-chained authority's anchor is the root.
+func TestSelfSignedAuthority(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.keys.kms.Generate(ctx, "file:vpn.key", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "vpn", Purpose: profile.VPN, KeyURI: "file:vpn.key", SelfSigned: true,
+		Policy: policy.Policy{DNS: []string{"example.org"}}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.CheckSignatureFrom(cert); err != nil || rec.Parent != "" || !ca.SelfSigned(rec) {
+		t.Fatalf("not self-signed (parent %q): %v", rec.Parent, err)
+	}
+	if got := cert.NotAfter.Sub(f.now); got < ca.DefaultRootValidity-time.Second || got > ca.DefaultRootValidity {
+		t.Errorf("validity %s, want the root's %s", got, ca.DefaultRootValidity)
+	}
+	chain, err := f.ca.Chain(ctx, "vpn")
+	if err != nil || len(chain) != 1 || string(chain[0]) != string(rec.CertDER) {
+		t.Errorf("chain of vpn: %d certificates (%v), want its own certificate", len(chain), err)
+	}
+	root, _ := f.ca.Root(ctx)
+	for name, want := range map[string]*x509.Certificate{"vpn": cert, "web": root} {
+		if anchor, err := f.ca.Anchor(ctx, name); err != nil || !anchor.Equal(want) {
+			t.Errorf("anchor of %s: %v, want %s", name, err, want.Subject)
+		}
+	}
+	iss, err := f.ca.Issue(ctx, ca.Request{Authority: "vpn", PublicKey: newKey(t).Public(), DNSNames: []string{"vpn.example.org"}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.DER)
+	for _, tc := range []struct {
+		anchor *x509.Certificate
+		ok     bool
+	}{{cert, true}, {root, false}} {
+		pool := x509.NewCertPool()
+		pool.AddCert(tc.anchor)
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "vpn.example.org", CurrentTime: f.now})
+		if (err == nil) != tc.ok {
+			t.Errorf("leaf of vpn against %s: %v, want ok=%v", tc.anchor.Subject, err, tc.ok)
+		}
 	}
 }
 
