@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -28,6 +29,8 @@ func cmdIssue(e *env, args []string) error {
 	newKey := f.String("new-key", "", "generate the subject key into `FILE` (PKCS#8, encrypted with --key-passphrase)")
 	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of the key --new-key generates")
 	keyPass := f.String("key-passphrase", "", "passphrase `SOURCE` that encrypts the --new-key file: prompt, env:VAR or file:PATH")
+	subjectKey := f.String("subject-key", "", "certify the key at `URI` (pkcs11:token=T;object=NAME): the request is signed on the token")
+	toToken := f.Bool("to-token", false, "with --subject-key: also write the certificate to the token beside the key")
 	f.Var(&dns, "dns", "DNS `NAME` to certify (repeatable, or comma-separated)")
 	f.Var(&ips, "ip", "IP `ADDRESS` to certify (repeatable)")
 	f.Var(&emails, "email", "email `ADDRESS` to certify (repeatable)")
@@ -40,8 +43,11 @@ func cmdIssue(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	if (*csrFile == "") == (*newKey == "") {
-		return badUsage("give exactly one of --csr FILE and --new-key FILE")
+	if n := countSet(*csrFile, *newKey, *subjectKey); n != 1 {
+		return badUsage("give exactly one of --csr FILE, --new-key FILE and --subject-key URI")
+	}
+	if *toToken && *subjectKey == "" {
+		return badUsage("--to-token writes the certificate beside the --subject-key URI: give --subject-key")
 	}
 	if *out == "" {
 		return badUsage("--out FILE is required (- for standard output)")
@@ -99,6 +105,22 @@ func cmdIssue(e *env, args []string) error {
 		}
 		req.PublicKey = signer.Public()
 	}
+	if *subjectKey != "" {
+		if *subjectKey, err = h.AdoptKeyURI(e.ctx, *subjectKey); err != nil {
+			return err
+		}
+		signer, err := h.Keys.Signer(e.ctx, *subjectKey)
+		if err != nil {
+			return err
+		}
+		der, err := subjectCSR(signer, *cn, dns, emails)
+		if err != nil {
+			return err
+		}
+		if req.CSR, err = ca.ParseCSR(der); err != nil {
+			return err
+		}
+	}
 	iss, err := h.CA.Issue(e.ctx, req)
 	if err != nil {
 		if *newKey != "" {
@@ -107,6 +129,18 @@ func cmdIssue(e *env, args []string) error {
 			os.Remove(*newKey)
 		}
 		return err
+	}
+	leaf, err := x509.ParseCertificate(iss.DER)
+	if err != nil {
+		return errs.Wrap(errs.Internal, err, "parsing certificate %s", iss.Serial)
+	}
+	var onToken *kms.Imported
+	if *toToken {
+		res, err := h.Keys.ImportCertificate(e.ctx, *subjectKey, leaf, nil)
+		if err != nil {
+			return errs.Wrap(errs.KindOf(err), err, "certificate %s was issued and recorded, but not written to the token (get it with signet show %s --pem, then signet key import-cert)", iss.Serial, iss.Serial)
+		}
+		onToken = &res
 	}
 	var pemOut strings.Builder
 	for _, der := range append([][]byte{iss.DER}, iss.Chain...) {
@@ -126,11 +160,15 @@ func cmdIssue(e *env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.stdout, struct {
 			certJSON
-			File string `json:"file"`
-		}{toJSON(rec, false), *out})
+			File  string        `json:"file"`
+			Token *kms.Imported `json:"token,omitempty"`
+		}{toJSON(rec, false), *out, onToken})
 	}
 	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\nwrote %s (certificate and chain)\n",
 		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339), *out)
+	if onToken != nil {
+		printImported(e, *onToken, leaf)
+	}
 	return nil
 }
 
@@ -302,4 +340,15 @@ func cmdChain(e *env, args []string) error {
 		}
 	}
 	return nil
+}
+
+// countSet counts the non-empty values.
+func countSet(v ...string) int {
+	n := 0
+	for _, s := range v {
+		if s != "" {
+			n++
+		}
+	}
+	return n
 }
