@@ -94,7 +94,7 @@ func (s *vpnServer) waitIdle(t *testing.T) {
 // a key and certificate on a token, found by pkcs11-helper, whose PIN the
 // test gives through OpenVPN's management interface.
 type vpnClient struct {
-	cert, key        string
+	cert, key        string // files; for a token client, cert is a copy of the one on the token
 	module, p11ID    string
 	pin              string
 	prompts          []string // the management interface's password prompts
@@ -204,57 +204,75 @@ var (
 	p256Key = []string{"-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"}
 )
 
+// vpnCA is a home with a vpn authority, and a user's SoftHSM2 token on
+// a machine without a home.
+type vpnCA struct {
+	ovpn, module, pin string
+	dir, home, root   string
+	chain             string // the vpn authority's chain, for --extra-certs
+}
+
+// tokenClient makes a client the way a smartcard user would, with signet
+// alone: the key generated on the token, the request signed there, the
+// certificate (and its chain) written beside the key. It checks the
+// certificate sits beside its key and finds its id as OpenVPN does.
+func (v *vpnCA) tokenClient(t *testing.T, name, keyType, keyObject string) *vpnClient {
+	t.Helper()
+	tokenFlags := []string{"--uri", "pkcs11:token=vpnuser;object=" + name, "--module", v.module, "--pin", "env:SIGNET_TEST_PIN"}
+	signetCLI(t, append([]string{"key", "generate", "--type", keyType}, tokenFlags...)...)
+	csr, cert := filepath.Join(v.dir, name+".csr"), filepath.Join(v.dir, name+".pem")
+	email := name + "@example.org"
+	signetCLI(t, append([]string{"key", "csr", "--email", email, "--out", csr}, tokenFlags...)...)
+	signetCLI(t, "issue", "--home", v.home, "--authority", "vpn", "--csr", csr, "--usage", "client", "--out", cert)
+	signetCLI(t, append([]string{"key", "import-cert", "--cert", cert, "--chain"}, tokenFlags...)...)
+
+	objects := tool(t, nil, "pkcs11-tool", "--module", v.module, "--token-label", "vpnuser", "--login", "--pin", v.pin, "--list-objects")
+	certID := regexp.MustCompile(`Certificate Object; type = X.509 cert\s+label:\s+` + name + `\s+subject:.*\s+serial:.*\s+ID:\s+([0-9a-f]+)`).FindStringSubmatch(objects)
+	keyID := regexp.MustCompile(`Private Key Object; ` + keyObject + `\s+label:\s+` + name + `\s+ID:\s+([0-9a-f]+)`).FindStringSubmatch(objects)
+	if certID == nil || keyID == nil || certID[1] != keyID[1] {
+		t.Fatalf("%s's certificate is not beside its key (same label and CKA_ID):\n%s", name, objects)
+	}
+	ids := tool(t, nil, v.ovpn, "--show-pkcs11-ids", v.module)
+	m := regexp.MustCompile(`DN:\s+CN=` + regexp.QuoteMeta(email) + `\s+Serial:.*\s+Serialized id:\s+(\S+)`).FindStringSubmatch(ids)
+	if m == nil {
+		t.Fatalf("openvpn --show-pkcs11-ids does not list %s's certificate:\n%s", name, ids)
+	}
+	// pkcs11-helper sends the leaf only: the client names its issuers.
+	return &vpnClient{cert: cert, module: v.module, p11ID: m[1], pin: v.pin, extra: []string{"--extra-certs", v.chain}}
+}
+
 // TestOpenVPN: OpenVPN 2.6 accepts signet's vpn certificates, RSA and
-// P-256, as servers and clients with remote-cert-tls on both sides; and a
-// client whose key signet generated on a token, whose request signet made
-// there and whose certificate signet wrote beside the key connects through
-// pkcs11-helper, its PIN given over the management interface.
+// P-256, as servers and clients with remote-cert-tls on both sides; and
+// clients whose keys signet generated on a token (P-256 and RSA), whose
+// requests signet made there and whose certificates signet wrote beside
+// the keys connect through pkcs11-helper, the PIN given over the
+// management interface.
 func TestOpenVPN(t *testing.T) {
-	ovpn := openvpnPath(t)
-	module, pin := kmstest.SoftHSM(t, "vpnuser")
-	dir := t.TempDir()
+	v := &vpnCA{ovpn: openvpnPath(t), dir: t.TempDir()}
+	v.module, v.pin = kmstest.SoftHSM(t, "vpnuser")
 	// The user's machine has no signet home, and gets none.
-	userHome := filepath.Join(dir, "user")
+	userHome := filepath.Join(v.dir, "user")
 	t.Setenv("HOME", userHome)
 	t.Setenv("XDG_DATA_HOME", "")
-	t.Setenv("SIGNET_TEST_PIN", pin)
-	home := filepath.Join(dir, "ca")
-	signetCLI(t, "init", "--home", home)
-	signetCLI(t, "authority", "add", "vpn", "--home", home, "--purpose", "vpn", "--generate",
+	t.Setenv("SIGNET_TEST_PIN", v.pin)
+	v.home = filepath.Join(v.dir, "ca")
+	signetCLI(t, "init", "--home", v.home)
+	signetCLI(t, "authority", "add", "vpn", "--home", v.home, "--purpose", "vpn", "--generate",
 		"--allow-dns", "example.org", "--allow-email", "example.org")
-	root := filepath.Join(dir, "root.pem")
-	if err := os.WriteFile(root, []byte(signetCLI(t, "root", "--home", home)), 0o644); err != nil {
+	v.root, v.chain = filepath.Join(v.dir, "root.pem"), filepath.Join(v.dir, "vpn-chain.pem")
+	if err := os.WriteFile(v.root, []byte(signetCLI(t, "root", "--home", v.home)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(v.chain, []byte(signetCLI(t, "chain", "--home", v.home, "--authority", "vpn")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ovpn, root, dir, home := v.ovpn, v.root, v.dir, v.home
 
-	// The token client, with signet alone.
-	uri := "pkcs11:token=vpnuser;object=alice"
-	tokenFlags := []string{"--uri", uri, "--module", module, "--pin", "env:SIGNET_TEST_PIN"}
-	signetCLI(t, append([]string{"key", "generate", "--type", "ecdsa-p256"}, tokenFlags...)...)
-	aliceCSR, alicePEM := filepath.Join(dir, "alice.csr"), filepath.Join(dir, "alice.pem")
-	signetCLI(t, append([]string{"key", "csr", "--email", "alice@example.org", "--out", aliceCSR}, tokenFlags...)...)
-	signetCLI(t, "issue", "--home", home, "--authority", "vpn", "--csr", aliceCSR, "--usage", "client", "--out", alicePEM)
-	signetCLI(t, append([]string{"key", "import-cert", "--cert", alicePEM, "--chain"}, tokenFlags...)...)
+	alice := v.tokenClient(t, "alice", "ecdsa-p256", "EC")
+	dave := v.tokenClient(t, "dave", "rsa-2048", "RSA")
 	if _, err := os.Stat(filepath.Join(userHome, ".local", "share", "signet")); !os.IsNotExist(err) {
 		t.Errorf("key commands made a home on the user's machine: %v", err)
 	}
-	objects := tool(t, nil, "pkcs11-tool", "--module", module, "--token-label", "vpnuser", "--login", "--pin", pin, "--list-objects")
-	certID := regexp.MustCompile(`Certificate Object; type = X.509 cert\s+label:\s+alice\s+subject:.*\s+serial:.*\s+ID:\s+([0-9a-f]+)`).FindStringSubmatch(objects)
-	keyID := regexp.MustCompile(`Private Key Object; EC\s+label:\s+alice\s+ID:\s+([0-9a-f]+)`).FindStringSubmatch(objects)
-	if certID == nil || keyID == nil || certID[1] != keyID[1] {
-		t.Fatalf("the certificate is not beside its key (same label and CKA_ID):\n%s", objects)
-	}
-	ids := tool(t, nil, ovpn, "--show-pkcs11-ids", module)
-	m := regexp.MustCompile(`DN:\s+CN=alice@example.org\s+Serial:.*\s+Serialized id:\s+(\S+)`).FindStringSubmatch(ids)
-	if m == nil {
-		t.Fatalf("openvpn --show-pkcs11-ids does not list alice's certificate:\n%s", ids)
-	}
-	// pkcs11-helper sends the leaf only: the client names its issuers.
-	chain := filepath.Join(dir, "vpn-chain.pem")
-	if err := os.WriteFile(chain, []byte(signetCLI(t, "chain", "--home", home, "--authority", "vpn")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	alice := &vpnClient{module: module, p11ID: m[1], pin: pin, expectServerName: "vpn.example.org", extra: []string{"--extra-certs", chain}}
 
 	// Software leaves: RSA and P-256, server and client.
 	srvRSA, srvRSAKey := softwareLeaf(t, dir, home, "vpn", "vpn.example.org", "server", rsaKey, "--dns", "vpn.example.org")
@@ -264,12 +282,15 @@ func TestOpenVPN(t *testing.T) {
 	bob := &vpnClient{cert: bobPEM, key: bobKey, expectServerName: "vpn.example.org"}
 
 	rsaServer := startVPNServer(t, ovpn, "--ca", root, "--cert", srvRSA, "--key", srvRSAKey)
+	alice.expectServerName = "vpn.example.org"
 	mustConnect(t, ovpn, root, "token client (P-256 on SoftHSM2) to the RSA server", alice, rsaServer)
 	if len(alice.prompts) == 0 || !strings.Contains(alice.prompts[0], "vpnuser") {
 		t.Errorf("the PIN was not asked for token vpnuser over the management interface: prompts %q", alice.prompts)
 	}
 	mustConnect(t, ovpn, root, "RSA client to the RSA server", bob, rsaServer)
 	ecServer := startVPNServer(t, ovpn, "--ca", root, "--cert", srvEC, "--key", srvECKey)
+	dave.expectServerName = "vpn-ec.example.org"
+	mustConnect(t, ovpn, root, "token client (RSA on SoftHSM2) to the P-256 server", dave, ecServer)
 	mustConnect(t, ovpn, root, "RSA client to the P-256 server", &vpnClient{cert: bobPEM, key: bobKey, expectServerName: "vpn-ec.example.org"}, ecServer)
 	mustConnect(t, ovpn, root, "P-256 client to the P-256 server", &vpnClient{cert: carolPEM, key: carolKey, expectServerName: "vpn-ec.example.org"}, ecServer)
 
