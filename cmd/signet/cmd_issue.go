@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"crypto"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -45,6 +48,9 @@ func cmdIssue(e *env, args []string) error {
 	}
 	if n := countSet(*csrFile, *newKey, *subjectKey); n != 1 {
 		return badUsage("give exactly one of --csr FILE, --new-key FILE and --subject-key URI")
+	}
+	if *subjectKey != "" && !strings.HasPrefix(*subjectKey, "pkcs11:") {
+		return badUsage("--subject-key names a key on a token, pkcs11:token=T;object=NAME; for other keys give --csr")
 	}
 	if *toToken && *subjectKey == "" {
 		return badUsage("--to-token writes the certificate beside the --subject-key URI: give --subject-key")
@@ -111,6 +117,9 @@ func cmdIssue(e *env, args []string) error {
 		}
 		signer, err := h.Keys.Signer(e.ctx, *subjectKey)
 		if err != nil {
+			return err
+		}
+		if err := refuseCAKey(e.ctx, h, *subjectKey, signer.Public()); err != nil {
 			return err
 		}
 		der, err := subjectCSR(signer, *cn, dns, emails)
@@ -351,4 +360,26 @@ func countSet(v ...string) int {
 		}
 	}
 	return n
+}
+
+// refuseCAKey refuses a --subject-key that is one of the home's CA keys: a
+// leaf certificate for it (and on its token) would give a CA key a second
+// use, and its holder a client identity.
+func refuseCAKey(ctx context.Context, h *home.Home, uri string, pub crypto.PublicKey) error {
+	auths, err := h.Store.Authorities(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		same := a.KeyURI == uri
+		if c, err := x509.ParseCertificate(a.CertDER); err == nil {
+			if eq, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
+				same = true
+			}
+		}
+		if same {
+			return errs.New(errs.Rejected, "--subject-key %s is the key of authority %q: certify the user's own key, never a CA key", uri, a.Name)
+		}
+	}
+	return nil
 }
