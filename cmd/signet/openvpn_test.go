@@ -284,8 +284,11 @@ func TestOpenVPN(t *testing.T) {
 	rsaServer := startVPNServer(t, ovpn, "--ca", root, "--cert", srvRSA, "--key", srvRSAKey)
 	alice.expectServerName = "vpn.example.org"
 	mustConnect(t, ovpn, root, "token client (P-256 on SoftHSM2) to the RSA server", alice, rsaServer)
-	if len(alice.prompts) == 0 || !strings.Contains(alice.prompts[0], "vpnuser") {
-		t.Errorf("the PIN was not asked for token vpnuser over the management interface: prompts %q", alice.prompts)
+	alice.promptsMu.Lock()
+	prompts := alice.prompts
+	alice.promptsMu.Unlock()
+	if len(prompts) == 0 || !strings.Contains(prompts[0], "vpnuser") {
+		t.Errorf("the PIN was not asked for token vpnuser over the management interface: prompts %q", prompts)
 	}
 	mustConnect(t, ovpn, root, "RSA client to the RSA server", bob, rsaServer)
 	ecServer := startVPNServer(t, ovpn, "--ca", root, "--cert", srvEC, "--key", srvECKey)
