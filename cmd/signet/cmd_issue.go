@@ -138,6 +138,9 @@ func cmdIssue(e *env, args []string) error {
 		}
 		return err
 	}
+	if *clearKey {
+		fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", *newKey)
+	}
 	leaf := pemCerts(iss.DER)
 	chain := pemCerts(iss.Chain...)
 	if *out == "-" {
@@ -216,7 +219,6 @@ func newSubjectKey(e *env, path string, kt kms.KeyType, pass string, inClear boo
 		os.Remove(path)
 		return nil, errs.Wrap(errs.Unavailable, err, "writing --new-key %s", path)
 	}
-	fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", path)
 	return priv.Public(), nil
 }
 
