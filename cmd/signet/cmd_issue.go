@@ -148,7 +148,7 @@ func cmdIssue(e *env, args []string) error {
 			return err
 		}
 	}
-	if err := outs.commit(map[string]string{*out: leaf + chain, *certOut: leaf, *chainOut: chain}); err != nil {
+	if err := outs.commit(map[string]string{"certificate and chain": leaf + chain, "certificate": leaf, "chain": chain}); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "certificate %s was issued and recorded, but writing it failed", iss.Serial)
 	}
 	if *out == "-" {
@@ -261,13 +261,14 @@ func (o *outputs) open(flag, path, what string) error {
 	return nil
 }
 
-// commit writes each file its content (by path) and renames it into place.
+// commit writes each file its content (by what it holds) and renames it
+// into place.
 func (o *outputs) commit(content map[string]string) error {
 	for _, f := range o.files {
 		if err := f.tmp.Chmod(0o644); err != nil {
 			return err
 		}
-		if _, err := f.tmp.WriteString(content[f.path]); err != nil {
+		if _, err := f.tmp.WriteString(content[f.what]); err != nil {
 			return err
 		}
 		if err := f.tmp.Close(); err != nil {
