@@ -183,6 +183,53 @@ func TestLego(t *testing.T) {
 	}
 }
 
+// TestLegoSelfSigned: lego obtains a certificate from a self-signed
+// authority; the chain it downloads ends at that authority's certificate
+// (no root), and the certificate verifies against that anchor alone, not
+// against the home's root.
+func TestLegoSelfSigned(t *testing.T) {
+	lego := kmstest.RequireTool(t, "lego")
+	kmstest.RequireTool(t, "openssl")
+	var anchor string
+	dir, directory, httpPort := acmeServe(t, func(dir string) {
+		for _, args := range [][]string{
+			{"authority", "add", "web", "--purpose", "tls-server", "--generate", "--allow-dns", "signet.test", "--acme", "--self-signed"},
+			{"root", "--authority", "web"},
+		} {
+			var out, errOut lockedBuffer
+			if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
+				t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
+			}
+			anchor = out.String()
+		}
+	})
+	anchorFile := filepath.Join(t.TempDir(), "web-anchor.pem")
+	if err := os.WriteFile(anchorFile, []byte(anchor), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	directory = strings.Replace(directory, "/acme/default/", "/acme/web/", 1)
+	path := t.TempDir()
+	env := []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")} // the server's TLS certificate is the default authority's
+	name := "self.signet.test"
+	tool(t, env, lego, "--server", directory, "--accept-tos", "--email", "ops@example.org", "--domains", name,
+		"--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "--path", path, "run")
+	crt := filepath.Join(path, "certificates", name+".crt")
+	issuer, err := os.ReadFile(filepath.Join(path, "certificates", name+".issuer.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(issuer)) != strings.TrimSpace(anchor) {
+		t.Errorf("the ACME chain is\n%s\nwant the authority's certificate alone:\n%s", issuer, anchor)
+	}
+	if out := tool(t, nil, "openssl", "verify", "-purpose", "sslserver", "-CAfile", anchorFile, crt); !strings.Contains(out, ": OK") {
+		t.Errorf("openssl verify against the anchor: %s", out)
+	}
+	cmd := exec.Command("openssl", "verify", "-CAfile", filepath.Join(dir, "root.pem"), "-untrusted", crt, crt)
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("the home's root accepts a certificate of a self-signed authority:\n%s", out)
+	}
+}
+
 // TestLegoEAB: an authority that requires external account binding refuses
 // lego's registration without it and accepts it with a key from
 // `signet acme eab create`, which works once.

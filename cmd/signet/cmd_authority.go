@@ -44,6 +44,10 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	baseURL := f.String("base-url", "", "`URL` prefix its certificates name for CRLs, OCSP and the issuer (default from signet.toml: http://127.0.0.1:8080)")
 	shards := f.Int("shards", 16, "CRL shards its certificates are spread over")
 	acme := f.Bool("acme", false, "serve it over ACME (off by default; never for the admin authority)")
+	selfSigned := f.Bool("self-signed", false, "make the authority its own trust anchor, not the root's child: a relying party that installs\n"+
+		"its certificate ('signet root --authority NAME') trusts this authority's certificates and no other's.\n"+
+		"For software that cannot trust an intermediate alone (OpenVPN, libvirt). Lives 20 years; if its key is\n"+
+		"lost, every relying party must install a new anchor and every certificate be re-issued")
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -88,7 +92,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	defer h.Close()
 	spec := ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, CommonName: *cn, Policy: pol,
-		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, ACME: *acme, Actor: "cli",
+		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, ACME: *acme, SelfSigned: *selfSigned, Actor: "cli",
 	}
 	if *acme {
 		if err := h.CheckACME(spec.Name); err != nil {
@@ -111,8 +115,11 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return writeJSON(e.stdout, authorityJSON(rec))
 	}
 	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s, ACME %s)\npolicy: %s\n", rec.Name, rec.Purpose, kms.Redact(rec.KeyURI), onOff(rec.ACME), pol)
-	if p.IsSSH() {
+	switch {
+	case p.IsSSH():
 		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
+	case ca.SelfSigned(rec):
+		fmt.Fprintf(e.stdout, "self-signed: install the output of 'signet root --authority %s' where only this authority must be trusted\n", rec.Name)
 	}
 	return nil
 }
@@ -128,10 +135,11 @@ type authorityOut struct {
 	MaxValidity     string          `json:"max_validity,omitempty"`
 	ACME            bool            `json:"acme"`
 	RequireEAB      bool            `json:"require_eab"`
+	SelfSigned      bool            `json:"self_signed,omitempty"`
 }
 
 func authorityJSON(a store.Authority) authorityOut {
-	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB}
+	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB, SelfSigned: ca.SelfSigned(a)}
 	if a.DefaultValidity > 0 {
 		o.DefaultValidity, o.MaxValidity = a.DefaultValidity.String(), a.MaxValidity.String()
 	}

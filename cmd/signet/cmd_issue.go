@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -30,8 +35,9 @@ func cmdIssue(e *env, args []string) error {
 	authority := f.String("authority", "default", "issuing authority `NAME`")
 	csrFile := f.String("csr", "", "certificate request `FILE` (PEM or DER)")
 	newKey := f.String("new-key", "", "generate the subject key into `FILE` (PKCS#8, encrypted with --key-passphrase)")
-	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of the key --new-key generates")
+	keyType := f.String("key-type", "", "`TYPE` of the key --new-key generates (default: rsa-3072 for libvirt authorities, else ecdsa-p256)")
 	keyPass := f.String("key-passphrase", "", "passphrase `SOURCE` that encrypts the --new-key file: prompt, env:VAR or file:PATH")
+	clearKey := f.Bool("clear-key", false, "write the --new-key file unencrypted (mode 0600), for services that cannot read an encrypted key")
 	subjectKey := f.String("subject-key", "", "certify the key at `URI` (pkcs11:token=T;object=NAME): the request is signed on the token")
 	toToken := f.Bool("to-token", false, "with --subject-key: also write the certificate to the token beside the key")
 	f.Var(&dns, "dns", "DNS `NAME` to certify (repeatable, or comma-separated)")
@@ -42,6 +48,8 @@ func cmdIssue(e *env, args []string) error {
 	usage := f.String("usage", "", "`server` or client, for authorities that issue both (vpn, libvirt)")
 	validity := f.String("validity", "", "`DURATION` such as 720h, 30d (default: the authority's)")
 	out := f.String("out", "", "write the certificate and its chain (PEM) to `FILE`; - for standard output")
+	certOut := f.String("cert-out", "", "write the certificate alone (PEM) to `FILE`")
+	chainOut := f.String("chain-out", "", "write the issuing chain without the root (PEM) to `FILE`")
 	asJSON := f.Bool("json", false, "print the result as JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -55,16 +63,24 @@ func cmdIssue(e *env, args []string) error {
 	if *toToken && *subjectKey == "" {
 		return badUsage("--to-token writes the certificate beside the --subject-key URI: give --subject-key")
 	}
-	if *out == "" {
-		return badUsage("--out FILE is required (- for standard output)")
+	if *out == "" && *certOut == "" {
+		return badUsage("--out FILE or --cert-out FILE is required (--out - for standard output)")
 	}
 	// Checked before openHome, which may prompt for a PIN.
-	if *newKey != "" && *keyPass == "" {
-		return badUsage("--new-key needs --key-passphrase SOURCE: signet never writes a private key in the clear")
+	switch {
+	case *clearKey && *newKey == "":
+		return badUsage("--clear-key applies to the key --new-key generates; signet never writes other keys in the clear")
+	case *clearKey && *keyPass != "":
+		return badUsage("give --key-passphrase SOURCE or --clear-key, not both")
+	case *newKey != "" && *keyPass == "" && !*clearKey:
+		return badUsage("--new-key needs --key-passphrase SOURCE, or --clear-key to write the key unencrypted")
 	}
-	kt, err := kms.ParseKeyType(*keyType)
-	if err != nil {
-		return err
+	var kt kms.KeyType
+	if *keyType != "" {
+		var err error
+		if kt, err = kms.ParseKeyType(*keyType); err != nil {
+			return err
+		}
 	}
 	req := ca.Request{
 		Authority: *authority, CommonName: *cn, DNSNames: dns, EmailAddresses: emails,
@@ -98,18 +114,32 @@ func cmdIssue(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
+	// Every output is opened before anything is signed: a path signet
+	// cannot write fails the command with nothing issued or recorded.
+	var outs outputs
+	defer outs.discard()
+	for _, o := range []struct{ flag, path, what string }{
+		{"--out", *out, "certificate and chain"}, {"--cert-out", *certOut, "certificate"}, {"--chain-out", *chainOut, "chain"},
+	} {
+		if o.path != "" && o.path != "-" {
+			if *newKey != "" && filepath.Clean(o.path) == filepath.Clean(*newKey) {
+				return badUsage("%s and --new-key name the same file %s", o.flag, o.path)
+			}
+			if err := outs.open(o.flag, o.path, o.what); err != nil {
+				return err
+			}
+		}
+	}
 	if *newKey != "" {
-		src, err := kms.ParseSource(*keyPass)
-		if err != nil {
+		if kt == "" {
+			kt = kms.ECDSAP256
+			if a, err := h.Store.Authority(e.ctx, *authority); err == nil && a.Purpose == string(profile.Libvirt) {
+				kt = kms.RSA3072 // libvirt takes RSA keys only
+			}
+		}
+		if req.PublicKey, err = newSubjectKey(e, *newKey, kt, *keyPass, *clearKey); err != nil {
 			return err
 		}
-		keys := kms.NewManager(kms.Options{Passphrase: src})
-		defer keys.Close()
-		signer, err := keys.Generate(e.ctx, "file:"+*newKey, kt)
-		if err != nil {
-			return err
-		}
-		req.PublicKey = signer.Public()
 	}
 	if *subjectKey != "" {
 		if *subjectKey, err = h.AdoptKeyURI(e.ctx, *subjectKey); err != nil {
@@ -139,46 +169,174 @@ func cmdIssue(e *env, args []string) error {
 		}
 		return err
 	}
-	leaf, err := x509.ParseCertificate(iss.DER)
-	if err != nil {
-		return errs.Wrap(errs.Internal, err, "parsing certificate %s", iss.Serial)
+	if *clearKey {
+		fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", *newKey)
 	}
 	var onToken *kms.Imported
 	if *toToken {
-		res, err := h.Keys.ImportCertificate(e.ctx, *subjectKey, leaf, nil)
+		cert, err := x509.ParseCertificate(iss.DER)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "parsing certificate %s", iss.Serial)
+		}
+		res, err := h.Keys.ImportCertificate(e.ctx, *subjectKey, cert, nil)
 		if err != nil {
 			return errs.Wrap(errs.KindOf(err), err, "certificate %s was issued and recorded, but not written to the token (get it with signet show %s --pem, then signet key import-cert)", iss.Serial, iss.Serial)
 		}
 		onToken = &res
 	}
-	var pemOut strings.Builder
-	for _, der := range append([][]byte{iss.DER}, iss.Chain...) {
-		pem.Encode(&pemOut, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	leaf := pemCerts(iss.DER)
+	chain := pemCerts(iss.Chain...)
+	if *out == "-" {
+		if _, err := io.WriteString(e.stdout, leaf+chain); err != nil {
+			return err
+		}
+	}
+	if err := outs.commit(map[string]string{"certificate and chain": leaf + chain, "certificate": leaf, "chain": chain}); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "certificate %s was issued and recorded, but writing it failed", iss.Serial)
 	}
 	if *out == "-" {
-		_, err = io.WriteString(e.stdout, pemOut.String())
-		return err
-	}
-	if err := os.WriteFile(*out, []byte(pemOut.String()), 0o644); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "certificate %s was issued and recorded, but writing it failed", iss.Serial)
+		return nil
 	}
 	rec, err := h.Store.Certificate(e.ctx, iss.Serial)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, struct {
+		j := struct {
 			certJSON
-			File  string        `json:"file"`
+			File  string        `json:"file,omitempty"`
+			Cert  string        `json:"cert_file,omitempty"`
+			Chain string        `json:"chain_file,omitempty"`
+			Key   string        `json:"key_file,omitempty"`
 			Token *kms.Imported `json:"token,omitempty"`
-		}{toJSON(rec, false), *out, onToken})
+		}{toJSON(rec, false), *out, *certOut, *chainOut, *newKey, onToken}
+		return writeJSON(e.stdout, j)
 	}
-	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\nwrote %s (certificate and chain)\n",
-		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339), *out)
+	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\n",
+		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339))
+	for _, w := range outs.written {
+		fmt.Fprintf(e.stdout, "wrote %s\n", w)
+	}
 	if onToken != nil {
-		printImported(e, *onToken, leaf)
+		cert, _ := x509.ParseCertificate(iss.DER)
+		printImported(e, *onToken, cert)
 	}
 	return nil
+}
+
+// newSubjectKey generates the key --new-key names: encrypted with the
+// passphrase from pass, or, with clear, unencrypted for services that
+// cannot read an encrypted key. Only these freshly generated subject keys
+// can ever be written in the clear: CA keys stay behind kms.Manager, which
+// writes software keys encrypted only.
+func newSubjectKey(e *env, path string, kt kms.KeyType, pass string, inClear bool) (crypto.PublicKey, error) {
+	if !inClear {
+		src, err := kms.ParseSource(pass)
+		if err != nil {
+			return nil, err
+		}
+		keys := kms.NewManager(kms.Options{Passphrase: src})
+		defer keys.Close()
+		signer, err := keys.Generate(e.ctx, "file:"+path, kt)
+		if err != nil {
+			return nil, err
+		}
+		return signer.Public(), nil
+	}
+	priv, err := kms.NewSoftwareKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "encoding the new key")
+	}
+	fk, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, errs.New(errs.Conflict, "--new-key %s exists already; signet never overwrites a key", path)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "--new-key %s", path)
+	}
+	err = pem.Encode(fk, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	clear(der)
+	if cerr := fk.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, errs.Wrap(errs.Unavailable, err, "writing --new-key %s", path)
+	}
+	return priv.Public(), nil
+}
+
+func pemCerts(ders ...[]byte) string {
+	var b strings.Builder
+	for _, der := range ders {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	return b.String()
+}
+
+// outputs are files opened before signing and written after: each is a
+// temporary file beside its target, renamed over it once complete, so a
+// path that cannot be written fails before anything is issued, and a
+// failure leaves the target as it was.
+type outputs struct {
+	files   []output
+	written []string // "path (what)" of each file committed, in order
+}
+
+type output struct {
+	path, what string
+	tmp        *os.File
+}
+
+func (o *outputs) open(flag, path, what string) error {
+	for _, f := range o.files {
+		if filepath.Clean(f.path) == filepath.Clean(path) {
+			return badUsage("%s %s: the same file is given twice", flag, path)
+		}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errs.New(errs.Malformed, "%s %s is a directory; give a file name", flag, path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "%s %s cannot be written (nothing was issued)", flag, path)
+	}
+	o.files = append(o.files, output{path: path, what: what, tmp: tmp})
+	return nil
+}
+
+// commit writes each file its content (by what it holds) and renames it
+// into place.
+func (o *outputs) commit(content map[string]string) error {
+	for _, f := range o.files {
+		if err := f.tmp.Chmod(0o644); err != nil {
+			return err
+		}
+		if _, err := f.tmp.WriteString(content[f.what]); err != nil {
+			return err
+		}
+		if err := f.tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.tmp.Name(), f.path); err != nil {
+			return err
+		}
+		o.written = append(o.written, f.path+" ("+f.what+")")
+	}
+	o.files = nil
+	return nil
+}
+
+// discard removes the temporary files not committed.
+func (o *outputs) discard() {
+	for _, f := range o.files {
+		f.tmp.Close()
+		os.Remove(f.tmp.Name())
+	}
 }
 
 // certJSON is the JSON form of a certificate in list and show.
@@ -305,6 +463,7 @@ func cmdShow(e *env, args []string) error {
 
 func cmdRoot(e *env, args []string) error {
 	f := newFlags(e, "root")
+	authority := f.String("authority", "", "print the trust anchor of authority `NAME` instead: its own certificate if self-signed, else the root")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -313,17 +472,20 @@ func cmdRoot(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	root, err := h.CA.Root(e.ctx)
+	anchor, err := h.CA.Anchor(e.ctx, cmp.Or(*authority, ca.RootName))
+	if err != nil && *authority != "" {
+		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
+	}
 	if err != nil {
 		return err
 	}
-	return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
+	return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: anchor.Raw})
 }
 
 func cmdChain(e *env, args []string) error {
 	f := newFlags(e, "chain")
 	authority := f.String("authority", "default", "authority `NAME`")
-	withRoot := f.Bool("root", false, "end the chain with the root")
+	withRoot := f.Bool("root", false, "end the chain with its trust anchor (the root; a self-signed authority's chain ends with itself already)")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -337,11 +499,13 @@ func cmdChain(e *env, args []string) error {
 		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
 	}
 	if *withRoot {
-		root, err := h.CA.Root(e.ctx)
+		anchor, err := h.CA.Anchor(e.ctx, *authority)
 		if err != nil {
 			return err
 		}
-		chain = append(chain, root.Raw)
+		if len(chain) == 0 || !bytes.Equal(chain[len(chain)-1], anchor.Raw) {
+			chain = append(chain, anchor.Raw)
+		}
 	}
 	for _, der := range chain {
 		if err := pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {

@@ -106,13 +106,26 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	// The root is public; a copy in the home makes the first curl easy.
+	// The root is public; a copy in the home makes the first curl easy. A
+	// self-signed server authority is the anchor of the server's own
+	// certificate instead: it gets a copy too.
 	rootFile := filepath.Join(h.Dir, "root.pem")
 	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
+	anchor, err := h.CA.Anchor(e.ctx, h.Config.Server.Authority)
+	if err != nil {
+		return err
+	}
+	anchorFile := rootFile
+	if !anchor.Equal(root) {
+		anchorFile = filepath.Join(h.Dir, "server-anchor.pem")
+		if err := os.WriteFile(anchorFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: anchor.Raw}), 0o644); err != nil {
+			return errs.Wrap(errs.Unavailable, err, "writing %s", anchorFile)
+		}
+	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
 	auths, err := h.Store.Authorities(e.ctx)
 	if err != nil {
 		return err

@@ -415,6 +415,70 @@ func TestServeClientCertificate(t *testing.T) {
 	}
 }
 
+// TestServeSelfSignedAdminAuthority: a self-signed admin authority is the
+// only anchor for administrators' client certificates over HTTPS: its own
+// certificates are accepted; those of a root-chained authority, and of a
+// second self-signed authority with the very same subject name, are not.
+func TestServeSelfSignedAdminAuthority(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	cli := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
+			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
+		}
+		return out.String()
+	}
+	t.Setenv("KEYPASS", "client key passphrase")
+	cli("init")
+	add := []string{"authority", "add", "--purpose", "tls-client", "--generate", "--allow-email", "example.org"}
+	cli(append(add, "admins", "--self-signed", "--cn", "ops admins")...)
+	cli(append(add, "impostor", "--self-signed", "--cn", "ops admins")...)
+	cli(append(add, "others")...)
+	keys := kms.NewManager(kms.Options{Passphrase: kms.Source("env:KEYPASS")})
+	defer keys.Close()
+	clientCert := func(authority, name string) tls.Certificate {
+		keyFile, certFile := filepath.Join(t.TempDir(), name+".key"), filepath.Join(t.TempDir(), name+".pem")
+		cli("issue", "--authority", authority, "--new-key", keyFile, "--key-passphrase", "env:KEYPASS",
+			"--cn", name, "--email", name+"@example.org", "--usage", "client", "--out", certFile)
+		signer, err := keys.Signer(context.Background(), "file:"+keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := tls.Certificate{PrivateKey: signer}
+		rest, _ := os.ReadFile(certFile)
+		for b, r := pem.Decode(rest); b != nil; b, r = pem.Decode(r) {
+			cert.Certificate = append(cert.Certificate, b.Bytes)
+		}
+		return cert
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins",
+			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
+	}()
+	roots := waitHealthy(t, dir, addr, exited, &stderr).Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for _, tc := range []struct {
+		authority string
+		want      int
+	}{{"admins", http.StatusOK}, {"impostor", http.StatusUnauthorized}, {"others", http.StatusUnauthorized}} {
+		cert := clientCert(tc.authority, "user-of-"+tc.authority)
+		cfg := &tls.Config{RootCAs: roots, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		resp, err := c.Get("https://" + addr + "/api/v1/authorities")
+		if err != nil {
+			t.Fatalf("GET with a certificate of %s: %v", tc.authority, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("client certificate of %s: %d, want %d", tc.authority, resp.StatusCode, tc.want)
+		}
+	}
+}
+
 // selfSigned is a client certificate no authority of signet issued,
 // valid from now for validity (negative: expired that long ago).
 func selfSigned(t *testing.T, cn string, validity time.Duration) tls.Certificate {

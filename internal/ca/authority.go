@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -16,14 +17,15 @@ import (
 
 // RootSpec describes the self-signed root of a home.
 type RootSpec struct {
-	CommonName   string
+	CommonName   string // default: DefaultRootName
 	Organization string
 	KeyURI       string        // an existing key; kms generates keys, ca only uses them
 	Validity     time.Duration // 0: DefaultRootValidity
 	Actor        string
 }
 
-// AuthoritySpec describes an issuing authority under the root.
+// AuthoritySpec describes an issuing authority: under the root, or its own
+// trust anchor (SelfSigned).
 type AuthoritySpec struct {
 	Name            string
 	Purpose         profile.Purpose
@@ -32,11 +34,23 @@ type AuthoritySpec struct {
 	Policy          policy.Policy
 	DefaultValidity time.Duration // leaf default; 0: DefaultLeafValidity
 	MaxValidity     time.Duration // leaf maximum; 0: DefaultMaxLeafValidity
-	Validity        time.Duration // the authority certificate's; 0: DefaultAuthorityValidity
+	Validity        time.Duration // the authority certificate's; 0: DefaultAuthorityValidity (DefaultRootValidity if SelfSigned)
 	BaseURL         string        // where its CRLs, OCSP and certificate are served; "": the CA's default
 	Shards          int           // CRL shards; 0: DefaultShards
 	ACME            bool          // serve it over ACME (X.509 authorities only)
-	Actor           string
+	// SelfSigned makes the authority its own trust anchor: no parent, its
+	// certificate signed by its own key, so a relying party that installs
+	// it trusts this authority's certificates and no other authority's.
+	SelfSigned bool
+	Actor      string
+}
+
+// DefaultRootName is the root's common name unless one is given:
+// "signet root" and the first 4 bytes (8 hex digits) of the root key's
+// SubjectKeyId. The key is new to each home, so two homes never share a
+// root name, nor their authorities, whose names extend it.
+func DefaultRootName(rootKeyID []byte) string {
+	return fmt.Sprintf("signet root %x", rootKeyID[:4])
 }
 
 // CreateRoot signs the root certificate with its key and records it.
@@ -52,6 +66,13 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	serial, err := newSerial()
 	if err != nil {
 		return store.Authority{}, err
+	}
+	if spec.CommonName == "" {
+		ski, err := profile.SubjectKeyID(signer.Public())
+		if err != nil {
+			return store.Authority{}, err
+		}
+		spec.CommonName = DefaultRootName(ski)
 	}
 	now := c.now().UTC().Truncate(time.Second)
 	tmpl, err := profile.RootTemplate(profile.CA{
@@ -84,6 +105,9 @@ func (c *CA) CheckAuthority(ctx context.Context, spec AuthoritySpec) (AuthorityS
 		return spec, errs.New(errs.Malformed,
 			"authority name %q: use 1-63 lowercase letters, digits and '-', not %q", spec.Name, RootName)
 	}
+	if _, err := profile.ParsePurpose(string(spec.Purpose)); err != nil {
+		return spec, err
+	}
 	if err := spec.Policy.Validate(); err != nil {
 		return spec, err
 	}
@@ -104,16 +128,21 @@ func (c *CA) CheckAuthority(ctx context.Context, spec AuthoritySpec) (AuthorityS
 	if spec.ACME && spec.Purpose.IsSSH() {
 		return spec, errACMESSH(spec.Name)
 	}
+	if spec.SelfSigned && spec.Purpose.IsSSH() {
+		return spec, errs.New(errs.Malformed,
+			"authority %q: an SSH authority has no X.509 certificate to self-sign; leave out --self-signed (its trust line is already its own anchor)", spec.Name)
+	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {
 		return spec, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
 	}
 	return spec, nil
 }
 
-// CreateAuthority signs a new issuing authority's certificate with the root
-// key and records the authority with its policy and validity limits. SSH
-// authorities (ssh-host, ssh-user) get no X.509 certificate: their first
-// CA key is recorded as their active SSH key instead.
+// CreateAuthority signs a new issuing authority's certificate, with the
+// root key or, for a self-signed authority, with its own key, and records
+// the authority with its policy and validity limits. SSH authorities
+// (ssh-host, ssh-user) get no X.509 certificate: their first CA key is
+// recorded as their active SSH key instead.
 func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Authority, error) {
 	spec, err := c.CheckAuthority(ctx, spec)
 	if err != nil {
@@ -131,7 +160,8 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	if err != nil {
 		return store.Authority{}, err
 	}
-	if _, err := newIssuer(nil, signer); err != nil { // refuse key types we cannot sign with
+	self, err := newIssuer(nil, signer) // refuses key types we cannot sign with
+	if err != nil {
 		return store.Authority{}, err
 	}
 	serial, err := newSerial()
@@ -147,21 +177,41 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		org = root.cert.Subject.Organization[0]
 	}
 	now := c.now().UTC().Truncate(time.Second)
-	notAfter := now.Add(orDefault(spec.Validity, DefaultAuthorityValidity))
-	if notAfter.After(root.cert.NotAfter) {
-		notAfter = root.cert.NotAfter
-	}
-	tmpl, err := profile.AuthorityTemplate(spec.Purpose, profile.CA{
+	cert := profile.CA{
 		CommonName: cn, Organization: org, PublicKey: signer.Public(),
-		NotBefore: now.Add(-backdate), NotAfter: notAfter, SerialNumber: serial, MaxPathLen: 0,
+		NotBefore: now.Add(-backdate), SerialNumber: serial, MaxPathLen: 0,
+	}
+	var (
+		iss    = root.iss
+		parent = RootName
+		tmpl   *x509.Certificate
+	)
+	if spec.SelfSigned {
+		// A trust anchor, made as the root is: it lives as long, carries no
+		// revocation pointers (nothing above it can revoke it: relying
+		// parties replace it instead) and no extended key usage (RFC 5280
+		// path validation does not read a trust anchor's; the BRs forbid
+		// it in a root). Its pathLenConstraint 0 keeps it signing leaves.
+		iss, parent = self, ""
+		cert.NotAfter = now.Add(orDefault(spec.Validity, DefaultRootValidity))
+		if tmpl, err = profile.RootTemplate(cert); err == nil {
+			tmpl.AuthorityKeyId = tmpl.SubjectKeyId
+		}
+	} else {
+		cert.NotAfter = now.Add(orDefault(spec.Validity, DefaultAuthorityValidity))
+		if cert.NotAfter.After(root.cert.NotAfter) {
+			cert.NotAfter = root.cert.NotAfter
+		}
 		// The root has one CRL shard, listing revoked authorities.
-		Revocation: profile.Pointers{CRL: CRLURL(c.BaseURL(root.rec), RootName, 0), IssuerURL: IssuerURL(c.BaseURL(root.rec), RootName)},
-	})
+		cert.Revocation = profile.Pointers{CRL: CRLURL(c.BaseURL(root.rec), RootName, 0), IssuerURL: IssuerURL(c.BaseURL(root.rec), RootName)}
+		if tmpl, err = profile.AuthorityTemplate(spec.Purpose, cert); err == nil {
+			tmpl.AuthorityKeyId = root.cert.SubjectKeyId
+		}
+	}
 	if err != nil {
 		return store.Authority{}, err
 	}
-	tmpl.AuthorityKeyId = root.cert.SubjectKeyId
-	der, err := root.iss.sign(tmpl, signer.Public(), c.lint)
+	der, err := iss.sign(tmpl, signer.Public(), c.lint)
 	if err != nil {
 		return store.Authority{}, err
 	}
@@ -170,7 +220,7 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		return store.Authority{}, errs.Wrap(errs.Internal, err, "policy")
 	}
 	rec := store.Authority{
-		Name: spec.Name, Purpose: string(spec.Purpose), Parent: RootName, KeyURI: spec.KeyURI,
+		Name: spec.Name, Purpose: string(spec.Purpose), Parent: parent, KeyURI: spec.KeyURI,
 		CertDER: der, Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
 		BaseURL: spec.BaseURL, Shards: spec.Shards, ACME: spec.ACME,
 	}
@@ -178,7 +228,7 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
 		"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
 		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
-		"acme": spec.ACME,
+		"acme": spec.ACME, "self_signed": spec.SelfSigned,
 	})
 	return rec, c.createAuthority(ctx, rec, ev, serial)
 }
@@ -203,15 +253,50 @@ func (c *CA) Root(ctx context.Context) (*x509.Certificate, error) {
 }
 
 // Chain returns an authority's certificate chain, issuing authority first,
-// without the root; the root's chain is empty.
+// up to, not including, the root: a self-signed authority's chain is its
+// own certificate, the root's is empty.
 func (c *CA) Chain(ctx context.Context, name string) ([][]byte, error) {
 	var chain [][]byte
 	rec, err := c.store.Authority(ctx, name)
-	for err == nil && rec.Parent != "" {
+	for err == nil && rec.Name != RootName {
+		if len(rec.CertDER) == 0 {
+			return nil, errNoX509(name)
+		}
 		chain = append(chain, rec.CertDER)
+		if rec.Parent == "" {
+			break
+		}
 		rec, err = c.store.Authority(ctx, rec.Parent)
 	}
 	return chain, err
+}
+
+// Anchor returns the certificate a relying party installs to trust an
+// authority's certificates: the end of its chain, which is the home's root,
+// or the authority itself if it is self-signed. SSH authorities have none.
+func (c *CA) Anchor(ctx context.Context, name string) (*x509.Certificate, error) {
+	rec, err := c.store.Authority(ctx, name)
+	for err == nil && rec.Parent != "" {
+		rec, err = c.store.Authority(ctx, rec.Parent)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(rec.CertDER) == 0 {
+		return nil, errNoX509(name)
+	}
+	return x509.ParseCertificate(rec.CertDER)
+}
+
+func errNoX509(name string) error {
+	return errs.New(errs.Rejected,
+		"authority %q issues SSH certificates and has no X.509 certificate: use 'signet ssh trust --authority %s'", name, name)
+}
+
+// SelfSigned reports whether an authority is its own trust anchor: an
+// X.509 authority other than the root, without a parent.
+func SelfSigned(a store.Authority) bool {
+	return a.Parent == "" && a.Name != RootName && len(a.CertDER) > 0
 }
 
 func orDefault(d, def time.Duration) time.Duration {

@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -262,6 +264,7 @@ func TestCreateAuthorityRefusals(t *testing.T) {
 		{"exists", ca.AuthoritySpec{Name: "web", Purpose: profile.VPN, KeyURI: "file:web.key"}, errs.Conflict},
 		{"bad policy", ca.AuthoritySpec{Name: "x", Purpose: profile.VPN, KeyURI: "file:web.key", Policy: policy.Policy{IP: []string{"not-a-cidr"}}}, errs.Malformed},
 		{"missing key", ca.AuthoritySpec{Name: "y", Purpose: profile.VPN, KeyURI: "file:absent.key"}, errs.NotFound},
+		{"self-signed SSH", ca.AuthoritySpec{Name: "z", Purpose: profile.SSHUser, KeyURI: "file:web.key", SelfSigned: true, Policy: policy.Policy{Principals: []string{"alice"}}}, errs.Malformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.ca.CreateAuthority(ctx, tc.spec)
@@ -273,6 +276,59 @@ func TestCreateAuthorityRefusals(t *testing.T) {
 	list, _ := f.store.Authorities(ctx)
 	if len(list) != 2 {
 		t.Errorf("refusals left %d authorities, want 2", len(list))
+	}
+}
+
+// TestSelfSignedAuthority: a self-signed authority is its own anchor: its
+// certificate is signed by its key and lives like the root, its chain and
+// anchor are that certificate, and its leaves verify against it alone,
+// not against the root; a root-chained authority's anchor is the root.
+func TestSelfSignedAuthority(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if _, err := f.keys.kms.Generate(ctx, "file:vpn.key", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "vpn", Purpose: profile.VPN, KeyURI: "file:vpn.key", SelfSigned: true,
+		Policy: policy.Policy{DNS: []string{"example.org"}}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cert.CheckSignatureFrom(cert); err != nil || rec.Parent != "" || !ca.SelfSigned(rec) {
+		t.Fatalf("not self-signed (parent %q): %v", rec.Parent, err)
+	}
+	if got := cert.NotAfter.Sub(f.now); got < ca.DefaultRootValidity-time.Second || got > ca.DefaultRootValidity {
+		t.Errorf("validity %s, want the root's %s", got, ca.DefaultRootValidity)
+	}
+	chain, err := f.ca.Chain(ctx, "vpn")
+	if err != nil || len(chain) != 1 || string(chain[0]) != string(rec.CertDER) {
+		t.Errorf("chain of vpn: %d certificates (%v), want its own certificate", len(chain), err)
+	}
+	root, _ := f.ca.Root(ctx)
+	for name, want := range map[string]*x509.Certificate{"vpn": cert, "web": root} {
+		if anchor, err := f.ca.Anchor(ctx, name); err != nil || !anchor.Equal(want) {
+			t.Errorf("anchor of %s: %v, want %s", name, err, want.Subject)
+		}
+	}
+	iss, err := f.ca.Issue(ctx, ca.Request{Authority: "vpn", PublicKey: newKey(t).Public(), DNSNames: []string{"vpn.example.org"}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.DER)
+	for _, tc := range []struct {
+		anchor *x509.Certificate
+		ok     bool
+	}{{cert, true}, {root, false}} {
+		pool := x509.NewCertPool()
+		pool.AddCert(tc.anchor)
+		_, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "vpn.example.org", CurrentTime: f.now})
+		if (err == nil) != tc.ok {
+			t.Errorf("leaf of vpn against %s: %v, want ok=%v", tc.anchor.Subject, err, tc.ok)
+		}
 	}
 }
 
@@ -429,5 +485,55 @@ func TestDiscardedCACertificatesAreAudited(t *testing.T) {
 	}
 	if _, err := audit.Verify(ctx, f.store); err != nil {
 		t.Fatalf("audit log after the discards: %v", err)
+	}
+}
+
+// TestDefaultRootName: a root made without a name is named after its key,
+// and an authority's default name extends the root's.
+func TestDefaultRootName(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { mgr.Close() })
+	for _, uri := range []string{"file:root.key", "file:vpn.key"} {
+		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gate, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: st, Keys: mgr, Lint: gate})
+	if _, err := c.CreateRoot(ctx, ca.RootSpec{Organization: "host1", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := c.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("signet root %x", root.SubjectKeyId[:4])
+	if root.Subject.CommonName != want || len(want) != len("signet root ")+8 || !slices.Equal(root.Subject.Organization, []string{"host1"}) {
+		t.Errorf("root subject %s, want CN=%s,O=host1", root.Subject, want)
+	}
+	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "vpn", Purpose: profile.VPN, KeyURI: "file:vpn.key", Policy: policy.Policy{DNS: []string{"corp"}}}); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := c.Chain(ctx, "vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpn, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vpn.Subject.CommonName != want+" vpn" || !slices.Equal(vpn.Subject.Organization, []string{"host1"}) {
+		t.Errorf("authority subject %s, want CN=%s vpn,O=host1", vpn.Subject, want)
 	}
 }

@@ -140,6 +140,7 @@ type authorityOut struct {
 	Created  time.Time       `json:"created"`
 	CertPEM  string          `json:"certificate,omitempty"`
 	Parent   string          `json:"parent,omitempty"`
+	Self     bool            `json:"self_signed,omitempty"` // its own trust anchor: no parent
 	Validity string          `json:"default_validity,omitempty"`
 	ACME     bool            `json:"acme"`
 	EAB      bool            `json:"require_eab"`
@@ -155,7 +156,7 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	for i, a := range list {
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			ACME: a.ACME, EAB: a.RequireEAB,
+			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB,
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))

@@ -5,18 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"signet/internal/ca"
 	"signet/internal/kms"
-	"signet/internal/lint"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/server"
 	"signet/internal/store"
-	"signet/internal/store/sqlite"
 )
 
 // TestAuthoritiesShowACME: GET /api/v1/authorities says which authorities
@@ -24,28 +20,8 @@ import (
 // `signet authority list` does.
 func TestAuthoritiesShowACME(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	pass := filepath.Join(dir, "pass")
-	if err := os.WriteFile(pass, []byte("a long passphrase"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("file:" + pass)})
-	defer keys.Close()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	for _, k := range []string{"file:root.key", "file:web.key", "file:vpn.key"} {
-		if _, err := keys.Generate(ctx, k, kms.ECDSAP256); err != nil {
-			t.Fatal(err)
-		}
-	}
-	gate, err := lint.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := ca.New(ca.Options{Store: st, Keys: keys, Lint: gate})
+	f := newFixture(t, kms.ECDSAP256, "file:root.key", "file:web.key", "file:vpn.key")
+	c, st := f.ca, f.store
 	if _, err := c.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
 		t.Fatal(err)
 	}

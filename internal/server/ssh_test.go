@@ -9,8 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,29 +23,14 @@ import (
 	"signet/internal/server"
 	"signet/internal/sshca"
 	"signet/internal/store"
-	"signet/internal/store/sqlite"
 )
 
 // TestSSHAPI drives the SSH endpoints over HTTP: issuance through the one
 // path (policy, limits, store, audit), the trust lines and the KRL.
 func TestSSHAPI(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	pass := filepath.Join(dir, "pass")
-	if err := os.WriteFile(pass, []byte("a long passphrase"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("file:" + pass)})
-	defer keys.Close()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := keys.Generate(ctx, "file:users.key", kms.Ed25519); err != nil {
-		t.Fatal(err)
-	}
-	c := ca.New(ca.Options{Store: st, Keys: keys})
+	f := newFixture(t, kms.Ed25519, "file:users.key")
+	c, st, keys := f.ca, f.store, f.keys
 	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "users", Purpose: profile.SSHUser, KeyURI: "file:users.key",
 		Policy: policy.Policy{Principals: []string{"alice"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
 		t.Fatal(err)
@@ -177,19 +160,8 @@ func TestSSHAPI(t *testing.T) {
 // and the like never reach the lines hosts install.
 func TestSSHTrustPattern(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	t.Setenv("TEST_PASSPHRASE", "ssh trust pattern test")
-	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
-	defer keys.Close()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := keys.Generate(ctx, "file:hosts.key", kms.Ed25519); err != nil {
-		t.Fatal(err)
-	}
-	c := ca.New(ca.Options{Store: st, Keys: keys})
+	f := newFixture(t, kms.Ed25519, "file:hosts.key")
+	c, st, keys := f.ca, f.store, f.keys
 	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "hosts", Purpose: profile.SSHHost, KeyURI: "file:hosts.key",
 		Policy: policy.Policy{Principals: []string{"web.example.org"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
 		t.Fatal(err)

@@ -37,3 +37,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckHostPattern feeds the public trust route's ?pattern= to its
+// validator: whatever it accepts must make exactly one known_hosts line
+// that ssh reads back as a @cert-authority line for those very patterns.
+func FuzzCheckHostPattern(f *testing.F) {
+	for _, p := range []string{"*", "*.example.org,!old.example.org", "[web.example.org]:2222", "2001:db8::1", "a\x00b", "a#b", "a,,b", "[a]:022"} {
+		f.Add(p)
+	}
+	key := "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHh0f+7HAJDoDaYOlp+5BQ63mrmk/YTAlc8i6enVXYd0"
+	f.Fuzz(func(t *testing.T, pattern string) {
+		if sshca.CheckHostPattern(pattern) != nil {
+			return
+		}
+		marker, hosts, _, _, rest, err := ssh.ParseKnownHosts([]byte("@cert-authority " + pattern + " " + key + " signet:hosts\n"))
+		if err != nil || marker != "cert-authority" || len(rest) != 0 || strings.Join(hosts, ",") != pattern {
+			t.Fatalf("accepted pattern %q reads back as marker %q hosts %q rest %q err %v", pattern, marker, hosts, rest, err)
+		}
+	})
+}
