@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,18 +10,23 @@ import (
 
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/home"
 	"signet/internal/revocation"
 )
 
 // cmdCrl signs every CRL shard of an authority and writes them as
 // DIR/<authority>/<shard>.crl (DER), the layout of the /crl/ URLs, so DIR
-// can be published by any web server.
+// can be published by any web server. With --whole it signs the
+// authority's whole CRL instead and writes it to one file (DER, or PEM for
+// software such as OpenVPN's --crl-verify).
 func cmdCrl(e *env, args []string) error {
 	f := newFlags(e, "crl")
 	var u unlockFlags
 	u.register(f)
 	authority := f.String("authority", "", "authority `NAME`")
-	out := f.String("out", ".", "write DIR/<authority>/<shard>.crl under this `DIR`")
+	out := f.String("out", "", "write DIR/<authority>/<shard>.crl under this `DIR` (default .); with --whole, the FILE to write, - for standard output")
+	whole := f.Bool("whole", false, "sign the whole CRL (every shard's entries, one file) instead of the shards")
+	pemOut := f.Bool("pem", false, "with --whole: write PEM instead of DER")
 	validity := f.String("validity", "24h", "nextUpdate - thisUpdate, a `DURATION` such as 24h or 7d")
 	quiet := f.Bool("quiet", false, "no progress output")
 	if err := f.parseNone(args); err != nil {
@@ -28,6 +34,12 @@ func cmdCrl(e *env, args []string) error {
 	}
 	if *authority == "" {
 		return badUsage("--authority NAME is required")
+	}
+	if *pemOut && !*whole {
+		return badUsage("--pem works with --whole only: shard CRLs are written DER, as relying parties fetch them")
+	}
+	if *whole && *out == "" {
+		return badUsage("--whole needs --out FILE (- for standard output)")
 	}
 	crlValidity, err := config.ParseDuration(*validity)
 	if err != nil {
@@ -38,13 +50,19 @@ func cmdCrl(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
+	if *whole {
+		return writeWholeCRL(e, h, *authority, crlValidity, *out, *pemOut, *quiet)
+	}
+	if *out == "" {
+		*out = "."
+	}
 	dir := filepath.Join(*out, *authority)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "creating %s", dir)
 	}
 	start := time.Now()
 	var total, entries int
-	crls, err := revocation.SignAll(e.ctx, revocation.Options{CA: h.CA, Store: h.Store, CRLValidity: crlValidity}, *authority,
+	crls, err := revocation.SignAll(e.ctx, revocation.Options{CA: h.CA, Store: h.Store, CRLValidity: crlValidity}, *authority, false,
 		func(p revocation.Progress) {
 			if p.Signed == nil {
 				if !*quiet {
@@ -69,5 +87,66 @@ func cmdCrl(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %d CRLs of %s to %s: %d entries, %d bytes, next update %s\n",
 		len(crls), *authority, dir, entries, total, crls[0].NextUpdate.Format(time.RFC3339))
+	return nil
+}
+
+// writeWholeCRL signs an authority's whole CRL and writes it to out, a
+// file replaced whole (a relying party re-reading it never sees half of
+// one), or standard output for "-".
+func writeWholeCRL(e *env, h *home.Home, authority string, validity time.Duration, out string, asPEM, quiet bool) error {
+	start := time.Now()
+	crls, err := revocation.SignAll(e.ctx, revocation.Options{CA: h.CA, Store: h.Store, CRLValidity: validity}, authority, true,
+		func(p revocation.Progress) {
+			if !quiet && p.Signed == nil {
+				fmt.Fprintf(e.stderr, "read %d certificates of %s (%s)\n", p.Loaded, authority, time.Since(start).Round(time.Millisecond))
+			}
+		})
+	if err != nil {
+		return err
+	}
+	c := crls[0]
+	data := c.DER
+	if asPEM {
+		data = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: c.DER})
+	}
+	summary := fmt.Sprintf("whole CRL of %s: %d entries, %d bytes, CRL number %d, next update %s",
+		authority, c.Entries, len(c.DER), c.Number, c.NextUpdate.Format(time.RFC3339))
+	if out == "-" {
+		if _, err := e.stdout.Write(data); err != nil {
+			return errs.Wrap(errs.Unavailable, err, "writing the CRL to standard output")
+		}
+		if !quiet {
+			fmt.Fprintln(e.stderr, "wrote the "+summary)
+		}
+		return nil
+	}
+	if err := replaceFile(out, data); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "wrote the %s to %s\n", summary, out)
+	return nil
+}
+
+// replaceFile writes data to path through a temporary file beside it,
+// renamed over path once complete.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+	}
 	return nil
 }

@@ -111,7 +111,7 @@ func BenchmarkCRLMillion(b *testing.B) {
 		peak := peakRSS(b)
 		var entries int
 		for b.Loop() {
-			crls, err := SignAll(ctx, Options{CA: f.ca, Store: f.store}, "web", nil)
+			crls, err := SignAll(ctx, Options{CA: f.ca, Store: f.store}, "web", false, nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -133,7 +133,7 @@ func BenchmarkCRLMillion(b *testing.B) {
 		a := s.authority("web")
 		peak := peakRSS(b)
 		for b.Loop() {
-			if _, err := s.signCRLs(ctx, a, nil, nil); err != nil {
+			if _, err := s.signCRLs(ctx, a, nil, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

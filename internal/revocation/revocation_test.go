@@ -486,7 +486,7 @@ func TestSignCRLsLetsIssuanceIn(t *testing.T) {
 	}
 	a := f.svc.authority("web")
 	calls := 0
-	signed, err := f.svc.signCRLs(ctx, a, nil, func(ca.SignedCRL) {
+	signed, err := f.svc.signCRLs(ctx, a, nil, false, func(ca.SignedCRL) {
 		if calls++; calls > 1 {
 			return
 		}
