@@ -137,7 +137,7 @@ func TestWholeCRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	if l, _, _ := f.getWhole(t); l.Number.Cmp(second.Number) <= 0 || !lists(l, revoked[0].SerialNumber) {
-		t.Errorf("at half its validity: number %v → %v; want it re-signed", second.Number, l.Number)
+		t.Errorf("at half its validity: number %v → %v, lists the revoked: %v; want it re-signed, listing them", second.Number, l.Number, lists(l, revoked[0].SerialNumber))
 	}
 
 	// OpenSSL with the second whole CRL alone (-crl_check: the leaf's issuer's CRL).
