@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bufio"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -40,6 +42,9 @@ func cmdCrl(e *env, args []string) error {
 	}
 	if *whole && *out == "" {
 		return badUsage("--whole needs --out FILE (- for standard output)")
+	}
+	if st, err := os.Stat(*out); *whole && err == nil && st.IsDir() {
+		return badUsage("--out %s is a directory: with --whole, --out names the file to write", *out)
 	}
 	crlValidity, err := config.ParseDuration(*validity)
 	if err != nil {
@@ -105,14 +110,23 @@ func writeWholeCRL(e *env, h *home.Home, authority string, validity time.Duratio
 		return err
 	}
 	c := crls[0]
-	data := c.DER
-	if asPEM {
-		data = pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: c.DER})
+	write := func(w io.Writer) error {
+		if !asPEM {
+			_, err := w.Write(c.DER)
+			return err
+		}
+		// Encoded as it is written: a million entries are 45 MB of DER,
+		// 61 MB of PEM that need not be held too.
+		bw := bufio.NewWriterSize(w, 1<<16)
+		if err := pem.Encode(bw, &pem.Block{Type: "X509 CRL", Bytes: c.DER}); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
 	summary := fmt.Sprintf("whole CRL of %s: %d entries, %d bytes, CRL number %d, next update %s",
 		authority, c.Entries, len(c.DER), c.Number, c.NextUpdate.Format(time.RFC3339))
 	if out == "-" {
-		if _, err := e.stdout.Write(data); err != nil {
+		if err := write(e.stdout); err != nil {
 			return errs.Wrap(errs.Unavailable, err, "writing the CRL to standard output")
 		}
 		if !quiet {
@@ -120,22 +134,22 @@ func writeWholeCRL(e *env, h *home.Home, authority string, validity time.Duratio
 		}
 		return nil
 	}
-	if err := replaceFile(out, data); err != nil {
+	if err := replaceFile(out, write); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote the %s to %s\n", summary, out)
 	return nil
 }
 
-// replaceFile writes data to path through a temporary file beside it,
-// renamed over path once complete.
-func replaceFile(path string, data []byte) error {
+// replaceFile writes path through a temporary file beside it, renamed
+// over path once complete.
+func replaceFile(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
+	err = write(tmp)
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
