@@ -47,7 +47,7 @@ func commands() []command {
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
-		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl", "--authority NAME [--out DIR] [--validity 24h]", cmdCrl},
+		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl, or (--whole) its whole CRL to FILE", "--authority NAME [--out DIR] [--validity 24h] | --authority NAME --whole [--pem] --out FILE|-", cmdCrl},
 		{"root", "print the root certificate (PEM), or the trust anchor of an authority: itself if self-signed, else the root", "[--authority NAME]", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first, without the root (a self-signed authority's is its certificate)", "--authority NAME [--root]", cmdChain},
 		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N] [--acme] [--self-signed]", cmdAuthorityAdd},
