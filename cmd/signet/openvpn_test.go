@@ -310,7 +310,7 @@ func TestOpenVPN(t *testing.T) {
 	t.Run("revoked", func(t *testing.T) {
 		crl := filepath.Join(dir, "vpn-crl.pem")
 		signetCLI(t, "revoke", "--home", home, serialOf(t, alice.cert), "--reason", "keyCompromise")
-		signetOrSkip(t, "crl --whole", "crl", "--home", home, "--authority", "vpn", "--whole", "--pem", "--out", crl)
+		signetCLI(t, "crl", "--home", home, "--authority", "vpn", "--whole", "--pem", "--out", crl)
 		crlServer := startVPNServer(t, ovpn, "--ca", root, "--cert", srvRSA, "--key", srvRSAKey, "--crl-verify", crl)
 		mustRefuse(t, ovpn, root, "revoked token client", alice, crlServer, "certificate revoked")
 		mustConnect(t, ovpn, root, "unrevoked client with the whole CRL", bob, crlServer)
@@ -322,7 +322,7 @@ func TestOpenVPN(t *testing.T) {
 	// clients and refuses client certificates of every other authority of
 	// the home: the other vpn authority, tls-client and libvirt.
 	t.Run("anchor", func(t *testing.T) {
-		signetOrSkip(t, "authority add --self-signed", "authority", "add", "vpn-own", "--home", home, "--purpose", "vpn", "--generate",
+		signetCLI(t, "authority", "add", "vpn-own", "--home", home, "--purpose", "vpn", "--generate",
 			"--self-signed", "--allow-dns", "example.org", "--allow-email", "example.org")
 		signetCLI(t, "authority", "add", "clients", "--home", home, "--purpose", "tls-client", "--generate", "--allow-email", "example.org")
 		signetCLI(t, "authority", "add", "virt", "--home", home, "--purpose", "libvirt", "--generate", "--allow-dns", "example.org")
@@ -347,20 +347,6 @@ func TestOpenVPN(t *testing.T) {
 	})
 }
 
-// signetOrSkip runs a signet command that a branch not yet merged adds:
-// when signet does not know its flag, the test is skipped, naming it.
-func signetOrSkip(t *testing.T, what string, args ...string) string {
-	t.Helper()
-	var out, errOut lockedBuffer
-	code := run(context.Background(), args, nil, &out, &errOut)
-	if code == 2 && strings.Contains(errOut.String(), "flag provided but not defined") {
-		t.Skipf("signet %s does not exist yet: %s", what, errOut.String())
-	}
-	if code != 0 {
-		t.Fatalf("signet %s: exit %d\n%s", strings.Join(args, " "), code, errOut.String())
-	}
-	return out.String()
-}
 
 func mustConnect(t *testing.T, ovpn, ca, what string, c *vpnClient, s *vpnServer) {
 	t.Helper()
