@@ -246,7 +246,8 @@ func (v *vpnCA) tokenClient(t *testing.T, name, keyType, keyObject string) *vpnC
 // clients whose keys signet generated on a token (P-256 and RSA), whose
 // requests signet made there and whose certificates signet wrote beside
 // the keys connect through pkcs11-helper, the PIN given over the
-// management interface.
+// management interface. Then revocation (the whole CRL as PEM in
+// --crl-verify) and a per-purpose anchor (a self-signed vpn authority).
 func TestOpenVPN(t *testing.T) {
 	v := &vpnCA{ovpn: openvpnPath(t), dir: t.TempDir()}
 	v.module, v.pin = kmstest.SoftHSM(t, "vpnuser")
