@@ -348,7 +348,6 @@ func TestOpenVPN(t *testing.T) {
 	})
 }
 
-
 func mustConnect(t *testing.T, ovpn, ca, what string, c *vpnClient, s *vpnServer) {
 	t.Helper()
 	if up, log, srv := c.connect(t, ovpn, ca, s); !up {
