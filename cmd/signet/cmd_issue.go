@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
@@ -20,6 +21,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -36,6 +38,8 @@ func cmdIssue(e *env, args []string) error {
 	keyType := f.String("key-type", "", "`TYPE` of the key --new-key generates (default: rsa-3072 for libvirt authorities, else ecdsa-p256)")
 	keyPass := f.String("key-passphrase", "", "passphrase `SOURCE` that encrypts the --new-key file: prompt, env:VAR or file:PATH")
 	clearKey := f.Bool("clear-key", false, "write the --new-key file unencrypted (mode 0600), for services that cannot read an encrypted key")
+	subjectKey := f.String("subject-key", "", "certify the key at `URI` (pkcs11:token=T;object=NAME): the request is signed on the token")
+	toToken := f.Bool("to-token", false, "with --subject-key: also write the certificate to the token beside the key")
 	f.Var(&dns, "dns", "DNS `NAME` to certify (repeatable, or comma-separated)")
 	f.Var(&ips, "ip", "IP `ADDRESS` to certify (repeatable)")
 	f.Var(&emails, "email", "email `ADDRESS` to certify (repeatable)")
@@ -50,8 +54,14 @@ func cmdIssue(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	if (*csrFile == "") == (*newKey == "") {
-		return badUsage("give exactly one of --csr FILE and --new-key FILE")
+	if n := countSet(*csrFile, *newKey, *subjectKey); n != 1 {
+		return badUsage("give exactly one of --csr FILE, --new-key FILE and --subject-key URI")
+	}
+	if *subjectKey != "" && !strings.HasPrefix(*subjectKey, "pkcs11:") {
+		return badUsage("--subject-key names a key on a token, pkcs11:token=T;object=NAME; for other keys give --csr")
+	}
+	if *toToken && *subjectKey == "" {
+		return badUsage("--to-token writes the certificate beside the --subject-key URI: give --subject-key")
 	}
 	if *out == "" && *certOut == "" {
 		return badUsage("--out FILE or --cert-out FILE is required (--out - for standard output)")
@@ -131,6 +141,25 @@ func cmdIssue(e *env, args []string) error {
 			return err
 		}
 	}
+	if *subjectKey != "" {
+		if *subjectKey, err = h.AdoptKeyURI(e.ctx, *subjectKey); err != nil {
+			return err
+		}
+		signer, err := h.Keys.Signer(e.ctx, *subjectKey)
+		if err != nil {
+			return err
+		}
+		if err := refuseCAKey(e.ctx, h, *subjectKey, signer.Public()); err != nil {
+			return err
+		}
+		der, err := subjectCSR(signer, *cn, dns, emails)
+		if err != nil {
+			return err
+		}
+		if req.CSR, err = ca.ParseCSR(der); err != nil {
+			return err
+		}
+	}
 	iss, err := h.CA.Issue(e.ctx, req)
 	if err != nil {
 		if *newKey != "" {
@@ -142,6 +171,18 @@ func cmdIssue(e *env, args []string) error {
 	}
 	if *clearKey {
 		fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", *newKey)
+	}
+	var onToken *kms.Imported
+	if *toToken {
+		cert, err := x509.ParseCertificate(iss.DER)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "parsing certificate %s", iss.Serial)
+		}
+		res, err := h.Keys.ImportCertificate(e.ctx, *subjectKey, cert, nil)
+		if err != nil {
+			return errs.Wrap(errs.KindOf(err), err, "certificate %s was issued and recorded, but not written to the token (get it with signet show %s --pem, then signet key import-cert)", iss.Serial, iss.Serial)
+		}
+		onToken = &res
 	}
 	leaf := pemCerts(iss.DER)
 	chain := pemCerts(iss.Chain...)
@@ -163,17 +204,22 @@ func cmdIssue(e *env, args []string) error {
 	if *asJSON {
 		j := struct {
 			certJSON
-			File  string `json:"file,omitempty"`
-			Cert  string `json:"cert_file,omitempty"`
-			Chain string `json:"chain_file,omitempty"`
-			Key   string `json:"key_file,omitempty"`
-		}{toJSON(rec, false), *out, *certOut, *chainOut, *newKey}
+			File  string        `json:"file,omitempty"`
+			Cert  string        `json:"cert_file,omitempty"`
+			Chain string        `json:"chain_file,omitempty"`
+			Key   string        `json:"key_file,omitempty"`
+			Token *kms.Imported `json:"token,omitempty"`
+		}{toJSON(rec, false), *out, *certOut, *chainOut, *newKey, onToken}
 		return writeJSON(e.stdout, j)
 	}
 	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\n",
 		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339))
 	for _, w := range outs.written {
 		fmt.Fprintf(e.stdout, "wrote %s\n", w)
+	}
+	if onToken != nil {
+		cert, _ := x509.ParseCertificate(iss.DER)
+		printImported(e, *onToken, cert)
 	}
 	return nil
 }
@@ -464,6 +510,39 @@ func cmdChain(e *env, args []string) error {
 	for _, der := range chain {
 		if err := pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// countSet counts the non-empty values.
+func countSet(v ...string) int {
+	n := 0
+	for _, s := range v {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// refuseCAKey refuses a --subject-key that is one of the home's CA keys: a
+// leaf certificate for it (and on its token) would give a CA key a second
+// use, and its holder a client identity.
+func refuseCAKey(ctx context.Context, h *home.Home, uri string, pub crypto.PublicKey) error {
+	auths, err := h.Store.Authorities(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		same := a.KeyURI == uri
+		if c, err := x509.ParseCertificate(a.CertDER); err == nil {
+			if eq, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
+				same = true
+			}
+		}
+		if same {
+			return errs.New(errs.Rejected, "--subject-key %s is the key of authority %q: certify the user's own key, never a CA key", uri, a.Name)
 		}
 	}
 	return nil

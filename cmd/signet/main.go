@@ -43,7 +43,7 @@ func commands() []command {
 	return []command{
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
-		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key)) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
+		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
@@ -54,6 +54,8 @@ func commands() []command {
 		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--json]", cmdAuthoritySet},
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
+		{"key csr", "make a certificate request signed by a key on a token (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] (--cn NAME | --dns NAME... | --email ADDR...) --out FILE", cmdKeyCSR},
+		{"key import-cert", "write a key's certificate (and with --chain its issuers) to the token beside the key (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] --cert FILE [--chain] [--json]", cmdKeyImportCert},
 		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
 		{"ssh sign", "sign an SSH host or user public key; writes NAME-cert.pub", "--authority NAME (--host | --user) --principals a,b [--validity 52w] [--key-id ID] [--force-command CMD] [--source-address CIDR] [--no-port-forwarding ...] PUBKEY_FILE", cmdSSHSign},
 		{"ssh trust", "print the known_hosts / TrustedUserCAKeys lines to install", "--authority NAME [--pattern HOSTS]", cmdSSHTrust},
