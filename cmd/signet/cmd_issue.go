@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,6 +21,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -28,8 +35,11 @@ func cmdIssue(e *env, args []string) error {
 	authority := f.String("authority", "default", "issuing authority `NAME`")
 	csrFile := f.String("csr", "", "certificate request `FILE` (PEM or DER)")
 	newKey := f.String("new-key", "", "generate the subject key into `FILE` (PKCS#8, encrypted with --key-passphrase)")
-	keyType := f.String("key-type", "ecdsa-p256", "`TYPE` of the key --new-key generates")
+	keyType := f.String("key-type", "", "`TYPE` of the key --new-key generates (default: rsa-3072 for libvirt authorities, else ecdsa-p256)")
 	keyPass := f.String("key-passphrase", "", "passphrase `SOURCE` that encrypts the --new-key file: prompt, env:VAR or file:PATH")
+	clearKey := f.Bool("clear-key", false, "write the --new-key file unencrypted (mode 0600), for services that cannot read an encrypted key")
+	subjectKey := f.String("subject-key", "", "certify the key at `URI` (pkcs11:token=T;object=NAME): the request is signed on the token")
+	toToken := f.Bool("to-token", false, "with --subject-key: also write the certificate to the token beside the key")
 	f.Var(&dns, "dns", "DNS `NAME` to certify (repeatable, or comma-separated)")
 	f.Var(&ips, "ip", "IP `ADDRESS` to certify (repeatable)")
 	f.Var(&emails, "email", "email `ADDRESS` to certify (repeatable)")
@@ -38,23 +48,39 @@ func cmdIssue(e *env, args []string) error {
 	usage := f.String("usage", "", "`server` or client, for authorities that issue both (vpn, libvirt)")
 	validity := f.String("validity", "", "`DURATION` such as 720h, 30d (default: the authority's)")
 	out := f.String("out", "", "write the certificate and its chain (PEM) to `FILE`; - for standard output")
+	certOut := f.String("cert-out", "", "write the certificate alone (PEM) to `FILE`")
+	chainOut := f.String("chain-out", "", "write the issuing chain without the root (PEM) to `FILE`")
 	asJSON := f.Bool("json", false, "print the result as JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	if (*csrFile == "") == (*newKey == "") {
-		return badUsage("give exactly one of --csr FILE and --new-key FILE")
+	if n := countSet(*csrFile, *newKey, *subjectKey); n != 1 {
+		return badUsage("give exactly one of --csr FILE, --new-key FILE and --subject-key URI")
 	}
-	if *out == "" {
-		return badUsage("--out FILE is required (- for standard output)")
+	if *subjectKey != "" && !strings.HasPrefix(*subjectKey, "pkcs11:") {
+		return badUsage("--subject-key names a key on a token, pkcs11:token=T;object=NAME; for other keys give --csr")
+	}
+	if *toToken && *subjectKey == "" {
+		return badUsage("--to-token writes the certificate beside the --subject-key URI: give --subject-key")
+	}
+	if *out == "" && *certOut == "" {
+		return badUsage("--out FILE or --cert-out FILE is required (--out - for standard output)")
 	}
 	// Checked before openHome, which may prompt for a PIN.
-	if *newKey != "" && *keyPass == "" {
-		return badUsage("--new-key needs --key-passphrase SOURCE: signet never writes a private key in the clear")
+	switch {
+	case *clearKey && *newKey == "":
+		return badUsage("--clear-key applies to the key --new-key generates; signet never writes other keys in the clear")
+	case *clearKey && *keyPass != "":
+		return badUsage("give --key-passphrase SOURCE or --clear-key, not both")
+	case *newKey != "" && *keyPass == "" && !*clearKey:
+		return badUsage("--new-key needs --key-passphrase SOURCE, or --clear-key to write the key unencrypted")
 	}
-	kt, err := kms.ParseKeyType(*keyType)
-	if err != nil {
-		return err
+	var kt kms.KeyType
+	if *keyType != "" {
+		var err error
+		if kt, err = kms.ParseKeyType(*keyType); err != nil {
+			return err
+		}
 	}
 	req := ca.Request{
 		Authority: *authority, CommonName: *cn, DNSNames: dns, EmailAddresses: emails,
@@ -88,18 +114,51 @@ func cmdIssue(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
+	// Every output is opened before anything is signed: a path signet
+	// cannot write fails the command with nothing issued or recorded.
+	var outs outputs
+	defer outs.discard()
+	for _, o := range []struct{ flag, path, what string }{
+		{"--out", *out, "certificate and chain"}, {"--cert-out", *certOut, "certificate"}, {"--chain-out", *chainOut, "chain"},
+	} {
+		if o.path != "" && o.path != "-" {
+			if *newKey != "" && filepath.Clean(o.path) == filepath.Clean(*newKey) {
+				return badUsage("%s and --new-key name the same file %s", o.flag, o.path)
+			}
+			if err := outs.open(o.flag, o.path, o.what); err != nil {
+				return err
+			}
+		}
+	}
 	if *newKey != "" {
-		src, err := kms.ParseSource(*keyPass)
+		if kt == "" {
+			kt = kms.ECDSAP256
+			if a, err := h.Store.Authority(e.ctx, *authority); err == nil && a.Purpose == string(profile.Libvirt) {
+				kt = kms.RSA3072 // libvirt takes RSA keys only
+			}
+		}
+		if req.PublicKey, err = newSubjectKey(e, *newKey, kt, *keyPass, *clearKey); err != nil {
+			return err
+		}
+	}
+	if *subjectKey != "" {
+		if *subjectKey, err = h.AdoptKeyURI(e.ctx, *subjectKey); err != nil {
+			return err
+		}
+		signer, err := h.Keys.Signer(e.ctx, *subjectKey)
 		if err != nil {
 			return err
 		}
-		keys := kms.NewManager(kms.Options{Passphrase: src})
-		defer keys.Close()
-		signer, err := keys.Generate(e.ctx, "file:"+*newKey, kt)
+		if err := refuseCAKey(e.ctx, h, *subjectKey, signer.Public()); err != nil {
+			return err
+		}
+		der, err := subjectCSR(signer, *cn, dns, emails)
 		if err != nil {
 			return err
 		}
-		req.PublicKey = signer.Public()
+		if req.CSR, err = ca.ParseCSR(der); err != nil {
+			return err
+		}
 	}
 	iss, err := h.CA.Issue(e.ctx, req)
 	if err != nil {
@@ -110,30 +169,174 @@ func cmdIssue(e *env, args []string) error {
 		}
 		return err
 	}
-	var pemOut strings.Builder
-	for _, der := range append([][]byte{iss.DER}, iss.Chain...) {
-		pem.Encode(&pemOut, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	if *clearKey {
+		fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", *newKey)
+	}
+	var onToken *kms.Imported
+	if *toToken {
+		cert, err := x509.ParseCertificate(iss.DER)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "parsing certificate %s", iss.Serial)
+		}
+		res, err := h.Keys.ImportCertificate(e.ctx, *subjectKey, cert, nil)
+		if err != nil {
+			return errs.Wrap(errs.KindOf(err), err, "certificate %s was issued and recorded, but not written to the token (get it with signet show %s --pem, then signet key import-cert)", iss.Serial, iss.Serial)
+		}
+		onToken = &res
+	}
+	leaf := pemCerts(iss.DER)
+	chain := pemCerts(iss.Chain...)
+	if *out == "-" {
+		if _, err := io.WriteString(e.stdout, leaf+chain); err != nil {
+			return err
+		}
+	}
+	if err := outs.commit(map[string]string{"certificate and chain": leaf + chain, "certificate": leaf, "chain": chain}); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "certificate %s was issued and recorded, but writing it failed", iss.Serial)
 	}
 	if *out == "-" {
-		_, err = io.WriteString(e.stdout, pemOut.String())
-		return err
-	}
-	if err := os.WriteFile(*out, []byte(pemOut.String()), 0o644); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "certificate %s was issued and recorded, but writing it failed", iss.Serial)
+		return nil
 	}
 	rec, err := h.Store.Certificate(e.ctx, iss.Serial)
 	if err != nil {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, struct {
+		j := struct {
 			certJSON
-			File string `json:"file"`
-		}{toJSON(rec, false), *out})
+			File  string        `json:"file,omitempty"`
+			Cert  string        `json:"cert_file,omitempty"`
+			Chain string        `json:"chain_file,omitempty"`
+			Key   string        `json:"key_file,omitempty"`
+			Token *kms.Imported `json:"token,omitempty"`
+		}{toJSON(rec, false), *out, *certOut, *chainOut, *newKey, onToken}
+		return writeJSON(e.stdout, j)
 	}
-	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\nwrote %s (certificate and chain)\n",
-		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339), *out)
+	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\n",
+		iss.Serial, rec.Authority, strings.Join(names(rec), ", "), iss.NotAfter.Format(time.RFC3339))
+	for _, w := range outs.written {
+		fmt.Fprintf(e.stdout, "wrote %s\n", w)
+	}
+	if onToken != nil {
+		cert, _ := x509.ParseCertificate(iss.DER)
+		printImported(e, *onToken, cert)
+	}
 	return nil
+}
+
+// newSubjectKey generates the key --new-key names: encrypted with the
+// passphrase from pass, or, with clear, unencrypted for services that
+// cannot read an encrypted key. Only these freshly generated subject keys
+// can ever be written in the clear: CA keys stay behind kms.Manager, which
+// writes software keys encrypted only.
+func newSubjectKey(e *env, path string, kt kms.KeyType, pass string, inClear bool) (crypto.PublicKey, error) {
+	if !inClear {
+		src, err := kms.ParseSource(pass)
+		if err != nil {
+			return nil, err
+		}
+		keys := kms.NewManager(kms.Options{Passphrase: src})
+		defer keys.Close()
+		signer, err := keys.Generate(e.ctx, "file:"+path, kt)
+		if err != nil {
+			return nil, err
+		}
+		return signer.Public(), nil
+	}
+	priv, err := kms.NewSoftwareKey(kt)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "encoding the new key")
+	}
+	fk, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil, errs.New(errs.Conflict, "--new-key %s exists already; signet never overwrites a key", path)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "--new-key %s", path)
+	}
+	err = pem.Encode(fk, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	clear(der)
+	if cerr := fk.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, errs.Wrap(errs.Unavailable, err, "writing --new-key %s", path)
+	}
+	return priv.Public(), nil
+}
+
+func pemCerts(ders ...[]byte) string {
+	var b strings.Builder
+	for _, der := range ders {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	return b.String()
+}
+
+// outputs are files opened before signing and written after: each is a
+// temporary file beside its target, renamed over it once complete, so a
+// path that cannot be written fails before anything is issued, and a
+// failure leaves the target as it was.
+type outputs struct {
+	files   []output
+	written []string // "path (what)" of each file committed, in order
+}
+
+type output struct {
+	path, what string
+	tmp        *os.File
+}
+
+func (o *outputs) open(flag, path, what string) error {
+	for _, f := range o.files {
+		if filepath.Clean(f.path) == filepath.Clean(path) {
+			return badUsage("%s %s: the same file is given twice", flag, path)
+		}
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return errs.New(errs.Malformed, "%s %s is a directory; give a file name", flag, path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "%s %s cannot be written (nothing was issued)", flag, path)
+	}
+	o.files = append(o.files, output{path: path, what: what, tmp: tmp})
+	return nil
+}
+
+// commit writes each file its content (by what it holds) and renames it
+// into place.
+func (o *outputs) commit(content map[string]string) error {
+	for _, f := range o.files {
+		if err := f.tmp.Chmod(0o644); err != nil {
+			return err
+		}
+		if _, err := f.tmp.WriteString(content[f.what]); err != nil {
+			return err
+		}
+		if err := f.tmp.Close(); err != nil {
+			return err
+		}
+		if err := os.Rename(f.tmp.Name(), f.path); err != nil {
+			return err
+		}
+		o.written = append(o.written, f.path+" ("+f.what+")")
+	}
+	o.files = nil
+	return nil
+}
+
+// discard removes the temporary files not committed.
+func (o *outputs) discard() {
+	for _, f := range o.files {
+		f.tmp.Close()
+		os.Remove(f.tmp.Name())
+	}
 }
 
 // certJSON is the JSON form of a certificate in list and show.
@@ -307,6 +510,39 @@ func cmdChain(e *env, args []string) error {
 	for _, der := range chain {
 		if err := pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: der}); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// countSet counts the non-empty values.
+func countSet(v ...string) int {
+	n := 0
+	for _, s := range v {
+		if s != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// refuseCAKey refuses a --subject-key that is one of the home's CA keys: a
+// leaf certificate for it (and on its token) would give a CA key a second
+// use, and its holder a client identity.
+func refuseCAKey(ctx context.Context, h *home.Home, uri string, pub crypto.PublicKey) error {
+	auths, err := h.Store.Authorities(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		same := a.KeyURI == uri
+		if c, err := x509.ParseCertificate(a.CertDER); err == nil {
+			if eq, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && eq.Equal(pub) {
+				same = true
+			}
+		}
+		if same {
+			return errs.New(errs.Rejected, "--subject-key %s is the key of authority %q: certify the user's own key, never a CA key", uri, a.Name)
 		}
 	}
 	return nil

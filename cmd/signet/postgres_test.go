@@ -12,10 +12,14 @@ import (
 )
 
 // scriptCondition answers [postgres]: a server to test against, or
-// SIGNET_REQUIRE_TOOLS=1 (then pgdb fails rather than the script skipping).
+// SIGNET_REQUIRE_TOOLS=1 (then pgdb fails rather than the script skipping);
+// and [libvirt] (haveLibvirt).
 func scriptCondition(cond string) (bool, error) {
-	if cond == "postgres" {
+	switch cond {
+	case "postgres":
 		return os.Getenv(pgtest.EnvURL) != "" || os.Getenv("SIGNET_REQUIRE_TOOLS") == "1", nil
+	case "libvirt":
+		return haveLibvirt(), nil
 	}
 	return false, fmt.Errorf("unknown condition %q", cond)
 }

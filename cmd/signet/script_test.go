@@ -70,6 +70,7 @@ func TestScripts(t *testing.T) {
 			"waithttp":    cmdWaitHTTP,
 			"waitcrl":     cmdWaitCRL,
 			"pgdb":        cmdPGDatabase,
+			"libvirtd":    cmdLibvirtd,
 		},
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // RootSpec describes the self-signed root of a home.
 type RootSpec struct {
-	CommonName   string
+	CommonName   string // default: DefaultRootName
 	Organization string
 	KeyURI       string        // an existing key; kms generates keys, ca only uses them
 	Validity     time.Duration // 0: DefaultRootValidity
@@ -44,6 +45,14 @@ type AuthoritySpec struct {
 	Actor      string
 }
 
+// DefaultRootName is the root's common name unless one is given:
+// "signet root" and the first 4 bytes (8 hex digits) of the root key's
+// SubjectKeyId. The key is new to each home, so two homes never share a
+// root name, nor their authorities, whose names extend it.
+func DefaultRootName(rootKeyID []byte) string {
+	return fmt.Sprintf("signet root %x", rootKeyID[:4])
+}
+
 // CreateRoot signs the root certificate with its key and records it.
 func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, error) {
 	signer, err := c.keys.Signer(ctx, spec.KeyURI)
@@ -57,6 +66,13 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	serial, err := newSerial()
 	if err != nil {
 		return store.Authority{}, err
+	}
+	if spec.CommonName == "" {
+		ski, err := profile.SubjectKeyID(signer.Public())
+		if err != nil {
+			return store.Authority{}, err
+		}
+		spec.CommonName = DefaultRootName(ski)
 	}
 	now := c.now().UTC().Truncate(time.Second)
 	tmpl, err := profile.RootTemplate(profile.CA{

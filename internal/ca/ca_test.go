@@ -8,9 +8,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -483,5 +485,55 @@ func TestDiscardedCACertificatesAreAudited(t *testing.T) {
 	}
 	if _, err := audit.Verify(ctx, f.store); err != nil {
 		t.Fatalf("audit log after the discards: %v", err)
+	}
+}
+
+// TestDefaultRootName: a root made without a name is named after its key,
+// and an authority's default name extends the root's.
+func TestDefaultRootName(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { mgr.Close() })
+	for _, uri := range []string{"file:root.key", "file:vpn.key"} {
+		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	gate, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: st, Keys: mgr, Lint: gate})
+	if _, err := c.CreateRoot(ctx, ca.RootSpec{Organization: "host1", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	root, err := c.Root(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("signet root %x", root.SubjectKeyId[:4])
+	if root.Subject.CommonName != want || len(want) != len("signet root ")+8 || !slices.Equal(root.Subject.Organization, []string{"host1"}) {
+		t.Errorf("root subject %s, want CN=%s,O=host1", root.Subject, want)
+	}
+	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "vpn", Purpose: profile.VPN, KeyURI: "file:vpn.key", Policy: policy.Policy{DNS: []string{"corp"}}}); err != nil {
+		t.Fatal(err)
+	}
+	chain, err := c.Chain(ctx, "vpn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpn, err := x509.ParseCertificate(chain[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vpn.Subject.CommonName != want+" vpn" || !slices.Equal(vpn.Subject.Organization, []string{"host1"}) {
+		t.Errorf("authority subject %s, want CN=%s vpn,O=host1", vpn.Subject, want)
 	}
 }

@@ -16,11 +16,20 @@ type Revoked struct {
 	Reason    int // RFC 5280 CRLReason; 0 (unspecified) is left out of the entry
 }
 
-// CRLShard is one shard to sign and the entries it lists.
+// CRLShard is one shard to sign and the entries it lists. Shard WholeCRL
+// is the authority's whole CRL. Entries is iterated twice (once to size
+// the CRL, once to encode it) and must yield the same entries both times.
 type CRLShard struct {
 	Shard   int
 	Entries iter.Seq[Revoked]
 }
+
+// WholeCRL is the shard number of an authority's whole CRL: every revoked
+// certificate of all its shards, at WholeCRLURL, with no issuing
+// distribution point, for software that loads one CRL per issuer. Its CRL
+// numbers are reserved in the store under this shard number, a sequence of
+// its own.
+const WholeCRL = -1
 
 // CRLRequest asks for CRLs of some shards of one authority.
 type CRLRequest struct {
@@ -38,16 +47,18 @@ type SignedCRL struct {
 	ThisUpdate time.Time
 	NextUpdate time.Time
 	Entries    int
-	URL        string // its distribution point, also in its IDP
+	URL        string // its distribution point, also in a shard's IDP
 	DER        []byte
 }
 
-// SignCRLs signs the CRLs of the requested shards with the authority's key.
+// SignCRLs signs the CRLs of the requested shards (WholeCRL included) with
+// the authority's key.
 // Their numbers are reserved in the store first, in one write, so numbers
 // grow across processes and restarts. Each CRL carries the authority key
 // identifier, its CRL number and a critical issuing distribution point
 // naming exactly the URL its certificates' CDP names (RFC 5280 5.2.5), so
-// that a shard's CRL cannot be taken for another shard's.
+// that a shard's CRL cannot be taken for another shard's. The whole CRL has
+// no IDP: it covers every certificate of the authority.
 func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) {
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
@@ -58,7 +69,7 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 	}
 	shards := make([]int, len(req.Shards))
 	for i, s := range req.Shards {
-		if s.Shard < 0 || s.Shard >= max(a.rec.Shards, 1) {
+		if (s.Shard < 0 && s.Shard != WholeCRL) || s.Shard >= max(a.rec.Shards, 1) {
 			return nil, errs.New(errs.Malformed, "authority %q has no CRL shard %d", a.rec.Name, s.Shard)
 		}
 		shards[i] = s.Shard
@@ -76,13 +87,12 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 	this := c.now().UTC().Truncate(time.Second)
 	next := this.Add(req.Validity)
 	out := make([]SignedCRL, 0, len(req.Shards))
-	var buf []byte // reused: entries of one shard
 	for i, s := range req.Shards {
 		url := CRLURL(c.BaseURL(a.rec), a.rec.Name, s.Shard)
-		var n int
-		buf, n = appendEntries(buf[:0], s.Entries)
-		tbs := tbsCertList(algID, a.cert.RawSubject, this, next, buf, n > 0, crlExtensions(a, numbers[i], url))
-		der, err := a.iss.signTBS(tbs, algID)
+		if s.Shard == WholeCRL {
+			url = WholeCRLURL(c.BaseURL(a.rec), a.rec.Name)
+		}
+		der, n, err := signCRL(a, algID, this, next, s.Entries, crlExtensions(a, numbers[i], url, s.Shard == WholeCRL))
 		if err != nil {
 			return nil, errs.Wrap(errs.KindOf(err), err, "signing the CRL of %s shard %d", a.rec.Name, s.Shard)
 		}
@@ -96,16 +106,58 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 	return out, nil
 }
 
+// signCRL encodes RFC 5280 5.1's CertificateList, version 2, straight into
+// the one buffer that becomes the signed CRL: a million entries (38 MB)
+// are written once and never copied. The entries are sized first.
+func signCRL(a *authority, algID []byte, this, next time.Time, entries iter.Seq[Revoked], exts []byte) ([]byte, int, error) {
+	size, n := 0, 0
+	for e := range entries {
+		l := entryLen(e)
+		size += headerLen(l) + l
+		n++
+	}
+	body := 3 + len(algID) + len(a.cert.RawSubject) + timeLen(this) + timeLen(next)
+	if n > 0 { // an empty revokedCertificates must be absent, not empty
+		body += headerLen(size) + size
+	}
+	extsLen := headerLen(len(exts)) + len(exts)
+	body += headerLen(extsLen) + extsLen
+	buf := make([]byte, maxHeader, maxHeader+headerLen(body)+body+len(algID)+sigRoom)
+	buf = appendHeader(buf, 0x30, body)
+	buf = append(buf, 0x02, 0x01, 0x01) // version v2
+	buf = append(buf, algID...)
+	buf = append(buf, a.cert.RawSubject...)
+	buf = appendTime(buf, this)
+	buf = appendTime(buf, next)
+	if n > 0 {
+		buf = appendHeader(buf, 0x30, size)
+		var again int
+		if buf, again = appendEntries(buf, entries); again != n {
+			return nil, 0, errs.New(errs.Internal, "the CRL entries changed while being encoded")
+		}
+	}
+	buf = appendHeader(buf, 0xa0, extsLen)
+	buf = appendTLV(buf, 0x30, exts)
+	if len(buf) != maxHeader+headerLen(body)+body {
+		return nil, 0, errs.New(errs.Internal, "the CRL entries changed while being encoded")
+	}
+	der, err := a.iss.sealTBS(buf, algID)
+	return der, n, err
+}
+
 // crlExtensions: AKI, CRL number, critical IDP. The issuing authorities'
 // CRLs list leaves only (onlyContainsUserCerts), the root's only CA
 // certificates (onlyContainsCACerts): a CRL must not be taken as covering
 // what it does not.
-func crlExtensions(a *authority, number int64, url string) []byte {
+func crlExtensions(a *authority, number int64, url string, whole bool) []byte {
 	var exts []byte
 	// authorityKeyIdentifier: SEQUENCE { [0] keyIdentifier }
 	aki := appendTLV(nil, 0x80, a.cert.SubjectKeyId)
 	exts = appendExtension(exts, oidAKI, false, appendTLV(nil, 0x30, aki))
 	exts = appendExtension(exts, oidCRLNumber, false, appendInteger(nil, bigEndian(uint64(number))))
+	if whole {
+		return exts
+	}
 	// IssuingDistributionPoint: SEQUENCE { [0] { [0] fullName { [6] URI } }, [1] or [2] TRUE }
 	// The root's IDP names no distribution point: the root itself carries
 	// no CDP (a trust anchor is not revocation-checked), and a named IDP
@@ -129,20 +181,21 @@ var (
 	oidIDP       = []byte{0x06, 0x03, 0x55, 0x1d, 0x1c}
 )
 
-// tbsCertList encodes RFC 5280 5.1's TBSCertList, version 2.
-func tbsCertList(algID, issuer []byte, this, next time.Time, entries []byte, haveEntries bool, exts []byte) []byte {
-	var body []byte
-	body = append(body, 0x02, 0x01, 0x01) // version v2
-	body = append(body, algID...)
-	body = append(body, issuer...)
-	body = appendTime(body, this)
-	body = appendTime(body, next)
-	if haveEntries { // an empty revokedCertificates must be absent, not empty
-		body = appendHeader(body, 0x30, len(entries))
-		body = append(body, entries...)
+// entryLen is the length of one entry's SEQUENCE contents as appendEntries
+// writes it.
+func entryLen(e Revoked) int {
+	serial := e.Serial
+	for len(serial) > 1 && serial[0] == 0 {
+		serial = serial[1:]
 	}
-	body = appendTLV(body, 0xa0, appendTLV(nil, 0x30, exts))
-	return appendTLV(nil, 0x30, body)
+	n := 2 + len(serial) + timeLen(e.RevokedAt) // INTEGER + time
+	if serial[0]&0x80 != 0 {
+		n++
+	}
+	if e.Reason != 0 {
+		n += 14 // SEQUENCE { SEQUENCE { OID, OCTET STRING { ENUMERATED } } }
+	}
+	return n
 }
 
 // appendEntries encodes each entry, without the enclosing SEQUENCE. It is
@@ -158,14 +211,7 @@ func appendEntries(b []byte, entries iter.Seq[Revoked]) ([]byte, int) {
 		if serial[0]&0x80 != 0 {
 			intLen++
 		}
-		entryLen := 2 + intLen + 15 // INTEGER + UTCTime
-		if e.RevokedAt.Year() >= 2050 {
-			entryLen += 2 // GeneralizedTime
-		}
-		if e.Reason != 0 {
-			entryLen += 14 // SEQUENCE { SEQUENCE { OID, OCTET STRING { ENUMERATED } } }
-		}
-		b = appendHeader(b, 0x30, entryLen)
+		b = appendHeader(b, 0x30, entryLen(e))
 		b = append(b, 0x02, byte(intLen))
 		if intLen > len(serial) {
 			b = append(b, 0)
@@ -178,6 +224,14 @@ func appendEntries(b []byte, entries iter.Seq[Revoked]) ([]byte, int) {
 		n++
 	}
 	return b, n
+}
+
+// timeLen is the length of appendTime's encoding of t.
+func timeLen(t time.Time) int {
+	if y := t.UTC().Year(); y >= 1950 && y < 2050 {
+		return 15
+	}
+	return 17
 }
 
 // appendTime is RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime after.
@@ -217,6 +271,21 @@ func appendHeader(b []byte, tag byte, n int) []byte {
 		return append(b, 0x83, byte(n>>16), byte(n>>8), byte(n))
 	}
 	return append(b, 0x84, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// headerLen is the length of appendHeader's tag and length for n bytes.
+func headerLen(n int) int {
+	switch {
+	case n < 0x80:
+		return 2
+	case n < 0x100:
+		return 3
+	case n < 0x10000:
+		return 4
+	case n < 0x1000000:
+		return 5
+	}
+	return 6
 }
 
 func appendTLV(b []byte, tag byte, v []byte) []byte {

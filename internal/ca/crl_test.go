@@ -296,3 +296,71 @@ func TestAuthorityBaseURLAndShards(t *testing.T) {
 		t.Errorf("shard 4 of 4: got %v, want it refused", err)
 	}
 }
+
+// TestWholeCRL: the whole CRL lists what it is given, has no IDP, numbers
+// of its own (not shard 0's) and its own URL; leaves of a one-shard
+// authority name it as their CDP.
+func TestWholeCRL(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	const base = "http://crl.example"
+	if _, err := f.keys.kms.Generate(ctx, "file:one.key", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{
+		Name: "one", Purpose: profile.TLSServer, KeyURI: "file:one.key", Actor: "test",
+		Policy: policy.Policy{DNS: []string{"example.org"}}, BaseURL: base, Shards: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, _ := x509.ParseCertificate(rec.CertDER)
+	iss, err := f.ca.Issue(ctx, ca.Request{Authority: "one", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}, Actor: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(iss.DER)
+	if want := ca.WholeCRLURL(base, "one"); want != base+"/crl/one.crl" || !slices.Equal(leaf.CRLDistributionPoints, []string{want}) {
+		t.Errorf("one-shard leaf CDP %v, want %s", leaf.CRLDistributionPoints, want)
+	}
+
+	sign := func(shard int, list ...ca.Revoked) ca.SignedCRL {
+		t.Helper()
+		crls, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "one", Validity: time.Hour, Shards: []ca.CRLShard{{Shard: shard, Entries: entries(list...)}}})
+		if err != nil || len(crls) != 1 {
+			t.Fatalf("shard %d: %v", shard, err)
+		}
+		return crls[0]
+	}
+	sign(0)
+	sign(0)
+	e := ca.Revoked{Serial: leaf.SerialNumber.Bytes(), RevokedAt: f.now, Reason: 1}
+	whole := sign(ca.WholeCRL, e)
+	if whole.Number != 1 || whole.URL != ca.WholeCRLURL(base, "one") || whole.Entries != 1 {
+		t.Errorf("whole CRL: number %d, URL %s, %d entries; want 1, its own URL, 1", whole.Number, whole.URL, whole.Entries)
+	}
+	l, err := x509.ParseRevocationList(whole.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckSignatureFrom(issuer); err != nil {
+		t.Error(err)
+	}
+	if len(l.RevokedCertificateEntries) != 1 || l.RevokedCertificateEntries[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 {
+		t.Errorf("entries %+v", l.RevokedCertificateEntries)
+	}
+	for _, x := range l.Extensions {
+		if x.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 28}) {
+			t.Error("the whole CRL has an issuing distribution point")
+		}
+	}
+	if again := sign(ca.WholeCRL); again.Number != 2 {
+		t.Errorf("second whole CRL: number %d, want 2", again.Number)
+	}
+	if third := sign(0); third.Number != 3 {
+		t.Errorf("shard 0 after the whole CRLs: number %d, want 3", third.Number)
+	}
+	if _, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "one", Validity: time.Hour, Shards: []ca.CRLShard{{Shard: -2, Entries: entries()}}}); errs.KindOf(err) != errs.Malformed {
+		t.Errorf("shard -2: got %v, want it refused", err)
+	}
+}

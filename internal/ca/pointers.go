@@ -23,6 +23,9 @@ func CRLURL(base, authority string, shard int) string {
 	return base + "/crl/" + authority + "/" + strconv.Itoa(shard) + ".crl"
 }
 
+// WholeCRLURL is the authority's whole CRL (every shard's entries, no IDP).
+func WholeCRLURL(base, authority string) string { return base + "/crl/" + authority + ".crl" }
+
 // OCSPURL is the authority's OCSP responder.
 func OCSPURL(base, authority string) string { return base + "/ocsp/" + authority }
 
@@ -51,11 +54,15 @@ func ShardOf(serial *big.Int, n int) int {
 }
 
 // leafPointers are the URLs in a leaf of authority a in the given shard.
+// An authority of one shard names its whole CRL, the one CRL software
+// such as OpenVPN loads; its shard 0 CRL is still served for older leaves.
 func (c *CA) leafPointers(a store.Authority, shard int) profile.Pointers {
 	base := c.BaseURL(a)
-	return profile.Pointers{
-		CRL: CRLURL(base, a.Name, shard), OCSP: OCSPURL(base, a.Name), IssuerURL: IssuerURL(base, a.Name),
+	crl := CRLURL(base, a.Name, shard)
+	if a.Shards <= 1 {
+		crl = WholeCRLURL(base, a.Name)
 	}
+	return profile.Pointers{CRL: crl, OCSP: OCSPURL(base, a.Name), IssuerURL: IssuerURL(base, a.Name)}
 }
 
 // Changed returns a channel closed at the next revocation by this CA:

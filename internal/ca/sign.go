@@ -103,9 +103,26 @@ func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linte
 }
 
 // signTBS signs a TBSCertificate or TBSCertList with the real key and
-// returns the signed SEQUENCE { tbs, algID, signature }. A signature from a
-// key outside this process is checked first (see kms.InProcess).
+// returns the signed SEQUENCE { tbs, algID, signature }.
 func (iss *issuer) signTBS(tbs, algID []byte) ([]byte, error) {
+	buf := make([]byte, maxHeader, maxHeader+len(tbs)+len(algID)+sigRoom)
+	return iss.sealTBS(append(buf, tbs...), algID)
+}
+
+// maxHeader is the longest DER tag and length signet writes (appendHeader);
+// sigRoom covers a signature BIT STRING (RSA-4096: 517 bytes).
+const (
+	maxHeader = 6
+	sigRoom   = 530
+)
+
+// sealTBS signs buf[maxHeader:], a TBS encoded after maxHeader reserved
+// bytes, and completes it in place into SEQUENCE { tbs, algID, signature }:
+// a large CRL is then held once, not copied into each enclosing element. A
+// signature from a key outside this process is checked first (see
+// kms.InProcess).
+func (iss *issuer) sealTBS(buf, algID []byte) ([]byte, error) {
+	tbs := buf[maxHeader:]
 	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
@@ -115,9 +132,12 @@ func (iss *issuer) signTBS(tbs, algID []byte) ([]byte, error) {
 			return nil, errs.Wrap(errs.Internal, err, "the key returned an invalid signature")
 		}
 	}
-	body := make([]byte, 0, len(tbs)+len(algID)+len(sig)+8)
-	body = appendBitString(append(append(body, tbs...), algID...), sig)
-	return appendTLV(make([]byte, 0, len(body)+6), 0x30, body), nil
+	buf = appendBitString(append(buf, algID...), sig)
+	var hdr [maxHeader]byte
+	h := appendHeader(hdr[:0], 0x30, len(buf)-maxHeader)
+	start := maxHeader - len(h)
+	copy(buf[start:], h)
+	return buf[start:], nil
 }
 
 func signerOpts(alg x509.SignatureAlgorithm) crypto.SignerOpts {

@@ -13,7 +13,7 @@ import (
 func TestSignAllRegistersNothing(t *testing.T) {
 	f := newFixture(t, nil)
 	before := f.ca.IssueHooks()
-	signed, err := revocation.SignAll(context.Background(), revocation.Options{CA: f.ca, Store: f.store}, "web", nil)
+	signed, err := revocation.SignAll(context.Background(), revocation.Options{CA: f.ca, Store: f.store}, "web", false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,12 +25,12 @@ type InitOptions struct {
 	AuthorityKey string      // existing key URI for the default authority; "" generates one beside the root key
 	KeyType      kms.KeyType // type of generated keys; "" is ecdsa-p256
 	Unlock       Unlock      // module, PIN and passphrase sources, also written to signet.toml
-	CommonName   string      // root CN; "" is "signet root (<host>)"
-	Organization string
-	BaseURL      string // where CRLs and OCSP will be served; "": http://<http_listen>
-	HTTPListen   string // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
-	Store        string // store setting (a postgres:// URL); "": signet.db in the home
-	AdminToken   string // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
+	CommonName   string      // root CN; "" is ca.DefaultRootName ("signet root" and the root key's ID)
+	Organization string      // root O, which authorities repeat; "" is the host name
+	BaseURL      string      // where CRLs and OCSP will be served; "": http://<http_listen>
+	HTTPListen   string      // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
+	Store        string      // store setting (a postgres:// URL); "": signet.db in the home
+	AdminToken   string      // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
 	Actor        string
 }
 
@@ -151,12 +151,11 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 			rep.GeneratedKeys = append(rep.GeneratedKeys, uri)
 		}
 	}
-	cn := o.CommonName
-	if cn == "" {
-		host, _ := os.Hostname()
-		cn = "signet root (" + host + ")"
+	org := o.Organization
+	if org == "" {
+		org, _ = os.Hostname()
 	}
-	if _, err := h.CA.CreateRoot(ctx, ca.RootSpec{CommonName: cn, Organization: o.Organization, KeyURI: rep.RootKey, Actor: o.Actor}); err != nil {
+	if _, err := h.CA.CreateRoot(ctx, ca.RootSpec{CommonName: o.CommonName, Organization: org, KeyURI: rep.RootKey, Actor: o.Actor}); err != nil {
 		return fail(err)
 	}
 	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{

@@ -492,32 +492,11 @@ func (m *Manager) openPKCS11(uri string) (crypto.Signer, error) {
 		return nil, err
 	}
 	defer t.release(h)
-	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
-	if u.Object != "" {
-		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, u.Object))
-	}
-	if len(u.ID) > 0 {
-		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, u.ID))
-	}
-	objs, err := t.find(h, tmpl)
+	k, err := t.privateKey(h, u, op)
 	if err != nil {
-		return nil, p11Error(err, "%s", op)
+		return nil, err
 	}
-	switch {
-	case len(objs) == 0:
-		return nil, errs.New(errs.NotFound, "%s: no such private key", op)
-	case len(objs) > 1:
-		return nil, errs.New(errs.Conflict, "%s: %d private keys match; add id=... to pick one", op, len(objs))
-	}
-	attrs, err := t.p.GetAttributeValue(h, objs[0], []*pkcs11.Attribute{
-		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
-		pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
-	})
-	if err != nil {
-		return nil, p11Error(err, "%s: reading attributes", op)
-	}
-	keyType, id, label := ulong(attrs[0].Value), attrs[1].Value, attrs[2].Value
+	keyType, id, label := k.keyType, k.id, k.label
 
 	if keyType == ckkECEdwards {
 		pub, err := t.publicKey(h, keyType, id, label)
@@ -528,7 +507,7 @@ func (m *Manager) openPKCS11(uri string) (crypto.Signer, error) {
 		if !ok {
 			return nil, errs.New(errs.Rejected, "%s: an Edwards key that is not Ed25519", op)
 		}
-		return &edSigner{tok: t, handle: objs[0], pub: edPub, what: what}, nil
+		return &edSigner{tok: t, handle: k.handle, pub: edPub, what: what}, nil
 	}
 	if keyType != pkcs11.CKK_EC && keyType != pkcs11.CKK_RSA {
 		return nil, errs.New(errs.Rejected, "%s: key type %#x cannot be used; signet signs with ECDSA, RSA and Ed25519", op, keyType)
@@ -548,6 +527,44 @@ func (m *Manager) openPKCS11(uri string) (crypto.Signer, error) {
 		return nil, errs.New(errs.NotFound, "%s: no public key next to it on token %q", op, t.label)
 	}
 	return &p11Signer{Signer: s, what: what}, nil
+}
+
+// p11Key is the private key a URI names, with the attributes that pair it
+// with its public key and certificates.
+type p11Key struct {
+	handle    pkcs11.ObjectHandle
+	keyType   uint
+	id, label []byte
+}
+
+// privateKey finds the one private key u names (by object and/or id).
+func (t *token) privateKey(h pkcs11.SessionHandle, u *URI, op string) (p11Key, error) {
+	tmpl := []*pkcs11.Attribute{pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_PRIVATE_KEY)}
+	if u.Object != "" {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_LABEL, u.Object))
+	}
+	if len(u.ID) > 0 {
+		tmpl = append(tmpl, pkcs11.NewAttribute(pkcs11.CKA_ID, u.ID))
+	}
+	objs, err := t.find(h, tmpl)
+	if err != nil {
+		return p11Key{}, p11Error(err, "%s", op)
+	}
+	switch {
+	case len(objs) == 0:
+		return p11Key{}, errs.New(errs.NotFound, "%s: no such private key", op)
+	case len(objs) > 1:
+		return p11Key{}, errs.New(errs.Conflict, "%s: %d private keys match; add id=... to pick one", op, len(objs))
+	}
+	attrs, err := t.p.GetAttributeValue(h, objs[0], []*pkcs11.Attribute{
+		pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_ID, nil),
+		pkcs11.NewAttribute(pkcs11.CKA_LABEL, nil),
+	})
+	if err != nil {
+		return p11Key{}, p11Error(err, "%s: reading attributes", op)
+	}
+	return p11Key{handle: objs[0], keyType: ulong(attrs[0].Value), id: attrs[1].Value, label: attrs[2].Value}, nil
 }
 
 func keyName(u *URI) string {

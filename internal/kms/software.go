@@ -83,17 +83,7 @@ func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
 	if err := CheckLength(pass, MinPassphrase, "passphrase for the new key "+path, m.opts.Passphrase); err != nil {
 		return nil, err
 	}
-	var priv crypto.Signer
-	switch t {
-	case ECDSAP256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case ECDSAP384:
-		priv, err = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-	case Ed25519:
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	default:
-		priv, err = rsa.GenerateKey(rand.Reader, t.rsaBits())
-	}
+	priv, err := NewSoftwareKey(t)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "%s", op)
 	}
@@ -124,6 +114,25 @@ func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "%s: writing", op)
 	}
 	return priv, nil
+}
+
+// NewSoftwareKey generates a key of type t in memory. The Manager writes
+// the keys it generates encrypted; a caller holding a key from here (a
+// subject key that signet issues a certificate for) decides where it goes.
+func NewSoftwareKey(t KeyType) (crypto.Signer, error) {
+	if _, err := ParseKeyType(string(t)); err != nil {
+		return nil, err
+	}
+	switch t {
+	case ECDSAP256:
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case ECDSAP384:
+		return ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	case Ed25519:
+		_, priv, err := ed25519.GenerateKey(rand.Reader)
+		return priv, err
+	}
+	return rsa.GenerateKey(rand.Reader, t.rsaBits())
 }
 
 func (m *Manager) openFile(uri string) (crypto.Signer, error) {

@@ -1,5 +1,7 @@
 package lint
 
+import zx509 "github.com/zmap/zcrypto/x509"
+
 // Exclusion is a lint the gate does not run, and why.
 type Exclusion struct {
 	Name   string
@@ -42,4 +44,28 @@ var Excluded = []Exclusion{
 	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
 
 	{"e_ecdsa_small_private_key", "searches for a subscriber ECDSA private key small enough to brute-force: about 200 µs per certificate, two thirds of the gate's time and the largest single cost of issuance. It guards subscribers against their own broken key generator, which in a private PKI only harms that subscriber; signet still refuses weak key sizes and curves (ca.checkSubjectKey) and the authority's own key as a subject key"},
+}
+
+// Waiver is a lint the gate runs on every certificate but whose failure it
+// accepts on the certificates Applies picks, and why.
+type Waiver struct {
+	Name    string
+	Reason  string
+	Applies func(*zx509.Certificate) bool
+}
+
+// Waived lists the gate's waivers. Each is as narrow as the software that
+// needs it; New refuses a name that is not a lint the gate runs.
+var Waived = []Waiver{
+	{"e_key_usage_and_extended_key_usage_inconsistent",
+		"libvirt refuses a client certificate whose critical keyUsage lacks keyEncipherment (\"usage does not permit key encipherment\"), " +
+			"while zlint reads RFC 5280 4.2.1.12 as allowing it with serverAuth only; waived for RSA leaves for clientAuth alone " +
+			"whose keyUsage is exactly digitalSignature and keyEncipherment, which only the libvirt profile makes",
+		libvirtClient},
+}
+
+// libvirtClient picks the certificates the libvirt profile makes for clients.
+func libvirtClient(c *zx509.Certificate) bool {
+	return c.PublicKeyAlgorithm == zx509.RSA && !c.IsCA && len(c.ExtKeyUsage) == 1 && c.ExtKeyUsage[0] == zx509.ExtKeyUsageClientAuth &&
+		c.KeyUsage == zx509.KeyUsageDigitalSignature|zx509.KeyUsageKeyEncipherment
 }

@@ -6,6 +6,7 @@ package lint
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -68,6 +69,11 @@ func New() (*Gate, error) {
 	if len(reg.Names()) == 0 {
 		return nil, errs.New(errs.Internal, "the lint registry is empty")
 	}
+	for _, w := range Waived {
+		if !slices.Contains(reg.Names(), w.Name) {
+			return nil, errs.New(errs.Internal, "waived lint %s is not one the gate runs", w.Name)
+		}
+	}
 	g := &Gate{registry: reg}
 	config := reg.GetConfiguration()
 	for _, meta := range reg.CertificateLints().Lints() {
@@ -115,6 +121,16 @@ func (b built) run(c *zx509.Certificate) (r *zl.LintResult) {
 	return b.lint.Execute(c)
 }
 
+// waived reports whether a waiver excuses the lint's failure on c.
+func waived(name string, c *zx509.Certificate) bool {
+	for _, w := range Waived {
+		if w.Name == name && w.Applies(c) {
+			return true
+		}
+	}
+	return false
+}
+
 // Finding is one lint that failed at Error or Fatal level.
 type Finding struct {
 	Lint    string
@@ -158,7 +174,7 @@ func (g *Gate) Check(der []byte) error {
 	var fs Findings
 	for _, l := range g.lints {
 		r := l.run(c)
-		if r.Status == zl.Error || r.Status == zl.Fatal {
+		if (r.Status == zl.Error || r.Status == zl.Fatal) && !waived(l.meta.Name, c) {
 			fs = append(fs, Finding{Lint: l.meta.Name, Status: r.Status.String(), Details: r.Details})
 		}
 	}

@@ -135,6 +135,13 @@ func leafRequests() map[string]struct {
 	}
 }
 
+// keyFits reports whether the purpose's profile accepts the key: the
+// libvirt profile takes RSA keys only.
+func keyFits(p profile.Purpose, k testKey) bool {
+	_, isRSA := k.key.Public().(*rsa.PublicKey)
+	return p != profile.Libvirt || isRSA
+}
+
 // TestProfilesPass signs every profile's templates (root, authority and
 // leaves) with every key type and requires the gate to accept them.
 // It does so today and in 2030, because zlint applies each BR rule from its
@@ -151,6 +158,9 @@ func TestProfilesPass(t *testing.T) {
 func testProfilesPass(t *testing.T, g *Gate, now time.Time, k testKey) {
 	chains := map[profile.Purpose]chain{}
 	for name, r := range leafRequests() {
+		if !keyFits(r.p, k) {
+			continue
+		}
 		t.Run(now.Format("2006")+"/"+k.name+"/"+name, func(t *testing.T) {
 			ch, ok := chains[r.p]
 			if !ok {
@@ -352,6 +362,9 @@ func TestSameAsZlint(t *testing.T) {
 	var ders [][]byte
 	for _, k := range keys(t) {
 		for name, r := range leafRequests() {
+			if !keyFits(r.p, k) {
+				continue
+			}
 			ch := newChain(t, r.p, k.key, now)
 			l := r.l
 			l.PublicKey, l.NotBefore, l.NotAfter, l.SerialNumber, l.Revocation = k.key.Public(), now, now.Add(30*24*time.Hour), nextSerial(), leafPointers
@@ -386,4 +399,48 @@ func TestSameAsZlint(t *testing.T) {
 		t.Fatalf("compared %d certificates with %d lints: too few to mean anything", len(ders), len(g.lints))
 	}
 	t.Logf("%d certificates × %d lints, %d differences", len(ders), len(g.lints), differ)
+}
+
+// TestWaiverNarrow: the keyUsage/extKeyUsage waiver lets libvirt's RSA
+// client certificates through and nothing else with keyEncipherment and
+// clientAuth alone.
+func TestWaiverNarrow(t *testing.T) {
+	g := testGate(t)
+	now := time.Now()
+	const lint = "e_key_usage_and_extended_key_usage_inconsistent"
+	for _, k := range keys(t) {
+		_, isRSA := k.key.Public().(*rsa.PublicKey)
+		ch := newChain(t, profile.TLSClient, k.key, now)
+		tmpl, err := profile.LeafTemplate(profile.TLSClient, profile.Leaf{CommonName: "admin", PublicKey: k.key.Public(),
+			NotBefore: now, NotAfter: now.Add(24 * time.Hour), SerialNumber: nextSerial(), Revocation: leafPointers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+		der, _ := create(t, tmpl, ch.issuer, k.key.Public(), k.key)
+		err = g.Check(der)
+		if isRSA && err != nil {
+			t.Errorf("%s: libvirt-style client certificate refused: %v", k.name, err)
+		}
+		if !isRSA && (err == nil || !strings.Contains(err.Error(), lint)) {
+			t.Errorf("%s: keyEncipherment with a non-RSA key: %v, want %s", k.name, err, lint)
+		}
+		if isRSA {
+			tmpl.KeyUsage |= x509.KeyUsageDataEncipherment
+			tmpl.SerialNumber = nextSerial()
+			der, _ := create(t, tmpl, ch.issuer, k.key.Public(), k.key)
+			if err := g.Check(der); err == nil || !strings.Contains(err.Error(), lint) {
+				t.Errorf("%s: dataEncipherment in a client certificate: %v, want %s", k.name, err, lint)
+			}
+		}
+	}
+}
+
+func TestNewRefusesUnknownWaiver(t *testing.T) {
+	saved := Waived
+	defer func() { Waived = saved }()
+	Waived = append(append([]Waiver(nil), saved...), Waiver{"e_no_such_lint", "typo", nil})
+	if _, err := New(); err == nil || !strings.Contains(err.Error(), "e_no_such_lint") {
+		t.Errorf("New with an unknown waiver: %v", err)
+	}
 }

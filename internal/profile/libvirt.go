@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"crypto/rsa"
 	"crypto/x509"
 
 	"signet/internal/errs"
@@ -11,19 +12,27 @@ import (
 // clientAuth too, because during migration the source libvirtd connects to
 // the destination with its server certificate. A client certificate is
 // matched by its distinguished name (tls_allowed_dn_list), so it needs a CN.
+//
+// libvirt checks every leaf, server and client alike, for a keyUsage with
+// both digitalSignature and keyEncipherment when the extension is critical
+// (Go always marks it critical), and refuses the certificate otherwise.
+// keyEncipherment is meaningful for RSA keys only, so libvirt leaves must
+// be RSA.
 func libvirt(t *x509.Certificate, l Leaf) error {
+	if _, ok := l.PublicKey.(*rsa.PublicKey); !ok {
+		return errs.New(errs.Rejected, "a libvirt certificate needs an RSA key: libvirt requires keyEncipherment in its keyUsage, which only RSA keys can use (use --key-type rsa-3072 or an RSA CSR)")
+	}
 	if l.Usage == Server {
 		if err := needHostNames(Libvirt, l); err != nil {
 			return err
 		}
-		t.KeyUsage = keyUsage(l.PublicKey, Server)
 		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
-		return nil
+	} else {
+		if t.Subject.CommonName == "" {
+			return errs.New(errs.Rejected, "a libvirt client certificate needs a common name (libvirtd matches it in tls_allowed_dn_list)")
+		}
+		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
 	}
-	if t.Subject.CommonName == "" {
-		return errs.New(errs.Rejected, "a libvirt client certificate needs a common name (libvirtd matches it in tls_allowed_dn_list)")
-	}
-	t.KeyUsage = keyUsage(l.PublicKey, Client)
-	t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	t.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
 	return nil
 }

@@ -264,7 +264,7 @@ func base(pub crypto.PublicKey, serial *big.Int, notBefore, notAfter time.Time) 
 	if err := checkKey(pub); err != nil {
 		return nil, err
 	}
-	ski, err := subjectKeyID(pub)
+	ski, err := SubjectKeyID(pub)
 	if err != nil {
 		return nil, err
 	}
@@ -306,10 +306,10 @@ func checkKey(pub crypto.PublicKey) error {
 	return nil
 }
 
-// subjectKeyID is RFC 7093 section 2 method 1: the leftmost 160 bits of the
+// SubjectKeyID is RFC 7093 section 2 method 1: the leftmost 160 bits of the
 // SHA-256 hash of the subjectPublicKey BIT STRING. Computing it here gives
 // leaves and CAs the same method whatever Go's default is.
-func subjectKeyID(pub crypto.PublicKey) ([]byte, error) {
+func SubjectKeyID(pub crypto.PublicKey) ([]byte, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "cannot encode public key")

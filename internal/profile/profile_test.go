@@ -166,15 +166,20 @@ func TestLeafProfiles(t *testing.T) {
 			ku: ds, eku: []x509.ExtKeyUsage{cli}, cn: "bob"},
 		{name: "vpn no cn", p: VPN, l: func(l Leaf) Leaf { l.Usage = Client; return l }, errKind: errs.Rejected, errText: "needs a common name"},
 		{name: "libvirt server", p: Libvirt, l: func(l Leaf) Leaf {
+			l.PublicKey = rsaKey.Public()
 			l.DNSNames = []string{"kvm1.corp"}
 			l.IPAddresses = []net.IP{net.ParseIP("2001:db8::1")}
 			return l
 		},
-			ku: ds, eku: []x509.ExtKeyUsage{srv, cli}, cn: "kvm1.corp", dns: []string{"kvm1.corp"}, ips: []string{"2001:db8::1"}},
-		{name: "libvirt server without host names", p: Libvirt, l: func(l Leaf) Leaf { l.CommonName = "kvm1"; return l },
+			ku: ds | ke, eku: []x509.ExtKeyUsage{srv, cli}, cn: "kvm1.corp", dns: []string{"kvm1.corp"}, ips: []string{"2001:db8::1"}},
+		{name: "libvirt server without host names", p: Libvirt, l: func(l Leaf) Leaf { l.PublicKey = rsaKey.Public(); l.CommonName = "kvm1"; return l },
 			errKind: errs.Rejected, errText: "at least one DNS name or IP"},
-		{name: "libvirt client", p: Libvirt, l: func(l Leaf) Leaf { l.Usage = Client; l.CommonName = "admin"; return l },
-			ku: ds, eku: []x509.ExtKeyUsage{cli}, cn: "admin"},
+		{name: "libvirt client", p: Libvirt, l: func(l Leaf) Leaf { l.PublicKey = rsaKey.Public(); l.Usage = Client; l.CommonName = "admin"; return l },
+			ku: ds | ke, eku: []x509.ExtKeyUsage{cli}, cn: "admin"},
+		{name: "libvirt server ecdsa", p: Libvirt, l: func(l Leaf) Leaf { l.DNSNames = []string{"kvm1.corp"}; return l },
+			errKind: errs.Rejected, errText: "libvirt requires keyEncipherment"},
+		{name: "libvirt client ed25519", p: Libvirt, l: func(l Leaf) Leaf { l.PublicKey = edPub; l.Usage = Client; l.CommonName = "admin"; return l },
+			errKind: errs.Rejected, errText: "needs an RSA key"},
 		{name: "ssh-host", p: SSHHost, l: func(l Leaf) Leaf { l.DNSNames = []string{"h.corp"}; return l }, errKind: errs.Rejected, errText: "SSH certificates"},
 		{name: "ssh-user", p: SSHUser, l: func(l Leaf) Leaf { l.CommonName = "u"; return l }, errKind: errs.Rejected, errText: "SSH certificates"},
 		{name: "zero serial", p: TLSClient, l: func(l Leaf) Leaf { l.CommonName = "u"; l.SerialNumber = big.NewInt(0); return l }, errKind: errs.Malformed, errText: "serial"},
@@ -213,6 +218,11 @@ func TestLeafProfiles(t *testing.T) {
 			c := sign(t, tmpl)
 			if c.KeyUsage != tc.ku {
 				t.Errorf("KeyUsage = %b, want %b", c.KeyUsage, tc.ku)
+			}
+			for _, e := range c.Extensions {
+				if e.Id.Equal(asn1.ObjectIdentifier{2, 5, 29, 15}) && !e.Critical {
+					t.Error("keyUsage is not critical (libvirt and RFC 5280 4.2.1.3 want it critical)")
+				}
 			}
 			if !slices.Equal(c.ExtKeyUsage, tc.eku) {
 				t.Errorf("ExtKeyUsage = %v, want %v", c.ExtKeyUsage, tc.eku)

@@ -52,7 +52,7 @@ func (s *Service) Handler() http.Handler {
 		case strings.HasPrefix(p, caPrefix):
 			s.serveCert(w, r, r.URL.Path[len(caPrefix):])
 		default:
-			http.Error(w, "not found: signet serves /crl/<authority>/<shard>.crl, /ocsp/<authority> and /ca/<authority>.crt here", http.StatusNotFound)
+			http.Error(w, "not found: signet serves /crl/<authority>/<shard>.crl, /crl/<authority>.crl, /ocsp/<authority> and /ca/<authority>.crt here", http.StatusNotFound)
 		}
 	})
 }
@@ -66,16 +66,23 @@ func getOrHead(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-// serveCRL: /crl/<authority>/<shard>.crl
+// serveCRL: /crl/<authority>/<shard>.crl, or /crl/<authority>.crl for the
+// whole CRL.
 func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request, rest string) {
 	if !getOrHead(w, r) {
 		return
 	}
-	name, file, _ := strings.Cut(rest, "/")
-	num, ok := strings.CutSuffix(file, ".crl")
-	shard, err := strconv.Atoi(num)
+	name, file, sharded := strings.Cut(rest, "/")
+	shard, ok := ca.WholeCRL, false
+	if sharded {
+		num, crl := strings.CutSuffix(file, ".crl")
+		n, err := strconv.Atoi(num)
+		shard, ok = n, crl && err == nil && strconv.Itoa(n) == num && n >= 0
+	} else {
+		name, ok = strings.CutSuffix(name, ".crl")
+	}
 	a := s.authority(name)
-	if !ok || err != nil || a == nil || strconv.Itoa(shard) != num {
+	if !ok || a == nil {
 		http.NotFound(w, r)
 		return
 	}
@@ -86,8 +93,9 @@ func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request, rest string) 
 	}
 	h := w.Header()
 	h["Content-Type"], h["Etag"], h["Last-Modified"], h["Expires"] = ctCRL, d.etag, d.lastModified, d.expires
-	// Shards are re-signed within seconds of a revocation; a cache may keep
-	// one for a few minutes, never past nextUpdate.
+	// Shards are re-signed within seconds of a revocation, the whole CRL
+	// within WholeCRLInterval; a cache may keep one for a few minutes,
+	// never past nextUpdate.
 	maxAge := min(time.Until(d.NextUpdate), 5*time.Minute)
 	h.Set("Cache-Control", crlCaching+strconv.Itoa(int(max(maxAge, 0)/time.Second)))
 	if match := r.Header.Get("If-None-Match"); match != "" && match == d.etag[0] {

@@ -458,7 +458,7 @@ func TestBadOCSPRequests(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("PUT: %v %v", resp.StatusCode, err)
 	}
-	for _, path := range []string{"/crl/web/16.crl", "/crl/web/01.crl", "/crl/nope/0.crl", "/crl/web/x.crl", "/ca/nope.crt", "/other"} {
+	for _, path := range []string{"/crl/web/16.crl", "/crl/web/01.crl", "/crl/nope/0.crl", "/crl/web/x.crl", "/crl/web/-1.crl", "/crl/nope.crl", "/crl/web", "/crl/web.crl/", "/ca/nope.crt", "/other"} {
 		if resp, err := http.Get(f.srv.URL + path); err != nil || resp.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: %v %v", path, resp.StatusCode, err)
 		}
@@ -486,7 +486,7 @@ func TestSignCRLsLetsIssuanceIn(t *testing.T) {
 	}
 	a := f.svc.authority("web")
 	calls := 0
-	signed, err := f.svc.signCRLs(ctx, a, nil, func(ca.SignedCRL) {
+	signed, err := f.svc.signCRLs(ctx, a, nil, false, func(ca.SignedCRL) {
 		if calls++; calls > 1 {
 			return
 		}

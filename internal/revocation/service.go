@@ -165,7 +165,8 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // Refresh brings the mirror up to the store's head, re-signs the CRL shards
-// that gained revocations or are half-way to their nextUpdate, renews
+// that gained revocations or are half-way to their nextUpdate and the
+// whole CRLs that are due (wholeDue), renews
 // responders and re-signs the OCSP responses that changed or age.
 func (s *Service) Refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
@@ -212,8 +213,8 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	var errList []error
 	for _, a := range auths {
-		if stale := s.staleShards(a, dirty[a]); len(stale) > 0 {
-			if _, err := s.signCRLs(ctx, a, stale, nil); err != nil {
+		if stale, whole := s.staleShards(a, dirty[a]), s.wholeDue(a, dirty[a]); len(stale) > 0 || whole {
+			if _, err := s.signCRLs(ctx, a, stale, whole, nil); err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 			}
 		}

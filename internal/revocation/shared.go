@@ -54,9 +54,10 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 	s.leadingOCSP.Store(leadOCSP)
 	var docs []store.RevocationDoc
 	for _, a := range auths {
+		whole := s.wholeDue(a, dirty[a]) // on followers too: a new leader re-signs what it saw revoked
 		if leadCRL {
-			if stale := s.staleShards(a, dirty[a]); len(stale) > 0 {
-				signed, err := s.signCRLs(ctx, a, stale, nil)
+			if stale := s.staleShards(a, dirty[a]); len(stale) > 0 || whole {
+				signed, err := s.signCRLs(ctx, a, stale, whole, nil)
 				if err != nil {
 					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 				}
@@ -180,18 +181,8 @@ func (s *Service) loadPublishedCRLs(ctx context.Context, auths map[string]*autho
 		if a == nil {
 			return nil
 		}
-		doc := &crlDoc{SignedCRL: ca.SignedCRL{Shard: d.Shard, DER: d.DER, ThisUpdate: d.ThisUpdate, NextUpdate: d.NextUpdate},
-			etag: []string{etag(d.DER)}, lastModified: []string{d.ThisUpdate.UTC().Format(http.TimeFormat)},
-			expires: []string{d.NextUpdate.UTC().Format(http.TimeFormat)}}
-		old := a.crl.docs.Load()
-		docs := make([]*crlDoc, max(len(a.shards), d.Shard+1))
-		if old != nil {
-			copy(docs, *old)
-		}
-		if cur := docs[d.Shard]; cur == nil || !cur.ThisUpdate.After(d.ThisUpdate) {
-			docs[d.Shard] = doc
-		}
-		a.crl.docs.Store(&docs)
+		a.crl.install(max(a.rec.Shards, 1), true, ca.SignedCRL{Authority: d.Authority, Shard: d.Shard, DER: d.DER,
+			ThisUpdate: d.ThisUpdate, NextUpdate: d.NextUpdate})
 		return nil
 	})
 	if err != nil {

@@ -169,6 +169,11 @@ func TestSharedStore(t *testing.T) {
 	if err != nil || !lists(l, c.SerialNumber) || l.CheckSignatureFrom(issuer) != nil {
 		t.Fatalf("follower's CRL: %v; want it signed and listing %x", err, c.SerialNumber)
 	}
+	// The whole CRL too: the leader signed it, the follower serves it.
+	wholeA, wholeB := a.crlDER(t, ca.WholeCRLURL(base, "web")), b.crlDER(t, ca.WholeCRLURL(base, "web"))
+	if w, err := x509.ParseRevocationList(wholeB); err != nil || w.CheckSignatureFrom(issuer) != nil || !bytes.Equal(wholeA, wholeB) {
+		t.Errorf("follower's whole CRL: %v; want the leader's, signed", err)
+	}
 
 	// The leader dies (its sessions end): b takes over at a following
 	// round. PostgreSQL frees a session's locks when its backend has
