@@ -31,7 +31,7 @@ func cmdInit(e *env, args []string) error {
 	}
 	h, rep, err := home.Init(e.ctx, f.homeDir(), home.InitOptions{
 		RootKey: *rootKey, AuthorityKey: *authKey, KeyType: kt, Unlock: u.unlock(),
-		CommonName: *cn, Organization: *org, BaseURL: *baseURL, HTTPListen: *httpListen, Store: *storeURL, AdminToken: *adminToken, Actor: "cli",
+		CommonName: *cn, Organization: *org, BaseURL: *baseURL, HTTPListen: *httpListen, Store: *storeURL, AdminToken: absSource(*adminToken), Actor: "cli",
 	})
 	if err != nil {
 		return err

@@ -125,7 +125,7 @@ func cmdServe(e *env, args []string) error {
 		}
 	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
-		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
 	auths, err := h.Store.Authorities(e.ctx)
 	if err != nil {
 		return err

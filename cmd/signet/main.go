@@ -246,7 +246,21 @@ func (u *unlockFlags) register(f *flags) {
 }
 
 func (u *unlockFlags) unlock() home.Unlock {
-	return home.Unlock{Module: u.module, PIN: u.pin, Passphrase: u.passphrase}
+	return home.Unlock{Module: u.module, PIN: absSource(u.pin), Passphrase: absSource(u.passphrase)}
+}
+
+// absSource makes a file: source's relative path absolute: on the command
+// line it is relative to the working directory (in signet.toml, relative to
+// the home), and written to signet.toml absolute.
+func absSource(src string) string {
+	p, ok := strings.CutPrefix(src, "file:")
+	if !ok || p == "" || filepath.IsAbs(p) {
+		return src
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return "file:" + abs
+	}
+	return src
 }
 
 // keyFlags choose an authority's key: an existing one (--key) or a new one

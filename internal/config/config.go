@@ -321,6 +321,15 @@ func InHome(home, pathOrSource string) string {
 	return filepath.Join(home, pathOrSource)
 }
 
+// SourceInHome makes the path of a file: secret source relative to home;
+// the other sources (prompt, env:VAR) name no path and stay as they are.
+func SourceInHome(home, src string) string {
+	if p, ok := strings.CutPrefix(src, "file:"); ok {
+		return "file:" + InHome(home, p)
+	}
+	return src
+}
+
 // Duration is a time.Duration written as "720h", "30d" or "52w".
 type Duration time.Duration
 

@@ -134,12 +134,12 @@ func keyManager(dir string, cfg config.Config, u Unlock) (*kms.Manager, error) {
 	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error
 	if pin != "" {
-		if o.PIN, err = kms.ParseSource(config.InHome(dir, pin)); err != nil {
+		if o.PIN, err = kms.ParseSource(config.SourceInHome(dir, pin)); err != nil {
 			return nil, err
 		}
 	}
 	if pass != "" {
-		if o.Passphrase, err = kms.ParseSource(config.InHome(dir, pass)); err != nil {
+		if o.Passphrase, err = kms.ParseSource(config.SourceInHome(dir, pass)); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +153,7 @@ func (h *Home) Close() error {
 
 // AdminToken reads the API bearer token from its configured source.
 func (h *Home) AdminToken() ([]byte, error) {
-	src, err := kms.ParseSource(config.InHome(h.Dir, h.Config.Server.AdminToken))
+	src, err := kms.ParseSource(config.SourceInHome(h.Dir, h.Config.Server.AdminToken))
 	if err != nil {
 		return nil, err
 	}

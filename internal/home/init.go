@@ -171,7 +171,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 // checkNewSecret reads a new secret from its source and refuses it if it
 // is shorter than min characters.
 func checkNewSecret(dir, source string, min int, what string) error {
-	src, err := kms.ParseSource(config.InHome(dir, source))
+	src, err := kms.ParseSource(config.SourceInHome(dir, source))
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,27 @@ func ParseSource(s string) (Source, error) {
 	return "", errs.New(errs.Malformed, "invalid secret source (want prompt, env:VAR or file:PATH): %s", sourceHint)
 }
 
+// ReadNew reads a secret that is to protect something new. A prompt asks
+// twice and refuses two different answers, so a typing mistake cannot lock
+// a key away.
+func (s Source) ReadNew(what string) ([]byte, error) {
+	b, err := s.Read(what)
+	if err != nil || s != "prompt" {
+		return b, err
+	}
+	again, err := s.Read(what + " again")
+	if err != nil {
+		clear(b)
+		return nil, err
+	}
+	defer clear(again)
+	if !bytes.Equal(b, again) {
+		clear(b)
+		return nil, errs.New(errs.Rejected, "the %s was typed differently the second time; run the command again and type the same one twice", what)
+	}
+	return b, nil
+}
+
 func validEnvName(s string) bool {
 	if s == "" {
 		return false
