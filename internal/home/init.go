@@ -151,7 +151,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 		return nil, nil, err
 	}
 	cfg.HasTokens = true
-	h, err := open(ctx, dir, cfg, Unlock{})
+	h, err := open(ctx, dir, cfg, Unlock{}, true)
 	if err != nil {
 		return nil, nil, err
 	}
