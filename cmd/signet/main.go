@@ -41,7 +41,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--store postgres://...]", cmdInit},
+		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--listen ADDR] [--http-listen ADDR] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key)) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},

@@ -30,6 +30,7 @@ type InitOptions struct {
 	CommonName   string      // root CN; "" is ca.DefaultRootName ("signet root" and the root key's ID)
 	Organization string      // root O, which authorities repeat; "" is the host name
 	BaseURL      string      // where CRLs and OCSP will be served; "": http://<http_listen>
+	Listen       string      // HTTPS listener; "": the default of config.Default
 	HTTPListen   string      // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
 	Store        string      // store setting (a postgres:// URL); "": signet.db in the home
 	AdminToken   string      // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
@@ -77,6 +78,9 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 	cfg := config.Default()
 	cfg.Keys = config.Keys{PKCS11Module: o.Unlock.Module, PIN: o.Unlock.PIN, Passphrase: o.Unlock.Passphrase}
 	cfg.BaseURL = o.BaseURL
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+	}
 	if o.HTTPListen != "" {
 		cfg.HTTPListen = o.HTTPListen
 	}
