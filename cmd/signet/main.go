@@ -90,6 +90,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
+		if prefix, sub := group(args); len(sub) > 0 {
+			w, code := stderr, 2
+			if len(args) > len(strings.Fields(prefix)) && isHelp(args[len(strings.Fields(prefix))]) {
+				w, code = stdout, 0
+			} else if n := len(strings.Fields(prefix)); len(args) > n {
+				fmt.Fprintf(stderr, "signet: unknown command %q; these are the %s commands:\n", strings.Join(args[:n+1], " "), prefix)
+			} else {
+				fmt.Fprintf(stderr, "signet %s: give one of its commands:\n", prefix)
+			}
+			groupUsage(w, prefix, sub)
+			return code
+		}
 		fmt.Fprintf(stderr, "signet: unknown command %q; run 'signet help' for the list\n", strings.Join(args[:min(2, len(args))], " "))
 		return 2
 	}
@@ -120,10 +132,42 @@ func lookup(args []string) (*command, []string) {
 	return nil, nil
 }
 
+func isHelp(arg string) bool { return arg == "help" || arg == "-h" || arg == "--help" }
+
+// group finds the commands named by the leading words of args, such as
+// "authority" or "ssh key": the longest prefix that names some.
+func group(args []string) (string, []command) {
+	for n := min(2, len(args)); n >= 1; n-- {
+		prefix := strings.Join(args[:n], " ")
+		var sub []command
+		for _, c := range commands() {
+			if strings.HasPrefix(c.name, prefix+" ") {
+				sub = append(sub, c)
+			}
+		}
+		if len(sub) > 0 {
+			return prefix, sub
+		}
+	}
+	return "", nil
+}
+
+func groupUsage(w io.Writer, prefix string, sub []command) {
+	fmt.Fprintf(w, "usage: signet %s COMMAND [flags]\n\ncommands:\n", prefix)
+	for _, c := range sub {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'signet %s COMMAND --help' for its flags.\n", prefix)
+}
+
 func usage(w io.Writer, args []string) {
 	if len(args) > 1 {
 		if cmd, _ := lookup(args[1:]); cmd != nil {
 			fmt.Fprintf(w, "usage: signet %s %s\n\n%s\n\nRun 'signet %s --help' for its flags.\n", cmd.name, cmd.usage, cmd.summary, cmd.name)
+			return
+		}
+		if prefix, sub := group(args[1:]); len(sub) > 0 {
+			groupUsage(w, prefix, sub)
 			return
 		}
 	}

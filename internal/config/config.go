@@ -121,6 +121,11 @@ func Load(home string) (Config, error) {
 		if errors.As(err, &strict) {
 			return Config{}, errs.New(errs.Malformed, "%s: unknown settings:\n%s", path, strict.String())
 		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return Config{}, errs.New(errs.Malformed, "%s, line %d, column %d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
+		}
 		return Config{}, errs.Wrap(errs.Malformed, err, "%s", path)
 	}
 	if err := c.Validate(); err != nil {
