@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"signet/internal/config"
@@ -177,10 +180,52 @@ func cmdServe(e *env, args []string) error {
 			cancel() // a dead CRL/OCSP listener takes the server down with it
 		}
 	}()
+	go rereadOnHangup(ctx, log, h.Dir, h.Config)
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("cannot tell the service manager that signet is ready", "err", err)
+	}
 	err = srv.Serve(ctx, ln, tlsConfig)
+	sdNotify("STOPPING=1")
 	cancel()
 	wg.Wait()
 	return errors.Join(err, plainErr)
+}
+
+// rereadOnHangup re-reads signet.toml on each SIGHUP until ctx ends. A file
+// that no longer loads is reported and the running configuration kept;
+// settings that differ from the running ones are named: serve applies
+// them at its next start.
+func rereadOnHangup(ctx context.Context, log *slog.Logger, dir string, running config.Config) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(dir)
+		if err != nil {
+			log.Error("SIGHUP: signet.toml does not load; still serving as started", "err", err)
+			continue
+		}
+		var changed []string
+		rv, cv := reflect.ValueOf(running), reflect.ValueOf(cfg)
+		for i := range rv.NumField() {
+			tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("toml"), ",")
+			a, b := rv.Field(i), cv.Field(i)
+			if tag != "" && tag != "-" && !reflect.DeepEqual(a.Interface(), b.Interface()) &&
+				!(a.Kind() == reflect.Map && a.Len() == 0 && b.Len() == 0) {
+				changed = append(changed, tag)
+			}
+		}
+		if len(changed) == 0 {
+			log.Info("SIGHUP: signet.toml re-read, no change")
+		} else {
+			log.Warn("SIGHUP: signet.toml re-read; these settings changed and take effect when serve restarts", "changed", strings.Join(changed, " "))
+		}
+	}
 }
 
 // bind listens on addr, or says what to do when it cannot: flag and key
