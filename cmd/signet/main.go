@@ -298,7 +298,7 @@ func (u *unlockFlags) unlock() home.Unlock {
 // the home), and written to signet.toml absolute.
 func absSource(src string) string {
 	p, ok := strings.CutPrefix(src, "file:")
-	if !ok || p == "" || filepath.IsAbs(p) {
+	if !ok || p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, kms.CredentialsDir) {
 		return src
 	}
 	if abs, err := filepath.Abs(p); err == nil {

@@ -328,8 +328,10 @@ func InHome(home, pathOrSource string) string {
 
 // SourceInHome makes the path of a file: secret source relative to home;
 // the other sources (prompt, env:VAR) name no path and stay as they are.
+// A path that begins with $CREDENTIALS_DIRECTORY (kms.CredentialsDir) is
+// resolved when the secret is read.
 func SourceInHome(home, src string) string {
-	if p, ok := strings.CutPrefix(src, "file:"); ok {
+	if p, ok := strings.CutPrefix(src, "file:"); ok && !strings.HasPrefix(p, "$") {
 		return "file:" + InHome(home, p)
 	}
 	return src
