@@ -180,7 +180,10 @@ func cmdServe(e *env, args []string) error {
 			cancel() // a dead CRL/OCSP listener takes the server down with it
 		}
 	}()
-	go rereadOnHangup(ctx, log, h.Dir, h.Config)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config)
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("cannot tell the service manager that signet is ready", "err", err)
 	}
@@ -191,14 +194,11 @@ func cmdServe(e *env, args []string) error {
 	return errors.Join(err, plainErr)
 }
 
-// rereadOnHangup re-reads signet.toml on each SIGHUP until ctx ends. A file
+// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx ends. A file
 // that no longer loads is reported and the running configuration kept;
 // settings that differ from the running ones are named: serve applies
 // them at its next start.
-func rereadOnHangup(ctx context.Context, log *slog.Logger, dir string, running config.Config) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config) {
 	for {
 		select {
 		case <-ctx.Done():

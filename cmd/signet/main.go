@@ -74,8 +74,13 @@ func commands() []command {
 
 var version = "dev"
 
+// stopSignals end a command gracefully: serve stops accepting, finishes
+// what it serves within its shutdown timeout and exits 0 (systemd stops a
+// service with SIGTERM).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,7 +16,7 @@ import (
 // TestServeServiceManager runs serve as systemd's Type=notify does: it
 // says READY=1 on NOTIFY_SOCKET only when both listeners accept, re-reads
 // signet.toml on SIGHUP (a broken file is reported and serving goes on,
-// a changed setting is named), and says STOPPING=1 when stopped.
+// a changed setting is named), and on SIGTERM says STOPPING=1 and exits 0.
 func TestServeServiceManager(t *testing.T) {
 	tmp := t.TempDir()
 	sock := filepath.Join(tmp, "notify")
@@ -39,7 +40,8 @@ func TestServeServiceManager(t *testing.T) {
 	dir := filepath.Join(tmp, "home")
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
+	// As main does: systemd stops the service with SIGTERM.
+	ctx, cancel := signal.NotifyContext(context.Background(), stopSignals...)
 	defer cancel()
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
@@ -97,7 +99,9 @@ func TestServeServiceManager(t *testing.T) {
 		c.Close()
 	}
 
-	cancel()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if got := next(); got != "STOPPING=1" {
 		t.Errorf("notification on stop %q, want STOPPING=1", got)
 	}
