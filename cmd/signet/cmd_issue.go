@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -167,7 +168,14 @@ func cmdIssue(e *env, args []string) error {
 			// corrected retry can write the same file.
 			os.Remove(*newKey)
 		}
-		return err
+		var purpose profile.Purpose
+		if a, aerr := h.Store.Authority(e.ctx, *authority); aerr == nil {
+			purpose = profile.Purpose(a.Purpose)
+		}
+		return issueHint(err, req, purpose)
+	}
+	if dropped := droppedCSRNames(req); len(dropped) > 0 {
+		fmt.Fprintf(e.stderr, "signet issue: note: the certificate leaves out the CSR's %s, since --dns, --ip and --email replace the names a CSR asks for (repeat them with --dns to keep them)\n", strings.Join(dropped, ", "))
 	}
 	if *clearKey {
 		fmt.Fprintf(e.stderr, "warning: %s holds the private key unencrypted (--clear-key): anyone who can read it can use the certificate\n", *newKey)
@@ -446,7 +454,7 @@ func cmdShow(e *env, args []string) error {
 	defer h.Close()
 	c, err := h.Store.Certificate(e.ctx, strings.ToLower(strings.ReplaceAll(rest[0], ":", "")))
 	if err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "certificate %s", rest[0])
+		return notFound(err, "no certificate %s in this home: signet list --all shows the serials it issued", rest[0])
 	}
 	switch {
 	case *asPEM:
@@ -474,7 +482,7 @@ func cmdRoot(e *env, args []string) error {
 	defer h.Close()
 	anchor, err := h.CA.Anchor(e.ctx, cmp.Or(*authority, ca.RootName))
 	if err != nil && *authority != "" {
-		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
+		return notFound(err, "no authority %q in this home: signet authority list shows them", *authority)
 	}
 	if err != nil {
 		return err
@@ -496,7 +504,7 @@ func cmdChain(e *env, args []string) error {
 	defer h.Close()
 	chain, err := h.CA.Chain(e.ctx, *authority)
 	if err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "authority %q", *authority)
+		return notFound(err, "no authority %q in this home: signet authority list shows them", *authority)
 	}
 	if *withRoot {
 		anchor, err := h.CA.Anchor(e.ctx, *authority)
@@ -546,4 +554,70 @@ func refuseCAKey(ctx context.Context, h *home.Home, uri string, pub crypto.Publi
 		}
 	}
 	return nil
+}
+
+// notFound says, for a store's "not found" error, what is missing and
+// where to look, in place of the store's words; other errors pass as they are.
+func notFound(err error, format string, args ...any) error {
+	if errs.KindOf(err) == errs.NotFound {
+		return errs.New(errs.NotFound, format, args...)
+	}
+	return err
+}
+
+// hostNames reports whether req asks for a DNS name or an IP address, given
+// that names given explicitly replace the CSR's (ca.Request).
+func hostNames(req ca.Request) bool {
+	if len(req.DNSNames)+len(req.IPAddresses)+len(req.EmailAddresses) > 0 || req.CSR == nil {
+		return len(req.DNSNames)+len(req.IPAddresses) > 0
+	}
+	return len(req.CSR.DNSNames)+len(req.CSR.IPAddresses) > 0
+}
+
+// issueHint adds to an issue refused for want of host names what the
+// operator most likely meant: the name a CSR carries only as its CN, or
+// a client certificate of an authority that issues both sides.
+func issueHint(err error, req ca.Request, p profile.Purpose) error {
+	if errs.KindOf(err) != errs.Rejected || hostNames(req) || req.Usage != "" {
+		return err
+	}
+	client := ""
+	if slices.Contains(p.Usages(), profile.Client) && slices.Contains(p.Usages(), profile.Server) {
+		client = " (or --usage client for a client certificate)"
+	}
+	if req.CSR != nil && req.CSR.Subject.CommonName != "" && len(req.DNSNames)+len(req.EmailAddresses) == 0 {
+		cn := req.CSR.Subject.CommonName
+		return errs.New(errs.Rejected, "%v: the CSR names %q only as its subject CN, where TLS clients no longer look; give it with --dns %s%s", err, cn, cn, client)
+	}
+	if client != "" {
+		return errs.New(errs.Rejected, "%v: give --dns or --ip for a server, or --usage client for a client certificate", err)
+	}
+	return err
+}
+
+// droppedCSRNames lists the names the CSR asks for that explicit --dns,
+// --ip and --email replaced and left out.
+func droppedCSRNames(req ca.Request) []string {
+	if req.CSR == nil || len(req.DNSNames)+len(req.IPAddresses)+len(req.EmailAddresses) == 0 {
+		return nil
+	}
+	kept := map[string]bool{}
+	for _, n := range append(req.DNSNames, req.EmailAddresses...) {
+		kept[strings.ToLower(n)] = true
+	}
+	for _, ip := range req.IPAddresses {
+		kept[ip.String()] = true
+	}
+	var dropped []string
+	for _, n := range append(append([]string{}, req.CSR.DNSNames...), req.CSR.EmailAddresses...) {
+		if !kept[strings.ToLower(n)] {
+			dropped = append(dropped, n)
+		}
+	}
+	for _, ip := range req.CSR.IPAddresses {
+		if !kept[ip.String()] {
+			dropped = append(dropped, ip.String())
+		}
+	}
+	return dropped
 }

@@ -29,7 +29,7 @@ func cmdRevoke(e *env, args []string) error {
 	defer h.Close()
 	c, err := h.CA.Revoke(e.ctx, rest[0], code, "cli")
 	if err != nil {
-		return err
+		return notFound(err, "no certificate %s in this home: signet list --all shows the serials it issued", rest[0])
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, toJSON(c, false))

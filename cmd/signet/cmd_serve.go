@@ -9,9 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"signet/internal/config"
@@ -48,13 +51,36 @@ func cmdServe(e *env, args []string) error {
 	log := slog.New(handler)
 
 	dir := f.homeDir()
+	// Every listener is bound before anything is opened or signed: a port
+	// in use stops serve before it creates a home, issues its own
+	// certificate or signs CRLs.
+	cfg := config.Default()
+	exists := home.Exists(dir)
+	if exists {
+		var err error
+		if cfg, err = config.Load(dir); err != nil {
+			return err
+		}
+	}
+	addr := cmp.Or(*listen, cfg.Listen)
+	haddr := cmp.Or(*httpListen, cfg.HTTPListen, config.DefaultHTTPListen)
+	ln, err := bind(addr, "--listen", "listen")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	hln, err := bind(haddr, "--http-listen", "http_listen")
+	if err != nil {
+		return err
+	}
+	defer hln.Close()
+
 	var h *home.Home
-	var err error
-	if home.Exists(dir) {
+	if exists {
 		h, err = home.Open(e.ctx, dir, u.unlock())
 	} else {
 		var rep *home.Report
-		h, rep, err = home.Init(e.ctx, dir, home.InitOptions{Unlock: u.unlock(), HTTPListen: *httpListen, Actor: "serve"})
+		h, rep, err = home.Init(e.ctx, dir, home.InitOptions{Unlock: u.unlock(), Listen: *listen, HTTPListen: *httpListen, Actor: "serve"})
 		if err == nil {
 			printReport(e.stdout, rep)
 		}
@@ -70,10 +96,6 @@ func cmdServe(e *env, args []string) error {
 	if err := kms.CheckLength(token, kms.MinAdminToken, "admin token", kms.Source(h.Config.Server.AdminToken)); err != nil {
 		// Homes made before the minimum keep serving with theirs.
 		log.Warn("the admin token is too short to resist guessing: replace it", "err", err)
-	}
-	addr := *listen
-	if addr == "" {
-		addr = h.Config.Listen
 	}
 	for _, n := range h.Notices {
 		log.Warn(n)
@@ -92,10 +114,6 @@ func cmdServe(e *env, args []string) error {
 	tlsConfig, err := srv.TLSConfig(e.ctx)
 	if err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "listening on %s", addr)
 	}
 	own, err := tlsConfig.GetCertificate(nil)
 	if err != nil {
@@ -124,8 +142,19 @@ func cmdServe(e *env, args []string) error {
 			return errs.Wrap(errs.Unavailable, err, "writing %s", anchorFile)
 		}
 	}
+
+	// Revocation: CRLs and OCSP are signed before the plain listener
+	// serves, so that nothing is ever served without them.
+	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
+	if shared, ok := h.Store.(store.Shared); ok {
+		ro.Shared = shared // several nodes: one signs, all serve
+	}
+	rev := revocation.New(ro)
+	if err := rev.Refresh(e.ctx); err != nil {
+		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
+	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
-		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
 	auths, err := h.Store.Authorities(e.ctx)
 	if err != nil {
 		return err
@@ -137,29 +166,6 @@ func cmdServe(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
-
-	// Revocation: CRLs and OCSP are signed before the plain listener opens,
-	// so that nothing is ever served without them.
-	haddr := *httpListen
-	if haddr == "" {
-		haddr = h.Config.HTTPListen
-	}
-	if haddr == "" {
-		haddr = config.DefaultHTTPListen
-	}
-	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
-	if shared, ok := h.Store.(store.Shared); ok {
-		ro.Shared = shared // several nodes: one signs, all serve
-	}
-	rev := revocation.New(ro)
-	if err := rev.Refresh(e.ctx); err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
-	}
-	hln, err := net.Listen("tcp", haddr)
-	if err != nil {
-		ln.Close()
-		return errs.Wrap(errs.Unavailable, err, "listening on %s", haddr)
-	}
 	fmt.Fprintf(e.stdout, "  CRLs, OCSP and CA certificates on http://%s (certificates name %s)\n", hln.Addr(), h.CA.BaseURL(store.Authority{}))
 	log.Info("listening", "addr", hln.Addr().String(), "serves", "crl ocsp ca")
 	ctx, cancel := context.WithCancel(e.ctx)
@@ -174,8 +180,60 @@ func cmdServe(e *env, args []string) error {
 			cancel() // a dead CRL/OCSP listener takes the server down with it
 		}
 	}()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config)
+	if err := sdNotify("READY=1"); err != nil {
+		log.Warn("cannot tell the service manager that signet is ready", "err", err)
+	}
 	err = srv.Serve(ctx, ln, tlsConfig)
+	sdNotify("STOPPING=1")
 	cancel()
 	wg.Wait()
 	return errors.Join(err, plainErr)
+}
+
+// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx ends. A file
+// that no longer loads is reported and the running configuration kept;
+// settings that differ from the running ones are named: serve applies
+// them at its next start.
+func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(dir)
+		if err != nil {
+			log.Error("SIGHUP: signet.toml does not load; still serving as started", "err", err)
+			continue
+		}
+		var changed []string
+		rv, cv := reflect.ValueOf(running), reflect.ValueOf(cfg)
+		for i := range rv.NumField() {
+			tag, _, _ := strings.Cut(rv.Type().Field(i).Tag.Get("toml"), ",")
+			a, b := rv.Field(i), cv.Field(i)
+			if tag != "" && tag != "-" && !reflect.DeepEqual(a.Interface(), b.Interface()) &&
+				!(a.Kind() == reflect.Map && a.Len() == 0 && b.Len() == 0) {
+				changed = append(changed, tag)
+			}
+		}
+		if len(changed) == 0 {
+			log.Info("SIGHUP: signet.toml re-read, no change")
+		} else {
+			log.Warn("SIGHUP: signet.toml re-read; these settings changed and take effect when serve restarts", "changed", strings.Join(changed, " "))
+		}
+	}
+}
+
+// bind listens on addr, or says what to do when it cannot: flag and key
+// name the setting that chose it.
+func bind(addr, flag, key string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, errs.New(errs.Unavailable, "cannot listen on %s (%v): stop what uses it, or give another address with %s or %s in signet.toml", addr, errors.Unwrap(err), flag, key)
+	}
+	return ln, nil
 }

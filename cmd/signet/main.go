@@ -41,7 +41,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--store postgres://...]", cmdInit},
+		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--listen ADDR] [--http-listen ADDR] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
@@ -76,8 +76,13 @@ func commands() []command {
 
 var version = "dev"
 
+// stopSignals end a command gracefully: serve stops accepting, finishes
+// what it serves within its shutdown timeout and exits 0 (systemd stops a
+// service with SIGTERM).
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -92,6 +97,18 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
+		if prefix, sub := group(args); len(sub) > 0 {
+			w, code := stderr, 2
+			if len(args) > len(strings.Fields(prefix)) && isHelp(args[len(strings.Fields(prefix))]) {
+				w, code = stdout, 0
+			} else if n := len(strings.Fields(prefix)); len(args) > n {
+				fmt.Fprintf(stderr, "signet: unknown command %q; these are the %s commands:\n", strings.Join(args[:n+1], " "), prefix)
+			} else {
+				fmt.Fprintf(stderr, "signet %s: give one of its commands:\n", prefix)
+			}
+			groupUsage(w, prefix, sub)
+			return code
+		}
 		fmt.Fprintf(stderr, "signet: unknown command %q; run 'signet help' for the list\n", strings.Join(args[:min(2, len(args))], " "))
 		return 2
 	}
@@ -122,10 +139,42 @@ func lookup(args []string) (*command, []string) {
 	return nil, nil
 }
 
+func isHelp(arg string) bool { return arg == "help" || arg == "-h" || arg == "--help" }
+
+// group finds the commands named by the leading words of args, such as
+// "authority" or "ssh key": the longest prefix that names some.
+func group(args []string) (string, []command) {
+	for n := min(2, len(args)); n >= 1; n-- {
+		prefix := strings.Join(args[:n], " ")
+		var sub []command
+		for _, c := range commands() {
+			if strings.HasPrefix(c.name, prefix+" ") {
+				sub = append(sub, c)
+			}
+		}
+		if len(sub) > 0 {
+			return prefix, sub
+		}
+	}
+	return "", nil
+}
+
+func groupUsage(w io.Writer, prefix string, sub []command) {
+	fmt.Fprintf(w, "usage: signet %s COMMAND [flags]\n\ncommands:\n", prefix)
+	for _, c := range sub {
+		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'signet %s COMMAND --help' for its flags.\n", prefix)
+}
+
 func usage(w io.Writer, args []string) {
 	if len(args) > 1 {
 		if cmd, _ := lookup(args[1:]); cmd != nil {
 			fmt.Fprintf(w, "usage: signet %s %s\n\n%s\n\nRun 'signet %s --help' for its flags.\n", cmd.name, cmd.usage, cmd.summary, cmd.name)
+			return
+		}
+		if prefix, sub := group(args[1:]); len(sub) > 0 {
+			groupUsage(w, prefix, sub)
 			return
 		}
 	}
@@ -248,7 +297,21 @@ func (u *unlockFlags) register(f *flags) {
 }
 
 func (u *unlockFlags) unlock() home.Unlock {
-	return home.Unlock{Module: u.module, PIN: u.pin, Passphrase: u.passphrase}
+	return home.Unlock{Module: u.module, PIN: absSource(u.pin), Passphrase: absSource(u.passphrase)}
+}
+
+// absSource makes a file: source's relative path absolute: on the command
+// line it is relative to the working directory (in signet.toml, relative to
+// the home), and written to signet.toml absolute.
+func absSource(src string) string {
+	p, ok := strings.CutPrefix(src, "file:")
+	if !ok || p == "" || filepath.IsAbs(p) || strings.HasPrefix(p, kms.CredentialsDir) {
+		return src
+	}
+	if abs, err := filepath.Abs(p); err == nil {
+		return "file:" + abs
+	}
+	return src
 }
 
 // keyFlags choose an authority's key: an existing one (--key) or a new one

@@ -121,6 +121,11 @@ func Load(home string) (Config, error) {
 		if errors.As(err, &strict) {
 			return Config{}, errs.New(errs.Malformed, "%s: unknown settings:\n%s", path, strict.String())
 		}
+		var de *toml.DecodeError
+		if errors.As(err, &de) {
+			row, col := de.Position()
+			return Config{}, errs.New(errs.Malformed, "%s, line %d, column %d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
+		}
 		return Config{}, errs.Wrap(errs.Malformed, err, "%s", path)
 	}
 	if err := c.Validate(); err != nil {
@@ -319,6 +324,17 @@ func InHome(home, pathOrSource string) string {
 		return pathOrSource
 	}
 	return filepath.Join(home, pathOrSource)
+}
+
+// SourceInHome makes the path of a file: secret source relative to home;
+// the other sources (prompt, env:VAR) name no path and stay as they are.
+// A path that begins with $CREDENTIALS_DIRECTORY (kms.CredentialsDir) is
+// resolved when the secret is read.
+func SourceInHome(home, src string) string {
+	if p, ok := strings.CutPrefix(src, "file:"); ok && !strings.HasPrefix(p, "$") {
+		return "file:" + InHome(home, p)
+	}
+	return src
 }
 
 // Duration is a time.Duration written as "720h", "30d" or "52w".

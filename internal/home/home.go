@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -58,7 +59,7 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 			return nil, err
 		}
 	}
-	h, err := open(ctx, dir, cfg, u)
+	h, err := open(ctx, dir, cfg, u, false)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +70,13 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 	return h, nil
 }
 
-func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, error) {
+// open opens what cfg names; only Init creates the store (create).
+func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create bool) (*Home, error) {
 	gate, err := lint.New()
 	if err != nil {
 		return nil, err
 	}
-	st, err := OpenStore(ctx, dir, cfg.Store)
+	st, err := OpenStore(ctx, dir, cfg.Store, create)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +98,21 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, 
 
 // OpenStore opens the store a configuration names: a postgres:// URL (the
 // store several nodes share), else a SQLite file, relative to the home,
-// optionally written "sqlite:PATH".
-func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
+// optionally written "sqlite:PATH". Only with create does a missing SQLite
+// file become a new, empty database: a home whose database went missing
+// would otherwise carry on with no certificates and an empty audit log.
+func OpenStore(ctx context.Context, dir, dsn string, create bool) (store.Store, error) {
 	if config.IsPostgres(dsn) {
 		return postgres.Open(ctx, dsn)
 	}
 	if strings.Contains(dsn, "://") {
 		return nil, errs.New(errs.Malformed, "store %q: want a SQLite file or a postgres:// URL", config.RedactStore(dsn))
 	}
-	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
+	path := config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:"))
+	if _, err := os.Stat(path); !create && errors.Is(err, fs.ErrNotExist) {
+		return nil, errs.New(errs.NotFound, "the database %s of the home %s is missing: restore it from a backup (signet never makes a new one for an existing home; signet init makes a new home)", path, dir)
+	}
+	return sqlite.Open(ctx, path)
 }
 
 // KeyManager opens keys without a home, from the unlock sources and the
@@ -134,12 +142,12 @@ func keyManager(dir string, cfg config.Config, u Unlock) (*kms.Manager, error) {
 	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error
 	if pin != "" {
-		if o.PIN, err = kms.ParseSource(config.InHome(dir, pin)); err != nil {
+		if o.PIN, err = kms.ParseSource(config.SourceInHome(dir, pin)); err != nil {
 			return nil, err
 		}
 	}
 	if pass != "" {
-		if o.Passphrase, err = kms.ParseSource(config.InHome(dir, pass)); err != nil {
+		if o.Passphrase, err = kms.ParseSource(config.SourceInHome(dir, pass)); err != nil {
 			return nil, err
 		}
 	}
@@ -153,7 +161,7 @@ func (h *Home) Close() error {
 
 // AdminToken reads the API bearer token from its configured source.
 func (h *Home) AdminToken() ([]byte, error) {
-	src, err := kms.ParseSource(config.InHome(h.Dir, h.Config.Server.AdminToken))
+	src, err := kms.ParseSource(config.SourceInHome(h.Dir, h.Config.Server.AdminToken))
 	if err != nil {
 		return nil, err
 	}

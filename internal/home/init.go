@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +30,7 @@ type InitOptions struct {
 	CommonName   string      // root CN; "" is ca.DefaultRootName ("signet root" and the root key's ID)
 	Organization string      // root O, which authorities repeat; "" is the host name
 	BaseURL      string      // where CRLs and OCSP will be served; "": http://<http_listen>
+	Listen       string      // HTTPS listener; "": the default of config.Default
 	HTTPListen   string      // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
 	Store        string      // store setting (a postgres:// URL); "": signet.db in the home
 	AdminToken   string      // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
@@ -48,19 +51,36 @@ type Report struct {
 
 // Init creates a home in dir: configuration, database, root and the
 // authority "default" (purpose tls-server). It refuses an existing home.
-func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error) {
+// Init completes or leaves nothing behind in dir (see leaveNothing), so
+// that a retry, after a wrong PIN say, starts afresh.
+func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, err error) {
 	if Exists(dir) {
 		return nil, nil, errs.New(errs.Conflict, "%s is a signet home already", dir)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, nil, errs.Wrap(errs.Unavailable, err, "creating home")
+	undo, err := leaveNothing(dir)
+	if err != nil {
+		return nil, nil, err
 	}
+	var generated []string // software keys, which may be in a keys directory that was there before
+	defer func() {
+		if err != nil {
+			for _, uri := range generated {
+				if p, ok := strings.CutPrefix(uri, "file:"); ok {
+					os.Remove(config.InHome(dir, p))
+				}
+			}
+			undo()
+		}
+	}()
 	if o.KeyType == "" {
 		o.KeyType = kms.ECDSAP256
 	}
 	cfg := config.Default()
 	cfg.Keys = config.Keys{PKCS11Module: o.Unlock.Module, PIN: o.Unlock.PIN, Passphrase: o.Unlock.Passphrase}
 	cfg.BaseURL = o.BaseURL
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+	}
 	if o.HTTPListen != "" {
 		cfg.HTTPListen = o.HTTPListen
 	}
@@ -135,7 +155,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 		return nil, nil, err
 	}
 	cfg.HasTokens = true
-	h, err := open(ctx, dir, cfg, Unlock{})
+	h, err := open(ctx, dir, cfg, Unlock{}, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,6 +169,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 				return fail(err)
 			}
 			rep.GeneratedKeys = append(rep.GeneratedKeys, uri)
+			generated = append(generated, uri)
 		}
 	}
 	org := o.Organization
@@ -168,10 +189,39 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	return h, rep, nil
 }
 
+// leaveNothing notes what dir holds (creating it if it does not exist) and
+// returns a function that removes whatever was added since: the whole
+// directory if Init made it, else each new entry, and the software keys
+// Init generated.
+func leaveNothing(dir string) (func(), error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, errs.Wrap(errs.Unavailable, err, "creating the home %s", dir)
+		}
+		return func() { os.RemoveAll(dir) }, nil
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "reading %s, the directory for the new home", dir)
+	}
+	before := map[string]bool{}
+	for _, e := range entries {
+		before[e.Name()] = true
+	}
+	return func() {
+		now, _ := os.ReadDir(dir)
+		for _, e := range now {
+			if !before[e.Name()] {
+				os.RemoveAll(filepath.Join(dir, e.Name()))
+			}
+		}
+	}, nil
+}
+
 // checkNewSecret reads a new secret from its source and refuses it if it
 // is shorter than min characters.
 func checkNewSecret(dir, source string, min int, what string) error {
-	src, err := kms.ParseSource(config.InHome(dir, source))
+	src, err := kms.ParseSource(config.SourceInHome(dir, source))
 	if err != nil {
 		return err
 	}

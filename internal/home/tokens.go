@@ -186,5 +186,5 @@ func (h *Home) AdoptKeyURI(ctx context.Context, uri string) (string, error) {
 
 // kmsToken is a [tokens] entry as kms takes it.
 func kmsToken(dir string, t config.Token) kms.Token {
-	return kms.Token{Module: t.Module, PIN: kms.Source(config.InHome(dir, t.PIN)), Serial: t.Serial}
+	return kms.Token{Module: t.Module, PIN: kms.Source(config.SourceInHome(dir, t.PIN)), Serial: t.Serial}
 }

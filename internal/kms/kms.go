@@ -232,6 +232,16 @@ func (m *Manager) remember(uri string, s crypto.Signer) (crypto.Signer, error) {
 
 // secret reads src once and caches it; what names the secret for a prompt.
 func (m *Manager) secret(src Source, what string) ([]byte, error) {
+	return m.cached(src, what, src.Read)
+}
+
+// newSecret is secret for a secret that protects a new key: a prompt asks
+// twice (Source.ReadNew).
+func (m *Manager) newSecret(src Source, what string) ([]byte, error) {
+	return m.cached(src, what, src.ReadNew)
+}
+
+func (m *Manager) cached(src Source, what string, read func(string) ([]byte, error)) ([]byte, error) {
 	if src == "" {
 		return nil, errs.New(errs.Malformed, "no source configured for the %s: set one (env:VAR, file:PATH or prompt)", what)
 	}
@@ -245,7 +255,7 @@ func (m *Manager) secret(src Source, what string) ([]byte, error) {
 	if ok {
 		return b, nil
 	}
-	b, err := src.Read(what)
+	b, err := read(what)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
 	if _, err := os.Lstat(path); err == nil {
 		return nil, errs.New(errs.Conflict, "%s: the file exists already; signet never overwrites a key", op)
 	}
-	pass, err := m.secret(m.opts.Passphrase, "passphrase for key "+path)
+	pass, err := m.newSecret(m.opts.Passphrase, "passphrase for key "+path)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 
@@ -16,6 +17,12 @@ import (
 // (the terminal), "env:VAR" or "file:PATH". It is never the secret itself, so
 // a Source may be written in config files and command lines.
 type Source string
+
+// CredentialsDir may begin a file: source's path: the directory where
+// systemd puts the files a unit's LoadCredential= names (the unit's %d),
+// found in the environment when the secret is read. It lets signet.toml,
+// where %d means nothing, name a credential.
+const CredentialsDir = "$CREDENTIALS_DIRECTORY"
 
 const sourceHint = "PINs never go in config or argv; use env:VAR, file:PATH or prompt"
 
@@ -64,6 +71,27 @@ func ParseSource(s string) (Source, error) {
 	return "", errs.New(errs.Malformed, "invalid secret source (want prompt, env:VAR or file:PATH): %s", sourceHint)
 }
 
+// ReadNew reads a secret that is to protect something new. A prompt asks
+// twice and refuses two different answers, so a typing mistake cannot lock
+// a key away.
+func (s Source) ReadNew(what string) ([]byte, error) {
+	b, err := s.Read(what)
+	if err != nil || s != "prompt" {
+		return b, err
+	}
+	again, err := s.Read(what + " again")
+	if err != nil {
+		clear(b)
+		return nil, err
+	}
+	defer clear(again)
+	if !bytes.Equal(b, again) {
+		clear(b)
+		return nil, errs.New(errs.Rejected, "the %s was typed differently the second time; run the command again and type the same one twice", what)
+	}
+	return b, nil
+}
+
 func validEnvName(s string) bool {
 	if s == "" {
 		return false
@@ -103,6 +131,13 @@ func (s Source) Read(what string) ([]byte, error) {
 		b = []byte(v)
 	case strings.HasPrefix(string(s), "file:"):
 		path := string(s[len("file:"):])
+		if rest, ok := strings.CutPrefix(path, CredentialsDir+"/"); ok {
+			dir := os.Getenv("CREDENTIALS_DIRECTORY")
+			if dir == "" {
+				return nil, errs.New(errs.NotFound, "the %s comes from %s, but CREDENTIALS_DIRECTORY is not set: run signet under its systemd unit, whose LoadCredential= sets it, or give another source", what, s)
+			}
+			path = filepath.Join(dir, rest)
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, errs.Wrap(errs.NotFound, err, "reading the %s from %s", what, path)

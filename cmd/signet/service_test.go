@@ -1,0 +1,40 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"signet/internal/kms/kmstest"
+)
+
+// TestSystemdUnit checks contrib/systemd/signet.service with systemd's own
+// checker, its ExecStart pointed at an executable that exists here: any
+// complaint (an unknown or misspelt setting) fails the test.
+func TestSystemdUnit(t *testing.T) {
+	analyze := kmstest.RequireTool(t, "systemd-analyze")
+	unit, err := os.ReadFile("../../contrib/systemd/signet.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Type=notify", "ExecStart=/usr/local/bin/signet serve", "ExecReload=/bin/kill -HUP $MAINPID",
+		"ProtectSystem=strict", "ReadWritePaths=/var/lib/signet /var/lib/softhsm", "NoNewPrivileges=yes", "LoadCredential=pin:"} {
+		if !strings.Contains(string(unit), "\n"+want) {
+			t.Errorf("the unit has no line %q", want)
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "signet.service")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/signet", self)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
