@@ -24,8 +24,9 @@ func (a *acmeFlags) register(f *flags) {
 	f.IntVar(&a.tlsPort, "acme-tls-port", 443, "port tls-alpn-01 validation connects to (`N`; change for test setups only)")
 }
 
-// acmeServer builds the ACME front end of a home.
-func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags) (*wfe.WFE, error) {
+// acmeServer builds the ACME front end of a home; it never serves the
+// admin authority.
+func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags, adminAuthority string) (*wfe.WFE, error) {
 	if a.httpPort <= 0 || a.httpPort > 65535 || a.tlsPort <= 0 || a.tlsPort > 65535 {
 		return nil, badUsage("--acme-http-port and --acme-tls-port must be ports (1-65535)")
 	}
@@ -34,7 +35,7 @@ func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags
 		return nil, err
 	}
 	return wfe.New(ctx, wfe.Options{
-		CA: h.CA, Store: h.Store, Log: log, RequireEAB: h.Config.ACME.RequireEAB, UnsealEAB: sealer.Open,
+		CA: h.CA, Store: h.Store, Log: log, AdminAuthority: adminAuthority, UnsealEAB: sealer.Open,
 		VA: va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
 	})
 }
@@ -53,8 +54,12 @@ func cmdACMEEABCreate(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	if _, err := h.Store.Authority(e.ctx, *authority); err != nil {
+	rec, err := h.Store.Authority(e.ctx, *authority)
+	if err != nil {
 		return errs.Wrap(errs.NotFound, err, "run 'signet authority list' for the names")
+	}
+	if !rec.ACME {
+		return errs.New(errs.Rejected, "authority %q does not serve ACME: turn it on first with 'signet authority set %s --acme=true'", rec.Name, rec.Name)
 	}
 	sealer, err := h.EABSealer()
 	if err != nil {

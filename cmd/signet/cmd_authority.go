@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"signet/internal/kms"
 	"signet/internal/policy"
 	"signet/internal/profile"
+	"signet/internal/store"
 )
 
 var unlockNone home.Unlock
@@ -41,6 +43,7 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	cn := f.String("cn", "", "authority certificate common `NAME`")
 	baseURL := f.String("base-url", "", "`URL` prefix its certificates name for CRLs, OCSP and the issuer (default from signet.toml: http://127.0.0.1:8080)")
 	shards := f.Int("shards", 16, "CRL shards its certificates are spread over")
+	acme := f.Bool("acme", false, "serve it over ACME (off by default; never for the admin authority)")
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -85,7 +88,12 @@ func cmdAuthorityAdd(e *env, args []string) error {
 	defer h.Close()
 	spec := ca.AuthoritySpec{
 		Name: rest[0], Purpose: p, CommonName: *cn, Policy: pol,
-		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, Actor: "cli",
+		DefaultValidity: def, MaxValidity: max, BaseURL: *baseURL, Shards: *shards, ACME: *acme, Actor: "cli",
+	}
+	if *acme {
+		if err := h.CheckACME(spec.Name); err != nil {
+			return err
+		}
 	}
 	// Whatever CreateAuthority would refuse is refused before --generate
 	// writes the key: a corrected retry would find it exists already.
@@ -100,9 +108,9 @@ func cmdAuthorityAdd(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, authorityJSON(rec.Name, rec.Purpose, rec.KeyURI, rec.CertDER, rec.Policy, rec.DefaultValidity, rec.MaxValidity))
+		return writeJSON(e.stdout, authorityJSON(rec))
 	}
-	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s)\npolicy: %s\n", rec.Name, rec.Purpose, rec.KeyURI, pol)
+	fmt.Fprintf(e.stdout, "added authority %q (purpose %s, key %s, ACME %s)\npolicy: %s\n", rec.Name, rec.Purpose, kms.Redact(rec.KeyURI), onOff(rec.ACME), pol)
 	if p.IsSSH() {
 		fmt.Fprintf(e.stdout, "install the output of 'signet ssh trust --authority %s' where the CA must be trusted\n", rec.Name)
 	}
@@ -118,14 +126,16 @@ type authorityOut struct {
 	Policy          json.RawMessage `json:"policy,omitempty"`
 	DefaultValidity string          `json:"default_validity,omitempty"`
 	MaxValidity     string          `json:"max_validity,omitempty"`
+	ACME            bool            `json:"acme"`
+	RequireEAB      bool            `json:"require_eab"`
 }
 
-func authorityJSON(name, purpose, key string, der []byte, pol json.RawMessage, def, max time.Duration) authorityOut {
-	o := authorityOut{Name: name, Purpose: purpose, Key: key, Policy: pol}
-	if def > 0 {
-		o.DefaultValidity, o.MaxValidity = def.String(), max.String()
+func authorityJSON(a store.Authority) authorityOut {
+	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB}
+	if a.DefaultValidity > 0 {
+		o.DefaultValidity, o.MaxValidity = a.DefaultValidity.String(), a.MaxValidity.String()
 	}
-	if c, err := x509.ParseCertificate(der); err == nil {
+	if c, err := x509.ParseCertificate(a.CertDER); err == nil {
 		o.Subject, o.NotAfter = c.Subject.String(), c.NotAfter.UTC()
 	}
 	return o
@@ -148,13 +158,13 @@ func cmdAuthorityList(e *env, args []string) error {
 	}
 	out := make([]authorityOut, len(list))
 	for i, a := range list {
-		out[i] = authorityJSON(a.Name, a.Purpose, a.KeyURI, a.CertDER, a.Policy, a.DefaultValidity, a.MaxValidity)
+		out[i] = authorityJSON(a)
 	}
 	if *asJSON {
 		return writeJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPURPOSE\tKEY\tNOT AFTER\tPOLICY")
+	fmt.Fprintln(tw, "NAME\tPURPOSE\tKEY\tNOT AFTER\tACME\tEAB\tPOLICY")
 	for _, a := range out {
 		pol := "-"
 		if len(a.Policy) > 0 {
@@ -163,10 +173,77 @@ func cmdAuthorityList(e *env, args []string) error {
 				pol = p.String()
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), pol)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
 	}
 	return tw.Flush()
 }
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// cmdAuthoritySet changes an authority's settings: each flag given is a
+// setting to change, the others stay as they are.
+func cmdAuthoritySet(e *env, args []string) error {
+	f := newFlags(e, "authority set")
+	var ch store.AuthorityChange
+	f.Var(optBool{&ch.ACME}, "acme", "serve the authority over ACME: `true` or false (never the admin authority)")
+	f.Var(optBool{&ch.RequireEAB}, "require-eab", "new ACME accounts need an external account binding: `true` or false")
+	asJSON := f.Bool("json", false, "print JSON")
+	rest, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return badUsage("give the authority NAME")
+	}
+	if ch.Empty() {
+		return badUsage("give a setting to change: --acme=true|false, --require-eab=true|false")
+	}
+	h, err := openHome(e, f, unlockNone)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	rec, changed, err := h.ChangeAuthority(e.ctx, rest[0], ch, "cli")
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(e.stdout, authorityJSON(rec))
+	}
+	verb := "changed"
+	if !changed {
+		verb = "unchanged"
+	}
+	fmt.Fprintf(e.stdout, "authority %q %s: ACME %s, EAB %s\n", rec.Name, verb, onOff(rec.ACME), onOff(rec.RequireEAB))
+	return nil
+}
+
+// optBool is a boolean flag that tells whether it was given: --acme,
+// --acme=true and --acme=false set it, leaving it out leaves it nil.
+type optBool struct{ p **bool }
+
+func (o optBool) String() string {
+	if o.p == nil || *o.p == nil {
+		return ""
+	}
+	return strconv.FormatBool(**o.p)
+}
+
+func (o optBool) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("want true or false, not %q", v)
+	}
+	*o.p = &b
+	return nil
+}
+
+func (o optBool) IsBoolFlag() bool { return true }
 
 func cmdKeyGenerate(e *env, args []string) error {
 	f := newFlags(e, "key generate")
@@ -185,16 +262,16 @@ func cmdKeyGenerate(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	h, keys, done, err := keyContext(e, f, u)
+	h, keys, bare, done, err := keyContext(e, f, u, *uri)
 	if err != nil {
 		return err
 	}
 	defer done()
 	var signer crypto.Signer
 	if h != nil {
-		signer, err = h.GenerateSigner(e.ctx, *uri, kt, "cli") // audited
+		signer, err = h.GenerateSigner(e.ctx, bare, kt, "cli") // audited
 	} else {
-		signer, err = keys.Generate(e.ctx, *uri, kt)
+		signer, err = keys.Generate(e.ctx, bare, kt)
 	}
 	if err != nil {
 		return err
@@ -204,28 +281,34 @@ func cmdKeyGenerate(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, map[string]string{"uri": *uri, "type": string(kt), "public_key": pubPEM})
+		return writeJSON(e.stdout, map[string]string{"uri": bare, "type": string(kt), "public_key": pubPEM})
 	}
-	fmt.Fprintf(e.stdout, "generated %s key %s\n%s", kt, *uri, pubPEM)
+	fmt.Fprintf(e.stdout, "generated %s key %s\n%s", kt, bare, pubPEM)
 	return nil
 }
 
-// keyContext gives key commands a key manager: the home's when a home
-// exists (h is then that home, which audits key events), else one from the
-// flags alone (h is nil).
-func keyContext(e *env, f *flags, u unlockFlags) (*home.Home, *kms.Manager, func(), error) {
+// keyContext gives key commands a key manager and uri as it may be stored:
+// the home's when a home exists (h is then that home, which audits key
+// events and lists the token uri names a module or PIN source for in its
+// signet.toml), else one from the flags and uri alone (h is nil).
+func keyContext(e *env, f *flags, u unlockFlags, uri string) (*home.Home, *kms.Manager, string, func(), error) {
 	if dir := f.homeDir(); home.Exists(dir) {
 		h, err := home.Open(e.ctx, dir, u.unlock())
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, "", nil, err
 		}
-		return h, h.Keys, func() { h.Close() }, nil
+		bare, err := h.AdoptKeyURI(e.ctx, uri)
+		if err != nil {
+			h.Close()
+			return nil, nil, "", nil, err
+		}
+		return h, h.Keys, bare, func() { h.Close() }, nil
 	}
-	keys, err := home.KeyManager("", u.unlock())
+	keys, bare, err := home.KeyManager(u.unlock(), uri)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, "", nil, err
 	}
-	return nil, keys, func() { keys.Close() }, nil
+	return nil, keys, bare, func() { keys.Close() }, nil
 }
 
 func cmdKeyList(e *env, args []string) error {
@@ -240,12 +323,12 @@ func cmdKeyList(e *env, args []string) error {
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
 	}
-	_, keys, done, err := keyContext(e, f, u)
+	_, keys, bare, done, err := keyContext(e, f, u, *uri)
 	if err != nil {
 		return err
 	}
 	defer done()
-	list, err := keys.List(e.ctx, *uri)
+	list, err := keys.List(e.ctx, bare)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/revocation"
 )
@@ -20,13 +21,17 @@ func cmdCrl(e *env, args []string) error {
 	u.register(f)
 	authority := f.String("authority", "", "authority `NAME`")
 	out := f.String("out", ".", "write DIR/<authority>/<shard>.crl under this `DIR`")
-	validity := f.Duration("validity", 24*time.Hour, "nextUpdate - thisUpdate")
+	validity := f.String("validity", "24h", "nextUpdate - thisUpdate, a `DURATION` such as 24h or 7d")
 	quiet := f.Bool("quiet", false, "no progress output")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
 	if *authority == "" {
 		return badUsage("--authority NAME is required")
+	}
+	crlValidity, err := config.ParseDuration(*validity)
+	if err != nil {
+		return err
 	}
 	h, err := openHome(e, f, u.unlock())
 	if err != nil {
@@ -39,7 +44,7 @@ func cmdCrl(e *env, args []string) error {
 	}
 	start := time.Now()
 	var total, entries int
-	crls, err := revocation.SignAll(e.ctx, revocation.Options{CA: h.CA, Store: h.Store, CRLValidity: *validity}, *authority,
+	crls, err := revocation.SignAll(e.ctx, revocation.Options{CA: h.CA, Store: h.Store, CRLValidity: crlValidity}, *authority,
 		func(p revocation.Progress) {
 			if p.Signed == nil {
 				if !*quiet {

@@ -20,6 +20,7 @@ func cmdInit(e *env, args []string) error {
 	baseURL := f.String("base-url", "", "`URL` prefix certificates name for CRLs, OCSP and issuers (default http://<http_listen>, i.e. http://127.0.0.1:8080)")
 	httpListen := f.String("http-listen", "", "`ADDR` of serve's plain-HTTP listener for CRLs and OCSP, written to signet.toml (default 127.0.0.1:8080)")
 	storeURL := f.String("store", "", "store `URL` written to signet.toml: postgres://USER@HOST/DB for a database several nodes share (default: signet.db in the home)")
+	adminToken := f.String("admin-token", "", "`SOURCE` of the admin token for /api/v1 (env:VAR or file:PATH, at least 32 characters); default: a random one in the home's admin-token file")
 	asJSON := f.Bool("json", false, "print the result as JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -30,7 +31,7 @@ func cmdInit(e *env, args []string) error {
 	}
 	h, rep, err := home.Init(e.ctx, f.homeDir(), home.InitOptions{
 		RootKey: *rootKey, AuthorityKey: *authKey, KeyType: kt, Unlock: u.unlock(),
-		CommonName: *cn, Organization: *org, BaseURL: *baseURL, HTTPListen: *httpListen, Store: *storeURL, Actor: "cli",
+		CommonName: *cn, Organization: *org, BaseURL: *baseURL, HTTPListen: *httpListen, Store: *storeURL, AdminToken: *adminToken, Actor: "cli",
 	})
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/home"
+	"signet/internal/kms"
 	"signet/internal/revocation"
 	"signet/internal/server"
 	"signet/internal/store"
@@ -66,18 +67,26 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return errs.Wrap(errs.KindOf(err), err, "reading the admin token")
 	}
+	if err := kms.CheckLength(token, kms.MinAdminToken, "admin token", kms.Source(h.Config.Server.AdminToken)); err != nil {
+		// Homes made before the minimum keep serving with theirs.
+		log.Warn("the admin token is too short to resist guessing: replace it", "err", err)
+	}
 	addr := *listen
 	if addr == "" {
 		addr = h.Config.Listen
 	}
-	acmeSrv, err := acmeServer(e.ctx, h, log, af)
+	for _, n := range h.Notices {
+		log.Warn(n)
+	}
+	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin)
 	if err != nil {
 		return err
 	}
 	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv,
-		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority),
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings,
+		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)
@@ -102,8 +111,18 @@ func cmdServe(e *env, args []string) error {
 	if err := os.WriteFile(rootFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: root.Raw}), 0o644); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", rootFile)
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  ACME directory: https://%s/acme/%s/directory\n  server certificate %x valid until %s\n",
-		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"), ln.Addr(), h.Config.Server.Authority, leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
+		ln.Addr(), h.Dir, rootFile, rootFile, ln.Addr(), strings.TrimPrefix(config.InHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+	auths, err := h.Store.Authorities(e.ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range auths {
+		if a.ACME && a.Name != admin { // what the ACME front end serves
+			fmt.Fprintf(e.stdout, "  ACME directory: https://%s/acme/%s/directory\n", ln.Addr(), a.Name)
+		}
+	}
+	fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 
 	// Revocation: CRLs and OCSP are signed before the plain listener opens,

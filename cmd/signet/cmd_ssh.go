@@ -10,6 +10,7 @@ import (
 
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/sshca"
 	"signet/internal/store"
 )
@@ -96,7 +97,7 @@ func cmdSSHSign(e *env, args []string) error {
 func cmdSSHTrust(e *env, args []string) error {
 	f := newFlags(e, "ssh trust")
 	authority := f.String("authority", "", "SSH authority `NAME`")
-	pattern := f.String("pattern", "", "known_hosts host `PATTERN` for a host authority (default: its principal policy)")
+	pattern := f.String("pattern", "", "known_hosts host `PATTERN` list for a host authority: host names or [host]:port, comma-separated, with * ? and ! (default: its principal policy)")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
@@ -347,7 +348,7 @@ type sshKeyOut struct {
 }
 
 func keyJSON(k store.SSHKey) sshKeyOut {
-	return sshKeyOut{k.Authority, k.Fingerprint, string(k.State), k.KeyURI, k.PublicKey, k.CreatedAt}
+	return sshKeyOut{k.Authority, k.Fingerprint, string(k.State), kms.Redact(k.KeyURI), k.PublicKey, k.CreatedAt}
 }
 
 func cmdSSHKeyList(e *env, args []string) error {

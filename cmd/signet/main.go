@@ -41,7 +41,7 @@ type env struct {
 
 func commands() []command {
 	return []command{
-		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--store postgres://...]", cmdInit},
+		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT) [--dns N]... [--ip A]... [--email E]... [--validity 720h] --out CERT", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
@@ -50,7 +50,8 @@ func commands() []command {
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl", "--authority NAME [--out DIR] [--validity 24h]", cmdCrl},
 		{"root", "print the root certificate (PEM)", "", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first", "--authority NAME [--root]", cmdChain},
-		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N]", cmdAuthorityAdd},
+		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N] [--acme]", cmdAuthorityAdd},
+		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--json]", cmdAuthoritySet},
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
@@ -282,7 +283,7 @@ func (k *keyFlags) check() error {
 // the name that name gives (called only then).
 func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, error)) (string, error) {
 	if !k.generate {
-		return k.key, nil
+		return h.AdoptKeyURI(ctx, k.key)
 	}
 	n, err := name()
 	if err != nil {
@@ -293,7 +294,13 @@ func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, e
 
 // openHome opens the home named by f's flags.
 func openHome(e *env, f *flags, u home.Unlock) (*home.Home, error) {
-	return home.Open(e.ctx, f.homeDir(), u)
+	h, err := home.Open(e.ctx, f.homeDir(), u)
+	if err == nil {
+		for _, n := range h.Notices {
+			fmt.Fprintf(e.stderr, "signet: %s\n", n)
+		}
+	}
+	return h, err
 }
 
 // listFlag collects a repeatable flag; each value may also be comma-separated.

@@ -63,6 +63,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"noclearkeys": cmdNoClearKeys,
 			"sqlexec":     cmdSQLExec,
+			"sqlquery":    cmdSQLQuery,
 			"certserial":  cmdCertSerial,
 			"certurl":     cmdCertURL,
 			"fetch":       cmdFetch,
@@ -149,6 +150,36 @@ func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
 	if (err != nil) != neg {
 		ts.Fatalf("sqlexec: %v", err)
 	}
+}
+
+// cmdSQLQuery runs one query on a SQLite file and prints its rows to
+// stdout, one a line, columns separated by tabs.
+func cmdSQLQuery(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlquery DB SQL")
+	}
+	db, err := sql.Open("sqlite", ts.MkAbs(args[0]))
+	ts.Check(err)
+	defer db.Close()
+	rows, err := db.Query(args[1])
+	ts.Check(err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	ts.Check(err)
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		ts.Check(rows.Scan(ptrs...))
+		line := make([]string, len(vals))
+		for i, v := range vals {
+			line[i] = v.String
+		}
+		ts.Stdout().Write([]byte(strings.Join(line, "\t") + "\n"))
+	}
+	ts.Check(rows.Err())
 }
 
 // cmdCertSerial sets VAR to the serial (lowercase hex) of the first

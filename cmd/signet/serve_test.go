@@ -13,8 +13,10 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"signet/internal/kms"
+	"signet/internal/kms/kmstest"
 )
 
 // lockedBuffer lets the test read what the server prints while it runs.
@@ -86,6 +89,7 @@ func TestServe(t *testing.T) {
 		return resp
 	}
 	goodToken := strings.TrimSpace(string(token))
+	longValidity, _ := json.Marshal(map[string]any{"csr": string(csrPEM), "validity": "213504d"}) // wrapped to 26 minutes once
 
 	for _, tc := range []struct {
 		name, token, ctype string
@@ -99,6 +103,7 @@ func TestServe(t *testing.T) {
 		{"unknown JSON field", goodToken, "application/json", []byte(`{"csr":"x","evil":1}`), 400, "urn:signet:error:malformed"},
 		{"oversized", goodToken, "application/pkcs10", bytes.Repeat([]byte("A"), 1<<20), 400, "urn:signet:error:malformed"},
 		{"wrong content type", goodToken, "text/plain", csrPEM, 400, "urn:signet:error:malformed"},
+		{"validity beyond 100 years", goodToken, "application/json", longValidity, 400, "urn:signet:error:malformed"},
 	} {
 		resp := post(tc.token, tc.ctype, tc.body)
 		var p struct{ Type, Detail string }
@@ -289,18 +294,28 @@ func TestServeClientCertificate(t *testing.T) {
 	}()
 	plain := waitHealthy(t, dir, addr, exited, &stderr)
 	roots := plain.Transport.(*http.Transport).TLSClientConfig.RootCAs
-	get := func(cert *tls.Certificate) int {
+	// call sends cert whatever issuers the server names (as curl --cert
+	// does; Go's client would otherwise keep a certificate it does not ask for).
+	call := func(cert *tls.Certificate, path string) (int, string) {
 		cfg := &tls.Config{RootCAs: roots}
 		if cert != nil {
-			cfg.Certificates = []tls.Certificate{*cert}
+			cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 		}
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-		resp, err := c.Get("https://" + addr + "/api/v1/authorities")
+		resp, err := c.Get("https://" + addr + path)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		var p struct{ Type string }
+		if resp.Header.Get("Content-Type") == "application/problem+json" {
+			json.NewDecoder(resp.Body).Decode(&p)
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, p.Type
+	}
+	get := func(cert *tls.Certificate) int {
+		status, _ := call(cert, "/api/v1/authorities")
+		return status
 	}
 	if got := get(&alice); got != http.StatusOK {
 		t.Errorf("admin client certificate: %d, want 200", got)
@@ -311,8 +326,149 @@ func TestServeClientCertificate(t *testing.T) {
 	if got := get(nil); got != http.StatusUnauthorized {
 		t.Errorf("no credentials: %d, want 401", got)
 	}
+	// An unrelated self-signed certificate, and an expired one, do not
+	// break the handshake: public routes answer, admin routes refuse them.
+	for name, validity := range map[string]time.Duration{"self-signed": time.Hour, "expired": -time.Hour} {
+		stranger := selfSigned(t, name, validity)
+		for _, path := range []string{"/health", "/acme/default/directory"} {
+			if got, _ := call(&stranger, path); got != http.StatusOK {
+				t.Errorf("%s client certificate, GET %s: %d, want 200", name, path, got)
+			}
+		}
+		if got, problem := call(&stranger, "/api/v1/authorities"); got != http.StatusUnauthorized || problem != "urn:signet:error:unauthorized" {
+			t.Errorf("%s client certificate on the API: %d %q, want 401 urn:signet:error:unauthorized", name, got, problem)
+		}
+	}
+
+	// Cross-site requests a browser holding alice's certificate (or, in
+	// one rule, a token) would send are refused before they change
+	// anything, an empty-body revocation included; same-origin ones pass.
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, victim := clientCert("admins", "victim")
+	post := func(cert *tls.Certificate, bearer, path, ctype, body string, header ...string) (int, string) {
+		req, _ := http.NewRequest("POST", "https://"+addr+path, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		cfg := &tls.Config{RootCAs: roots}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		resp, err := (&http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p struct{ Type string }
+		json.NewDecoder(resp.Body).Decode(&p)
+		return resp.StatusCode, p.Type
+	}
+	revokeVictim := "/api/v1/certificates/" + victim + "/revoke"
+	bearer := strings.TrimSpace(string(token))
+	for _, tc := range []struct {
+		name                string
+		cert                *tls.Certificate
+		bearer, path, ctype string
+		body                string
+		header              []string
+	}{
+		{"certificate, Sec-Fetch-Site cross-site, empty body", &alice, "", revokeVictim, "", "", []string{"Sec-Fetch-Site", "cross-site"}},
+		{"certificate, Sec-Fetch-Site same-site", &alice, "", revokeVictim, "", "", []string{"Sec-Fetch-Site", "same-site"}},
+		{"certificate, foreign Origin, text/plain", &alice, "", revokeVictim, "text/plain", `{"reason":"keyCompromise"}`, []string{"Origin", "https://evil.example"}},
+		{"certificate, form issuance", &alice, "", "/api/v1/authorities/default/certificates", "application/x-www-form-urlencoded", "csr=x", []string{"Origin", "null"}},
+		{"token, Sec-Fetch-Site cross-site", nil, bearer, revokeVictim, "application/json", `{}`, []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}},
+	} {
+		if got, problem := post(tc.cert, tc.bearer, tc.path, tc.ctype, tc.body, tc.header...); got != http.StatusForbidden || problem != "urn:signet:error:rejected" {
+			t.Errorf("%s: %d %q, want 403 urn:signet:error:rejected", tc.name, got, problem)
+		}
+	}
+	victimStatus := func() string {
+		var c certJSON
+		json.Unmarshal([]byte(cli("show", victim, "--json")), &c)
+		return c.Status
+	}
+	if got := victimStatus(); got != "valid" {
+		t.Errorf("after refused cross-site revocations the certificate is %q, want valid", got)
+	}
+	if got, _ := post(&alice, "", revokeVictim, "", "", "Sec-Fetch-Site", "same-origin", "Origin", "https://"+addr); got != http.StatusOK {
+		t.Errorf("same-origin revocation with the admin certificate: %d, want 200", got)
+	}
+	if got := victimStatus(); got != "revoked" {
+		t.Errorf("after a same-origin revocation the certificate is %q, want revoked", got)
+	}
+
 	cli("revoke", aliceSerial, "--reason", "keyCompromise")
-	if got := get(&alice); got != http.StatusUnauthorized {
-		t.Errorf("revoked admin client certificate: %d, want 401", got)
+	if got, problem := call(&alice, "/api/v1/authorities"); got != http.StatusUnauthorized || problem != "urn:signet:error:unauthorized" {
+		t.Errorf("revoked admin client certificate: %d %q, want 401 urn:signet:error:unauthorized", got, problem)
+	}
+	if got, _ := call(&alice, "/health"); got != http.StatusOK {
+		t.Errorf("revoked admin client certificate, GET /health: %d, want 200", got)
+	}
+}
+
+// selfSigned is a client certificate no authority of signet issued,
+// valid from now for validity (negative: expired that long ago).
+func selfSigned(t *testing.T, cn string, validity time.Duration) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	from, to := time.Now(), time.Now().Add(validity)
+	if validity < 0 {
+		from = to.Add(-time.Hour)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: cn}, NotBefore: from, NotAfter: to,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestServeCipherSuites: in TLS 1.2 the listener takes only ECDHE with an
+// AEAD (openssl s_client offering one suite at a time); CBC suites with
+// SHA-1 MACs, which Go accepts by default, are refused. TLS 1.3 works.
+func TestServeCipherSuites(t *testing.T) {
+	openssl := kmstest.RequireTool(t, "openssl")
+	dir := filepath.Join(t.TempDir(), "home")
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr lockedBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr,
+			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
+	}()
+	waitHealthy(t, dir, addr, exited, &stderr)
+	handshake := func(args ...string) (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, openssl, append([]string{"s_client", "-connect", addr, "-servername", "localhost",
+			"-CAfile", filepath.Join(dir, "root.pem"), "-verify_return_error"}, args...)...)
+		cmd.Stdin = strings.NewReader("")
+		out, err := cmd.CombinedOutput()
+		return err == nil, string(out)
+	}
+	for _, suite := range []string{"ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-RSA-AES128-SHA", "ECDHE-ECDSA-AES128-SHA256"} {
+		if ok, out := handshake("-tls1_2", "-cipher", suite); ok {
+			t.Errorf("TLS 1.2 with %s succeeded:\n%s", suite, out)
+		}
+	}
+	for _, suite := range []string{"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"} {
+		if ok, out := handshake("-tls1_2", "-cipher", suite); !ok || !strings.Contains(out, suite) {
+			t.Errorf("TLS 1.2 with %s failed:\n%s", suite, out)
+		}
+	}
+	if ok, out := handshake("-tls1_3"); !ok || !strings.Contains(out, "TLSv1.3") {
+		t.Errorf("TLS 1.3 failed:\n%s", out)
 	}
 }

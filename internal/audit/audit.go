@@ -33,9 +33,15 @@ const (
 	KindCertificateIssue  = "certificate.issue"
 	KindCertificateRevoke = "certificate.revoke"
 	KindKeyGenerate       = "key.generate"
+	// A stored key URI rewritten: the PKCS#11 module and PIN source it
+	// named moved to the node's configuration.
+	KindKeyURIRewrite = "key.uri.rewrite"
 	// A certificate the CA key signed but the store refused to record: it
 	// was never issued, and the log accounts for the signature.
 	KindCertificateDiscard = "certificate.discard"
+	// A change of an authority's settings (ACME, EAB); Data holds the
+	// settings changed and their new values.
+	KindAuthorityUpdate = "authority.update"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.

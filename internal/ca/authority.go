@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"math/big"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -33,6 +35,7 @@ type AuthoritySpec struct {
 	Validity        time.Duration // the authority certificate's; 0: DefaultAuthorityValidity
 	BaseURL         string        // where its CRLs, OCSP and certificate are served; "": the CA's default
 	Shards          int           // CRL shards; 0: DefaultShards
+	ACME            bool          // serve it over ACME (X.509 authorities only)
 	Actor           string
 }
 
@@ -68,7 +71,7 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 	ev := c.event("authority.create", spec.Actor, RootName, RootName, map[string]any{
 		"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
 	})
-	return rec, c.store.CreateAuthority(ctx, rec, ev)
+	return rec, c.createAuthority(ctx, rec, ev, serial)
 }
 
 // CheckAuthority refuses a spec CreateAuthority would refuse before it
@@ -97,6 +100,9 @@ func (c *CA) CheckAuthority(ctx context.Context, spec AuthoritySpec) (AuthorityS
 	}
 	if err := profile.CheckBaseURL(spec.BaseURL); err != nil {
 		return spec, err
+	}
+	if spec.ACME && spec.Purpose.IsSSH() {
+		return spec, errACMESSH(spec.Name)
 	}
 	if _, err := c.store.Authority(ctx, spec.Name); err == nil {
 		return spec, errs.New(errs.Conflict, "authority %q exists already", spec.Name)
@@ -166,14 +172,25 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	rec := store.Authority{
 		Name: spec.Name, Purpose: string(spec.Purpose), Parent: RootName, KeyURI: spec.KeyURI,
 		CertDER: der, Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
-		BaseURL: spec.BaseURL, Shards: spec.Shards,
+		BaseURL: spec.BaseURL, Shards: spec.Shards, ACME: spec.ACME,
 	}
 	ev := c.event("authority.create", spec.Actor, spec.Name, spec.Name, map[string]any{
 		"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
 		"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
 		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
+		"acme": spec.ACME,
 	})
-	return rec, c.store.CreateAuthority(ctx, rec, ev)
+	return rec, c.createAuthority(ctx, rec, ev, serial)
+}
+
+// createAuthority records the root or an authority whose certificate the
+// root key has just signed; a refusal (a name taken meanwhile, the store
+// down) leaves a certificate.discard event, as for leaves.
+func (c *CA) createAuthority(ctx context.Context, rec store.Authority, ev audit.Event, serial *big.Int) error {
+	if err := c.store.CreateAuthority(ctx, rec, ev); err != nil {
+		return c.discarded(ctx, err, ev.Actor, rec.Name, Serial(serial), rec.CertDER)
+	}
+	return nil
 }
 
 // Root returns the root certificate.

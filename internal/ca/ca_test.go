@@ -376,3 +376,58 @@ func TestDiscardedResponderIsAudited(t *testing.T) {
 		t.Fatalf("%d certificate.discard events, want 1", n)
 	}
 }
+
+// refusingAuthorities records no authority, as a store that is down would.
+type refusingAuthorities struct{ store.Store }
+
+func (refusingAuthorities) CreateAuthority(context.Context, store.Authority, audit.Event) error {
+	return errs.New(errs.Unavailable, "store refuses authorities")
+}
+
+// TestDiscardedCACertificatesAreAudited: a root or authority certificate
+// the root key signed and the store refused (here: a second root, as a
+// second init racing the first would sign; and a store that is down) is
+// accounted for by a certificate.discard event, like a leaf.
+func TestDiscardedCACertificatesAreAudited(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	discards := func() []audit.Event {
+		t.Helper()
+		var out []audit.Event
+		if err := f.store.Events(ctx, func(e audit.Event) error {
+			if e.Kind == audit.KindCertificateDiscard {
+				out = append(out, e)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Second Root", KeyURI: "file:root.key", Actor: "test"}); err == nil {
+		t.Fatal("a second root was recorded")
+	}
+	got := discards()
+	if len(got) != 1 || got[0].Authority != ca.RootName || got[0].Actor != "test" || len(got[0].Subject) < 16 ||
+		!strings.Contains(string(got[0].Data), `"sha256"`) || !strings.Contains(string(got[0].Data), "reason") {
+		t.Fatalf("after a refused root: %+v", got)
+	}
+
+	gate, err := lint.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: refusingAuthorities{f.store}, Keys: f.keys, Lint: gate, Clock: func() time.Time { return f.now }})
+	_, err = c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "api", Purpose: profile.TLSServer, KeyURI: "file:web.key", Actor: "test",
+		Policy: policy.Policy{DNS: []string{"example.org"}}})
+	if errs.KindOf(err) != errs.Unavailable {
+		t.Fatalf("got %v, want the store's refusal", err)
+	}
+	got = discards()
+	if len(got) != 2 || got[1].Authority != "api" || !strings.Contains(string(got[1].Data), "store refuses authorities") {
+		t.Fatalf("after a refused authority: %+v", got)
+	}
+	if _, err := audit.Verify(ctx, f.store); err != nil {
+		t.Fatalf("audit log after the discards: %v", err)
+	}
+}

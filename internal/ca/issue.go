@@ -127,12 +127,18 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 // process: record says so in the audit log, best effort, so an auditor
 // sees every signature the key made.
 func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) error {
-	err := c.store.RecordCertificate(ctx, rec, ev)
-	if err == nil {
-		return nil
+	if err := c.store.RecordCertificate(ctx, rec, ev); err != nil {
+		return c.discarded(ctx, err, rec.Requester, rec.Authority, rec.Serial, rec.DER)
 	}
-	discard := c.event(audit.KindCertificateDiscard, rec.Requester, rec.Authority, rec.Serial, map[string]any{
-		"reason": err.Error(), "sha256": fingerprint(rec.DER),
+	return nil
+}
+
+// discarded writes the certificate.discard event of a certificate (leaf,
+// responder, authority or root) that the CA key signed and the store then
+// refused with err, and returns err.
+func (c *CA) discarded(ctx context.Context, err error, actor, authority, serial string, der []byte) error {
+	discard := c.event(audit.KindCertificateDiscard, actor, authority, serial, map[string]any{
+		"reason": err.Error(), "sha256": fingerprint(der),
 	})
 	if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {
 		return errors.Join(err, derr)

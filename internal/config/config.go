@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,17 +38,34 @@ type Config struct {
 	Keys       Keys   `toml:"keys"`
 	Server     Server `toml:"server"`
 	ACME       ACME   `toml:"acme,omitempty"`
+	// Tokens lists PKCS#11 tokens by label. A home whose signet.toml has
+	// no [tokens] table yet was made before it existed: see HasTokens.
+	Tokens map[string]Token `toml:"tokens" comment:"PKCS#11 tokens by label: [tokens.LABEL] with module, pin and, when labels repeat, serial. Tokens not listed use [keys]"`
+
+	// HasTokens is set by Load when the file has a [tokens] table (even an
+	// empty one): the home has had its stored key URIs checked for module
+	// and PIN settings to move here (see home), once.
+	HasTokens bool `toml:"-"`
+}
+
+// Token says how this node opens one PKCS#11 token.
+type Token struct {
+	Module string `toml:"module,omitempty" comment:"PKCS#11 module path"`
+	PIN    string `toml:"pin,omitempty" comment:"PIN source: prompt, env:VAR or file:PATH"`
+	Serial string `toml:"serial,omitempty" comment:"token serial, to pick one of several tokens with this label"`
 }
 
 // ACME configures the ACME server under /acme/<authority>/.
 type ACME struct {
-	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding (signet acme eab create)"`
+	// RequireEAB is the older place of the authorities' require_eab
+	// setting: opening the home writes it into the store (home.settleACME).
+	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding; now 'signet authority set NAME --require-eab=true', which opening the home applies for these"`
 }
 
 // Keys says how CA keys are unlocked.
 type Keys struct {
-	PKCS11Module string `toml:"pkcs11_module,omitempty" comment:"PKCS#11 module for pkcs11: key URIs without module-path"`
-	PIN          string `toml:"pin,omitempty" comment:"token PIN source: prompt, env:VAR or file:PATH"`
+	PKCS11Module string `toml:"pkcs11_module,omitempty" comment:"PKCS#11 module of tokens not listed in [tokens]"`
+	PIN          string `toml:"pin,omitempty" comment:"PIN source of tokens not listed in [tokens] or listed without one: prompt, env:VAR or file:PATH"`
 	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR or file:PATH"`
 }
 
@@ -66,6 +85,7 @@ func Default() Config {
 		Listen:     "127.0.0.1:8443",
 		HTTPListen: DefaultHTTPListen,
 		Server:     Server{Authority: "default", AdminToken: "file:admin-token", ShutdownTimeout: Duration(10 * time.Second)},
+		Tokens:     map[string]Token{},
 	}
 }
 
@@ -106,6 +126,12 @@ func Load(home string) (Config, error) {
 	if err := c.Validate(); err != nil {
 		return Config{}, errs.Wrap(errs.Malformed, err, "%s", path)
 	}
+	var tables struct {
+		Tokens *map[string]any `toml:"tokens"`
+	}
+	if err := toml.Unmarshal(raw, &tables); err == nil && tables.Tokens != nil {
+		c.HasTokens = true
+	}
 	return c, nil
 }
 
@@ -130,6 +156,96 @@ func Write(home string, c Config) error {
 	return f.Close()
 }
 
+// AddTokens lists more tokens in home/signet.toml, with note as a comment
+// above them: it appends a [tokens.LABEL] table for each, and the [tokens]
+// table first if the file has none, leaving the rest of the file and its
+// comments as they are. With no tokens it only adds the [tokens] table, if
+// missing. The file is replaced atomically and keeps its mode. A label
+// listed already is refused.
+func AddTokens(home string, add map[string]Token, note string) error {
+	path := filepath.Join(home, FileName)
+	c, err := Load(home)
+	if err != nil {
+		return err
+	}
+	if c.HasTokens && len(add) == 0 {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "reading configuration")
+	}
+	b := bytes.NewBuffer(raw)
+	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
+		b.WriteByte('\n')
+	}
+	if note != "" {
+		fmt.Fprintf(b, "\n# %s\n", note)
+	}
+	if !c.HasTokens {
+		b.WriteString("# PKCS#11 tokens by label: [tokens.LABEL] with module, pin and, when labels\n# repeat, serial. Tokens not listed use [keys].\n[tokens]\n")
+	}
+	for _, label := range slices.Sorted(maps.Keys(add)) {
+		if _, ok := c.Tokens[label]; ok {
+			return errs.New(errs.Conflict, "%s lists token %q already: edit its [tokens.%s] entry by hand", path, label, label)
+		}
+		body, err := toml.Marshal(struct {
+			Tokens map[string]Token `toml:"tokens"`
+		}{map[string]Token{label: add[label]}})
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "encoding token %q", label)
+		}
+		b.WriteByte('\n')
+		b.Write(bytes.TrimPrefix(body, []byte("[tokens]\n")))
+	}
+	var check Config
+	dec := toml.NewDecoder(bytes.NewReader(b.Bytes()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&check); err != nil {
+		return errs.Wrap(errs.Malformed, err, "%s: cannot add the [tokens] entries to it (add them by hand)", path)
+	}
+	if err := check.Validate(); err != nil {
+		return err
+	}
+	return replaceFile(path, b.Bytes())
+}
+
+// replaceFile writes data to path atomically: a temporary file beside it,
+// with path's mode, synced, then renamed over it.
+func replaceFile(path string, data []byte) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+	}
+	tmp := f.Name()
+	err = f.Chmod(fi.Mode().Perm())
+	if err == nil {
+		_, err = f.Write(data)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
 // Validate lists every problem in c at once.
 func (c Config) Validate() error {
 	var problems []string
@@ -152,6 +268,17 @@ func (c Config) Validate() error {
 		}
 		if _, err := kms.ParseSource(s.v); err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", s.name, err))
+		}
+	}
+	for _, label := range slices.Sorted(maps.Keys(c.Tokens)) {
+		t := c.Tokens[label]
+		if t.Module == "" && t.PIN == "" {
+			problems = append(problems, fmt.Sprintf("tokens.%s: give module, pin or both", label))
+		}
+		if t.PIN != "" {
+			if _, err := kms.ParseSource(t.PIN); err != nil {
+				problems = append(problems, fmt.Sprintf("tokens.%s.pin: %v", label, err))
+			}
 		}
 	}
 	if c.Server.Authority == "" {
@@ -207,20 +334,38 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-// ParseDuration accepts Go durations plus whole days ("30d") and weeks ("52w").
+// MaxDuration is the longest duration signet accepts anywhere: 100 years
+// of 365.25 days. Longer ones are typing mistakes, and near 292 years they
+// no longer fit a time.Duration.
+const MaxDuration = 36525 * 24 * time.Hour
+
+// ParseDuration accepts Go durations plus whole days ("30d") and weeks
+// ("52w"), from zero up to MaxDuration.
 func ParseDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
-			v, err := strconv.ParseUint(n, 10, 32)
-			if err != nil {
+			v, err := strconv.ParseUint(n, 10, 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
 				return 0, errs.New(errs.Malformed, "duration %q: want a whole number before %q", s, suffix)
+			}
+			if err != nil || v > uint64(MaxDuration/unit) {
+				return 0, tooLong(s)
 			}
 			return time.Duration(v) * unit, nil
 		}
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, errs.New(errs.Malformed, "duration %q: use forms like 720h, 30d or 52w", s)
+	switch {
+	case err != nil:
+		return 0, errs.New(errs.Malformed, "duration %q: use forms like 720h, 30d or 52w, at most 100 years", s)
+	case v < 0:
+		return 0, errs.New(errs.Malformed, "duration %q is negative; give a positive one such as 720h or 30d", s)
+	case v > MaxDuration:
+		return 0, tooLong(s)
 	}
 	return v, nil
+}
+
+func tooLong(s string) error {
+	return errs.New(errs.Malformed, "duration %q is longer than 100 years; give at most 36525d", s)
 }

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -34,5 +36,74 @@ func TestBaseURL(t *testing.T) {
 		if !tc.ok && (errs.KindOf(err) != errs.Malformed || !strings.Contains(err.Error(), "base_url")) {
 			t.Errorf("%q: got %v, want it refused", tc.url, err)
 		}
+	}
+}
+
+// TestAddTokens: tokens are appended to signet.toml as [tokens.LABEL]
+// tables, the rest of the file (comments included) kept and its mode
+// unchanged, replaced atomically (no temporary file left); a listed label
+// is refused, and an empty [tokens] table marks a home as having one.
+func TestAddTokens(t *testing.T) {
+	home := t.TempDir()
+	path := filepath.Join(home, FileName)
+	old := "# the operator's own comment\nstore = 'signet.db'\nlisten = '127.0.0.1:8443'\n\n[server]\nauthority = 'default'\n"
+	if err := os.WriteFile(path, []byte(old), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(home); err != nil || c.HasTokens {
+		t.Fatalf("Load: %+v, %v; want no [tokens]", c, err)
+	}
+	// The marker alone, then again: nothing more.
+	for range 2 {
+		if err := AddTokens(home, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(home)
+	if err != nil || !c.HasTokens || len(c.Tokens) != 0 {
+		t.Fatalf("Load after the marker: %+v, %v", c, err)
+	}
+	add := map[string]Token{"my ca": {Module: "/usr/lib/p11's.so", PIN: "env:PIN"}, "b": {Module: "/b.so", Serial: "42"}}
+	if err := AddTokens(home, add, "Moved here."); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(raw), old) || strings.Count(string(raw), "[tokens]") != 1 || !strings.Contains(string(raw), "# Moved here.") {
+		t.Errorf("signet.toml:\n%s", raw)
+	}
+	if c, err = Load(home); err != nil || c.Tokens["my ca"] != add["my ca"] || c.Tokens["b"] != add["b"] || c.Server.Authority != "default" {
+		t.Errorf("Load: %+v, %v", c, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode %v, %v; want 0640 kept", fi.Mode().Perm(), err)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 1 {
+		t.Errorf("home holds %v, want signet.toml only", entries)
+	}
+	before, _ := os.ReadFile(path)
+	err = AddTokens(home, map[string]Token{"b": {Module: "/other.so"}}, "")
+	if errs.KindOf(err) != errs.Conflict || !strings.Contains(err.Error(), `"b"`) {
+		t.Errorf("adding a listed token: %v, want a conflict", err)
+	}
+	err = AddTokens(home, map[string]Token{"c": {PIN: "123456"}}, "")
+	if errs.KindOf(err) != errs.Malformed || strings.Contains(err.Error(), "123456") {
+		t.Errorf("adding a literal PIN: %v, want it refused without echo", err)
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Errorf("refused additions changed signet.toml:\n%s", after)
+	}
+}
+
+// TestDefaultHasTokens: a new home's signet.toml has the [tokens] table.
+func TestDefaultHasTokens(t *testing.T) {
+	home := t.TempDir()
+	if err := Write(home, Default()); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := Load(home); err != nil || !c.HasTokens {
+		t.Fatalf("Load: %+v, %v; want [tokens]", c, err)
 	}
 }

@@ -33,6 +33,9 @@ type Home struct {
 	Keys   *kms.Manager
 	CA     *ca.CA
 	SSH    *sshca.CA // SSH certificates for the ssh-host and ssh-user authorities
+	// Notices say what opening the home changed to follow its
+	// configuration (settleACME), for the operator.
+	Notices []string
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -55,21 +58,33 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 			return nil, err
 		}
 	}
-	return open(ctx, dir, cfg, u)
-}
-
-func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, error) {
-	keys, err := keyManager(dir, cfg.Keys, u)
+	h, err := open(ctx, dir, cfg, u)
 	if err != nil {
 		return nil, err
 	}
+	if h.Notices, err = h.settleACME(ctx); err != nil {
+		h.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func open(ctx context.Context, dir string, cfg config.Config, u Unlock) (*Home, error) {
 	gate, err := lint.New()
 	if err != nil {
 		return nil, err
 	}
 	st, err := OpenStore(ctx, dir, cfg.Store)
 	if err != nil {
-		keys.Close()
+		return nil, err
+	}
+	if err := moveTokenSettings(ctx, dir, &cfg, st, u); err != nil {
+		st.Close()
+		return nil, err
+	}
+	keys, err := keyManager(dir, cfg, u)
+	if err != nil {
+		st.Close()
 		return nil, err
 	}
 	return &Home{
@@ -92,16 +107,29 @@ func OpenStore(ctx context.Context, dir, dsn string) (store.Store, error) {
 	return sqlite.Open(ctx, config.InHome(dir, strings.TrimPrefix(dsn, "sqlite:")))
 }
 
-// KeyManager opens keys without a home, from the unlock sources alone
-// (signet key generate and key list on a bare token).
-func KeyManager(dir string, u Unlock) (*kms.Manager, error) {
-	return keyManager(dir, config.Keys{}, u)
+// KeyManager opens keys without a home, from the unlock sources and the
+// module and PIN source uri names, if any (signet key generate and key list
+// on a bare token). It returns uri without them.
+func KeyManager(u Unlock, uri string) (*kms.Manager, string, error) {
+	bare, label, tok, ok, err := kms.SplitURI(uri)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := config.Config{}
+	if ok {
+		cfg.Tokens = map[string]config.Token{label: {Module: tok.Module, PIN: string(tok.PIN), Serial: tok.Serial}}
+	}
+	keys, err := keyManager("", cfg, u)
+	return keys, bare, err
 }
 
-func keyManager(dir string, k config.Keys, u Unlock) (*kms.Manager, error) {
-	o := kms.Options{Dir: dir, Module: k.PKCS11Module}
-	if u.Module != "" {
-		o.Module = u.Module
+// keyManager opens keys as cfg says; flags (u) replace [keys] for the run.
+// A home's software keys must be in it (kms.Options.Dir).
+func keyManager(dir string, cfg config.Config, u Unlock) (*kms.Manager, error) {
+	k := cfg.Keys
+	o := kms.Options{Dir: dir, Module: cmp.Or(u.Module, k.PKCS11Module), Tokens: map[string]kms.Token{}}
+	for label, t := range cfg.Tokens {
+		o.Tokens[label] = kmsToken(dir, t)
 	}
 	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error

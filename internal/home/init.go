@@ -30,6 +30,7 @@ type InitOptions struct {
 	BaseURL      string // where CRLs and OCSP will be served; "": http://<http_listen>
 	HTTPListen   string // plain-HTTP listener for CRLs and OCSP; "": config.DefaultHTTPListen
 	Store        string // store setting (a postgres:// URL); "": signet.db in the home
+	AdminToken   string // source of an operator-given admin token (at least kms.MinAdminToken characters); "": generated
 	Actor        string
 }
 
@@ -71,6 +72,24 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	rep := &Report{Dir: dir, Config: filepath.Join(dir, config.FileName), Database: config.RedactStore(config.InHome(dir, cfg.Store))}
 
+	// What is stored names no module or PIN source: those go to [tokens].
+	for _, k := range []*string{&o.RootKey, &o.AuthorityKey} {
+		bare, label, tok, ok, err := kms.SplitURI(*k)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok {
+			ct := config.Token{Module: tok.Module, PIN: string(tok.PIN), Serial: tok.Serial}
+			if cur, listed := cfg.Tokens[label]; listed && cur != ct {
+				return nil, nil, errs.New(errs.Conflict, "--key and --authority-key name token %q with different modules or PIN sources", label)
+			}
+			cfg.Tokens[label] = ct
+		}
+		*k = bare
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
 	rep.RootKey, rep.AuthorityKey = o.RootKey, o.AuthorityKey
 	if rep.RootKey == "" {
 		rep.RootKey = "file:keys/root.key"
@@ -81,6 +100,19 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	// A passphrase is needed only where a key is a file: a home whose keys
 	// are all on a token gets none.
 	software := !strings.HasPrefix(rep.RootKey, "pkcs11:") || !strings.HasPrefix(rep.AuthorityKey, "pkcs11:")
+	// Secrets the operator gives are checked before anything is written
+	// (a prompt is asked once, when the keys are generated, and checked then).
+	if software && cfg.Keys.Passphrase != "" && cfg.Keys.Passphrase != "prompt" {
+		if err := checkNewSecret(dir, cfg.Keys.Passphrase, kms.MinPassphrase, "passphrase for the new keys"); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.AdminToken != "" {
+		if err := checkNewSecret(dir, o.AdminToken, kms.MinAdminToken, "admin token"); err != nil {
+			return nil, nil, err
+		}
+		cfg.Server.AdminToken = o.AdminToken
+	}
 	if software && cfg.Keys.Passphrase == "" {
 		rep.TrialPassphrase = filepath.Join(dir, "passphrase")
 		if err := writeSecret(rep.TrialPassphrase); err != nil {
@@ -89,7 +121,9 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 		cfg.Keys.Passphrase = "file:passphrase"
 	}
 	rep.AdminTokenFile = filepath.Join(dir, "admin-token")
-	if err := writeSecret(rep.AdminTokenFile); err != nil {
+	if o.AdminToken != "" {
+		rep.AdminTokenFile = o.AdminToken
+	} else if err := writeSecret(rep.AdminTokenFile); err != nil {
 		return nil, nil, err
 	}
 	// Created here, not on first use, so that every node copied from this
@@ -100,6 +134,7 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	if err := config.Write(dir, cfg); err != nil {
 		return nil, nil, err
 	}
+	cfg.HasTokens = true
 	h, err := open(ctx, dir, cfg, Unlock{})
 	if err != nil {
 		return nil, nil, err
@@ -126,12 +161,27 @@ func Init(ctx context.Context, dir string, o InitOptions) (*Home, *Report, error
 	}
 	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{
 		Name: cfg.Server.Authority, Purpose: profile.TLSServer, KeyURI: rep.AuthorityKey, Actor: o.Actor,
-		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}},
+		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}}, ACME: true, // the first serve offers ACME
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return h, rep, nil
+}
+
+// checkNewSecret reads a new secret from its source and refuses it if it
+// is shorter than min characters.
+func checkNewSecret(dir, source string, min int, what string) error {
+	src, err := kms.ParseSource(config.InHome(dir, source))
+	if err != nil {
+		return err
+	}
+	b, err := src.Read(what)
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	return kms.CheckLength(b, min, what, src)
 }
 
 // GenerateKeyBesideRoot makes a new key named name next to the root key

@@ -32,7 +32,7 @@ func BenchmarkSign(b *testing.B) {
 	}
 
 	b.Run("software/ecdsa-p256", func(b *testing.B) {
-		b.Setenv("SIGNET_BENCH_PASS", "bench")
+		b.Setenv("SIGNET_BENCH_PASS", "bench passphrase")
 		m := kms.NewManager(kms.Options{Dir: b.TempDir(), Passphrase: "env:SIGNET_BENCH_PASS"})
 		defer m.Close()
 		s, err := m.Generate(ctx, "file:bench.key", kms.ECDSAP256)

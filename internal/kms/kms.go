@@ -10,6 +10,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"maps"
 	"strings"
 	"sync"
 
@@ -59,11 +60,16 @@ func (t KeyType) rsaBits() int {
 }
 
 // Options configures a Manager. Secrets are named by Source, never held.
+// PKCS#11 modules and PIN sources come only from here: a key URI naming
+// them (module-path, pin-source) is refused, for key URIs are stored in a
+// database, and whoever may write it must not choose the code a node loads
+// or the files it reads.
 type Options struct {
-	Dir        string // base for relative software key paths
-	Module     string // default PKCS#11 module path (a URI's module-path attribute wins)
-	PIN        Source // PIN source for PKCS#11 tokens
-	Passphrase Source // passphrase source for software keys
+	Dir        string           // base for relative software key paths; when set, software keys must be under it
+	Module     string           // PKCS#11 module of tokens not in Tokens
+	PIN        Source           // PIN source of tokens not in Tokens, or whose entry has none
+	Tokens     map[string]Token // by token label
+	Passphrase Source           // passphrase source for software keys
 }
 
 // KeyInfo describes a private key found on a token.
@@ -88,18 +94,34 @@ type Manager struct {
 	mu      sync.Mutex // guards the fields below
 	closed  bool
 	secrets map[Source][]byte
+	config  map[string]Token // Options.Tokens and those added since
 	tokens  map[tokenKey]*token
 	signers map[string]crypto.Signer // by URI as given
 }
 
 // NewManager returns a Manager; it opens nothing until a key is asked for.
 func NewManager(o Options) *Manager {
+	config := make(map[string]Token, len(o.Tokens))
+	maps.Copy(config, o.Tokens)
 	return &Manager{
 		opts:    o,
+		config:  config,
 		secrets: map[Source][]byte{},
 		tokens:  map[tokenKey]*token{},
 		signers: map[string]crypto.Signer{},
 	}
+}
+
+// AddToken configures one more token, by label, for the Manager's life;
+// errs.Conflict if the label is configured differently already.
+func (m *Manager) AddToken(label string, t Token) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if cur, ok := m.config[label]; ok && cur != t {
+		return errs.New(errs.Conflict, "token %q is configured with module %s already; edit its entry [tokens.%s] in signet.toml instead", label, cur.Module, label)
+	}
+	m.config[label] = t
+	return nil
 }
 
 // Generate creates a new key at uri and returns its signer. A pkcs11: key is
@@ -160,7 +182,7 @@ func (m *Manager) List(ctx context.Context, uri string) ([]KeyInfo, error) {
 		return nil, err
 	}
 	if scheme(uri) != "pkcs11" {
-		return nil, errs.New(errs.Malformed, "list %q: only pkcs11: URIs name a token whose keys can be listed", uri)
+		return nil, errs.New(errs.Malformed, "list %q: only pkcs11: URIs name a token whose keys can be listed", Redact(uri))
 	}
 	return m.listPKCS11(uri)
 }
@@ -197,7 +219,7 @@ func (m *Manager) Close() error {
 // remember checks a freshly opened signer and caches it by URI.
 func (m *Manager) remember(uri string, s crypto.Signer) (crypto.Signer, error) {
 	if s == nil || s.Public() == nil {
-		return nil, errs.New(errs.Internal, "key %q has no public key", uri)
+		return nil, errs.New(errs.Internal, "key %q has no public key", Redact(uri))
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -253,7 +275,7 @@ func scheme(uri string) string {
 }
 
 func badScheme(uri string) error {
-	return errs.New(errs.Malformed, "key URI %q: want pkcs11:token=T;object=NAME for a token key or file:PATH for a software key", uri)
+	return errs.New(errs.Malformed, "key URI %q: want pkcs11:token=T;object=NAME for a token key or file:PATH for a software key", Redact(uri))
 }
 
 // InProcess reports whether signer is one of Go's own key types, a key

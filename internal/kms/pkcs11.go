@@ -126,18 +126,65 @@ func (u *URI) tokenName() string {
 	return "(none)"
 }
 
+// tokenConfig is the module, PIN source and serial that open the token u
+// names: its entry in the configuration, else the defaults.
+func (m *Manager) tokenConfig(u *URI) (module string, pin Source, serial string, err error) {
+	m.mu.Lock()
+	t, ok := m.config[u.Token]
+	m.mu.Unlock()
+	module, pin, serial = m.opts.Module, m.opts.PIN, u.Serial
+	if !ok || u.Token == "" {
+		return module, pin, serial, nil
+	}
+	if t.Serial != "" {
+		if serial != "" && serial != t.Serial {
+			return "", "", "", errs.New(errs.Malformed, "pkcs11: %s names serial %s, but [tokens.%s] in signet.toml says serial %s", MarshalURI(u), serial, u.Token, t.Serial)
+		}
+		serial = t.Serial
+	}
+	if t.Module != "" {
+		module = t.Module
+	}
+	if t.PIN != "" {
+		pin = t.PIN
+	}
+	return module, pin, serial, nil
+}
+
+// refuseTokenSettings refuses a URI that names its module or PIN source:
+// those come from the node's configuration only (see Options).
+func refuseTokenSettings(u *URI) error {
+	if u.ModulePath == "" && u.PINSource == "" {
+		return nil
+	}
+	return errs.New(errs.Rejected,
+		"key URI %s names a PKCS#11 module or PIN source (module-path, pin-source): signet takes them only from the node's configuration, [tokens.LABEL] in signet.toml or --module and --pin",
+		MarshalURI(u))
+}
+
 // openToken returns the logged-in token u names, opening it on first use.
 func (m *Manager) openToken(u *URI) (*token, error) {
-	module := u.ModulePath
-	if module == "" {
-		module = m.opts.Module
+	// Before anything is loaded or read.
+	if err := refuseTokenSettings(u); err != nil {
+		return nil, err
+	}
+	module, pinSrc, serial, err := m.tokenConfig(u)
+	if err != nil {
+		return nil, err
 	}
 	if module == "" {
-		return nil, errs.New(errs.Malformed, "pkcs11: no module for %s: add ?module-path=/path/to/module.so or configure a default module", MarshalURI(u))
+		label := u.Token
+		if label == "" {
+			label = "LABEL"
+		}
+		return nil, errs.New(errs.Malformed, "pkcs11: no module for %s: add [tokens.%s] module = \"/path/to/module.so\" to signet.toml, or give --module", MarshalURI(u), label)
 	}
-	if u.Token == "" && u.Serial == "" && u.SlotID == nil {
+	if u.Token == "" && serial == "" && u.SlotID == nil {
 		return nil, errs.New(errs.Malformed, "pkcs11: %s names no token: add token=LABEL", MarshalURI(u))
 	}
+	sel := *u
+	sel.Serial = serial
+	u = &sel
 	key := tokenKey{module: module, token: u.Token, serial: u.Serial, slot: -1}
 	if u.Token == "" && u.Serial == "" {
 		key.slot = int64(*u.SlotID)
@@ -186,10 +233,6 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 		return nil, errs.New(errs.Unavailable, "pkcs11: no token %s in module %s; tokens present: %s", u.tokenName(), module, list)
 	}
 
-	pinSrc := u.PINSource
-	if pinSrc == "" {
-		pinSrc = m.opts.PIN
-	}
 	pin, err := m.secret(pinSrc, fmt.Sprintf("PIN for token %q", found.label))
 	if err != nil {
 		return nil, err

@@ -183,16 +183,26 @@ func TestPKCS11Errors(t *testing.T) {
 		wantKind(t, err, errs.Unavailable, `"elsewhere"`, `present: "ca"`)
 	})
 	t.Run("missing module", func(t *testing.T) {
-		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?module-path=/nonexistent/libp11.so")
+		m := kms.NewManager(kms.Options{Tokens: map[string]kms.Token{"ca": {Module: "/nonexistent/libp11.so"}}})
+		defer m.Close()
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root")
 		wantKind(t, err, errs.Unavailable, "/nonexistent/libp11.so")
 	})
 	t.Run("unloadable module", func(t *testing.T) {
-		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?module-path=/etc/passwd")
+		m := kms.NewManager(kms.Options{Module: "/etc/passwd"})
+		defer m.Close()
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root")
 		wantKind(t, err, errs.Unavailable, "/etc/passwd")
+	})
+	t.Run("no module", func(t *testing.T) {
+		m := kms.NewManager(kms.Options{})
+		defer m.Close()
+		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root")
+		wantKind(t, err, errs.Malformed, "[tokens.ca]", "--module")
 	})
 	t.Run("pin-value", func(t *testing.T) {
 		_, err := m.Signer(ctx, "pkcs11:token=ca;object=root?pin-value=1234")
-		wantKind(t, err, errs.Malformed, "pin-source")
+		wantKind(t, err, errs.Malformed, "pin-value", "[tokens.LABEL]")
 		if strings.Contains(err.Error(), "1234") {
 			t.Errorf("error echoes the PIN: %v", err)
 		}
@@ -227,14 +237,76 @@ func TestPKCS11Errors(t *testing.T) {
 	wantKind(t, err, errs.Unauthorized, `wrong PIN for token "ca"`)
 	bad.Close()
 
-	// The pin-source in a URI wins over the configured one.
-	good := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_WRONG_PIN"})
+	// A token's own entry wins over the defaults: its PIN source, and a
+	// serial that must match the token's.
+	serial := tokenSerial(t, module, "ca")
+	good := kms.NewManager(kms.Options{PIN: "env:SIGNET_WRONG_PIN",
+		Tokens: map[string]kms.Token{"ca": {Module: module, PIN: "env:SIGNET_TEST_PIN", Serial: serial}}})
 	defer good.Close()
-	s, err := good.Signer(ctx, "pkcs11:token=ca;object=root?pin-source=env:SIGNET_TEST_PIN")
+	s, err := good.Signer(ctx, "pkcs11:token=ca;object=root")
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkSigns(t, s)
+	other := kms.NewManager(kms.Options{Tokens: map[string]kms.Token{"ca": {Module: module, PIN: "env:SIGNET_TEST_PIN", Serial: "0000"}}})
+	defer other.Close()
+	_, err = other.Signer(ctx, "pkcs11:token=ca;object=root")
+	wantKind(t, err, errs.Unavailable, `no token "ca"`)
+}
+
+// TestPKCS11URIRefusesModuleAndPIN: a key URI, which comes from the store,
+// cannot name the module a node loads nor where its PIN is read: a Manager
+// without any module refuses a URI naming a real one, and a pin-source
+// naming a file that does not exist is never read.
+func TestPKCS11URIRefusesModuleAndPIN(t *testing.T) {
+	module, pin := kmstest.SoftHSM(t, "ca")
+	t.Setenv("SIGNET_TEST_PIN", pin)
+	ctx := context.Background()
+	gen := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_TEST_PIN"})
+	if _, err := gen.Generate(ctx, "pkcs11:token=ca;object=root", kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	gen.Close()
+	m := kms.NewManager(kms.Options{PIN: "env:SIGNET_TEST_PIN"})
+	defer m.Close()
+	for _, uri := range []string{
+		"pkcs11:token=ca;object=root?module-path=" + module,
+		"pkcs11:token=ca;object=root?pin-source=file:/nonexistent/pin",
+		"pkcs11:token=ca;object=root?module-path=" + module + "&pin-source=env:SIGNET_TEST_PIN",
+	} {
+		_, err := m.Signer(ctx, uri)
+		wantKind(t, err, errs.Rejected, "module-path, pin-source", "signet.toml")
+		if strings.Contains(err.Error(), "reading the") {
+			t.Errorf("%s: the pin-source was read: %v", uri, err)
+		}
+		_, err = m.Generate(ctx, strings.Replace(uri, "object=root", "object=new", 1), kms.ECDSAP256)
+		wantKind(t, err, errs.Rejected, "module-path, pin-source")
+		_, err = m.List(ctx, uri)
+		wantKind(t, err, errs.Rejected, "module-path, pin-source")
+	}
+}
+
+// tokenSerial is the serial of the token labelled label.
+func tokenSerial(t *testing.T, module, label string) string {
+	t.Helper()
+	out, err := exec.Command("pkcs11-tool", "--module", module, "--list-token-slots").CombinedOutput()
+	if err != nil {
+		t.Skipf("pkcs11-tool: %v", err)
+	}
+	found := false
+	for line := range strings.SplitSeq(string(out), "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch strings.TrimSpace(k) {
+		case "token label":
+			found = strings.TrimSpace(v) == label
+		case "serial num":
+			if found {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	t.Fatalf("no serial for token %q in:\n%s", label, out)
+	return ""
 }
 
 func TestPKCS11ConcurrentSigning(t *testing.T) {

@@ -42,12 +42,29 @@ func (m *Manager) filePath(uri string) (string, error) {
 		p = p[2:]
 	}
 	if p == "" {
-		return "", errs.New(errs.Malformed, "key URI %q: empty path", uri)
+		return "", errs.New(errs.Malformed, "key URI %q: empty path", Redact(uri))
 	}
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(m.opts.Dir, p)
 	}
-	return filepath.Clean(p), nil
+	p = filepath.Clean(p)
+	if m.opts.Dir != "" && !within(m.opts.Dir, p) {
+		// Key URIs are stored in the database: its writers must not point
+		// a node at files elsewhere.
+		return "", errs.New(errs.Rejected, "software key %s is outside the home %s: keep software keys in the home and name them by a relative path (file:keys/NAME.key)", p, m.opts.Dir)
+	}
+	return p, nil
+}
+
+// within reports whether path is dir or below it.
+func within(dir, path string) bool {
+	d, err1 := filepath.Abs(dir)
+	p, err2 := filepath.Abs(path)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(d, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
@@ -61,6 +78,9 @@ func (m *Manager) generateFile(uri string, t KeyType) (crypto.Signer, error) {
 	}
 	pass, err := m.secret(m.opts.Passphrase, "passphrase for key "+path)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckLength(pass, MinPassphrase, "passphrase for the new key "+path, m.opts.Passphrase); err != nil {
 		return nil, err
 	}
 	var priv crypto.Signer

@@ -76,7 +76,7 @@ func TestSoftwareKeyRoundTrip(t *testing.T) {
 func TestSoftwareKeyOpenSSL(t *testing.T) {
 	openssl := kmstest.RequireTool(t, "openssl")
 	dir := t.TempDir()
-	t.Setenv("SIGNET_TEST_PASS", "s3cret pass")
+	t.Setenv("SIGNET_TEST_PASS", "s3cret passphrase")
 	m := kms.NewManager(kms.Options{Dir: dir, Passphrase: "env:SIGNET_TEST_PASS"})
 	defer m.Close()
 	if _, err := m.Generate(context.Background(), "file:ca.key", kms.ECDSAP256); err != nil {
@@ -129,4 +129,30 @@ func TestParseKeyType(t *testing.T) {
 	}
 	_, err := kms.ParseKeyType("ECDSA-P256")
 	wantKind(t, err, errs.Malformed, "ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096")
+}
+
+// TestSoftwareKeyOutsideDir: a software key outside the Manager's directory
+// (a home) is refused, by absolute path or by climbing out, before the file
+// is read; without a directory (no home) any path is used.
+func TestSoftwareKeyOutsideDir(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "stolen.key")
+	t.Setenv("SIGNET_TEST_PASS", "correct horse battery staple")
+	free := kms.NewManager(kms.Options{Passphrase: "env:SIGNET_TEST_PASS"})
+	defer free.Close()
+	if _, err := free.Generate(context.Background(), "file:"+outside, kms.ECDSAP256); err != nil {
+		t.Fatal(err)
+	}
+	m := kms.NewManager(kms.Options{Dir: filepath.Join(dir, "home"), Passphrase: "env:SIGNET_TEST_PASS"})
+	defer m.Close()
+	rel, _ := filepath.Rel(filepath.Join(dir, "home"), outside)
+	for _, uri := range []string{"file:" + outside, "file://" + outside, "file:" + rel, "file:keys/../../x.key"} {
+		_, err := m.Signer(context.Background(), uri)
+		wantKind(t, err, errs.Rejected, "outside the home")
+		_, err = m.Generate(context.Background(), uri, kms.ECDSAP256)
+		wantKind(t, err, errs.Rejected, "outside the home")
+	}
+	if _, err := m.Generate(context.Background(), "file:"+filepath.Join(dir, "home", "keys", "in.key"), kms.ECDSAP256); err != nil {
+		t.Errorf("an absolute path inside the home: %v", err)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -17,6 +18,24 @@ import (
 type Source string
 
 const sourceHint = "PINs never go in config or argv; use env:VAR, file:PATH or prompt"
+
+// Minimum lengths, in characters, of secrets signet takes from an operator
+// for something new: the passphrase of a new software key, and an admin
+// token given instead of the one signet generates. Secrets made before
+// these minimums existed keep working.
+const (
+	MinPassphrase = 12
+	MinAdminToken = 32
+)
+
+// CheckLength refuses a new secret shorter than min characters; what names
+// it and src is where it came from (never the secret itself).
+func CheckLength(secret []byte, min int, what string, src Source) error {
+	if n := utf8.RuneCount(secret); n < min {
+		return errs.New(errs.Rejected, "the %s from %s has %d characters; a new one needs at least %d", what, src, n, min)
+	}
+	return nil
+}
 
 // ParseSource accepts "prompt", "env:VAR" or "file:PATH" and refuses anything
 // else, in particular a literal secret.

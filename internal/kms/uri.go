@@ -2,6 +2,7 @@ package kms
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -35,14 +36,14 @@ var objectTypes = map[string]bool{"public": true, "private": true, "cert": true,
 // key) and repeated attributes; vendor "x-" attributes are ignored.
 func ParseURI(s string) (*URI, error) {
 	if len(s) < 7 || !strings.EqualFold(s[:7], "pkcs11:") {
-		return nil, errs.New(errs.Malformed, "PKCS#11 URI %q must start with pkcs11:", s)
+		return nil, errs.New(errs.Malformed, "PKCS#11 URI %q must start with pkcs11:", Redact(s))
 	}
 	rest := s[7:]
 	path, query, _ := strings.Cut(rest, "?")
 	u := &URI{}
 	seen := map[string]bool{}
 	bad := func(format string, args ...any) error {
-		return errs.New(errs.Malformed, "PKCS#11 URI %q: "+format, append([]any{s}, args...)...)
+		return errs.New(errs.Malformed, "PKCS#11 URI %q: "+format, append([]any{Redact(s)}, args...)...)
 	}
 	for part := range strings.SplitSeq(path, ";") {
 		if part == "" {
@@ -109,7 +110,7 @@ func ParseURI(s string) (*URI, error) {
 		seen["?"+name] = true
 		if name == "pin-value" {
 			// Do not echo the URI: it holds the PIN.
-			return nil, errs.New(errs.Malformed, "PKCS#11 URI with pin-value refused: %s (pin-source=env:VAR works in a URI)", sourceHint)
+			return nil, errs.New(errs.Malformed, "PKCS#11 URI with pin-value refused: %s; give the token's PIN source as pin in its [tokens.LABEL] entry of signet.toml, or --pin", sourceHint)
 		}
 		val, err := unescape(raw)
 		if err != nil {
@@ -133,6 +134,92 @@ func ParseURI(s string) (*URI, error) {
 		}
 	}
 	return u, nil
+}
+
+// Redact is a key URI fit for messages and logs: the value of any
+// pin-value attribute, a PIN in the clear, is replaced by "xxxxx".
+func Redact(uri string) string {
+	const attr = "pin-value="
+	var b strings.Builder
+	for {
+		i := strings.Index(uri, attr)
+		if i < 0 {
+			b.WriteString(uri)
+			return b.String()
+		}
+		b.WriteString(uri[:i+len(attr)])
+		b.WriteString("xxxxx")
+		uri = uri[i+len(attr):]
+		if j := strings.IndexAny(uri, ";?&"); j >= 0 {
+			uri = uri[j:]
+		} else {
+			uri = ""
+		}
+	}
+}
+
+// HasPINValue reports whether uri carries a pin-value attribute, a PIN in
+// the clear, which ParseURI refuses.
+func HasPINValue(uri string) bool { return withoutAttrs(uri, "pin-value") != uri }
+
+// Token is how a node opens one PKCS#11 token: the module to load, the
+// source of its PIN and, when labels repeat, the serial that picks it.
+// Only the node's configuration says these, never a stored key URI.
+type Token struct {
+	Module string
+	PIN    Source
+	Serial string
+}
+
+// SplitURI separates an operator-given key URI into what may be stored,
+// uri without module-path, pin-source and pin-value, and the token
+// settings it carried, to be kept in the node's configuration: label is
+// its token label, tok its module-path and pin-source (ok is false when it
+// carried neither). A pin-value is refused, as by ParseURI.
+func SplitURI(uri string) (bare, label string, tok Token, ok bool, err error) {
+	if scheme(uri) != "pkcs11" {
+		return uri, "", Token{}, false, nil
+	}
+	u, err := ParseURI(uri)
+	if err != nil {
+		return "", "", Token{}, false, err
+	}
+	if u.ModulePath == "" && u.PINSource == "" {
+		return uri, "", Token{}, false, nil
+	}
+	if u.Token == "" {
+		return "", "", Token{}, false, errs.New(errs.Malformed,
+			"PKCS#11 URI %q names a module or PIN source but no token label: add token=LABEL, so the token can be listed in signet.toml", uri)
+	}
+	return withoutAttrs(uri, "module-path", "pin-source"), u.Token, Token{Module: u.ModulePath, PIN: u.PINSource, Serial: u.Serial}, true, nil
+}
+
+// StripPINValue returns uri without its pin-value attributes.
+func StripPINValue(uri string) string { return withoutAttrs(uri, "pin-value") }
+
+// withoutAttrs returns uri without the path and query attributes named.
+func withoutAttrs(uri string, names ...string) string {
+	scheme, rest, ok := strings.Cut(uri, ":")
+	if !ok {
+		return uri
+	}
+	path, query, hasQuery := strings.Cut(rest, "?")
+	drop := func(s, sep string) string {
+		parts := strings.Split(s, sep)
+		keep := parts[:0]
+		for _, p := range parts {
+			name, _, _ := strings.Cut(p, "=")
+			if !slices.Contains(names, name) {
+				keep = append(keep, p)
+			}
+		}
+		return strings.Join(keep, sep)
+	}
+	out := scheme + ":" + drop(path, ";")
+	if q := drop(query, "&"); hasQuery && (q != "" || query == "") {
+		out += "?" + q
+	}
+	return out
 }
 
 // String is MarshalURI(u).

@@ -1,6 +1,7 @@
 package kms_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,6 +70,59 @@ func TestParseURI(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedactAndSplit: a pin-value never survives Redact, even in a URI
+// ParseURI refuses for another reason first; SplitURI takes module-path and
+// pin-source out of a URI and leaves the rest as it was written.
+func TestRedactAndSplit(t *testing.T) {
+	for _, uri := range []string{
+		"pkcs11:token=ca;objekt=x?pin-value=123456",
+		"pkcs11:pin-value=123456;token=ca",
+		"pkcs12:token=ca?module-path=/x.so&pin-value=123456&pin-source=env:P",
+		"pkcs11:token=ca?pin-value=123456",
+	} {
+		if r := kms.Redact(uri); strings.Contains(r, "123456") || !strings.Contains(r, "pin-value=xxxxx") {
+			t.Errorf("Redact(%q) = %q", uri, r)
+		}
+		if !kms.HasPINValue(uri) || strings.Contains(kms.StripPINValue(uri), "pin-value") {
+			t.Errorf("%q: HasPINValue %v, StripPINValue %q", uri, kms.HasPINValue(uri), kms.StripPINValue(uri))
+		}
+		_, err := kms.ParseURI(uri)
+		if err == nil || strings.Contains(err.Error(), "123456") {
+			t.Errorf("ParseURI(%q): %v", uri, err)
+		}
+		m := kms.NewManager(kms.Options{})
+		for _, f := range []func() error{
+			func() error { _, err := m.Signer(context.Background(), uri); return err },
+			func() error { _, err := m.Generate(context.Background(), uri, kms.ECDSAP256); return err },
+			func() error { _, err := m.List(context.Background(), uri); return err },
+		} {
+			if err := f(); err == nil || strings.Contains(err.Error(), "123456") {
+				t.Errorf("%q: %v", uri, err)
+			}
+		}
+		m.Close()
+	}
+	if kms.HasPINValue("pkcs11:token=ca;object=a?module-path=/x.so") {
+		t.Error("HasPINValue without one")
+	}
+
+	bare, label, tok, ok, err := kms.SplitURI("pkcs11:token=ca;serial=42;object=root;x-v=1?module-path=/usr/lib/p11.so&pin-source=env:PIN&x-q=2")
+	if err != nil || !ok || bare != "pkcs11:token=ca;serial=42;object=root;x-v=1?x-q=2" || label != "ca" ||
+		tok != (kms.Token{Module: "/usr/lib/p11.so", PIN: "env:PIN", Serial: "42"}) {
+		t.Errorf("SplitURI: %q %q %+v %v %v", bare, label, tok, ok, err)
+	}
+	if bare, _, _, ok, err := kms.SplitURI("pkcs11:token=ca;object=root?module-path=/x.so"); err != nil || !ok || bare != "pkcs11:token=ca;object=root" {
+		t.Errorf("SplitURI: %q %v %v", bare, ok, err)
+	}
+	for _, uri := range []string{"pkcs11:token=ca;object=root", "file:keys/root.key"} {
+		if bare, _, _, ok, err := kms.SplitURI(uri); err != nil || ok || bare != uri {
+			t.Errorf("SplitURI(%q): %q %v %v", uri, bare, ok, err)
+		}
+	}
+	_, _, _, _, err = kms.SplitURI("pkcs11:serial=42;object=root?module-path=/x.so")
+	wantKind(t, err, errs.Malformed, "token=LABEL")
 }
 
 func TestMarshalURI(t *testing.T) {

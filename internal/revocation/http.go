@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"bytes"
 	"crypto"
 	"encoding/base64"
 	"errors"
@@ -183,6 +184,8 @@ func writeOCSPError(w http.ResponseWriter, body []byte) {
 func (s *Service) Lookup(der []byte) (*response, []byte) {
 	// Most clients send the same bytes for the same certificate (no nonce,
 	// RFC 5019): those skip parsing, which is most of a request's cost.
+	// The cache is keyed by what a request asks (see canonical), not by
+	// whatever bytes a client sends.
 	s.rawMu.RLock()
 	hit, ok := s.raw[string(der)]
 	s.rawMu.RUnlock()
@@ -218,7 +221,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 		s.o.Log.Error("OCSP response", "authority", a.rec.Name, "err", err)
 		return nil, ocsp.InternalErrorErrorResponse
 	}
-	if resp.known {
+	if resp.known && canonical(der, req) {
 		s.rawMu.Lock()
 		if len(s.raw) < maxRaw {
 			s.raw[string(der)] = rawHit{a, rk}
@@ -226,6 +229,16 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 		s.rawMu.Unlock()
 	}
 	return resp, nil
+}
+
+// canonical says whether der is the one encoding of req's CertID without
+// extras (no nonce, requestor name or further requests: RFC 5019's form,
+// which most clients send). Only those go into the request-bytes cache, so
+// it holds at most one entry per issuer, hash and serial however clients
+// pad their requests.
+func canonical(der []byte, req *ocsp.Request) bool {
+	c, err := req.Marshal()
+	return err == nil && bytes.Equal(c, der)
 }
 
 // issuer finds the served authority an OCSP CertID names.

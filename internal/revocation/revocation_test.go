@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/base64"
+	"encoding/binary"
 	"io"
 	"log/slog"
 	"math/big"
@@ -516,5 +517,62 @@ func TestSignCRLsLetsIssuanceIn(t *testing.T) {
 	}
 	if !found {
 		t.Error("the revoked certificate is on no shard's CRL")
+	}
+}
+
+// padded re-encodes an OCSP request for the same CertID with a nonce
+// extension of n bytes carrying i: as distinct as a client can make it.
+func padded(t testing.TB, req []byte, i, n int) []byte {
+	t.Helper()
+	var in struct{ TBS struct{ List asn1.RawValue } }
+	if _, err := asn1.Unmarshal(req, &in); err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, n)
+	binary.BigEndian.PutUint64(nonce, uint64(i))
+	value, _ := asn1.Marshal(nonce)
+	var out struct {
+		TBS struct {
+			List asn1.RawValue
+			Ext  []pkix.Extension `asn1:"explicit,tag:2"`
+		}
+	}
+	out.TBS.List = in.TBS.List
+	out.TBS.Ext = []pkix.Extension{{Id: asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 48, 1, 2}, Value: value}}
+	der, err := asn1.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestOCSPPaddedRequests: distinct requests for one certificate (nonces of
+// every length) are all answered, and leave one cached response and at
+// most one request-bytes entry, not one per request: memory stays bounded
+// by the certificates, not by what clients send.
+func TestOCSPPaddedRequests(t *testing.T) {
+	f := newFixture(t)
+	c := f.issue(t, 0)
+	req := ocspRequest(t, c, f.issuer, crypto.SHA1)
+	f.post(t, req)
+	for i := range 500 {
+		body := padded(t, req, i, 8+i%800)
+		if bytes.Equal(body, req) {
+			t.Fatal("padding changed nothing")
+		}
+		_, der := f.post(t, body)
+		if r, err := ocsp.ParseResponseForCert(der, c, f.issuer); err != nil || r.Status != ocsp.Good {
+			t.Fatalf("padded request %d: %v, %v", i, statusOf(r), err)
+		}
+	}
+	a := f.svc.authority("web")
+	a.ocsp.mu.RLock()
+	responses := len(a.ocsp.responses)
+	a.ocsp.mu.RUnlock()
+	f.svc.rawMu.RLock()
+	raw := len(f.svc.raw)
+	f.svc.rawMu.RUnlock()
+	if responses != 1 || raw != 1 {
+		t.Errorf("after 501 requests for one certificate: %d cached responses and %d request-bytes entries, want 1 and 1", responses, raw)
 	}
 }

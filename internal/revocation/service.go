@@ -55,7 +55,7 @@ type Service struct {
 	authorities atomic.Pointer[map[string]*authority]
 
 	rawMu sync.RWMutex
-	raw   map[string]rawHit // request bytes already answered → what they asked
+	raw   map[string]rawHit // canonical request bytes already answered → what they asked
 
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
@@ -70,7 +70,8 @@ type rawHit struct {
 	k respKey
 }
 
-// maxRaw bounds the request-bytes cache: requests with nonces are unique.
+// maxRaw bounds the request-bytes cache: one entry per certificate and
+// CertID hash asked about.
 const maxRaw = 100000
 
 var errNoResponder = errs.New(errs.Unavailable, "the OCSP responder has no certificate yet")

@@ -15,6 +15,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/profile"
 )
 
@@ -140,6 +141,8 @@ type authorityOut struct {
 	CertPEM  string          `json:"certificate,omitempty"`
 	Parent   string          `json:"parent,omitempty"`
 	Validity string          `json:"default_validity,omitempty"`
+	ACME     bool            `json:"acme"`
+	EAB      bool            `json:"require_eab"`
 }
 
 func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
@@ -151,7 +154,8 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	out := make([]authorityOut, len(list))
 	for i, a := range list {
 		out[i] = authorityOut{
-			Name: a.Name, Purpose: a.Purpose, Key: a.KeyURI, Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
+			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
+			ACME: a.ACME, EAB: a.RequireEAB,
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))

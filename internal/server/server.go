@@ -39,6 +39,9 @@ type Options struct {
 	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
 	ShutdownTimeout time.Duration
 	ACME            http.Handler // serves /acme/ when set (acme/wfe)
+	// Warnings, when set, says what /health lists for the operator
+	// (acme/wfe's: the admin authority has ACME on and is not served).
+	Warnings func(context.Context) []string
 }
 
 // Server is the HTTPS front end.
@@ -47,6 +50,7 @@ type Server struct {
 	tokenHash [32]byte
 	mux       *http.ServeMux
 	adminCA   *x509.Certificate // issuer of administrators' client certificates; nil: none
+	adminPool *x509.CertPool    // adminCA alone: the trust anchor for them
 }
 
 // New builds the routes.
@@ -78,27 +82,59 @@ func New(o Options) *Server {
 }
 
 // Handler returns the HTTP handler, for tests and embedding.
-func (s *Server) Handler() http.Handler { return s.logged(s.mux) }
+func (s *Server) Handler() http.Handler { return s.logged(s.sameOrigin(s.mux)) }
+
+// sameOrigin refuses state-changing API requests (POST, PUT, DELETE...)
+// that a browser sends from another origin, as its Sec-Fetch-Site or
+// Origin header says, whatever their content type or body. Browsers attach
+// a client certificate to any request, SameSite rules or not, so a page
+// elsewhere could otherwise make an administrator's browser issue or
+// revoke; one rule for certificate and token alike. Clients that send
+// neither header (curl, scripts, the CLI) are not browsers and pass.
+func (s *Server) sameOrigin(h http.Handler) http.Handler {
+	cop := http.NewCrossOriginProtection()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			if err := cop.Check(r); err != nil {
+				writeProblem(w, r, s.o.Log, errs.New(errs.Rejected,
+					"cross-origin %s %s refused: the API takes state-changing requests only from its own origin or from non-browser clients", r.Method, r.URL.Path))
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// tls12Suites are the only TLS 1.2 cipher suites served: ECDHE with an
+// AEAD. This narrows Go's defaults, which still accept CBC suites with
+// SHA-1 MACs; TLS 1.3 suites are not configurable and all AEAD.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
 
 // TLSConfig issues the server's own certificate through the one issuance
 // path and returns a TLS 1.2+ configuration that renews it in time.
+//
+// With an admin authority, clients are asked for a certificate but it is
+// not verified during the handshake: one that is unrelated, expired or
+// revoked must not cost its holder /health or ACME. Only the admin routes
+// check it (admin), and refuse it with a problem document.
 func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	own, err := newOwnCert(ctx, s.issueOwn, s.o.Log)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: own.get}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12Suites, GetCertificate: own.get}
 	if s.o.AdminAuthority != "" {
 		if s.adminCA, err = s.adminAuthority(ctx); err != nil {
 			return nil, err
 		}
-		root, err := s.o.CA.Root(ctx)
-		if err != nil {
-			return nil, err
-		}
-		cfg.ClientCAs = x509.NewCertPool()
-		cfg.ClientCAs.AddCert(root)
-		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		s.adminPool = x509.NewCertPool()
+		s.adminPool.AddCert(s.adminCA)
+		cfg.ClientCAs = s.adminPool // only names the acceptable issuer to clients
+		cfg.ClientAuth = tls.RequestClientCert
 	}
 	return cfg, nil
 }
@@ -179,7 +215,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	h := map[string]any{"status": "ok"}
+	if s.o.Warnings != nil {
+		if ws := s.o.Warnings(r.Context()); len(ws) > 0 {
+			h["warnings"] = ws
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 // authenticated admits requests bearing the admin token, or a valid,
@@ -204,17 +246,31 @@ func (s *Server) admin(r *http.Request) (string, error) {
 		}
 		return "", errs.New(errs.Unauthorized, "the bearer token is not the admin token")
 	}
-	if s.adminCA != nil && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 1 {
-		leaf, issuer := r.TLS.VerifiedChains[0][0], r.TLS.VerifiedChains[0][1]
-		if issuer.Equal(s.adminCA) {
-			c, err := s.o.Store.Certificate(r.Context(), ca.Serial(leaf.SerialNumber))
-			if err != nil || c.Status != store.Valid {
-				return "", errs.New(errs.Unauthorized, "client certificate %s is unknown or revoked", ca.Serial(leaf.SerialNumber))
-			}
-			return "api:client-cert:" + leaf.Subject.CommonName, nil
-		}
+	if s.adminCA != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return s.certAdmin(r)
 	}
 	return "", errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>' or a client certificate from the admin authority")
+}
+
+// certAdmin verifies the client certificate the handshake took unverified
+// (its holder proved the key): issued by the admin authority for client
+// authentication, within its validity, and recorded as valid (not revoked)
+// in the store.
+func (s *Server) certAdmin(r *http.Request) (string, error) {
+	leaf := r.TLS.PeerCertificates[0]
+	serial := ca.Serial(leaf.SerialNumber)
+	// The admin authority is the only anchor and no intermediates are
+	// offered: the leaf must be signed by it directly.
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: s.adminPool,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		return "", errs.New(errs.Unauthorized, "client certificate %s (%q) is not a valid client certificate of admin authority %q: %v",
+			serial, leaf.Subject.CommonName, s.o.AdminAuthority, err)
+	}
+	c, err := s.o.Store.Certificate(r.Context(), serial)
+	if err != nil || c.Status != store.Valid || c.Authority != s.o.AdminAuthority {
+		return "", errs.New(errs.Unauthorized, "client certificate %s is unknown or revoked", serial)
+	}
+	return "api:client-cert:" + leaf.Subject.CommonName, nil
 }
 
 // statusRecorder remembers the status for the access log.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +34,7 @@ func TestSSHAPI(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	pass := filepath.Join(dir, "pass")
-	if err := os.WriteFile(pass, []byte("pw"), 0o600); err != nil {
+	if err := os.WriteFile(pass, []byte("a long passphrase"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("file:" + pass)})
@@ -51,7 +52,8 @@ func TestSSHAPI(t *testing.T) {
 		Policy: policy.Policy{Principals: []string{"alice"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	srv := server.New(server.Options{CA: c, SSH: sshca.New(sshca.Options{Store: st, Keys: keys}), Store: st, AdminToken: []byte("secret")})
+	sc := sshca.New(sshca.Options{Store: st, Keys: keys})
+	srv := server.New(server.Options{CA: c, SSH: sc, Store: st, AdminToken: []byte("secret")})
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 
@@ -123,6 +125,9 @@ func TestSSHAPI(t *testing.T) {
 		{"unknown field", "secret", `{"public_key": "x", "principal": ["alice"]}`, 400, "unknown field"},
 		{"bad key", "secret", body(map[string]any{"public_key": "ssh-ed25519 AAAA", "principals": []string{"alice"}}), 400, "public key"},
 		{"no principals", "secret", body(map[string]any{"public_key": line}), 400, "principal"},
+		{"source address with a zone", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"fe80::1%eth0"}}), 400, "IPv6 zone"},
+		{"source address with host bits", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "source_address": []string{"10.1.2.3/8"}}), 400, "write 10.0.0.0/8"},
+		{"validity that wrapped around", "secret", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "validity": "213504d"}), 400, "longer than 100 years"},
 	} {
 		resp, out := post(tc.token, "", tc.payload)
 		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" || !strings.Contains(out, tc.detail) {
@@ -131,6 +136,20 @@ func TestSSHAPI(t *testing.T) {
 	}
 	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{}); len(list) != 2 {
 		t.Errorf("%d certificates recorded, want 2 (refusals record nothing)", len(list))
+	}
+
+	// After its key ID is revoked, the KRL refuses every certificate with
+	// it: none is issued, and the answer says to choose another.
+	if _, err := sc.RevokeKeyID(ctx, "users", "alice@api", "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, out = post("secret", "", body(map[string]any{"public_key": line, "principals": []string{"alice"}, "key_id": "alice@api"}))
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(out, `key ID \"alice@api\" of authority \"users\" is revoked`) ||
+		!strings.Contains(out, "choose a new key ID") {
+		t.Errorf("key ID revoked: %d %s", resp.StatusCode, out)
+	}
+	if list, _ := st.SSHCertificates(ctx, store.SSHFilter{KeyID: "alice@api", Status: store.Valid}); len(list) != 0 {
+		t.Errorf("valid certificates with a revoked key ID: %+v", list)
 	}
 
 	get := func(path string) (int, string) {
@@ -150,5 +169,53 @@ func TestSSHAPI(t *testing.T) {
 	}
 	if code, _ := get("/api/v1/authorities/nobody/ssh/krl"); code != 404 {
 		t.Errorf("krl of an unknown authority: %d", code)
+	}
+}
+
+// TestSSHTrustPattern: the known_hosts pattern of the public trust route
+// is an OpenSSH host pattern list or a 400 problem; NUL, vertical tab, #
+// and the like never reach the lines hosts install.
+func TestSSHTrustPattern(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "ssh trust pattern test")
+	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	defer keys.Close()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := keys.Generate(ctx, "file:hosts.key", kms.Ed25519); err != nil {
+		t.Fatal(err)
+	}
+	c := ca.New(ca.Options{Store: st, Keys: keys})
+	if _, err := c.CreateAuthority(ctx, ca.AuthoritySpec{Name: "hosts", Purpose: profile.SSHHost, KeyURI: "file:hosts.key",
+		Policy: policy.Policy{Principals: []string{"web.example.org"}}, DefaultValidity: time.Hour, MaxValidity: 2 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(server.Options{CA: c, SSH: sshca.New(sshca.Options{Store: st, Keys: keys}), Store: st, AdminToken: []byte("secret")})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	get := func(pattern string) (int, string, string) {
+		resp, err := http.Get(ts.URL + "/api/v1/authorities/hosts/ssh/trust?pattern=" + url.QueryEscape(pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	for _, pattern := range []string{"*.example.org,!old.example.org", "[web.example.org]:2222", "10.0.0.?,2001:db8::1", "[::1]:22"} {
+		if code, _, out := get(pattern); code != 200 || !strings.HasPrefix(out, "@cert-authority "+pattern+" ssh-ed25519 AAAA") || strings.Count(out, "\n") != 1 {
+			t.Errorf("pattern %q: %d %q", pattern, code, out)
+		}
+	}
+	for _, pattern := range []string{"web\x00.example.org", "a\vb", "web.example.org#comment", "a b", "\"a\"", "a,,b", "a,", "!",
+		"[web.example.org]", "[web.example.org]:0", "[web.example.org]:65536", "|1|c2FsdA==|aGFzaA==", "a/b", "user@host"} {
+		code, ct, out := get(pattern)
+		if code != 400 || ct != "application/problem+json" || !strings.Contains(out, "urn:signet:error:malformed") || !strings.Contains(out, "known_hosts pattern") {
+			t.Errorf("pattern %q: %d %s %q, want a 400 problem", pattern, code, ct, out)
+		}
 	}
 }

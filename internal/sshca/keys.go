@@ -107,8 +107,14 @@ func trusted(s store.SSHKeyState) bool { return s == store.SSHKeyActive || s == 
 // active or trusted key: "@cert-authority PATTERN KEY" lines for
 // known_hosts (host authority), or the keys for sshd's TrustedUserCAKeys
 // file (user authority). pattern "" is the authority's principal policy as
-// a known_hosts pattern list ("*" if it permits any name).
+// a known_hosts pattern list ("*" if it permits any name); a pattern given
+// must pass CheckHostPattern.
 func (c *CA) Trust(ctx context.Context, authority, pattern string) (string, error) {
+	if pattern != "" {
+		if err := CheckHostPattern(pattern); err != nil {
+			return "", err
+		}
+	}
 	a, err := c.sshAuthority(ctx, authority)
 	if err != nil {
 		return "", err
@@ -120,9 +126,6 @@ func (c *CA) Trust(ctx context.Context, authority, pattern string) (string, erro
 	host := a.Purpose == string(profile.SSHHost)
 	if host && pattern == "" {
 		pattern = hostPattern(a)
-	}
-	if strings.ContainsAny(pattern, " \t\r\n") {
-		return "", errs.New(errs.Malformed, "known_hosts pattern %q must not contain white space", pattern)
 	}
 	var b strings.Builder
 	for _, k := range keys {

@@ -21,7 +21,8 @@ func (c *CA) Revoke(ctx context.Context, authority string, serial uint64, actor 
 
 // RevokeKeyID revokes every certificate of an authority with that key ID;
 // the KRL lists the key ID, so certificates with it are refused however
-// they were issued. It returns how many recorded certificates it revoked.
+// they were issued, and the authority issues none with it from then on.
+// It returns how many recorded certificates it revoked.
 func (c *CA) RevokeKeyID(ctx context.Context, authority, keyID, actor string) (int, error) {
 	if _, err := c.sshAuthority(ctx, authority); err != nil {
 		return 0, err

@@ -79,10 +79,8 @@ func (o CertOptions) build() (ssh.Permissions, error) {
 	}
 	if len(o.SourceAddresses) > 0 {
 		for _, s := range o.SourceAddresses {
-			if _, err := netip.ParsePrefix(s); err != nil {
-				if _, err := netip.ParseAddr(s); err != nil {
-					return p, errs.New(errs.Malformed, "source address %q is not a CIDR or an IP address", s)
-				}
+			if err := checkSourceAddress(s); err != nil {
+				return p, err
 			}
 		}
 		p.CriticalOptions["source-address"] = strings.Join(o.SourceAddresses, ",")
@@ -99,6 +97,32 @@ func (o CertOptions) build() (ssh.Permissions, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkSourceAddress refuses a source-address entry that sshd would refuse,
+// and with it the whole certificate: OpenSSH takes an IPv4 or IPv6 address
+// or a CIDR whose host bits are zero, and no IPv6 zone. Go's parser is
+// stricter than OpenSSH's in places (no "10.1" shorthand, no leading zeros
+// in a prefix length, nothing longer than OpenSSH reads), which only ever
+// refuses more.
+func checkSourceAddress(s string) error {
+	if strings.Contains(s, "%") {
+		return errs.New(errs.Malformed, "source address %q names an IPv6 zone, which sshd refuses; give the address without %%zone", s)
+	}
+	if !strings.Contains(s, "/") {
+		if _, err := netip.ParseAddr(s); err != nil {
+			return errs.New(errs.Malformed, "source address %q is not a CIDR or an IP address", s)
+		}
+		return nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return errs.New(errs.Malformed, "source address %q is not a CIDR or an IP address", s)
+	}
+	if p != p.Masked() {
+		return errs.New(errs.Malformed, "source address %q has host bits set, which sshd refuses; write %s", s, p.Masked())
+	}
+	return nil
 }
 
 // Issued is an SSH certificate that is signed and durably recorded.

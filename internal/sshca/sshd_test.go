@@ -255,6 +255,19 @@ func TestOpenSSH(t *testing.T) {
 		}
 		refused("expired certificate", key, cert, "expired")
 	})
+	t.Run("SourceAddress", func(t *testing.T) {
+		from := func(name, cidr string) (key, cert string) {
+			key = filepath.Join(dir, name)
+			cert = key + "-cert.pub"
+			f.sign(t, nil, sshca.Request{Authority: "users", PublicKey: sshKey(t, key), Type: store.SSHUserCert, Principals: []string{o.user},
+				KeyID: name, Options: sshca.CertOptions{SourceAddresses: []string{cidr, "::1"}}}, cert)
+			return key, cert
+		}
+		key, cert := from("loopback", "127.0.0.0/8")
+		ok("certificate for the loopback network", key, cert)
+		key, cert = from("elsewhere", "192.0.2.0/24")
+		refused("certificate for another network", key, cert, "not from a permitted source address")
+	})
 	t.Run("RevokedInKRL", func(t *testing.T) {
 		key, cert, iss := user("carol", nil, o.user)
 		ok("before revocation", key, cert)

@@ -28,6 +28,17 @@ func PrepareCreateAuthority(a Authority, ev audit.Event, now func() time.Time) (
 	return a, ev, nil
 }
 
+// PrepareChangeAuthority prepares a ChangeAuthority call.
+func PrepareChangeAuthority(name string, ch AuthorityChange, ev audit.Event) (audit.Event, error) {
+	switch {
+	case name == "":
+		return ev, errs.New(errs.Malformed, "authority has no name")
+	case ch.Empty():
+		return ev, errs.New(errs.Malformed, "no change given for authority %q", name)
+	}
+	return PrepareEvent(ev, audit.KindAuthorityUpdate, name, name)
+}
+
 // PrepareRecordCertificate prepares a RecordCertificate call: a
 // certificate without a status is valid, and the order it finalizes, if
 // any, gets its serial. That order is a copy: the caller's is left alone,
@@ -72,8 +83,9 @@ func PrepareRevoke(serial string, at time.Time, reason int, ev audit.Event) (aud
 // to a row are refused: only the methods that write the row may write them.
 func PrepareAppendEvent(ev audit.Event) (audit.Event, error) {
 	switch ev.Kind {
-	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate,
-		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState:
+	case audit.KindCertificateIssue, audit.KindCertificateRevoke, audit.KindAuthorityCreate, audit.KindAuthorityUpdate,
+		audit.KindSSHCertificateIssue, audit.KindSSHCertificateRevoke, audit.KindSSHKeyAdd, audit.KindSSHKeyState,
+		audit.KindKeyURIRewrite:
 		return ev, errs.New(errs.Malformed, "a %s event is written by the store itself", ev.Kind)
 	}
 	return PrepareEvent(ev, "", "", "")

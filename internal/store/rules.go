@@ -22,8 +22,8 @@ func CheckCreateAuthority(a Authority, exists, parentExists bool) error {
 }
 
 // CheckAuthorityExists is the rule of the writes under an authority that
-// must exist already: AddSSHKey, SetSSHKeyState, CreateACMEAccount,
-// CreateEABKey and NextCRLNumbers.
+// must exist already: ChangeAuthority, AddSSHKey, SetSSHKeyState,
+// CreateACMEAccount, CreateEABKey and NextCRLNumbers.
 func CheckAuthorityExists(name string, exists bool) error {
 	if !exists {
 		return errs.New(errs.NotFound, "authority %q does not exist", name)
@@ -78,8 +78,11 @@ func CheckSetSSHKeyState(authority, fingerprint, cur string, next SSHKeyState) e
 
 // CheckRecordSSHCertificate is RecordSSHCertificate's rule: taken, whether
 // its serial is recorded already; keyState, the stored state of its CA key,
-// which must be the active one.
-func CheckRecordSSHCertificate(c SSHCertificate, taken bool, keyState string) error {
+// which must be the active one; keyIDRevoked, whether a certificate of the
+// authority was revoked by the key ID (RevokedByKeyID). The authority's KRL
+// lists such a key ID for every CA key, so sshd would refuse the
+// certificate while the inventory called it valid.
+func CheckRecordSSHCertificate(c SSHCertificate, taken bool, keyState string, keyIDRevoked bool) error {
 	switch {
 	case taken:
 		return errs.New(errs.Conflict, "SSH certificate serial %d is already recorded", c.Serial)
@@ -87,6 +90,8 @@ func CheckRecordSSHCertificate(c SSHCertificate, taken bool, keyState string) er
 		return errs.New(errs.NotFound, "authority %q has no SSH key %s", c.Authority, c.CAFingerprint)
 	case keyState != string(SSHKeyActive):
 		return errs.New(errs.Conflict, "SSH key %s of %q is %s, not active: it may not sign", c.CAFingerprint, c.Authority, keyState)
+	case keyIDRevoked:
+		return errs.New(errs.Rejected, "key ID %q of authority %q is revoked and its KRL refuses every certificate with it: choose a new key ID", c.KeyID, c.Authority)
 	}
 	return nil
 }

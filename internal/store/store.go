@@ -66,7 +66,22 @@ type Authority struct {
 	CreatedAt       time.Time
 	BaseURL         string // where its CRLs, OCSP responder and certificate are served; "": the node's default
 	Shards          int    // CRL shards its certificates are spread over; 0 is taken as 1
+
+	// Settings an operator may change after creation (ChangeAuthority).
+	ACME       bool // served over ACME (never the admin authority: see home)
+	RequireEAB bool // new ACME accounts need an external account binding
 }
+
+// AuthorityChange is a change of an authority's settings: each non-nil
+// field is set, the others are left as they are, so that two operators
+// changing different settings at once both get their way.
+type AuthorityChange struct {
+	ACME       *bool
+	RequireEAB *bool
+}
+
+// Empty reports whether ch changes nothing.
+func (ch AuthorityChange) Empty() bool { return ch.ACME == nil && ch.RequireEAB == nil }
 
 // Validity is how long a certificate asked for req lasts: req, or the
 // authority's default for 0, refused if not positive or above the
@@ -130,6 +145,10 @@ type Store interface {
 	Authority(ctx context.Context, name string) (Authority, error)
 	// Authorities lists every authority ordered by name.
 	Authorities(ctx context.Context) ([]Authority, error)
+	// ChangeAuthority applies ch with its authority.update event;
+	// errs.NotFound if the authority does not exist, errs.Malformed if ch
+	// changes nothing.
+	ChangeAuthority(ctx context.Context, name string, ch AuthorityChange, ev audit.Event) error
 
 	// RecordCertificate records an issued certificate and its
 	// certificate.issue event; errs.Conflict on a duplicate serial,
@@ -168,7 +187,8 @@ type Store interface {
 	// RecordSSHCertificate records an SSH certificate and its
 	// ssh.certificate.issue event; errs.Conflict on a duplicate serial or
 	// if its CA key is not (any longer) the authority's active key,
-	// errs.NotFound if the authority or key does not exist.
+	// errs.NotFound if the authority or key does not exist, errs.Rejected
+	// if the authority revoked its key ID (RevokeSSHKeyID).
 	RecordSSHCertificate(ctx context.Context, c SSHCertificate, ev audit.Event) error
 	SSHCertificate(ctx context.Context, serial uint64) (SSHCertificate, error)
 	// SSHCertificates lists matches ordered by serial.
@@ -179,7 +199,14 @@ type Store interface {
 	// RevokeSSHKeyID revokes every certificate of the authority with that
 	// key ID, marking them revoked by key ID, with one ssh.certificate.revoke
 	// event; it returns how many it revoked, errs.NotFound if none has it.
+	// The key ID stays revoked: RecordSSHCertificate refuses it after.
 	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
+
+	// SetKeyURI rewrites every stored key URI equal to from, of authorities
+	// and SSH CA keys, to to, with its key.uri.rewrite event, in one
+	// transaction; it returns how many rows it changed, errs.NotFound if
+	// no row has that URI.
+	SetKeyURI(ctx context.Context, from, to string, ev audit.Event) (int, error)
 
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error

@@ -78,7 +78,7 @@ func (w *WFE) newAccount(r *http.Request, req *request) (*response, error) {
 		if acct.EABKeyID, err = w.checkEAB(r, req, in.ExternalAccountBinding, thumb); err != nil {
 			return nil, err
 		}
-	case w.eab[req.auth.name]:
+	case w.requiresEAB(r.Context(), req.auth.name):
 		return nil, problem(acme.ExternalAccountRequired, errs.Unauthorized, "authority %q requires an external account binding", req.auth.name)
 	}
 	ev := audit.Event{Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"key": thumb, "contact": acct.Contacts, "eab": acct.EABKeyID})}

@@ -34,6 +34,7 @@ import (
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/server"
+	"signet/internal/store"
 )
 
 // env is a complete ACME server over a fresh home, with the peers a client
@@ -66,6 +67,12 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
+	on := true
+	for _, name := range requireEAB {
+		if _, _, err := h.CA.ChangeAuthority(ctx, name, store.AuthorityChange{RequireEAB: &on}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e := &env{t: t, h: h, http: map[string]string{}, txt: map[string]string{}, alpn: map[string]tls.Certificate{}, redirects: map[string]string{}, aRecords: map[string][]net.IP{}}
 
 	// http-01 responder; a token in redirects is answered with a redirect
@@ -160,7 +167,7 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	rand.Read(kek)
 	e.sealer, _ = eab.NewSealer(kek)
 	e.wfe, err = wfe.New(ctx, wfe.Options{
-		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), RequireEAB: requireEAB,
+		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		UnsealEAB: e.sealer.Open, ValidationWait: 500 * time.Millisecond,
 		Clock: func() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) },
 		VA:    va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
@@ -237,7 +244,7 @@ func (e *env) authority(name string, pol policy.Policy) {
 		e.t.Fatal(err)
 	}
 	if _, err := e.h.CA.CreateAuthority(ctx, ca.AuthoritySpec{Name: name, Purpose: profile.Purpose("tls-server"), KeyURI: uri,
-		Policy: pol, Actor: "test", DefaultValidity: 24 * time.Hour}); err != nil {
+		Policy: pol, Actor: "test", DefaultValidity: 24 * time.Hour, ACME: true}); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -465,7 +465,7 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	done.Status = store.StatusValid
 	prof := req.auth.profiles[o.Profile]
 	issued, err := w.o.CA.Issue(r.Context(), ca.Request{
-		Authority: req.auth.name, CSR: csr, CommonName: csr.Subject.CommonName, DNSNames: dns, IPAddresses: ips,
+		Authority: req.auth.name, CSR: csr, CommonName: commonName(o.Identifiers), DNSNames: dns, IPAddresses: ips,
 		Usage: prof.usage, Validity: prof.validity, Actor: "acme:" + req.account.ID, Finalizes: &done,
 	})
 	if err != nil {
@@ -480,6 +480,21 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 	}
 	done.CertSerial, done.Version = issued.Serial, done.Version+1
 	return &response{body: w.orderView(r, req.auth, &done), location: req.auth.url(r, w, "order", o.ID)}, nil
+}
+
+// commonName is the subject CN of an order's certificate: its first DNS
+// identifier that fits a CN (64 octets, RFC 5280's ub-common-name), as
+// validated, which newOrder made lowercase A-labels; none gives no CN. It
+// never comes from the CSR, whose CN only has to match an identifier once
+// folded ("PC1.CORP.TEST." and a Kelvin sign both fold to one), and
+// would otherwise reach the certificate as the client wrote it.
+func commonName(ids []store.ACMEIdentifier) string {
+	for _, id := range ids {
+		if id.Type == "dns" && len(id.Value) <= 64 {
+			return id.Value
+		}
+	}
+	return ""
 }
 
 // csrMatches requires the CSR to name exactly the order's identifiers, in

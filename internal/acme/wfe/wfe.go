@@ -46,9 +46,9 @@ type Options struct {
 	VA    Validator
 	Log   *slog.Logger
 	Clock func() time.Time // nil: time.Now
-	// RequireEAB names the authorities whose new accounts need an external
-	// account binding.
-	RequireEAB []string
+	// AdminAuthority is never served, whatever its ACME setting: its
+	// certificates are administrators of the API.
+	AdminAuthority string
 	// UnsealEAB opens a stored EAB key; required when EAB keys exist.
 	UnsealEAB func(kid string, sealed []byte) ([]byte, error)
 	// OrderLifetime is how long an order and its authorizations stay
@@ -69,9 +69,9 @@ type WFE struct {
 	now    func() time.Time
 	nonces *nonces
 	mux    *http.ServeMux
-	eab    map[string]bool
 
 	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
+	settings settingsCache
 	accounts accountCache
 
 	// inflight holds the challenges and finalizations this node is working
@@ -107,9 +107,9 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 		return nil, err
 	}
 	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: newNonces(key, o.NonceLifetime, o.Clock),
-		mux: http.NewServeMux(), eab: map[string]bool{}}
-	for _, a := range o.RequireEAB {
-		w.eab[a] = true
+		mux: http.NewServeMux()}
+	for _, warning := range w.Warnings(ctx) {
+		w.log.Warn("acme: " + warning)
 	}
 	w.bgCtx, w.bgStop = context.WithCancel(context.WithoutCancel(ctx))
 	m := w.mux
@@ -171,8 +171,12 @@ type orderProfile struct {
 	validity    time.Duration // 0: the authority's default
 }
 
-// authority loads and caches what the front end needs of an authority.
+// authority loads and caches what the front end needs of an authority,
+// once it has checked that the authority serves ACME now (settings.go).
 func (w *WFE) authority(ctx context.Context, name string) (*authority, error) {
+	if err := w.served(ctx, name); err != nil {
+		return nil, err
+	}
 	return w.auths.Get(name, func() (*authority, error) { return w.loadAuthority(ctx, name) })
 }
 
@@ -307,7 +311,7 @@ func (w *WFE) directory(rw http.ResponseWriter, r *http.Request, a *authority) {
 	d := acme.Directory{
 		NewNonce: b + "/new-nonce", NewAccount: b + "/new-account", NewOrder: b + "/new-order",
 		RevokeCert: b + "/revoke-cert", KeyChange: b + "/key-change", RenewalInfo: b + "/renewal-info",
-		Meta: acme.Meta{ExternalAccountRequired: w.eab[a.name], Profiles: map[string]string{}},
+		Meta: acme.Meta{ExternalAccountRequired: w.requiresEAB(r.Context(), a.name), Profiles: map[string]string{}},
 	}
 	for n, p := range a.profiles {
 		d.Meta.Profiles[n] = p.description

@@ -96,9 +96,13 @@ func copyTable(ctx context.Context, tx pgx.Tx, src Source, table string, cols, t
 		exported <- src.Export(ctx, table, cols, func(row []any) error {
 			out := make([]any, len(row))
 			for i, v := range row {
-				// SQLite may hand back text where PostgreSQL wants bytes.
+				// SQLite may hand back text where PostgreSQL wants bytes,
+				// and keeps booleans as 0 and 1.
 				if str, ok := v.(string); ok && types[i] == "bytea" {
 					v = []byte(str)
+				}
+				if n, ok := v.(int64); ok && types[i] == "boolean" {
+					v = n != 0
 				}
 				out[i] = v
 			}

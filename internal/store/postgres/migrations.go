@@ -202,6 +202,22 @@ CREATE TABLE secrets (
 	created_at bigint NOT NULL
 );
 `,
+	// 4: ACME becomes a setting of each authority, as store/sqlite's step 5:
+	// off for new ones; existing issuing X.509 authorities keep serving it.
+	`
+ALTER TABLE authorities ADD COLUMN acme boolean NOT NULL DEFAULT false,
+	ADD COLUMN require_eab boolean NOT NULL DEFAULT false;
+UPDATE authorities SET acme = true WHERE parent IS NOT NULL AND purpose NOT IN ('ssh-host', 'ssh-user');
+`,
+	// 5: revoked key IDs, as store/sqlite's step 6.
+	`
+CREATE INDEX ssh_certificates_revoked_key_ids ON ssh_certificates(authority, key_id) WHERE revoked_by = 'key-id';
+UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
+	revoked_at = (SELECT MIN(r.revoked_at) FROM ssh_certificates r
+		WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id')
+WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
+	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
+`,
 }
 
 // migrate brings the schema up to date in one transaction under a

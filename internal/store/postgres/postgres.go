@@ -192,11 +192,34 @@ const authCheck = `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = $1), EX
 
 func (t *tx) insertAuthority(a store.Authority, seq int64) error {
 	_, err := t.exec(`INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, columns.NullBytes(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), seq, a.BaseURL, max(a.Shards, 1))
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), seq, a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB)
 	return dbError(err, "authority %q", a.Name)
+}
+
+// ChangeAuthority implements store.Store.
+func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error {
+	ev, err := store.PrepareChangeAuthority(name, ch, ev)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		exists, _, err := t.exists(authCheck, name, name)
+		if err != nil {
+			return dbError(err, "look up authority %q", name)
+		}
+		return store.CheckAuthorityExists(name, exists)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`UPDATE authorities SET acme = COALESCE($1, acme), require_eab = COALESCE($2, require_eab) WHERE name = $3`,
+			ch.ACME, ch.RequireEAB, name)
+		return dbError(err, "authority %q", name)
+	})
 }
 
 // RecordCertificate implements store.Store.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
@@ -194,4 +196,32 @@ func TestUnavailable(t *testing.T) {
 	if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 2 {
 		t.Errorf("after restart: %+v, %v; want 2 events", rep, err)
 	}
+}
+
+// TestMigrationRevokesKeyIDsRevokedEarlier opens a database made before
+// migration 4: a certificate recorded as valid with a key ID that was
+// revoked before, which the KRL refuses, is marked revoked.
+func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
+	url := pgtest.URL(t)
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.KeyIDRevokedEarlier(t, s)
+	s.Close()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
+		"DROP INDEX ssh_certificates_revoked_key_ids",
+		fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", len(migrations)),
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+	storetest.CheckKeyIDRevokedEarlier(t, open(t, url))
 }

@@ -121,15 +121,16 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		return err
 	}
 	check := func(t *tx) error {
-		var taken bool
+		var taken, keyIDRevoked bool
 		var state string
 		err := t.tx.QueryRow(t.ctx, `SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE serial = $1),
-			COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3), '')`,
-			int64(c.Serial), c.Authority, c.CAFingerprint).Scan(&taken, &state)
+			COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = $2 AND fingerprint = $3), ''),
+			EXISTS (SELECT 1 FROM ssh_certificates WHERE authority = $2 AND key_id = $4 AND revoked_by = 'key-id')`,
+			int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID).Scan(&taken, &state, &keyIDRevoked)
 		if err != nil {
 			return dbError(err, "look up SSH certificate %d", c.Serial)
 		}
-		return store.CheckRecordSSHCertificate(c, taken, state)
+		return store.CheckRecordSSHCertificate(c, taken, state, keyIDRevoked)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

@@ -178,6 +178,27 @@ CREATE TABLE secrets (
 	created_at INTEGER NOT NULL
 );
 `,
+	// 5: ACME becomes a setting of each authority, off for new ones.
+	// Existing issuing X.509 authorities keep serving it, as they did; the
+	// home then turns it off for its admin authority (home.Open).
+	`
+ALTER TABLE authorities ADD COLUMN acme INTEGER NOT NULL DEFAULT 0 CHECK (acme IN (0, 1));
+ALTER TABLE authorities ADD COLUMN require_eab INTEGER NOT NULL DEFAULT 0 CHECK (require_eab IN (0, 1));
+UPDATE authorities SET acme = 1 WHERE parent IS NOT NULL AND purpose NOT IN ('ssh-host', 'ssh-user');
+`,
+	// 6: a key ID revoked with its certificates (revoked_by 'key-id') is
+	// listed in the KRL, which refuses every certificate with it: the
+	// partial index lets RecordSSHCertificate refuse new ones cheaply, and
+	// certificates issued with it after its revocation, which earlier
+	// versions recorded as valid, are marked revoked as of that revocation.
+	`
+CREATE INDEX ssh_certificates_revoked_key_ids ON ssh_certificates(authority, key_id) WHERE revoked_by = 'key-id';
+UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
+	revoked_at = (SELECT MIN(r.revoked_at) FROM ssh_certificates r
+		WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id')
+WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
+	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
+`,
 }
 
 // migrate brings the schema up to date in one immediate transaction, so two

@@ -327,6 +327,28 @@ func (t *tx) insertAuthority(a store.Authority, ev *audit.Event) error {
 		return err
 	}
 	_, err := t.exec("authority", a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, []byte(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1))
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB)
 	return constraintError(err, "authority %q", a.Name)
+}
+
+// ChangeAuthority implements store.Store.
+func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error {
+	ev, err := store.PrepareChangeAuthority(name, ch, ev)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		ok, err := t.authorityExists(name)
+		if err != nil {
+			return err
+		}
+		return store.CheckAuthorityExists(name, ok)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("changeAuthority", ch.ACME, ch.RequireEAB, name)
+		return constraintError(err, "authority %q", name)
+	})
 }

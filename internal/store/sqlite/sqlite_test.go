@@ -496,3 +496,31 @@ func TestCheckpoint(t *testing.T) {
 		t.Errorf("checkpoint of a closed store: %v, want unavailable", err)
 	}
 }
+
+// TestMigrationRevokesKeyIDsRevokedEarlier opens a database made before
+// migration 5: a certificate recorded as valid with a key ID that was
+// revoked before, which the KRL refuses, is marked revoked.
+func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storetest.KeyIDRevokedEarlier(t, s)
+	s.Close()
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
+		"DROP INDEX ssh_certificates_revoked_key_ids",
+		fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", len(migrations)),
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	db.Close()
+	storetest.CheckKeyIDRevokedEarlier(t, open(t, path))
+}

@@ -21,9 +21,11 @@ func init() {
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		"sshKeyCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
 			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
-		"sshDemote":    "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
-		"sshKeyState":  "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
-		"sshKeyOf":     "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
+		"sshDemote":   "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
+		"sshKeyState": "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
+		"sshKeyOf":    "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
+		"sshKeyIDRevoked": `SELECT EXISTS (SELECT 1 FROM ssh_certificates
+			WHERE authority = ? AND key_id = ? AND revoked_by = 'key-id')`,
 		"sshCertState": "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
 		"sshRevoke":    "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 		"sshKeyIDCount": `SELECT COUNT(*), COALESCE(SUM(status = 'valid' OR revoked_by = 'serial'), 0)
@@ -155,9 +157,13 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		if err != nil {
 			return err
 		}
+		var keyIDRevoked bool
+		if err := t.w.stmt["sshKeyIDRevoked"].QueryRowContext(t.ctx, c.Authority, c.KeyID).Scan(&keyIDRevoked); err != nil {
+			return errs.Wrap(errs.Internal, err, "look up key ID %q", c.KeyID)
+		}
 		// A taken serial is refused by the UNIQUE constraint: when staged,
 		// at the flush, which reruns the batch with a savepoint per request.
-		return store.CheckRecordSSHCertificate(c, false, state)
+		return store.CheckRecordSSHCertificate(c, false, state, keyIDRevoked)
 	}
 	return s.w.doStaged(ctx, check, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {

@@ -85,11 +85,13 @@ var writeStatements = map[string]string{
 	"authCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
 	"authority": `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 	"state":  "SELECT status, authority FROM certificates WHERE serial = ?",
 	"revoke": "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoke_seq = ? WHERE serial = ?",
 	"crlNumber": `INSERT INTO crl_numbers (authority, shard, number) VALUES (?, ?, 1)
 		ON CONFLICT (authority, shard) DO UPDATE SET number = number + 1 RETURNING number`,
+	"changeAuthority": `UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?`,
 }
 
 func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {

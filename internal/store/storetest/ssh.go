@@ -187,6 +187,16 @@ func testSSHCertificates(t *testing.T, s store.Store) {
 	wantKind(t, err, errs.Conflict, "key ID twice")
 	_, err = s.RevokeSSHKeyID(ctx, "users", "carol", at, audit.Event{})
 	wantKind(t, err, errs.NotFound, "unknown key ID")
+	// The KRL now refuses every certificate with key ID alice: none is
+	// recorded as valid, whichever CA key signed it. A serial revocation
+	// (bob's) leaves its key ID free.
+	wantKind(t, s.RecordSSHCertificate(ctx, sshCert(14, "users", "two", "alice"), audit.Event{}), errs.Rejected, "revoked key ID")
+	if err := s.RecordSSHCertificate(ctx, sshCert(15, "users", "two", "bob"), audit.Event{Actor: "cli"}); err != nil {
+		t.Fatalf("key ID of a certificate revoked by serial: %v", err)
+	}
+	if list, _ := s.SSHCertificates(ctx, store.SSHFilter{KeyID: "alice", Status: store.Valid}); len(list) != 0 {
+		t.Errorf("valid certificates with a revoked key ID: %+v", list)
+	}
 	revoked, err := s.SSHCertificates(ctx, store.SSHFilter{Status: store.Revoked})
 	if err != nil || len(revoked) != 3 {
 		t.Fatalf("revoked: %+v, %v", revoked, err)
@@ -200,8 +210,8 @@ func testSSHCertificates(t *testing.T, s store.Store) {
 
 	evs := checkChain(t, s)
 	rep, _ := audit.Verify(ctx, s)
-	if rep.Certificates != 4 {
-		t.Errorf("Verify cross-checked %d certificates, want 4 (1 X.509, 3 SSH)", rep.Certificates)
+	if rep.Certificates != 5 {
+		t.Errorf("Verify cross-checked %d certificates, want 5 (1 X.509, 4 SSH)", rep.Certificates)
 	}
 	var issue, revoke int
 	for _, e := range evs {
@@ -215,7 +225,46 @@ func testSSHCertificates(t *testing.T, s store.Store) {
 			revoke++
 		}
 	}
-	if issue != 3 || revoke != 2 {
-		t.Errorf("%d issue and %d revoke events, want 3 and 2", issue, revoke)
+	if issue != 4 || revoke != 2 {
+		t.Errorf("%d issue and %d revoke events, want 4 and 2", issue, revoke)
 	}
+}
+
+// KeyIDRevokedEarlier records what a store made by an earlier version may
+// hold: key ID alice revoked (serial 1), then a certificate issued with it
+// anyway and recorded as valid (serial 3), and one with key ID bob (serial
+// 4). The store refuses serial 3 today, so it is recorded with key ID
+// "later": the backend's test then sets its key ID to alice directly and
+// rewinds its schema to before the migration that repairs such rows.
+func KeyIDRevokedEarlier(t *testing.T, s store.Store) {
+	t.Helper()
+	sshAuthority(t, s, "users")
+	for _, c := range []store.SSHCertificate{sshCert(1, "users", "one", "alice"), sshCert(3, "users", "one", "later"), sshCert(4, "users", "one", "bob")} {
+		if c.Serial == 3 {
+			if _, err := s.RevokeSSHKeyID(ctx, "users", "alice", t0.Add(time.Minute), audit.Event{Actor: "cli"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.RecordSSHCertificate(ctx, c, audit.Event{Actor: "cli"}); err != nil {
+			t.Fatalf("record %d: %v", c.Serial, err)
+		}
+	}
+}
+
+// CheckKeyIDRevokedEarlier checks that the migration marked serial 3 revoked
+// by its key ID, as of the key ID's revocation, and left bob's alone; and
+// that the key ID stays refused.
+func CheckKeyIDRevokedEarlier(t *testing.T, s store.Store) {
+	t.Helper()
+	got, err := s.SSHCertificate(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sshCert(3, "users", "one", "alice")
+	want.Status, want.RevokedAt, want.RevokedBy = store.Revoked, t0.Add(time.Minute), store.RevokedByKeyID
+	sameSSHCert(t, got, want)
+	if bob, err := s.SSHCertificate(ctx, 4); err != nil || bob.Status != store.Valid {
+		t.Errorf("bob's certificate after the migration: %+v, %v", bob, err)
+	}
+	wantKind(t, s.RecordSSHCertificate(ctx, sshCert(5, "users", "one", "alice"), audit.Event{}), errs.Rejected, "revoked key ID after the migration")
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		run  func(t *testing.T, s store.Store)
 	}{
 		{"Authorities", testAuthorities},
+		{"ChangeAuthority", testChangeAuthority},
 		{"Certificates", testCertificates},
 		{"FilterAndPagination", testFilter},
 		{"Revoke", testRevoke},
@@ -42,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
+		{"SetKeyURI", testSetKeyURI},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -127,7 +129,8 @@ func sameAuthority(t *testing.T, got, want store.Authority) {
 	t.Helper()
 	ok := got.Name == want.Name && got.Purpose == want.Purpose && got.Parent == want.Parent && got.KeyURI == want.KeyURI &&
 		bytes.Equal(got.CertDER, want.CertDER) && bytes.Equal(got.Policy, want.Policy) &&
-		got.DefaultValidity == want.DefaultValidity && got.MaxValidity == want.MaxValidity && got.CreatedAt.Equal(want.CreatedAt)
+		got.DefaultValidity == want.DefaultValidity && got.MaxValidity == want.MaxValidity && got.CreatedAt.Equal(want.CreatedAt) &&
+		got.ACME == want.ACME && got.RequireEAB == want.RequireEAB
 	if !ok {
 		t.Errorf("authority\n got %+v\nwant %+v", got, want)
 	}
@@ -178,6 +181,63 @@ func testAuthorities(t *testing.T, s store.Store) {
 	if len(evs) != 2 || evs[0].Kind != audit.KindAuthorityCreate || evs[0].Subject != "root" || evs[0].Authority != "root" ||
 		evs[1].Subject != "vpn" || evs[1].Actor != "cli" {
 		t.Errorf("events %+v", evs)
+	}
+}
+
+func testChangeAuthority(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	a := store.Authority{Name: "web", Purpose: "tls-server", Parent: "root", KeyURI: "file:web.key", CreatedAt: t0, ACME: true}
+	if err := s.CreateAuthority(ctx, a, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	settings := func(name string) (acme, eab bool) {
+		t.Helper()
+		got, err := s.Authority(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.ACME, got.RequireEAB
+	}
+	if acme, eab := settings("web"); !acme || eab {
+		t.Fatalf("created with ACME on: acme %v, require_eab %v", acme, eab)
+	}
+	if acme, eab := settings("root"); acme || eab {
+		t.Fatalf("created with the zero settings: acme %v, require_eab %v", acme, eab)
+	}
+	on, off := true, false
+	// Each change sets only what it names.
+	if err := s.ChangeAuthority(ctx, "web", store.AuthorityChange{RequireEAB: &on}, audit.Event{Actor: "cli", Data: json.RawMessage(`{"require_eab":true}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if acme, eab := settings("web"); !acme || !eab {
+		t.Errorf("after require_eab on: acme %v, require_eab %v", acme, eab)
+	}
+	if err := s.ChangeAuthority(ctx, "web", store.AuthorityChange{ACME: &off}, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	if acme, eab := settings("web"); acme || !eab {
+		t.Errorf("after acme off: acme %v, require_eab %v", acme, eab)
+	}
+	all, err := s.Authorities(ctx)
+	if err != nil || len(all) != 2 || all[1].ACME || !all[1].RequireEAB {
+		t.Errorf("Authorities: %+v, %v", all, err)
+	}
+
+	wantKind(t, s.ChangeAuthority(ctx, "nope", store.AuthorityChange{ACME: &on}, audit.Event{Actor: "cli"}), errs.NotFound, "change of an unknown authority")
+	wantKind(t, s.ChangeAuthority(ctx, "web", store.AuthorityChange{}, audit.Event{Actor: "cli"}), errs.Malformed, "empty change")
+	wantKind(t, s.AppendEvent(ctx, audit.Event{Kind: audit.KindAuthorityUpdate, Actor: "cli"}), errs.Malformed, "authority.update appended alone")
+
+	evs := checkChain(t, s)
+	if len(evs) != 4 {
+		t.Fatalf("%d events, want 2 creations and 2 changes: %+v", len(evs), evs)
+	}
+	for _, e := range evs[2:] {
+		if e.Kind != audit.KindAuthorityUpdate || e.Subject != "web" || e.Authority != "web" || e.Actor != "cli" {
+			t.Errorf("change event %+v", e)
+		}
+	}
+	if string(evs[2].Data) != `{"require_eab":true}` {
+		t.Errorf("change event data %s", evs[2].Data)
 	}
 }
 
