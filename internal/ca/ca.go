@@ -45,9 +45,23 @@ type Keys interface {
 	Signer(ctx context.Context, uri string) (crypto.Signer, error)
 }
 
+// Store is the part of the store the CA uses: its authorities and their
+// settings, the certificates it issues and revokes, and its audit events.
+type Store interface {
+	CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error
+	CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error
+	Authority(ctx context.Context, name string) (store.Authority, error)
+	ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error
+	RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error
+	Certificate(ctx context.Context, serial string) (store.Certificate, error)
+	Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error
+	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)
+	AppendEvent(ctx context.Context, ev audit.Event) error
+}
+
 // Options are what a CA is built from.
 type Options struct {
-	Store store.Store
+	Store Store
 	Keys  Keys
 	Lint  Linter
 	Clock func() time.Time // nil: time.Now
@@ -58,7 +72,7 @@ type Options struct {
 
 // CA issues certificates for the authorities held in its store.
 type CA struct {
-	store store.Store
+	store Store
 	keys  Keys
 	lint  Linter
 	now   func() time.Time

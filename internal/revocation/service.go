@@ -19,10 +19,18 @@ import (
 	"signet/internal/store"
 )
 
+// Store is the part of the store the revocation services read: the
+// authorities and the feed of certificate statuses.
+type Store interface {
+	Authority(ctx context.Context, name string) (store.Authority, error)
+	Authorities(ctx context.Context) ([]store.Authority, error)
+	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (head int64, err error)
+}
+
 // Options configure a Service. Zero durations take the defaults below.
 type Options struct {
 	CA    *ca.CA
-	Store store.Store
+	Store Store
 	Log   *slog.Logger
 	Clock func() time.Time
 

@@ -27,11 +27,19 @@ import (
 	"signet/internal/store"
 )
 
+// Store is the part of the store the API reads itself: authorities and
+// certificates.
+type Store interface {
+	Authority(ctx context.Context, name string) (store.Authority, error)
+	Authorities(ctx context.Context) ([]store.Authority, error)
+	Certificate(ctx context.Context, serial string) (store.Certificate, error)
+}
+
 // Options configure a Server.
 type Options struct {
 	CA              *ca.CA
 	SSH             *sshca.CA // nil: no SSH endpoints
-	Store           store.Store
+	Store           Store
 	Log             *slog.Logger
 	AdminToken      []byte   // bearer token for /api/v1; empty disables token authentication
 	AdminAuthority  string   // tls-client authority whose certificates authenticate to /api/v1; "" none

@@ -31,16 +31,30 @@ type Keys interface {
 	Signer(ctx context.Context, uri string) (crypto.Signer, error)
 }
 
+// Store is the part of the store the SSH CA uses: its authorities' keys,
+// the certificates it signs and revokes, and its audit events.
+type Store interface {
+	Authority(ctx context.Context, name string) (store.Authority, error)
+	AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) error
+	SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error
+	SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error)
+	RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error
+	SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error)
+	RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error
+	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
+	AppendEvent(ctx context.Context, ev audit.Event) error
+}
+
 // Options are what a CA is built from.
 type Options struct {
-	Store store.Store
+	Store Store
 	Keys  Keys
 	Clock func() time.Time // nil: time.Now
 }
 
 // CA signs SSH certificates for the SSH authorities in its store.
 type CA struct {
-	store store.Store
+	store Store
 	keys  Keys
 	now   func() time.Time
 

@@ -1,7 +1,9 @@
 // Package store owns the CA's persistent state behind one interface:
 // authorities, issued certificates and the audit log, with each record and
-// its audit event written atomically. Backends (store/sqlite, later
-// store/postgres) must pass the conformance suite in store/storetest.
+// its audit event written atomically. store/sqlstore implements it once
+// over database/sql, for store/sqlite and store/postgres; it must pass the
+// conformance suite in store/storetest on both. Consumers declare the small
+// part of it they use beside themselves.
 package store
 
 import (

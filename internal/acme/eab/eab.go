@@ -77,9 +77,14 @@ func (s *Sealer) Open(kid string, sealed []byte) ([]byte, error) {
 	return key, nil
 }
 
+// KeyStore is where Create stores keys.
+type KeyStore interface {
+	CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error
+}
+
 // Create makes a new EAB key for an authority, stores it sealed and returns
 // the key ID and the base64url HMAC key, which is shown only this once.
-func Create(ctx context.Context, st store.Store, s *Sealer, authority, actor string) (kid, hmacKey string, err error) {
+func Create(ctx context.Context, st KeyStore, s *Sealer, authority, actor string) (kid, hmacKey string, err error) {
 	id := make([]byte, 12)
 	rand.Read(id)
 	kid = "eab-" + base64.RawURLEncoding.EncodeToString(id)

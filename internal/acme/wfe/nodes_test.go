@@ -33,16 +33,17 @@ type node struct {
 func (e *env) secondNode(st ...store.Store) *node {
 	e.t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts := wfe.Options{CA: e.h.CA, Store: e.h.Store, Log: log}
+	s := e.h.Store
 	if len(st) > 0 {
-		opts.Store = st[0]
+		s = st[0]
 	}
+	opts := wfe.Options{CA: e.h.CA, Store: s, Log: log}
 	b, err := wfe.New(context.Background(), opts)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(b.Close)
-	ts := httptest.NewUnstartedServer(server.New(server.Options{CA: e.h.CA, Store: opts.Store, ACME: b, Authority: "default", Log: log}).Handler())
+	ts := httptest.NewUnstartedServer(server.New(server.Options{CA: e.h.CA, Store: s, ACME: b, Authority: "default", Log: log}).Handler())
 	ts.StartTLS()
 	e.t.Cleanup(ts.Close)
 	return &node{e: e, ts: ts}

@@ -21,6 +21,7 @@ import (
 
 	"signet/internal/acme"
 	"signet/internal/acme/va"
+	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/lazymap"
@@ -39,10 +40,29 @@ type Validator interface {
 
 var _ Validator = (*va.VA)(nil)
 
+// Store is the part of the store the front end uses: the ACME state, and
+// the authorities and certificates it serves.
+type Store interface {
+	Authority(ctx context.Context, name string) (store.Authority, error)
+	Certificate(ctx context.Context, serial string) (store.Certificate, error)
+
+	CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
+	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
+	ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error)
+	UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
+	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
+	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
+	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	DeleteStaleACMEOrders(ctx context.Context, t time.Time) (int64, error)
+	EABKey(ctx context.Context, id string) (store.EABKey, error)
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
+}
+
 // Options configure the front end.
 type Options struct {
 	CA    *ca.CA
-	Store store.Store
+	Store Store
 	VA    Validator
 	Log   *slog.Logger
 	Clock func() time.Time // nil: time.Now
@@ -64,7 +84,7 @@ type Options struct {
 // WFE serves /acme/<authority>/...
 type WFE struct {
 	o      Options
-	store  store.Store
+	store  Store
 	log    *slog.Logger
 	now    func() time.Time
 	nonces *nonces

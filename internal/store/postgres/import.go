@@ -27,7 +27,18 @@ type Source interface {
 // the chain lock, refuses a database that holds any event or authority, and
 // returns the rows copied per table.
 func (s *Store) Import(ctx context.Context, src Source) (map[string]int64, error) {
-	tx, err := s.pool.Begin(ctx)
+	var counts map[string]int64
+	err := s.withConn(ctx, func(conn *pgx.Conn) error {
+		var err error
+		counts, err = s.importInto(ctx, conn, src)
+		return err
+	})
+	return counts, err
+}
+
+// importInto is Import on one connection.
+func (s *Store) importInto(ctx context.Context, conn *pgx.Conn, src Source) (map[string]int64, error) {
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return nil, dbError(err, "begin import")
 	}

@@ -1,13 +1,9 @@
 package postgres
 
 import (
-	"context"
-	"time"
+	"strconv"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"signet/internal/errs"
+	"signet/internal/store/sqlstore"
 )
 
 // migrations are applied in order; step i+1 is version i+1 in
@@ -220,43 +216,15 @@ WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 `,
 }
 
-// migrate brings the schema up to date in one transaction under a
-// transaction-level advisory lock, so that several nodes starting at once
-// apply each step exactly once: the others wait for the lock, then find the
-// steps applied. DDL is transactional in PostgreSQL, so a failing step
-// leaves nothing behind.
-func migrate(ctx context.Context, pool *pgxpool.Pool, steps []string, now time.Time) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "begin schema migration")
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockMigrate); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "lock for schema migration")
-	}
-	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// schema is migrations with the statements around them: one transaction
+// under a transaction-level advisory lock, so that several nodes starting
+// at once apply each step exactly once (the others wait for the lock, then
+// find the steps applied). DDL is transactional in PostgreSQL, so a failing
+// step leaves nothing behind.
+var schema = sqlstore.Schema{
+	Steps: migrations,
+	Begin: []string{"BEGIN", "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(lockMigrate, 10) + ")"},
+	Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer PRIMARY KEY,
-		applied_at bigint NOT NULL)`); err != nil {
-		return errs.Wrap(errs.Internal, err, "create schema_migrations")
-	}
-	var have int
-	if err := tx.QueryRow(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "read schema version")
-	}
-	if have > len(steps) {
-		return errs.New(errs.Unavailable, "database schema version %d is newer than this signet knows (%d): upgrade signet", have, len(steps))
-	}
-	for v := have + 1; v <= len(steps); v++ {
-		// Simple protocol: a step is several statements.
-		if _, err := tx.Exec(ctx, steps[v-1], pgx.QueryExecModeSimpleProtocol); err != nil {
-			return errs.Wrap(errs.Internal, err, "schema migration %d", v)
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)", v, now.UnixNano()); err != nil {
-			return errs.Wrap(errs.Internal, err, "record schema migration %d", v)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "commit schema migration")
-	}
-	return nil
+		applied_at bigint NOT NULL)`,
 }

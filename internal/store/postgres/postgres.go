@@ -1,24 +1,30 @@
 // Package postgres is the store shared by several signet nodes: one
-// PostgreSQL database reached through a pgx connection pool, written by one
-// group-committing goroutine per node, with the audit chain kept linear
-// across nodes by an advisory lock and jobs shared out by leader locks.
+// PostgreSQL database reached through pgx's database/sql driver, written by
+// sqlstore's group-committing writer on each node, with the audit chain
+// kept linear across nodes by an advisory lock and jobs shared out by
+// leader locks. What is PostgreSQL's own is here: the connection, the
+// schema, the error codes, the locks and what nodes share (shared.go), and
+// the import of an SQLite store.
 package postgres
 
 import (
 	"context"
+	"database/sql"
 	"errors"
-	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 
-	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
-	"signet/internal/store/columns"
+	"signet/internal/store/sqlstore"
 )
 
 // Advisory lock keys: "signet" in the high bytes keeps them apart from
@@ -31,9 +37,9 @@ const (
 
 // Store is a store.Store in a PostgreSQL database.
 type Store struct {
-	now     func() time.Time
-	pool    *pgxpool.Pool
-	w       *writer
+	*sqlstore.Store
+	db      *sql.DB
+	conn    *pgx.ConnConfig // for the leader locks' own sessions
 	timeout time.Duration
 	stream  time.Duration
 	leases  leases
@@ -46,19 +52,10 @@ var _ store.Store = (*Store)(nil)
 type Option func(*options)
 
 type options struct {
-	now          func() time.Time
-	maxBatch     int
-	maxConns     int32
-	timeout      time.Duration
-	writeTimeout time.Duration
-	stream       time.Duration
+	maxConns int32
+	timeout  time.Duration
+	stream   time.Duration
 }
-
-// WithClock sets the clock that stamps events given without a time.
-func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
-
-// WithMaxBatch caps how many writes share one transaction (default 256).
-func WithMaxBatch(n int) Option { return func(o *options) { o.maxBatch = max(n, 1) } }
 
 // WithMaxConns sets the size of the connection pool (default 16, unless the
 // URL says pool_max_conns). audit.Verify holds two at once, the writer one.
@@ -67,13 +64,13 @@ func WithMaxConns(n int) Option { return func(o *options) { o.maxConns = int32(m
 // WithTimeout bounds each read and each write batch (default 15s): a
 // database that stops answering fails requests instead of hanging them.
 func WithTimeout(d time.Duration) Option {
-	return func(o *options) { o.timeout, o.writeTimeout = d, d }
+	return func(o *options) { o.timeout = d }
 }
 
 // Open connects to the database at url (postgres://...) and brings its
 // schema up to date.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
-	o := options{now: time.Now, maxBatch: 256, timeout: 15 * time.Second, writeTimeout: 15 * time.Second, stream: 10 * time.Minute}
+	o := options{timeout: 15 * time.Second, stream: 10 * time.Minute}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -89,19 +86,25 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
-	cfg.HealthCheckPeriod = 5 * time.Second
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "connect to PostgreSQL")
-	}
+	// database/sql keeps the connections: a connection idle for more than
+	// a second is pinged before it is used again, a dead one replaced.
+	s := &Store{db: stdlib.OpenDB(*cfg.ConnConfig), conn: cfg.ConnConfig, timeout: o.timeout, stream: o.stream}
+	s.db.SetMaxOpenConns(int(cfg.MaxConns))
+	s.db.SetMaxIdleConns(int(cfg.MaxConns))
+	s.db.SetConnMaxLifetime(cfg.MaxConnLifetime) // the URL's pool_max_conn_lifetime, else an hour
+	s.db.SetConnMaxIdleTime(cfg.MaxConnIdleTime)
 	mctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := migrate(mctx, pool, migrations, o.now()); err != nil {
-		pool.Close()
+	if err := sqlstore.Migrate(mctx, &dialect, s.db, schema, time.Now()); err != nil {
+		s.Close()
 		return nil, err
 	}
-	return &Store{now: o.now, pool: pool, w: newWriter(pool, o.maxBatch, o.writeTimeout, o.now),
-		timeout: o.timeout, stream: o.stream}, nil
+	s.Store, err = sqlstore.New(ctx, &dialect, s.db, s.db, sqlstore.Options{MaxBatch: 256, Timeout: o.timeout, Stream: o.stream})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // redact removes the password of url from a message about it.
@@ -112,236 +115,52 @@ func redact(msg, url string) string {
 	return msg
 }
 
-// Close lets queued writes commit, then closes the pool.
+// Close lets queued writes commit, then closes the connections.
 func (s *Store) Close() error {
 	s.closer.Do(func() {
-		s.w.close()
+		if s.Store != nil {
+			s.Store.Close()
+		}
 		s.leases.close()
-		s.pool.Close()
+		s.db.Close()
 	})
 	return nil
 }
 
-// dbError turns a database error into signet's: a broken constraint is a
-// conflict or a missing reference (another node wrote meanwhile), a lost
-// connection is Unavailable, anything else Internal.
-func dbError(err error, format string, args ...any) error {
-	if err == nil {
-		return nil
-	}
-	what := fmt.Sprintf(format, args...)
+// dialect is what PostgreSQL does its own way. Several nodes write the
+// same database: each batch takes the transaction-level advisory lock
+// lockChain before it reads the chain head (see sqlstore's writer).
+var dialect = sqlstore.Dialect{
+	Begin:    []string{"BEGIN", "SELECT pg_advisory_xact_lock(" + strconv.FormatInt(lockChain, 10) + ")"},
+	Numbered: true,
+	Bytewise: ` COLLATE "C"`,
+	Kind:     kind,
+}
+
+// kind classifies a PostgreSQL error for sqlstore.Dialect.
+func kind(err error) errs.Kind {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
-		switch pe.Code {
-		case "23505": // unique_violation
-			return errs.Wrap(errs.Conflict, err, "%s: already exists", what)
-		case "23503": // foreign_key_violation
-			return errs.Wrap(errs.NotFound, err, "%s refers to something that does not exist", what)
+		switch {
+		case pe.Code == "23505": // unique_violation
+			return errs.Conflict
+		case pe.Code == "23503": // foreign_key_violation
+			return errs.NotFound
+		case len(pe.Code) == 5 && (pe.Code[:2] == "08" || pe.Code[:3] == "57P" || pe.Code[:2] == "53"):
+			// Class 08: connection exception; 57P: operator intervention
+			// (shutdown, crash); 53: insufficient resources.
+			return errs.Unavailable
 		}
+		return errs.Internal
 	}
-	if connectionLost(err) {
-		return errs.Wrap(errs.Unavailable, unreachable{err}, "%s", what)
+	var ne net.Error
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.As(err, &ne) {
+		return errs.Unavailable
 	}
-	return errs.Wrap(errs.Internal, err, "%s", what)
+	return errs.Internal
 }
 
-// unreachable is a lost database: its message says what kind of failure
-// without the host, user and database names pgx puts in it, because
-// unavailable errors reach API clients as problem details. errors.As still
-// finds the pgx error beneath.
-type unreachable struct{ err error }
-
-func (u unreachable) Unwrap() error { return u.err }
-
-func (u unreachable) Error() string {
-	msg := u.err.Error()
-	for _, why := range []string{"connection refused", "timeout", "shutting down", "terminating connection", "connection reset",
-		"broken pipe", "no such host", "too many clients", "EOF", "closed pool", "context deadline exceeded", "context canceled"} {
-		if strings.Contains(msg, why) {
-			return "database unavailable (" + why + ")"
-		}
-	}
-	return "database unavailable"
-}
-
-// CreateAuthority implements store.Store.
-func (s *Store) CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error {
-	a, ev, err := store.PrepareCreateAuthority(a, ev, s.now)
-	if err != nil {
-		return err
-	}
-	return s.w.do(ctx, checkNewAuthority(a), func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		return t.insertAuthority(a, ev.Seq)
-	})
-}
-
-func checkNewAuthority(a store.Authority) func(t *tx) error {
-	return func(t *tx) error {
-		exists, parent, err := t.exists(authCheck, a.Name, a.Parent)
-		if err != nil {
-			return dbError(err, "look up authority %q", a.Name)
-		}
-		return store.CheckCreateAuthority(a, exists, parent)
-	}
-}
-
-const authCheck = `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = $1), EXISTS (SELECT 1 FROM authorities WHERE name = $2)`
-
-func (t *tx) insertAuthority(a store.Authority, seq int64) error {
-	_, err := t.exec(`INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-		a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, columns.NullBytes(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), seq, a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB)
-	return dbError(err, "authority %q", a.Name)
-}
-
-// ChangeAuthority implements store.Store.
-func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error {
-	ev, err := store.PrepareChangeAuthority(name, ch, ev)
-	if err != nil {
-		return err
-	}
-	check := func(t *tx) error {
-		exists, _, err := t.exists(authCheck, name, name)
-		if err != nil {
-			return dbError(err, "look up authority %q", name)
-		}
-		return store.CheckAuthorityExists(name, exists)
-	}
-	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		_, err := t.exec(`UPDATE authorities SET acme = COALESCE($1, acme), require_eab = COALESCE($2, require_eab) WHERE name = $3`,
-			ch.ACME, ch.RequireEAB, name)
-		return dbError(err, "authority %q", name)
-	})
-}
-
-// RecordCertificate implements store.Store.
-func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error {
-	c, ev, err := store.PrepareRecordCertificate(c, ev)
-	if err != nil {
-		return err
-	}
-	sans, err := columns.EncodeSANs(c)
-	if err != nil {
-		return err
-	}
-	var order []byte
-	if c.Finalizes != nil {
-		if order, err = columns.EncodeOrder(*c.Finalizes); err != nil {
-			return err
-		}
-	}
-	check := func(t *tx) error {
-		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = $1),
-			EXISTS (SELECT 1 FROM authorities WHERE name = $2)`, c.Serial, c.Authority)
-		if err != nil {
-			return dbError(err, "look up certificate %s", c.Serial)
-		}
-		if err := store.CheckRecordCertificate(c, exists, authority); err != nil {
-			return err
-		}
-		if c.Finalizes != nil {
-			return t.checkOrderVersion(c.Finalizes.ID, c.Finalizes.Version)
-		}
-		return nil
-	}
-	return s.w.do(ctx, check, func(t *tx) error {
-		if c.Finalizes != nil {
-			if err := t.updateOrder(*c.Finalizes, order); err != nil {
-				return err
-			}
-		}
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		// One round trip: the row and its names in one statement.
-		ns := columns.Names(c)
-		types, values := make([]string, len(ns)), make([]string, len(ns))
-		for i, n := range ns {
-			types[i], values[i] = n.Type, n.Value
-		}
-		_, err := t.exec(`WITH cert AS (
-				INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
-					status, revoked_at, reason, requester, der, issue_seq, shard)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING serial)
-			INSERT INTO certificate_names (serial, type, value)
-			SELECT DISTINCT cert.serial, n.type, n.value FROM cert, unnest($14::text[], $15::text[]) AS n(type, value)`,
-			c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard, types, values)
-		return dbError(err, "certificate %s", c.Serial)
-	})
-}
-
-// Revoke implements store.Store.
-func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason int, ev audit.Event) error {
-	ev, err := store.PrepareRevoke(serial, at, reason, ev)
-	if err != nil {
-		return err
-	}
-	check := func(t *tx) error {
-		var status, authority string
-		err := t.tx.QueryRow(t.ctx, "SELECT status, authority FROM certificates WHERE serial = $1", serial).Scan(&status, &authority)
-		if err != nil && !isNoRows(err) {
-			return dbError(err, "read certificate %s", serial)
-		}
-		if err := store.CheckRevoke(serial, status); err != nil {
-			return err
-		}
-		if ev.Authority == "" {
-			ev.Authority = authority
-		}
-		return nil
-	}
-	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		_, err := t.exec("UPDATE certificates SET status = 'revoked', revoked_at = $1, reason = $2, revoke_seq = $3 WHERE serial = $4",
-			at.UnixNano(), reason, ev.Seq, serial)
-		return dbError(err, "revoke certificate %s", serial)
-	})
-}
-
-// NextCRLNumbers implements store.Store. The upsert is atomic on its own,
-// but goes through the writer like every write so that Close waits for it.
-func (s *Store) NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error) {
-	out := make([]int64, len(shards))
-	check := func(t *tx) error {
-		exists, _, err := t.exists(authCheck, authority, authority)
-		if err != nil {
-			return dbError(err, "look up authority %q", authority)
-		}
-		return store.CheckAuthorityExists(authority, exists)
-	}
-	err := s.w.do(ctx, check, func(t *tx) error {
-		for i, shard := range shards {
-			err := t.tx.QueryRow(t.ctx, `INSERT INTO crl_numbers (authority, shard, number) VALUES ($1, $2, 1)
-				ON CONFLICT (authority, shard) DO UPDATE SET number = crl_numbers.number + 1 RETURNING number`,
-				authority, shard).Scan(&out[i])
-			if err != nil {
-				return dbError(err, "next CRL number of %s shard %d", authority, shard)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// AppendEvent implements store.Store.
-func (s *Store) AppendEvent(ctx context.Context, ev audit.Event) error {
-	ev, err := store.PrepareAppendEvent(ev)
-	if err != nil {
-		return err
-	}
-	return s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error { return t.appendEvent(&ev) })
+// dbError is sqlstore's classification for the parts only PostgreSQL has.
+func dbError(err error, format string, args ...any) error {
+	return dialect.Error(err, format, args...)
 }

@@ -7,29 +7,28 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
 	"signet/internal/store/postgres/pgtest"
-	"signet/internal/store/storetest"
 )
 
 var ctx = context.Background()
 
-func open(t testing.TB, url string, opts ...Option) *Store {
+// openNodes opens the database at url n times, as n nodes would, each store
+// with its own pool and writer, closed when the test ends.
+func openNodes(t testing.TB, url string, n int, opts ...Option) []*Store {
 	t.Helper()
-	s, err := Open(ctx, url, opts...)
-	if err != nil {
-		t.Fatal(err)
+	var ss []*Store
+	for range n {
+		s, err := Open(ctx, url, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		ss = append(ss, s)
 	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store { return open(t, pgtest.URL(t)) })
+	return ss
 }
 
 // TestNodesStartTogether: nodes opening a new database at once apply the
@@ -55,7 +54,7 @@ func TestNodesStartTogether(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 	}
 	var versions int
-	if err := stores[0].pool.QueryRow(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(migrations) {
+	if err := stores[0].db.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations").Scan(&versions); err != nil || versions != len(migrations) {
 		t.Fatalf("%d schema versions recorded, %v; want %d", versions, err, len(migrations))
 	}
 	if err := stores[1].CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
@@ -70,10 +69,7 @@ func TestNodesStartTogether(t *testing.T) {
 func TestNodesShareOneChain(t *testing.T) {
 	url := pgtest.URL(t)
 	const nodes, workers, each = 3, 8, 25
-	var ss []*Store
-	for range nodes {
-		ss = append(ss, open(t, url, WithMaxConns(6)))
-	}
+	ss := openNodes(t, url, nodes, WithMaxConns(6))
 	if err := ss[0].CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +155,8 @@ func TestNodesShareOneChain(t *testing.T) {
 	}
 	var batches int64
 	for _, s := range ss {
-		batches += s.w.batches.Load()
+		b, _ := s.WriteStats()
+		batches += b
 	}
 	t.Logf("%d certificates in %d batches over %d nodes", len(ok), batches, nodes)
 }
@@ -168,7 +165,7 @@ func TestNodesShareOneChain(t *testing.T) {
 // with errs.Unavailable within its timeout, rather than hanging.
 func TestUnavailable(t *testing.T) {
 	srv := pgtest.Start(t)
-	s := open(t, pgtest.NewDatabase(t, srv.URL()), WithTimeout(3*time.Second))
+	s := openNodes(t, pgtest.NewDatabase(t, srv.URL()), 1, WithTimeout(3*time.Second))[0]
 	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "file:k"}, audit.Event{Actor: "t"}); err != nil {
 		t.Fatal(err)
 	}
@@ -196,32 +193,4 @@ func TestUnavailable(t *testing.T) {
 	if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 2 {
 		t.Errorf("after restart: %+v, %v; want 2 events", rep, err)
 	}
-}
-
-// TestMigrationRevokesKeyIDsRevokedEarlier opens a database made before
-// migration 4: a certificate recorded as valid with a key ID that was
-// revoked before, which the KRL refuses, is marked revoked.
-func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
-	url := pgtest.URL(t)
-	s, err := Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.KeyIDRevokedEarlier(t, s)
-	s.Close()
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
-		"DROP INDEX ssh_certificates_revoked_key_ids",
-		fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", len(migrations)),
-	} {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	conn.Close(ctx)
-	storetest.CheckKeyIDRevokedEarlier(t, open(t, url))
 }

@@ -1,12 +1,6 @@
 package sqlite
 
-import (
-	"context"
-	"database/sql"
-	"time"
-
-	"signet/internal/errs"
-)
+import "signet/internal/store/sqlstore"
 
 // migrations are applied in order; step i+1 is version i+1 in
 // schema_migrations. Append only: never edit a step that has shipped.
@@ -201,44 +195,13 @@ WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 `,
 }
 
-// migrate brings the schema up to date in one immediate transaction, so two
-// processes opening the same file at once apply each step exactly once.
-func migrate(ctx context.Context, conn *sql.Conn, steps []string, now time.Time) error {
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "begin schema migration")
-	}
-	err := func() error {
-		if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+// schema is migrations with the statements around them: an immediate
+// transaction, so two processes opening the same file at once apply each
+// step exactly once.
+var schema = sqlstore.Schema{
+	Steps: migrations,
+	Begin: []string{"BEGIN IMMEDIATE"},
+	Table: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version    INTEGER PRIMARY KEY,
-			applied_at INTEGER NOT NULL)`); err != nil {
-			return err
-		}
-		var have int
-		if err := conn.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
-			return err
-		}
-		if have > len(steps) {
-			return errs.New(errs.Unavailable, "database schema version %d is newer than this signet knows (%d): upgrade signet", have, len(steps))
-		}
-		for v := have + 1; v <= len(steps); v++ {
-			if _, err := conn.ExecContext(ctx, steps[v-1]); err != nil {
-				return errs.Wrap(errs.Internal, err, "schema migration %d", v)
-			}
-			if _, err := conn.ExecContext(ctx, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", v, now.UnixNano()); err != nil {
-				return err
-			}
-		}
-		return nil
-	}()
-	if err != nil {
-		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
-		if _, ok := err.(*errs.Error); ok {
-			return err
-		}
-		return errs.Wrap(errs.Internal, err, "schema migration")
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "commit schema migration")
-	}
-	return nil
+			applied_at INTEGER NOT NULL)`,
 }

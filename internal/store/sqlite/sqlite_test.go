@@ -22,7 +22,7 @@ import (
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
-	"signet/internal/store/storetest"
+	"signet/internal/store/sqlstore"
 )
 
 var ctx = context.Background()
@@ -35,12 +35,6 @@ func open(t testing.TB, path string, opts ...Option) *Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
-}
-
-func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
-		return open(t, filepath.Join(t.TempDir(), "signet.db"))
-	})
 }
 
 // fill writes an authority, n certificates and a key event, ending with a
@@ -149,8 +143,13 @@ func TestEventsRefuseChangeWhileGuarded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "signet.db")
 	s := open(t, path)
 	fill(t, s, 1)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
 	for _, q := range []string{"UPDATE events SET actor = 'x' WHERE seq = 1", "DELETE FROM events WHERE seq = 3"} {
-		if _, err := s.w.conn.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+		if _, err := db.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want refused", q, err)
 		}
 	}
@@ -180,11 +179,16 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 	fill(t, s, 1)
 	s.Close()
 	s = open(t, path) // applies nothing the second time
-	if err := migrate(ctx, s.w.conn, migrations, time.Now()); err != nil {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlstore.Migrate(ctx, &dialect, db, schema, time.Now()); err != nil {
 		t.Fatalf("migrating an up-to-date database: %v", err)
 	}
 	var n, v int
-	if err := s.w.conn.QueryRowContext(ctx, "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&n, &v); err != nil {
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*), MAX(version) FROM schema_migrations").Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
 	if n != len(migrations) || v != len(migrations) {
@@ -194,7 +198,9 @@ func TestMigrationsAreIdempotent(t *testing.T) {
 		t.Error(err)
 	}
 	// A database from a newer signet is refused rather than misread.
-	err = migrate(ctx, s.w.conn, migrations[:0], time.Now())
+	older := schema
+	older.Steps = migrations[:0]
+	err = sqlstore.Migrate(ctx, &dialect, db, older, time.Now())
 	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "newer") {
 		t.Errorf("older code on a newer schema: %v", err)
 	}
@@ -205,81 +211,6 @@ func TestOpenRefusesNonFilePaths(t *testing.T) {
 		if _, err := Open(ctx, p); errs.KindOf(err) != errs.Malformed {
 			t.Errorf("Open(%q): %v, want malformed", p, err)
 		}
-	}
-}
-
-// TestWritesAreGroupCommitted checks that concurrent writers share
-// transactions, and that Close lets every queued write finish.
-func TestWritesAreGroupCommitted(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "signet.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fill(t, s, 0)
-	record := func(serial string) func() error {
-		return func() error {
-			c := store.Certificate{Serial: serial, Authority: "ca", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
-			return s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
-		}
-	}
-	const n = 64
-	// Writes queued while the writer is busy share its next transaction
-	// (inOneBatch fails the test otherwise).
-	var writes []func() error
-	for i := range n {
-		writes = append(writes, record(fmt.Sprintf("01%02x", i)))
-	}
-	got, _ := inOneBatch(t, s, writes)
-	for i, err := range got {
-		if err != nil {
-			t.Errorf("write %d: %v", i, err)
-		}
-	}
-
-	// Close while writes are queued: each of them still commits.
-	release := holdWriter(t, s)
-	results := make(chan error, n)
-	for i := range n {
-		go func() { results <- record(fmt.Sprintf("02%02x", i))() }()
-	}
-	for deadline := time.Now().Add(5 * time.Second); len(s.w.reqs) != n; time.Sleep(100 * time.Microsecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d writes queued", len(s.w.reqs), n)
-		}
-	}
-	closed := make(chan error, 1)
-	go func() { closed <- s.Close() }()
-	for closing := false; !closing; time.Sleep(100 * time.Microsecond) {
-		s.w.mu.RLock()
-		closing = s.w.closed
-		s.w.mu.RUnlock()
-	}
-	release()
-	if err := <-closed; err != nil {
-		t.Fatal(err)
-	}
-	for range n {
-		if err := <-results; err != nil {
-			t.Errorf("write queued before Close: %v", err)
-		}
-	}
-
-	// Every acknowledged write survived Close.
-	s = open(t, path)
-	all, err := s.Certificates(ctx, store.Filter{})
-	if err != nil || len(all) != 2*n {
-		t.Fatalf("%d certificates after reopen, %d acknowledged (%v)", len(all), 2*n, err)
-	}
-	if _, err := audit.Verify(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.AppendEvent(ctx, audit.Event{Kind: "x", Actor: "y"}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	if err := s.AppendEvent(ctx, audit.Event{Kind: "x", Actor: "y"}); errs.KindOf(err) != errs.Unavailable {
-		t.Errorf("write after Close: %v, want unavailable", err)
 	}
 }
 
@@ -323,7 +254,7 @@ func benchmarkRecord(b *testing.B, inflight int) {
 	}
 	der := realisticDER(b)
 	var next atomic.Int64
-	b0, c0 := s.w.batches.Load(), s.w.committed.Load()
+	b0, c0 := s.WriteStats()
 	b.SetParallelism(max(1, inflight/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
@@ -344,75 +275,10 @@ func benchmarkRecord(b *testing.B, inflight int) {
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
-	if n := s.w.batches.Load() - b0; n > 0 {
-		b.ReportMetric(float64(s.w.committed.Load()-c0)/float64(n), "certs/commit")
+	if b1, c1 := s.WriteStats(); b1 > b0 {
+		b.ReportMetric(float64(c1-c0)/float64(b1-b0), "certs/commit")
 	}
 	b.ReportMetric(float64(len(der)), "DER-bytes")
-}
-
-// TestFailedApplyFailsOnlyItsCaller forces a write to fail after it wrote
-// (the case checks cannot foresee) in the middle of a batch: the batch is
-// rerun with savepoints, the others commit, and the chain has no hole.
-func TestFailedApplyFailsOnlyItsCaller(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "signet.db"))
-	fill(t, s, 0)
-	// Hold the writer in one batch so that the next requests queue up and
-	// share the following one.
-	release, started := make(chan struct{}), make(chan struct{})
-	held := make(chan error, 1)
-	go func() {
-		held <- s.w.do(ctx, func(*tx) error { return nil }, func(*tx) error { close(started); <-release; return nil })
-	}()
-	<-started
-
-	boom := errs.New(errs.Internal, "disk on fire")
-	results := make([]chan error, 5)
-	for i := range results {
-		results[i] = make(chan error, 1)
-		go func() {
-			if i == 2 {
-				results[i] <- s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-					ev := audit.Event{Kind: "half", Actor: "t"}
-					if err := t.appendEvent(&ev); err != nil {
-						return err
-					}
-					return boom
-				})
-				return
-			}
-			c := store.Certificate{Serial: fmt.Sprintf("c%d", i), Authority: "ca", NotBefore: time.Unix(1, 0), NotAfter: time.Unix(2, 0), DER: []byte{0x30}}
-			results[i] <- s.RecordCertificate(ctx, c, audit.Event{Actor: "t"})
-		}()
-	}
-	for len(s.w.reqs) < len(results) {
-		time.Sleep(time.Millisecond)
-	}
-	before := s.w.batches.Load()
-	close(release)
-	if err := <-held; err != nil {
-		t.Fatal(err)
-	}
-	for i, ch := range results {
-		err := <-ch
-		if (i == 2) != (err != nil) || (i == 2 && err != boom) {
-			t.Errorf("request %d: %v", i, err)
-		}
-	}
-	if n := s.w.batches.Load() - before; n != 2 {
-		t.Errorf("%d transactions after the held one, want 2 (the held batch, then the five together)", n)
-	}
-	rep, err := audit.Verify(ctx, s)
-	if err != nil || rep.Certificates != 4 || rep.Events != 2+4 {
-		t.Fatalf("Verify: %+v, %v", rep, err)
-	}
-	if err := s.Events(ctx, func(e audit.Event) error {
-		if e.Kind == "half" {
-			return fmt.Errorf("the failed write's event %d was committed", e.Seq)
-		}
-		return nil
-	}); err != nil {
-		t.Error(err)
-	}
 }
 
 func TestCancelledWriteIsNotRecorded(t *testing.T) {
@@ -431,21 +297,26 @@ func TestCancelledWriteIsNotRecorded(t *testing.T) {
 
 // TestDurableSettings checks the pragmas that make an acknowledged write
 // survive a power cut: WAL with an fsync at every commit.
+// Every connection of the writer's pool is set up alike: this takes one
+// more.
 func TestDurableSettings(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "signet.db"))
+	s.write.SetMaxOpenConns(3)
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
 	var mode string
-	var sync, fk int
-	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		t.Fatal(err)
+	var sync, fk, autocheckpoint int
+	for q, v := range map[string]any{"journal_mode": &mode, "synchronous": &sync, "foreign_keys": &fk, "wal_autocheckpoint": &autocheckpoint} {
+		if err := conn.QueryRowContext(ctx, "PRAGMA "+q).Scan(v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.w.conn.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil {
-		t.Fatal(err)
-	}
-	if mode != "wal" || sync != 2 || fk != 1 {
-		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d; want wal, 2 (FULL), 1", mode, sync, fk)
+	if mode != "wal" || sync != 2 || fk != 1 || autocheckpoint != 0 {
+		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d, wal_autocheckpoint %d; want wal, 2 (FULL), 1, 0",
+			mode, sync, fk, autocheckpoint)
 	}
 }
 
@@ -464,9 +335,68 @@ func TestUniqueViolationIsAConflict(t *testing.T) {
 	}
 	for _, q := range []string{"INSERT INTO t VALUES (1, 2)", "INSERT INTO t VALUES (2, 1)"} {
 		_, err := db.Exec(q)
-		if err := constraintError(err, "row"); errs.KindOf(err) != errs.Conflict {
+		if err := dialect.Error(err, "row"); errs.KindOf(err) != errs.Conflict {
 			t.Errorf("%s: %v, want a conflict", q, err)
 		}
+	}
+}
+
+// A full disk is Unavailable (503 with Retry-After over HTTP), as a lost
+// or exhausted PostgreSQL is, not an internal error: here the database
+// may not grow past its first pages.
+func TestFullDiskIsUnavailable(t *testing.T) {
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "full.db")+"?_pragma=max_page_count(2)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	_, err = db.Exec("CREATE TABLE t (v BLOB)")
+	for i := 0; err == nil && i < 10; i++ {
+		_, err = db.Exec("INSERT INTO t VALUES (randomblob(2000))")
+	}
+	if err == nil {
+		t.Fatal("the database grew past max_page_count")
+	}
+	err = dialect.Error(err, "row")
+	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "database or disk is full") {
+		t.Errorf("write to a full database: %v, want unavailable", err)
+	}
+}
+
+// TestLockedFileIsUnavailable: while another process holds the file's
+// write lock past the busy timeout, writes fail as Unavailable (503 with
+// Retry-After over HTTP) and change nothing; once it lets go, the writer
+// works again on a new connection.
+func TestLockedFileIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s := open(t, path, WithBusyTimeout(50*time.Millisecond))
+	fill(t, s, 1)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	err = s.AppendEvent(ctx, audit.Event{Kind: "note", Actor: "t"})
+	if errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "database is locked") {
+		t.Errorf("write while the file is locked: %v, want unavailable", err)
+	}
+	if _, err := conn.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AppendEvent(ctx, audit.Event{Kind: "note", Actor: "t"}); err != nil {
+		t.Fatalf("write after the lock is gone: %v", err)
+	}
+	if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 4 {
+		t.Errorf("audit.Verify: %+v, %v; want 4 events", rep, err)
 	}
 }
 
@@ -495,32 +425,4 @@ func TestCheckpoint(t *testing.T) {
 	if err := s.Checkpoint(ctx); errs.KindOf(err) != errs.Unavailable {
 		t.Errorf("checkpoint of a closed store: %v, want unavailable", err)
 	}
-}
-
-// TestMigrationRevokesKeyIDsRevokedEarlier opens a database made before
-// migration 5: a certificate recorded as valid with a key ID that was
-// revoked before, which the KRL refuses, is marked revoked.
-func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "signet.db")
-	s, err := Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	storetest.KeyIDRevokedEarlier(t, s)
-	s.Close()
-	db, err := sql.Open("sqlite", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
-		"DROP INDEX ssh_certificates_revoked_key_ids",
-		fmt.Sprintf("DELETE FROM schema_migrations WHERE version = %d", len(migrations)),
-	} {
-		if _, err := db.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-	db.Close()
-	storetest.CheckKeyIDRevokedEarlier(t, open(t, path))
 }

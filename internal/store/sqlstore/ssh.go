@@ -1,13 +1,10 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"strings"
 	"time"
-
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
@@ -15,27 +12,11 @@ import (
 	"signet/internal/store/columns"
 )
 
-func init() {
-	for name, q := range map[string]string{
-		"sshKey": `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		"sshKeyCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
-			(SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?)`,
-		"sshDemote":   "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'",
-		"sshKeyState": "UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?",
-		"sshKeyOf":    "SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?",
-		"sshKeyIDRevoked": `SELECT EXISTS (SELECT 1 FROM ssh_certificates
-			WHERE authority = ? AND key_id = ? AND revoked_by = 'key-id')`,
-		"sshCertState": "SELECT status, authority FROM ssh_certificates WHERE serial = ?",
-		"sshRevoke":    "UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
-		"sshKeyIDCount": `SELECT COUNT(*), COALESCE(SUM(status = 'valid' OR revoked_by = 'serial'), 0)
-			FROM ssh_certificates WHERE authority = ? AND key_id = ?`,
-		"sshRevokeKeyID": `UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'key-id'
-			WHERE authority = ? AND key_id = ? AND (status = 'valid' OR revoked_by = 'serial')`,
-	} {
-		writeStatements[name] = q
-	}
-}
+const (
+	insertSSHKey = `INSERT INTO ssh_authority_keys (authority, fingerprint, key_uri, public_key, state, created_at, event_seq)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`
+	sshDemote = "UPDATE ssh_authority_keys SET state = 'trusted' WHERE authority = ? AND state = 'active'"
+)
 
 // CreateSSHAuthority implements store.Store.
 func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error {
@@ -48,8 +29,8 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 		if err := t.insertAuthority(a, &ev); err != nil {
 			return err
 		}
-		_, err := t.exec("sshKey", k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
-		return constraintError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
 }
 
@@ -60,30 +41,31 @@ func (t *tx) sshKeyState(authority, fingerprint string) (string, error) {
 	if st, ok := t.w.sshKeys[k]; ok && t.stage {
 		return st, nil
 	}
-	var st sql.NullString
-	err := t.w.stmt["sshKeyOf"].QueryRowContext(t.ctx, authority, fingerprint).Scan(&st)
+	var st string
+	err := t.queryRow("SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?", authority, fingerprint).Scan(&st)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
+		return "", t.w.d.Error(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
 	if t.stage {
-		t.w.sshKeys[k] = st.String
+		t.w.sshKeys[k] = st
 	}
-	return st.String, nil
+	return st, nil
 }
 
 // sshKeyCheck reads one key's state ("" if absent), refusing an authority
 // that does not exist.
 func (t *tx) sshKeyCheck(authority, fingerprint string) (state string, err error) {
 	var exists bool
-	var st sql.NullString
-	err = t.w.stmt["sshKeyCheck"].QueryRowContext(t.ctx, authority, authority, fingerprint).Scan(&exists, &st)
+	err = t.queryRow(`SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
+		COALESCE((SELECT state FROM ssh_authority_keys WHERE authority = ? AND fingerprint = ?), '')`,
+		authority, authority, fingerprint).Scan(&exists, &state)
 	if err != nil {
-		return "", errs.Wrap(errs.Internal, err, "look up SSH key %s of %q", fingerprint, authority)
+		return "", t.w.d.Error(err, "look up SSH key %s of %q", fingerprint, authority)
 	}
 	if err := store.CheckAuthorityExists(authority, exists); err != nil {
 		return "", err
 	}
-	return st.String, nil
+	return state, nil
 }
 
 // AddSSHKey implements store.Store.
@@ -104,12 +86,12 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 			return err
 		}
 		if k.State == store.SSHKeyActive {
-			if _, err := t.exec("sshDemote", k.Authority); err != nil {
-				return errs.Wrap(errs.Internal, err, "demote the active key of %q", k.Authority)
+			if _, err := t.exec(sshDemote, k.Authority); err != nil {
+				return s.d.Error(err, "demote the active key of %q", k.Authority)
 			}
 		}
-		_, err := t.exec("sshKey", k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
-		return constraintError(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
+		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
 }
 
@@ -131,14 +113,12 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 			return err
 		}
 		if state == store.SSHKeyActive {
-			if _, err := t.exec("sshDemote", authority); err != nil {
-				return errs.Wrap(errs.Internal, err, "demote the active key of %q", authority)
+			if _, err := t.exec(sshDemote, authority); err != nil {
+				return s.d.Error(err, "demote the active key of %q", authority)
 			}
 		}
-		if _, err := t.exec("sshKeyState", string(state), authority, fingerprint); err != nil {
-			return errs.Wrap(errs.Internal, err, "set state of SSH key %s", fingerprint)
-		}
-		return nil
+		_, err := t.exec("UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?", string(state), authority, fingerprint)
+		return s.d.Error(err, "set state of SSH key %s", fingerprint)
 	})
 }
 
@@ -158,8 +138,10 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 			return err
 		}
 		var keyIDRevoked bool
-		if err := t.w.stmt["sshKeyIDRevoked"].QueryRowContext(t.ctx, c.Authority, c.KeyID).Scan(&keyIDRevoked); err != nil {
-			return errs.Wrap(errs.Internal, err, "look up key ID %q", c.KeyID)
+		err = t.queryRow(`SELECT EXISTS (SELECT 1 FROM ssh_certificates WHERE authority = ? AND key_id = ? AND revoked_by = 'key-id')`,
+			c.Authority, c.KeyID).Scan(&keyIDRevoked)
+		if err != nil {
+			return s.d.Error(err, "look up key ID %q", c.KeyID)
 		}
 		// A taken serial is refused by the UNIQUE constraint: when staged,
 		// at the flush, which reruns the batch with a savepoint per request.
@@ -176,11 +158,11 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 			t.stageRow(stageSSHCertificates, row...)
 			return nil
 		}
-		_, err := t.exec("sshCert", row...)
-		if constraint(err) == sqlite3.SQLITE_CONSTRAINT_UNIQUE {
-			return errs.Wrap(errs.Conflict, err, "SSH certificate serial %d is already recorded", c.Serial)
+		_, err := t.exec(insertSSHCertificate, row...)
+		if err != nil && s.d.kind(err) == errs.Conflict {
+			return errs.Wrap(errs.Conflict, failure{err}, "SSH certificate serial %d is already recorded", c.Serial)
 		}
-		return constraintError(err, "SSH certificate %d", c.Serial)
+		return s.d.Error(err, "SSH certificate %d", c.Serial)
 	})
 }
 
@@ -192,9 +174,9 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 	}
 	check := func(t *tx) error {
 		var status, authority string
-		err := t.w.stmt["sshCertState"].QueryRowContext(t.ctx, int64(serial)).Scan(&status, &authority)
+		err := t.queryRow("SELECT status, authority FROM ssh_certificates WHERE serial = ?", int64(serial)).Scan(&status, &authority)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return errs.Wrap(errs.Internal, err, "read SSH certificate %d", serial)
+			return s.d.Error(err, "read SSH certificate %d", serial)
 		}
 		if err := store.CheckRevokeSSHCertificate(serial, status, authority, ev.Authority); err != nil {
 			return err
@@ -206,10 +188,9 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		if _, err := t.exec("sshRevoke", at.UnixNano(), int64(serial)); err != nil {
-			return errs.Wrap(errs.Internal, err, "revoke SSH certificate %d", serial)
-		}
-		return nil
+		_, err := t.exec("UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
+			at.UnixNano(), int64(serial))
+		return s.d.Error(err, "revoke SSH certificate %d", serial)
 	})
 }
 
@@ -222,8 +203,10 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 	var n int
 	check := func(t *tx) error {
 		var total, open int
-		if err := t.w.stmt["sshKeyIDCount"].QueryRowContext(t.ctx, authority, keyID).Scan(&total, &open); err != nil {
-			return errs.Wrap(errs.Internal, err, "look up key ID %q", keyID)
+		err := t.queryRow(`SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'valid' OR revoked_by = 'serial')
+			FROM ssh_certificates WHERE authority = ? AND key_id = ?`, authority, keyID).Scan(&total, &open)
+		if err != nil {
+			return s.d.Error(err, "look up key ID %q", keyID)
 		}
 		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
@@ -231,27 +214,22 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		res, err := t.exec("sshRevokeKeyID", at.UnixNano(), authority, keyID)
+		res, err := t.exec(`UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'key-id'
+			WHERE authority = ? AND key_id = ? AND (status = 'valid' OR revoked_by = 'serial')`, at.UnixNano(), authority, keyID)
 		if err != nil {
-			return errs.Wrap(errs.Internal, err, "revoke key ID %q", keyID)
+			return s.d.Error(err, "revoke key ID %q", keyID)
 		}
-		rows, _ := res.RowsAffected()
+		rows, err := res.RowsAffected()
 		n = int(rows)
-		return nil
+		return s.d.Error(err, "revoke key ID %q", keyID)
 	})
 	return n, err
 }
 
 // SSHKeys implements store.Store.
 func (s *Store) SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error) {
-	var out []store.SSHKey
-	err := s.each(ctx, "SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint",
-		[]any{authority}, func(rows *sql.Rows) error {
-			k, err := columns.ScanSSHKey(rows.Scan)
-			out = append(out, k)
-			return err
-		})
-	return out, err
+	return rows(ctx, s, columns.ScanSSHKey,
+		"SELECT "+columns.SSHKeyColumns+" FROM ssh_authority_keys WHERE authority = ? ORDER BY created_at, fingerprint"+s.d.Bytewise, authority)
 }
 
 // SSHCertificate implements store.Store.
@@ -259,14 +237,8 @@ func (s *Store) SSHCertificate(ctx context.Context, serial uint64) (store.SSHCer
 	if err := store.CheckSSHSerial(serial); err != nil {
 		return store.SSHCertificate{}, errs.Wrap(errs.NotFound, err, "SSH certificate %d not found", serial)
 	}
-	cs, err := s.sshCertificates(ctx, "SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
-	if err == nil && len(cs) == 0 {
-		err = errs.New(errs.NotFound, "SSH certificate %d not found", serial)
-	}
-	if err != nil {
-		return store.SSHCertificate{}, err
-	}
-	return cs[0], nil
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "SSH certificate %d not found", serial) }, columns.ScanSSHCertificate,
+		"SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates WHERE serial = ?", int64(serial))
 }
 
 // SSHCertificates implements store.Store.
@@ -282,24 +254,6 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
 	}
-	q := "SELECT " + columns.SSHCertificateColumns + " FROM ssh_certificates"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY serial"
-	if f.Limit > 0 {
-		q += " LIMIT ?"
-		args = append(args, f.Limit)
-	}
-	return s.sshCertificates(ctx, q, args...)
-}
-
-func (s *Store) sshCertificates(ctx context.Context, q string, args ...any) ([]store.SSHCertificate, error) {
-	var out []store.SSHCertificate
-	err := s.each(ctx, q, args, func(rows *sql.Rows) error {
-		c, err := columns.ScanSSHCertificate(rows.Scan)
-		out = append(out, c)
-		return err
-	})
-	return out, err
+	q, args := listing("SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates", where, "serial", f.Limit, args)
+	return rows(ctx, s, columns.ScanSSHCertificate, q, args...)
 }

@@ -1,10 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
 	"database/sql/driver"
 	"math/bits"
-	"strconv"
 	"strings"
 
 	"signet/internal/errs"
@@ -28,6 +27,7 @@ import (
 type stageTable struct {
 	name   string
 	insert string // "INSERT INTO t (cols) VALUES "
+	then   string // what follows the rows
 	cols   int    // counted from insert's column list
 }
 
@@ -45,31 +45,37 @@ var stageTables = [stageTableCount]stageTable{
 		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `},
 	stageCertificates: {name: "certificates", insert: `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
 		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `},
-	stageCertificateNames: {name: "certificate_names", insert: "INSERT OR IGNORE INTO certificate_names (serial, type, value) VALUES "},
+	stageCertificateNames: {name: "certificate_names", insert: "INSERT INTO certificate_names (serial, type, value) VALUES ",
+		then: " ON CONFLICT DO NOTHING"},
 }
 
-// maxNamesPerInsert bounds the multi-row name inserts prepared as
-// "names1".."names8": one statement per certificate in the common case.
+// maxNamesPerInsert bounds the multi-row name inserts of insertNames: one
+// statement per certificate in the common case.
 const maxNamesPerInsert = 8
 
 // The statements of the requests that are not staged, from stageTables.
+var (
+	insertEvent, insertCertificate, insertSSHCertificate string
+	insertNames                                          [maxNamesPerInsert]string
+)
+
 func init() {
 	for i := range stageTables {
 		tt := &stageTables[i]
 		tt.cols = strings.Count(tt.insert[strings.IndexByte(tt.insert, '('):strings.IndexByte(tt.insert, ')')], ",") + 1
 	}
-	writeStatements["event"] = stageTables[stageEvents].rows(1)
-	writeStatements["certificate"] = stageTables[stageCertificates].rows(1)
-	writeStatements["sshCert"] = stageTables[stageSSHCertificates].rows(1)
-	for n := 1; n <= maxNamesPerInsert; n++ {
-		writeStatements["names"+strconv.Itoa(n)] = stageTables[stageCertificateNames].rows(n)
+	insertEvent = stageTables[stageEvents].rows(1)
+	insertCertificate = stageTables[stageCertificates].rows(1)
+	insertSSHCertificate = stageTables[stageSSHCertificates].rows(1)
+	for n := range insertNames {
+		insertNames[n] = stageTables[stageCertificateNames].rows(n + 1)
 	}
 }
 
 // rows is the INSERT of n rows into the table.
 func (tt stageTable) rows(n int) string {
 	row := "(" + strings.Repeat("?, ", tt.cols-1) + "?)"
-	return tt.insert + strings.Repeat(row+", ", n-1) + row
+	return tt.insert + strings.Repeat(row+", ", n-1) + row + tt.then
 }
 
 // maxStagedRows is the most rows one INSERT takes; a flush uses statements
@@ -102,7 +108,7 @@ func (t *tx) flush() error {
 	if t.w.nothingStaged() {
 		return nil
 	}
-	return t.w.conn.Raw(func(dc any) error {
+	err := t.w.conn.Raw(func(dc any) error {
 		for i := range t.w.staged {
 			s := &t.w.staged[i]
 			cols := stageTables[i].cols
@@ -112,12 +118,12 @@ func (t *tx) flush() error {
 				for n > rows {
 					n /= 2
 				}
-				st, err := t.w.multiInsert(dc, i, n)
+				st, err := t.w.multiInsert(t.ctx, dc, i, n)
 				if err != nil {
 					return err
 				}
 				if err := t.w.execRaw(t.ctx, st, args[:n*cols]); err != nil {
-					return errs.Wrap(errs.Internal, err, "insert %d staged rows into %s", n, stageTables[i].name)
+					return t.w.d.Error(err, "insert of %d staged rows into %s", n, stageTables[i].name)
 				}
 				args, rows = args[n*cols:], rows-n
 			}
@@ -125,6 +131,7 @@ func (t *tx) flush() error {
 		t.w.unstage()
 		return nil
 	})
+	return t.w.d.Error(err, "insert staged rows")
 }
 
 // nothingStaged tells whether no table has a staged row.
@@ -167,7 +174,7 @@ func (w *writer) unstage() {
 
 // multiInsert returns the prepared INSERT of n rows (a power of two) into
 // a staged table, as a statement of the driver connection dc.
-func (w *writer) multiInsert(dc any, table, n int) (driver.StmtExecContext, error) {
+func (w *writer) multiInsert(ctx context.Context, dc any, table, n int) (driver.StmtExecContext, error) {
 	k := bits.TrailingZeros(uint(n))
 	if st := w.raw[table][k]; st != nil {
 		return st, nil
@@ -175,16 +182,16 @@ func (w *writer) multiInsert(dc any, table, n int) (driver.StmtExecContext, erro
 	tt := stageTables[table]
 	pc, ok := dc.(driver.ConnPrepareContext)
 	if !ok {
-		return nil, errs.New(errs.Internal, "the SQLite driver cannot prepare statements with a context")
+		return nil, errs.New(errs.Internal, "the database driver cannot prepare statements with a context")
 	}
-	st, err := pc.PrepareContext(context.Background(), tt.rows(n))
+	st, err := pc.PrepareContext(ctx, w.d.rebind(tt.rows(n)))
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "prepare insert of %d rows into %s", n, tt.name)
+		return nil, w.d.Error(err, "prepare insert of %d rows into %s", n, tt.name)
 	}
 	se, ok := st.(driver.StmtExecContext)
 	if !ok {
 		st.Close()
-		return nil, errs.New(errs.Internal, "the SQLite driver cannot execute statements with a context")
+		return nil, errs.New(errs.Internal, "the database driver cannot execute statements with a context")
 	}
 	w.raw[table][k] = se
 	return se, nil

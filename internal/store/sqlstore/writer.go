@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -6,35 +6,44 @@ import (
 	"database/sql/driver"
 	"errors"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store/columns"
 )
 
-// writer is the one goroutine that writes. It takes every queued request
-// into one transaction (group commit: one fsync for the batch), makes sure a
-// failing request fails only its caller (see commit), and answers nobody
-// before COMMIT has returned. It also owns the order of the audit chain:
-// each batch reads the head inside its transaction, so another process
-// writing the same file cannot fork the chain, and extends it in memory.
+// writer is the one goroutine of this process that writes. It takes every
+// queued request into one transaction (group commit: one flush to disk for
+// the batch), makes sure a failing request fails only its caller (see
+// commit), and answers nobody before COMMIT has returned.
+//
+// It also keeps the audit chain one line: the dialect's Begin locks the
+// chain against every other writer of the database (SQLite's write lock,
+// PostgreSQL's advisory lock), each batch then reads the head inside its
+// transaction and extends it in memory. A transaction's writes are visible
+// before its lock is released, so the next holder, in any process, reads
+// the head this batch wrote; and seq order is commit order, so a snapshot
+// that holds event N+1 holds every event before it (what lets the
+// revocation feed hand out changes by seq without ever skipping one).
 type writer struct {
-	conn     *sql.Conn
+	d        *Dialect
+	db       *sql.DB
 	maxBatch int
+	timeout  time.Duration
 	reqs     chan *request
 	exited   chan struct{}
 
 	mu     sync.RWMutex // held for reading while sending, for writing to close reqs
 	closed bool
 
-	stmt map[string]*sql.Stmt
+	// conn is the connection the writer holds, with its prepared
+	// statements; dropped when the database is lost, taken anew by the
+	// next batch.
+	conn *sql.Conn
+	stmt map[string]*sql.Stmt // query text -> statement on conn
 	now  func() time.Time
 
 	// The batch's staged rows (see stage.go) and, while only staging
@@ -72,42 +81,40 @@ type tx struct {
 	stage bool // the running request's inserts are staged
 }
 
-var writeStatements = map[string]string{
-	"begin":      "BEGIN IMMEDIATE",
-	"commit":     "COMMIT",
-	"rollback":   "ROLLBACK",
-	"savepoint":  "SAVEPOINT req",
-	"release":    "RELEASE req",
-	"rollbackTo": "ROLLBACK TO req",
-	"head":       "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
-	"certCheck": `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
-		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
-	"authCheck": `SELECT EXISTS (SELECT 1 FROM authorities WHERE name = ?),
-		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`,
-	"authority": `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-	"state":  "SELECT status, authority FROM certificates WHERE serial = ?",
-	"revoke": "UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoke_seq = ? WHERE serial = ?",
-	"crlNumber": `INSERT INTO crl_numbers (authority, shard, number) VALUES (?, ?, 1)
-		ON CONFLICT (authority, shard) DO UPDATE SET number = number + 1 RETURNING number`,
-	"changeAuthority": `UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?`,
-}
-
-func newWriter(ctx context.Context, conn *sql.Conn, maxBatch int, now func() time.Time) (*writer, error) {
-	w := &writer{conn: conn, maxBatch: maxBatch, now: now, reqs: make(chan *request, maxBatch),
-		exited: make(chan struct{}), stmt: map[string]*sql.Stmt{},
-		sshKeys: map[[2]string]string{}, authorities: map[string]bool{}}
-	for name, q := range writeStatements {
-		st, err := conn.PrepareContext(ctx, q)
-		if err != nil {
-			w.closeStatements()
-			return nil, errs.Wrap(errs.Internal, err, "prepare %s statement", name)
-		}
-		w.stmt[name] = st
+func newWriter(ctx context.Context, d *Dialect, db *sql.DB, maxBatch int, timeout time.Duration, now func() time.Time) (*writer, error) {
+	w := &writer{d: d, db: db, maxBatch: maxBatch, timeout: timeout, now: now, reqs: make(chan *request, maxBatch),
+		exited: make(chan struct{}), sshKeys: map[[2]string]string{}, authorities: map[string]bool{}}
+	if err := w.connect(ctx); err != nil {
+		return nil, err
 	}
 	go w.run()
 	return w, nil
+}
+
+// connect takes the connection the writer works on, if it has none.
+func (w *writer) connect(ctx context.Context) error {
+	if w.conn != nil {
+		return nil
+	}
+	conn, err := w.db.Conn(ctx)
+	if err != nil {
+		return w.d.Error(err, "connect to the database")
+	}
+	w.conn, w.stmt = conn, map[string]*sql.Stmt{}
+	return nil
+}
+
+// disconnect gives up the writer's connection and its statements.
+func (w *writer) disconnect() {
+	if w.conn == nil {
+		return
+	}
+	w.closeRaw()
+	for _, st := range w.stmt {
+		st.Close()
+	}
+	w.conn.Close()
+	w.conn, w.stmt = nil, nil
 }
 
 // do queues apply and waits for the outcome of its batch. If ctx ends while
@@ -154,14 +161,7 @@ func (w *writer) close() {
 	}
 	w.mu.Unlock()
 	<-w.exited
-	w.closeRaw()
-	w.closeStatements()
-}
-
-func (w *writer) closeStatements() {
-	for _, st := range w.stmt {
-		st.Close()
-	}
+	w.disconnect()
 }
 
 func (w *writer) run() {
@@ -199,25 +199,36 @@ func (w *writer) run() {
 }
 
 // commit runs one batch. Its statements use a context detached from the
-// callers': one caller giving up must not abort everybody's transaction.
+// callers' (one caller giving up must not abort everybody's transaction),
+// bounded by the timeout, so that a database that stops answering fails
+// the batch instead of hanging it.
 //
 // The fast path runs without savepoints: check has already refused the
 // writes expected to fail, before they wrote anything. If an apply fails
-// anyway, its partial writes cannot be undone alone, so the transaction is
-// rolled back and the batch is run again with a savepoint around each
-// request, so that the failure stays its caller's own.
+// anyway (another process wrote meanwhile, or a bug), its partial writes
+// cannot be undone alone (and PostgreSQL has aborted the transaction), so
+// the transaction is rolled back and the batch is run again with a
+// savepoint around each request, so that the failure stays its caller's
+// own. A lost database fails the whole batch, and the writer takes a new
+// connection for the next.
 func (w *writer) commit(batch []*request) {
 	ctx := context.Background()
+	if w.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, w.timeout)
+		defer cancel()
+	}
 	results := make([]error, len(batch))
 	err := w.batch(ctx, batch, results, false)
 	if errors.Is(err, errRetrySafe) {
-		_, _ = w.stmt["rollback"].ExecContext(ctx)
 		w.reruns.Add(1)
 		clear(results)
 		err = w.batch(ctx, batch, results, true)
 	}
 	if err != nil {
-		_, _ = w.stmt["rollback"].ExecContext(ctx)
+		if errs.KindOf(err) == errs.Unavailable {
+			w.disconnect()
+		}
 		for i := range results {
 			if results[i] == nil {
 				results[i] = err
@@ -238,17 +249,31 @@ func (w *writer) commit(batch []*request) {
 
 var errRetrySafe = errors.New("retry the batch with savepoints")
 
-// batch runs the transaction; an error it returns fails every request.
+// batch runs the transaction; an error it returns fails every request,
+// and the transaction is rolled back.
 func (w *writer) batch(ctx context.Context, batch []*request, results []error, safe bool) error {
-	if _, err := w.stmt["begin"].ExecContext(ctx); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "begin write transaction")
+	if err := w.connect(ctx); err != nil {
+		return err
+	}
+	err := w.transaction(ctx, batch, results, safe)
+	if err != nil {
+		_, _ = w.conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	return err
+}
+
+func (w *writer) transaction(ctx context.Context, batch []*request, results []error, safe bool) error {
+	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
+	for _, q := range w.d.Begin {
+		if _, err := t.exec(q); err != nil {
+			return errs.Wrap(errs.Unavailable, unreachable{failure{err}}, "begin write transaction")
+		}
 	}
 	w.unstage()
 	w.forget()
-	t := &tx{ctx: ctx, w: w, hash: audit.Genesis}
-	err := w.stmt["head"].QueryRowContext(ctx).Scan(&t.seq, &t.hash)
+	err := t.queryRow("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").Scan(&t.seq, &t.hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return errs.Wrap(errs.Unavailable, err, "read audit log head")
+		return w.d.Error(err, "read audit log head")
 	}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -259,42 +284,67 @@ func (w *writer) batch(ctx context.Context, batch []*request, results []error, s
 			if !r.stage {
 				// It may read what earlier requests wrote, or change
 				// what they checked.
-				if t.flush() != nil {
-					return errRetrySafe
+				if err := t.flush(); err != nil {
+					return w.retry(err)
 				}
 				w.forget()
 			}
 			t.stage = r.stage
-			if results[i] = r.check(t); results[i] == nil && r.apply(t) != nil {
-				return errRetrySafe
+			if results[i] = r.check(t); results[i] == nil {
+				if err := r.apply(t); err != nil {
+					return w.retry(err)
+				}
+			} else if fromDatabase(results[i]) {
+				// A failed query may have aborted the transaction.
+				return w.retry(results[i])
 			}
 			continue
 		}
-		if _, err := w.stmt["savepoint"].ExecContext(ctx); err != nil {
-			return errs.Wrap(errs.Unavailable, err, "savepoint")
+		if _, err := t.exec("SAVEPOINT req"); err != nil {
+			return w.d.Error(err, "savepoint")
 		}
 		seq, hash := t.seq, t.hash
 		if results[i] = r.check(t); results[i] == nil {
 			results[i] = r.apply(t)
 		}
 		if results[i] != nil {
+			if lost(results[i]) {
+				return results[i]
+			}
 			t.seq, t.hash = seq, hash
-			if _, err := w.stmt["rollbackTo"].ExecContext(ctx); err != nil {
-				return errs.Wrap(errs.Unavailable, err, "roll back a failed write")
+			if _, err := t.exec("ROLLBACK TO SAVEPOINT req"); err != nil {
+				return w.d.Error(err, "roll back a failed write")
 			}
 		}
-		if _, err := w.stmt["release"].ExecContext(ctx); err != nil {
-			return errs.Wrap(errs.Unavailable, err, "release savepoint")
+		if _, err := t.exec("RELEASE SAVEPOINT req"); err != nil {
+			return w.d.Error(err, "release savepoint")
 		}
 	}
-	if !safe && t.flush() != nil {
-		return errRetrySafe
+	if !safe {
+		if err := t.flush(); err != nil {
+			return w.retry(err)
+		}
 	}
-	if _, err := w.stmt["commit"].ExecContext(ctx); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "commit")
+	if _, err := t.exec("COMMIT"); err != nil {
+		// The connection may have died after COMMIT reached the server.
+		return errs.Wrap(errs.Unavailable, unreachable{failure{err}},
+			"commit (the outcome is unknown if the connection was lost)")
 	}
 	return nil
 }
+
+// retry is what a failed request of the fast path does to its batch: a
+// lost database fails it, anything else runs it again with savepoints.
+func (w *writer) retry(err error) error {
+	if lost(err) {
+		return err
+	}
+	return errRetrySafe
+}
+
+// lost reports whether err, classified by Dialect.Error, is a failure of
+// the database rather than of the request: the batch cannot go on.
+func lost(err error) bool { return errs.KindOf(err) == errs.Unavailable }
 
 // appendEvent seals ev after the current head and inserts it.
 func (t *tx) appendEvent(ev *audit.Event) error {
@@ -303,23 +353,57 @@ func (t *tx) appendEvent(ev *audit.Event) error {
 	}
 	ev.Seq = t.seq + 1
 	ev.Seal(t.hash)
-	row := []any{ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, []byte(ev.Data), ev.Prev, ev.Hash}
+	row := []any{ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, columns.NullBytes(ev.Data), ev.Prev, ev.Hash}
 	if t.stage {
 		t.stageRow(stageEvents, row...)
-	} else if _, err := t.exec("event", row...); err != nil {
-		return errs.Wrap(errs.Internal, err, "append audit event %d", ev.Seq)
+	} else if _, err := t.exec(insertEvent, row...); err != nil {
+		return t.w.d.Error(err, "append audit event %d", ev.Seq)
 	}
 	t.seq, t.hash = ev.Seq, ev.Hash
 	return nil
 }
 
-func (t *tx) exec(name string, args ...any) (sql.Result, error) {
-	return t.w.stmt[name].ExecContext(t.ctx, args...)
+// statement returns q prepared on the writer's connection.
+func (t *tx) statement(q string) (*sql.Stmt, error) {
+	if st := t.w.stmt[q]; st != nil {
+		return st, nil
+	}
+	st, err := t.w.conn.PrepareContext(t.ctx, t.w.d.rebind(q))
+	if err != nil {
+		return nil, err
+	}
+	t.w.stmt[q] = st
+	return st, nil
 }
 
-// exists runs a statement that selects two EXISTS flags.
-func (t *tx) exists(name string, args ...any) (a, b bool, err error) {
-	err = t.w.stmt[name].QueryRowContext(t.ctx, args...).Scan(&a, &b)
+// exec runs q, written with ? placeholders, in the transaction.
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.statement(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
+}
+
+// errRow is a row that failed before its query ran.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+type scanner interface{ Scan(dest ...any) error }
+
+// queryRow runs q in the transaction and returns its first row.
+func (t *tx) queryRow(q string, args ...any) scanner {
+	st, err := t.statement(q)
+	if err != nil {
+		return errRow{err}
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+// exists runs a query that selects two booleans.
+func (t *tx) exists(q string, args ...any) (a, b bool, err error) {
+	err = t.queryRow(q, args...).Scan(&a, &b)
 	return a, b, err
 }
 
@@ -328,33 +412,17 @@ func (t *tx) exists(name string, args ...any) (a, b bool, err error) {
 func (t *tx) insertNames(serial string, ns []columns.Name) error {
 	for len(ns) > 0 {
 		n := min(len(ns), maxNamesPerInsert)
-		stmt := "names" + strconv.Itoa(n)
 		args := make([]any, 0, 3*n)
 		for _, v := range ns[:n] {
 			args = append(args, serial, v.Type, v.Value)
 		}
-		if _, err := t.exec(stmt, args...); err != nil {
+		if _, err := t.exec(insertNames[n-1], args...); err != nil {
 			return err
 		}
 		ns = ns[n:]
 	}
 	return nil
 }
-
-// constraint returns the SQLite extended code of a constraint violation, or 0.
-func constraint(err error) int {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT {
-		return se.Code()
-	}
-	return 0
-}
-
-const (
-	primaryKey = sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	unique     = sqlite3.SQLITE_CONSTRAINT_UNIQUE
-	foreignKey = sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
-)
 
 // forget drops what staging requests have read.
 func (w *writer) forget() {
@@ -368,9 +436,9 @@ func (t *tx) authorityExists(name string) (bool, error) {
 	if ok, known := t.w.authorities[name]; known && t.stage {
 		return ok, nil
 	}
-	ok, _, err := t.exists("authCheck", name, name)
+	ok, _, err := t.exists(authCheck, name, name)
 	if err != nil {
-		return false, errs.Wrap(errs.Internal, err, "look up authority %q", name)
+		return false, t.w.d.Error(err, "look up authority %q", name)
 	}
 	if t.stage {
 		t.w.authorities[name] = ok

@@ -1,0 +1,258 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/errs"
+	"signet/internal/store"
+	"signet/internal/store/columns"
+)
+
+const acmeAccountCheck = `SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
+	EXISTS (SELECT 1 FROM authorities WHERE name = ?)`
+
+// The ACME writes go through the writer like every other: the lock its
+// transactions take serializes them across processes, so an order's
+// version check and update are one atomic step whichever node runs them
+// (two nodes finalizing one order: one wins, the other gets errs.Conflict).
+
+// CreateACMEAccount implements store.Store.
+func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	a, ev, err := store.PrepareCreateACMEAccount(a, ev, s.now)
+	if err != nil {
+		return err
+	}
+	contacts := columns.EncodeContacts(a)
+	check := func(t *tx) error {
+		taken, authority, err := t.exists(acmeAccountCheck, a.Authority, a.KeyID, a.ID, a.Authority)
+		if err != nil {
+			return s.d.Error(err, "look up ACME account key")
+		}
+		if err := store.CheckCreateACMEAccount(a, taken, authority); err != nil || a.EABKeyID == "" {
+			return err
+		}
+		var auth, bound string
+		err = t.queryRow("SELECT authority, COALESCE(account_id, '') FROM acme_eab_keys WHERE kid = ?", a.EABKeyID).Scan(&auth, &bound)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return s.d.Error(err, "look up external account binding key")
+		}
+		return store.CheckBindEABKey(a, auth, bound)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
+			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
+		if err != nil || a.EABKeyID == "" {
+			return s.d.Error(err, "ACME account %s", a.ID)
+		}
+		_, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID)
+		return s.d.Error(err, "bind external account binding key")
+	})
+}
+
+// UpdateACMEAccount implements store.Store.
+func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	ev, err := store.PrepareUpdateACMEAccount(a, ev)
+	if err != nil {
+		return err
+	}
+	contacts := columns.EncodeContacts(a)
+	check := func(t *tx) error {
+		taken, exists, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ?)`, a.Authority, a.KeyID, a.ID, a.ID)
+		if err != nil {
+			return s.d.Error(err, "look up ACME account")
+		}
+		return store.CheckUpdateACMEAccount(a, taken, exists)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?",
+			a.KeyID, a.Key, contacts, a.Status, a.ID)
+		return s.d.Error(err, "ACME account %s", a.ID)
+	})
+}
+
+// ACMEAccount implements store.Store.
+func (s *Store) ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error) {
+	return row(ctx, s, accountNotFound, columns.ScanACMEAccount,
+		"SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE id = ?", id)
+}
+
+// ACMEAccountByKey implements store.Store.
+func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error) {
+	return row(ctx, s, accountNotFound, columns.ScanACMEAccount,
+		"SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
+}
+
+func accountNotFound() error { return errs.New(errs.NotFound, "ACME account not found") }
+
+// CreateACMEOrder implements store.Store.
+func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
+	o, err := store.PrepareCreateACMEOrder(o, s.now)
+	if err != nil {
+		return err
+	}
+	body, err := columns.EncodeOrder(o)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		exists, account, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_orders WHERE id = ?),
+			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ? AND authority = ?)`, o.ID, o.AccountID, o.Authority)
+		if err != nil {
+			return s.d.Error(err, "look up ACME order")
+		}
+		return store.CheckCreateACMEOrder(o, exists, account)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
+			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
+		return s.d.Error(err, "ACME order %s", o.ID)
+	})
+}
+
+// UpdateACMEOrder implements store.Store.
+func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
+	if err := store.CheckACMEOrder(o); err != nil {
+		return err
+	}
+	body, err := columns.EncodeOrder(o)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
+	return s.w.do(ctx, check, func(t *tx) error { return t.updateOrder(o, body) })
+}
+
+// ACMEOrder implements store.Store.
+func (s *Store) ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error) {
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "ACME order %s not found", id) },
+		columns.ScanOrder, "SELECT "+columns.OrderColumns+" FROM acme_orders WHERE id = ?", id)
+}
+
+// ACMEOrders implements store.Store.
+func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error) {
+	if err := store.CheckACMEOrderFilter(f); err != nil {
+		return nil, err
+	}
+	var where []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"account_id", f.AccountID}, {"cert_serial", f.CertSerial}, {"replaces", f.Replaces}} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if f.AfterID != "" {
+		where = append(where, "id > ?")
+		args = append(args, f.AfterID)
+	}
+	q, args := listing("SELECT "+columns.OrderColumns+" FROM acme_orders", where, "id", f.Limit, args)
+	return rows(ctx, s, columns.ScanOrder, q, args...)
+}
+
+// DeleteStaleACMEOrders implements store.Store.
+func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
+		res, err := t.exec(`DELETE FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?)`, before.UnixNano(), before.UnixNano())
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return s.d.Error(err, "delete stale ACME orders")
+	})
+	return n, err
+}
+
+// CreateEABKey implements store.Store.
+func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error {
+	k, ev, err := store.PrepareCreateEABKey(k, ev, s.now)
+	if err != nil {
+		return err
+	}
+	check := func(t *tx) error {
+		exists, authority, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_eab_keys WHERE kid = ?),
+			EXISTS (SELECT 1 FROM authorities WHERE name = ?)`, k.ID, k.Authority)
+		if err != nil {
+			return s.d.Error(err, "look up external account binding key")
+		}
+		return store.CheckCreateEABKey(k, exists, authority)
+	}
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
+		_, err := t.exec("INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES (?, ?, ?, ?)",
+			k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
+		return s.d.Error(err, "external account binding key %q", k.ID)
+	})
+}
+
+// EABKey implements store.Store.
+func (s *Store) EABKey(ctx context.Context, id string) (store.EABKey, error) {
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "external account binding key %q not found", id) },
+		columns.ScanEABKey, "SELECT "+columns.EABKeyColumns+" FROM acme_eab_keys WHERE kid = ?", id)
+}
+
+// Secret implements store.Store: the first process to store a value wins.
+func (s *Store) Secret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if err := store.CheckSecret(name, value); err != nil {
+		return nil, err
+	}
+	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
+		_, err := t.exec("INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
+			name, value, s.now().UnixNano())
+		return s.d.Error(err, "secret %q", name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []byte
+	err = s.each(ctx, false, "SELECT value FROM secrets WHERE name = ?", []any{name}, func(rows *sql.Rows) error {
+		return rows.Scan(&out)
+	})
+	if err == nil && out == nil {
+		err = errs.New(errs.Internal, "secret %q vanished", name)
+	}
+	return out, err
+}
+
+// checkOrderVersion reads an order's version for store.CheckACMEOrderVersion.
+func (t *tx) checkOrderVersion(id string, version int64) error {
+	var v int64
+	err := t.queryRow("SELECT version FROM acme_orders WHERE id = ?", id).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return t.w.d.Error(err, "read ACME order %s", id)
+	}
+	return store.CheckACMEOrderVersion(id, v, version)
+}
+
+// updateOrder writes o if it is still at o.Version, else errs.Conflict.
+func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
+	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, version = version + 1
+		WHERE id = ? AND version = ?`, o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
+		columns.NullString(o.Replaces), body, o.ID, o.Version)
+	var n int64
+	if err == nil {
+		n, err = res.RowsAffected()
+	}
+	if err != nil {
+		return t.w.d.Error(err, "ACME order %s", o.ID)
+	}
+	if n != 1 {
+		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package sqlstore_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"signet/internal/audit"
+	"signet/internal/store"
+	"signet/internal/store/postgres/pgtest"
+)
+
+// restoreBefore makes, for backend b, a database holding what the store
+// code before sqlstore wrote (testdata/before, made by makebefore.go.txt)
+// and returns where it is.
+func restoreBefore(t *testing.T, b backend) string {
+	t.Helper()
+	switch b.name {
+	case "sqlite":
+		gz, err := os.ReadFile(filepath.Join("testdata", "before", "signet.db.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := gzip.NewReader(bytes.NewReader(gz))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := b.where(t)
+		if err := os.WriteFile(path, db, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	case "postgres":
+		dump, err := os.ReadFile(filepath.Join("testdata", "before", "postgres.sql"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		url := pgtest.URL(t)
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, string(dump)); err != nil { // no arguments: one script
+			t.Fatalf("restore the dump: %v", err)
+		}
+		return url
+	}
+	t.Fatalf("no database made before sqlstore for %s", b.name)
+	return ""
+}
+
+// TestOpenStoreMadeBefore opens, on each database, a store written by
+// the code before sqlstore (one row of every kind): every row reads back,
+// the audit chain verifies, and new writes extend it.
+func TestOpenStoreMadeBefore(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			s := b.open(t, restoreBefore(t, b))
+			rep, err := audit.Verify(ctx, s)
+			if err != nil || rep.Events != 11 || rep.Certificates != 3 {
+				t.Fatalf("audit.Verify: %+v, %v; want 11 events, 3 certificates", rep, err)
+			}
+			t0 := time.Date(2026, 12, 6, 1, 2, 3, 456789012, time.UTC)
+
+			as, err := s.Authorities(ctx)
+			if err != nil || len(as) != 3 {
+				t.Fatalf("authorities: %+v, %v", as, err)
+			}
+			if web := as[2]; web.Name != "web" || web.Parent != "root" || web.BaseURL != "http://ca.example.org" || web.Shards != 2 ||
+				!web.CreatedAt.Equal(t0) || web.DefaultValidity != time.Hour {
+				t.Errorf("authority web: %+v", web)
+			}
+			// ACME became a setting later: the issuing X.509 authority keeps
+			// serving it, the root and the SSH authority do not.
+			for _, a := range as {
+				if a.ACME != (a.Name == "web") || a.RequireEAB {
+					t.Errorf("authority %q: ACME %v, RequireEAB %v; want ACME only for web, no EAB", a.Name, a.ACME, a.RequireEAB)
+				}
+			}
+			c, err := s.Certificate(ctx, "01aa")
+			if err != nil || !slices.Equal(c.DNSNames, []string{"www.example.org", "example.org"}) || c.Shard != 1 || c.Status != store.Valid {
+				t.Errorf("certificate 01aa: %+v, %v", c, err)
+			}
+			if named, err := s.Certificates(ctx, store.Filter{Name: "postmaster@example.org"}); err != nil || len(named) != 1 ||
+				named[0].Status != store.Revoked || named[0].RevocationReason != 1 {
+				t.Errorf("certificates named postmaster@example.org: %+v, %v", named, err)
+			}
+			var statuses []string
+			if _, err := s.Statuses(ctx, store.StatusQuery{}, func(c store.CertStatus) error {
+				statuses = append(statuses, c.Serial)
+				return nil
+			}); err != nil || len(statuses) != 2 {
+				t.Errorf("statuses: %v, %v", statuses, err)
+			}
+			if ssh, err := s.SSHCertificate(ctx, 7); err != nil || ssh.RevokedBy != store.RevokedByKeyID || ssh.Principals[0] != "alice" {
+				t.Errorf("SSH certificate 7: %+v, %v", ssh, err)
+			}
+			if keys, err := s.SSHKeys(ctx, "users"); err != nil || len(keys) != 1 || keys[0].State != store.SSHKeyActive {
+				t.Errorf("SSH keys: %+v, %v", keys, err)
+			}
+			if a, err := s.ACMEAccountByKey(ctx, "web", "thumb1"); err != nil || a.ID != "acct1" || a.EABKeyID != "kid1" {
+				t.Errorf("ACME account: %+v, %v", a, err)
+			}
+			if k, err := s.EABKey(ctx, "kid1"); err != nil || k.AccountID != "acct1" {
+				t.Errorf("EAB key: %+v, %v", k, err)
+			}
+			o, err := s.ACMEOrder(ctx, "order1")
+			if err != nil || o.CertSerial != "01aa" || !o.Authzs[0].Challenges[0].Validated.Equal(t0) || o.Version != 1 {
+				t.Errorf("ACME order: %+v, %v", o, err)
+			}
+			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
+				t.Errorf("secret: %q, %v", v, err)
+			}
+			if n, err := s.NextCRLNumbers(ctx, "web", []int{0, 1}); err != nil || !slices.Equal(n, []int64{2, 2}) {
+				t.Errorf("next CRL numbers: %v, %v", n, err)
+			}
+
+			// The chain goes on from the old head.
+			o.Status = store.StatusInvalid
+			if err := s.UpdateACMEOrder(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RecordCertificate(ctx, store.Certificate{Serial: "03cc", Authority: "web", DNSNames: []string{"new.example.org"},
+				NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30}}, audit.Event{Actor: "after"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.RevokeSSHCertificate(ctx, 7, t0, audit.Event{Actor: "after"}); err == nil {
+				t.Error("revoked a certificate revoked before")
+			}
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 12 || rep.Certificates != 4 {
+				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
+			}
+		})
+	}
+}
