@@ -218,6 +218,14 @@ func TestServe(t *testing.T) {
 
 // waitHealthy polls /health until the server answers, trusting only the
 // root the server wrote into its home.
+// homeCLI returns signetCLI bound to the home dir.
+func homeCLI(t *testing.T, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		return signetCLI(t, append(args, "--home", dir)...)
+	}
+}
+
 func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *lockedBuffer) *http.Client {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -250,13 +258,7 @@ func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *locked
 // authorities are refused.
 func TestServeClientCertificate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
-	cli := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
-			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
-		}
-		return out.String()
-	}
+	cli := homeCLI(t, dir)
 	t.Setenv("KEYPASS", "client key passphrase")
 	cli("init")
 	cli("authority", "add", "admins", "--purpose", "tls-client", "--generate", "--allow-email", "example.org")
@@ -421,13 +423,7 @@ func TestServeClientCertificate(t *testing.T) {
 // second self-signed authority with the very same subject name, are not.
 func TestServeSelfSignedAdminAuthority(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
-	cli := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
-			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
-		}
-		return out.String()
-	}
+	cli := homeCLI(t, dir)
 	t.Setenv("KEYPASS", "client key passphrase")
 	cli("init")
 	add := []string{"authority", "add", "--purpose", "tls-client", "--generate", "--allow-email", "example.org"}
