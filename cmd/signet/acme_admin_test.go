@@ -40,13 +40,7 @@ func TestACMECannotMintAdmins(t *testing.T) {
 	}{{"older home", false}, {"--admin-authority", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "home")
-			cli := func(args ...string) string {
-				var out, errOut bytes.Buffer
-				if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
-					t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
-				}
-				return out.String()
-			}
+			cli := homeCLI(t, dir)
 			cli("init")
 			cli("authority", "add", "admins", "--purpose", "tls-client", "--generate", "--allow-dns", "*")
 			// ACME on for admins, as every authority of an older home has

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -22,15 +21,7 @@ func TestServeShortAdminToken(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "admin-token"), []byte(short+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
-	}()
-	defer func() { cancel(); <-exited }()
-	client := waitHealthy(t, dir, addr, exited, &stderr)
+	addr, client, stdout, stderr := startServe(t, dir)
 	if !strings.Contains(stderr.String(), "admin token is too short") || !strings.Contains(stderr.String(), "has 3 characters; a new one needs at least 32") {
 		t.Errorf("serve did not warn about the short admin token:\n%s", stderr.String())
 	}

@@ -216,6 +216,30 @@ func TestServe(t *testing.T) {
 	}
 }
 
+// homeCLI returns signetCLI bound to the home dir.
+func homeCLI(t *testing.T, dir string) func(args ...string) string {
+	return func(args ...string) string {
+		t.Helper()
+		return signetCLI(t, append(args, "--home", dir)...)
+	}
+}
+
+// startServe runs `signet serve --home dir` with the given extra arguments
+// on free loopback ports, waits until it is healthy and stops it when the
+// test ends. It returns the HTTPS address, a client trusting the home's
+// root, and serve's standard output and error.
+func startServe(t *testing.T, dir string, args ...string) (addr string, client *http.Client, stdout, stderr *lockedBuffer) {
+	t.Helper()
+	addr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout, stderr = new(lockedBuffer), new(lockedBuffer)
+	exited := make(chan int, 1)
+	args = append([]string{"serve", "--home", dir, "--listen", addr, "--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, args...)
+	go func() { exited <- run(ctx, args, nil, stdout, stderr) }()
+	t.Cleanup(func() { cancel(); <-exited })
+	return addr, waitHealthy(t, dir, addr, exited, stderr), stdout, stderr
+}
+
 // waitHealthy polls /health until the server answers, trusting only the
 // root the server wrote into its home.
 func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *lockedBuffer) *http.Client {
@@ -250,13 +274,7 @@ func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *locked
 // authorities are refused.
 func TestServeClientCertificate(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
-	cli := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
-			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
-		}
-		return out.String()
-	}
+	cli := homeCLI(t, dir)
 	t.Setenv("KEYPASS", "client key passphrase")
 	cli("init")
 	cli("authority", "add", "admins", "--purpose", "tls-client", "--generate", "--allow-email", "example.org")
@@ -283,16 +301,7 @@ func TestServeClientCertificate(t *testing.T) {
 	alice, aliceSerial := clientCert("admins", "alice")
 	mallory, _ := clientCert("others", "mallory")
 
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins",
-			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
-	}()
-	plain := waitHealthy(t, dir, addr, exited, &stderr)
+	addr, plain, _, _ := startServe(t, dir, "--admin-authority", "admins")
 	roots := plain.Transport.(*http.Transport).TLSClientConfig.RootCAs
 	// call sends cert whatever issuers the server names (as curl --cert
 	// does; Go's client would otherwise keep a certificate it does not ask for).
@@ -421,13 +430,7 @@ func TestServeClientCertificate(t *testing.T) {
 // second self-signed authority with the very same subject name, are not.
 func TestServeSelfSignedAdminAuthority(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
-	cli := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		if code := run(context.Background(), append(args, "--home", dir), nil, &out, &errOut); code != 0 {
-			t.Fatalf("signet %s: %s", strings.Join(args, " "), errOut.String())
-		}
-		return out.String()
-	}
+	cli := homeCLI(t, dir)
 	t.Setenv("KEYPASS", "client key passphrase")
 	cli("init")
 	add := []string{"authority", "add", "--purpose", "tls-client", "--generate", "--allow-email", "example.org"}
@@ -451,16 +454,8 @@ func TestServeSelfSignedAdminAuthority(t *testing.T) {
 		}
 		return cert
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--admin-authority", "admins",
-			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
-	}()
-	roots := waitHealthy(t, dir, addr, exited, &stderr).Transport.(*http.Transport).TLSClientConfig.RootCAs
+	addr, client, _, _ := startServe(t, dir, "--admin-authority", "admins")
+	roots := client.Transport.(*http.Transport).TLSClientConfig.RootCAs
 	for _, tc := range []struct {
 		authority string
 		want      int
@@ -503,16 +498,7 @@ func selfSigned(t *testing.T, cn string, validity time.Duration) tls.Certificate
 func TestServeCipherSuites(t *testing.T) {
 	openssl := kmstest.RequireTool(t, "openssl")
 	dir := filepath.Join(t.TempDir(), "home")
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr lockedBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr,
-			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
-	}()
-	waitHealthy(t, dir, addr, exited, &stderr)
+	addr, _, _, _ := startServe(t, dir)
 	handshake := func(args ...string) (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -65,26 +65,9 @@ type fixture struct {
 func newFixture(t testing.TB, linter ca.Linter) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
-	t.Cleanup(func() { mgr.Close() })
-	for _, uri := range []string{"file:root.key", "file:web.key"} {
-		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st, mgr := newStoreAndKeys(t, "file:root.key", "file:web.key")
 	if linter == nil {
-		g, err := lint.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		linter = g
+		linter = lintGate(t)
 	}
 	f := &fixture{store: st, keys: &countingKeys{kms: mgr}, now: time.Now()}
 	f.ca = ca.New(ca.Options{Store: st, Keys: f.keys, Lint: linter, Clock: func() time.Time { return f.now }})
@@ -98,6 +81,28 @@ func newFixture(t testing.TB, linter ca.Linter) *fixture {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// newStoreAndKeys opens a real SQLite store and an encrypted software key
+// manager in a temporary directory, with a P-256 key made for each URI.
+func newStoreAndKeys(t testing.TB, keyURIs ...string) (*sqlite.Store, *kms.Manager) {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { mgr.Close() })
+	for _, uri := range keyURIs {
+		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st, mgr
 }
 
 func newKey(t testing.TB) crypto.Signer {
@@ -492,25 +497,8 @@ func TestDiscardedCACertificatesAreAudited(t *testing.T) {
 // and an authority's default name extends the root's.
 func TestDefaultRootName(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	mgr := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
-	t.Cleanup(func() { mgr.Close() })
-	for _, uri := range []string{"file:root.key", "file:vpn.key"} {
-		if _, err := mgr.Generate(ctx, uri, kms.ECDSAP256); err != nil {
-			t.Fatal(err)
-		}
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "signet.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	gate, err := lint.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := ca.New(ca.Options{Store: st, Keys: mgr, Lint: gate})
+	st, mgr := newStoreAndKeys(t, "file:root.key", "file:vpn.key")
+	c := ca.New(ca.Options{Store: st, Keys: mgr, Lint: lintGate(t)})
 	if _, err := c.CreateRoot(ctx, ca.RootSpec{Organization: "host1", KeyURI: "file:root.key"}); err != nil {
 		t.Fatal(err)
 	}
