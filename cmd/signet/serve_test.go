@@ -236,7 +236,14 @@ func startServe(t *testing.T, dir string, args ...string) (addr string, client *
 	exited := make(chan int, 1)
 	args = append([]string{"serve", "--home", dir, "--listen", addr, "--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, args...)
 	go func() { exited <- run(ctx, args, nil, stdout, stderr) }()
-	t.Cleanup(func() { cancel(); <-exited })
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop within 15 s")
+		}
+	})
 	return addr, waitHealthy(t, dir, addr, exited, stderr), stdout, stderr
 }
 
