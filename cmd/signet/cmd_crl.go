@@ -134,33 +134,9 @@ func writeWholeCRL(e *env, h *home.Home, authority string, validity time.Duratio
 		}
 		return nil
 	}
-	if err := replaceFile(out, write); err != nil {
+	if err := config.ReplaceFile(out, 0o644, write); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "wrote the %s to %s\n", summary, out)
-	return nil
-}
-
-// replaceFile writes path through a temporary file beside it, renamed
-// over path once complete.
-func replaceFile(path string, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
-	}
-	defer os.Remove(tmp.Name())
-	err = write(tmp)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
-	}
 	return nil
 }

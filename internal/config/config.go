@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"net/url"
 	"os"
@@ -212,24 +213,29 @@ func AddTokens(home string, add map[string]Token, note string) error {
 	if err := check.Validate(); err != nil {
 		return err
 	}
-	return replaceFile(path, b.Bytes())
-}
-
-// replaceFile writes data to path atomically: a temporary file beside it,
-// with path's mode, synced, then renamed over it.
-func replaceFile(path string, data []byte) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
 	}
+	return ReplaceFile(path, fi.Mode().Perm(), func(w io.Writer) error {
+		_, err := w.Write(b.Bytes())
+		return err
+	})
+}
+
+// ReplaceFile writes path atomically with the given mode: write fills a
+// temporary file beside it, which is synced and renamed over path, so
+// readers see the old file or the whole new one, and a failure leaves
+// path as it was.
+func ReplaceFile(path string, mode os.FileMode, write func(io.Writer) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "writing %s", path)
 	}
 	tmp := f.Name()
-	err = f.Chmod(fi.Mode().Perm())
+	err = f.Chmod(mode)
 	if err == nil {
-		_, err = f.Write(data)
+		err = write(f)
 	}
 	if err == nil {
 		err = f.Sync()
