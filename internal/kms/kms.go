@@ -2,6 +2,10 @@
 // out as crypto.Signer behind URIs, "pkcs11:..." (RFC 7512) for keys on a
 // token and "file:PATH" for scrypt-encrypted PKCS#8 software keys.
 // Nothing outside kms knows where a key lives or how to unlock it.
+//
+// Tokens are reached through PKCS#11 modules, C libraries loaded with cgo
+// (pkcs11.go, eddsa.go, pkcs11_certs.go); a build without cgo has software
+// keys only and refuses pkcs11: URIs (nopkcs11.go).
 package kms
 
 import (
