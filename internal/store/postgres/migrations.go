@@ -214,6 +214,12 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 6: internal certificates, as store/sqlite's step 7 (which also adds
+	// the revocation tables this database has had since step 2).
+	`
+ALTER TABLE certificates ADD COLUMN internal boolean NOT NULL DEFAULT false;
+UPDATE certificates SET internal = true WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
+`,
 }
 
 // schema is migrations with the statements around them: one transaction
