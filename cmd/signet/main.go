@@ -44,7 +44,7 @@ func commands() []command {
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--listen ADDR] [--http-listen ADDR] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
-		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
+		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl, or (--whole) its whole CRL to FILE", "--authority NAME [--out DIR] [--validity 24h] | --authority NAME --whole [--pem] --out FILE|-", cmdCrl},

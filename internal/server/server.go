@@ -161,7 +161,7 @@ func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 			names = append(names, strings.ToLower(host))
 		}
 	}
-	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server"}
+	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server", Internal: true}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
 			req.IPAddresses = append(req.IPAddresses, ip)
