@@ -150,6 +150,9 @@ func cmdServe(e *env, args []string) error {
 	if shared, ok := h.Store.(store.Shared); ok {
 		ro.Shared = shared // several nodes: one signs, all serve
 	}
+	if p, ok := h.Store.(store.Published); ok {
+		ro.Published = p // what was signed last is served at once after a restart
+	}
 	rev := revocation.New(ro)
 	if err := rev.Refresh(e.ctx); err != nil {
 		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")

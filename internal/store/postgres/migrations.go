@@ -128,7 +128,7 @@ CREATE TABLE crl_numbers (
 );
 `,
 	// 2: what the revocation leader signs, for every node to serve. version
-	// comes from a sequence drawn under lockPublish, so it grows in commit
+	// comes from a sequence drawn under lockChain, so it grows in commit
 	// order and followers can poll by it.
 	`
 CREATE SEQUENCE revocation_version;

@@ -142,6 +142,8 @@ var dialect = sqlstore.Dialect{
 	PrepareReads: true, // the driver prepares every query anew otherwise
 	IndexHints:   true,
 	Kind:         kind,
+	// The one row of revocation_version, under the write lock.
+	NextRevocationVersion: "UPDATE revocation_version SET version = version + 1 RETURNING version",
 }
 
 // kind classifies an SQLite error for sqlstore.Dialect: a lock another

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
 		{"SetKeyURI", testSetKeyURI},
+		{"Published", testPublished},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
