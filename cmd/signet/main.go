@@ -56,7 +56,7 @@ func commands() []command {
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key csr", "make a certificate request signed by a key on a token (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] (--cn NAME | --dns NAME... | --email ADDR...) --out FILE", cmdKeyCSR},
 		{"key import-cert", "write a key's certificate (and with --chain its issuers) to the token beside the key (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] --cert FILE [--chain] [--json]", cmdKeyImportCert},
-		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
+		{"key list", "list the tokens of the PKCS#11 modules, their keys and the authorities that use them", "[--uri 'pkcs11:token=T'] [--module PATH] [--pin SRC] [--json]", cmdKeyList},
 		{"ssh sign", "sign an SSH host or user public key; writes NAME-cert.pub", "--authority NAME (--host | --user) --principals a,b [--validity 52w] [--key-id ID] [--force-command CMD] [--source-address CIDR] [--no-port-forwarding ...] PUBKEY_FILE", cmdSSHSign},
 		{"ssh trust", "print the known_hosts / TrustedUserCAKeys lines to install", "--authority NAME [--pattern HOSTS]", cmdSSHTrust},
 		{"ssh krl", "write the authority's OpenSSH key revocation list", "--authority NAME [--out FILE]", cmdSSHKRL},

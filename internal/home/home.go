@@ -37,6 +37,8 @@ type Home struct {
 	// Notices say what opening the home changed to follow its
 	// configuration (settleACME), for the operator.
 	Notices []string
+
+	unlock Unlock // this run's flags (AdoptKeyURI lists a token's)
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -90,7 +92,7 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create b
 		return nil, err
 	}
 	return &Home{
-		Dir: dir, Config: cfg, Store: st, Keys: keys,
+		Dir: dir, Config: cfg, Store: st, Keys: keys, unlock: u,
 		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: cfg.RevocationBaseURL()}),
 		SSH: sshca.New(sshca.Options{Store: st, Keys: keys}),
 	}, nil

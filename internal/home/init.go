@@ -107,6 +107,22 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 		}
 		*k = bare
 	}
+	// A token --key names bare opens with --module and --pin: they are
+	// listed as its [tokens.LABEL] rather than as [keys]' defaults.
+	if o.Unlock.Module != "" || o.Unlock.PIN != "" {
+		onToken := false
+		for _, k := range []string{o.RootKey, o.AuthorityKey} {
+			if p, err := kms.ParseURI(k); err == nil && strings.HasPrefix(k, "pkcs11:") && p.Token != "" {
+				if _, listed := cfg.Tokens[p.Token]; !listed {
+					cfg.Tokens[p.Token] = config.Token{Module: o.Unlock.Module, PIN: o.Unlock.PIN}
+				}
+				onToken = true
+			}
+		}
+		if onToken {
+			cfg.Keys.PKCS11Module, cfg.Keys.PIN = "", ""
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
