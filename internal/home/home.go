@@ -74,10 +74,6 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 
 // open opens what cfg names; only Init creates the store (create).
 func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create bool) (*Home, error) {
-	gate, err := lint.New()
-	if err != nil {
-		return nil, err
-	}
 	st, err := OpenStore(ctx, dir, cfg.Store, create)
 	if err != nil {
 		return nil, err
@@ -89,6 +85,20 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create b
 	keys, err := keyManager(dir, cfg, u)
 	if err != nil {
 		st.Close()
+		return nil, err
+	}
+	h, err := newHome(dir, cfg, st, keys, u)
+	if err != nil {
+		st.Close()
+		keys.Close()
+	}
+	return h, err
+}
+
+// newHome wires a store and keys into a Home.
+func newHome(dir string, cfg config.Config, st store.Store, keys *kms.Manager, u Unlock) (*Home, error) {
+	gate, err := lint.New()
+	if err != nil {
 		return nil, err
 	}
 	return &Home{
