@@ -473,7 +473,7 @@ func cmdAuditVerify(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}

@@ -424,7 +424,7 @@ func cmdList(e *env, args []string) error {
 			filter.NotAfterBefore = now.Add(d)
 		}
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -466,7 +466,7 @@ func cmdShow(e *env, args []string) error {
 	if len(rest) != 1 {
 		return badUsage("give one SERIAL")
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -500,7 +500,7 @@ func cmdRoot(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -522,7 +522,7 @@ func cmdChain(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}

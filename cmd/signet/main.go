@@ -357,6 +357,12 @@ func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, e
 	return h.GenerateKeyBesideRoot(ctx, n, k.kt, "cli")
 }
 
+// openHomeToRead opens the home named by f's flags for a command that
+// only reads: it works on a read-only home.
+func openHomeToRead(e *env, f *flags) (*home.Home, error) {
+	return home.OpenReadOnly(e.ctx, f.homeDir())
+}
+
 // openHome opens the home named by f's flags.
 func openHome(e *env, f *flags, u home.Unlock) (*home.Home, error) {
 	h, err := home.Open(e.ctx, f.homeDir(), u)
