@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -70,6 +71,20 @@ func TestRestartServesKeptDocuments(t *testing.T) {
 		t.Errorf("kept OCSP response of the revoked certificate: %+v, %v, %v", d, err, perr)
 	}
 	signed := numbers(first)
+
+	// A restarted node without a responder of its own yet (its CA key
+	// locked, say) answers from the kept responses.
+	second := start()
+	a := second.authority("web")
+	a.ocsp.signer.Store(nil)
+	a.ocsp.mu.Lock()
+	clear(a.ocsp.responses)
+	a.ocsp.mu.Unlock()
+	f.srv = httptest.NewServer(second.Handler())
+	defer f.srv.Close()
+	if _, der := f.post(t, ocspRequest(t, c1, f.issuer, crypto.SHA1)); !bytes.Equal(der, d.DER) {
+		t.Errorf("with no responder, the OCSP answer is not the kept response")
+	}
 
 	if got := numbers(start()); !maps.Equal(got, signed) {
 		t.Errorf("a restart signed CRLs anew: numbers %v, the kept ones %v", got, signed)
