@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -323,10 +325,13 @@ func cmdKeyList(e *env, args []string) error {
 	f := newFlags(e, "key list")
 	var u unlockFlags
 	u.register(f)
-	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca")
+	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca (default: every token of the modules)")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
+	}
+	if *uri == "" {
+		return listTokens(e, f, u, *asJSON)
 	}
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
@@ -354,13 +359,121 @@ func cmdKeyList(e *env, args []string) error {
 	return tw.Flush()
 }
 
+// tokenJSON is a token and its keys in key list.
+type tokenJSON struct {
+	Module string `json:"module"`
+	kms.TokenInfo
+	Keys  []tokenKeyJSON `json:"keys"`
+	Error string         `json:"error,omitempty"` // why its keys are not listed
+}
+
+type tokenKeyJSON struct {
+	kms.KeyInfo
+	Authorities []string `json:"authorities,omitempty"`
+}
+
+// listTokens lists the tokens of the modules --module and the home name,
+// and on each the keys, with the authorities that use them.
+func listTokens(e *env, f *flags, u unlockFlags, asJSON bool) error {
+	modules := map[string]bool{}
+	if u.module != "" {
+		modules[u.module] = true
+	}
+	users := map[string][]string{} // token and object -> authorities
+	var keys *kms.Manager
+	if dir := f.homeDir(); home.Exists(dir) {
+		h, err := home.Open(e.ctx, dir, u.unlock())
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		keys = h.Keys
+		if h.Config.Keys.PKCS11Module != "" && u.module == "" {
+			modules[h.Config.Keys.PKCS11Module] = true
+		}
+		for _, t := range h.Config.Tokens {
+			if t.Module != "" {
+				modules[t.Module] = true
+			}
+		}
+		auths, err := h.Store.Authorities(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range auths {
+			uris := []string{a.KeyURI}
+			sshKeys, err := h.Store.SSHKeys(e.ctx, a.Name)
+			if err != nil {
+				return err
+			}
+			for _, k := range sshKeys {
+				uris = append(uris, k.KeyURI)
+			}
+			for _, ku := range uris {
+				if p, err := kms.ParseURI(ku); err == nil && !slices.Contains(users[p.Token+"\x00"+p.Object], a.Name) {
+					users[p.Token+"\x00"+p.Object] = append(users[p.Token+"\x00"+p.Object], a.Name)
+				}
+			}
+		}
+	} else {
+		var err error
+		if keys, _, err = home.KeyManager(u.unlock(), ""); err != nil {
+			return err
+		}
+		defer keys.Close()
+	}
+	if len(modules) == 0 {
+		return badUsage("no PKCS#11 module to list: give --module PATH (a home's modules are those of signet.toml)")
+	}
+	var out []tokenJSON
+	for _, m := range slices.Sorted(maps.Keys(modules)) {
+		tokens, err := kms.ListTokens(m)
+		if err != nil {
+			return err
+		}
+		for _, t := range tokens {
+			tj := tokenJSON{Module: m, TokenInfo: t, Keys: []tokenKeyJSON{}}
+			list, err := keys.List(e.ctx, kms.MarshalURI(&kms.URI{Token: t.Label, Serial: t.Serial}))
+			if err != nil {
+				tj.Error = err.Error()
+			}
+			for _, k := range list {
+				tj.Keys = append(tj.Keys, tokenKeyJSON{KeyInfo: k, Authorities: users[t.Label+"\x00"+k.Label]})
+			}
+			out = append(out, tj)
+		}
+	}
+	if asJSON {
+		if out == nil {
+			out = []tokenJSON{}
+		}
+		return writeJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOKEN\tSERIAL\tSLOT\tKEY\tTYPE\tAUTHORITY")
+	for _, t := range out {
+		row := fmt.Sprintf("%s\t%s\t%d\t", t.Label, t.Serial, t.Slot)
+		if len(t.Keys) == 0 {
+			what := "-"
+			if t.Error != "" {
+				what = "(keys not listed: " + t.Error + ")"
+			}
+			fmt.Fprintf(tw, "%s%s\t\t\n", row, what)
+		}
+		for _, k := range t.Keys {
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\n", row, k.URI, k.Type, cmp.Or(strings.Join(k.Authorities, ","), "-"))
+		}
+	}
+	return tw.Flush()
+}
+
 func cmdAuditVerify(e *env, args []string) error {
 	f := newFlags(e, "audit verify")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}

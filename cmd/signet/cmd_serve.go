@@ -110,6 +110,7 @@ func cmdServe(e *env, args []string) error {
 		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
+		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
 	})
 	tlsConfig, err := srv.TLSConfig(e.ctx)
 	if err != nil {
@@ -148,6 +149,9 @@ func cmdServe(e *env, args []string) error {
 	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
 	if shared, ok := h.Store.(store.Shared); ok {
 		ro.Shared = shared // several nodes: one signs, all serve
+	}
+	if p, ok := h.Store.(store.Published); ok {
+		ro.Published = p // what was signed last is served at once after a restart
 	}
 	rev := revocation.New(ro)
 	if err := rev.Refresh(e.ctx); err != nil {

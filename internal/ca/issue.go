@@ -35,6 +35,7 @@ type Request struct {
 	Usage          profile.Usage
 	Validity       time.Duration // 0: the authority's default
 	Actor          string        // who asks, for the audit log
+	Internal       bool          // signet's own (store.Certificate.Internal)
 
 	// Finalizes is the ACME order this certificate finalizes, as it must
 	// be afterwards: it is recorded with the certificate, atomically, or
@@ -108,7 +109,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes,
+		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes, Internal: req.Internal,
 	}
 	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,

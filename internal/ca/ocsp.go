@@ -85,6 +85,7 @@ func (c *CA) IssueOCSPResponder(ctx context.Context, authority string, validity 
 	rec := store.Certificate{
 		Serial: s, Authority: a.rec.Name, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore,
 		NotAfter: tmpl.NotAfter, Status: store.Valid, Requester: actor, DER: der, Shard: ShardOf(serial, a.rec.Shards),
+		Internal: true,
 	}
 	ev := c.event("certificate.issue", actor, a.rec.Name, s, map[string]any{
 		"subject": rec.Subject, "ocsp_responder": true, "not_after": tmpl.NotAfter, "sha256": fingerprint(der),

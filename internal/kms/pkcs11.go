@@ -86,6 +86,33 @@ func probeTokens(module string) ([]slotToken, error) {
 	return listTokens(p, module)
 }
 
+// TokenInfo is a token a module offers.
+type TokenInfo struct {
+	Label  string `json:"label"`
+	Serial string `json:"serial"`
+	Slot   uint   `json:"slot"`
+	Model  string `json:"model,omitempty"`
+}
+
+// ListTokens lists the initialized tokens module offers, without logging
+// in to any.
+func ListTokens(module string) ([]TokenInfo, error) {
+	if _, err := os.Stat(module); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "pkcs11: cannot load module %s", module)
+	}
+	initMu.Lock()
+	present, err := probeTokens(module)
+	initMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TokenInfo, len(present))
+	for i, t := range present {
+		out[i] = TokenInfo{Label: t.label, Serial: t.serial, Slot: t.slot, Model: t.model}
+	}
+	return out, nil
+}
+
 func listTokens(p *pkcs11.Ctx, module string) ([]slotToken, error) {
 	slots, err := p.GetSlotList(true)
 	if err != nil {

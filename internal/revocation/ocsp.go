@@ -94,8 +94,8 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if r := a.ocsp.cached(k, now); r != nil {
 		return r, nil
 	}
-	if s.o.Shared != nil && !s.leadingOCSP.Load() {
-		return s.respondFollower(a, k)
+	if s.o.Shared != nil && !s.leadingOCSP.Load() || s.o.Published != nil && a.ocsp.signer.Load() == nil {
+		return s.respondFollower(a, k) // another node signs, or no responder here yet: what was kept
 	}
 	a.ocsp.signMu.Lock()
 	defer a.ocsp.signMu.Unlock()

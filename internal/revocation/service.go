@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,9 @@ type Options struct {
 	// that signs and carries what it signs to the others (see shared.go).
 	// Nil: this node is alone and does every job.
 	Shared store.Shared
+	// Published, when set, keeps what this node signs for its next start
+	// (persist.go); Shared's is taken when nil.
+	Published store.Published
 }
 
 // Service mirrors certificate status and keeps CRLs and OCSP responses signed.
@@ -68,7 +72,8 @@ type Service struct {
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
 	leadingCRL, leadingOCSP atomic.Bool // with Shared: this node's jobs now
-	crlVersion              int64       // with Shared: the last published CRL loaded
+	crlVersion              int64       // with Published: the last published CRL loaded
+	resumed                 bool        // with Published: the kept CRLs were installed (resume)
 }
 
 // rawHit is what a request's bytes name; the response itself is looked up
@@ -103,6 +108,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
+	}
+	if o.Published == nil && o.Shared != nil {
+		o.Published = o.Shared
 	}
 	return o
 }
@@ -202,6 +210,12 @@ func (s *Service) Refresh(ctx context.Context) error {
 		return err
 	}
 	s.seq = head
+	if s.o.Published != nil && !s.resumed {
+		if err := s.resume(ctx, auths, dirty); err != nil {
+			s.o.Log.Warn("the CRLs kept in the store do not load; signing new ones", "err", err)
+		}
+		s.resumed = true
+	}
 	if now.Sub(s.lastPurge) > time.Hour {
 		for _, a := range auths {
 			a.purge(crlCutoff(now, s.o.CRLValidity))
@@ -212,14 +226,25 @@ func (s *Service) Refresh(ctx context.Context) error {
 		return s.refreshShared(ctx, auths, dirty, changed)
 	}
 	var errList []error
+	var docs []store.RevocationDoc
 	for _, a := range auths {
 		if stale, whole := s.staleShards(a, dirty[a]), s.wholeDue(a, dirty[a]); len(stale) > 0 || whole {
-			if _, err := s.signCRLs(ctx, a, stale, whole, nil); err != nil {
+			signed, err := s.signCRLs(ctx, a, stale, whole, nil)
+			if err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 			}
+			docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 		}
 		if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
 			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
+		}
+		if s.o.Published != nil {
+			docs = append(docs, s.unpublished(a)...)
+		}
+	}
+	if s.o.Published != nil {
+		if err := s.o.Published.PublishRevocation(ctx, docs); err != nil {
+			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "keeping the signed CRLs and OCSP responses"))
 		}
 	}
 	if len(errList) > 0 {

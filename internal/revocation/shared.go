@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"slices"
 	"time"
 
 	"signet/internal/ca"
@@ -61,10 +62,7 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 				if err != nil {
 					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 				}
-				for _, c := range signed {
-					docs = append(docs, store.RevocationDoc{Kind: "crl", Authority: a.rec.Name, Shard: c.Shard, DER: c.DER,
-						ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate})
-				}
+				docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 			}
 		}
 		if leadOCSP {
@@ -157,7 +155,7 @@ func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := s.o.Shared.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
+	d, err := s.o.Published.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
 	now := s.now()
 	if err != nil || d.Revoked != e.revoked || !now.Before(d.NextUpdate) {
 		if err != nil && errs.KindOf(err) != errs.NotFound {
@@ -176,7 +174,7 @@ func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 
 // loadPublishedCRLs installs the CRLs published since the last call.
 func (s *Service) loadPublishedCRLs(ctx context.Context, auths map[string]*authority) error {
-	v, err := s.o.Shared.PublishedCRLs(ctx, s.crlVersion, func(d store.RevocationDoc) error {
+	v, err := s.o.Published.PublishedCRLs(ctx, s.crlVersion, func(d store.RevocationDoc) error {
 		a := auths[d.Authority]
 		if a == nil {
 			return nil

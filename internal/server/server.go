@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -37,16 +38,20 @@ type Store interface {
 
 // Options configure a Server.
 type Options struct {
-	CA              *ca.CA
-	SSH             *sshca.CA // nil: no SSH endpoints
-	Store           Store
-	Log             *slog.Logger
-	AdminToken      []byte   // bearer token for /api/v1; empty disables token authentication
-	AdminAuthority  string   // tls-client authority whose certificates authenticate to /api/v1; "" none
-	Authority       string   // authority that issues the server's own certificate
-	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
-	ShutdownTimeout time.Duration
-	ACME            http.Handler // serves /acme/ when set (acme/wfe)
+	CA             *ca.CA
+	SSH            *sshca.CA // nil: no SSH endpoints
+	Store          Store
+	Log            *slog.Logger
+	AdminToken     []byte   // bearer token for /api/v1; empty disables token authentication
+	AdminAuthority string   // tls-client authority whose certificates authenticate to /api/v1; "" none
+	Authority      string   // authority that issues the server's own certificate
+	Names          []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
+	// OwnKeyFile is the server's TLS key, a node key made on first use
+	// (never a CA key), and OwnCertFile its certificate, reused across
+	// starts while valid (nodekey.go). "": a fresh in-memory key each start.
+	OwnKeyFile, OwnCertFile string
+	ShutdownTimeout         time.Duration
+	ACME                    http.Handler // serves /acme/ when set (acme/wfe)
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
@@ -147,12 +152,20 @@ func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// issueOwn issues a certificate for the server's names with a fresh
-// in-memory key; the key is never written anywhere.
+// issueOwn returns the server's certificate for its names: with
+// OwnKeyFile, the stored one while it is to be used (nodekey.go), else one
+// issued now for the node key and stored; without, one issued for a fresh
+// in-memory key that is never written anywhere.
 func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var key crypto.Signer
+	var err error
+	if s.o.OwnKeyFile != "" {
+		key, err = s.nodeKey(ctx)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "server key")
+		return nil, errs.Wrap(errs.KindOf(err), err, "server key")
 	}
 	names := s.o.Names
 	if len(names) == 0 {
@@ -161,7 +174,12 @@ func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 			names = append(names, strings.ToLower(host))
 		}
 	}
-	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server"}
+	if s.o.OwnKeyFile != "" && s.o.OwnCertFile != "" {
+		if c := s.storedOwn(ctx, key, names, time.Now()); c != nil {
+			return c, nil
+		}
+	}
+	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server", Internal: true}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
 			req.IPAddresses = append(req.IPAddresses, ip)
@@ -177,7 +195,13 @@ func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "server certificate")
 	}
-	return &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}, nil
+	c := &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}
+	if s.o.OwnCertFile != "" {
+		if err := s.storeOwn(c); err != nil {
+			s.o.Log.Warn("cannot store the server certificate; the next start issues another", "err", err)
+		}
+	}
+	return c, nil
 }
 
 // adminAuthority loads the certificate of the authority whose client

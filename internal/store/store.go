@@ -44,6 +44,10 @@ type Certificate struct {
 	Requester        string
 	DER              []byte
 	Shard            int // the CRL shard of its authority that lists it once revoked
+	// Internal marks a certificate signet issued for itself (serve's TLS
+	// certificate, OCSP responder certificates): listings leave it out
+	// unless asked (Filter.WithInternal).
+	Internal bool
 
 	// Finalizes, when set, is the ACME order this certificate finalizes,
 	// as it must be afterwards (status valid): RecordCertificate writes it,
@@ -124,11 +128,14 @@ type CertStatus struct {
 	Reason    int
 }
 
-// Filter selects certificates. Zero fields match anything.
+// Filter selects certificates. Zero fields match anything, but internal
+// certificates are left out unless WithInternal.
 type Filter struct {
 	Authority      string
 	Status         Status
 	Name           string    // a DNS name, IP address or email address the certificate carries
+	NameContains   string    // part of one of its names or of its subject, in any case
+	WithInternal   bool      // internal certificates too
 	NotAfterBefore time.Time // only certificates expiring before this
 	NotAfterAfter  time.Time // only certificates expiring after this (hides the expired)
 	Limit          int       // 0: no limit

@@ -112,7 +112,7 @@ func ScanOrder(scan func(dest ...any) error) (store.ACMEOrder, error) {
 
 // CertificateColumns are the certificates columns ScanCertificate reads.
 // Nullable columns are coalesced so both drivers scan plain values.
-const CertificateColumns = "serial, authority, subject, sans, not_before, not_after, status, COALESCE(revoked_at, 0), reason, requester, der, shard"
+const CertificateColumns = "serial, authority, subject, sans, not_before, not_after, status, COALESCE(revoked_at, 0), reason, requester, der, shard, internal"
 
 // ScanCertificate reads one certificates row selected with CertificateColumns.
 func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
@@ -120,7 +120,7 @@ func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
 	var sans, status string
 	var notBefore, notAfter, revokedAt int64
 	if err := scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
-		&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
+		&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard, &c.Internal); err != nil {
 		return c, errs.Wrap(errs.Internal, err, "read certificate")
 	}
 	if err := DecodeSANs(sans, &c); err != nil {

@@ -128,7 +128,7 @@ CREATE TABLE crl_numbers (
 );
 `,
 	// 2: what the revocation leader signs, for every node to serve. version
-	// comes from a sequence drawn under lockPublish, so it grows in commit
+	// comes from a sequence drawn under lockChain, so it grows in commit
 	// order and followers can poll by it.
 	`
 CREATE SEQUENCE revocation_version;
@@ -213,6 +213,12 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 		WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id')
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
+`,
+	// 6: internal certificates, as store/sqlite's step 7 (which also adds
+	// the revocation tables this database has had since step 2).
+	`
+ALTER TABLE certificates ADD COLUMN internal boolean NOT NULL DEFAULT false;
+UPDATE certificates SET internal = true WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
 `,
 }
 

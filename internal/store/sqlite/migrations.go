@@ -193,6 +193,45 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 7: internal certificates and the last signed revocation documents.
+	// serve's own TLS certificates and the OCSP responder certificates are
+	// marked internal, so that listings of what operators issued leave them
+	// out; earlier versions recorded them with the requester "server" (its
+	// own certificate) and "revocation" with subject "CN=OCSP <authority>"
+	// (responders): those rows are marked. published_crls and
+	// ocsp_responses keep the CRLs and OCSP responses last signed, as
+	// store/postgres's step 2, so that a restarted server serves them
+	// before it signs anew; revocation_version numbers publications.
+	`
+ALTER TABLE certificates ADD COLUMN internal INTEGER NOT NULL DEFAULT 0 CHECK (internal IN (0, 1));
+UPDATE certificates SET internal = 1 WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
+CREATE TABLE published_crls (
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	shard       INTEGER NOT NULL,
+	der         BLOB NOT NULL,
+	this_update INTEGER NOT NULL,
+	next_update INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	PRIMARY KEY (authority, shard)
+) WITHOUT ROWID;
+CREATE INDEX published_crls_version ON published_crls(version);
+CREATE TABLE ocsp_responses (
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	hash        TEXT NOT NULL CHECK (hash IN ('sha1', 'sha256')),
+	serial      TEXT NOT NULL,
+	revoked     INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+	der         BLOB NOT NULL,
+	this_update INTEGER NOT NULL,
+	next_update INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	PRIMARY KEY (authority, hash, serial)
+) WITHOUT ROWID;
+CREATE TABLE revocation_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version INTEGER NOT NULL
+);
+INSERT INTO revocation_version (id, version) VALUES (1, 0);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -35,6 +35,9 @@ type Dialect struct {
 	// IndexHints: the planner is told which index the revocation feed's
 	// queries read (SQLite's INDEXED BY).
 	IndexHints bool
+	// NextRevocationVersion is a query that returns the next version of
+	// published revocation documents (see published.go).
+	NextRevocationVersion string
 	// Bytewise is the collation clause that sorts text by bytes ("" where
 	// that is the default).
 	Bytewise string

@@ -138,7 +138,7 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 			return err
 		}
 		row := []any{c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard}
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard, c.Internal}
 		if t.stage {
 			t.stageRow(stageCertificates, row...)
 			for _, n := range columns.Names(c) {

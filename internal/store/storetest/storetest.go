@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
 		{"SetKeyURI", testSetKeyURI},
+		{"Published", testPublished},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
@@ -281,12 +282,17 @@ func testFilter(t *testing.T, s store.Store) {
 	mustAuthority(t, s, "a", "")
 	mustAuthority(t, s, "b", "")
 	var all []store.Certificate
+	var internal store.Certificate
 	for i := range 30 {
 		// Pairs share a not_after, so the serial must break the tie; serials
 		// are not in not_after order.
 		c := cert(fmt.Sprintf("%02x", 255-i), string(rune('a'+i%2)), 1+i/2)
 		if i == 7 {
 			c.DNSNames = append(c.DNSNames, "shared.example.org")
+		}
+		if i == 9 {
+			c.Subject, c.Internal = "CN=OCSP 100%_a", true
+			internal = c
 		}
 		mustRecord(t, s, c)
 		all = append(all, c)
@@ -311,12 +317,18 @@ func testFilter(t *testing.T, s store.Store) {
 		return out
 	}
 	cut := t0.Add(5 * time.Hour)
+	everything := pick(func(store.Certificate) bool { return true })
+	all = slices.DeleteFunc(all, func(c store.Certificate) bool { return c.Internal })
 	tests := []struct {
 		name string
 		f    store.Filter
 		want []string
 	}{
 		{"all", store.Filter{}, pick(func(store.Certificate) bool { return true })},
+		{"with internal", store.Filter{WithInternal: true}, everything},
+		{"name contains", store.Filter{NameContains: "WWW.F"}, pick(func(c store.Certificate) bool { return c.Serial[0] == 'f' })},
+		{"subject contains, wildcards taken literally", store.Filter{NameContains: "100%_", WithInternal: true}, []string{internal.Serial}},
+		{"wildcards match nothing else", store.Filter{NameContains: "%"}, nil},
 		{"authority", store.Filter{Authority: "b"}, pick(func(c store.Certificate) bool { return c.Authority == "b" })},
 		{"revoked", store.Filter{Status: store.Revoked}, pick(func(c store.Certificate) bool { return c.Status == store.Revoked })},
 		{"valid of a", store.Filter{Authority: "a", Status: store.Valid}, pick(func(c store.Certificate) bool {
