@@ -214,6 +214,12 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 6: row hashes in events and the baseline request, as store/sqlite's step 7.
+	`
+ALTER TABLE events ADD COLUMN state bytea;
+CREATE TABLE audit_baseline (pending integer NOT NULL);
+INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction
