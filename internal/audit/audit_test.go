@@ -17,7 +17,17 @@ import (
 type memLog struct {
 	events []Event
 	certs  []issued
+	rows   []Row
 	err    error
+}
+
+func (m *memLog) States(ctx context.Context, fn func(Row) error) error {
+	for _, r := range m.rows {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *memLog) Events(ctx context.Context, fn func(Event) error) error {
