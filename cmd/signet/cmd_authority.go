@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
@@ -352,47 +351,6 @@ func cmdKeyList(e *env, args []string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\n", k.URI, k.Type, k.Sensitive, k.Extractable)
 	}
 	return tw.Flush()
-}
-
-func cmdAuditVerify(e *env, args []string) error {
-	f := newFlags(e, "audit verify")
-	asJSON := f.Bool("json", false, "print JSON")
-	if err := f.parseNone(args); err != nil {
-		return err
-	}
-	h, err := openHome(e, f, unlockNone)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	rep, err := audit.Verify(e.ctx, h.Store)
-	if *asJSON {
-		out := map[string]any{"intact": rep.Intact(), "events": rep.Events, "certificates": rep.Certificates, "head": rep.HeadHex(),
-			"rows": rep.Rows, "rows_from_seq": rep.StateFrom}
-		if !rep.Intact() {
-			out["broken_seq"], out["reason"] = rep.BrokenSeq, rep.Reason
-			out["row_problems"], out["row_problem_count"] = rep.RowProblems, rep.RowProblemCount
-		}
-		if werr := writeJSON(e.stdout, out); werr != nil {
-			return werr
-		}
-	} else if err == nil {
-		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, %d rows match the log, head %s\n",
-			rep.Events, rep.Certificates, rep.Rows, rep.HeadHex())
-		if rep.StateFrom > 1 {
-			fmt.Fprintf(e.stdout, "rows are checked from event %d (state.baseline) on: this home was made before rows were hashed\n", rep.StateFrom)
-		}
-	}
-	if err != nil {
-		for _, p := range rep.RowProblems {
-			fmt.Fprintf(e.stderr, "row: %s\n", p)
-		}
-		if more := rep.RowProblemCount - int64(len(rep.RowProblems)); more > 0 {
-			fmt.Fprintf(e.stderr, "row: ... and %d more\n", more)
-		}
-		return errs.Wrap(errs.KindOf(err), err, "audit log BROKEN")
-	}
-	return nil
 }
 
 func publicPEM(pub any) (string, error) {

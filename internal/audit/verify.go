@@ -84,13 +84,6 @@ func (r Report) Intact() bool {
 // that truncating the log together with its certificates is caught later.
 func (r Report) HeadHex() string { return hex.EncodeToString(r.Head) }
 
-// A Checkpoint is a (seq, head hash) pair kept outside the store: Verify
-// proves the chain holds event Seq with that hash.
-type Checkpoint struct {
-	Seq  int64
-	Hash []byte
-}
-
 // rowMark is the newest event naming a row.
 type rowMark struct {
 	seq    int64

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 
 	"signet/internal/audit"
@@ -192,4 +193,27 @@ func (s *Store) baseline(ctx context.Context) error {
 		_, err := t.exec("DELETE FROM audit_baseline")
 		return t.w.d.Error(err, "clear audit baseline request")
 	})
+}
+
+// AuditHead implements store.Store: the newest event's seq and hash (0 and
+// audit.Genesis for an empty log), and whether a certificate was revoked
+// after event after.
+func (s *Store) AuditHead(ctx context.Context, after int64) (seq int64, hash []byte, revoked bool, err error) {
+	ctx, cancel := s.bound(ctx, false)
+	defer cancel()
+	err = s.read.QueryRowContext(ctx, "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").Scan(&seq, &hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, audit.Genesis, false, nil
+	}
+	if err != nil {
+		return 0, nil, false, s.d.Error(err, "read audit log head")
+	}
+	if seq > after {
+		err = s.read.QueryRowContext(ctx, s.d.rebind("SELECT EXISTS (SELECT 1 FROM events WHERE seq > ? AND kind IN (?, ?))"),
+			after, audit.KindCertificateRevoke, audit.KindSSHCertificateRevoke).Scan(&revoked)
+		if err != nil {
+			return 0, nil, false, s.d.Error(err, "read audit log head")
+		}
+	}
+	return seq, hash, revoked, nil
 }
