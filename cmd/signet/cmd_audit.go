@@ -42,7 +42,8 @@ func cmdAuditVerify(e *env, args []string) error {
 	rep, err := audit.Verify(e.ctx, h.Store, kept...)
 	if *asJSON {
 		out := map[string]any{"intact": rep.Intact(), "events": rep.Events, "certificates": rep.Certificates, "head": rep.HeadHex(),
-			"rows": rep.Rows, "rows_from_seq": rep.StateFrom, "checkpoints": rep.Checkpoints}
+			"rows": rep.Rows, "rows_from_seq": rep.StateFrom, "checkpoints": rep.Checkpoints,
+			"restores": rep.Restores, "checkpoints_lost_to_restore": rep.LostToRestore}
 		if !rep.Intact() {
 			out["broken_seq"], out["reason"] = rep.BrokenSeq, rep.Reason
 			out["row_problems"], out["row_problem_count"] = rep.RowProblems, rep.RowProblemCount
@@ -55,6 +56,12 @@ func cmdAuditVerify(e *env, args []string) error {
 			rep.Events, rep.Certificates, rep.Rows, rep.HeadHex())
 		if rep.StateFrom > 1 {
 			fmt.Fprintf(e.stdout, "rows are checked from event %d (state.baseline) on: this home was made before rows were hashed\n", rep.StateFrom)
+		}
+		for _, seq := range rep.Restores {
+			fmt.Fprintf(e.stdout, "RESTORED from a backup at event %d: events the live log had after the backup's head are gone; confirm the restore with the operators\n", seq)
+		}
+		if rep.LostToRestore > 0 {
+			fmt.Fprintf(e.stdout, "%d checkpoints given name events a restore dropped\n", rep.LostToRestore)
 		}
 		if len(kept) > 0 {
 			newest := slices.MaxFunc(kept, func(a, b audit.Checkpoint) int { return cmp.Compare(a.Seq, b.Seq) })

@@ -4,11 +4,16 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"os"
+	"slices"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"signet/internal/errs"
 )
 
 // fakeHead is a store head a test moves.
@@ -105,5 +110,54 @@ func TestCheckpointer(t *testing.T) {
 	<-done
 	if got := kept(t, c.File, vkey); len(got) != 3 || got[2].Seq != 5 {
 		t.Fatalf("checkpoints after stopping: %+v; want the last at 5", got)
+	}
+}
+
+// TestRestoreIsNotTruncation: a store restored from a backup goes on from
+// the backup's head with a restore event naming it. Verify accepts it and
+// reports it, setting aside the checkpoints of the events it dropped; the
+// same log cut back without the event, or with one naming another head,
+// is broken.
+func TestRestoreIsNotTruncation(t *testing.T) {
+	ctx := context.Background()
+	live := chain(3) // 7 events
+	lost := Checkpoint{Seq: 6, Hash: live.events[5].Hash, Time: live.events[5].Time}
+	kept := Checkpoint{Seq: 2, Hash: live.events[1].Hash, Time: live.events[1].Time}
+
+	// The backup was taken at event 3 (the first certificate's issue and
+	// the event after it); the restore event follows it, and the log goes on.
+	restoredLog := func(head []byte) *memLog {
+		m := &memLog{events: slices.Clone(live.events[:3]), certs: live.certs[:1]}
+		data, _ := json.Marshal(RestoreData{Seq: 3, Head: hex.EncodeToString(head)})
+		e := Event{Seq: 4, Time: lost.Time.Add(time.Hour), Kind: KindRestore, Actor: "cli", Data: data}
+		e.Seal(m.events[2].Hash)
+		m.events = append(m.events, e)
+		next := Event{Seq: 5, Time: e.Time.Add(time.Second), Kind: KindKeyGenerate, Actor: "cli", Subject: "file:keys/x.key"}
+		next.Seal(e.Hash)
+		m.events = append(m.events, next)
+		return m
+	}
+	m := restoredLog(live.events[2].Hash)
+	after := Checkpoint{Seq: 5, Hash: m.events[4].Hash, Time: m.events[4].Time}
+	rep, err := Verify(ctx, m, kept, lost, after)
+	if err != nil || !slices.Equal(rep.Restores, []int64{4}) || rep.LostToRestore != 1 || rep.Checkpoints != 2 {
+		t.Fatalf("Verify of a restored log: %+v, %v; want one restore at 4, one checkpoint lost to it, two held", rep, err)
+	}
+	// A restore event that does not follow the head it names.
+	if rep, err := Verify(ctx, restoredLog(live.events[1].Hash), kept, lost); errs.KindOf(err) != errs.Rejected || rep.BrokenSeq != 4 {
+		t.Errorf("Verify with a restore naming another head: %+v, %v", rep, err)
+	}
+	// Cut back and continued without a restore event: the checkpoint of a
+	// dropped event is not in the log.
+	cut := &memLog{events: slices.Clone(live.events[:3]), certs: live.certs[:1]}
+	e := Event{Seq: 4, Time: lost.Time.Add(time.Hour), Kind: KindKeyGenerate, Actor: "cli"}
+	e.Seal(cut.events[2].Hash)
+	cut.events = append(cut.events, e)
+	if rep, err := Verify(ctx, cut, kept, lost); errs.KindOf(err) != errs.Rejected || rep.Restores != nil {
+		t.Errorf("Verify of a truncated log: %+v, %v", rep, err)
+	}
+	// A checkpoint signed after the restore must be in the log.
+	if _, err := Verify(ctx, m, Checkpoint{Seq: 6, Hash: lost.Hash, Time: after.Time.Add(time.Minute)}); errs.KindOf(err) != errs.Rejected {
+		t.Errorf("Verify accepted a checkpoint signed after the restore of an event the log lacks: %v", err)
 	}
 }

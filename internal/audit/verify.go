@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
@@ -52,6 +53,11 @@ type Report struct {
 	RowProblemCount int64
 	// Checkpoints are the checkpoints the chain was found to contain.
 	Checkpoints int
+	// Restores are the seqs of the restore events (KindRestore) found;
+	// LostToRestore counts the checkpoints given that name events a
+	// restore dropped (signed before it, after its backup's head).
+	Restores      []int64
+	LostToRestore int
 }
 
 // A RowProblem is a row that differs from the newest event naming it, or
@@ -111,9 +117,9 @@ type issued struct {
 func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, error) {
 	rep := Report{Head: Genesis, StateFrom: 1}
 	marks := map[string]rowMark{}
-	kept := map[int64][]byte{}
+	kept := map[int64][]Checkpoint{}
 	for _, c := range checkpoints {
-		kept[c.Seq] = c.Hash
+		kept[c.Seq] = append(kept[c.Seq], c)
 	}
 	var certErr error
 	certs := func(yield func(issued) bool) {
@@ -153,14 +159,16 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 		case !bytes.Equal(e.Prev, prevHash):
 			brokenErr = broken(e.Seq, "event %d does not link to event %d (prev hash differs)", e.Seq, prevSeq)
 		}
-		if h, ok := kept[e.Seq]; ok {
-			if !bytes.Equal(h, e.Hash) {
-				brokenErr = broken(e.Seq, "event %d is not the one a kept checkpoint names (hash %x, checkpoint %x)", e.Seq, e.Hash, h)
-			} else {
-				rep.Checkpoints++
-				delete(kept, e.Seq)
-			}
+		if brokenErr == nil && e.Kind == KindRestore {
+			brokenErr = restored(e, prevSeq, prevHash, kept, &rep, broken)
 		}
+		for _, c := range kept[e.Seq] {
+			if brokenErr == nil && !bytes.Equal(c.Hash, e.Hash) {
+				brokenErr = broken(e.Seq, "event %d is not the one a kept checkpoint names (hash %x, checkpoint %x)", e.Seq, e.Hash, c.Hash)
+			}
+			rep.Checkpoints++
+		}
+		delete(kept, e.Seq)
 		if brokenErr != nil {
 			return errBroken
 		}
@@ -216,6 +224,44 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 		return rep, errs.New(errs.Rejected, "%d rows differ from the audit log, first %s", rep.RowProblemCount, rep.RowProblems[0])
 	}
 	return rep, nil
+}
+
+// RestoreData is the Data of a KindRestore event: the backup's head, the
+// last event the restored store holds before the restore event.
+type RestoreData struct {
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"` // hex
+}
+
+// restored checks a restore event e: it must follow the backup's head it
+// names. The checkpoints signed before it of events after the backup's head
+// name events the restore dropped: they are set aside and counted in
+// rep.LostToRestore, not failed.
+func restored(e Event, prevSeq int64, prevHash []byte, kept map[int64][]Checkpoint, rep *Report,
+	broken func(int64, string, ...any) error) error {
+	var d RestoreData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Seq != prevSeq || d.Head != hex.EncodeToString(prevHash) {
+		return broken(e.Seq, "restore event %d does not follow the backup head it names (%s): the events before it are not the backup's", e.Seq, e.Data)
+	}
+	rep.Restores = append(rep.Restores, e.Seq)
+	for seq, cs := range kept {
+		if seq <= d.Seq {
+			continue
+		}
+		cs = slices.DeleteFunc(cs, func(c Checkpoint) bool {
+			if c.Time.Before(e.Time) {
+				rep.LostToRestore++
+				return true
+			}
+			return false
+		})
+		if len(cs) == 0 {
+			delete(kept, seq)
+		} else {
+			kept[seq] = cs
+		}
+	}
+	return nil
 }
 
 // verifyRows compares the current rows with marks, the newest event of
