@@ -56,7 +56,7 @@ func newBenchLog(b *testing.B, n int) *benchLog {
 	der := make([]byte, 700) // a typical leaf certificate
 	for i := range n {
 		serial := fmt.Sprintf("%032x", i+1)
-		row, err := HashRow("certificates", serial, []Column{{"der", der}, {"status", "valid"}, {"revoked_at", nil}, {"reason", int64(0)}})
+		row, err := HashRow("certificates", serial, []string{"der", "status", "revoked_at", "reason"}, []any{der, "valid", nil, int64(0)})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -55,24 +55,27 @@ func (st *stateTable) row(vals []any) (audit.Row, error) {
 		}
 		keys[i] = audit.FormatKey(v)
 	}
-	cols := make([]audit.Column, len(st.cols))
-	for i, name := range st.cols {
-		cols[i] = audit.Column{Name: name, Value: vals[len(st.key)+i]}
+	key := keys[0]
+	if len(keys) > 1 {
+		key = strings.Join(keys, "/")
 	}
-	return audit.HashRow(st.name, strings.Join(keys, "/"), cols)
+	return audit.HashRow(st.name, key, st.cols, vals[len(st.key):])
 }
 
-// scan reads the current row of selectRows and hashes it.
-func (st *stateTable) scan(rows *sql.Rows) (audit.Row, error) {
+// scanner returns what reads the current row of selectRows and hashes it,
+// its buffers reused from row to row.
+func (st *stateTable) scanner() func(*sql.Rows) (audit.Row, error) {
 	vals := make([]any, len(st.key)+len(st.cols))
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return audit.Row{}, errs.Wrap(errs.Internal, err, "read %s", st.name)
+	return func(rows *sql.Rows) (audit.Row, error) {
+		if err := rows.Scan(ptrs...); err != nil {
+			return audit.Row{}, errs.Wrap(errs.Internal, err, "read %s", st.name)
+		}
+		return st.row(vals)
 	}
-	return st.row(vals)
 }
 
 // insertPlan hashes a row from the arguments of its INSERT, for the tables
@@ -131,8 +134,9 @@ func (t *tx) state(table *stateTable, where string, args ...any) ([]audit.Row, e
 	}
 	defer rows.Close()
 	var out []audit.Row
+	scan := table.scanner()
 	for rows.Next() {
-		r, err := table.scan(rows)
+		r, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
@@ -144,8 +148,9 @@ func (t *tx) state(table *stateTable, where string, args ...any) ([]audit.Row, e
 // States implements audit.Reader: every row of every state table, hashed.
 func (s *Store) States(ctx context.Context, fn func(audit.Row) error) error {
 	for _, table := range stateTables {
+		scan := table.scanner()
 		err := s.each(ctx, true, table.selectRows(), nil, func(rows *sql.Rows) error {
-			r, err := table.scan(rows)
+			r, err := scan(rows)
 			if err != nil {
 				return err
 			}
