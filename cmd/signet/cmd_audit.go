@@ -52,8 +52,8 @@ func cmdAuditVerify(e *env, args []string) error {
 			return werr
 		}
 	} else if err == nil {
-		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, %d rows match the log, head %s\n",
-			rep.Events, rep.Certificates, rep.Rows, rep.HeadHex())
+		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, head %s\n", rep.Events, rep.Certificates, rep.HeadHex())
+		fmt.Fprintf(e.stdout, "rows: %d match the newest event that records each\n", rep.Rows)
 		if rep.StateFrom > 1 {
 			fmt.Fprintf(e.stdout, "rows are checked from event %d (state.baseline) on: this home was made before rows were hashed\n", rep.StateFrom)
 		}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"signet/internal/audit"
+	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/home"
@@ -255,7 +256,8 @@ func auditCheckpointer(ctx context.Context, h *home.Home) (*audit.Checkpointer, 
 	if err != nil {
 		return nil, "", err
 	}
-	cp := &audit.Checkpointer{Key: key, File: filepath.Join(h.Dir, home.CheckpointsFile), Head: h.Store.AuditHead}
+	sign := func(c audit.Checkpoint) ([]byte, error) { return ca.SignCheckpoint(key, c) }
+	cp := &audit.Checkpointer{Sign: sign, File: filepath.Join(h.Dir, home.CheckpointsFile), Head: h.Store.AuditHead}
 	if shared, ok := h.Store.(store.Shared); ok {
 		cp.Lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
 	}

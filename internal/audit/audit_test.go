@@ -212,7 +212,7 @@ func TestCheckpoints(t *testing.T) {
 	m := chain(3)
 	var file []byte
 	for _, e := range m.events[2:4] {
-		msg, err := SignCheckpoint(key, Checkpoint{Seq: e.Seq, Hash: e.Hash, Time: e.Time})
+		msg, err := signForTest(key, Checkpoint{Seq: e.Seq, Hash: e.Hash, Time: e.Time})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"crypto"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -62,41 +61,12 @@ func VerifierKey(pub ed25519.PublicKey) (string, error) {
 	return vkey, nil
 }
 
-// noteSigner signs notes with a crypto.Signer holding an Ed25519 key (a
-// key file or a token key, which never leaves the token).
-type noteSigner struct {
-	s    crypto.Signer
-	name string
-	hash uint32
-}
-
-func (n noteSigner) Name() string    { return n.name }
-func (n noteSigner) KeyHash() uint32 { return n.hash }
-func (n noteSigner) Sign(msg []byte) ([]byte, error) {
-	return n.s.Sign(nil, msg, crypto.Hash(0))
-}
-
-// SignCheckpoint returns c as a signed note.
-func SignCheckpoint(s crypto.Signer, c Checkpoint) ([]byte, error) {
-	pub, ok := s.Public().(ed25519.PublicKey)
-	if !ok {
-		return nil, errs.New(errs.Rejected, "the audit key is a %T, not an Ed25519 key", s.Public())
-	}
-	vkey, err := VerifierKey(pub)
-	if err != nil {
-		return nil, err
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "audit verifier key")
-	}
-	text := fmt.Sprintf("%s\n%d\n%s\ntime %s\n", v.Name(), c.Seq, base64.StdEncoding.EncodeToString(c.Hash),
+// CheckpointText is the note text of c under origin, the audit key's name
+// (KeyName). The signing is package ca's (ca.SignCheckpoint), where every
+// signature signet makes is.
+func CheckpointText(origin string, c Checkpoint) string {
+	return fmt.Sprintf("%s\n%d\n%s\ntime %s\n", origin, c.Seq, base64.StdEncoding.EncodeToString(c.Hash),
 		c.Time.UTC().Format(time.RFC3339))
-	msg, err := note.Sign(&note.Note{Text: text}, noteSigner{s: s, name: v.Name(), hash: v.KeyHash()})
-	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "sign audit checkpoint")
-	}
-	return msg, nil
 }
 
 // OpenCheckpoint checks a signed checkpoint against the verifier key vkey
@@ -161,11 +131,12 @@ func SplitNotes(b []byte) [][]byte {
 }
 
 // A Checkpointer signs checkpoints of a running store's log: when asked
-// (Sign), after every revocation, every interval when the head moved, and
+// (Checkpoint), after every revocation, every interval when the head moved, and
 // once more when Run ends (shutdown). Each is appended to File, outside the
 // database, and the latest is served (Latest).
 type Checkpointer struct {
-	Key  crypto.Signer // the audit key, Ed25519
+	// Sign signs a checkpoint with the audit key (ca.SignCheckpoint).
+	Sign func(Checkpoint) ([]byte, error)
 	File string
 	// Head reads the store's newest event, and whether a certificate was
 	// revoked after event after (store.Store.AuditHead).
@@ -180,9 +151,9 @@ type Checkpointer struct {
 	latest []byte
 }
 
-// Sign signs a checkpoint of the head if it moved since the last one, and
-// appends it to File.
-func (c *Checkpointer) Sign(ctx context.Context) error {
+// Checkpoint signs a checkpoint of the head if it moved since the last
+// one, and appends it to File.
+func (c *Checkpointer) Checkpoint(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.Lead != nil {
@@ -202,7 +173,7 @@ func (c *Checkpointer) Sign(ctx context.Context) error {
 		now = c.Now
 	}
 	cp := Checkpoint{Seq: seq, Hash: hash, Time: now().UTC().Truncate(time.Second)}
-	msg, err := SignCheckpoint(c.Key, cp)
+	msg, err := c.Sign(cp)
 	if err != nil {
 		return err
 	}
@@ -236,7 +207,7 @@ func (c *Checkpointer) Latest() []byte {
 // Failures go to report.
 func (c *Checkpointer) Run(ctx context.Context, poll, interval time.Duration, report func(error)) {
 	sign := func(ctx context.Context) {
-		if err := c.Sign(ctx); err != nil {
+		if err := c.Checkpoint(ctx); err != nil {
 			report(err)
 		}
 	}

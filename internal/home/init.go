@@ -184,11 +184,16 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 	if err != nil {
 		return fail(err)
 	}
-	if err := h.GenerateKey(ctx, auditURI, kms.Ed25519, o.Actor); err != nil {
+	// A root key given on a token may have one beside it already.
+	if _, err := h.Keys.Signer(ctx, auditURI); errs.KindOf(err) == errs.NotFound {
+		if err := h.GenerateKey(ctx, auditURI, kms.Ed25519, o.Actor); err != nil {
+			return fail(err)
+		}
+		generated = append(generated, auditURI)
+		rep.GeneratedKeys = append(rep.GeneratedKeys, auditURI)
+	} else if err != nil {
 		return fail(err)
 	}
-	generated = append(generated, auditURI)
-	rep.GeneratedKeys = append(rep.GeneratedKeys, auditURI)
 	if _, _, err := h.AuditKey(ctx, o.Actor); err != nil {
 		return fail(err)
 	}
