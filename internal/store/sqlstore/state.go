@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"strings"
 
 	"signet/internal/audit"
@@ -13,28 +14,33 @@ import (
 // stateTable is one table of the CA's security-relevant state: the columns
 // an event's row hash covers (see audit.Row). This list is the one place
 // that says which columns matter: a new column that decides what the CA
-// signs or answers (an authority's enabled flag, say) is added here, and
+// signs or answers (an authority's enabled flag, say) is appended to cols
+// and named in added with the value its migration gives existing rows, and
 // every write, the baseline and audit verify follow.
 type stateTable struct {
 	name string
 	key  []string // primary key columns; Row.Key joins them with "/"
 	cols []string
+	// added are columns hashed only when they differ from the value given
+	// (normalized, see audit.Normalize): rows hashed before the column was
+	// added, and left so, still match their events.
+	added map[string]any
 }
 
 var (
-	stateCertificates = stateTable{"certificates", []string{"serial"},
-		[]string{"der", "status", "revoked_at", "reason"}}
-	stateSSHCertificates = stateTable{"ssh_certificates", []string{"serial"},
-		[]string{"cert", "status", "revoked_at", "revoked_by"}}
-	stateAuthorities = stateTable{"authorities", []string{"name"},
-		[]string{"purpose", "parent", "key_uri", "cert_der", "policy", "default_validity", "max_validity",
+	stateCertificates = stateTable{name: "certificates", key: []string{"serial"},
+		cols: []string{"der", "status", "revoked_at", "reason"}}
+	stateSSHCertificates = stateTable{name: "ssh_certificates", key: []string{"serial"},
+		cols: []string{"cert", "status", "revoked_at", "revoked_by"}}
+	stateAuthorities = stateTable{name: "authorities", key: []string{"name"},
+		cols: []string{"purpose", "parent", "key_uri", "cert_der", "policy", "default_validity", "max_validity",
 			"base_url", "shards", "acme", "require_eab"}}
-	stateSSHKeys = stateTable{"ssh_authority_keys", []string{"authority", "fingerprint"},
-		[]string{"key_uri", "public_key", "state"}}
-	stateACMEAccounts = stateTable{"acme_accounts", []string{"id"},
-		[]string{"authority", "key_id", "jwk", "status"}}
-	stateEABKeys = stateTable{"acme_eab_keys", []string{"kid"},
-		[]string{"authority", "sealed", "account_id"}}
+	stateSSHKeys = stateTable{name: "ssh_authority_keys", key: []string{"authority", "fingerprint"},
+		cols: []string{"key_uri", "public_key", "state"}}
+	stateACMEAccounts = stateTable{name: "acme_accounts", key: []string{"id"},
+		cols: []string{"authority", "key_id", "jwk", "status"}}
+	stateEABKeys = stateTable{name: "acme_eab_keys", key: []string{"kid"},
+		cols: []string{"authority", "sealed", "account_id"}}
 
 	stateTables = []*stateTable{&stateAuthorities, &stateSSHKeys, &stateCertificates, &stateSSHCertificates,
 		&stateACMEAccounts, &stateEABKeys}
@@ -59,7 +65,21 @@ func (st *stateTable) row(vals []any) (audit.Row, error) {
 	if len(keys) > 1 {
 		key = strings.Join(keys, "/")
 	}
-	return audit.HashRow(st.name, key, st.cols, vals[len(st.key):])
+	names, values := st.cols, vals[len(st.key):]
+	if len(st.added) > 0 {
+		names, values = nil, nil
+		for i, name := range st.cols {
+			v, err := audit.Normalize(vals[len(st.key)+i])
+			if err != nil {
+				return audit.Row{}, errs.Wrap(errs.Internal, err, "column %s of a %s row", name, st.name)
+			}
+			if d, ok := st.added[name]; ok && reflect.DeepEqual(v, d) {
+				continue
+			}
+			names, values = append(names, name), append(values, v)
+		}
+	}
+	return audit.HashRow(st.name, key, names, values)
 }
 
 // scanner returns what reads the current row of selectRows and hashes it,
