@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
@@ -466,36 +465,6 @@ func listTokens(e *env, f *flags, u unlockFlags, asJSON bool) error {
 	}
 	return tw.Flush()
 }
-
-func cmdAuditVerify(e *env, args []string) error {
-	f := newFlags(e, "audit verify")
-	asJSON := f.Bool("json", false, "print JSON")
-	if err := f.parseNone(args); err != nil {
-		return err
-	}
-	h, err := openHomeToRead(e, f)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	rep, err := audit.Verify(e.ctx, h.Store)
-	if *asJSON {
-		out := map[string]any{"intact": rep.Intact(), "events": rep.Events, "certificates": rep.Certificates, "head": rep.HeadHex()}
-		if !rep.Intact() {
-			out["broken_seq"], out["reason"] = rep.BrokenSeq, rep.Reason
-		}
-		if werr := writeJSON(e.stdout, out); werr != nil {
-			return werr
-		}
-	} else if err == nil {
-		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, head %s\n", rep.Events, rep.Certificates, rep.HeadHex())
-	}
-	if err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "audit log BROKEN")
-	}
-	return nil
-}
-
 func publicPEM(pub any) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {

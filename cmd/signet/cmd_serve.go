@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"signet/internal/audit"
+	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/home"
@@ -157,6 +159,10 @@ func cmdServe(e *env, args []string) error {
 	if err := rev.Refresh(e.ctx); err != nil {
 		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
 	}
+	checkpoints, auditKey, err := auditCheckpointer(e.ctx, h)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
 		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
 	auths, err := h.Store.Authorities(e.ctx)
@@ -175,12 +181,16 @@ func cmdServe(e *env, args []string) error {
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); rev.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		checkpoints.Run(ctx, time.Second, time.Minute, func(err error) { log.Warn("signing an audit checkpoint", "err", err) })
+	}()
 	var plainErr error
 	go func() {
 		defer wg.Done()
-		if plainErr = server.ServePlain(ctx, hln, rev.Handler(), log, time.Duration(h.Config.Server.ShutdownTimeout)); plainErr != nil {
+		if plainErr = server.ServePlain(ctx, hln, server.WithAudit(rev.Handler(), checkpoints.Latest, auditKey), log, time.Duration(h.Config.Server.ShutdownTimeout)); plainErr != nil {
 			cancel() // a dead CRL/OCSP listener takes the server down with it
 		}
 	}()
@@ -240,4 +250,20 @@ func bind(addr, flag, key string) (net.Listener, error) {
 		return nil, errs.New(errs.Unavailable, "cannot listen on %s (%v): stop what uses it, or give another address with %s or %s in signet.toml", addr, errors.Unwrap(err), flag, key)
 	}
 	return ln, nil
+}
+
+// auditCheckpointer opens (or, in a home made before, makes) the audit key
+// and returns what signs checkpoints with it: on several nodes, the node
+// that signs CRLs.
+func auditCheckpointer(ctx context.Context, h *home.Home) (*audit.Checkpointer, string, error) {
+	key, vkey, err := h.AuditKey(ctx, "serve")
+	if err != nil {
+		return nil, "", err
+	}
+	sign := func(c audit.Checkpoint) ([]byte, error) { return ca.SignCheckpoint(key, c) }
+	cp := &audit.Checkpointer{Sign: sign, File: filepath.Join(h.Dir, home.CheckpointsFile), Head: h.Store.AuditHead}
+	if shared, ok := h.Store.(store.Shared); ok {
+		cp.Lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
+	}
+	return cp, vkey, nil
 }

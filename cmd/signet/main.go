@@ -69,7 +69,8 @@ func commands() []command {
 		{"ssh key list", "list SSH authorities' CA keys", "[--authority NAME] [--json]", cmdSSHKeyList},
 		{"store migrate", "copy a SQLite store into an empty PostgreSQL database that several nodes can share", "--from sqlite:PATH --to postgres://USER@HOST/DB [--json]", cmdStoreMigrate},
 		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
-		{"audit verify", "check the audit log's hash chain", "[--json]", cmdAuditVerify},
+		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
+		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
 		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
 	}
 }

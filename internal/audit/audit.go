@@ -12,6 +12,11 @@
 //	for Kind, Actor, Authority, Subject, Data, Prev in that order:
 //	    uint32 length, then the bytes
 //
+// An event that carries row states (see Row) starts with "signet-audit-v2\n"
+// instead and ends with one more field, EncodeState(State); an event
+// without them hashes as in v1, so events written before rows were hashed
+// keep their hashes.
+//
 // Every variable-length field carries its length, so no two different events
 // share an encoding ("ab"+"c" and "a"+"bc" differ). Data is hashed exactly
 // as stored, so a store must keep it byte for byte (PostgreSQL: bytea or
@@ -50,6 +55,14 @@ const (
 	KindSSHCertificateDiscard = "ssh.certificate.discard"
 	KindSSHKeyAdd             = "ssh.key.add"
 	KindSSHKeyState           = "ssh.key.state"
+
+	// The state of every row as found when a home made before rows were
+	// hashed was first opened: Verify checks the rows from this event on.
+	KindStateBaseline = "state.baseline"
+	// A restore from a backup: Data names the backup's head
+	// ({"seq": N, "head": "<hex>"}); Verify accepts a chain whose events
+	// after that seq were dropped by the restore.
+	KindRestore = "state.restore"
 )
 
 // HashSize is the length of Prev and Hash.
@@ -67,6 +80,7 @@ type Event struct {
 	Authority string          `json:"authority,omitempty"`
 	Subject   string          `json:"subject,omitempty"` // a certificate serial, a key URI, an authority name
 	Data      json.RawMessage `json:"data,omitempty"`    // compact JSON
+	State     []Row           `json:"state,omitempty"`   // the rows the event changed, as it left them
 	Prev      []byte          `json:"prev"`              // Hash of the previous event, Genesis for the first
 	Hash      []byte          `json:"hash"`
 }
@@ -93,8 +107,11 @@ func (e *Event) digest() []byte {
 
 // appendCanonical appends the encoding documented in the package comment.
 func (e *Event) appendCanonical(b []byte) []byte {
-	const magic = "signet-audit-v1\n"
-	b = append(b, magic...)
+	if len(e.State) == 0 {
+		b = append(b, "signet-audit-v1\n"...)
+	} else {
+		b = append(b, "signet-audit-v2\n"...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
 	b = appendField(b, e.Kind)
@@ -102,7 +119,11 @@ func (e *Event) appendCanonical(b []byte) []byte {
 	b = appendField(b, e.Authority)
 	b = appendField(b, e.Subject)
 	b = appendField(b, e.Data)
-	return appendField(b, e.Prev)
+	b = appendField(b, e.Prev)
+	if len(e.State) > 0 {
+		b = appendField(b, EncodeState(e.State))
+	}
+	return b
 }
 
 // appendField appends one length-prefixed field of the canonical encoding.

@@ -203,6 +203,24 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 	if _, err := h.CA.CreateRoot(ctx, ca.RootSpec{CommonName: o.CommonName, Organization: org, KeyURI: rep.RootKey, Actor: o.Actor}); err != nil {
 		return fail(err)
 	}
+	// The key that signs audit checkpoints, beside the root key.
+	auditURI, err := h.AuditKeyURI(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	// A root key given on a token may have one beside it already.
+	if _, err := h.Keys.Signer(ctx, auditURI); errs.KindOf(err) == errs.NotFound {
+		if err := h.GenerateKey(ctx, auditURI, kms.Ed25519, o.Actor); err != nil {
+			return fail(err)
+		}
+		generated = append(generated, auditURI)
+		rep.GeneratedKeys = append(rep.GeneratedKeys, auditURI)
+	} else if err != nil {
+		return fail(err)
+	}
+	if _, _, err := h.AuditKey(ctx, o.Actor); err != nil {
+		return fail(err)
+	}
 	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{
 		Name: cfg.Server.Authority, Purpose: profile.TLSServer, KeyURI: rep.AuthorityKey, Actor: o.Actor,
 		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}}, ACME: true, // the first serve offers ACME

@@ -220,9 +220,13 @@ type Store interface {
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error
 
-	// Events and IssuedCertificates make a Store an audit.Reader.
+	// Events, IssuedCertificates and States make a Store an audit.Reader.
 	Events(ctx context.Context, fn func(audit.Event) error) error
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
+	States(ctx context.Context, fn func(audit.Row) error) error
+	// AuditHead returns the newest event's seq and hash, and whether a
+	// certificate was revoked after event after (for signing checkpoints).
+	AuditHead(ctx context.Context, after int64) (seq int64, hash []byte, revoked bool, err error)
 
 	// ACME is the ACME server's state (acme.go).
 	ACME

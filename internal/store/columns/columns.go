@@ -172,17 +172,20 @@ func ScanAuthority(scan func(dest ...any) error) (store.Authority, error) {
 }
 
 // EventColumns are the events columns ScanEvent reads.
-const EventColumns = "seq, time, kind, actor, authority, subject, data, prev, hash"
+const EventColumns = "seq, time, kind, actor, authority, subject, data, prev, hash, state"
 
 // ScanEvent reads one events row selected with EventColumns, byte for
 // byte: the hash covers what was written.
 func ScanEvent(scan func(dest ...any) error) (audit.Event, error) {
 	var e audit.Event
 	var t int64
-	var data []byte
-	if err := scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
+	var data, state []byte
+	if err := scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash, &state); err != nil {
 		return e, errs.Wrap(errs.Internal, err, "read audit event")
 	}
+	// Malformed state bytes leave State empty: the event then no longer
+	// matches its hash, which is how audit.Verify reports an edit.
+	e.State, _ = audit.DecodeState(state)
 	e.Time = Time(t)
 	if len(data) > 0 {
 		e.Data = data

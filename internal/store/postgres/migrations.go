@@ -220,6 +220,12 @@ WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 ALTER TABLE certificates ADD COLUMN internal boolean NOT NULL DEFAULT false;
 UPDATE certificates SET internal = true WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
 `,
+	// 7: row hashes in events and the baseline request, as store/sqlite's step 8.
+	`
+ALTER TABLE events ADD COLUMN state bytea;
+CREATE TABLE audit_baseline (pending integer NOT NULL);
+INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -232,6 +232,14 @@ CREATE TABLE revocation_version (
 );
 INSERT INTO revocation_version (id, version) VALUES (1, 0);
 `,
+	// 8: events carry the hashes of the rows they change (audit.Row). A
+	// home that already has events gets one state.baseline event when it
+	// is next opened (sqlstore.New), which audit_baseline asks for.
+	`
+ALTER TABLE events ADD COLUMN state BLOB;
+CREATE TABLE audit_baseline (pending INTEGER NOT NULL);
+INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

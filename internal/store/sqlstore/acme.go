@@ -43,17 +43,27 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		return store.CheckBindEABKey(a, auth, bound)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
-		if err != nil || a.EABKeyID == "" {
+		if err != nil {
 			return s.d.Error(err, "ACME account %s", a.ID)
 		}
-		_, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID)
-		return s.d.Error(err, "bind external account binding key")
+		changed, err := t.state(&stateACMEAccounts, "id = ?", a.ID)
+		if err != nil {
+			return err
+		}
+		if a.EABKeyID != "" {
+			if _, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID); err != nil {
+				return s.d.Error(err, "bind external account binding key")
+			}
+			rows, err := t.state(&stateEABKeys, "kid = ?", a.EABKeyID)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, rows...)
+		}
+		return t.appendEvent(&ev, changed...)
 	})
 }
 
@@ -73,12 +83,16 @@ func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		return store.CheckUpdateACMEAccount(a, taken, exists)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec("UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?",
 			a.KeyID, a.Key, contacts, a.Status, a.ID)
-		return s.d.Error(err, "ACME account %s", a.ID)
+		if err != nil {
+			return s.d.Error(err, "ACME account %s", a.ID)
+		}
+		rows, err := t.state(&stateACMEAccounts, "id = ?", a.ID)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -191,12 +205,16 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 		return store.CheckCreateEABKey(k, exists, authority)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec("INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES (?, ?, ?, ?)",
 			k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
-		return s.d.Error(err, "external account binding key %q", k.ID)
+		if err != nil {
+			return s.d.Error(err, "external account binding key %q", k.ID)
+		}
+		rows, err := t.state(&stateEABKeys, "kid = ?", k.ID)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 }
 

@@ -161,7 +161,12 @@ func New(ctx context.Context, d *Dialect, read, write *sql.DB, o Options) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return &Store{d: d, now: time.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}, nil
+	s := &Store{d: d, now: time.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}
+	if err := s.baseline(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close lets queued writes commit, then releases the writer's connection

@@ -40,7 +40,7 @@ const (
 )
 
 var stageTables = [stageTableCount]stageTable{
-	stageEvents: {name: "events", insert: "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES "},
+	stageEvents: {name: "events", insert: "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash, state) VALUES "},
 	stageSSHCertificates: {name: "ssh_certificates", insert: `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
 		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `},
 	stageCertificates: {name: "certificates", insert: `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -105,15 +106,20 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 		s := b.open(t, where)
 		storetest.KeyIDRevokedEarlier(t, s)
 		s.Close()
-		// Back to before the key-ID step: it and the steps after it undone.
+		// Back to before the key-ID step: it and the steps after it undone
+		// (internal certificates, row hashes; undoing the latter asks for a
+		// baseline again).
 		step := map[string]string{"sqlite": "6", "postgres": "5"}[b.name]
-		b.exec(t, where, append(undoInternal[b.name],
+		b.exec(t, where, append(append(slices.Clone(undoRowHashes), undoInternal[b.name]...),
 			"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
 			"DROP INDEX ssh_certificates_revoked_key_ids",
 			"DELETE FROM schema_migrations WHERE version >= "+step)...)
 		storetest.CheckKeyIDRevokedEarlier(t, b.open(t, where))
 	})
 }
+
+// undoRowHashes undoes the step that hashes rows into events.
+var undoRowHashes = []string{"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}
 
 // undoInternal undoes the step that adds certificates.internal (and, on
 // SQLite, the revocation tables).
@@ -145,7 +151,8 @@ func TestMigrationMarksInternalCertificates(t *testing.T) {
 		}
 		s.Close()
 		step := map[string]string{"sqlite": "7", "postgres": "6"}[b.name]
-		b.exec(t, where, append(undoInternal[b.name], "DELETE FROM schema_migrations WHERE version >= "+step)...)
+		b.exec(t, where, append(append(slices.Clone(undoRowHashes), undoInternal[b.name]...),
+			"DELETE FROM schema_migrations WHERE version >= "+step)...)
 		s = b.open(t, where)
 		for _, tt := range []struct {
 			f    store.Filter

@@ -47,7 +47,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Published", testPublished},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			tt.run(t, s)
+			// Whatever the test wrote, every row is as the newest event
+			// that records it says.
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.RowProblemCount != 0 {
+				t.Errorf("audit.Verify after the test: %v, row problems %v", err, rep.RowProblems)
+			}
+		})
 	}
 }
 
