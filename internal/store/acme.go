@@ -22,10 +22,22 @@ type ACME interface {
 	CreateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 	ACMEAccount(ctx context.Context, id string) (ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (ACMEAccount, error)
-	// UpdateACMEAccount replaces the contacts, status and key of an account
-	// (update, deactivation, key rollover) with its event. errs.Conflict if
-	// the new KeyID belongs to another account of the authority.
-	UpdateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
+
+	// The account changes are compare-and-set, one method per change: a is
+	// the account as the caller read it, and each writes only its own
+	// columns, with its event, if the stored account is still valid with
+	// key a.KeyID. Otherwise errs.Conflict (the caller reads again and
+	// decides), or errs.NotFound if the account is gone. Nothing ever makes
+	// a deactivated account valid again.
+
+	// UpdateACMEAccountContacts replaces the contacts of account a.
+	UpdateACMEAccountContacts(ctx context.Context, a ACMEAccount, contacts []string, ev audit.Event) error
+	// ChangeACMEAccountKey rolls account a over from key a.KeyID to
+	// keyID, key; errs.Conflict also if another account of the authority
+	// has that key.
+	ChangeACMEAccountKey(ctx context.Context, a ACMEAccount, keyID string, key []byte, ev audit.Event) error
+	// DeactivateACMEAccount deactivates account a for good.
+	DeactivateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 
 	// CreateACMEOrder records a new order at Version 1.
 	CreateACMEOrder(ctx context.Context, o ACMEOrder) error

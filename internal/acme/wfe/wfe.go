@@ -49,7 +49,9 @@ type Store interface {
 	CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error)
-	UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
+	UpdateACMEAccountContacts(ctx context.Context, a store.ACMEAccount, contacts []string, ev audit.Event) error
+	ChangeACMEAccountKey(ctx context.Context, a store.ACMEAccount, keyID string, key []byte, ev audit.Event) error
+	DeactivateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
 	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
 	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)

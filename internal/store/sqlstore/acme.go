@@ -57,28 +57,72 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 	})
 }
 
-// UpdateACMEAccount implements store.Store.
-func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	ev, err := store.PrepareUpdateACMEAccount(a, ev)
+// UpdateACMEAccountContacts implements store.Store.
+func (s *Store) UpdateACMEAccountContacts(ctx context.Context, a store.ACMEAccount, contacts []string, ev audit.Event) error {
+	a.Contacts = contacts
+	return s.changeAccount(ctx, a, "acme.account.update", ev, nil,
+		"UPDATE acme_accounts SET contacts = ? WHERE id = ? AND key_id = ? AND status = ?", columns.EncodeContacts(a))
+}
+
+// ChangeACMEAccountKey implements store.Store.
+func (s *Store) ChangeACMEAccountKey(ctx context.Context, a store.ACMEAccount, keyID string, key []byte, ev audit.Event) error {
+	if keyID == "" || len(key) == 0 {
+		return errs.New(errs.Malformed, "ACME account %s: the new key is empty", a.ID)
+	}
+	taken := func(t *tx) error {
+		var taken bool
+		err := t.queryRow("SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?)",
+			a.Authority, keyID, a.ID).Scan(&taken)
+		if err != nil {
+			return s.d.Error(err, "look up ACME account key")
+		}
+		return store.CheckChangeACMEAccountKey(taken)
+	}
+	return s.changeAccount(ctx, a, "acme.account.key-change", ev, taken,
+		"UPDATE acme_accounts SET key_id = ?, jwk = ? WHERE id = ? AND key_id = ? AND status = ?", keyID, key)
+}
+
+// DeactivateACMEAccount implements store.Store.
+func (s *Store) DeactivateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	return s.changeAccount(ctx, a, "acme.account.deactivate", ev, nil,
+		"UPDATE acme_accounts SET status = ? WHERE id = ? AND key_id = ? AND status = ?", store.StatusDeactivated)
+}
+
+// changeAccount runs one compare-and-set account change: update sets the
+// change's columns (set, its arguments) where the account is a.ID, still
+// at key a.KeyID and valid; check, if any, is the change's own rule.
+func (s *Store) changeAccount(ctx context.Context, a store.ACMEAccount, kind string, ev audit.Event, check func(*tx) error, update string, set ...any) error {
+	ev, err := store.PrepareChangeACMEAccount(a, kind, ev)
 	if err != nil {
 		return err
 	}
-	contacts := columns.EncodeContacts(a)
-	check := func(t *tx) error {
-		taken, exists, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
-			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ?)`, a.Authority, a.KeyID, a.ID, a.ID)
-		if err != nil {
+	rule := func(t *tx) error {
+		var keyID, status string
+		err := t.queryRow("SELECT key_id, status FROM acme_accounts WHERE id = ?", a.ID).Scan(&keyID, &status)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return s.d.Error(err, "look up ACME account")
 		}
-		return store.CheckUpdateACMEAccount(a, taken, exists)
+		if err := store.CheckChangeACMEAccount(a, keyID, status); err != nil || check == nil {
+			return err
+		}
+		return check(t)
 	}
-	return s.w.do(ctx, check, func(t *tx) error {
+	return s.w.do(ctx, rule, func(t *tx) error {
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?",
-			a.KeyID, a.Key, contacts, a.Status, a.ID)
-		return s.d.Error(err, "ACME account %s", a.ID)
+		res, err := t.exec(update, append(set, a.ID, a.KeyID, store.StatusValid)...)
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return s.d.Error(err, "ACME account %s", a.ID)
+		}
+		if n != 1 {
+			return errs.New(errs.Conflict, "ACME account %s changed meanwhile", a.ID)
+		}
+		return nil
 	})
 }
 

@@ -53,27 +53,83 @@ func testACMEAccounts(t *testing.T, s store.Store) {
 	_, err = s.ACMEAccount(ctx, "nope")
 	wantKind(t, err, errs.NotFound, "unknown account")
 
-	// Key rollover, contacts and deactivation.
-	got.KeyID, got.Key, got.Contacts = "thumb9", []byte(`{"k":"9"}`), nil
-	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.key-change", Actor: "acme"}); err != nil {
+	// Key rollover, contacts and deactivation, each conditional on the
+	// account as read.
+	read := got
+	if err := s.ChangeACMEAccountKey(ctx, read, "thumb9", []byte(`{"k":"9"}`), audit.Event{Actor: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, read, nil, audit.Event{Actor: "acme"}), errs.Conflict, "contacts update by the old key")
+	wantKind(t, s.ChangeACMEAccountKey(ctx, read, "thumb8", []byte(`{"k":"8"}`), audit.Event{Actor: "acme"}), errs.Conflict, "second rollover from the old key")
 	if err := s.CreateACMEAccount(ctx, acmeAccount("acct5", "tls", "thumb5"), audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
-	clash := got
-	clash.KeyID = "thumb5"
-	wantKind(t, s.UpdateACMEAccount(ctx, clash, audit.Event{Kind: "acme.account.key-change"}), errs.Conflict, "rollover to a taken key")
-	got.Status = store.StatusDeactivated
-	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.deactivate"}); err != nil {
+	got, _ = s.ACMEAccount(ctx, "acct1")
+	wantKind(t, s.ChangeACMEAccountKey(ctx, got, "thumb5", []byte(`{"k":"5"}`), audit.Event{}), errs.Conflict, "rollover to a taken key")
+	if err := s.UpdateACMEAccountContacts(ctx, got, nil, audit.Event{Actor: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.DeactivateACMEAccount(ctx, got, audit.Event{Actor: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.DeactivateACMEAccount(ctx, got, audit.Event{}), errs.Conflict, "second deactivation")
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, got, []string{"mailto:x@example.org"}, audit.Event{}), errs.Conflict, "update of a deactivated account")
 	got, err = s.ACMEAccountByKey(ctx, "tls", "thumb9")
-	if err != nil || got.Status != store.StatusDeactivated || len(got.Contacts) != 0 {
-		t.Fatalf("after update: %+v, %v", got, err)
+	if err != nil || got.Status != store.StatusDeactivated || len(got.Contacts) != 0 || string(got.Key) != `{"k":"9"}` {
+		t.Fatalf("after the changes: %+v, %v", got, err)
 	}
 	ghost := acmeAccount("ghost", "tls", "ghost")
-	wantKind(t, s.UpdateACMEAccount(ctx, ghost, audit.Event{Kind: "acme.account.update"}), errs.NotFound, "update of a missing account")
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, ghost, nil, audit.Event{}), errs.NotFound, "update of a missing account")
+	checkChain(t, s)
+}
+
+// testACMEAccountRaces runs account changes that race, each from the
+// account as read before any of them: a contact update against a key
+// rollover, and an update against a deactivation. Whatever the order, a
+// rollover that succeeded stays, the contact update never brings the old
+// key back, and a deactivated account stays deactivated.
+func testACMEAccountRaces(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	for round := range 8 {
+		id := fmt.Sprintf("race%d", round)
+		if err := s.CreateACMEAccount(ctx, acmeAccount(id, "tls", "old"+id), audit.Event{}); err != nil {
+			t.Fatal(err)
+		}
+		read, err := s.ACMEAccount(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var rollover, update, deactivate error
+		wg.Go(func() { rollover = s.ChangeACMEAccountKey(ctx, read, "new"+id, []byte(`{"k":"new"}`), audit.Event{}) })
+		wg.Go(func() {
+			update = s.UpdateACMEAccountContacts(ctx, read, []string{"mailto:new@example.org"}, audit.Event{})
+		})
+		wg.Go(func() { deactivate = s.DeactivateACMEAccount(ctx, read, audit.Event{}) })
+		wg.Wait()
+		ok := 0
+		for _, err := range []error{rollover, update, deactivate} {
+			if err == nil {
+				ok++
+			} else if errs.KindOf(err) != errs.Conflict {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		got, err := s.ACMEAccount(ctx, id)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case ok != 1:
+			t.Errorf("round %d: %d of three changes from the same read succeeded, want exactly one", round, ok)
+		case rollover == nil && (got.KeyID != "new"+id || got.Status != store.StatusValid):
+			t.Errorf("round %d: the rollover succeeded, the account has key %s and is %s", round, got.KeyID, got.Status)
+		case update == nil && (got.KeyID != "old"+id || got.Status != store.StatusValid || len(got.Contacts) != 1 || got.Contacts[0] != "mailto:new@example.org"):
+			t.Errorf("round %d: the update succeeded, the account is %+v", round, got)
+		case deactivate == nil && (got.Status != store.StatusDeactivated || got.KeyID != "old"+id):
+			t.Errorf("round %d: the deactivation succeeded, the account is %+v", round, got)
+		}
+	}
 	checkChain(t, s)
 }
 
