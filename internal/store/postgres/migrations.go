@@ -214,6 +214,11 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 6: rate limits counted in the store, as store/sqlite's step 7.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs integer NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -193,6 +193,15 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 7: rate limits counted in the store, shared by every node: an
+	// order's pending authorizations, kept by every write of the order,
+	// and an index to count an account's recent and live orders (by
+	// expiry: an order created since T expires after T). Orders made
+	// before count none; they expire within their lifetime.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate
