@@ -82,6 +82,9 @@ func (w *WFE) newAccount(r *http.Request, req *request) (*response, error) {
 	case w.requiresEAB(r.Context(), req.auth.name):
 		return nil, problem(acme.ExternalAccountRequired, errs.Unauthorized, "authority %q requires an external account binding", req.auth.name)
 	}
+	if err := w.o.Limits.NewAccount(r); err != nil {
+		return nil, err
+	}
 	ev := audit.Event{Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"key": thumb, "contact": acct.Contacts, "eab": acct.EABKeyID})}
 	if err := w.store.CreateACMEAccount(r.Context(), acct, ev); err != nil {
 		if errs.KindOf(err) == errs.Conflict && acct.EABKeyID == "" {

@@ -159,9 +159,9 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
-			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
+		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version, pending_authzs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
+			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano(), o.PendingAuthzs())
 		return s.d.Error(err, "ACME order %s", o.ID)
 	})
 }
@@ -206,12 +206,27 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 	return rows(ctx, s, columns.ScanOrder, q, args...)
 }
 
+// ACMEAccountLoad implements store.Store. One scan of the account's
+// orders that expire after since finds both: an order created since then
+// expires after it, and so does a live one. The account's limits keep
+// them few.
+func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error) {
+	var l store.ACMEAccountLoad
+	err := s.each(ctx, false, `SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN expires > ? THEN pending_authzs ELSE 0 END), 0)
+		FROM acme_orders WHERE account_id = ? AND expires > ?`,
+		[]any{since.UnixNano(), now.UnixNano(), accountID, since.UnixNano()}, func(rows *sql.Rows) error {
+			return rows.Scan(&l.OrdersSince, &l.PendingAuthzs)
+		})
+	return l, s.d.Error(err, "count the orders of ACME account %s", accountID)
+}
+
 // DeleteStaleACMEOrders implements store.Store.
-func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (int64, error) {
+func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var n int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		res, err := t.exec(`DELETE FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
-			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?)`, before.UnixNano(), before.UnixNano())
+		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?) LIMIT ?)`, before.UnixNano(), before.UnixNano(), limit)
 		if err == nil {
 			n, err = res.RowsAffected()
 		}
@@ -285,9 +300,9 @@ func (t *tx) checkOrderVersion(id string, version int64) error {
 
 // updateOrder writes o if it is still at o.Version, else errs.Conflict.
 func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
-	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, version = version + 1
+	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, pending_authzs = ?, version = version + 1
 		WHERE id = ? AND version = ?`, o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
-		columns.NullString(o.Replaces), body, o.ID, o.Version)
+		columns.NullString(o.Replaces), body, o.PendingAuthzs(), o.ID, o.Version)
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()

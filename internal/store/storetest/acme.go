@@ -216,16 +216,29 @@ func testACMEOrders(t *testing.T, s store.Store) {
 	_, err = s.ACMEOrders(ctx, store.ACMEOrderFilter{})
 	wantKind(t, err, errs.Malformed, "unfiltered order list")
 
-	// Cleanup: o2 and o3 expired without a certificate; o1's certificate
-	// is still valid until t0+10h.
-	n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("delete stale: %d, %v; want 2", n, err)
+	// What the account limits count: a1 has o1 (valid, its certificate
+	// issued) and o2 (one pending authorization); a2 has o3.
+	load, err := s.ACMEAccountLoad(ctx, "a1", t0, t0.Add(time.Minute))
+	if err != nil || load.OrdersSince != 2 || load.PendingAuthzs != 1 {
+		t.Fatalf("load of a1: %+v, %v; want 2 orders, 1 pending authorization", load, err)
+	}
+	if load, err := s.ACMEAccountLoad(ctx, "a1", t0.Add(time.Second), t0.Add(2*time.Hour)); err != nil || load != (store.ACMEAccountLoad{}) {
+		t.Fatalf("load of a1 once its orders are old and expired: %+v, %v; want none", load, err)
+	}
+
+	// Cleanup, in bounded batches: o2 and o3 expired without a
+	// certificate; o1's certificate is still valid until t0+10h.
+	n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour), 1)
+	if err != nil || n != 1 {
+		t.Fatalf("delete stale, at most 1: %d, %v; want 1", n, err)
+	}
+	if n, err = s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("delete the other stale one: %d, %v; want 1", n, err)
 	}
 	if _, err := s.ACMEOrder(ctx, "o1"); err != nil {
 		t.Fatalf("the order of a live certificate went: %v", err)
 	}
-	if n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(11*time.Hour)); err != nil || n != 1 {
+	if n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(11*time.Hour), 10); err != nil || n != 1 {
 		t.Fatalf("delete after the certificate expired: %d, %v; want 1", n, err)
 	}
 	_, err = s.ACMEOrder(ctx, "o1")
