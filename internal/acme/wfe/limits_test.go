@@ -274,3 +274,23 @@ func TestPrune(t *testing.T) {
 		t.Errorf("the order of a live certificate: %+v, %v", o, err)
 	}
 }
+
+// TestOrderLimitsAcrossNodes: orders and pending authorizations per
+// account are counted in the store, so another node sharing it (with
+// limits of its own) refuses the account's order over the limit.
+func TestOrderLimitsAcrossNodes(t *testing.T) {
+	l := config.Limits{OrdersPerAccount: config.Rate{Count: 5, Per: time.Hour}, PendingAuthzsPerAccount: 2}
+	e := newEnvWith(t, withLimits(t, l))
+	key := newKey(t)
+	c := e.limitedClient()
+	c.Key = key
+	acct := e.register(c)
+	if _, err := c.AuthorizeOrder(context.Background(), []xacme.AuthzID{{Type: "dns", Value: "a.signet.test"}, {Type: "dns", Value: "b.signet.test"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.secondNodeWith(e.h.Store, withLimits(t, l))
+	p := b.signed(key, acct.URI, e.ts.URL+"/acme/default/new-order", []byte(`{"identifiers":[{"type":"dns","value":"c.signet.test"}]}`))
+	if p == nil || p.Type != "urn:ietf:params:acme:error:rateLimited" || p.Status != http.StatusTooManyRequests {
+		t.Fatalf("node B: an order over the pending authorizations made on node A: %+v, want rateLimited", p)
+	}
+}
