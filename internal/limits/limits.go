@@ -59,14 +59,6 @@ func (l *Limits) Settings() config.Limits {
 	return l.cfg
 }
 
-// Now is the limits' clock.
-func (l *Limits) Now() time.Time {
-	if l == nil {
-		return time.Now()
-	}
-	return l.now()
-}
-
 // NewAccount counts a new account from r's source address.
 func (l *Limits) NewAccount(r *http.Request) error {
 	if l == nil {
