@@ -50,8 +50,8 @@ func New(cfg config.Limits, now func() time.Time) (*Limits, error) {
 	}, nil
 }
 
-// Settings are the limits as configured, defaults filled in; nil limits
-// have the defaults' numbers with every rate off.
+// Settings are the limits as configured, defaults filled in; those of nil
+// limits have only the default identifiers per order, and nothing else on.
 func (l *Limits) Settings() config.Limits {
 	if l == nil {
 		return config.Limits{IdentifiersPerOrder: config.DefaultLimits().IdentifiersPerOrder}
@@ -167,14 +167,12 @@ type keyed struct {
 }
 
 // newKeyed returns the buckets of r with the given burst; nil if r is off.
-func newKeyed(r config.Rate, burst, max int) *keyed {
+func newKeyed(r config.Rate, burst, most int) *keyed {
 	if r.Off() {
 		return nil
 	}
-	return &keyed{limit: rate.Limit(float64(r.Count) / r.Per.Seconds()), burst: max1(burst), max: max1(max), m: map[string]*rate.Limiter{}}
+	return &keyed{limit: rate.Limit(float64(r.Count) / r.Per.Seconds()), burst: max(burst, 1), max: max(most, 1), m: map[string]*rate.Limiter{}}
 }
-
-func max1(n int) int { return max(n, 1) }
 
 func (k *keyed) bucket(key string, create bool) *rate.Limiter {
 	k.mu.Lock()
