@@ -23,6 +23,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/home"
 	"signet/internal/kms"
+	"signet/internal/limits"
 	"signet/internal/revocation"
 	"signet/internal/server"
 	"signet/internal/store"
@@ -103,13 +104,17 @@ func cmdServe(e *env, args []string) error {
 		log.Warn(n)
 	}
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
-	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin)
+	lim, err := limits.New(h.Config.Limits, nil)
+	if err != nil {
+		return err
+	}
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim)
 	if err != nil {
 		return err
 	}
 	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings,
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),

@@ -39,6 +39,7 @@ type Config struct {
 	Keys       Keys   `toml:"keys"`
 	Server     Server `toml:"server"`
 	ACME       ACME   `toml:"acme,omitempty"`
+	Limits     Limits `toml:"limits,omitempty" comment:"rate limits of this node; see README, Rate limits"`
 	// Tokens lists PKCS#11 tokens by label. A home whose signet.toml has
 	// no [tokens] table yet was made before it existed: see HasTokens.
 	Tokens map[string]Token `toml:"tokens" comment:"PKCS#11 tokens by label: [tokens.LABEL] with module, pin and, when labels repeat, serial. Tokens not listed use [keys]"`
@@ -298,6 +299,7 @@ func (c Config) Validate() error {
 	if err := profile.CheckBaseURL(c.BaseURL); err != nil {
 		problems = append(problems, fmt.Sprintf("base_url: %v", err))
 	}
+	problems = append(problems, c.Limits.problems()...)
 	if len(problems) > 0 {
 		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))
 	}

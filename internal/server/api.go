@@ -116,6 +116,10 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	req.Authority, req.Actor = r.PathValue("name"), actor
+	if err := s.o.Limits.Certificate(req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
 	iss, err := s.o.CA.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"signet/internal/errs"
 )
@@ -38,6 +39,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	}
 	if kind != errs.Internal {
 		p.Detail = err.Error()
+	}
+	if after := errs.RetryAfter(err); after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
 	}
 	if kind == errs.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="signet"`)

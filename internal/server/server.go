@@ -23,6 +23,7 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/limits"
 	"signet/internal/profile"
 	"signet/internal/sshca"
 	"signet/internal/store"
@@ -52,6 +53,9 @@ type Options struct {
 	OwnKeyFile, OwnCertFile string
 	ShutdownTimeout         time.Duration
 	ACME                    http.Handler // serves /acme/ when set (acme/wfe)
+	// Limits are the rate limits of /api/v1 (certificates per authority,
+	// failed authentications per source address); nil limits nothing.
+	Limits *limits.Limits
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
@@ -260,8 +264,13 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 // unrevoked client certificate from the admin authority.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, actor string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.o.Limits.CanAuthenticate(r); err != nil {
+			writeProblem(w, r, s.o.Log, err)
+			return
+		}
 		actor, err := s.admin(r)
 		if err != nil {
+			s.o.Limits.AuthenticationFailed(r)
 			writeProblem(w, r, s.o.Log, err)
 			return
 		}

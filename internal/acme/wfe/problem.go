@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"signet/internal/acme"
 	"signet/internal/errs"
@@ -99,7 +100,9 @@ func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	if p.Status >= 500 {
 		w.log.Error("acme request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {
+	if after := errs.RetryAfter(err); after > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(after))
+	} else if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {
 		rw.Header().Set("Retry-After", "5")
 	}
 	var l *located

@@ -226,6 +226,11 @@ ALTER TABLE events ADD COLUMN state bytea;
 CREATE TABLE audit_baseline (pending integer NOT NULL);
 INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
 `,
+	// 8: rate limits counted in the store, as store/sqlite's step 9.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs integer NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

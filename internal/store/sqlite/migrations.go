@@ -240,6 +240,15 @@ ALTER TABLE events ADD COLUMN state BLOB;
 CREATE TABLE audit_baseline (pending INTEGER NOT NULL);
 INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
 `,
+	// 9: rate limits counted in the store, shared by every node: an
+	// order's pending authorizations, kept by every write of the order,
+	// and an index to count an account's recent and live orders (by
+	// expiry: an order created since T expires after T). Orders made
+	// before count none; they expire within their lifetime.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

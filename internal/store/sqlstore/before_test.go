@@ -135,6 +135,11 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err != nil || o.CertSerial != "01aa" || !o.Authzs[0].Challenges[0].Validated.Equal(t0) || o.Version != 1 {
 				t.Errorf("ACME order: %+v, %v", o, err)
 			}
+			// The rate limits count the order made before them, with no
+			// pending authorizations (it has none anyway).
+			if load, err := s.ACMEAccountLoad(ctx, "acct1", o.CreatedAt, o.CreatedAt); err != nil || load.OrdersSince != 1 || load.PendingAuthzs != 0 {
+				t.Errorf("load of acct1: %+v, %v; want its one order, no pending authorization", load, err)
+			}
 			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
 				t.Errorf("secret: %q, %v", v, err)
 			}
@@ -154,7 +159,12 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err := s.RevokeSSHCertificate(ctx, 7, t0, audit.Event{Actor: "after"}); err == nil {
 				t.Error("revoked a certificate revoked before")
 			}
-			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 13 || rep.Certificates != 4 || rep.Rows != 10 {
+			// An account made before takes compare-and-set changes.
+			a, _ := s.ACMEAccount(ctx, "acct1")
+			if err := s.UpdateACMEAccountContacts(ctx, a, []string{"mailto:new@example.org"}, audit.Event{Actor: "after"}); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 14 || rep.Certificates != 4 || rep.Rows != 10 {
 				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
 			}
 		})

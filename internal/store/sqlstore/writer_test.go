@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
@@ -107,10 +106,10 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 		storetest.KeyIDRevokedEarlier(t, s)
 		s.Close()
 		// Back to before the key-ID step: it and the steps after it undone
-		// (internal certificates, row hashes; undoing the latter asks for a
-		// baseline again).
+		// (internal certificates, row hashes, rate limit counts; undoing
+		// row hashes asks for a baseline again).
 		step := map[string]string{"sqlite": "6", "postgres": "5"}[b.name]
-		b.exec(t, where, append(append(slices.Clone(undoRowHashes), undoInternal[b.name]...),
+		b.exec(t, where, append(undoAfterInternal(b.name),
 			"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
 			"DROP INDEX ssh_certificates_revoked_key_ids",
 			"DELETE FROM schema_migrations WHERE version >= "+step)...)
@@ -118,8 +117,13 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 	})
 }
 
-// undoRowHashes undoes the step that hashes rows into events.
-var undoRowHashes = []string{"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}
+// undoAfterInternal undoes, newest first, the step that adds
+// certificates.internal and every step after it: row hashes in events and
+// the rate limits' order counts.
+func undoAfterInternal(backend string) []string {
+	return append([]string{"DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
+}
 
 // undoInternal undoes the step that adds certificates.internal (and, on
 // SQLite, the revocation tables).
@@ -151,7 +155,7 @@ func TestMigrationMarksInternalCertificates(t *testing.T) {
 		}
 		s.Close()
 		step := map[string]string{"sqlite": "7", "postgres": "6"}[b.name]
-		b.exec(t, where, append(append(slices.Clone(undoRowHashes), undoInternal[b.name]...),
+		b.exec(t, where, append(undoAfterInternal(b.name),
 			"DELETE FROM schema_migrations WHERE version >= "+step)...)
 		s = b.open(t, where)
 		for _, tt := range []struct {

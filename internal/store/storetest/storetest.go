@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SSHKeys", testSSHKeys},
 		{"SSHCertificates", testSSHCertificates},
 		{"ACMEAccounts", testACMEAccounts},
+		{"ACMEAccountRaces", testACMEAccountRaces},
 		{"ACMEOrders", testACMEOrders},
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
