@@ -71,6 +71,16 @@ type Event struct {
 	Hash      []byte          `json:"hash"`
 }
 
+// Stamp returns e at time t, in UTC, with data encoded as its Data
+// (compact JSON). data is a plain map or struct of strings, numbers, times
+// and slices, which always encodes. The caller names Kind, Actor,
+// Authority and Subject in e, so no two of them can be swapped unseen.
+func (e Event) Stamp(t time.Time, data any) Event {
+	e.Time = t.UTC()
+	e.Data, _ = json.Marshal(data)
+	return e
+}
+
 // Seal links e after the event whose hash is prev and sets e.Hash. Seq and
 // every other field must be final: any later change breaks the chain.
 func (e *Event) Seal(prev []byte) {

@@ -89,7 +89,7 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 		return store.Authority{}, err
 	}
 	rec := store.Authority{Name: RootName, Purpose: RootPurpose, KeyURI: spec.KeyURI, CertDER: der, CreatedAt: now, Shards: 1}
-	ev := c.event("authority.create", spec.Actor, RootName, RootName, map[string]any{
+	ev := c.event(audit.Event{Kind: audit.KindAuthorityCreate, Actor: spec.Actor, Authority: RootName, Subject: RootName}, map[string]any{
 		"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
 	})
 	return rec, c.createAuthority(ctx, rec, ev, serial)
@@ -224,7 +224,7 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 		CertDER: der, Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
 		BaseURL: spec.BaseURL, Shards: spec.Shards, ACME: spec.ACME,
 	}
-	ev := c.event("authority.create", spec.Actor, spec.Name, spec.Name, map[string]any{
+	ev := c.event(audit.Event{Kind: audit.KindAuthorityCreate, Actor: spec.Actor, Authority: spec.Name, Subject: spec.Name}, map[string]any{
 		"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
 		"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
 		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,

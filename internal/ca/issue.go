@@ -110,7 +110,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
 		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes,
 	}
-	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
+	ev := c.event(audit.Event{Kind: audit.KindCertificateIssue, Actor: req.Actor, Authority: a.rec.Name, Subject: serial}, map[string]any{
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
 		"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
 	})
@@ -137,7 +137,7 @@ func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) 
 // responder, authority or root) that the CA key signed and the store then
 // refused with err, and returns err.
 func (c *CA) discarded(ctx context.Context, err error, actor, authority, serial string, der []byte) error {
-	discard := c.event(audit.KindCertificateDiscard, actor, authority, serial, map[string]any{
+	discard := c.event(audit.Event{Kind: audit.KindCertificateDiscard, Actor: actor, Authority: authority, Subject: serial}, map[string]any{
 		"reason": err.Error(), "sha256": fingerprint(der),
 	})
 	if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -86,7 +87,7 @@ func (c *CA) IssueOCSPResponder(ctx context.Context, authority string, validity 
 		Serial: s, Authority: a.rec.Name, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore,
 		NotAfter: tmpl.NotAfter, Status: store.Valid, Requester: actor, DER: der, Shard: ShardOf(serial, a.rec.Shards),
 	}
-	ev := c.event("certificate.issue", actor, a.rec.Name, s, map[string]any{
+	ev := c.event(audit.Event{Kind: audit.KindCertificateIssue, Actor: actor, Authority: a.rec.Name, Subject: s}, map[string]any{
 		"subject": rec.Subject, "ocsp_responder": true, "not_after": tmpl.NotAfter, "sha256": fingerprint(der),
 	})
 	if err := c.record(ctx, rec, ev); err != nil {
