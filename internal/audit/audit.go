@@ -42,6 +42,9 @@ const (
 	// A change of an authority's settings (ACME, EAB); Data holds the
 	// settings changed and their new values.
 	KindAuthorityUpdate = "authority.update"
+	// A CRL the CA key signed: Subject is its URL, Data its shard, number,
+	// entries, validity and SHA-256.
+	KindCRLSign = "crl.sign"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.

@@ -82,6 +82,10 @@ type CA struct {
 	issued   atomic.Pointer[[]func(store.CertStatus)]
 
 	auths lazymap.Map[*authority] // loaded authorities, read without a lock
+
+	// crlExtensions, when set (tests), replaces the extensions of each CRL
+	// as the gate's prepare step makes it.
+	crlExtensions func([]byte) []byte
 }
 
 // New returns a CA over the given store, keys and lint gate.
