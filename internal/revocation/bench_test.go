@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"signet/internal/ca"
+	"signet/internal/lint"
 )
 
 // seedRevoked writes n revoked certificates of authority "web" straight
@@ -186,6 +188,45 @@ func BenchmarkCRLMillion(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+	})
+	// Why a CRL of more than ca.LintedCRLEntries is linted as a sample of
+	// its entries, and why ca encodes CRLs itself: zlint over every entry
+	// of the whole CRL, and x509.CreateRevocationList of the same entries.
+	b.Run("whole-lint-every-entry", func(b *testing.B) {
+		if wholeDER == nil {
+			b.Skip("needs whole-warm's CRL")
+		}
+		gate, err := lint.New()
+		if err != nil {
+			b.Fatal(err)
+		}
+		peak := peakRSS(b)
+		for b.Loop() {
+			if err := gate.CheckCRL(wholeDER); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(peak(), "peak-MiB")
+	})
+	b.Run("whole-create-revocation-list", func(b *testing.B) {
+		if wholeDER == nil {
+			b.Skip("needs whole-warm's CRL")
+		}
+		l, err := x509.ParseRevocationList(wholeDER)
+		if err != nil {
+			b.Fatal(err)
+		}
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		tmpl := &x509.RevocationList{Number: l.Number, ThisUpdate: l.ThisUpdate, NextUpdate: l.NextUpdate,
+			RevokedCertificateEntries: l.RevokedCertificateEntries}
+		l = nil
+		peak := peakRSS(b)
+		for b.Loop() {
+			if _, err := x509.CreateRevocationList(rand.Reader, tmpl, f.issuer, key); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(peak(), "peak-MiB")
 	})
 }
 
