@@ -134,8 +134,11 @@ func (c *CA) prepareCRL(a *authority, this, next time.Time, entries iter.Seq[Rev
 		return draft{}, 0, err
 	}
 	lint := func(l Linter) error {
-		linted := bytes.Clone(tbs) // seal completes it in place
-		if n > LintedCRLEntries {
+		var linted []byte
+		if n <= LintedCRLEntries {
+			linted = bytes.Clone(tbs) // seal completes it in place
+		} else {
+			var err error
 			stride := (n + LintedCRLEntries - 1) / LintedCRLEntries
 			sample := func(yield func(Revoked) bool) {
 				i := 0
