@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +34,11 @@ func manyRevoked(n int, now time.Time) []ca.Revoked {
 	return list
 }
 
+// insert returns list with e inserted at i, list unchanged.
+func insert(list []ca.Revoked, i int, e ca.Revoked) []ca.Revoked {
+	return slices.Insert(slices.Clone(list), i, e)
+}
+
 // crlEvents returns the crl.sign events in the audit log.
 func crlEvents(t *testing.T, f *fixture) []audit.Event {
 	t.Helper()
@@ -49,9 +55,9 @@ func crlEvents(t *testing.T, f *fixture) []audit.Event {
 }
 
 // TestCRLLintBeforeSigning: a CRL the lint refuses is never signed by the
-// CA key nor recorded, small (linted whole) or large (linted as a sample
-// plus the whole structure), whether the bad field comes with the entries
-// or from the prepare step itself.
+// CA key nor recorded, small (linted whole) or large (linted with a sample
+// of its entries and its whole structure), whether the bad field comes with
+// an entry off the sample's stride or from the prepare step itself.
 func TestCRLLintBeforeSigning(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
@@ -76,7 +82,11 @@ func TestCRLLintBeforeSigning(t *testing.T) {
 		lint    string
 	}{
 		{"small, revoked after thisUpdate", append(small, future), nil, "e_crl_revocation_time_after_this_update"},
-		{"large, revoked after thisUpdate", append([]ca.Revoked{future}, large...), nil, "e_crl_revocation_time_after_this_update"},
+		// Off the sample's stride: the bad entry is the second of many.
+		{"large, revoked after thisUpdate", insert(large, 1, future), nil, "e_crl_revocation_time_after_this_update"},
+		{"large, revoked before RFC 2459", insert(large, 5, ca.Revoked{Serial: []byte{0x42, 9}, RevokedAt: time.Date(1990, 1, 1, 0, 0, 0, 0, time.UTC)}),
+			nil, "e_crl_revocation_date_too_early"},
+		{"large, reason code 7", insert(large, 6, ca.Revoked{Serial: []byte{0x42, 8}, RevokedAt: now, Reason: 7}), nil, "e_crl_has_valid_reason_code"},
 		{"small, IDP not critical", small, nonCriticalIDP, "e_crl_extensions_validity"},
 		{"large, IDP not critical", large, nonCriticalIDP, "e_crl_extensions_validity"},
 	}
