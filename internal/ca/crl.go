@@ -161,12 +161,13 @@ func (c *CA) prepareCRL(a *authority, this, next time.Time, entries iter.Seq[Rev
 // extensions and encoding every other entry of that kind shares. Only
 // duplicate serials, a zlint warning that refuses nothing, go unseen.
 func lintSample(entries iter.Seq[Revoked], n int) iter.Seq[Revoked] {
-	type kind struct{ reason, serialLen, high, timeLen int }
 	stride := (n + LintedCRLEntries - 1) / LintedCRLEntries
 	var picked []int
 	latest, earliest, i := 0, 0, 0
 	var lt, et time.Time
-	kinds := map[kind]bool{}
+	// kinds: by reason (a byte when encoded), serial length (at most 20
+	// octets, RFC 5280 4.1.2.2; longer ones share a slot), sign and time.
+	var kinds [256 * 32 * 2 * 2]bool
 	for e := range entries {
 		if i%stride == 0 {
 			picked = append(picked, i)
@@ -177,7 +178,10 @@ func lintSample(entries iter.Seq[Revoked], n int) iter.Seq[Revoked] {
 		if i == 0 || e.RevokedAt.Before(et) {
 			earliest, et = i, e.RevokedAt
 		}
-		k := kind{e.Reason, len(e.Serial), int(e.Serial[0] >> 7), timeLen(e.RevokedAt)}
+		k := ((e.Reason&0xff)*32+min(len(e.Serial), 31))*4 + int(e.Serial[0]>>7)*2
+		if e.RevokedAt.Before(utc1950) || !e.RevokedAt.Before(utc2050) {
+			k++ // GeneralizedTime
+		}
 		if !kinds[k] {
 			kinds[k] = true
 			picked = append(picked, i)
@@ -321,6 +325,12 @@ func appendEntries(b []byte, entries iter.Seq[Revoked]) ([]byte, int) {
 	}
 	return b, n
 }
+
+// RFC 5280 4.1.2.5: UTCTime encodes the years from 1950 to 2049.
+var (
+	utc1950 = time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)
+	utc2050 = time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // timeLen is the length of appendTime's encoding of t.
 func timeLen(t time.Time) int {
