@@ -64,7 +64,9 @@ type SignedCRL struct {
 // identifier, its CRL number and a critical issuing distribution point
 // naming exactly the URL its certificates' CDP names (RFC 5280 5.2.5), so
 // that a shard's CRL cannot be taken for another shard's. The whole CRL has
-// no IDP: it covers every certificate of the authority.
+// no IDP: it covers every certificate of the authority. Each CRL passes
+// the gate (issuer.sign): linted before the key signs it, recorded as a
+// crl.sign audit event before it is returned.
 func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) {
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
