@@ -36,8 +36,10 @@ func (b builtCRL) run(r *zx509.RevocationList) (res *zl.LintResult) {
 }
 
 // CheckCRL parses der as zcrypto does and runs every revocation-list lint
-// of the gate's sources. It returns errs.Rejected listing each lint that
-// ended at Error or Fatal, as Check does for certificates.
+// of the gate's sources, the Baseline Requirements' ones on every CRL (they
+// do not depend on a certificate's purpose) but for those in Excluded. It
+// returns errs.Rejected listing each lint that ended at Error or Fatal, as
+// Check does for certificates.
 func (g *Gate) CheckCRL(der []byte) error {
 	r, err := zx509.ParseRevocationList(der)
 	if err != nil {
