@@ -47,6 +47,9 @@ const (
 	// A change of an authority's settings (ACME, EAB); Data holds the
 	// settings changed and their new values.
 	KindAuthorityUpdate = "authority.update"
+	// A CRL the CA key signed: Subject is its URL, Data its shard, number,
+	// entries, validity and SHA-256.
+	KindCRLSign = "crl.sign"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.
@@ -83,6 +86,16 @@ type Event struct {
 	State     []Row           `json:"state,omitempty"`   // the rows the event changed, as it left them
 	Prev      []byte          `json:"prev"`              // Hash of the previous event, Genesis for the first
 	Hash      []byte          `json:"hash"`
+}
+
+// Stamp returns e at time t, in UTC, with data encoded as its Data
+// (compact JSON). data is a plain map or struct of strings, numbers, times
+// and slices, which always encodes. The caller names Kind, Actor,
+// Authority and Subject in e, so no two of them can be swapped unseen.
+func (e Event) Stamp(t time.Time, data any) Event {
+	e.Time = t.UTC()
+	e.Data, _ = json.Marshal(data)
+	return e
 }
 
 // Seal links e after the event whose hash is prev and sets e.Hash. Seq and

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"math/big"
 	"regexp"
 	"sync"
@@ -83,6 +82,10 @@ type CA struct {
 	issued   atomic.Pointer[[]func(store.CertStatus)]
 
 	auths lazymap.Map[*authority] // loaded authorities, read without a lock
+
+	// crlExtensions, when set (tests), replaces the extensions of each CRL
+	// as the gate's prepare step makes it.
+	crlExtensions func([]byte) []byte
 }
 
 // New returns a CA over the given store, keys and lint gate.
@@ -169,7 +172,5 @@ func fingerprint(der []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func (c *CA) event(kind, actor, authority, subject string, data any) audit.Event {
-	raw, _ := json.Marshal(data) // data is always a plain map or struct
-	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
-}
+// event stamps e, whose fields are named at the call, with the CA's clock.
+func (c *CA) event(e audit.Event, data any) audit.Event { return e.Stamp(c.now(), data) }

@@ -212,6 +212,10 @@ func (r *refuseAll) Check([]byte) error {
 	return errs.New(errs.Rejected, "e_test_lint: refused")
 }
 
+func (r *refuseAll) CheckCRL([]byte) error {
+	return errs.New(errs.Rejected, "e_test_crl_lint: refused")
+}
+
 func TestLintFailureMeansNoSignature(t *testing.T) {
 	lr := &refuseAll{}
 	f := newFixture(t, lr)

@@ -45,7 +45,7 @@ func (c *CA) ChangeAuthority(ctx context.Context, name string, ch store.Authorit
 			return rec, false, errACMESSH(name)
 		}
 	}
-	ev := c.event(audit.KindAuthorityUpdate, actor, name, name, data)
+	ev := c.event(audit.Event{Kind: audit.KindAuthorityUpdate, Actor: actor, Authority: name, Subject: name}, data)
 	if err := c.store.ChangeAuthority(ctx, name, ch, ev); err != nil {
 		return rec, false, err
 	}
