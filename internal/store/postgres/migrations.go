@@ -214,6 +214,10 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 6: authorities taken out of service, as store/sqlite's step 7.
+	`
+ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -193,6 +193,12 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 7: an authority may be taken out of service (signet authority
+	// disable): it then issues nothing, while its CA certificate, CRLs and
+	// OCSP answers keep being served. Every existing authority stays in.
+	`
+ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

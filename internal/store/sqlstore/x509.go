@@ -48,8 +48,8 @@ func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.Autho
 		if err := t.appendEvent(&ev); err != nil {
 			return err
 		}
-		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?",
-			ch.ACME, ch.RequireEAB, name)
+		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab), enabled = COALESCE(?, enabled) WHERE name = ?",
+			ch.ACME, ch.RequireEAB, ch.Enabled, name)
 		return s.d.Error(err, "authority %q", name)
 	})
 }
