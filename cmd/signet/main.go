@@ -51,7 +51,9 @@ func commands() []command {
 		{"root", "print the root certificate (PEM), or the trust anchor of an authority: itself if self-signed, else the root", "[--authority NAME]", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first, without the root (a self-signed authority's is its certificate)", "--authority NAME [--root]", cmdChain},
 		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N] [--acme] [--self-signed]", cmdAuthorityAdd},
-		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--json]", cmdAuthoritySet},
+		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--enabled=true|false] [--json]", cmdAuthoritySet},
+		{"authority disable", "take an authority out of service: it issues nothing; its certificate, CRLs and OCSP stay served", "NAME [--json]", cmdAuthorityDisable},
+		{"authority enable", "put an authority back in service", "NAME [--json]", cmdAuthorityEnable},
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key csr", "make a certificate request signed by a key on a token (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] (--cn NAME | --dns NAME... | --email ADDR...) --out FILE", cmdKeyCSR},
@@ -292,8 +294,8 @@ type unlockFlags struct{ module, pin, passphrase string }
 
 func (u *unlockFlags) register(f *flags) {
 	f.StringVar(&u.module, "module", "", "PKCS#11 module `PATH` (e.g. /usr/lib/softhsm/libsofthsm2.so)")
-	f.StringVar(&u.pin, "pin", "", "token PIN `SOURCE`: prompt, env:VAR or file:PATH")
-	f.StringVar(&u.passphrase, "passphrase", "", "software key passphrase `SOURCE`: prompt, env:VAR or file:PATH")
+	f.StringVar(&u.pin, "pin", "", "token PIN `SOURCE`: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)")
+	f.StringVar(&u.passphrase, "passphrase", "", "software key passphrase `SOURCE`: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)")
 }
 
 func (u *unlockFlags) unlock() home.Unlock {

@@ -42,6 +42,12 @@ const (
 	// A change of an authority's settings (ACME, EAB); Data holds the
 	// settings changed and their new values.
 	KindAuthorityUpdate = "authority.update"
+	// An operator gave (authority.unlock) or took back (authority.lock)
+	// the PIN or passphrase of a token or the software keys on a running
+	// server; Data names the token and, for unlock, whether it worked.
+	// The secret is never in it.
+	KindAuthorityUnlock = "authority.unlock"
+	KindAuthorityLock   = "authority.lock"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.

@@ -30,7 +30,8 @@ type issuer struct {
 	signer  crypto.Signer
 	lintKey crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
-	verify  bool // check each signature: the key lives outside this process
+	verify  bool        // check each signature: the key lives outside this process
+	failed  func(error) // called when the key fails to sign; nil: nothing to do
 }
 
 func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
@@ -125,7 +126,11 @@ func (iss *issuer) sealTBS(buf, algID []byte) ([]byte, error) {
 	tbs := buf[maxHeader:]
 	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
+		err = errs.Wrap(errs.Unavailable, err, "signing failed")
+		if iss.failed != nil {
+			iss.failed(err)
+		}
+		return nil, err
 	}
 	if iss.verify {
 		if err := checkSignature(iss.sigAlg, tbs, sig, iss.signer.Public()); err != nil {

@@ -64,6 +64,7 @@ type token struct {
 type slotToken struct {
 	slot                 uint
 	label, serial, model string
+	flags                uint
 }
 
 // probeTokens lists the tokens a module offers. Caller holds initMu.
@@ -97,7 +98,7 @@ func listTokens(p *pkcs11.Ctx, module string) ([]slotToken, error) {
 		if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 			continue // pulled out meanwhile, or blank (SoftHSM's spare slot)
 		}
-		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model})
+		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model, flags: ti.Flags})
 	}
 	return out, nil
 }
@@ -233,6 +234,9 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 		return nil, errs.New(errs.Unavailable, "pkcs11: no token %s in module %s; tokens present: %s", u.tokenName(), module, list)
 	}
 
+	if pinSrc == Unlock {
+		pinSrc = givenSource(found.label)
+	}
 	pin, err := m.secret(pinSrc, fmt.Sprintf("PIN for token %q", found.label))
 	if err != nil {
 		return nil, err

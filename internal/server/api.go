@@ -92,10 +92,15 @@ func decodeStrict(body []byte, v any) error {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	return readBodyMax(w, r, maxBody)
+}
+
+// readBodyMax reads a request body of at most limit bytes.
+func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, errs.New(errs.Malformed, "request body is larger than %d bytes", maxBody)
+		return nil, errs.New(errs.Malformed, "request body is larger than %d bytes", limit)
 	}
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "reading the request body")

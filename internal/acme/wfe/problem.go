@@ -44,6 +44,11 @@ var kindType = map[errs.Kind]acme.ProblemType{
 	errs.RateLimited:  acme.RateLimited,
 }
 
+// signetTypes are the kinds whose problems keep signet's own type: an
+// authority that cannot issue now (locked, out of service, its key away)
+// is no ACME error, and a client is better told what it is.
+var signetTypes = map[errs.Kind]bool{errs.Locked: true, errs.Disabled: true, errs.Unavailable: true}
+
 var kindStatus = map[errs.Kind]int{
 	errs.Internal:     http.StatusInternalServerError,
 	errs.Malformed:    http.StatusBadRequest,
@@ -53,6 +58,8 @@ var kindStatus = map[errs.Kind]int{
 	errs.Conflict:     http.StatusConflict,
 	errs.Unavailable:  http.StatusServiceUnavailable,
 	errs.RateLimited:  http.StatusTooManyRequests,
+	errs.Locked:       http.StatusServiceUnavailable,
+	errs.Disabled:     http.StatusServiceUnavailable,
 }
 
 // toProblem turns any error into the problem document to send.
@@ -69,6 +76,9 @@ func toProblem(err error) *acme.Problem {
 		}
 	}
 	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: status, Detail: err.Error(), Algorithms: algorithms}
+	if t == nil && signetTypes[kind] {
+		p.Type = "urn:signet:error:" + kind.String()
+	}
 	if kind == errs.Internal {
 		p.Detail = "internal error"
 	}
