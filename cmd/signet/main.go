@@ -43,6 +43,9 @@ func commands() []command {
 	return []command{
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--listen ADDR] [--http-listen ADDR] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
+		{"unlock", "give the running server a token's PIN (or the software keys' passphrase) whose source is 'unlock'; asked on the terminal, tried once", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256] [--force]", cmdUnlock},
+		{"lock", "make the running server forget a PIN or passphrase given with signet unlock", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256]", cmdLock},
+		{"status", "show each authority's key, state (unlocked, locked, unavailable, disabled), CA expiry and counts, from the running server or else the home", "[--server URL] [--fingerprint SHA256] [--json]", cmdStatus},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
 		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
