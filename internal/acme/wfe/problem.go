@@ -106,7 +106,7 @@ func storedProblem(typ, detail string) *acme.Problem {
 
 func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	p := toProblem(err)
-	if p.Status >= 500 {
+	if k := errs.KindOf(err); p.Status >= 500 && k != errs.Locked && k != errs.Disabled {
 		w.log.Error("acme request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {

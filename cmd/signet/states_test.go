@@ -1,0 +1,66 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/miekg/dns"
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// cmdDNSServer starts a DNS server for the rest of the script that answers
+// 127.0.0.1 for every A query, and sets VAR to its address (serve's
+// --acme-resolver, so an ACME client's names lead to the loopback).
+func cmdDNSServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: dnsserver VAR")
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	ts.Check(err)
+	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
+		r := new(dns.Msg)
+		r.SetReply(m)
+		if q := m.Question[0]; q.Qtype == dns.TypeA {
+			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+		}
+		w.WriteMsg(r)
+	})}
+	go ds.ActivateAndServe()
+	ts.Defer(func() { ds.Shutdown() })
+	ts.Setenv(args[0], pc.LocalAddr().String())
+}
+
+// cmdFreePort sets VAR to a free loopback TCP port.
+func cmdFreePort(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	defer ln.Close()
+	ts.Setenv(args[0], strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+}
+
+// cmdTLSFingerprint sets VAR to the SHA-256 fingerprint of the certificate
+// the TLS server at ADDR presents, as serve prints it (the script then
+// checks that serve printed the same).
+func cmdTLSFingerprint(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: tlsfingerprint VAR ADDR")
+	}
+	conn, err := tls.Dial("tcp", args[1], &tls.Config{InsecureSkipVerify: true})
+	ts.Check(err)
+	defer conn.Close()
+	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].Raw)
+	s := ""
+	for i, b := range sum {
+		if i > 0 {
+			s += ":"
+		}
+		s += fmt.Sprintf("%02X", b)
+	}
+	ts.Setenv(args[0], s)
+}
