@@ -212,6 +212,9 @@ func lockOrUnlock(e *env, f *flags, s serverFlags, t targetFlags, unlock bool, f
 	}
 	path, what := "/api/v1/lock", ""
 	if unlock {
+		if err := pinTries(e.stderr, before.Authorities, label, software, force); err != nil {
+			return err
+		}
 		path = "/api/v1/unlock"
 		what = fmt.Sprintf("PIN for token %q", label)
 		if software {
@@ -237,6 +240,31 @@ func lockOrUnlock(e *env, f *flags, s serverFlags, t targetFlags, unlock bool, f
 		if sameTarget(a.Key, label, software) {
 			fmt.Fprintf(e.stdout, "  authority %s: %s\n", a.Name, a.State)
 		}
+	}
+	return nil
+}
+
+// pinTries warns when the token has seen wrong PINs, and refuses its
+// final try (a wrong PIN then blocks it) unless force: checked before the
+// PIN is asked, and again by the server.
+func pinTries(w io.Writer, list []ca.AuthorityStatus, label string, software, force bool) error {
+	if software {
+		return nil
+	}
+	for _, a := range list {
+		k := a.Key
+		if k.Token != label || k.File != "" {
+			continue
+		}
+		switch {
+		case k.PINFinalTry && !force:
+			return errs.New(errs.Rejected, "token %q blocks its PIN at the next wrong one (final try): make sure of the PIN, then run signet unlock again with --force", label)
+		case k.PINFinalTry:
+			fmt.Fprintf(w, "signet: token %q: this is the final try; a wrong PIN blocks it\n", label)
+		case k.PINCountLow:
+			fmt.Fprintf(w, "signet: token %q has seen a wrong PIN: few tries are left before it blocks\n", label)
+		}
+		return nil
 	}
 	return nil
 }

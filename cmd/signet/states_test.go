@@ -1,14 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
+	"testing"
 
 	"github.com/miekg/dns"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"signet/internal/ca"
+	"signet/internal/errs"
+	"signet/internal/kms"
 )
 
 // cmdDNSServer starts a DNS server for the rest of the script that answers
@@ -63,4 +70,20 @@ func cmdTLSFingerprint(ts *testscript.TestScript, neg bool, args []string) {
 		s += fmt.Sprintf("%02X", b)
 	}
 	ts.Setenv(args[0], s)
+}
+
+// TestUnlockFinalTry: SoftHSM2 never reports a final PIN try, so the
+// client's rule is checked on a status as a token that does (a YubiKey
+// after two wrong PINs) makes the server report it: refused without
+// --force, before the PIN is asked; warned with it.
+func TestUnlockFinalTry(t *testing.T) {
+	list := []ca.AuthorityStatus{{Name: "default", Key: kms.Location{Token: "ca", Unlock: true, Locked: true, PINCountLow: true, PINFinalTry: true}}}
+	var warn bytes.Buffer
+	err := pinTries(&warn, list, "ca", false, false)
+	if errs.KindOf(err) != errs.Rejected || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("final try without --force: %v, want refused naming --force", err)
+	}
+	if err := pinTries(&warn, list, "ca", false, true); err != nil || !strings.Contains(warn.String(), "final try") {
+		t.Fatalf("final try with --force: %v, warning %q", err, warn.String())
+	}
 }

@@ -52,6 +52,7 @@ type tokenKey struct {
 type token struct {
 	module string
 	label  string
+	serial string
 	slot   uint
 	c11    *crypto11.Context
 	p      *pkcs11.Ctx
@@ -273,7 +274,7 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 			return nil, errs.Wrap(errs.Internal, err, "pkcs11: module %s not initialized after login", module)
 		}
 	}
-	t = &token{module: module, label: found.label, slot: found.slot, c11: c11, p: p}
+	t = &token{module: module, label: found.label, serial: found.serial, slot: found.slot, c11: c11, p: p}
 	// Slot numbers may change across C_Initialize: find the token again.
 	if now, err := listTokens(p, module); err == nil {
 		for _, s := range now {

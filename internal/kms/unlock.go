@@ -74,23 +74,21 @@ func (m *Manager) Unlock(ctx context.Context, target string, secret []byte, forc
 	return nil
 }
 
-// PINCountLow reports whether the token labelled target has seen wrong
-// PINs (CKF_USER_PIN_COUNT_LOW or FINAL_TRY), for a warning before one
-// more is tried. False when it cannot tell.
-func (m *Manager) PINCountLow(target string) bool {
-	module, _, _, err := m.tokenConfig(&URI{Token: target})
-	if err != nil || module == "" {
-		return false
-	}
+// pinFlags reads what the token labelled label says of wrong PINs
+// (C_GetTokenInfo needs no login); false when it cannot tell.
+func (m *Manager) pinFlags(module, label string) (countLow, finalTry bool) {
 	initMu.Lock()
 	present, err := probeTokens(module)
 	initMu.Unlock()
+	if err != nil {
+		return false, false
+	}
 	for _, t := range present {
-		if err == nil && t.label == target {
-			return t.flags&(pkcs11.CKF_USER_PIN_COUNT_LOW|pkcs11.CKF_USER_PIN_FINAL_TRY) != 0
+		if t.label == label {
+			return t.flags&pkcs11.CKF_USER_PIN_COUNT_LOW != 0, t.flags&pkcs11.CKF_USER_PIN_FINAL_TRY != 0
 		}
 	}
-	return false
+	return false, false
 }
 
 func (m *Manager) give(target string, secret []byte) {
@@ -180,6 +178,11 @@ type Location struct {
 	// Unlock: the secret is given at run time; Locked: and it has not been.
 	Unlock bool `json:"unlock,omitempty"`
 	Locked bool `json:"locked,omitempty"`
+	// While locked, what the token says of wrong PINs tried
+	// (CKF_USER_PIN_COUNT_LOW, CKF_USER_PIN_FINAL_TRY): signet unlock warns,
+	// and refuses a final try without --force.
+	PINCountLow bool `json:"pin_count_low,omitempty"`
+	PINFinalTry bool `json:"pin_final_try,omitempty"`
 }
 
 // Locate says where the key at uri is, without opening anything.
@@ -200,11 +203,17 @@ func (m *Manager) Locate(uri string) Location {
 			l.ID = hex.EncodeToString(u.ID)
 		}
 		l.Locked = l.Unlock && !m.has(givenSource(u.Token))
+		if l.Locked && module != "" {
+			l.PINCountLow, l.PINFinalTry = m.pinFlags(module, u.Token)
+		}
 		m.mu.Lock()
 		for _, t := range m.tokens {
 			if t.label == u.Token {
 				slot := t.slot
 				l.Slot = &slot
+				if l.Serial == "" {
+					l.Serial = t.serial
+				}
 			}
 		}
 		m.mu.Unlock()
