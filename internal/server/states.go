@@ -40,6 +40,9 @@ func (s *Server) unlock(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	s.o.Log.Info("unlocked", "authority", in.Authority, "token", in.Token, "actor", actor)
+	if s.o.SSH != nil {
+		s.o.SSH.Reset()
+	}
 	s.Recheck(r.Context())
 	s.status(w, r, actor)
 }
@@ -59,6 +62,9 @@ func (s *Server) lock(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	s.o.Log.Info("locked", "authority", in.Authority, "token", in.Token, "actor", actor)
+	if s.o.SSH != nil {
+		s.o.SSH.Reset()
+	}
 	s.Recheck(r.Context())
 	s.status(w, r, actor)
 }
