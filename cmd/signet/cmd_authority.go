@@ -182,7 +182,11 @@ func cmdAuthorityList(e *env, args []string) error {
 				pol = p.String()
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
+		name := a.Name
+		if !a.Enabled {
+			name += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
 	}
 	return tw.Flush()
 }

@@ -149,6 +149,8 @@ type authorityOut struct {
 	Validity string          `json:"default_validity,omitempty"`
 	ACME     bool            `json:"acme"`
 	EAB      bool            `json:"require_eab"`
+	Enabled  bool            `json:"enabled"`
+	State    ca.State        `json:"state"`
 }
 
 func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
@@ -161,7 +163,10 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	for i, a := range list {
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB,
+			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB, Enabled: !a.Disabled, State: s.o.CA.State(a.Name).State,
+		}
+		if a.Disabled {
+			out[i].State = ca.Disabled
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))
