@@ -249,7 +249,11 @@ func authoritySet(e *env, f *flags, args []string, ch *store.AuthorityChange) er
 	if !changed {
 		verb = "unchanged"
 	}
-	fmt.Fprintf(e.stdout, "authority %q %s: %s, ACME %s, EAB %s\n", rec.Name, verb, inService(rec), onOff(rec.ACME), onOff(rec.RequireEAB))
+	service := ""
+	if ch.Enabled != nil || rec.Disabled { // said when asked about or out of service
+		service = inService(rec) + ", "
+	}
+	fmt.Fprintf(e.stdout, "authority %q %s: %sACME %s, EAB %s\n", rec.Name, verb, service, onOff(rec.ACME), onOff(rec.RequireEAB))
 	return nil
 }
 
