@@ -57,6 +57,7 @@ type Store interface {
 	CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error
 	CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error
 	Authority(ctx context.Context, name string) (store.Authority, error)
+	Authorities(ctx context.Context) ([]store.Authority, error)
 	ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error
 	RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)

@@ -177,6 +177,9 @@ func (c *CA) Unlock(ctx context.Context, t Target, secret []byte, force bool, ac
 		return err
 	}
 	err = c.keys.Unlock(ctx, target, secret, force)
+	if err == nil && target == "" {
+		err = c.checkPassphrase(ctx)
+	}
 	data := map[string]any{"token": target, "force": force, "ok": err == nil}
 	if err != nil {
 		data["error"] = err.Error()
@@ -201,6 +204,26 @@ func (c *CA) Lock(ctx context.Context, t Target, actor string) error {
 	c.keys.Lock(target)
 	c.forgetAll()
 	return c.store.AppendEvent(ctx, c.event(audit.KindAuthorityLock, actor, t.Authority, targetName(target), map[string]any{"token": target}))
+}
+
+// checkPassphrase opens one software key with the passphrase just given,
+// so that a wrong one is refused now (and forgotten), like a wrong PIN.
+func (c *CA) checkPassphrase(ctx context.Context) error {
+	list, err := c.store.Authorities(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rec := range list {
+		if c.keys.Locate(rec.KeyURI).File == "" {
+			continue
+		}
+		if _, err := c.keys.Signer(ctx, rec.KeyURI); errs.KindOf(err) == errs.Unauthorized {
+			c.keys.Lock("")
+			return err
+		}
+		return nil
+	}
+	return nil
 }
 
 func targetName(target string) string {
