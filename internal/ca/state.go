@@ -124,18 +124,10 @@ func (c *CA) Check(ctx context.Context, rec store.Authority) AuthorityState {
 	default:
 		c.auths.Forget(rec.Name) // the key may have changed (unlocked, put back)
 		if _, err := c.authority(ctx, rec.Name); err != nil {
-			return stateOfLoad(c, rec.Name, err)
+			st = stateOf(err)
 		}
 	}
 	c.states.set(rec.Name, st)
-	return st
-}
-
-func stateOfLoad(c *CA, name string, err error) AuthorityState {
-	st, _ := c.states.get(name) // authority() recorded it
-	if st.State == "" {
-		st = stateOf(err)
-	}
 	return st
 }
 
@@ -233,17 +225,8 @@ func targetName(target string) string {
 	return "token " + target
 }
 
-// CheckAll checks every authority of list (Check) and returns their states.
-func (c *CA) CheckAll(ctx context.Context, list []store.Authority) map[string]AuthorityState {
-	out := make(map[string]AuthorityState, len(list))
-	for _, rec := range list {
-		out[rec.Name] = c.Check(ctx, rec)
-	}
-	return out
-}
-
 // Ready refuses, without signing, what an authority cannot issue now:
-// out of service, locked, or unavailable as last seen.
+// out of service, locked, or unavailable (its key is tried again).
 func (c *CA) Ready(ctx context.Context, name string) error {
 	if err := c.InService(ctx, name); err != nil {
 		return err
@@ -252,7 +235,10 @@ func (c *CA) Ready(ctx context.Context, name string) error {
 	case Locked:
 		return errs.New(errs.Locked, "authority %q is locked: an operator unlocks it with signet unlock --authority %s", name, name)
 	case Unavailable:
-		return errs.New(errs.Unavailable, "authority %q cannot sign now: %s", name, st.Reason)
+		// Its key may be back (a token put back in): try to open it.
+		if _, err := c.authority(ctx, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }
