@@ -116,7 +116,7 @@ func (s Source) Read(what string) ([]byte, error) {
 	var b []byte
 	switch {
 	case s == Unlock:
-		return nil, errs.New(errs.Locked, "the %s is given at run time and has not been: run signet unlock", what)
+		return nil, errs.New(errs.Locked, "the %s is given at run time and has not been: signet unlock gives it to the running server (other commands take --pin or --passphrase)", what)
 	case s == "prompt":
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {
