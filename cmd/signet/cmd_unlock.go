@@ -366,6 +366,7 @@ func cmdStatus(e *env, args []string) error {
 		if s.url != "" || s.fingerprint != "" {
 			return err // the server asked for did not answer
 		}
+		fmt.Fprintf(e.stderr, "signet: %v; showing the home's own view\n", err)
 		from = "home " + h.Dir
 		if ans.Authorities, err = h.CA.Status(e.ctx, h.Store); err != nil {
 			return err
