@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -49,7 +50,7 @@ type adminClient struct {
 func newAdminClient(ctx context.Context, h *home.Home, s serverFlags) (*adminClient, error) {
 	base := s.url
 	if base == "" {
-		base = "https://" + h.Config.Listen
+		base = "https://" + localAddr(h.Config.Listen)
 	}
 	base = strings.TrimSuffix(base, "/")
 	if !strings.HasPrefix(base, "https://") {
@@ -88,6 +89,23 @@ func newAdminClient(ctx context.Context, h *home.Home, s serverFlags) (*adminCli
 	}
 	return &adminClient{base: base, token: strings.TrimSpace(string(token)),
 		http: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}}, nil
+}
+
+// localAddr is where this node reaches a server listening on addr: a
+// wildcard address (0.0.0.0, ::) is reached on the loopback, which the
+// server's certificate names.
+func localAddr(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+		if ip != nil && ip.To4() == nil {
+			host = "::1"
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // do sends a request with body (JSON) and decodes the answer into out; a

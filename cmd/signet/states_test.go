@@ -87,3 +87,16 @@ func TestUnlockFinalTry(t *testing.T) {
 		t.Fatalf("final try with --force: %v, warning %q", err, warn.String())
 	}
 }
+
+// TestLocalAddr: a server listening on a wildcard address is reached on
+// the loopback, a name its certificate carries.
+func TestLocalAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"0.0.0.0:8443": "127.0.0.1:8443", "[::]:8443": "[::1]:8443", ":8443": "127.0.0.1:8443",
+		"127.0.0.1:8443": "127.0.0.1:8443", "ca.example.org:443": "ca.example.org:443",
+	} {
+		if got := localAddr(in); got != want {
+			t.Errorf("localAddr(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
