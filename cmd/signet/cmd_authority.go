@@ -136,11 +136,12 @@ type authorityOut struct {
 	MaxValidity     string          `json:"max_validity,omitempty"`
 	ACME            bool            `json:"acme"`
 	RequireEAB      bool            `json:"require_eab"`
+	Enabled         bool            `json:"enabled"`
 	SelfSigned      bool            `json:"self_signed,omitempty"`
 }
 
 func authorityJSON(a store.Authority) authorityOut {
-	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB, SelfSigned: ca.SelfSigned(a)}
+	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB, Enabled: !a.Disabled, SelfSigned: ca.SelfSigned(a)}
 	if a.DefaultValidity > 0 {
 		o.DefaultValidity, o.MaxValidity = a.DefaultValidity.String(), a.MaxValidity.String()
 	}
@@ -182,7 +183,11 @@ func cmdAuthorityList(e *env, args []string) error {
 				pol = p.String()
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
+		name := a.Name
+		if !a.Enabled {
+			name += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
 	}
 	return tw.Flush()
 }
@@ -201,6 +206,23 @@ func cmdAuthoritySet(e *env, args []string) error {
 	var ch store.AuthorityChange
 	f.Var(optBool{&ch.ACME}, "acme", "serve the authority over ACME: `true` or false (never the admin authority)")
 	f.Var(optBool{&ch.RequireEAB}, "require-eab", "new ACME accounts need an external account binding: `true` or false")
+	f.Var(optBool{&ch.Enabled}, "enabled", "in service: `true` or false (out of service it issues nothing; its certificate, CRLs and OCSP stay served)")
+	return authoritySet(e, f, args, &ch)
+}
+
+// cmdAuthorityEnable and cmdAuthorityDisable are authority set --enabled.
+func cmdAuthorityEnable(e *env, args []string) error {
+	on := true
+	return authoritySet(e, newFlags(e, "authority enable"), args, &store.AuthorityChange{Enabled: &on})
+}
+
+func cmdAuthorityDisable(e *env, args []string) error {
+	off := false
+	return authoritySet(e, newFlags(e, "authority disable"), args, &store.AuthorityChange{Enabled: &off})
+}
+
+// authoritySet applies ch, which f's flags may fill, to the authority args name.
+func authoritySet(e *env, f *flags, args []string, ch *store.AuthorityChange) error {
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -210,14 +232,14 @@ func cmdAuthoritySet(e *env, args []string) error {
 		return badUsage("give the authority NAME")
 	}
 	if ch.Empty() {
-		return badUsage("give a setting to change: --acme=true|false, --require-eab=true|false")
+		return badUsage("give a setting to change: --acme=true|false, --require-eab=true|false, --enabled=true|false")
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	rec, changed, err := h.ChangeAuthority(e.ctx, rest[0], ch, "cli")
+	rec, changed, err := h.ChangeAuthority(e.ctx, rest[0], *ch, "cli")
 	if err != nil {
 		return err
 	}
@@ -228,8 +250,19 @@ func cmdAuthoritySet(e *env, args []string) error {
 	if !changed {
 		verb = "unchanged"
 	}
-	fmt.Fprintf(e.stdout, "authority %q %s: ACME %s, EAB %s\n", rec.Name, verb, onOff(rec.ACME), onOff(rec.RequireEAB))
+	service := ""
+	if ch.Enabled != nil || rec.Disabled { // said when asked about or out of service
+		service = inService(rec) + ", "
+	}
+	fmt.Fprintf(e.stdout, "authority %q %s: %sACME %s, EAB %s\n", rec.Name, verb, service, onOff(rec.ACME), onOff(rec.RequireEAB))
 	return nil
+}
+
+func inService(a store.Authority) string {
+	if a.Disabled {
+		return "disabled"
+	}
+	return "enabled"
 }
 
 // optBool is a boolean flag that tells whether it was given: --acme,

@@ -119,6 +119,10 @@ func cmdServe(e *env, args []string) error {
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
 	})
+	// Each authority is checked alone: one that cannot sign (locked until
+	// signet unlock, its key or token missing, out of service) is logged
+	// and shown in /health, and everything else serves.
+	srv.Recheck(e.ctx)
 	tlsConfig, err := srv.TLSConfig(e.ctx)
 	if err != nil {
 		return err
@@ -162,7 +166,9 @@ func cmdServe(e *env, args []string) error {
 	}
 	rev := revocation.New(ro)
 	if err := rev.Refresh(e.ctx); err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
+		// An authority that cannot sign now serves what it signed before
+		// (or nothing yet) and is retried; it stops no other.
+		log.Warn("signing CRLs and OCSP responder certificates failed for some authorities; retrying", "err", err)
 	}
 	checkpoints, auditKey, err := auditCheckpointer(e.ctx, h)
 	if err != nil {
@@ -179,7 +185,12 @@ func cmdServe(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  ACME directory: https://%s/acme/%s/directory\n", ln.Addr(), a.Name)
 		}
 	}
-	fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	if srv.SelfSigned() {
+		fmt.Fprintf(e.stdout, "  server certificate SELF-SIGNED (authority %q cannot issue it now; unlock it to get one)\n    SHA-256 fingerprint %s\n    signet unlock --fingerprint %s ...\n",
+			h.Config.Server.Authority, server.Fingerprint(leaf), server.Fingerprint(leaf))
+	} else {
+		fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 	fmt.Fprintf(e.stdout, "  CRLs, OCSP and CA certificates on http://%s (certificates name %s)\n", hln.Addr(), h.CA.BaseURL(store.Authority{}))
 	log.Info("listening", "addr", hln.Addr().String(), "serves", "crl ocsp ca")
@@ -202,7 +213,7 @@ func cmdServe(e *env, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config)
+	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config, srv.Recheck)
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("cannot tell the service manager that signet is ready", "err", err)
 	}
@@ -213,17 +224,19 @@ func cmdServe(e *env, args []string) error {
 	return errors.Join(err, plainErr)
 }
 
-// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx ends. A file
+// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx
+// ends, and retries the authorities that cannot sign (recheck). A file
 // that no longer loads is reported and the running configuration kept;
 // settings that differ from the running ones are named: serve applies
 // them at its next start.
-func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config) {
+func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config, recheck func(context.Context)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
+		recheck(ctx)
 		cfg, err := config.Load(dir)
 		if err != nil {
 			log.Error("SIGHUP: signet.toml does not load; still serving as started", "err", err)

@@ -50,6 +50,12 @@ const (
 	// A CRL the CA key signed: Subject is its URL, Data its shard, number,
 	// entries, validity and SHA-256.
 	KindCRLSign = "crl.sign"
+	// An operator gave (authority.unlock) or took back (authority.lock)
+	// the PIN or passphrase of a token or the software keys on a running
+	// server; Data names the token and, for unlock, whether it worked.
+	// The secret is never in it.
+	KindAuthorityUnlock = "authority.unlock"
+	KindAuthorityLock   = "authority.lock"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.

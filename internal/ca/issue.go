@@ -75,6 +75,9 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 
 // Issue is the one issuance path for X.509 leaves.
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
+	if err := c.InService(ctx, req.Authority); err != nil {
+		return nil, err
+	}
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
 		return nil, err

@@ -34,6 +34,11 @@ func (c *CA) ChangeAuthority(ctx context.Context, name string, ch store.Authorit
 	} else {
 		ch.RequireEAB = nil
 	}
+	if ch.Enabled != nil && *ch.Enabled == rec.Disabled {
+		data["enabled"], rec.Disabled = *ch.Enabled, !*ch.Enabled
+	} else {
+		ch.Enabled = nil
+	}
 	if ch.Empty() {
 		return rec, false, nil
 	}
@@ -49,6 +54,7 @@ func (c *CA) ChangeAuthority(ctx context.Context, name string, ch store.Authorit
 	if err := c.store.ChangeAuthority(ctx, name, ch, ev); err != nil {
 		return rec, false, err
 	}
+	c.disabled.Delete(name) // this process sees its own change at once
 	return rec, true, nil
 }
 

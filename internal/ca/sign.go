@@ -31,8 +31,9 @@ type issuer struct {
 	signer  crypto.Signer
 	lintKey crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
-	algID   []byte // sigAlg's DER AlgorithmIdentifier
-	verify  bool   // check each signature: the key lives outside this process
+	algID   []byte      // sigAlg's DER AlgorithmIdentifier
+	verify  bool        // check each signature: the key lives outside this process
+	failed  func(error) // called when the key fails to sign; nil: nothing to do
 }
 
 func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
@@ -158,7 +159,11 @@ func (iss *issuer) seal(signer crypto.Signer, verify bool, buf []byte) ([]byte, 
 	tbs := buf[maxHeader:]
 	sig, err := crypto.SignMessage(signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
+		err = errs.Wrap(errs.Unavailable, err, "signing failed")
+		if iss.failed != nil {
+			iss.failed(err)
+		}
+		return nil, err
 	}
 	if verify {
 		if err := checkSignature(iss.sigAlg, tbs, sig, signer.Public()); err != nil {

@@ -53,7 +53,7 @@ type Config struct {
 // Token says how this node opens one PKCS#11 token.
 type Token struct {
 	Module string `toml:"module,omitempty" comment:"PKCS#11 module path"`
-	PIN    string `toml:"pin,omitempty" comment:"PIN source: prompt, env:VAR or file:PATH"`
+	PIN    string `toml:"pin,omitempty" comment:"PIN source: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)"`
 	Serial string `toml:"serial,omitempty" comment:"token serial, to pick one of several tokens with this label"`
 }
 
@@ -67,8 +67,8 @@ type ACME struct {
 // Keys says how CA keys are unlocked.
 type Keys struct {
 	PKCS11Module string `toml:"pkcs11_module,omitempty" comment:"PKCS#11 module of tokens not listed in [tokens]"`
-	PIN          string `toml:"pin,omitempty" comment:"PIN source of tokens not listed in [tokens] or listed without one: prompt, env:VAR or file:PATH"`
-	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR or file:PATH"`
+	PIN          string `toml:"pin,omitempty" comment:"PIN source of tokens not listed in [tokens] or listed without one: prompt, env:VAR, file:PATH or unlock"`
+	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR, file:PATH or unlock"`
 }
 
 // Server configures signet serve.

@@ -22,9 +22,11 @@ const (
 	Conflict                 // the thing exists already or is in the wrong state
 	Unavailable              // a dependency (token, database) cannot be reached now
 	RateLimited              // too many requests
+	Locked                   // the key needs a PIN or passphrase an operator has not given yet (signet unlock)
+	Disabled                 // the authority is out of service (signet authority disable)
 )
 
-var kindNames = [...]string{"internal", "malformed", "not-found", "unauthorized", "rejected", "conflict", "unavailable", "rate-limited"}
+var kindNames = [...]string{"internal", "malformed", "not-found", "unauthorized", "rejected", "conflict", "unavailable", "rate-limited", "locked", "disabled"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {

@@ -52,6 +52,7 @@ type tokenKey struct {
 type token struct {
 	module string
 	label  string
+	serial string
 	slot   uint
 	c11    *crypto11.Context
 	p      *pkcs11.Ctx
@@ -64,6 +65,7 @@ type token struct {
 type slotToken struct {
 	slot                 uint
 	label, serial, model string
+	flags                uint
 }
 
 // probeTokens lists the tokens a module offers. Caller holds initMu.
@@ -124,7 +126,7 @@ func listTokens(p *pkcs11.Ctx, module string) ([]slotToken, error) {
 		if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 			continue // pulled out meanwhile, or blank (SoftHSM's spare slot)
 		}
-		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model})
+		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model, flags: ti.Flags})
 	}
 	return out, nil
 }
@@ -260,6 +262,9 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 		return nil, errs.New(errs.Unavailable, "pkcs11: no token %s in module %s; tokens present: %s", u.tokenName(), module, list)
 	}
 
+	if pinSrc == Unlock {
+		pinSrc = givenSource(found.label)
+	}
 	pin, err := m.secret(pinSrc, fmt.Sprintf("PIN for token %q", found.label))
 	if err != nil {
 		return nil, err
@@ -296,7 +301,7 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 			return nil, errs.Wrap(errs.Internal, err, "pkcs11: module %s not initialized after login", module)
 		}
 	}
-	t = &token{module: module, label: found.label, slot: found.slot, c11: c11, p: p}
+	t = &token{module: module, label: found.label, serial: found.serial, slot: found.slot, c11: c11, p: p}
 	// Slot numbers may change across C_Initialize: find the token again.
 	if now, err := listTokens(p, module); err == nil {
 		for _, s := range now {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"slices"
 	"sync"
@@ -71,6 +72,8 @@ type Service struct {
 
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
+	tried map[string]time.Time // an unavailable authority's last try (mayTry)
+
 	leadingCRL, leadingOCSP atomic.Bool // with Shared: this node's jobs now
 	crlVersion              int64       // with Published: the last published CRL loaded
 	resumed                 bool        // with Published: the kept CRLs were installed (resume)
@@ -118,7 +121,7 @@ func (o Options) withDefaults() Options {
 // New returns a service; Refresh or Run fill it.
 func New(o Options) *Service {
 	o = o.withDefaults()
-	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1)}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{}}
 	m := map[string]*authority{}
 	s.authorities.Store(&m)
 	if o.CA != nil {
@@ -228,6 +231,9 @@ func (s *Service) Refresh(ctx context.Context) error {
 	var errList []error
 	var docs []store.RevocationDoc
 	for _, a := range auths {
+		if !s.mayTry(a.rec.Name, now) {
+			continue
+		}
 		if stale, whole := s.staleShards(a, dirty[a]), s.wholeDue(a, dirty[a]); len(stale) > 0 || whole {
 			signed, err := s.signCRLs(ctx, a, stale, whole, nil)
 			if err != nil {
@@ -247,10 +253,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "keeping the signed CRLs and OCSP responses"))
 		}
 	}
-	if len(errList) > 0 {
-		return errList[0]
-	}
-	return nil
+	return errors.Join(errList...)
 }
 
 // loadAuthorities returns the served authorities, adding any new in the
@@ -303,6 +306,26 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 }
 
 func (s *Service) authority(name string) *authority { return (*s.authorities.Load())[name] }
+
+// retryUnavailable is how often an authority that cannot sign is tried
+// again by the refresh (issuance, signet unlock and SIGHUP try at once).
+const retryUnavailable = time.Minute
+
+// mayTry reports whether to sign for an authority now: never while it is
+// locked (what it signed before is served until it expires), and once per
+// retryUnavailable while it is unavailable. Called under refreshMu.
+func (s *Service) mayTry(name string, now time.Time) bool {
+	switch s.o.CA.State(name).State {
+	case ca.Locked:
+		return false
+	case ca.Unavailable:
+		if now.Sub(s.tried[name]) < retryUnavailable {
+			return false
+		}
+		s.tried[name] = now
+	}
+	return true
+}
 
 func etag(der []byte) string {
 	sum := sha256.Sum256(der)

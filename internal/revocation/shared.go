@@ -55,8 +55,9 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 	s.leadingOCSP.Store(leadOCSP)
 	var docs []store.RevocationDoc
 	for _, a := range auths {
-		whole := s.wholeDue(a, dirty[a]) // on followers too: a new leader re-signs what it saw revoked
-		if leadCRL {
+		whole := s.wholeDue(a, dirty[a])         // on followers too: a new leader re-signs what it saw revoked
+		locked := !s.mayTry(a.rec.Name, s.now()) // signs nothing: what was published is served
+		if leadCRL && !locked {
 			if stale := s.staleShards(a, dirty[a]); len(stale) > 0 || whole {
 				signed, err := s.signCRLs(ctx, a, stale, whole, nil)
 				if err != nil {
@@ -65,7 +66,7 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 				docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 			}
 		}
-		if leadOCSP {
+		if leadOCSP && !locked {
 			if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 			} else {

@@ -91,6 +91,14 @@ func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
 // forget drops a cached authority after its keys changed.
 func (c *CA) forget(name string) { c.auths.Forget(name) }
 
+// Reset drops every cached authority, with its opened key: after a lock
+// or unlock (signet lock, signet unlock) each opens its key afresh.
+func (c *CA) Reset() {
+	for _, name := range c.auths.Keys() {
+		c.auths.Forget(name)
+	}
+}
+
 // load reads an SSH authority, opens its active key and checks the key is
 // the one recorded. Loads of one CA are serialised.
 func (c *CA) load(ctx context.Context, name string) (*authority, error) {

@@ -76,6 +76,9 @@ type Authority struct {
 	// Settings an operator may change after creation (ChangeAuthority).
 	ACME       bool // served over ACME (never the admin authority: see home)
 	RequireEAB bool // new ACME accounts need an external account binding
+	// Disabled takes the authority out of service (column enabled): it
+	// issues nothing; its certificate, CRLs and OCSP answers stay served.
+	Disabled bool
 }
 
 // AuthorityChange is a change of an authority's settings: each non-nil
@@ -84,10 +87,13 @@ type Authority struct {
 type AuthorityChange struct {
 	ACME       *bool
 	RequireEAB *bool
+	Enabled    *bool
 }
 
 // Empty reports whether ch changes nothing.
-func (ch AuthorityChange) Empty() bool { return ch.ACME == nil && ch.RequireEAB == nil }
+func (ch AuthorityChange) Empty() bool {
+	return ch.ACME == nil && ch.RequireEAB == nil && ch.Enabled == nil
+}
 
 // Validity is how long a certificate asked for req lasts: req, or the
 // authority's default for 0, refused if not positive or above the

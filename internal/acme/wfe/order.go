@@ -155,6 +155,11 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	if in.NotBefore != "" || in.NotAfter != "" {
 		return nil, errs.New(errs.Malformed, "notBefore and notAfter are not supported: choose a profile")
 	}
+	// An authority that cannot issue now says so before the client
+	// proves control of anything.
+	if err := w.o.CA.Ready(r.Context(), req.auth.name); err != nil {
+		return nil, err
+	}
 	if len(in.Identifiers) == 0 {
 		return nil, errs.New(errs.Malformed, "an order needs at least one identifier")
 	}

@@ -154,14 +154,14 @@ func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
 }
 
 // AuthorityColumns are the authorities columns ScanAuthority reads.
-const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards, acme, require_eab"
+const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards, acme, require_eab, NOT enabled"
 
 // ScanAuthority reads one authorities row selected with AuthorityColumns.
 func ScanAuthority(scan func(dest ...any) error) (store.Authority, error) {
 	var a store.Authority
 	var policy []byte
 	var def, maxv, created int64
-	if err := scan(&a.Name, &a.Purpose, &a.Parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards, &a.ACME, &a.RequireEAB); err != nil {
+	if err := scan(&a.Name, &a.Purpose, &a.Parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards, &a.ACME, &a.RequireEAB, &a.Disabled); err != nil {
 		return a, errs.Wrap(errs.Internal, err, "read authority")
 	}
 	if len(policy) > 0 {

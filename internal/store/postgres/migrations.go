@@ -231,6 +231,10 @@ INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events
 ALTER TABLE acme_orders ADD COLUMN pending_authzs integer NOT NULL DEFAULT 0;
 CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
 `,
+	// 9: authorities taken out of service, as store/sqlite's step 10.
+	`
+ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -249,6 +249,12 @@ INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events
 ALTER TABLE acme_orders ADD COLUMN pending_authzs INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
 `,
+	// 10: an authority may be taken out of service (signet authority
+	// disable): it then issues nothing, while its CA certificate, CRLs and
+	// OCSP answers keep being served. Every existing authority stays in.
+	`
+ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -103,6 +103,9 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				if a.ACME != (a.Name == "web") || a.RequireEAB {
 					t.Errorf("authority %q: ACME %v, RequireEAB %v; want ACME only for web, no EAB", a.Name, a.ACME, a.RequireEAB)
 				}
+				if a.Disabled { // authorities in service came later still: all are
+					t.Errorf("authority %q is disabled after the migration", a.Name)
+				}
 			}
 			c, err := s.Certificate(ctx, "01aa")
 			if err != nil || !slices.Equal(c.DNSNames, []string{"www.example.org", "example.org"}) || c.Shard != 1 || c.Status != store.Valid {

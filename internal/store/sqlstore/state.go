@@ -34,7 +34,8 @@ var (
 		cols: []string{"cert", "status", "revoked_at", "revoked_by"}}
 	stateAuthorities = stateTable{name: "authorities", key: []string{"name"},
 		cols: []string{"purpose", "parent", "key_uri", "cert_der", "policy", "default_validity", "max_validity",
-			"base_url", "shards", "acme", "require_eab"}}
+			"base_url", "shards", "acme", "require_eab", "enabled"},
+		added: map[string]any{"enabled": int64(1)}} // normalized true
 	stateSSHKeys = stateTable{name: "ssh_authority_keys", key: []string{"authority", "fingerprint"},
 		cols: []string{"key_uri", "public_key", "state"}}
 	stateACMEAccounts = stateTable{name: "acme_accounts", key: []string{"id"},

@@ -106,7 +106,7 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 		storetest.KeyIDRevokedEarlier(t, s)
 		s.Close()
 		// Back to before the key-ID step: it and the steps after it undone
-		// (internal certificates, row hashes, rate limit counts; undoing
+		// (internal certificates, row hashes, rate limit counts, enabled; undoing
 		// row hashes asks for a baseline again).
 		step := map[string]string{"sqlite": "6", "postgres": "5"}[b.name]
 		b.exec(t, where, append(undoAfterInternal(b.name),
@@ -119,9 +119,9 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 
 // undoAfterInternal undoes, newest first, the step that adds
 // certificates.internal and every step after it: row hashes in events and
-// the rate limits' order counts.
+// the rate limits' order counts, authorities' enabled.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+	return append([]string{"ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }
 

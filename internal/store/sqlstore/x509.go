@@ -17,8 +17,8 @@ const (
 	certCheck = `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`
 	insertAuthority = `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab, enabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // CreateAuthority implements store.Store.
@@ -45,8 +45,8 @@ func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.Autho
 		return store.CheckAuthorityExists(name, ok)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?",
-			ch.ACME, ch.RequireEAB, name)
+		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab), enabled = COALESCE(?, enabled) WHERE name = ?",
+			ch.ACME, ch.RequireEAB, ch.Enabled, name)
 		if err != nil {
 			return s.d.Error(err, "authority %q", name)
 		}
@@ -247,7 +247,7 @@ func (t *tx) checkNewAuthority(a store.Authority) error {
 // more are rows the same event creates after it (an SSH authority's key).
 func (t *tx) insertAuthority(a store.Authority, ev *audit.Event, more ...audit.Row) error {
 	row := []any{a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, columns.NullBytes(a.CertDER), columns.NullBytes(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), t.next(), a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB}
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), t.next(), a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB, !a.Disabled}
 	state, err := planAuthority.row(row)
 	if err != nil {
 		return err

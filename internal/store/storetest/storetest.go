@@ -232,14 +232,24 @@ func testChangeAuthority(t *testing.T, s store.Store) {
 	if err != nil || len(all) != 2 || all[1].ACME || !all[1].RequireEAB {
 		t.Errorf("Authorities: %+v, %v", all, err)
 	}
+	// In service from creation; out and back in, the other settings kept.
+	for _, enabled := range []bool{false, true} {
+		if err := s.ChangeAuthority(ctx, "web", store.AuthorityChange{Enabled: &enabled}, audit.Event{Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Authority(ctx, "web")
+		if err != nil || got.Disabled == enabled || got.ACME || !got.RequireEAB {
+			t.Errorf("after enabled=%v: %+v, %v", enabled, got, err)
+		}
+	}
 
 	wantKind(t, s.ChangeAuthority(ctx, "nope", store.AuthorityChange{ACME: &on}, audit.Event{Actor: "cli"}), errs.NotFound, "change of an unknown authority")
 	wantKind(t, s.ChangeAuthority(ctx, "web", store.AuthorityChange{}, audit.Event{Actor: "cli"}), errs.Malformed, "empty change")
 	wantKind(t, s.AppendEvent(ctx, audit.Event{Kind: audit.KindAuthorityUpdate, Actor: "cli"}), errs.Malformed, "authority.update appended alone")
 
 	evs := checkChain(t, s)
-	if len(evs) != 4 {
-		t.Fatalf("%d events, want 2 creations and 2 changes: %+v", len(evs), evs)
+	if len(evs) != 6 {
+		t.Fatalf("%d events, want 2 creations and 4 changes: %+v", len(evs), evs)
 	}
 	for _, e := range evs[2:] {
 		if e.Kind != audit.KindAuthorityUpdate || e.Subject != "web" || e.Authority != "web" || e.Actor != "cli" {
