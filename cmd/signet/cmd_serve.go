@@ -272,13 +272,36 @@ func bind(addr, flag, key string) (net.Listener, error) {
 
 // auditCheckpointer opens (or, in a home made before, makes) the audit key
 // and returns what signs checkpoints with it: on several nodes, the node
-// that signs CRLs.
+// that signs CRLs. An audit key locked at start (its PIN or passphrase is
+// given at run time) is opened at the first checkpoint after signet
+// unlock; until then the verifier key served is the one the home recorded.
 func auditCheckpointer(ctx context.Context, h *home.Home) (*audit.Checkpointer, string, error) {
 	key, vkey, err := h.AuditKey(ctx, "serve")
+	if errs.KindOf(err) == errs.Locked {
+		// "" when the key was never opened here: /audit/key then says so.
+		b, _ := os.ReadFile(filepath.Join(h.Dir, home.AuditKeyFile))
+		vkey, err = strings.TrimSpace(string(b)), nil
+	}
 	if err != nil {
 		return nil, "", err
 	}
-	sign := func(c audit.Checkpoint) ([]byte, error) { return ca.SignCheckpoint(key, c) }
+	var mu sync.Mutex
+	sign := func(c audit.Checkpoint) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key == nil {
+			k, _, err := h.AuditKey(ctx, "serve")
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		msg, err := ca.SignCheckpoint(key, c)
+		if err != nil {
+			key = nil // locked again, or the token went away: open it anew next time
+		}
+		return msg, err
+	}
 	cp := &audit.Checkpointer{Sign: sign, File: filepath.Join(h.Dir, home.CheckpointsFile), Head: h.Store.AuditHead}
 	if shared, ok := h.Store.(store.Shared); ok {
 		cp.Lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }

@@ -50,6 +50,10 @@ func WithAudit(next http.Handler, latest func() []byte, vkey string) http.Handle
 		var body []byte
 		switch r.URL.Path {
 		case "/audit/key":
+			if vkey == "" {
+				http.Error(w, "the audit key is locked and this home has not recorded its verifier key yet: signet unlock opens it", http.StatusServiceUnavailable)
+				return
+			}
 			body = []byte(vkey + "\n")
 		case "/audit/checkpoint":
 			if body = latest(); body == nil {
