@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
@@ -135,11 +136,12 @@ type authorityOut struct {
 	MaxValidity     string          `json:"max_validity,omitempty"`
 	ACME            bool            `json:"acme"`
 	RequireEAB      bool            `json:"require_eab"`
+	Enabled         bool            `json:"enabled"`
 	SelfSigned      bool            `json:"self_signed,omitempty"`
 }
 
 func authorityJSON(a store.Authority) authorityOut {
-	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB, SelfSigned: ca.SelfSigned(a)}
+	o := authorityOut{Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, ACME: a.ACME, RequireEAB: a.RequireEAB, Enabled: !a.Disabled, SelfSigned: ca.SelfSigned(a)}
 	if a.DefaultValidity > 0 {
 		o.DefaultValidity, o.MaxValidity = a.DefaultValidity.String(), a.MaxValidity.String()
 	}
@@ -181,7 +183,11 @@ func cmdAuthorityList(e *env, args []string) error {
 				pol = p.String()
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
+		name := a.Name
+		if !a.Enabled {
+			name += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, a.Purpose, a.Key, a.NotAfter.Format("2006-01-02"), onOff(a.ACME), onOff(a.RequireEAB), pol)
 	}
 	return tw.Flush()
 }
@@ -200,6 +206,23 @@ func cmdAuthoritySet(e *env, args []string) error {
 	var ch store.AuthorityChange
 	f.Var(optBool{&ch.ACME}, "acme", "serve the authority over ACME: `true` or false (never the admin authority)")
 	f.Var(optBool{&ch.RequireEAB}, "require-eab", "new ACME accounts need an external account binding: `true` or false")
+	f.Var(optBool{&ch.Enabled}, "enabled", "in service: `true` or false (out of service it issues nothing; its certificate, CRLs and OCSP stay served)")
+	return authoritySet(e, f, args, &ch)
+}
+
+// cmdAuthorityEnable and cmdAuthorityDisable are authority set --enabled.
+func cmdAuthorityEnable(e *env, args []string) error {
+	on := true
+	return authoritySet(e, newFlags(e, "authority enable"), args, &store.AuthorityChange{Enabled: &on})
+}
+
+func cmdAuthorityDisable(e *env, args []string) error {
+	off := false
+	return authoritySet(e, newFlags(e, "authority disable"), args, &store.AuthorityChange{Enabled: &off})
+}
+
+// authoritySet applies ch, which f's flags may fill, to the authority args name.
+func authoritySet(e *env, f *flags, args []string, ch *store.AuthorityChange) error {
 	asJSON := f.Bool("json", false, "print JSON")
 	rest, err := f.parse(args)
 	if err != nil {
@@ -209,14 +232,14 @@ func cmdAuthoritySet(e *env, args []string) error {
 		return badUsage("give the authority NAME")
 	}
 	if ch.Empty() {
-		return badUsage("give a setting to change: --acme=true|false, --require-eab=true|false")
+		return badUsage("give a setting to change: --acme=true|false, --require-eab=true|false, --enabled=true|false")
 	}
 	h, err := openHome(e, f, unlockNone)
 	if err != nil {
 		return err
 	}
 	defer h.Close()
-	rec, changed, err := h.ChangeAuthority(e.ctx, rest[0], ch, "cli")
+	rec, changed, err := h.ChangeAuthority(e.ctx, rest[0], *ch, "cli")
 	if err != nil {
 		return err
 	}
@@ -227,8 +250,19 @@ func cmdAuthoritySet(e *env, args []string) error {
 	if !changed {
 		verb = "unchanged"
 	}
-	fmt.Fprintf(e.stdout, "authority %q %s: ACME %s, EAB %s\n", rec.Name, verb, onOff(rec.ACME), onOff(rec.RequireEAB))
+	service := ""
+	if ch.Enabled != nil || rec.Disabled { // said when asked about or out of service
+		service = inService(rec) + ", "
+	}
+	fmt.Fprintf(e.stdout, "authority %q %s: %sACME %s, EAB %s\n", rec.Name, verb, service, onOff(rec.ACME), onOff(rec.RequireEAB))
 	return nil
+}
+
+func inService(a store.Authority) string {
+	if a.Disabled {
+		return "disabled"
+	}
+	return "enabled"
 }
 
 // optBool is a boolean flag that tells whether it was given: --acme,
@@ -323,10 +357,13 @@ func cmdKeyList(e *env, args []string) error {
 	f := newFlags(e, "key list")
 	var u unlockFlags
 	u.register(f)
-	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca")
+	uri := f.String("uri", "", "token `URI`, e.g. pkcs11:token=ca (default: every token of the modules)")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
+	}
+	if *uri == "" {
+		return listTokens(e, f, u, *asJSON)
 	}
 	if !strings.HasPrefix(*uri, "pkcs11:") {
 		return badUsage("--uri must name a token: pkcs11:token=LABEL")
@@ -354,35 +391,113 @@ func cmdKeyList(e *env, args []string) error {
 	return tw.Flush()
 }
 
-func cmdAuditVerify(e *env, args []string) error {
-	f := newFlags(e, "audit verify")
-	asJSON := f.Bool("json", false, "print JSON")
-	if err := f.parseNone(args); err != nil {
-		return err
-	}
-	h, err := openHome(e, f, unlockNone)
-	if err != nil {
-		return err
-	}
-	defer h.Close()
-	rep, err := audit.Verify(e.ctx, h.Store)
-	if *asJSON {
-		out := map[string]any{"intact": rep.Intact(), "events": rep.Events, "certificates": rep.Certificates, "head": rep.HeadHex()}
-		if !rep.Intact() {
-			out["broken_seq"], out["reason"] = rep.BrokenSeq, rep.Reason
-		}
-		if werr := writeJSON(e.stdout, out); werr != nil {
-			return werr
-		}
-	} else if err == nil {
-		fmt.Fprintf(e.stdout, "audit log intact: %d events, %d certificates checked, head %s\n", rep.Events, rep.Certificates, rep.HeadHex())
-	}
-	if err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "audit log BROKEN")
-	}
-	return nil
+// tokenJSON is a token and its keys in key list.
+type tokenJSON struct {
+	Module string `json:"module"`
+	kms.TokenInfo
+	Keys  []tokenKeyJSON `json:"keys"`
+	Error string         `json:"error,omitempty"` // why its keys are not listed
 }
 
+type tokenKeyJSON struct {
+	kms.KeyInfo
+	Authorities []string `json:"authorities,omitempty"`
+}
+
+// listTokens lists the tokens of the modules --module and the home name,
+// and on each the keys, with the authorities that use them.
+func listTokens(e *env, f *flags, u unlockFlags, asJSON bool) error {
+	modules := map[string]bool{}
+	if u.module != "" {
+		modules[u.module] = true
+	}
+	users := map[string][]string{} // token and object -> authorities
+	var keys *kms.Manager
+	if dir := f.homeDir(); home.Exists(dir) {
+		h, err := home.Open(e.ctx, dir, u.unlock())
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		keys = h.Keys
+		if h.Config.Keys.PKCS11Module != "" && u.module == "" {
+			modules[h.Config.Keys.PKCS11Module] = true
+		}
+		for _, t := range h.Config.Tokens {
+			if t.Module != "" {
+				modules[t.Module] = true
+			}
+		}
+		auths, err := h.Store.Authorities(e.ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range auths {
+			uris := []string{a.KeyURI}
+			sshKeys, err := h.Store.SSHKeys(e.ctx, a.Name)
+			if err != nil {
+				return err
+			}
+			for _, k := range sshKeys {
+				uris = append(uris, k.KeyURI)
+			}
+			for _, ku := range uris {
+				if p, err := kms.ParseURI(ku); err == nil && !slices.Contains(users[p.Token+"\x00"+p.Object], a.Name) {
+					users[p.Token+"\x00"+p.Object] = append(users[p.Token+"\x00"+p.Object], a.Name)
+				}
+			}
+		}
+	} else {
+		var err error
+		if keys, _, err = home.KeyManager(u.unlock(), ""); err != nil {
+			return err
+		}
+		defer keys.Close()
+	}
+	if len(modules) == 0 {
+		return badUsage("no PKCS#11 module to list: give --module PATH (a home's modules are those of signet.toml)")
+	}
+	var out []tokenJSON
+	for _, m := range slices.Sorted(maps.Keys(modules)) {
+		tokens, err := kms.ListTokens(m)
+		if err != nil {
+			return err
+		}
+		for _, t := range tokens {
+			tj := tokenJSON{Module: m, TokenInfo: t, Keys: []tokenKeyJSON{}}
+			list, err := keys.List(e.ctx, kms.MarshalURI(&kms.URI{Token: t.Label, Serial: t.Serial}))
+			if err != nil {
+				tj.Error = err.Error()
+			}
+			for _, k := range list {
+				tj.Keys = append(tj.Keys, tokenKeyJSON{KeyInfo: k, Authorities: users[t.Label+"\x00"+k.Label]})
+			}
+			out = append(out, tj)
+		}
+	}
+	if asJSON {
+		if out == nil {
+			out = []tokenJSON{}
+		}
+		return writeJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TOKEN\tSERIAL\tSLOT\tKEY\tTYPE\tAUTHORITY")
+	for _, t := range out {
+		row := fmt.Sprintf("%s\t%s\t%d\t", t.Label, t.Serial, t.Slot)
+		if len(t.Keys) == 0 {
+			what := "-"
+			if t.Error != "" {
+				what = "(keys not listed: " + t.Error + ")"
+			}
+			fmt.Fprintf(tw, "%s%s\t\t\n", row, what)
+		}
+		for _, k := range t.Keys {
+			fmt.Fprintf(tw, "%s%s\t%s\t%s\n", row, k.URI, k.Type, cmp.Or(strings.Join(k.Authorities, ","), "-"))
+		}
+	}
+	return tw.Flush()
+}
 func publicPEM(pub any) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {

@@ -359,7 +359,9 @@ type certJSON struct {
 	NotAfter  time.Time `json:"not_after"`
 	Status    string    `json:"status"`
 	RevokedAt time.Time `json:"revoked_at,omitzero"`
+	Reason    string    `json:"reason,omitempty"` // RFC 5280 name, when revoked
 	Requester string    `json:"requester,omitempty"`
+	Internal  bool      `json:"internal,omitempty"`
 	PEM       string    `json:"pem,omitempty"`
 }
 
@@ -367,7 +369,10 @@ func toJSON(c store.Certificate, withPEM bool) certJSON {
 	j := certJSON{
 		Serial: c.Serial, Authority: c.Authority, Subject: c.Subject, DNS: c.DNSNames, IP: c.IPAddresses,
 		Email: c.EmailAddresses, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
-		Status: string(c.Status), RevokedAt: c.RevokedAt, Requester: c.Requester,
+		Status: string(c.Status), RevokedAt: c.RevokedAt, Requester: c.Requester, Internal: c.Internal,
+	}
+	if c.Status == store.Revoked {
+		j.Reason = ca.ReasonName(c.RevocationReason)
 	}
 	if withPEM {
 		j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
@@ -389,23 +394,37 @@ func cmdList(e *env, args []string) error {
 	expiring := f.String("expiring", "", "only certificates that expire within `DURATION` (e.g. 7d)")
 	all := f.Bool("all", false, "include expired certificates")
 	limit := f.Int("limit", 0, "at most `N` certificates (0: all)")
+	st := f.String("status", "", "only certificates in `STATUS`: valid, revoked or expired")
+	name := f.String("name", "", "only certificates with `TEXT` in one of their names or their subject")
+	internal := f.Bool("internal", false, "include the certificates signet issued for itself (serve's TLS and OCSP responder certificates)")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
 	now := time.Now()
-	filter := store.Filter{Authority: *authority, Limit: *limit}
+	filter := store.Filter{Authority: *authority, Limit: *limit, NameContains: *name, WithInternal: *internal}
 	if !*all {
 		filter.NotAfterAfter = now
+	}
+	switch *st {
+	case "":
+	case "valid", "revoked":
+		filter.Status = store.Status(*st)
+	case "expired":
+		filter.Status, filter.NotAfterAfter, filter.NotAfterBefore = store.Valid, time.Time{}, now
+	default:
+		return badUsage("--status %q: give valid, revoked or expired", *st)
 	}
 	if *expiring != "" {
 		d, err := config.ParseDuration(*expiring)
 		if err != nil {
 			return err
 		}
-		filter.NotAfterBefore = now.Add(d)
+		if filter.NotAfterBefore.IsZero() || now.Add(d).Before(filter.NotAfterBefore) {
+			filter.NotAfterBefore = now.Add(d)
+		}
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -447,7 +466,7 @@ func cmdShow(e *env, args []string) error {
 	if len(rest) != 1 {
 		return badUsage("give one SERIAL")
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -466,6 +485,12 @@ func cmdShow(e *env, args []string) error {
 	fmt.Fprintf(tw, "serial:\t%s\nauthority:\t%s\nsubject:\t%s\nnames:\t%s\nnot before:\t%s\nnot after:\t%s\nstatus:\t%s\nrequester:\t%s\n",
 		c.Serial, c.Authority, c.Subject, strings.Join(names(c), ", "), c.NotBefore.UTC().Format(time.RFC3339),
 		c.NotAfter.UTC().Format(time.RFC3339), status(c, time.Now()), c.Requester)
+	if c.Status == store.Revoked {
+		fmt.Fprintf(tw, "revoked at:\t%s\nreason:\t%s\n", c.RevokedAt.UTC().Format(time.RFC3339), ca.ReasonName(c.RevocationReason))
+	}
+	if c.Internal {
+		fmt.Fprintf(tw, "internal:\tyes (issued by signet for itself)\n")
+	}
 	return tw.Flush()
 }
 
@@ -475,7 +500,7 @@ func cmdRoot(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -497,7 +522,7 @@ func cmdChain(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}

@@ -17,10 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"signet/internal/audit"
+	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
 	"signet/internal/home"
 	"signet/internal/kms"
+	"signet/internal/limits"
 	"signet/internal/revocation"
 	"signet/internal/server"
 	"signet/internal/store"
@@ -101,16 +104,25 @@ func cmdServe(e *env, args []string) error {
 		log.Warn(n)
 	}
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
-	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin)
+	lim, err := limits.New(h.Config.Limits, nil)
+	if err != nil {
+		return err
+	}
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim)
 	if err != nil {
 		return err
 	}
 	defer acmeSrv.Close()
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings,
+		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
+		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
 	})
+	// Each authority is checked alone: one that cannot sign (locked until
+	// signet unlock, its key or token missing, out of service) is logged
+	// and shown in /health, and everything else serves.
+	srv.Recheck(e.ctx)
 	tlsConfig, err := srv.TLSConfig(e.ctx)
 	if err != nil {
 		return err
@@ -149,9 +161,18 @@ func cmdServe(e *env, args []string) error {
 	if shared, ok := h.Store.(store.Shared); ok {
 		ro.Shared = shared // several nodes: one signs, all serve
 	}
+	if p, ok := h.Store.(store.Published); ok {
+		ro.Published = p // what was signed last is served at once after a restart
+	}
 	rev := revocation.New(ro)
 	if err := rev.Refresh(e.ctx); err != nil {
-		return errs.Wrap(errs.KindOf(err), err, "signing CRLs and OCSP responder certificates")
+		// An authority that cannot sign now serves what it signed before
+		// (or nothing yet) and is retried; it stops no other.
+		log.Warn("signing CRLs and OCSP responder certificates failed for some authorities; retrying", "err", err)
+	}
+	checkpoints, auditKey, err := auditCheckpointer(e.ctx, h)
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
 		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
@@ -164,26 +185,35 @@ func cmdServe(e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "  ACME directory: https://%s/acme/%s/directory\n", ln.Addr(), a.Name)
 		}
 	}
-	fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	if srv.SelfSigned() {
+		fmt.Fprintf(e.stdout, "  server certificate SELF-SIGNED (authority %q cannot issue it now; unlock it to get one)\n    SHA-256 fingerprint %s\n    signet unlock --fingerprint %s ...\n",
+			h.Config.Server.Authority, server.Fingerprint(leaf), server.Fingerprint(leaf))
+	} else {
+		fmt.Fprintf(e.stdout, "  server certificate %x valid until %s\n", leaf.SerialNumber, leaf.NotAfter.Format(time.RFC3339))
+	}
 	log.Info("listening", "addr", ln.Addr().String(), "home", h.Dir)
 	fmt.Fprintf(e.stdout, "  CRLs, OCSP and CA certificates on http://%s (certificates name %s)\n", hln.Addr(), h.CA.BaseURL(store.Authority{}))
 	log.Info("listening", "addr", hln.Addr().String(), "serves", "crl ocsp ca")
 	ctx, cancel := context.WithCancel(e.ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); rev.Run(ctx) }()
+	go func() {
+		defer wg.Done()
+		checkpoints.Run(ctx, time.Second, time.Minute, func(err error) { log.Warn("signing an audit checkpoint", "err", err) })
+	}()
 	var plainErr error
 	go func() {
 		defer wg.Done()
-		if plainErr = server.ServePlain(ctx, hln, rev.Handler(), log, time.Duration(h.Config.Server.ShutdownTimeout)); plainErr != nil {
+		if plainErr = server.ServePlain(ctx, hln, server.WithAudit(rev.Handler(), checkpoints.Latest, auditKey), log, time.Duration(h.Config.Server.ShutdownTimeout)); plainErr != nil {
 			cancel() // a dead CRL/OCSP listener takes the server down with it
 		}
 	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config)
+	go rereadOnHangup(ctx, hup, log, h.Dir, h.Config, srv.Recheck)
 	if err := sdNotify("READY=1"); err != nil {
 		log.Warn("cannot tell the service manager that signet is ready", "err", err)
 	}
@@ -194,17 +224,19 @@ func cmdServe(e *env, args []string) error {
 	return errors.Join(err, plainErr)
 }
 
-// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx ends. A file
+// rereadOnHangup re-reads signet.toml on each SIGHUP (from hup) until ctx
+// ends, and retries the authorities that cannot sign (recheck). A file
 // that no longer loads is reported and the running configuration kept;
 // settings that differ from the running ones are named: serve applies
 // them at its next start.
-func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config) {
+func rereadOnHangup(ctx context.Context, hup <-chan os.Signal, log *slog.Logger, dir string, running config.Config, recheck func(context.Context)) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 		}
+		recheck(ctx)
 		cfg, err := config.Load(dir)
 		if err != nil {
 			log.Error("SIGHUP: signet.toml does not load; still serving as started", "err", err)
@@ -236,4 +268,43 @@ func bind(addr, flag, key string) (net.Listener, error) {
 		return nil, errs.New(errs.Unavailable, "cannot listen on %s (%v): stop what uses it, or give another address with %s or %s in signet.toml", addr, errors.Unwrap(err), flag, key)
 	}
 	return ln, nil
+}
+
+// auditCheckpointer opens (or, in a home made before, makes) the audit key
+// and returns what signs checkpoints with it: on several nodes, the node
+// that signs CRLs. An audit key locked at start (its PIN or passphrase is
+// given at run time) is opened at the first checkpoint after signet
+// unlock; until then the verifier key served is the one the home recorded.
+func auditCheckpointer(ctx context.Context, h *home.Home) (*audit.Checkpointer, string, error) {
+	key, vkey, err := h.AuditKey(ctx, "serve")
+	if errs.KindOf(err) == errs.Locked {
+		// "" when the key was never opened here: /audit/key then says so.
+		b, _ := os.ReadFile(filepath.Join(h.Dir, home.AuditKeyFile))
+		vkey, err = strings.TrimSpace(string(b)), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	var mu sync.Mutex
+	sign := func(c audit.Checkpoint) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key == nil {
+			k, _, err := h.AuditKey(ctx, "serve")
+			if err != nil {
+				return nil, err
+			}
+			key = k
+		}
+		msg, err := ca.SignCheckpoint(key, c)
+		if err != nil {
+			key = nil // locked again, or the token went away: open it anew next time
+		}
+		return msg, err
+	}
+	cp := &audit.Checkpointer{Sign: sign, File: filepath.Join(h.Dir, home.CheckpointsFile), Head: h.Store.AuditHead}
+	if shared, ok := h.Store.(store.Shared); ok {
+		cp.Lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
+	}
+	return cp, vkey, nil
 }

@@ -104,7 +104,7 @@ func cmdSSHTrust(e *env, args []string) error {
 	if *authority == "" {
 		return badUsage("--authority NAME is required")
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func cmdSSHList(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}
@@ -358,7 +358,7 @@ func cmdSSHKeyList(e *env, args []string) error {
 	if err := f.parseNone(args); err != nil {
 		return err
 	}
-	h, err := openHome(e, f, unlockNone)
+	h, err := openHomeToRead(e, f)
 	if err != nil {
 		return err
 	}

@@ -43,20 +43,25 @@ func commands() []command {
 	return []command{
 		{"init", "create a home: configuration, database, root and the authority \"default\"", "[--home DIR] [--key URI | --key-type T] [--authority-key URI] [--module PATH] [--pin SRC] [--passphrase SRC] [--admin-token SRC] [--listen ADDR] [--http-listen ADDR] [--store postgres://...]", cmdInit},
 		{"serve", "run the HTTPS server with its ACME server, and the plain-HTTP CRL/OCSP listener (creates a home with defaults on first start)", "[--home DIR] [--listen ADDR] [--http-listen ADDR] [--acme-resolver HOST:PORT] [--acme-http-port N] [--acme-tls-port N]", cmdServe},
+		{"unlock", "give the running server a token's PIN (or the software keys' passphrase) whose source is 'unlock'; asked on the terminal, tried once", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256] [--force]", cmdUnlock},
+		{"lock", "make the running server forget a PIN or passphrase given with signet unlock", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256]", cmdLock},
+		{"status", "show each authority's key, state (unlocked, locked, unavailable, disabled), CA expiry and counts, from the running server or else the home", "[--server URL] [--fingerprint SHA256] [--json]", cmdStatus},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
-		{"list", "list certificates", "[--authority NAME] [--expiring 7d] [--all] [--limit N] [--json]", cmdList},
+		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl, or (--whole) its whole CRL to FILE", "--authority NAME [--out DIR] [--validity 24h] | --authority NAME --whole [--pem] --out FILE|-", cmdCrl},
 		{"root", "print the root certificate (PEM), or the trust anchor of an authority: itself if self-signed, else the root", "[--authority NAME]", cmdRoot},
 		{"chain", "print an authority's certificate chain (PEM), issuing authority first, without the root (a self-signed authority's is its certificate)", "--authority NAME [--root]", cmdChain},
 		{"authority add", "add an issuing authority", "NAME --purpose P (--key URI | --generate [--key-type T]) [--allow-dns D]... [--allow-ip CIDR]... [--allow-email E]... [--base-url URL] [--shards N] [--acme] [--self-signed]", cmdAuthorityAdd},
-		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--json]", cmdAuthoritySet},
+		{"authority set", "change an authority's settings", "NAME [--acme=true|false] [--require-eab=true|false] [--enabled=true|false] [--json]", cmdAuthoritySet},
+		{"authority disable", "take an authority out of service: it issues nothing; its certificate, CRLs and OCSP stay served", "NAME [--json]", cmdAuthorityDisable},
+		{"authority enable", "put an authority back in service", "NAME [--json]", cmdAuthorityEnable},
 		{"authority list", "list authorities", "[--json]", cmdAuthorityList},
 		{"key generate", "generate a key on a PKCS#11 token (or an encrypted software key)", "--uri URI --type T [--module PATH] [--pin SRC] [--passphrase SRC] [--json]", cmdKeyGenerate},
 		{"key csr", "make a certificate request signed by a key on a token (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] (--cn NAME | --dns NAME... | --email ADDR...) --out FILE", cmdKeyCSR},
 		{"key import-cert", "write a key's certificate (and with --chain its issuers) to the token beside the key (no home needed)", "--uri 'pkcs11:token=T;object=NAME' [--module PATH] [--pin SRC] --cert FILE [--chain] [--json]", cmdKeyImportCert},
-		{"key list", "list the private keys on a PKCS#11 token", "--uri 'pkcs11:token=T' [--module PATH] [--pin SRC] [--json]", cmdKeyList},
+		{"key list", "list the tokens of the PKCS#11 modules, their keys and the authorities that use them", "[--uri 'pkcs11:token=T'] [--module PATH] [--pin SRC] [--json]", cmdKeyList},
 		{"ssh sign", "sign an SSH host or user public key; writes NAME-cert.pub", "--authority NAME (--host | --user) --principals a,b [--validity 52w] [--key-id ID] [--force-command CMD] [--source-address CIDR] [--no-port-forwarding ...] PUBKEY_FILE", cmdSSHSign},
 		{"ssh trust", "print the known_hosts / TrustedUserCAKeys lines to install", "--authority NAME [--pattern HOSTS]", cmdSSHTrust},
 		{"ssh krl", "write the authority's OpenSSH key revocation list", "--authority NAME [--out FILE]", cmdSSHKRL},
@@ -69,7 +74,8 @@ func commands() []command {
 		{"ssh key list", "list SSH authorities' CA keys", "[--authority NAME] [--json]", cmdSSHKeyList},
 		{"store migrate", "copy a SQLite store into an empty PostgreSQL database that several nodes can share", "--from sqlite:PATH --to postgres://USER@HOST/DB [--json]", cmdStoreMigrate},
 		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
-		{"audit verify", "check the audit log's hash chain", "[--json]", cmdAuditVerify},
+		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
+		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
 		{"version", "print the version, and what this build cannot do", "", cmdVersion},
 	}
 }
@@ -307,8 +313,8 @@ type unlockFlags struct{ module, pin, passphrase string }
 
 func (u *unlockFlags) register(f *flags) {
 	f.StringVar(&u.module, "module", "", "PKCS#11 module `PATH` (e.g. /usr/lib/softhsm/libsofthsm2.so)")
-	f.StringVar(&u.pin, "pin", "", "token PIN `SOURCE`: prompt, env:VAR or file:PATH")
-	f.StringVar(&u.passphrase, "passphrase", "", "software key passphrase `SOURCE`: prompt, env:VAR or file:PATH")
+	f.StringVar(&u.pin, "pin", "", "token PIN `SOURCE`: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)")
+	f.StringVar(&u.passphrase, "passphrase", "", "software key passphrase `SOURCE`: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)")
 }
 
 func (u *unlockFlags) unlock() home.Unlock {
@@ -370,6 +376,12 @@ func (k *keyFlags) uri(ctx context.Context, h *home.Home, name func() (string, e
 		return "", err
 	}
 	return h.GenerateKeyBesideRoot(ctx, n, k.kt, "cli")
+}
+
+// openHomeToRead opens the home named by f's flags for a command that
+// only reads: it works on a read-only home.
+func openHomeToRead(e *env, f *flags) (*home.Home, error) {
+	return home.OpenReadOnly(e.ctx, f.homeDir())
 }
 
 // openHome opens the home named by f's flags.

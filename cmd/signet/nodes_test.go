@@ -424,7 +424,7 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	all, err := st.Certificates(context.Background(), store.Filter{})
+	all, err := st.Certificates(context.Background(), store.Filter{WithInternal: true})
 	if err != nil {
 		t.Fatal(err)
 	}

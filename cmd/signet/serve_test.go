@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"signet/internal/ca"
 	"signet/internal/kms"
 	"signet/internal/kms/kmstest"
 )
@@ -116,7 +117,7 @@ func TestServe(t *testing.T) {
 
 	// Nothing the bad calls sent was issued.
 	var out, errOut bytes.Buffer
-	if code := run(context.Background(), []string{"list", "--home", dir, "--json"}, nil, &out, &errOut); code != 0 {
+	if code := run(context.Background(), []string{"list", "--home", dir, "--json", "--internal"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("list: %s", errOut.String())
 	}
 	var listed []certJSON
@@ -527,5 +528,37 @@ func TestServeCipherSuites(t *testing.T) {
 	}
 	if ok, out := handshake("-tls1_3"); !ok || !strings.Contains(out, "TLSv1.3") {
 		t.Errorf("TLS 1.3 failed:\n%s", out)
+	}
+}
+
+// TestServeKeepsItsCertificate: serve's TLS key is a 0600 node key in the
+// home, and its certificate is reused by the next start while it is
+// valid, instead of a new one each start; a revoked one is replaced.
+func TestServeKeepsItsCertificate(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	serial := func() string {
+		var s string
+		t.Run("serve", func(t *testing.T) {
+			addr, client, _, _ := startServe(t, dir)
+			resp, err := client.Get("https://" + addr + "/health")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			s = ca.Serial(resp.TLS.PeerCertificates[0].SerialNumber)
+		})
+		return s
+	}
+	first := serial()
+	fi, err := os.Stat(filepath.Join(dir, "server-tls.key"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("server-tls.key: %v, %v; want a 0600 file", fi, err)
+	}
+	if again := serial(); again != first {
+		t.Errorf("second start serves certificate %s, want the first start's %s", again, first)
+	}
+	homeCLI(t, dir)("revoke", first, "--reason", "superseded")
+	if third := serial(); third == first {
+		t.Errorf("after its revocation, serve still serves certificate %s", first)
 	}
 }

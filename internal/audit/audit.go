@@ -12,6 +12,11 @@
 //	for Kind, Actor, Authority, Subject, Data, Prev in that order:
 //	    uint32 length, then the bytes
 //
+// An event that carries row states (see Row) starts with "signet-audit-v2\n"
+// instead and ends with one more field, EncodeState(State); an event
+// without them hashes as in v1, so events written before rows were hashed
+// keep their hashes.
+//
 // Every variable-length field carries its length, so no two different events
 // share an encoding ("ab"+"c" and "a"+"bc" differ). Data is hashed exactly
 // as stored, so a store must keep it byte for byte (PostgreSQL: bytea or
@@ -42,6 +47,15 @@ const (
 	// A change of an authority's settings (ACME, EAB); Data holds the
 	// settings changed and their new values.
 	KindAuthorityUpdate = "authority.update"
+	// A CRL the CA key signed: Subject is its URL, Data its shard, number,
+	// entries, validity and SHA-256.
+	KindCRLSign = "crl.sign"
+	// An operator gave (authority.unlock) or took back (authority.lock)
+	// the PIN or passphrase of a token or the software keys on a running
+	// server; Data names the token and, for unlock, whether it worked.
+	// The secret is never in it.
+	KindAuthorityUnlock = "authority.unlock"
+	KindAuthorityLock   = "authority.lock"
 
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.
@@ -50,6 +64,14 @@ const (
 	KindSSHCertificateDiscard = "ssh.certificate.discard"
 	KindSSHKeyAdd             = "ssh.key.add"
 	KindSSHKeyState           = "ssh.key.state"
+
+	// The state of every row as found when a home made before rows were
+	// hashed was first opened: Verify checks the rows from this event on.
+	KindStateBaseline = "state.baseline"
+	// A restore from a backup: Data names the backup's head
+	// ({"seq": N, "head": "<hex>"}); Verify accepts a chain whose events
+	// after that seq were dropped by the restore.
+	KindRestore = "state.restore"
 )
 
 // HashSize is the length of Prev and Hash.
@@ -67,8 +89,19 @@ type Event struct {
 	Authority string          `json:"authority,omitempty"`
 	Subject   string          `json:"subject,omitempty"` // a certificate serial, a key URI, an authority name
 	Data      json.RawMessage `json:"data,omitempty"`    // compact JSON
+	State     []Row           `json:"state,omitempty"`   // the rows the event changed, as it left them
 	Prev      []byte          `json:"prev"`              // Hash of the previous event, Genesis for the first
 	Hash      []byte          `json:"hash"`
+}
+
+// Stamp returns e at time t, in UTC, with data encoded as its Data
+// (compact JSON). data is a plain map or struct of strings, numbers, times
+// and slices, which always encodes. The caller names Kind, Actor,
+// Authority and Subject in e, so no two of them can be swapped unseen.
+func (e Event) Stamp(t time.Time, data any) Event {
+	e.Time = t.UTC()
+	e.Data, _ = json.Marshal(data)
+	return e
 }
 
 // Seal links e after the event whose hash is prev and sets e.Hash. Seq and
@@ -93,8 +126,11 @@ func (e *Event) digest() []byte {
 
 // appendCanonical appends the encoding documented in the package comment.
 func (e *Event) appendCanonical(b []byte) []byte {
-	const magic = "signet-audit-v1\n"
-	b = append(b, magic...)
+	if len(e.State) == 0 {
+		b = append(b, "signet-audit-v1\n"...)
+	} else {
+		b = append(b, "signet-audit-v2\n"...)
+	}
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Time.UnixNano()))
 	b = appendField(b, e.Kind)
@@ -102,7 +138,11 @@ func (e *Event) appendCanonical(b []byte) []byte {
 	b = appendField(b, e.Authority)
 	b = appendField(b, e.Subject)
 	b = appendField(b, e.Data)
-	return appendField(b, e.Prev)
+	b = appendField(b, e.Prev)
+	if len(e.State) > 0 {
+		b = appendField(b, EncodeState(e.State))
+	}
+	return b
 }
 
 // appendField appends one length-prefixed field of the canonical encoding.

@@ -3,9 +3,12 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +20,17 @@ import (
 type memLog struct {
 	events []Event
 	certs  []issued
+	rows   []Row
 	err    error
+}
+
+func (m *memLog) States(ctx context.Context, fn func(Row) error) error {
+	for _, r := range m.rows {
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (m *memLog) Events(ctx context.Context, fn func(Event) error) error {
@@ -181,5 +194,68 @@ func TestSealIsStable(t *testing.T) {
 		if got := hex.EncodeToString(tt.e.Hash); got != tt.want {
 			t.Errorf("event %d: hash %s, want %s", tt.e.Seq, got, tt.want)
 		}
+	}
+}
+
+// TestCheckpoints signs checkpoints of a log, reads them back from a file
+// of appended notes, and has Verify prove the chain holds them: a log cut
+// back below a kept checkpoint, or rewritten under it, is broken.
+func TestCheckpoints(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vkey, err := VerifierKey(key.Public().(ed25519.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := chain(3)
+	var file []byte
+	for _, e := range m.events[2:4] {
+		msg, err := signForTest(key, Checkpoint{Seq: e.Seq, Hash: e.Hash, Time: e.Time})
+		if err != nil {
+			t.Fatal(err)
+		}
+		file = append(file, msg...)
+	}
+	var kept []Checkpoint
+	for _, msg := range SplitNotes(file) {
+		c, err := OpenCheckpoint(msg, vkey)
+		if err != nil {
+			t.Fatalf("OpenCheckpoint(%q): %v", msg, err)
+		}
+		kept = append(kept, c)
+	}
+	if len(kept) != 2 || kept[1].Seq != 4 || !bytes.Equal(kept[1].Hash, m.events[3].Hash) || !kept[1].Time.Equal(m.events[3].Time.Truncate(time.Second)) {
+		t.Fatalf("checkpoints read back: %+v", kept)
+	}
+	if rep, err := Verify(context.Background(), m, kept...); err != nil || rep.Checkpoints != 2 {
+		t.Fatalf("Verify with its own checkpoints: %+v, %v", rep, err)
+	}
+
+	// Another key's signature, and a changed text, are refused.
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	otherKey, _ := VerifierKey(other.Public().(ed25519.PublicKey))
+	msg := SplitNotes(file)[0]
+	if _, err := OpenCheckpoint(msg, otherKey); errs.KindOf(err) != errs.Rejected {
+		t.Errorf("checkpoint opened with another key: %v", err)
+	}
+	if _, err := OpenCheckpoint(bytes.Replace(msg, []byte("\n3\n"), []byte("\n9\n"), 1), vkey); errs.KindOf(err) != errs.Rejected {
+		t.Errorf("edited checkpoint opened: %v", err)
+	}
+
+	// The newest events deleted: the log ends before a kept checkpoint.
+	cut := &memLog{events: m.events[:3], certs: m.certs[:1]}
+	if rep, err := Verify(context.Background(), cut, kept...); errs.KindOf(err) != errs.Rejected || rep.BrokenSeq != 4 ||
+		!strings.Contains(rep.Reason, "kept checkpoint names event 4") {
+		t.Errorf("Verify of a log cut below a checkpoint: %+v, %v", rep, err)
+	}
+	// The log rebuilt from event 3 on: event 4 is no longer the one kept.
+	other4 := *m
+	other4.events = slices.Clone(m.events)
+	other4.events[3].Actor = "mallory"
+	other4.events[3].Seal(m.events[2].Hash)
+	if rep, err := Verify(context.Background(), &other4, kept...); errs.KindOf(err) != errs.Rejected || rep.BrokenSeq != 4 {
+		t.Errorf("Verify of a log rewritten under a checkpoint: %+v, %v", rep, err)
 	}
 }

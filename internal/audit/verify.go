@@ -2,11 +2,15 @@ package audit
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
+	"slices"
 	"strings"
 
 	"signet/internal/errs"
@@ -25,6 +29,9 @@ type Reader interface {
 	// certificates are named "ssh:<serial>" and have ssh.certificate.issue
 	// events.
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
+	// States calls fn for every row of the CA's state, hashed as it is now
+	// (see Row), in any order. Verify calls it after Events has returned.
+	States(ctx context.Context, fn func(Row) error) error
 }
 
 // Report is the outcome of Verify.
@@ -34,14 +41,61 @@ type Report struct {
 	Head         []byte // hash of the last intact event (Genesis for an empty log)
 	BrokenSeq    int64  // first seq at which the log is broken; 0 if intact
 	Reason       string // why, for a person; "" if intact
+
+	Rows int64 // current rows compared with the newest event that names them
+	// StateFrom is the first event from which rows are covered: the
+	// state.baseline event of a home made before rows were hashed (a row
+	// changed before it and left so is not caught), else 1.
+	StateFrom int64
+	// RowProblems are the rows that differ from the log, at most
+	// maxRowProblems of them; RowProblemCount counts them all.
+	RowProblems     []RowProblem
+	RowProblemCount int64
+	// Checkpoints are the checkpoints the chain was found to contain.
+	Checkpoints int
+	// Restores are the seqs of the restore events (KindRestore) found;
+	// LostToRestore counts the checkpoints given that name events a
+	// restore dropped (signed before it, after its backup's head).
+	Restores      []int64
+	LostToRestore int
 }
 
+// A RowProblem is a row that differs from the newest event naming it, or
+// that no event explains, or that an event names and is gone.
+type RowProblem struct {
+	Table  string   `json:"table"`
+	Key    string   `json:"key"`
+	Seq    int64    `json:"seq,omitempty"`    // the newest event naming the row
+	Fields []string `json:"fields,omitempty"` // the columns that differ, where known
+	Reason string   `json:"reason"`
+}
+
+func (p RowProblem) String() string {
+	s := p.Table + " " + p.Key + ": " + p.Reason
+	if len(p.Fields) > 0 {
+		s += " (" + strings.Join(p.Fields, ", ") + ")"
+	}
+	return s
+}
+
+// maxRowProblems bounds the rows a report lists.
+const maxRowProblems = 100
+
 // Intact reports whether Verify found nothing wrong.
-func (r Report) Intact() bool { return r.BrokenSeq == 0 && r.Reason == "" }
+func (r Report) Intact() bool {
+	return r.BrokenSeq == 0 && r.Reason == "" && r.RowProblemCount == 0
+}
 
 // HeadHex is Head in hex, the value an operator writes down or publishes so
 // that truncating the log together with its certificates is caught later.
 func (r Report) HeadHex() string { return hex.EncodeToString(r.Head) }
+
+// rowMark is the newest event naming a row.
+type rowMark struct {
+	seq    int64
+	hash   [HashSize]byte
+	fields string
+}
 
 type issued struct {
 	serial string
@@ -55,8 +109,18 @@ type issued struct {
 // caught as long as the certificates remain). A broken log returns the
 // Report and an error of kind errs.Rejected; a failure to read returns the
 // reader's error.
-func Verify(ctx context.Context, r Reader) (Report, error) {
-	rep := Report{Head: Genesis}
+//
+// Then it compares every current row with the newest event that names it
+// (see Row): a row that differs, that no event explains, or that an event
+// names and is gone is a RowProblem. Each checkpoint must be an event of the
+// chain with that hash: a log cut back below a kept checkpoint is broken.
+func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, error) {
+	rep := Report{Head: Genesis, StateFrom: 1}
+	marks := map[string]rowMark{}
+	kept := map[int64][]Checkpoint{}
+	for _, c := range checkpoints {
+		kept[c.Seq] = append(kept[c.Seq], c)
+	}
 	var certErr error
 	certs := func(yield func(issued) bool) {
 		errStop := errors.New("stop")
@@ -82,6 +146,7 @@ func Verify(ctx context.Context, r Reader) (Report, error) {
 	errBroken := errors.New("broken")
 	var brokenErr error
 	prevSeq, prevHash := int64(0), Genesis
+	last := Event{Hash: Genesis}
 	err := r.Events(ctx, func(e Event) error {
 		want := prevSeq + 1
 		switch {
@@ -94,8 +159,26 @@ func Verify(ctx context.Context, r Reader) (Report, error) {
 		case !bytes.Equal(e.Prev, prevHash):
 			brokenErr = broken(e.Seq, "event %d does not link to event %d (prev hash differs)", e.Seq, prevSeq)
 		}
+		if brokenErr == nil && e.Kind == KindRestore {
+			brokenErr = restored(e, prevSeq, prevHash, kept, &rep, broken)
+		}
+		for _, c := range kept[e.Seq] {
+			if brokenErr == nil && !bytes.Equal(c.Hash, e.Hash) {
+				brokenErr = broken(e.Seq, "event %d is not the one a kept checkpoint names (hash %x, checkpoint %x)", e.Seq, e.Hash, c.Hash)
+			}
+			rep.Checkpoints++
+		}
+		delete(kept, e.Seq)
 		if brokenErr != nil {
 			return errBroken
+		}
+		if e.Kind == KindStateBaseline {
+			rep.StateFrom = e.Seq
+		}
+		for _, row := range e.State {
+			m := rowMark{seq: e.Seq, fields: string(row.Fields)}
+			copy(m.hash[:], row.Hash)
+			marks[row.ID()] = m
 		}
 		for haveCert && cert.seq <= e.Seq {
 			want := KindCertificateIssue
@@ -112,6 +195,7 @@ func Verify(ctx context.Context, r Reader) (Report, error) {
 		}
 		rep.Events++
 		prevSeq, prevHash = e.Seq, e.Hash
+		last = Event{Seq: e.Seq, Hash: e.Hash}
 		rep.Head = e.Hash
 		return nil
 	})
@@ -125,9 +209,127 @@ func Verify(ctx context.Context, r Reader) (Report, error) {
 		return rep, broken(cert.seq, "certificate %s names event %d as its issue event, but the log ends at event %d (events deleted)",
 			cert.serial, cert.seq, prevSeq)
 	}
+	if len(kept) > 0 {
+		seq := slices.Max(slices.Collect(maps.Keys(kept)))
+		return rep, broken(prevSeq+1, "the log ends at event %d, but a kept checkpoint names event %d (events deleted)", prevSeq, seq)
+	}
 	stop()
 	if certErr != nil {
 		return rep, certErr
 	}
+	if err := verifyRows(ctx, r, marks, last, &rep); err != nil {
+		return rep, err
+	}
+	if rep.RowProblemCount > 0 {
+		return rep, errs.New(errs.Rejected, "%d rows differ from the audit log, first %s", rep.RowProblemCount, rep.RowProblems[0])
+	}
 	return rep, nil
+}
+
+// RestoreData is the Data of a KindRestore event: the backup's head, the
+// last event the restored store holds before the restore event.
+type RestoreData struct {
+	Seq  int64  `json:"seq"`
+	Head string `json:"head"` // hex
+}
+
+// restored checks a restore event e: it must follow the backup's head it
+// names. The checkpoints signed before it of events after the backup's head
+// name events the restore dropped: they are set aside and counted in
+// rep.LostToRestore, not failed.
+func restored(e Event, prevSeq int64, prevHash []byte, kept map[int64][]Checkpoint, rep *Report,
+	broken func(int64, string, ...any) error) error {
+	var d RestoreData
+	if err := json.Unmarshal(e.Data, &d); err != nil || d.Seq != prevSeq || d.Head != hex.EncodeToString(prevHash) {
+		return broken(e.Seq, "restore event %d does not follow the backup head it names (%s): the events before it are not the backup's", e.Seq, e.Data)
+	}
+	rep.Restores = append(rep.Restores, e.Seq)
+	for seq, cs := range kept {
+		if seq <= d.Seq {
+			continue
+		}
+		cs = slices.DeleteFunc(cs, func(c Checkpoint) bool {
+			if c.Time.Before(e.Time) {
+				rep.LostToRestore++
+				return true
+			}
+			return false
+		})
+		if len(cs) == 0 {
+			delete(kept, seq)
+		} else {
+			kept[seq] = cs
+		}
+	}
+	return nil
+}
+
+// verifyRows compares the current rows with marks, the newest event of
+// each row, and reports the differences in rep. Rows are read after the
+// events: a row written meanwhile is explained by an event after head (the
+// last one read), which it then reads too.
+func verifyRows(ctx context.Context, r Reader, marks map[string]rowMark, head Event, rep *Report) error {
+	type suspect struct {
+		RowProblem
+		hash []byte // the row's hash now; nil for a row that is gone
+	}
+	var suspects []suspect
+	err := r.States(ctx, func(row Row) error {
+		rep.Rows++
+		id := row.ID()
+		m, ok := marks[id]
+		if !ok {
+			suspects = append(suspects, suspect{RowProblem{Table: row.Table, Key: row.Key, Reason: "no event records this row"}, row.Hash})
+			return nil
+		}
+		delete(marks, id)
+		if !bytes.Equal(row.Hash, m.hash[:]) {
+			suspects = append(suspects, suspect{RowProblem{Table: row.Table, Key: row.Key, Seq: m.seq,
+				Fields: row.DiffFields(Row{Fields: []byte(m.fields)}),
+				Reason: fmt.Sprintf("row differs from event %d, the newest that records it", m.seq)}, row.Hash})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for id, m := range marks {
+		table, key, _ := strings.Cut(id, "/")
+		suspects = append(suspects, suspect{RowProblem{Table: table, Key: key, Seq: m.seq,
+			Reason: fmt.Sprintf("row recorded by event %d is gone", m.seq)}, nil})
+	}
+	if len(suspects) > 0 {
+		// Events appended since the scan may explain them: a row state
+		// recorded by one of those, on a chain that goes on from head.
+		later := map[string][][]byte{}
+		errStop := errors.New("stop")
+		prev := head
+		err := r.Events(ctx, func(e Event) error {
+			if e.Seq <= head.Seq {
+				return nil
+			}
+			if e.Seq != prev.Seq+1 || !e.Sealed() || !bytes.Equal(e.Prev, prev.Hash) {
+				return errStop
+			}
+			for _, row := range e.State {
+				later[row.ID()] = append(later[row.ID()], row.Hash)
+			}
+			prev = e
+			return nil
+		})
+		if err != nil && !errors.Is(err, errStop) {
+			return err
+		}
+		suspects = slices.DeleteFunc(suspects, func(s suspect) bool {
+			return s.hash != nil && slices.ContainsFunc(later[s.Table+"/"+s.Key], func(h []byte) bool { return bytes.Equal(h, s.hash) })
+		})
+	}
+	slices.SortFunc(suspects, func(a, b suspect) int {
+		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
+	})
+	rep.RowProblemCount = int64(len(suspects))
+	for _, s := range suspects[:min(len(suspects), maxRowProblems)] {
+		rep.RowProblems = append(rep.RowProblems, s.RowProblem)
+	}
+	return nil
 }

@@ -84,15 +84,19 @@ func (c *CA) CreateRoot(ctx context.Context, spec RootSpec) (store.Authority, er
 		return store.Authority{}, err
 	}
 	tmpl.AuthorityKeyId = tmpl.SubjectKeyId // RFC 5280 4.2.1.1: helps path building, zlint asks it
-	der, err := iss.sign(tmpl, signer.Public(), c.lint)
+	d, err := iss.certificate(tmpl, signer.Public())
 	if err != nil {
 		return store.Authority{}, err
 	}
-	rec := store.Authority{Name: RootName, Purpose: RootPurpose, KeyURI: spec.KeyURI, CertDER: der, CreatedAt: now, Shards: 1}
-	ev := c.event("authority.create", spec.Actor, RootName, RootName, map[string]any{
-		"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
+	rec := store.Authority{Name: RootName, Purpose: RootPurpose, KeyURI: spec.KeyURI, CreatedAt: now, Shards: 1}
+	_, err = iss.sign(c.lint, d, func(der []byte) error {
+		rec.CertDER = der
+		ev := c.event(audit.Event{Kind: audit.KindAuthorityCreate, Actor: spec.Actor, Authority: RootName, Subject: RootName}, map[string]any{
+			"purpose": RootPurpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(), "sha256": fingerprint(der),
+		})
+		return c.createAuthority(ctx, rec, ev, serial)
 	})
-	return rec, c.createAuthority(ctx, rec, ev, serial)
+	return rec, err
 }
 
 // CheckAuthority refuses a spec CreateAuthority would refuse before it
@@ -211,26 +215,30 @@ func (c *CA) CreateAuthority(ctx context.Context, spec AuthoritySpec) (store.Aut
 	if err != nil {
 		return store.Authority{}, err
 	}
-	der, err := iss.sign(tmpl, signer.Public(), c.lint)
-	if err != nil {
-		return store.Authority{}, err
-	}
 	pol, err := json.Marshal(spec.Policy)
 	if err != nil {
 		return store.Authority{}, errs.Wrap(errs.Internal, err, "policy")
 	}
+	d, err := iss.certificate(tmpl, signer.Public())
+	if err != nil {
+		return store.Authority{}, err
+	}
 	rec := store.Authority{
 		Name: spec.Name, Purpose: string(spec.Purpose), Parent: parent, KeyURI: spec.KeyURI,
-		CertDER: der, Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
+		Policy: pol, DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
 		BaseURL: spec.BaseURL, Shards: spec.Shards, ACME: spec.ACME,
 	}
-	ev := c.event("authority.create", spec.Actor, spec.Name, spec.Name, map[string]any{
-		"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
-		"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
-		"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
-		"acme": spec.ACME, "self_signed": spec.SelfSigned,
+	_, err = iss.sign(c.lint, d, func(der []byte) error {
+		rec.CertDER = der
+		ev := c.event(audit.Event{Kind: audit.KindAuthorityCreate, Actor: spec.Actor, Authority: spec.Name, Subject: spec.Name}, map[string]any{
+			"purpose": spec.Purpose, "key": spec.KeyURI, "subject": tmpl.Subject.String(),
+			"policy": json.RawMessage(pol), "default_validity": leafDefault.String(),
+			"max_validity": leafMax.String(), "sha256": fingerprint(der), "base_url": c.BaseURL(rec), "shards": spec.Shards,
+			"acme": spec.ACME, "self_signed": spec.SelfSigned,
+		})
+		return c.createAuthority(ctx, rec, ev, serial)
 	})
-	return rec, c.createAuthority(ctx, rec, ev, serial)
+	return rec, err
 }
 
 // createAuthority records the root or an authority whose certificate the

@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
 	"math/big"
 	"regexp"
 	"sync"
@@ -20,6 +19,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/kms"
 	"signet/internal/lazymap"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -41,9 +41,14 @@ const (
 	backdate                 = time.Minute
 )
 
-// Keys opens CA keys by URI. kms.Manager implements it.
+// Keys opens CA keys by URI, and locks, unlocks and locates them.
+// kms.Manager implements it.
 type Keys interface {
 	Signer(ctx context.Context, uri string) (crypto.Signer, error)
+	Drop(uri string)
+	Lock(target string)
+	Unlock(ctx context.Context, target string, secret []byte, force bool) error
+	Locate(uri string) kms.Location
 }
 
 // Store is the part of the store the CA uses: its authorities and their
@@ -52,6 +57,7 @@ type Store interface {
 	CreateAuthority(ctx context.Context, a store.Authority, ev audit.Event) error
 	CreateSSHAuthority(ctx context.Context, a store.Authority, k store.SSHKey, ev audit.Event) error
 	Authority(ctx context.Context, name string) (store.Authority, error)
+	Authorities(ctx context.Context) ([]store.Authority, error)
 	ChangeAuthority(ctx context.Context, name string, ch store.AuthorityChange, ev audit.Event) error
 	RecordCertificate(ctx context.Context, c store.Certificate, ev audit.Event) error
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
@@ -83,7 +89,13 @@ type CA struct {
 	changed  chan struct{} // closed and replaced at every revocation
 	issued   atomic.Pointer[[]func(store.CertStatus)]
 
-	auths lazymap.Map[*authority] // loaded authorities, read without a lock
+	auths    lazymap.Map[*authority] // loaded authorities, read without a lock
+	states   states                  // each authority's state as last seen
+	disabled sync.Map                // name → disabledAt
+
+	// crlExtensions, when set (tests), replaces the extensions of each CRL
+	// as the gate's prepare step makes it.
+	crlExtensions func([]byte) []byte
 }
 
 // New returns a CA over the given store, keys and lint gate.
@@ -108,8 +120,20 @@ type authority struct {
 	chain   [][]byte // this authority's certificate up to, not including, the root
 }
 
+// authority returns a loaded authority, loading it (opening its key) on
+// first use; its state follows what the load found.
 func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
-	return c.auths.Get(name, func() (*authority, error) { return c.load(ctx, name) })
+	a, err := c.auths.Get(name, func() (*authority, error) {
+		a, err := c.load(ctx, name)
+		switch k := errs.KindOf(err); {
+		case err == nil:
+			c.states.set(name, AuthorityState{State: Unlocked})
+		case k == errs.Locked || k == errs.Unavailable:
+			c.states.set(name, stateOf(err))
+		}
+		return a, err
+	})
+	return a, err
 }
 
 // load reads an authority, opens its key and checks the key matches its
@@ -127,13 +151,19 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored certificate", name)
 	}
 	signer, err := c.keys.Signer(ctx, rec.KeyURI)
-	if err != nil {
-		return nil, errs.Wrap(errs.KindOf(err), err, "authority %q", name)
+	switch k := errs.KindOf(err); {
+	case k == errs.Locked:
+		return nil, errs.Wrap(errs.Locked, err, "authority %q is locked", name)
+	case err != nil:
+		// Missing, refused, on a token that is not there: this authority
+		// cannot sign until its key is back; the others still do.
+		return nil, errs.Wrap(errs.Unavailable, err, "authority %q cannot sign now", name)
 	}
 	iss, err := newIssuer(cert, signer)
 	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "authority %q: key %s", name, rec.KeyURI)
+		return nil, errs.Wrap(errs.Unavailable, err, "authority %q: key %s", name, kms.Redact(rec.KeyURI))
 	}
+	iss.failed = func(err error) { c.failed(rec, err) }
 	a := &authority{rec: rec, cert: cert, iss: iss}
 	if a.policy, err = policy.Parse(rec.Policy); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
@@ -172,7 +202,5 @@ func fingerprint(der []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func (c *CA) event(kind, actor, authority, subject string, data any) audit.Event {
-	raw, _ := json.Marshal(data) // data is always a plain map or struct
-	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
-}
+// event stamps e, whose fields are named at the call, with the CA's clock.
+func (c *CA) event(e audit.Event, data any) audit.Event { return e.Stamp(c.now(), data) }

@@ -53,6 +53,13 @@ func (k *countingKeys) Signer(ctx context.Context, uri string) (crypto.Signer, e
 	return countingSigner{s, &k.signs}, nil
 }
 
+func (k *countingKeys) Drop(uri string)                { k.kms.Drop(uri) }
+func (k *countingKeys) Lock(target string)             { k.kms.Lock(target) }
+func (k *countingKeys) Locate(uri string) kms.Location { return k.kms.Locate(uri) }
+func (k *countingKeys) Unlock(ctx context.Context, target string, secret []byte, force bool) error {
+	return k.kms.Unlock(ctx, target, secret, force)
+}
+
 type fixture struct {
 	ca    *ca.CA
 	store store.Store
@@ -197,7 +204,7 @@ func TestIssueRefusals(t *testing.T) {
 			}
 		})
 	}
-	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
+	if certs, _ := f.store.Certificates(ctx, store.Filter{WithInternal: true}); len(certs) != 0 {
 		t.Errorf("refused requests recorded %d certificates", len(certs))
 	}
 }
@@ -212,6 +219,10 @@ func (r *refuseAll) Check([]byte) error {
 	return errs.New(errs.Rejected, "e_test_lint: refused")
 }
 
+func (r *refuseAll) CheckCRL([]byte) error {
+	return errs.New(errs.Rejected, "e_test_crl_lint: refused")
+}
+
 func TestLintFailureMeansNoSignature(t *testing.T) {
 	lr := &refuseAll{}
 	f := newFixture(t, lr)
@@ -223,7 +234,7 @@ func TestLintFailureMeansNoSignature(t *testing.T) {
 	if f.keys.signs.Load() != before {
 		t.Error("the CA key signed a certificate that failed the lint")
 	}
-	if certs, _ := f.store.Certificates(context.Background(), store.Filter{}); len(certs) != 0 {
+	if certs, _ := f.store.Certificates(context.Background(), store.Filter{WithInternal: true}); len(certs) != 0 {
 		t.Error("a refused certificate was recorded")
 	}
 }
@@ -238,8 +249,9 @@ func TestAuthorityKeyMustMatch(t *testing.T) {
 	// A CA over the same store whose keys hand out another key for web.key.
 	other := ca.New(ca.Options{Store: f.store, Keys: swapKeys{f.keys, rec.KeyURI, newKey(t)}, Lint: lintGate(t)})
 	_, err = other.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"a.example.org"}})
-	if err == nil || errs.KindOf(err) != errs.Internal || !strings.Contains(err.Error(), "does not match") {
-		t.Fatalf("got %v, want an internal error: the key does not match the authority certificate", err)
+	// That authority cannot sign: it is unavailable, alone.
+	if err == nil || errs.KindOf(err) != errs.Unavailable || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("got %v, want unavailable: the key does not match the authority certificate", err)
 	}
 }
 
@@ -386,7 +398,7 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	if errs.KindOf(err) != errs.Conflict {
 		t.Fatalf("got %v, want a conflict", err)
 	}
-	if certs, _ := f.store.Certificates(ctx, store.Filter{}); len(certs) != 0 {
+	if certs, _ := f.store.Certificates(ctx, store.Filter{WithInternal: true}); len(certs) != 0 {
 		t.Fatalf("%d certificates recorded for a refused finalize", len(certs))
 	}
 	if n := countEvents(t, f.store, audit.KindCertificateDiscard); n != 1 {

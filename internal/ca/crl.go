@@ -1,11 +1,14 @@
 package ca
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"iter"
+	"slices"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 )
 
@@ -18,7 +21,9 @@ type Revoked struct {
 
 // CRLShard is one shard to sign and the entries it lists. Shard WholeCRL
 // is the authority's whole CRL. Entries is iterated twice (once to size
-// the CRL, once to encode it) and must yield the same entries both times.
+// the CRL, once to encode it), and a third time for the lint's sample of a
+// CRL of more than LintedCRLEntries, and must yield the same entries each
+// time.
 type CRLShard struct {
 	Shard   int
 	Entries iter.Seq[Revoked]
@@ -37,6 +42,7 @@ type CRLRequest struct {
 	Validity  time.Duration // nextUpdate - thisUpdate
 	Shards    []CRLShard
 	Progress  func(SignedCRL) // optional: called as each shard is signed
+	Actor     string          // who asks, for the audit log
 }
 
 // SignedCRL is one shard's signed CRL.
@@ -58,7 +64,9 @@ type SignedCRL struct {
 // identifier, its CRL number and a critical issuing distribution point
 // naming exactly the URL its certificates' CDP names (RFC 5280 5.2.5), so
 // that a shard's CRL cannot be taken for another shard's. The whole CRL has
-// no IDP: it covers every certificate of the authority.
+// no IDP: it covers every certificate of the authority. Each CRL passes
+// the gate (issuer.sign): linted before the key signs it, recorded as a
+// crl.sign audit event before it is returned.
 func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) {
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
@@ -78,26 +86,28 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 	if err != nil {
 		return nil, err
 	}
-	algID, err := algorithmIdentifier(a.iss.sigAlg)
-	if err != nil {
-		return nil, err
-	}
 	// Revocation services run at most one second apart in thisUpdate; the
 	// truncation keeps the encoding (UTCTime has seconds) equal to the value.
 	this := c.now().UTC().Truncate(time.Second)
 	next := this.Add(req.Validity)
 	out := make([]SignedCRL, 0, len(req.Shards))
 	for i, s := range req.Shards {
-		url := CRLURL(c.BaseURL(a.rec), a.rec.Name, s.Shard)
+		crl := SignedCRL{Authority: a.rec.Name, Shard: s.Shard, Number: numbers[i], ThisUpdate: this, NextUpdate: next,
+			URL: CRLURL(c.BaseURL(a.rec), a.rec.Name, s.Shard)}
 		if s.Shard == WholeCRL {
-			url = WholeCRLURL(c.BaseURL(a.rec), a.rec.Name)
+			crl.URL = WholeCRLURL(c.BaseURL(a.rec), a.rec.Name)
 		}
-		der, n, err := signCRL(a, algID, this, next, s.Entries, crlExtensions(a, numbers[i], url, s.Shard == WholeCRL))
+		d, n, err := c.prepareCRL(a, this, next, s.Entries, crlExtensions(a, crl.Number, crl.URL, s.Shard == WholeCRL))
+		if err == nil {
+			crl.Entries = n
+			crl.DER, err = a.iss.sign(c.lint, d, func(der []byte) error {
+				return c.store.AppendEvent(ctx, c.event(audit.Event{Kind: audit.KindCRLSign, Actor: req.Actor, Authority: a.rec.Name, Subject: crl.URL},
+					map[string]any{"shard": s.Shard, "number": crl.Number, "entries": n, "this_update": this, "next_update": next, "sha256": fingerprint(der)}))
+			})
+		}
 		if err != nil {
 			return nil, errs.Wrap(errs.KindOf(err), err, "signing the CRL of %s shard %d", a.rec.Name, s.Shard)
 		}
-		crl := SignedCRL{Authority: a.rec.Name, Shard: s.Shard, Number: numbers[i], ThisUpdate: this, NextUpdate: next,
-			Entries: n, URL: url, DER: der}
 		out = append(out, crl)
 		if req.Progress != nil {
 			req.Progress(crl)
@@ -106,10 +116,103 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 	return out, nil
 }
 
-// signCRL encodes RFC 5280 5.1's CertificateList, version 2, straight into
-// the one buffer that becomes the signed CRL: a million entries (38 MB)
-// are written once and never copied. The entries are sized first.
-func signCRL(a *authority, algID []byte, this, next time.Time, entries iter.Seq[Revoked], exts []byte) ([]byte, int, error) {
+// LintedCRLEntries bounds the stride sample of entries a large CRL is
+// linted with. A CRL of at most that many entries is linted whole: the very
+// TBS the CA key then signs. A larger one is linted as a draft made by the
+// same encoder from the same fields and extensions, with the entries of
+// lintSample (zlint needs about 5 µs and 2 KiB per entry: a million would
+// take 5 s and 2 GiB, see BENCHMARKS.md).
+const LintedCRLEntries = 1024
+
+// prepareCRL is the gate's prepare step for a CRL: its TBSCertList, and
+// the lint of the draft described at LintedCRLEntries, which the
+// throwaway key signs. It returns the number of entries.
+func (c *CA) prepareCRL(a *authority, this, next time.Time, entries iter.Seq[Revoked], exts []byte) (draft, int, error) {
+	if c.crlExtensions != nil {
+		exts = c.crlExtensions(exts)
+	}
+	tbs, n, err := encodeCRL(a, this, next, entries, exts)
+	if err != nil {
+		return draft{}, 0, err
+	}
+	lint := func(l Linter) error {
+		var linted []byte
+		if n <= LintedCRLEntries {
+			linted = bytes.Clone(tbs) // seal completes it in place
+		} else {
+			var err error
+			if linted, _, err = encodeCRL(a, this, next, lintSample(entries, n), exts); err != nil {
+				return err
+			}
+		}
+		der, err := a.iss.seal(a.iss.lintKey, false, linted)
+		if err != nil {
+			return err
+		}
+		return l.CheckCRL(der)
+	}
+	return draft{tbs: tbs, lint: lint}, n, nil
+}
+
+// lintSample is the entries a CRL of n > LintedCRLEntries entries is
+// linted with, in their order: every stride-th, so that at most
+// LintedCRLEntries are, and the entries that decide zlint's entry lints
+// for the whole list: the latest revocation (none after thisUpdate), the
+// earliest (none before RFC 2459), and the first entry of each reason code
+// and encoding (serial length and sign, UTCTime or GeneralizedTime), whose
+// extensions and encoding every other entry of that kind shares. Only
+// duplicate serials, a zlint warning that refuses nothing, go unseen.
+func lintSample(entries iter.Seq[Revoked], n int) iter.Seq[Revoked] {
+	stride := (n + LintedCRLEntries - 1) / LintedCRLEntries
+	var picked []int
+	latest, earliest, i := 0, 0, 0
+	var lt, et time.Time
+	// kinds: by reason (a byte when encoded), serial length (at most 20
+	// octets, RFC 5280 4.1.2.2; longer ones share a slot), sign and time.
+	var kinds [256 * 32 * 2 * 2]bool
+	for e := range entries {
+		if i%stride == 0 {
+			picked = append(picked, i)
+		}
+		if i == 0 || e.RevokedAt.After(lt) {
+			latest, lt = i, e.RevokedAt
+		}
+		if i == 0 || e.RevokedAt.Before(et) {
+			earliest, et = i, e.RevokedAt
+		}
+		k := ((e.Reason&0xff)*32+min(len(e.Serial), 31))*4 + int(e.Serial[0]>>7)*2
+		if e.RevokedAt.Before(utc1950) || !e.RevokedAt.Before(utc2050) {
+			k++ // GeneralizedTime
+		}
+		if !kinds[k] {
+			kinds[k] = true
+			picked = append(picked, i)
+		}
+		i++
+	}
+	picked = append(picked, latest, earliest)
+	slices.Sort(picked)
+	picked = slices.Compact(picked)
+	return func(yield func(Revoked) bool) {
+		i, next := 0, 0
+		for e := range entries {
+			if next < len(picked) && picked[next] == i {
+				next++
+				if !yield(e) {
+					return
+				}
+			}
+			i++
+		}
+	}
+}
+
+// encodeCRL encodes RFC 5280 5.1's TBSCertList, version 2, straight into
+// the one buffer that becomes the signed CRL (after maxHeader reserved
+// bytes, as seal wants it): a million entries (38 MB) are written once and
+// never copied. The entries are sized first.
+func encodeCRL(a *authority, this, next time.Time, entries iter.Seq[Revoked], exts []byte) ([]byte, int, error) {
+	algID := a.iss.algID
 	size, n := 0, 0
 	for e := range entries {
 		l := entryLen(e)
@@ -141,8 +244,7 @@ func signCRL(a *authority, algID []byte, this, next time.Time, entries iter.Seq[
 	if len(buf) != maxHeader+headerLen(body)+body {
 		return nil, 0, errs.New(errs.Internal, "the CRL entries changed while being encoded")
 	}
-	der, err := a.iss.sealTBS(buf, algID)
-	return der, n, err
+	return buf, n, nil
 }
 
 // crlExtensions: AKI, CRL number, critical IDP. The issuing authorities'
@@ -225,6 +327,12 @@ func appendEntries(b []byte, entries iter.Seq[Revoked]) ([]byte, int) {
 	}
 	return b, n
 }
+
+// RFC 5280 4.1.2.5: UTCTime encodes the years from 1950 to 2049.
+var (
+	utc1950 = time.Date(1950, 1, 1, 0, 0, 0, 0, time.UTC)
+	utc2050 = time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC)
+)
 
 // timeLen is the length of appendTime's encoding of t.
 func timeLen(t time.Time) int {

@@ -50,9 +50,11 @@ func TestSignCRLs(t *testing.T) {
 	revokedAt := time.Date(2051, 1, 2, 3, 4, 5, 0, time.UTC) // GeneralizedTime
 	big := []byte{0xff, 0x01, 0x02}                          // needs a leading zero octet
 	signs := f.keys.signs.Load()
+	issuedAt := f.now
+	f.now = revokedAt.Add(time.Hour) // a CRL lists no revocation after its thisUpdate
 	crls, err := f.ca.SignCRLs(ctx, ca.CRLRequest{Authority: "web", Validity: 24 * time.Hour, Shards: []ca.CRLShard{
 		{Shard: shard, Entries: entries(
-			ca.Revoked{Serial: leaf.SerialNumber.Bytes(), RevokedAt: f.now, Reason: 1},
+			ca.Revoked{Serial: leaf.SerialNumber.Bytes(), RevokedAt: issuedAt, Reason: 1},
 			ca.Revoked{Serial: big, RevokedAt: revokedAt},
 		)},
 		{Shard: (shard + 1) % ca.DefaultShards, Entries: entries()},
@@ -103,7 +105,7 @@ func TestSignCRLs(t *testing.T) {
 			continue
 		}
 		if got := l.RevokedCertificateEntries; len(got) != 2 || got[0].SerialNumber.Cmp(leaf.SerialNumber) != 0 ||
-			got[0].ReasonCode != 1 || !got[0].RevocationTime.Equal(f.now.UTC().Truncate(time.Second)) ||
+			got[0].ReasonCode != 1 || !got[0].RevocationTime.Equal(issuedAt.UTC().Truncate(time.Second)) ||
 			got[1].SerialNumber.Cmp(new(bigInt).SetBytes(big)) != 0 || !got[1].RevocationTime.Equal(revokedAt) || got[1].ReasonCode != 0 {
 			t.Errorf("entries %+v", got)
 		}

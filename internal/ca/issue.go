@@ -35,6 +35,7 @@ type Request struct {
 	Usage          profile.Usage
 	Validity       time.Duration // 0: the authority's default
 	Actor          string        // who asks, for the audit log
+	Internal       bool          // signet's own (store.Certificate.Internal)
 
 	// Finalizes is the ACME order this certificate finalizes, as it must
 	// be afterwards: it is recorded with the certificate, atomically, or
@@ -74,6 +75,9 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 
 // Issue is the one issuance path for X.509 leaves.
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
+	if err := c.InService(ctx, req.Authority); err != nil {
+		return nil, err
+	}
 	a, err := c.authority(ctx, req.Authority)
 	if err != nil {
 		return nil, err
@@ -95,7 +99,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		return nil, err
 	}
 	tmpl.AuthorityKeyId = a.cert.SubjectKeyId
-	der, err := a.iss.sign(tmpl, leaf.PublicKey, c.lint)
+	d, err := a.iss.certificate(tmpl, leaf.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -108,13 +112,17 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes,
+		Requester: req.Actor, Shard: shard, Finalizes: req.Finalizes, Internal: req.Internal,
 	}
-	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
-		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
-		"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
+	der, err := a.iss.sign(c.lint, d, func(der []byte) error {
+		rec.DER = der
+		ev := c.event(audit.Event{Kind: audit.KindCertificateIssue, Actor: req.Actor, Authority: a.rec.Name, Subject: serial}, map[string]any{
+			"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,
+			"not_after": tmpl.NotAfter, "sha256": fingerprint(der),
+		})
+		return c.record(ctx, rec, ev)
 	})
-	if err := c.record(ctx, rec, ev); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	c.signalIssue(store.CertStatus{Serial: serial, Authority: a.rec.Name, Shard: shard, NotAfter: tmpl.NotAfter})
@@ -137,7 +145,7 @@ func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) 
 // responder, authority or root) that the CA key signed and the store then
 // refused with err, and returns err.
 func (c *CA) discarded(ctx context.Context, err error, actor, authority, serial string, der []byte) error {
-	discard := c.event(audit.KindCertificateDiscard, actor, authority, serial, map[string]any{
+	discard := c.event(audit.Event{Kind: audit.KindCertificateDiscard, Actor: actor, Authority: authority, Subject: serial}, map[string]any{
 		"reason": err.Error(), "sha256": fingerprint(der),
 	})
 	if derr := c.store.AppendEvent(context.WithoutCancel(ctx), discard); derr != nil {

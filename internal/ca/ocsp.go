@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/crypto/ocsp"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -73,24 +74,29 @@ func (c *CA) IssueOCSPResponder(ctx context.Context, authority string, validity 
 		return nil, err
 	}
 	tmpl.AuthorityKeyId = a.cert.SubjectKeyId
-	der, err := a.iss.sign(tmpl, key.Public(), c.lint)
+	d, err := a.iss.certificate(tmpl, key.Public())
+	if err != nil {
+		return nil, err
+	}
+	s := Serial(serial)
+	rec := store.Certificate{
+		Serial: s, Authority: a.rec.Name, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore,
+		NotAfter: tmpl.NotAfter, Status: store.Valid, Requester: actor, Shard: ShardOf(serial, a.rec.Shards),
+		Internal: true,
+	}
+	der, err := a.iss.sign(c.lint, d, func(der []byte) error {
+		rec.DER = der
+		ev := c.event(audit.Event{Kind: audit.KindCertificateIssue, Actor: actor, Authority: a.rec.Name, Subject: s}, map[string]any{
+			"subject": rec.Subject, "ocsp_responder": true, "not_after": tmpl.NotAfter, "sha256": fingerprint(der),
+		})
+		return c.record(ctx, rec, ev)
+	})
 	if err != nil {
 		return nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "parse the responder certificate")
-	}
-	s := Serial(serial)
-	rec := store.Certificate{
-		Serial: s, Authority: a.rec.Name, Subject: tmpl.Subject.String(), NotBefore: tmpl.NotBefore,
-		NotAfter: tmpl.NotAfter, Status: store.Valid, Requester: actor, DER: der, Shard: ShardOf(serial, a.rec.Shards),
-	}
-	ev := c.event("certificate.issue", actor, a.rec.Name, s, map[string]any{
-		"subject": rec.Subject, "ocsp_responder": true, "not_after": tmpl.NotAfter, "sha256": fingerprint(der),
-	})
-	if err := c.record(ctx, rec, ev); err != nil {
-		return nil, err
 	}
 	return &OCSPSigner{Authority: a.rec.Name, Issuer: a.cert, Cert: cert, key: key}, nil
 }

@@ -73,3 +73,66 @@ func TestOnlyCASigns(t *testing.T) {
 		t.Errorf("signing outside the issuance path:\n%s", strings.Join(found, "\n"))
 	}
 }
+
+// TestEventsNamed: in ca and sshca, every audit event is built by an event
+// helper from an audit.Event literal whose fields are named, with its Kind
+// one of audit's constants: no helper takes kind, actor, authority and
+// subject as positional strings that a call could swap unseen.
+func TestEventsNamed(t *testing.T) {
+	calls := 0
+	for _, dir := range []string{".", "../sshca"} {
+		fset := token.NewFileSet()
+		pkgs, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range pkgs {
+			if strings.HasSuffix(path, "_test.go") {
+				continue
+			}
+			f, err := parser.ParseFile(fset, path, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ast.Inspect(f, func(n ast.Node) bool {
+				call, ok := n.(*ast.CallExpr)
+				if !ok {
+					return true
+				}
+				if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "event" {
+					return true
+				}
+				calls++
+				where := fset.Position(call.Pos()).String()
+				lit, ok := call.Args[0].(*ast.CompositeLit)
+				if !ok || len(call.Args) != 2 {
+					t.Errorf("%s: event's first argument is not an audit.Event literal", where)
+					return true
+				}
+				kind := false
+				for _, e := range lit.Elts {
+					kv, ok := e.(*ast.KeyValueExpr)
+					if !ok {
+						t.Errorf("%s: an audit.Event field is not named", where)
+						continue
+					}
+					if k, _ := kv.Key.(*ast.Ident); k != nil && k.Name == "Kind" {
+						sel, _ := kv.Value.(*ast.SelectorExpr)
+						kind = sel != nil && strings.HasPrefix(sel.Sel.Name, "Kind")
+						if kind {
+							pkg, ok := sel.X.(*ast.Ident)
+							kind = ok && pkg.Name == "audit"
+						}
+					}
+				}
+				if !kind {
+					t.Errorf("%s: the event's Kind is not one of audit's Kind constants", where)
+				}
+				return true
+			})
+		}
+	}
+	if calls < 10 {
+		t.Fatalf("only %d event calls found in ca and sshca", calls)
+	}
+}

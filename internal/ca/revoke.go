@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
 )
@@ -45,7 +46,7 @@ func (c *CA) Revoke(ctx context.Context, serial string, reason int, actor string
 	}
 	serial = strings.ToLower(strings.ReplaceAll(serial, ":", ""))
 	at := c.now().UTC()
-	ev := c.event("certificate.revoke", actor, "", serial, map[string]any{"reason": ReasonName(reason), "code": reason})
+	ev := c.event(audit.Event{Kind: audit.KindCertificateRevoke, Actor: actor, Subject: serial}, map[string]any{"reason": ReasonName(reason), "code": reason})
 	if err := c.store.Revoke(ctx, serial, at, reason, ev); err != nil {
 		return store.Certificate{}, err
 	}

@@ -34,6 +34,11 @@ func (c *CA) ChangeAuthority(ctx context.Context, name string, ch store.Authorit
 	} else {
 		ch.RequireEAB = nil
 	}
+	if ch.Enabled != nil && *ch.Enabled == rec.Disabled {
+		data["enabled"], rec.Disabled = *ch.Enabled, !*ch.Enabled
+	} else {
+		ch.Enabled = nil
+	}
 	if ch.Empty() {
 		return rec, false, nil
 	}
@@ -45,10 +50,11 @@ func (c *CA) ChangeAuthority(ctx context.Context, name string, ch store.Authorit
 			return rec, false, errACMESSH(name)
 		}
 	}
-	ev := c.event(audit.KindAuthorityUpdate, actor, name, name, data)
+	ev := c.event(audit.Event{Kind: audit.KindAuthorityUpdate, Actor: actor, Authority: name, Subject: name}, data)
 	if err := c.store.ChangeAuthority(ctx, name, ch, ev); err != nil {
 		return rec, false, err
 	}
+	c.disabled.Delete(name) // this process sees its own change at once
 	return rec, true, nil
 }
 

@@ -1,6 +1,7 @@
 package ca
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -16,25 +17,31 @@ import (
 	"signet/internal/kms"
 )
 
-// Linter checks a to-be-issued certificate. lint.Gate implements it.
+// Linter checks what a CA key is about to sign. lint.Gate implements it.
 type Linter interface {
-	Check(der []byte) error
+	Check(certificate []byte) error
+	CheckCRL(crl []byte) error
 }
 
-// issuer signs certificates for one key. It owns the lint-first rule: a
-// template is first signed with a throwaway key of the same algorithm and
-// linted; only a template that passes is signed by the real key, and the
-// real signature covers the very bytes that were linted.
+// issuer signs for one CA key. Its sign method is the gate every signature
+// of the key passes; the throwaway key of the same algorithm signs the
+// drafts that are linted first.
 type issuer struct {
 	cert    *x509.Certificate // nil while signing a self-signed root
 	signer  crypto.Signer
 	lintKey crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
-	verify  bool // check each signature: the key lives outside this process
+	algID   []byte      // sigAlg's DER AlgorithmIdentifier
+	verify  bool        // check each signature: the key lives outside this process
+	failed  func(error) // called when the key fails to sign; nil: nothing to do
 }
 
 func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
 	lintKey, sigAlg, err := throwawayKey(signer.Public())
+	if err != nil {
+		return nil, err
+	}
+	algID, err := algorithmIdentifier(sigAlg)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +51,7 @@ func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
 			return nil, errs.New(errs.Internal, "the key does not match the certificate of %q", cert.Subject.CommonName)
 		}
 	}
-	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg, verify: !kms.InProcess(signer)}, nil
+	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg, algID: algID, verify: !kms.InProcess(signer)}, nil
 }
 
 // throwawayKey makes an in-memory key whose certificates carry the same
@@ -76,9 +83,43 @@ func throwawayKey(pub crypto.PublicKey) (crypto.Signer, x509.SignatureAlgorithm,
 	return nil, 0, errs.New(errs.Rejected, "CA keys of type %T are not supported", pub)
 }
 
-// sign lints tmpl and, if it passes, returns the certificate signed by the
-// real key. For a self-signed root, iss.cert is nil and tmpl is its own parent.
-func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linter) ([]byte, error) {
+// draft is what the gate's prepare step makes for one signature: the TBS
+// the CA key is to sign, laid out for seal (maxHeader reserved bytes, then
+// the TBSCertificate or TBSCertList), and the lint it must pass first.
+type draft struct {
+	tbs  []byte
+	lint func(Linter) error
+}
+
+// sign is the gate every signature of a CA key passes, for certificates
+// (leaves, authorities, the root, OCSP responders) and CRLs (shards and
+// whole) alike; nothing else in package ca asks a CA key to sign:
+//
+//  1. prepare: d was made by iss.certificate or CA.prepareCRL;
+//  2. lint: d's lint must pass, or the key signs nothing;
+//  3. sign: the key signs d's TBS (the signature checked when the key
+//     lives outside this process);
+//  4. record: record stores the signed DER durably with its audit event
+//     before sign returns it.
+func (iss *issuer) sign(l Linter, d draft, record func(der []byte) error) ([]byte, error) {
+	if err := d.lint(l); err != nil {
+		return nil, err
+	}
+	der, err := iss.seal(iss.signer, iss.verify, d.tbs)
+	if err != nil {
+		return nil, err
+	}
+	if err := record(der); err != nil {
+		return nil, err
+	}
+	return der, nil
+}
+
+// certificate is the prepare step of a certificate: tmpl is signed with
+// the throwaway key into the draft that is linted, whose TBS the real key
+// then signs, so the real signature covers the very bytes that were
+// linted. For a self-signed root, iss.cert is nil and tmpl is its own parent.
+func (iss *issuer) certificate(tmpl *x509.Certificate, pub crypto.PublicKey) (draft, error) {
 	tmpl.SignatureAlgorithm = iss.sigAlg
 	// The draft's parent carries the throwaway public key, so that x509
 	// accepts the throwaway signer; names and key identifiers stay the real ones.
@@ -87,26 +128,19 @@ func (iss *issuer) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lint Linte
 		p = *iss.cert
 	}
 	p.PublicKey = iss.lintKey.Public()
-	parent := &p
-	draft, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, iss.lintKey)
+	linted, err := x509.CreateCertificate(rand.Reader, tmpl, &p, pub, iss.lintKey)
 	if err != nil {
-		return nil, errs.Wrap(errs.Rejected, err, "cannot build the certificate")
+		return draft{}, errs.Wrap(errs.Rejected, err, "cannot build the certificate")
 	}
-	if err := lint.Check(draft); err != nil {
-		return nil, err
-	}
-	tbs, algID, err := splitCertificate(draft)
+	tbs, algID, err := splitCertificate(linted)
 	if err != nil {
-		return nil, err
+		return draft{}, err
 	}
-	return iss.signTBS(tbs, algID)
-}
-
-// signTBS signs a TBSCertificate or TBSCertList with the real key and
-// returns the signed SEQUENCE { tbs, algID, signature }.
-func (iss *issuer) signTBS(tbs, algID []byte) ([]byte, error) {
-	buf := make([]byte, maxHeader, maxHeader+len(tbs)+len(algID)+sigRoom)
-	return iss.sealTBS(append(buf, tbs...), algID)
+	if !bytes.Equal(algID, iss.algID) {
+		return draft{}, errs.New(errs.Internal, "the draft certificate's signature algorithm is not the key's")
+	}
+	buf := make([]byte, maxHeader, maxHeader+len(tbs)+len(iss.algID)+sigRoom)
+	return draft{tbs: append(buf, tbs...), lint: func(l Linter) error { return l.Check(linted) }}, nil
 }
 
 // maxHeader is the longest DER tag and length signet writes (appendHeader);
@@ -116,23 +150,27 @@ const (
 	sigRoom   = 530
 )
 
-// sealTBS signs buf[maxHeader:], a TBS encoded after maxHeader reserved
-// bytes, and completes it in place into SEQUENCE { tbs, algID, signature }:
-// a large CRL is then held once, not copied into each enclosing element. A
-// signature from a key outside this process is checked first (see
-// kms.InProcess).
-func (iss *issuer) sealTBS(buf, algID []byte) ([]byte, error) {
+// seal signs buf[maxHeader:], a TBS encoded after maxHeader reserved
+// bytes, with signer, and completes it in place into SEQUENCE { tbs, algID,
+// signature }: a large CRL is then held once, not copied into each
+// enclosing element. With verify (a key outside this process, see
+// kms.InProcess) the signature is checked first.
+func (iss *issuer) seal(signer crypto.Signer, verify bool, buf []byte) ([]byte, error) {
 	tbs := buf[maxHeader:]
-	sig, err := crypto.SignMessage(iss.signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
+	sig, err := crypto.SignMessage(signer, rand.Reader, tbs, signerOpts(iss.sigAlg))
 	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "signing failed")
+		err = errs.Wrap(errs.Unavailable, err, "signing failed")
+		if iss.failed != nil {
+			iss.failed(err)
+		}
+		return nil, err
 	}
-	if iss.verify {
-		if err := checkSignature(iss.sigAlg, tbs, sig, iss.signer.Public()); err != nil {
+	if verify {
+		if err := checkSignature(iss.sigAlg, tbs, sig, signer.Public()); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "the key returned an invalid signature")
 		}
 	}
-	buf = appendBitString(append(buf, algID...), sig)
+	buf = appendBitString(append(buf, iss.algID...), sig)
 	var hdr [maxHeader]byte
 	h := appendHeader(hdr[:0], 0x30, len(buf)-maxHeader)
 	start := maxHeader - len(h)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/sshca"
 	"signet/internal/store"
@@ -39,7 +40,7 @@ func (c *CA) createSSHAuthority(ctx context.Context, spec AuthoritySpec, leafDef
 		DefaultValidity: leafDefault, MaxValidity: leafMax, CreatedAt: now,
 	}
 	key.Authority, key.State, key.CreatedAt = spec.Name, store.SSHKeyActive, now
-	ev := c.event("authority.create", spec.Actor, spec.Name, spec.Name, map[string]any{
+	ev := c.event(audit.Event{Kind: audit.KindAuthorityCreate, Actor: spec.Actor, Authority: spec.Name, Subject: spec.Name}, map[string]any{
 		"purpose": spec.Purpose, "key": spec.KeyURI, "policy": json.RawMessage(pol),
 		"default_validity": leafDefault.String(), "max_validity": leafMax.String(),
 		"ssh_key": key.Fingerprint, "public_key": key.PublicKey,

@@ -39,6 +39,7 @@ type Config struct {
 	Keys       Keys   `toml:"keys"`
 	Server     Server `toml:"server"`
 	ACME       ACME   `toml:"acme,omitempty"`
+	Limits     Limits `toml:"limits,omitempty" comment:"rate limits of this node; see README, Rate limits"`
 	// Tokens lists PKCS#11 tokens by label. A home whose signet.toml has
 	// no [tokens] table yet was made before it existed: see HasTokens.
 	Tokens map[string]Token `toml:"tokens" comment:"PKCS#11 tokens by label: [tokens.LABEL] with module, pin and, when labels repeat, serial. Tokens not listed use [keys]"`
@@ -52,7 +53,7 @@ type Config struct {
 // Token says how this node opens one PKCS#11 token.
 type Token struct {
 	Module string `toml:"module,omitempty" comment:"PKCS#11 module path"`
-	PIN    string `toml:"pin,omitempty" comment:"PIN source: prompt, env:VAR or file:PATH"`
+	PIN    string `toml:"pin,omitempty" comment:"PIN source: prompt, env:VAR, file:PATH, or unlock (given to the running server: signet unlock)"`
 	Serial string `toml:"serial,omitempty" comment:"token serial, to pick one of several tokens with this label"`
 }
 
@@ -66,8 +67,8 @@ type ACME struct {
 // Keys says how CA keys are unlocked.
 type Keys struct {
 	PKCS11Module string `toml:"pkcs11_module,omitempty" comment:"PKCS#11 module of tokens not listed in [tokens]"`
-	PIN          string `toml:"pin,omitempty" comment:"PIN source of tokens not listed in [tokens] or listed without one: prompt, env:VAR or file:PATH"`
-	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR or file:PATH"`
+	PIN          string `toml:"pin,omitempty" comment:"PIN source of tokens not listed in [tokens] or listed without one: prompt, env:VAR, file:PATH or unlock"`
+	Passphrase   string `toml:"passphrase,omitempty" comment:"passphrase source for software keys: prompt, env:VAR, file:PATH or unlock"`
 }
 
 // Server configures signet serve.
@@ -298,6 +299,7 @@ func (c Config) Validate() error {
 	if err := profile.CheckBaseURL(c.BaseURL); err != nil {
 		problems = append(problems, fmt.Sprintf("base_url: %v", err))
 	}
+	problems = append(problems, c.Limits.problems()...)
 	if len(problems) > 0 {
 		return errs.New(errs.Malformed, "%s", strings.Join(problems, "; "))
 	}

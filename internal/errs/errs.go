@@ -7,6 +7,7 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for callers that must react to it.
@@ -21,9 +22,11 @@ const (
 	Conflict                 // the thing exists already or is in the wrong state
 	Unavailable              // a dependency (token, database) cannot be reached now
 	RateLimited              // too many requests
+	Locked                   // the key needs a PIN or passphrase an operator has not given yet (signet unlock)
+	Disabled                 // the authority is out of service (signet authority disable)
 )
 
-var kindNames = [...]string{"internal", "malformed", "not-found", "unauthorized", "rejected", "conflict", "unavailable", "rate-limited"}
+var kindNames = [...]string{"internal", "malformed", "not-found", "unauthorized", "rejected", "conflict", "unavailable", "rate-limited", "locked", "disabled"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -76,4 +79,26 @@ func KindOf(err error) Kind {
 		return e.Kind
 	}
 	return Internal
+}
+
+// later is an error worth retrying after a while.
+type later struct {
+	error
+	after time.Duration
+}
+
+func (l *later) Unwrap() error { return l.error }
+
+// Later marks err as worth retrying after the given time: a rate limit, or
+// a conflict that persisted. The HTTP edge answers it with Retry-After.
+func Later(err error, after time.Duration) error { return &later{err, after} }
+
+// RetryAfter is how long err says to wait before retrying, rounded up to
+// whole seconds (at least one); 0 if it does not say.
+func RetryAfter(err error) int {
+	var l *later
+	if !errors.As(err, &l) {
+		return 0
+	}
+	return max(1, int((l.after+time.Second-1)/time.Second))
 }

@@ -38,6 +38,8 @@ type Home struct {
 	// Notices say what opening the home changed to follow its
 	// configuration (settleACME), for the operator.
 	Notices []string
+
+	unlock Unlock // this run's flags (AdoptKeyURI lists a token's)
 }
 
 // Unlock overrides the configured key sources for one run (CLI flags).
@@ -71,12 +73,47 @@ func Open(ctx context.Context, dir string, u Unlock) (*Home, error) {
 	return h, nil
 }
 
-// open opens what cfg names; only Init creates the store (create).
-func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create bool) (*Home, error) {
-	gate, err := lint.New()
+// OpenReadOnly opens dir for a command that only reads (list, show, audit
+// verify...): it writes nothing, neither in the home nor in an SQLite
+// database (opened read-only), so that it works on a home its user may not
+// write. What Open settles on the way (the EAB key of older homes, token
+// settings stored in key URIs, ACME settings) waits for the next Open.
+func OpenReadOnly(ctx context.Context, dir string) (*Home, error) {
+	cfg, err := config.Load(dir)
 	if err != nil {
 		return nil, err
 	}
+	var st store.Store
+	if config.IsPostgres(cfg.Store) {
+		st, err = OpenStore(ctx, dir, cfg.Store, false)
+	} else {
+		path := config.InHome(dir, strings.TrimPrefix(cfg.Store, "sqlite:"))
+		if _, serr := os.Stat(path); errors.Is(serr, fs.ErrNotExist) {
+			return nil, errs.New(errs.NotFound, "the database %s of the home %s is missing: restore it from a backup (signet never makes a new one for an existing home; signet init makes a new home)", path, dir)
+		}
+		st, err = sqlite.OpenReadOnly(ctx, path)
+		if sqlite.SchemaBehind(err) {
+			return Open(ctx, dir, Unlock{}) // made by an older signet: migrated first
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	keys, err := keyManager(dir, cfg, Unlock{})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	h, err := newHome(dir, cfg, st, keys, Unlock{})
+	if err != nil {
+		st.Close()
+		keys.Close()
+	}
+	return h, err
+}
+
+// open opens what cfg names; only Init creates the store (create).
+func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create bool) (*Home, error) {
 	st, err := OpenStore(ctx, dir, cfg.Store, create)
 	if err != nil {
 		return nil, err
@@ -90,8 +127,22 @@ func open(ctx context.Context, dir string, cfg config.Config, u Unlock, create b
 		st.Close()
 		return nil, err
 	}
+	h, err := newHome(dir, cfg, st, keys, u)
+	if err != nil {
+		st.Close()
+		keys.Close()
+	}
+	return h, err
+}
+
+// newHome wires a store and keys into a Home.
+func newHome(dir string, cfg config.Config, st store.Store, keys *kms.Manager, u Unlock) (*Home, error) {
+	gate, err := lint.New()
+	if err != nil {
+		return nil, err
+	}
 	return &Home{
-		Dir: dir, Config: cfg, Store: st, Keys: keys,
+		Dir: dir, Config: cfg, Store: st, Keys: keys, unlock: u,
 		CA:  ca.New(ca.Options{Store: st, Keys: keys, Lint: gate, BaseURL: cfg.RevocationBaseURL()}),
 		SSH: sshca.New(sshca.Options{Store: st, Keys: keys}),
 	}, nil

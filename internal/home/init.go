@@ -19,6 +19,8 @@ import (
 	"signet/internal/kms"
 	"signet/internal/policy"
 	"signet/internal/profile"
+	"signet/internal/store/postgres"
+	"signet/internal/store/sqlite"
 )
 
 // InitOptions describe a new home.
@@ -107,6 +109,22 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 		}
 		*k = bare
 	}
+	// A token --key names bare opens with --module and --pin: they are
+	// listed as its [tokens.LABEL] rather than as [keys]' defaults.
+	if o.Unlock.Module != "" || o.Unlock.PIN != "" {
+		onToken := false
+		for _, k := range []string{o.RootKey, o.AuthorityKey} {
+			if p, err := kms.ParseURI(k); err == nil && strings.HasPrefix(k, "pkcs11:") && p.Token != "" {
+				if _, listed := cfg.Tokens[p.Token]; !listed {
+					cfg.Tokens[p.Token] = config.Token{Module: o.Unlock.Module, PIN: o.Unlock.PIN}
+				}
+				onToken = true
+			}
+		}
+		if onToken {
+			cfg.Keys.PKCS11Module, cfg.Keys.PIN = "", ""
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -155,7 +173,13 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 		return nil, nil, err
 	}
 	cfg.HasTokens = true
-	h, err := open(ctx, dir, cfg, Unlock{}, true)
+	// On PostgreSQL the new home is made in a SQLite file of the home
+	// first, then copied with the schema in one transaction (finish).
+	staged := cfg
+	if config.IsPostgres(cfg.Store) {
+		staged.Store = stagingDB
+	}
+	h, err := open(ctx, dir, staged, Unlock{}, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,12 +203,67 @@ func Init(ctx context.Context, dir string, o InitOptions) (_ *Home, _ *Report, e
 	if _, err := h.CA.CreateRoot(ctx, ca.RootSpec{CommonName: o.CommonName, Organization: org, KeyURI: rep.RootKey, Actor: o.Actor}); err != nil {
 		return fail(err)
 	}
+	// The key that signs audit checkpoints, beside the root key.
+	auditURI, err := h.AuditKeyURI(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	// A root key given on a token may have one beside it already.
+	if _, err := h.Keys.Signer(ctx, auditURI); errs.KindOf(err) == errs.NotFound {
+		if err := h.GenerateKey(ctx, auditURI, kms.Ed25519, o.Actor); err != nil {
+			return fail(err)
+		}
+		generated = append(generated, auditURI)
+		rep.GeneratedKeys = append(rep.GeneratedKeys, auditURI)
+	} else if err != nil {
+		return fail(err)
+	}
+	if _, _, err := h.AuditKey(ctx, o.Actor); err != nil {
+		return fail(err)
+	}
 	_, err = h.CA.CreateAuthority(ctx, ca.AuthoritySpec{
 		Name: cfg.Server.Authority, Purpose: profile.TLSServer, KeyURI: rep.AuthorityKey, Actor: o.Actor,
 		Policy: policy.Policy{DNS: []string{"*"}, IP: []string{"*"}}, ACME: true, // the first serve offers ACME
 	})
 	if err != nil {
 		return fail(err)
+	}
+	if staged.Store != cfg.Store {
+		return finish(ctx, h, cfg, rep)
+	}
+	return h, rep, nil
+}
+
+// stagingDB is the SQLite file a new home on PostgreSQL is made in.
+const stagingDB = ".init.db"
+
+// finish copies a home made in stagingDB to its PostgreSQL database, schema
+// and rows in one transaction, and returns it on that database.
+func finish(ctx context.Context, staged *Home, cfg config.Config, rep *Report) (*Home, *Report, error) {
+	defer func() {
+		staged.Store.Close()
+		for _, suffix := range []string{"", "-wal", "-shm"} {
+			os.Remove(filepath.Join(staged.Dir, stagingDB+suffix))
+		}
+	}()
+	src, ok := staged.Store.(*sqlite.Store)
+	if !ok {
+		return nil, nil, errs.New(errs.Internal, "the new home was not staged in SQLite")
+	}
+	if err := postgres.Create(ctx, cfg.Store, src); err != nil {
+		staged.Keys.Close()
+		return nil, nil, errs.Wrap(errs.KindOf(err), err, "creating the store %s", config.RedactStore(cfg.Store))
+	}
+	st, err := OpenStore(ctx, staged.Dir, cfg.Store, false)
+	if err != nil {
+		staged.Keys.Close()
+		return nil, nil, err
+	}
+	h, err := newHome(staged.Dir, cfg, st, staged.Keys, staged.unlock)
+	if err != nil {
+		st.Close()
+		staged.Keys.Close()
+		return nil, nil, err
 	}
 	return h, rep, nil
 }

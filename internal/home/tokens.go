@@ -152,11 +152,23 @@ func pinSourceFor(label string, cfg config.Config, add map[string]config.Token, 
 // AdoptKeyURI takes a key URI an operator gave (a flag) and returns what
 // may be stored: without module-path and pin-source. Once they open the
 // token, it lists them in signet.toml's [tokens] (and in the open key
-// manager). A token listed there already must be listed alike.
+// manager). A token listed there already must be listed alike. A URI that
+// names neither, of a token signet.toml does not list, is listed with this
+// run's --module and --pin, if given: later commands need them no more.
 func (h *Home) AdoptKeyURI(ctx context.Context, uri string) (string, error) {
 	bare, label, tok, ok, err := kms.SplitURI(uri)
-	if err != nil || !ok {
+	if err != nil {
 		return bare, err
+	}
+	if !ok {
+		p, err := kms.ParseURI(bare)
+		if err != nil || p.Token == "" || h.unlock.Module == "" && h.unlock.PIN == "" {
+			return bare, nil
+		}
+		if _, listed := h.Config.Tokens[p.Token]; listed {
+			return bare, nil // signet.toml decides; the flags are for this run
+		}
+		label, tok = p.Token, kms.Token{Module: h.unlock.Module, PIN: kms.Source(h.unlock.PIN), Serial: p.Serial}
 	}
 	ct := config.Token{Module: tok.Module, PIN: string(tok.PIN), Serial: tok.Serial}
 	if cur, listed := h.Config.Tokens[label]; listed {

@@ -247,7 +247,10 @@ func (m *Manager) newSecret(src Source, what string) ([]byte, error) {
 
 func (m *Manager) cached(src Source, what string, read func(string) ([]byte, error)) ([]byte, error) {
 	if src == "" {
-		return nil, errs.New(errs.Malformed, "no source configured for the %s: set one (env:VAR, file:PATH or prompt)", what)
+		return nil, errs.New(errs.Malformed, "no source configured for the %s: set one (env:VAR, file:PATH, prompt or unlock)", what)
+	}
+	if given(src) {
+		read = func(what string) ([]byte, error) { return Unlock.Read(what) } // not given yet
 	}
 	m.mu.Lock()
 	if m.closed {

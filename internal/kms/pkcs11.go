@@ -58,6 +58,7 @@ type tokenKey struct {
 type token struct {
 	module string
 	label  string
+	serial string
 	slot   uint
 	c11    *crypto11.Context
 	p      *pkcs11.Ctx
@@ -70,6 +71,7 @@ type token struct {
 type slotToken struct {
 	slot                 uint
 	label, serial, model string
+	flags                uint
 }
 
 // probeTokens lists the tokens a module offers. Caller holds initMu.
@@ -92,6 +94,33 @@ func probeTokens(module string) ([]slotToken, error) {
 	return listTokens(p, module)
 }
 
+// TokenInfo is a token a module offers.
+type TokenInfo struct {
+	Label  string `json:"label"`
+	Serial string `json:"serial"`
+	Slot   uint   `json:"slot"`
+	Model  string `json:"model,omitempty"`
+}
+
+// ListTokens lists the initialized tokens module offers, without logging
+// in to any.
+func ListTokens(module string) ([]TokenInfo, error) {
+	if _, err := os.Stat(module); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "pkcs11: cannot load module %s", module)
+	}
+	initMu.Lock()
+	present, err := probeTokens(module)
+	initMu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TokenInfo, len(present))
+	for i, t := range present {
+		out[i] = TokenInfo{Label: t.label, Serial: t.serial, Slot: t.slot, Model: t.model}
+	}
+	return out, nil
+}
+
 func listTokens(p *pkcs11.Ctx, module string) ([]slotToken, error) {
 	slots, err := p.GetSlotList(true)
 	if err != nil {
@@ -103,7 +132,7 @@ func listTokens(p *pkcs11.Ctx, module string) ([]slotToken, error) {
 		if err != nil || ti.Flags&pkcs11.CKF_TOKEN_INITIALIZED == 0 {
 			continue // pulled out meanwhile, or blank (SoftHSM's spare slot)
 		}
-		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model})
+		out = append(out, slotToken{slot: s, label: ti.Label, serial: ti.SerialNumber, model: ti.Model, flags: ti.Flags})
 	}
 	return out, nil
 }
@@ -239,6 +268,9 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 		return nil, errs.New(errs.Unavailable, "pkcs11: no token %s in module %s; tokens present: %s", u.tokenName(), module, list)
 	}
 
+	if pinSrc == Unlock {
+		pinSrc = givenSource(found.label)
+	}
 	pin, err := m.secret(pinSrc, fmt.Sprintf("PIN for token %q", found.label))
 	if err != nil {
 		return nil, err
@@ -275,7 +307,7 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 			return nil, errs.Wrap(errs.Internal, err, "pkcs11: module %s not initialized after login", module)
 		}
 	}
-	t = &token{module: module, label: found.label, slot: found.slot, c11: c11, p: p}
+	t = &token{module: module, label: found.label, serial: found.serial, slot: found.slot, c11: c11, p: p}
 	// Slot numbers may change across C_Initialize: find the token again.
 	if now, err := listTokens(p, module); err == nil {
 		for _, s := range now {

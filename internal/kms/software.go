@@ -152,14 +152,18 @@ func (m *Manager) openFile(uri string) (crypto.Signer, error) {
 	if block == nil || block.Type != pemEncrypted {
 		return nil, errs.New(errs.Malformed, "%s: not a PEM %q block; signet keeps software keys encrypted", op, pemEncrypted)
 	}
-	pass, err := m.secret(m.opts.Passphrase, "passphrase for key "+path)
+	src := m.opts.Passphrase
+	if src == Unlock {
+		src = givenSource("")
+	}
+	pass, err := m.secret(src, "passphrase for key "+path)
 	if err != nil {
 		return nil, err
 	}
 	key, err := parsePKCS8(block.Bytes, pass)
 	if err != nil {
 		if strings.Contains(err.Error(), "incorrect password") {
-			m.forget(m.opts.Passphrase)
+			m.forget(src)
 			return nil, errs.New(errs.Unauthorized, "%s: wrong passphrase for %s", op, path)
 		}
 		return nil, errs.Wrap(errs.Malformed, err, "%s", op)

@@ -14,7 +14,8 @@ import (
 )
 
 // Source says where a secret (token PIN, key passphrase) comes from: "prompt"
-// (the terminal), "env:VAR" or "file:PATH". It is never the secret itself, so
+// (the terminal), "env:VAR", "file:PATH", or "unlock": an operator gives it
+// to the running server (signet unlock, Manager.Unlock). It is never the secret itself, so
 // a Source may be written in config files and command lines.
 type Source string
 
@@ -24,7 +25,11 @@ type Source string
 // where %d means nothing, name a credential.
 const CredentialsDir = "$CREDENTIALS_DIRECTORY"
 
-const sourceHint = "PINs never go in config or argv; use env:VAR, file:PATH or prompt"
+const sourceHint = "PINs never go in config or argv; use env:VAR, file:PATH, prompt or unlock"
+
+// Unlock is the source of a secret an operator gives at run time, to the
+// running server (signet unlock); until then the keys it opens are locked.
+const Unlock Source = "unlock"
 
 // Minimum lengths, in characters, of secrets signet takes from an operator
 // for something new: the passphrase of a new software key, and an admin
@@ -48,7 +53,7 @@ func CheckLength(secret []byte, min int, what string, src Source) error {
 // else, in particular a literal secret.
 func ParseSource(s string) (Source, error) {
 	switch {
-	case s == "prompt":
+	case s == "prompt", s == string(Unlock):
 		return Source(s), nil
 	case strings.HasPrefix(s, "env:"):
 		name := s[len("env:"):]
@@ -68,7 +73,7 @@ func ParseSource(s string) (Source, error) {
 		return Source("file:" + path), nil
 	}
 	// Do not echo s: it may well be the secret someone tried to pass.
-	return "", errs.New(errs.Malformed, "invalid secret source (want prompt, env:VAR or file:PATH): %s", sourceHint)
+	return "", errs.New(errs.Malformed, "invalid secret source (want prompt, unlock, env:VAR or file:PATH): %s", sourceHint)
 }
 
 // ReadNew reads a secret that is to protect something new. A prompt asks
@@ -110,6 +115,8 @@ func validEnvName(s string) bool {
 func (s Source) Read(what string) ([]byte, error) {
 	var b []byte
 	switch {
+	case s == Unlock:
+		return nil, errs.New(errs.Locked, "the %s is given at run time and has not been: signet unlock gives it to the running server (other commands take --pin or --passphrase)", what)
 	case s == "prompt":
 		tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 		if err != nil {

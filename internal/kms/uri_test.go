@@ -36,7 +36,7 @@ func TestParseURI(t *testing.T) {
 		{"library attrs accepted", "pkcs11:library-manufacturer=OpenSC;library-version=1.2", &kms.URI{}, ""},
 
 		{"pin-value refused", "pkcs11:token=ca?pin-value=123456", nil, "pin-value"},
-		{"literal pin-source refused", "pkcs11:token=ca?pin-source=123456", nil, "env:VAR, file:PATH or prompt"},
+		{"literal pin-source refused", "pkcs11:token=ca?pin-source=123456", nil, "env:VAR, file:PATH, prompt or unlock"},
 		{"wrong scheme", "pkcs12:token=ca", nil, "must start with pkcs11:"},
 		{"no scheme", "token=ca", nil, "must start with pkcs11:"},
 		{"unknown attr", "pkcs11:token=ca;objekt=x", nil, `unknown path attribute "objekt"`},
@@ -187,7 +187,7 @@ func TestParseSource(t *testing.T) {
 				wantKind(t, err, errs.Malformed, tt.in) // a name, not a secret: say which
 				continue
 			}
-			wantKind(t, err, errs.Malformed, "PINs never go in config or argv; use env:VAR, file:PATH or prompt")
+			wantKind(t, err, errs.Malformed, "PINs never go in config or argv; use env:VAR, file:PATH, prompt or unlock")
 			if len(tt.in) > 3 && strings.Contains(err.Error(), tt.in) {
 				t.Errorf("ParseSource(%q) echoes it: %v", tt.in, err)
 			}

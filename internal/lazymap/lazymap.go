@@ -5,6 +5,7 @@ package lazymap
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -40,6 +41,15 @@ func (l *Map[V]) Forget(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.replace(func(m map[string]V) { delete(m, key) })
+}
+
+// Keys lists the keys loaded now.
+func (l *Map[V]) Keys() []string {
+	m := l.m.Load()
+	if m == nil {
+		return nil
+	}
+	return slices.Collect(maps.Keys(*m))
 }
 
 func (l *Map[V]) lookup(key string) (V, bool) {

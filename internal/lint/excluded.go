@@ -8,7 +8,8 @@ type Exclusion struct {
 	Reason string
 }
 
-// Excluded lists every lint of the Sources that the gate skips, each for a
+// Excluded lists every lint of the Sources that the gate skips, for
+// certificates or CRLs, each for a
 // reason that holds for a private CA: its roots are installed by the
 // organisation, not by a browser root program, so the Baseline Requirements
 // rules that exist for the public WebPKI's shared namespace, its registries
@@ -42,6 +43,10 @@ var Excluded = []Exclusion{
 
 	// Cost without benefit.
 	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
+
+	// CRLs: the Baseline Requirements' limits for the public WebPKI's CRLs.
+	{"e_cab_crl_has_valid_reason_code", "BR 7.2.2 allows subscriber CRLs only keyCompromise, affiliationChanged, superseded, cessationOfOperation and privilegeWithdrawn; signet also accepts RFC 5280's cACompromise and aACompromise (a root revoking an authority needs cACompromise). e_crl_has_valid_reason_code still refuses any code outside RFC 5280 5.3.1"},
+	{"e_crl_next_update_invalid", "BR 4.9.7 caps the public WebPKI's nextUpdate at 10 days (12 months for CA CRLs); `signet crl --validity` is the operator's to choose, and an offline root's CRL is signed for months. e_crl_has_next_update still requires a nextUpdate"},
 
 	{"e_ecdsa_small_private_key", "searches for a subscriber ECDSA private key small enough to brute-force: about 200 µs per certificate, two thirds of the gate's time and the largest single cost of issuance. It guards subscribers against their own broken key generator, which in a private PKI only harms that subscriber; signet still refuses weak key sizes and curves (ca.checkSubjectKey) and the authority's own key as a subject key"},
 }

@@ -1,6 +1,7 @@
-// Package lint owns the zlint gate every certificate passes before a CA key
-// signs it: package ca signs the to-be-signed certificate with a throwaway
-// key, hands the DER here, and only signs for real if the gate passes.
+// Package lint owns the zlint gate every certificate and CRL passes before
+// a CA key signs it: package ca signs the to-be-signed certificate or CRL
+// with a throwaway key, hands the DER here, and only signs for real if the
+// gate passes.
 package lint
 
 import (
@@ -23,6 +24,7 @@ import (
 type Gate struct {
 	registry zl.Registry
 	lints    []built
+	crlLints []builtCRL
 }
 
 // built is one lint made and configured once. zlint's own Execute makes
@@ -82,6 +84,13 @@ func New() (*Gate, error) {
 			return nil, errs.Wrap(errs.Internal, err, "cannot configure lint %s", meta.Name)
 		}
 		g.lints = append(g.lints, built{meta: meta, lint: l})
+	}
+	for _, meta := range reg.RevocationListLints().Lints() {
+		l := meta.Lint()
+		if err := config.MaybeConfigure(l, meta.Name); err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "cannot configure lint %s", meta.Name)
+		}
+		g.crlLints = append(g.crlLints, builtCRL{meta: meta, lint: l})
 	}
 	return g, nil
 }

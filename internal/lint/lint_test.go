@@ -280,6 +280,11 @@ func TestExcludedDocumented(t *testing.T) {
 			t.Errorf("excluded lint %s still runs", b.meta.Name)
 		}
 	}
+	for _, b := range testGate(t).crlLints {
+		if seen[b.meta.Name] {
+			t.Errorf("excluded CRL lint %s still runs", b.meta.Name)
+		}
+	}
 }
 
 // TestConcurrent runs the gate from many goroutines (run with -race).

@@ -102,7 +102,7 @@ func (s *Service) signCRLs(ctx context.Context, a *authority, shards []int, whol
 	}
 	n := len(a.shards)
 	a.mu.RUnlock()
-	req := ca.CRLRequest{Authority: a.rec.Name, Validity: s.o.CRLValidity, Progress: progress}
+	req := ca.CRLRequest{Authority: a.rec.Name, Validity: s.o.CRLValidity, Progress: progress, Actor: "revocation"}
 	for _, sh := range shards {
 		req.Shards = append(req.Shards, ca.CRLShard{Shard: sh, Entries: listedEntries(lists[sh])})
 	}
@@ -240,7 +240,7 @@ func SignAll(ctx context.Context, o Options, name string, whole bool, progress f
 	if progress != nil {
 		progress(Progress{Loaded: n})
 	}
-	req := ca.CRLRequest{Authority: name, Validity: o.CRLValidity, Progress: func(c ca.SignedCRL) {
+	req := ca.CRLRequest{Authority: name, Validity: o.CRLValidity, Actor: "revocation", Progress: func(c ca.SignedCRL) {
 		lists[max(c.Shard, 0)] = nil
 		if progress != nil {
 			progress(Progress{Loaded: n, Signed: &c})

@@ -94,8 +94,8 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if r := a.ocsp.cached(k, now); r != nil {
 		return r, nil
 	}
-	if s.o.Shared != nil && !s.leadingOCSP.Load() {
-		return s.respondFollower(a, k)
+	if s.o.Shared != nil && !s.leadingOCSP.Load() || s.o.Published != nil && a.ocsp.signer.Load() == nil {
+		return s.respondFollower(a, k) // another node signs, or no responder here yet: what was kept
 	}
 	a.ocsp.signMu.Lock()
 	defer a.ocsp.signMu.Unlock()
@@ -143,10 +143,13 @@ var testHookSigned func()
 // the serial (found false: nothing).
 func (s *Service) sign(a *authority, k respKey, serial *big.Int, e entry, found bool) (*response, error) {
 	signer := a.ocsp.signer.Load()
-	if signer == nil {
+	now := s.now().UTC().Truncate(time.Second)
+	// A locked authority signs nothing new, not even with its delegated
+	// responder: what was signed is served until its nextUpdate, then
+	// tryLater. Nor does an expired responder sign.
+	if signer == nil || !now.Before(signer.Cert.NotAfter) || s.o.CA.State(a.rec.Name).State == ca.Locked {
 		return nil, errNoResponder
 	}
-	now := s.now().UTC().Truncate(time.Second)
 	st := ca.OCSPStatus{Serial: serial, Hash: k.hash, Status: ocsp.Unknown, ThisUpdate: now, NextUpdate: now.Add(s.o.OCSPValidity)}
 	if found && e.notAfter > unix32(crlCutoff(now, s.o.CRLValidity)) {
 		st.Status = ocsp.Good

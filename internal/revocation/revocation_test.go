@@ -57,7 +57,11 @@ func (f *fixture) advance(d time.Duration) {
 	f.mu.Unlock()
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixtureKeys(t, false) }
+
+// newFixtureKeys is newFixture; with unlock, the CA's keys take their
+// passphrase at run time (kms.Unlock), given before the first refresh.
+func newFixtureKeys(t testing.TB, unlock bool) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -66,6 +70,13 @@ func newFixture(t testing.TB) *fixture {
 	t.Cleanup(func() { keys.Close() })
 	for _, uri := range []string{"file:root.key", "file:web.key"} {
 		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if unlock {
+		keys = kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Unlock})
+		t.Cleanup(func() { keys.Close() })
+		if err := keys.Unlock(ctx, "", []byte("test passphrase"), false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -575,4 +586,45 @@ func TestOCSPPaddedRequests(t *testing.T) {
 	if responses != 1 || raw != 1 {
 		t.Errorf("after 501 requests for one certificate: %d cached responses and %d request-bytes entries, want 1 and 1", responses, raw)
 	}
+}
+
+// TestLockedSignsNothing: once its authority is locked, OCSP answers what
+// was signed until its nextUpdate and then tryLater; nothing is signed,
+// with the CA key or the delegated responder's.
+func TestLockedSignsNothing(t *testing.T) {
+	f := newFixtureKeys(t, true)
+	ctx := context.Background()
+	c := f.issue(t, 0)
+	req := ocspRequest(t, c, f.issuer, crypto.SHA1)
+	_, before := f.post(t, req)
+	if r, err := ocsp.ParseResponseForCert(before, c, f.issuer); err != nil || r.Status != ocsp.Good {
+		t.Fatalf("before lock: %+v, %v", r, err)
+	}
+	if err := f.ca.Lock(ctx, ca.Target{Authority: "web"}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"root", "web"} { // as serve checks them after a lock
+		if st := f.ca.Check(ctx, mustAuthority(t, f.store, name)); st.State != ca.Locked {
+			t.Fatalf("%s after lock: %+v", name, st)
+		}
+	}
+	if _, again := f.post(t, req); !bytes.Equal(again, before) {
+		t.Error("locked: the response signed before is not served as it was")
+	}
+	f.advance(25 * time.Hour) // past the response's nextUpdate
+	if err := f.svc.Refresh(ctx); err != nil {
+		t.Fatalf("refresh while locked: %v", err)
+	}
+	if _, der := f.post(t, req); !bytes.Equal(der, ocsp.TryLaterErrorResponse) {
+		t.Errorf("locked, past nextUpdate: %x, want tryLater", der)
+	}
+}
+
+func mustAuthority(t *testing.T, st store.Store, name string) store.Authority {
+	t.Helper()
+	a, err := st.Authority(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

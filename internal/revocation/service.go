@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +52,9 @@ type Options struct {
 	// that signs and carries what it signs to the others (see shared.go).
 	// Nil: this node is alone and does every job.
 	Shared store.Shared
+	// Published, when set, keeps what this node signs for its next start
+	// (persist.go); Shared's is taken when nil.
+	Published store.Published
 }
 
 // Service mirrors certificate status and keeps CRLs and OCSP responses signed.
@@ -67,8 +72,11 @@ type Service struct {
 
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
+	tried map[string]time.Time // an unavailable authority's last try (mayTry)
+
 	leadingCRL, leadingOCSP atomic.Bool // with Shared: this node's jobs now
-	crlVersion              int64       // with Shared: the last published CRL loaded
+	crlVersion              int64       // with Published: the last published CRL loaded
+	resumed                 bool        // with Published: the kept CRLs were installed (resume)
 }
 
 // rawHit is what a request's bytes name; the response itself is looked up
@@ -104,13 +112,16 @@ func (o Options) withDefaults() Options {
 	if o.Clock == nil {
 		o.Clock = time.Now
 	}
+	if o.Published == nil && o.Shared != nil {
+		o.Published = o.Shared
+	}
 	return o
 }
 
 // New returns a service; Refresh or Run fill it.
 func New(o Options) *Service {
 	o = o.withDefaults()
-	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1)}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{}}
 	m := map[string]*authority{}
 	s.authorities.Store(&m)
 	if o.CA != nil {
@@ -202,6 +213,12 @@ func (s *Service) Refresh(ctx context.Context) error {
 		return err
 	}
 	s.seq = head
+	if s.o.Published != nil && !s.resumed {
+		if err := s.resume(ctx, auths, dirty); err != nil {
+			s.o.Log.Warn("the CRLs kept in the store do not load; signing new ones", "err", err)
+		}
+		s.resumed = true
+	}
 	if now.Sub(s.lastPurge) > time.Hour {
 		for _, a := range auths {
 			a.purge(crlCutoff(now, s.o.CRLValidity))
@@ -212,20 +229,31 @@ func (s *Service) Refresh(ctx context.Context) error {
 		return s.refreshShared(ctx, auths, dirty, changed)
 	}
 	var errList []error
+	var docs []store.RevocationDoc
 	for _, a := range auths {
+		if !s.mayTry(a.rec.Name, now) {
+			continue
+		}
 		if stale, whole := s.staleShards(a, dirty[a]), s.wholeDue(a, dirty[a]); len(stale) > 0 || whole {
-			if _, err := s.signCRLs(ctx, a, stale, whole, nil); err != nil {
+			signed, err := s.signCRLs(ctx, a, stale, whole, nil)
+			if err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 			}
+			docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 		}
 		if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
 			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 		}
+		if s.o.Published != nil {
+			docs = append(docs, s.unpublished(a)...)
+		}
 	}
-	if len(errList) > 0 {
-		return errList[0]
+	if s.o.Published != nil {
+		if err := s.o.Published.PublishRevocation(ctx, docs); err != nil {
+			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "keeping the signed CRLs and OCSP responses"))
+		}
 	}
-	return nil
+	return errors.Join(errList...)
 }
 
 // loadAuthorities returns the served authorities, adding any new in the
@@ -278,6 +306,26 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 }
 
 func (s *Service) authority(name string) *authority { return (*s.authorities.Load())[name] }
+
+// retryUnavailable is how often an authority that cannot sign is tried
+// again by the refresh (issuance, signet unlock and SIGHUP try at once).
+const retryUnavailable = time.Minute
+
+// mayTry reports whether to sign for an authority now: never while it is
+// locked (what it signed before is served until it expires), and once per
+// retryUnavailable while it is unavailable. Called under refreshMu.
+func (s *Service) mayTry(name string, now time.Time) bool {
+	switch s.o.CA.State(name).State {
+	case ca.Locked:
+		return false
+	case ca.Unavailable:
+		if now.Sub(s.tried[name]) < retryUnavailable {
+			return false
+		}
+		s.tried[name] = now
+	}
+	return true
+}
 
 func etag(der []byte) string {
 	sum := sha256.Sum256(der)

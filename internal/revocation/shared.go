@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
+	"slices"
 	"time"
 
 	"signet/internal/ca"
@@ -54,20 +55,18 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 	s.leadingOCSP.Store(leadOCSP)
 	var docs []store.RevocationDoc
 	for _, a := range auths {
-		whole := s.wholeDue(a, dirty[a]) // on followers too: a new leader re-signs what it saw revoked
-		if leadCRL {
+		whole := s.wholeDue(a, dirty[a])         // on followers too: a new leader re-signs what it saw revoked
+		locked := !s.mayTry(a.rec.Name, s.now()) // signs nothing: what was published is served
+		if leadCRL && !locked {
 			if stale := s.staleShards(a, dirty[a]); len(stale) > 0 || whole {
 				signed, err := s.signCRLs(ctx, a, stale, whole, nil)
 				if err != nil {
 					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "CRLs of %s", a.rec.Name))
 				}
-				for _, c := range signed {
-					docs = append(docs, store.RevocationDoc{Kind: "crl", Authority: a.rec.Name, Shard: c.Shard, DER: c.DER,
-						ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate})
-				}
+				docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 			}
 		}
-		if leadOCSP {
+		if leadOCSP && !locked {
 			if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 			} else {
@@ -157,7 +156,7 @@ func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := s.o.Shared.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
+	d, err := s.o.Published.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
 	now := s.now()
 	if err != nil || d.Revoked != e.revoked || !now.Before(d.NextUpdate) {
 		if err != nil && errs.KindOf(err) != errs.NotFound {
@@ -176,7 +175,7 @@ func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 
 // loadPublishedCRLs installs the CRLs published since the last call.
 func (s *Service) loadPublishedCRLs(ctx context.Context, auths map[string]*authority) error {
-	v, err := s.o.Shared.PublishedCRLs(ctx, s.crlVersion, func(d store.RevocationDoc) error {
+	v, err := s.o.Published.PublishedCRLs(ctx, s.crlVersion, func(d store.RevocationDoc) error {
 		a := auths[d.Authority]
 		if a == nil {
 			return nil

@@ -92,10 +92,15 @@ func decodeStrict(body []byte, v any) error {
 }
 
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	return readBodyMax(w, r, maxBody)
+}
+
+// readBodyMax reads a request body of at most limit bytes.
+func readBodyMax(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
-		return nil, errs.New(errs.Malformed, "request body is larger than %d bytes", maxBody)
+		return nil, errs.New(errs.Malformed, "request body is larger than %d bytes", limit)
 	}
 	if err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "reading the request body")
@@ -116,6 +121,10 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	req.Authority, req.Actor = r.PathValue("name"), actor
+	if err := s.o.Limits.Certificate(req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
 	iss, err := s.o.CA.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -144,6 +153,8 @@ type authorityOut struct {
 	Validity string          `json:"default_validity,omitempty"`
 	ACME     bool            `json:"acme"`
 	EAB      bool            `json:"require_eab"`
+	Enabled  bool            `json:"enabled"`
+	State    ca.State        `json:"state"`
 }
 
 func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
@@ -156,7 +167,10 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 	for i, a := range list {
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB,
+			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB, Enabled: !a.Disabled, State: s.o.CA.State(a.Name).State,
+		}
+		if a.Disabled {
+			out[i].State = ca.Disabled
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))

@@ -40,3 +40,37 @@ func ServePlain(ctx context.Context, ln net.Listener, h http.Handler, log *slog.
 	}
 	return err
 }
+
+// WithAudit serves, before next, the audit log's public key (GET
+// /audit/key, the note verifier key) and the newest checkpoint this node
+// signed (GET /audit/checkpoint, a C2SP signed note; 404 until there is one,
+// and on a node that does not sign them).
+func WithAudit(next http.Handler, latest func() []byte, vkey string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body []byte
+		switch r.URL.Path {
+		case "/audit/key":
+			if vkey == "" {
+				http.Error(w, "the audit key is locked and this home has not recorded its verifier key yet: signet unlock opens it", http.StatusServiceUnavailable)
+				return
+			}
+			body = []byte(vkey + "\n")
+		case "/audit/checkpoint":
+			if body = latest(); body == nil {
+				http.Error(w, "no checkpoint signed on this node: the node that signs CRLs signs checkpoints, once it has started", http.StatusNotFound)
+				return
+			}
+		default:
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-cache")
+		w.Write(body)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"signet/internal/errs"
 )
@@ -26,6 +27,8 @@ var statusOf = map[errs.Kind]int{
 	errs.Conflict:     http.StatusConflict,
 	errs.Unavailable:  http.StatusServiceUnavailable,
 	errs.RateLimited:  http.StatusTooManyRequests,
+	errs.Locked:       http.StatusServiceUnavailable,
+	errs.Disabled:     http.StatusServiceUnavailable,
 }
 
 // writeProblem answers err as a problem document. Internal errors are
@@ -39,8 +42,16 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, err 
 	if kind != errs.Internal {
 		p.Detail = err.Error()
 	}
+	if after := errs.RetryAfter(err); after > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+	}
 	if kind == errs.Unauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="signet"`)
+	}
+	if p.Status == http.StatusServiceUnavailable {
+		// An authority locked, out of service or whose token is away: an
+		// operator's action brings it back; ask again in a while.
+		w.Header().Set("Retry-After", "60")
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.Header().Set("Cache-Control", "no-store")

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,15 +14,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/limits"
 	"signet/internal/profile"
 	"signet/internal/sshca"
 	"signet/internal/store"
@@ -33,20 +37,28 @@ type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
+	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
 }
 
 // Options configure a Server.
 type Options struct {
-	CA              *ca.CA
-	SSH             *sshca.CA // nil: no SSH endpoints
-	Store           Store
-	Log             *slog.Logger
-	AdminToken      []byte   // bearer token for /api/v1; empty disables token authentication
-	AdminAuthority  string   // tls-client authority whose certificates authenticate to /api/v1; "" none
-	Authority       string   // authority that issues the server's own certificate
-	Names           []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
-	ShutdownTimeout time.Duration
-	ACME            http.Handler // serves /acme/ when set (acme/wfe)
+	CA             *ca.CA
+	SSH            *sshca.CA // nil: no SSH endpoints
+	Store          Store
+	Log            *slog.Logger
+	AdminToken     []byte   // bearer token for /api/v1; empty disables token authentication
+	AdminAuthority string   // tls-client authority whose certificates authenticate to /api/v1; "" none
+	Authority      string   // authority that issues the server's own certificate
+	Names          []string // names in that certificate; nil: localhost, 127.0.0.1, ::1, host name
+	// OwnKeyFile is the server's TLS key, a node key made on first use
+	// (never a CA key), and OwnCertFile its certificate, reused across
+	// starts while valid (nodekey.go). "": a fresh in-memory key each start.
+	OwnKeyFile, OwnCertFile string
+	ShutdownTimeout         time.Duration
+	ACME                    http.Handler // serves /acme/ when set (acme/wfe)
+	// Limits are the rate limits of /api/v1 (certificates per authority,
+	// failed authentications per source address); nil limits nothing.
+	Limits *limits.Limits
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
@@ -59,6 +71,9 @@ type Server struct {
 	mux       *http.ServeMux
 	adminCA   *x509.Certificate // issuer of administrators' client certificates; nil: none
 	adminPool *x509.CertPool    // adminCA alone: the trust anchor for them
+
+	own        *ownCert    // the server's own certificate, once TLSConfig made it
+	selfSigned atomic.Bool // own is self-signed: its authority could not issue it at start
 }
 
 // New builds the routes.
@@ -73,6 +88,9 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /health", s.health)
 	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
 	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
+	s.mux.Handle("GET /api/v1/status", s.authenticated(s.status))
+	s.mux.Handle("POST /api/v1/unlock", s.authenticated(s.unlock))
+	s.mux.Handle("POST /api/v1/lock", s.authenticated(s.lock))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	if o.SSH != nil {
@@ -130,10 +148,32 @@ var tls12Suites = []uint16{
 // revoked must not cost its holder /health or ACME. Only the admin routes
 // check it (admin), and refuse it with a problem document.
 func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
-	own, err := newOwnCert(ctx, s.issueOwn, s.o.Log)
-	if err != nil {
+	issue := func(ctx context.Context) (*tls.Certificate, error) {
+		c, err := s.issueOwn(ctx)
+		if err == nil {
+			s.selfSigned.Store(false)
+		}
+		return c, err
+	}
+	own, err := newOwnCert(ctx, issue, s.o.Log)
+	switch k := errs.KindOf(err); {
+	case err == nil:
+	case k == errs.Locked || k == errs.Unavailable || k == errs.Disabled:
+		// Its authority cannot sign now: serve anyway, self-signed,
+		// until it can (Recheck).
+		own = &ownCert{issue: issue, log: s.o.Log, now: time.Now, renewed: make(chan struct{}, 1)}
+		c, serr := s.selfSignedCert()
+		if serr != nil {
+			return nil, serr
+		}
+		own.cur.Store(c)
+		s.selfSigned.Store(true)
+		s.o.Log.Warn("the server's own certificate is self-signed: its authority cannot issue it now; clients verify it by its fingerprint until it is unlocked",
+			"authority", s.o.Authority, "sha256", Fingerprint(c.Leaf), "err", err)
+	default:
 		return nil, err
 	}
+	s.own = own
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, CipherSuites: tls12Suites, GetCertificate: own.get}
 	if s.o.AdminAuthority != "" {
 		if s.adminCA, err = s.adminAuthority(ctx); err != nil {
@@ -147,13 +187,31 @@ func (s *Server) TLSConfig(ctx context.Context) (*tls.Config, error) {
 	return cfg, nil
 }
 
-// issueOwn issues a certificate for the server's names with a fresh
-// in-memory key; the key is never written anywhere.
-func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "server key")
+// SelfSigned reports whether the server serves a self-signed certificate
+// (its authority could not issue one at start).
+func (s *Server) SelfSigned() bool { return s.selfSigned.Load() }
+
+// Fingerprint is a certificate's SHA-256 fingerprint as signet prints it
+// and signet unlock --fingerprint takes it: hex, colon-separated.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
 	}
+	return strings.Join(parts, ":")
+}
+
+// selfSignedCert makes a certificate for the server's names signed by its
+// own fresh in-memory key, for when its authority cannot issue one.
+func (s *Server) selfSignedCert() (*tls.Certificate, error) {
+	dns, ips := splitNames(s.names())
+	return ca.SelfSignedServer(dns, ips)
+}
+
+// names are the names the server's certificate holds: Options.Names, or
+// localhost, its loopback addresses and the host name.
+func (s *Server) names() []string {
 	names := s.o.Names
 	if len(names) == 0 {
 		names = []string{"localhost", "127.0.0.1", "::1"}
@@ -161,14 +219,44 @@ func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 			names = append(names, strings.ToLower(host))
 		}
 	}
-	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server"}
+	return names
+}
+
+// splitNames sets DNS names and IP addresses apart.
+func splitNames(names []string) (dns []string, ips []net.IP) {
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
-			req.IPAddresses = append(req.IPAddresses, ip)
+			ips = append(ips, ip)
 		} else {
-			req.DNSNames = append(req.DNSNames, n)
+			dns = append(dns, n)
 		}
 	}
+	return dns, ips
+}
+
+// issueOwn returns the server's certificate for its names: with
+// OwnKeyFile, the stored one while it is to be used (nodekey.go), else one
+// issued now for the node key and stored; without, one issued for a fresh
+// in-memory key that is never written anywhere.
+func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
+	var key crypto.Signer
+	var err error
+	if s.o.OwnKeyFile != "" {
+		key, err = s.nodeKey(ctx)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return nil, errs.Wrap(errs.KindOf(err), err, "server key")
+	}
+	names := s.names()
+	if s.o.OwnKeyFile != "" && s.o.OwnCertFile != "" {
+		if c := s.storedOwn(ctx, key, names, time.Now()); c != nil {
+			return c, nil
+		}
+	}
+	req := ca.Request{Authority: s.o.Authority, PublicKey: key.Public(), Actor: "server", Internal: true}
+	req.DNSNames, req.IPAddresses = splitNames(names)
 	iss, err := s.o.CA.Issue(ctx, req)
 	if err != nil {
 		return nil, errs.Wrap(errs.KindOf(err), err, "issuing the server certificate from authority %q", s.o.Authority)
@@ -177,7 +265,13 @@ func (s *Server) issueOwn(ctx context.Context) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "server certificate")
 	}
-	return &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}, nil
+	c := &tls.Certificate{Certificate: append([][]byte{iss.DER}, iss.Chain...), PrivateKey: key, Leaf: leaf}
+	if s.o.OwnCertFile != "" {
+		if err := s.storeOwn(c); err != nil {
+			s.o.Log.Warn("cannot store the server certificate; the next start issues another", "err", err)
+		}
+	}
+	return c, nil
 }
 
 // adminAuthority loads the certificate of the authority whose client
@@ -222,22 +316,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	return err
 }
 
-func (s *Server) health(w http.ResponseWriter, r *http.Request) {
-	h := map[string]any{"status": "ok"}
-	if s.o.Warnings != nil {
-		if ws := s.o.Warnings(r.Context()); len(ws) > 0 {
-			h["warnings"] = ws
-		}
-	}
-	writeJSON(w, http.StatusOK, h)
-}
-
 // authenticated admits requests bearing the admin token, or a valid,
 // unrevoked client certificate from the admin authority.
 func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, actor string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.o.Limits.CanAuthenticate(r); err != nil {
+			writeProblem(w, r, s.o.Log, err)
+			return
+		}
 		actor, err := s.admin(r)
 		if err != nil {
+			s.o.Limits.AuthenticationFailed(r)
 			writeProblem(w, r, s.o.Log, err)
 			return
 		}

@@ -74,6 +74,14 @@ func (s *Server) sshSign(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	req.Authority, req.Actor = r.PathValue("name"), actor
+	if err := s.o.CA.InService(r.Context(), req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if err := s.o.Limits.Certificate(req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
 	iss, err := s.o.SSH.Issue(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)

@@ -33,7 +33,7 @@ func (c *CA) AddKey(ctx context.Context, authority, uri string, activate bool, a
 	if activate {
 		k.State = store.SSHKeyActive
 	}
-	ev := c.event(audit.KindSSHKeyAdd, k.Fingerprint, actor, authority, map[string]any{"key": uri, "state": k.State, "public_key": k.PublicKey})
+	ev := c.event(audit.Event{Kind: audit.KindSSHKeyAdd, Actor: actor, Authority: authority, Subject: k.Fingerprint}, map[string]any{"key": uri, "state": k.State, "public_key": k.PublicKey})
 	err = c.store.AddSSHKey(ctx, k, ev)
 	c.forget(authority)
 	return k, err
@@ -54,7 +54,7 @@ func (c *CA) SetKeyState(ctx context.Context, authority, fingerprint string, sta
 	if k.State == store.SSHKeyActive && (state == store.SSHKeyRetired || state == store.SSHKeyTrusted) {
 		return k, errs.New(errs.Conflict, "key %s signs for %q: activate another key first ('signet ssh key add --activate' or 'signet ssh key activate')", k.Fingerprint, authority)
 	}
-	ev := c.event(audit.KindSSHKeyState, k.Fingerprint, actor, authority, map[string]any{"from": k.State, "to": state, "key": k.KeyURI})
+	ev := c.event(audit.Event{Kind: audit.KindSSHKeyState, Actor: actor, Authority: authority, Subject: k.Fingerprint}, map[string]any{"from": k.State, "to": state, "key": k.KeyURI})
 	if err := c.store.SetSSHKeyState(ctx, authority, k.Fingerprint, state, ev); err != nil {
 		return k, err
 	}

@@ -15,7 +15,7 @@ func (c *CA) Revoke(ctx context.Context, authority string, serial uint64, actor 
 	if _, err := c.sshAuthority(ctx, authority); err != nil {
 		return err
 	}
-	ev := c.event(audit.KindSSHCertificateRevoke, store.SSHSubject(serial), actor, authority, map[string]any{"by": store.RevokedBySerial})
+	ev := c.event(audit.Event{Kind: audit.KindSSHCertificateRevoke, Actor: actor, Authority: authority, Subject: store.SSHSubject(serial)}, map[string]any{"by": store.RevokedBySerial})
 	return c.store.RevokeSSHCertificate(ctx, serial, c.now().UTC(), ev)
 }
 
@@ -27,7 +27,7 @@ func (c *CA) RevokeKeyID(ctx context.Context, authority, keyID, actor string) (i
 	if _, err := c.sshAuthority(ctx, authority); err != nil {
 		return 0, err
 	}
-	ev := c.event(audit.KindSSHCertificateRevoke, "ssh-key-id:"+keyID, actor, authority, map[string]any{"by": store.RevokedByKeyID, "key_id": keyID})
+	ev := c.event(audit.Event{Kind: audit.KindSSHCertificateRevoke, Actor: actor, Authority: authority, Subject: "ssh-key-id:" + keyID}, map[string]any{"by": store.RevokedByKeyID, "key_id": keyID})
 	return c.store.RevokeSSHKeyID(ctx, authority, keyID, c.now().UTC(), ev)
 }
 

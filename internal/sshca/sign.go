@@ -192,14 +192,14 @@ func (c *CA) sign(ctx context.Context, req Request) (_ *Issued, retry bool, _ er
 		ValidBefore: time.Unix(int64(cert.ValidBefore), 0).UTC(), Status: store.Valid, Requester: req.Actor,
 		Cert: blob,
 	}
-	ev := c.event(audit.KindSSHCertificateIssue, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, issueData{
+	ev := c.event(audit.Event{Kind: audit.KindSSHCertificateIssue, Actor: req.Actor, Authority: a.rec.Name, Subject: store.SSHSubject(cert.Serial)}, issueData{
 		CAKey: a.key.Fingerprint, Key: fingerprint(key), KeyID: cert.KeyId, Principals: cert.ValidPrincipals,
 		Type: req.Type, ValidBefore: rec.ValidBefore.Format(time.RFC3339Nano),
 	})
 	if err := c.store.RecordSSHCertificate(ctx, rec, ev); err != nil {
 		// Signed but never issued (the key rolled over meanwhile, the store
 		// is down): as ca does for X.509, the log accounts for the signature.
-		discard := c.event(audit.KindSSHCertificateDiscard, store.SSHSubject(cert.Serial), req.Actor, a.rec.Name, map[string]string{
+		discard := c.event(audit.Event{Kind: audit.KindSSHCertificateDiscard, Actor: req.Actor, Authority: a.rec.Name, Subject: store.SSHSubject(cert.Serial)}, map[string]string{
 			"reason": err.Error(), "ca_key": a.key.Fingerprint,
 		})
 		retry := errs.KindOf(err) == errs.Conflict

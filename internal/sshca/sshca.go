@@ -11,7 +11,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/json"
 	"strings"
 	"time"
 
@@ -92,6 +91,14 @@ func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
 // forget drops a cached authority after its keys changed.
 func (c *CA) forget(name string) { c.auths.Forget(name) }
 
+// Reset drops every cached authority, with its opened key: after a lock
+// or unlock (signet lock, signet unlock) each opens its key afresh.
+func (c *CA) Reset() {
+	for _, name := range c.auths.Keys() {
+		c.auths.Forget(name)
+	}
+}
+
 // load reads an SSH authority, opens its active key and checks the key is
 // the one recorded. Loads of one CA are serialised.
 func (c *CA) load(ctx context.Context, name string) (*authority, error) {
@@ -136,10 +143,8 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	return a, nil
 }
 
-func (c *CA) event(kind, subject, actor, authority string, data any) audit.Event {
-	raw, _ := json.Marshal(data) // maps and structs of strings, times and slices always encode
-	return audit.Event{Time: c.now().UTC(), Kind: kind, Actor: actor, Authority: authority, Subject: subject, Data: raw}
-}
+// event stamps e, whose fields are named at the call, with the CA's clock.
+func (c *CA) event(e audit.Event, data any) audit.Event { return e.Stamp(c.now(), data) }
 
 // NewSigner wraps a CA key for SSH, refusing key types OpenSSH would not
 // trust as a CA. RSA keys sign with rsa-sha2-512 only: ssh-rsa (SHA-1)

@@ -22,10 +22,22 @@ type ACME interface {
 	CreateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 	ACMEAccount(ctx context.Context, id string) (ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (ACMEAccount, error)
-	// UpdateACMEAccount replaces the contacts, status and key of an account
-	// (update, deactivation, key rollover) with its event. errs.Conflict if
-	// the new KeyID belongs to another account of the authority.
-	UpdateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
+
+	// The account changes are compare-and-set, one method per change: a is
+	// the account as the caller read it, and each writes only its own
+	// columns, with its event, if the stored account is still valid with
+	// key a.KeyID. Otherwise errs.Conflict (the caller reads again and
+	// decides), or errs.NotFound if the account is gone. Nothing ever makes
+	// a deactivated account valid again.
+
+	// UpdateACMEAccountContacts replaces the contacts of account a.
+	UpdateACMEAccountContacts(ctx context.Context, a ACMEAccount, contacts []string, ev audit.Event) error
+	// ChangeACMEAccountKey rolls account a over from key a.KeyID to
+	// keyID, key; errs.Conflict also if another account of the authority
+	// has that key.
+	ChangeACMEAccountKey(ctx context.Context, a ACMEAccount, keyID string, key []byte, ev audit.Event) error
+	// DeactivateACMEAccount deactivates account a for good.
+	DeactivateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 
 	// CreateACMEOrder records a new order at Version 1.
 	CreateACMEOrder(ctx context.Context, o ACMEOrder) error
@@ -36,10 +48,15 @@ type ACME interface {
 	// and bumps the version; errs.Conflict if another writer got there
 	// first (the caller reads again and decides), errs.NotFound if gone.
 	UpdateACMEOrder(ctx context.Context, o ACMEOrder) error
-	// DeleteStaleACMEOrders removes orders that expired before t and did
-	// not end with a certificate, and orders whose certificate expired
-	// before t. It returns how many went.
-	DeleteStaleACMEOrders(ctx context.Context, t time.Time) (int64, error)
+	// DeleteStaleACMEOrders removes up to limit orders (with their
+	// authorizations) that expired before t and did not end with a
+	// certificate, or whose certificate expired before t. It returns how
+	// many went; fewer than limit when no more are stale.
+	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
+	// ACMEAccountLoad counts what the rate limits of an account need:
+	// its orders created since since, and the pending authorizations of its
+	// orders that have not expired by now.
+	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (ACMEAccountLoad, error)
 
 	// CreateEABKey records an external account binding key (sealed by the
 	// caller) with its acme.eab.create event; errs.Conflict on a duplicate ID.
@@ -116,6 +133,23 @@ type ACMEOrder struct {
 	ErrorDetail string
 	CreatedAt   time.Time
 	Version     int64
+}
+
+// ACMEAccountLoad is what an account has asked for lately (ACMEAccountLoad).
+type ACMEAccountLoad struct {
+	OrdersSince   int
+	PendingAuthzs int
+}
+
+// PendingAuthzs counts the order's pending authorizations.
+func (o ACMEOrder) PendingAuthzs() int {
+	n := 0
+	for _, az := range o.Authzs {
+		if az.Status == StatusPending {
+			n++
+		}
+	}
+	return n
 }
 
 // ACMEOrderFilter selects orders; zero fields match anything, but at least

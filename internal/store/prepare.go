@@ -189,13 +189,13 @@ func PrepareCreateACMEAccount(a ACMEAccount, ev audit.Event, now func() time.Tim
 	return a, ev, nil
 }
 
-// PrepareUpdateACMEAccount prepares an UpdateACMEAccount call, whose event
-// may be of any kind (update, deactivation, key rollover).
-func PrepareUpdateACMEAccount(a ACMEAccount, ev audit.Event) (audit.Event, error) {
-	if err := CheckACMEAccount(a); err != nil {
-		return ev, err
+// PrepareChangeACMEAccount prepares an account change of kind (update,
+// deactivation, key rollover) to a, the account as the caller read it.
+func PrepareChangeACMEAccount(a ACMEAccount, kind string, ev audit.Event) (audit.Event, error) {
+	if a.ID == "" || a.Authority == "" || a.KeyID == "" {
+		return ev, errs.New(errs.Malformed, "an ACME account change needs the account's ID, authority and key as read")
 	}
-	return PrepareEvent(ev, "", a.ID, a.Authority)
+	return PrepareEvent(ev, kind, a.ID, a.Authority)
 }
 
 // PrepareCreateACMEOrder prepares a CreateACMEOrder call.

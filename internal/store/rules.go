@@ -145,14 +145,28 @@ func CheckBindEABKey(a ACMEAccount, keyAuthority, boundTo string) error {
 	return nil
 }
 
-// CheckUpdateACMEAccount is UpdateACMEAccount's rule: keyTaken, whether
-// another account of the authority has the new key.
-func CheckUpdateACMEAccount(a ACMEAccount, keyTaken, exists bool) error {
+// CheckChangeACMEAccount is the rule of the account changes
+// (UpdateACMEAccountContacts, ChangeACMEAccountKey, DeactivateACMEAccount):
+// keyID and status are the stored account's, a the account as the caller
+// read it. The change goes ahead only if the account is still valid with
+// the key the caller read.
+func CheckChangeACMEAccount(a ACMEAccount, keyID, status string) error {
 	switch {
-	case keyTaken:
-		return errs.New(errs.Conflict, "another account uses this key")
-	case !exists:
+	case status == "":
 		return errs.New(errs.NotFound, "ACME account %s not found", a.ID)
+	case status != StatusValid:
+		return errs.New(errs.Conflict, "ACME account %s is %s", a.ID, status)
+	case keyID != a.KeyID:
+		return errs.New(errs.Conflict, "the key of ACME account %s changed meanwhile", a.ID)
+	}
+	return nil
+}
+
+// CheckChangeACMEAccountKey is ChangeACMEAccountKey's rule for the new
+// key: keyTaken, whether another account of the authority has it.
+func CheckChangeACMEAccountKey(keyTaken bool) error {
+	if keyTaken {
+		return errs.New(errs.Conflict, "another account uses this key")
 	}
 	return nil
 }

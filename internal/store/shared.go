@@ -15,7 +15,13 @@ type Shared interface {
 	// store ends (it dies, or loses the database): then another node's Lead
 	// takes over. A leader must ask again before each round of its job.
 	Lead(ctx context.Context, job string) (bool, error)
+	Published
+}
 
+// Published keeps the last signed CRLs and OCSP responses (store/sqlstore,
+// so both SQLite and PostgreSQL): other nodes serve what one signed, and a
+// restarted server serves them before it signs anew.
+type Published interface {
 	// PublishRevocation stores signed CRLs and OCSP responses, replacing
 	// older ones of the same shard or (authority, hash, serial).
 	PublishRevocation(ctx context.Context, docs []RevocationDoc) error

@@ -44,6 +44,10 @@ type Certificate struct {
 	Requester        string
 	DER              []byte
 	Shard            int // the CRL shard of its authority that lists it once revoked
+	// Internal marks a certificate signet issued for itself (serve's TLS
+	// certificate, OCSP responder certificates): listings leave it out
+	// unless asked (Filter.WithInternal).
+	Internal bool
 
 	// Finalizes, when set, is the ACME order this certificate finalizes,
 	// as it must be afterwards (status valid): RecordCertificate writes it,
@@ -72,6 +76,9 @@ type Authority struct {
 	// Settings an operator may change after creation (ChangeAuthority).
 	ACME       bool // served over ACME (never the admin authority: see home)
 	RequireEAB bool // new ACME accounts need an external account binding
+	// Disabled takes the authority out of service (column enabled): it
+	// issues nothing; its certificate, CRLs and OCSP answers stay served.
+	Disabled bool
 }
 
 // AuthorityChange is a change of an authority's settings: each non-nil
@@ -80,10 +87,13 @@ type Authority struct {
 type AuthorityChange struct {
 	ACME       *bool
 	RequireEAB *bool
+	Enabled    *bool
 }
 
 // Empty reports whether ch changes nothing.
-func (ch AuthorityChange) Empty() bool { return ch.ACME == nil && ch.RequireEAB == nil }
+func (ch AuthorityChange) Empty() bool {
+	return ch.ACME == nil && ch.RequireEAB == nil && ch.Enabled == nil
+}
 
 // Validity is how long a certificate asked for req lasts: req, or the
 // authority's default for 0, refused if not positive or above the
@@ -124,11 +134,14 @@ type CertStatus struct {
 	Reason    int
 }
 
-// Filter selects certificates. Zero fields match anything.
+// Filter selects certificates. Zero fields match anything, but internal
+// certificates are left out unless WithInternal.
 type Filter struct {
 	Authority      string
 	Status         Status
 	Name           string    // a DNS name, IP address or email address the certificate carries
+	NameContains   string    // part of one of its names or of its subject, in any case
+	WithInternal   bool      // internal certificates too
 	NotAfterBefore time.Time // only certificates expiring before this
 	NotAfterAfter  time.Time // only certificates expiring after this (hides the expired)
 	Limit          int       // 0: no limit
@@ -213,9 +226,13 @@ type Store interface {
 	// AppendEvent appends an event not tied to a row (key.generate, ...).
 	AppendEvent(ctx context.Context, ev audit.Event) error
 
-	// Events and IssuedCertificates make a Store an audit.Reader.
+	// Events, IssuedCertificates and States make a Store an audit.Reader.
 	Events(ctx context.Context, fn func(audit.Event) error) error
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
+	States(ctx context.Context, fn func(audit.Row) error) error
+	// AuditHead returns the newest event's seq and hash, and whether a
+	// certificate was revoked after event after (for signing checkpoints).
+	AuditHead(ctx context.Context, after int64) (seq int64, hash []byte, revoked bool, err error)
 
 	// ACME is the ACME server's state (acme.go).
 	ACME

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/mail"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -80,6 +81,9 @@ func (w *WFE) newAccount(r *http.Request, req *request) (*response, error) {
 		}
 	case w.requiresEAB(r.Context(), req.auth.name):
 		return nil, problem(acme.ExternalAccountRequired, errs.Unauthorized, "authority %q requires an external account binding", req.auth.name)
+	}
+	if err := w.o.Limits.NewAccount(r); err != nil {
+		return nil, err
 	}
 	ev := audit.Event{Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"key": thumb, "contact": acct.Contacts, "eab": acct.EABKeyID})}
 	if err := w.store.CreateACMEAccount(r.Context(), acct, ev); err != nil {
@@ -172,46 +176,78 @@ func (w *WFE) fresh(r *http.Request, req *request) (store.ACMEAccount, error) {
 	return acct, nil
 }
 
+// conflictRetry is when a client whose account change kept conflicting
+// with others may try again.
+const conflictRetry = time.Second
+
+// changeAccount applies change to the signer's account as read from the
+// store now. The store writes it only if the account is still valid with
+// the signer's key; if it changed meanwhile, the account is read again
+// once (a deactivation or key change then refuses the request) and the
+// change tried again. A conflict that persists is answered 409 with
+// Retry-After.
+func (w *WFE) changeAccount(r *http.Request, req *request, change func(store.ACMEAccount) (store.ACMEAccount, error)) (store.ACMEAccount, error) {
+	var err error
+	for range 2 {
+		var acct store.ACMEAccount
+		if acct, err = w.fresh(r, req); err != nil {
+			return acct, err
+		}
+		acct, err = change(acct)
+		w.accounts.forget(acct.ID)
+		if errs.KindOf(err) != errs.Conflict {
+			return acct, err
+		}
+	}
+	return store.ACMEAccount{}, errs.Later(err, conflictRetry)
+}
+
 // account: POST-as-GET, update of contacts, deactivation (§7.3.2, §7.3.6).
+// A deactivation changes nothing else.
 func (w *WFE) account(r *http.Request, req *request) (*response, error) {
 	if err := ownAccount(r, req); err != nil {
 		return nil, err
 	}
-	acct := req.account
-	if len(req.payload) > 0 {
-		var err error
-		if acct, err = w.fresh(r, req); err != nil {
+	if len(req.payload) == 0 {
+		return &response{body: w.accountBody(r, req.auth, req.account)}, nil
+	}
+	var in acme.NewAccountRequest
+	if err := decode(req.payload, &in); err != nil {
+		return nil, err
+	}
+	switch in.Status {
+	case "", store.StatusValid: // clients may echo the whole account back
+	case store.StatusDeactivated:
+	default:
+		return nil, errs.New(errs.Malformed, "an account's status can only be set to deactivated")
+	}
+	if in.Contact != nil {
+		if err := checkContacts(in.Contact); err != nil {
 			return nil, err
 		}
-		var in acme.NewAccountRequest
-		if err := decode(req.payload, &in); err != nil {
-			return nil, err
-		}
-		kind := ""
-		switch in.Status {
-		case "", store.StatusValid: // clients may echo the whole account back
-		case store.StatusDeactivated:
-			acct.Status, kind = store.StatusDeactivated, "acme.account.deactivate"
-		default:
-			return nil, errs.New(errs.Malformed, "an account's status can only be set to deactivated")
-		}
-		if in.Contact != nil {
-			if err := checkContacts(in.Contact); err != nil {
-				return nil, err
-			}
-			acct.Contacts = in.Contact
-			if kind == "" {
-				kind = "acme.account.update"
-			}
-		}
-		if kind != "" {
-			ev := audit.Event{Kind: kind, Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"contact": acct.Contacts, "status": acct.Status})}
-			err := w.store.UpdateACMEAccount(r.Context(), acct, ev)
-			w.accounts.forget(acct.ID)
-			if err != nil {
-				return nil, err
-			}
-		}
+	}
+	ctx := r.Context()
+	var acct store.ACMEAccount
+	var err error
+	switch {
+	case in.Status == store.StatusDeactivated:
+		acct, err = w.changeAccount(r, req, func(a store.ACMEAccount) (store.ACMEAccount, error) {
+			ev := audit.Event{Actor: "acme:" + a.ID, Data: mustJSON(map[string]any{"status": store.StatusDeactivated})}
+			a.Status = store.StatusDeactivated
+			return a, w.store.DeactivateACMEAccount(ctx, a, ev)
+		})
+	case in.Contact != nil:
+		acct, err = w.changeAccount(r, req, func(a store.ACMEAccount) (store.ACMEAccount, error) {
+			ev := audit.Event{Actor: "acme:" + a.ID, Data: mustJSON(map[string]any{"contact": in.Contact})}
+			err := w.store.UpdateACMEAccountContacts(ctx, a, in.Contact, ev)
+			a.Contacts = in.Contact
+			return a, err
+		})
+	default:
+		acct, err = w.fresh(r, req)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return &response{body: w.accountBody(r, req.auth, acct)}, nil
 }
@@ -286,17 +322,16 @@ func (w *WFE) keyChange(r *http.Request, req *request) (*response, error) {
 	if other, err := w.store.ACMEAccountByKey(r.Context(), req.auth.name, newThumb); err == nil {
 		return nil, &located{errs.New(errs.Conflict, "the new key belongs to an account already"), w.accountURL(r, req.auth, other.ID)}
 	}
-	acct, err := w.fresh(r, req)
+	newKey, err := h.JSONWebKey.MarshalJSON()
 	if err != nil {
-		return nil, err
-	}
-	acct.KeyID = newThumb
-	if acct.Key, err = h.JSONWebKey.MarshalJSON(); err != nil {
 		return nil, errs.Wrap(errs.Malformed, err, "the new key")
 	}
-	ev := audit.Event{Kind: "acme.account.key-change", Actor: "acme:" + acct.ID, Data: mustJSON(map[string]any{"old": req.account.KeyID, "new": newThumb})}
-	err = w.store.UpdateACMEAccount(r.Context(), acct, ev)
-	w.accounts.forget(acct.ID)
+	acct, err := w.changeAccount(r, req, func(a store.ACMEAccount) (store.ACMEAccount, error) {
+		ev := audit.Event{Actor: "acme:" + a.ID, Data: mustJSON(map[string]any{"old": a.KeyID, "new": newThumb})}
+		err := w.store.ChangeACMEAccountKey(r.Context(), a, newThumb, newKey, ev)
+		a.KeyID, a.Key = newThumb, newKey
+		return a, err
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -2,12 +2,16 @@ package wfe_test
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	xacme "golang.org/x/crypto/acme"
 
 	"signet/internal/policy"
+	"signet/internal/store"
 )
 
 // TestChallengeTypes issues through every challenge type, for DNS names and
@@ -111,4 +115,54 @@ func TestWildcardOrder(t *testing.T) {
 	if !slices.Equal(leaf.DNSNames, []string{name}) {
 		t.Errorf("certificate names %v, want [%s]", leaf.DNSNames, name)
 	}
+}
+
+// TestOutOfService: an authority taken out of service answers newOrder and
+// finalize with 503, its own problem type and Retry-After, before it signs
+// anything; put back, the same order is finalized.
+func TestOutOfService(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.authority("web", policy.Policy{DNS: []string{"signet.test"}})
+	c := e.client(nil)
+	c.DirectoryURL = e.ts.URL + "/acme/web/directory"
+	e.register(c)
+	const name = "www.web.signet.test"
+	o, err := c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if az := e.solve(c, o.AuthzURLs[0], "http-01"); az.Status != xacme.StatusValid {
+		t.Fatalf("authz %s", az.Status)
+	}
+	if o, err = c.WaitOrder(ctx, o.URI); err != nil || o.Status != xacme.StatusReady {
+		t.Fatalf("order: %+v, %v", o, err)
+	}
+	set := func(enabled bool) {
+		t.Helper()
+		if _, _, err := e.h.CA.ChangeAuthority(ctx, "web", store.AuthorityChange{Enabled: &enabled}, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	outOfService := func(what string, err error) {
+		t.Helper()
+		var ae *xacme.Error
+		if !errors.As(err, &ae) || ae.StatusCode != 503 || ae.ProblemType != "urn:signet:error:disabled" || ae.Header.Get("Retry-After") == "" {
+			t.Fatalf("%s out of service: %v, want 503 urn:signet:error:disabled with Retry-After", what, err)
+		}
+	}
+	// The client would retry a 503 after its Retry-After until its context ends.
+	c.RetryBackoff = func(int, *http.Request, *http.Response) time.Duration { return 0 }
+	set(false)
+	_, _, err = c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, nil, name), true)
+	outOfService("finalize", err)
+	_, err = c.AuthorizeOrder(ctx, []xacme.AuthzID{{Type: "dns", Value: "other.web.signet.test"}})
+	outOfService("newOrder", err)
+
+	set(true)
+	chain, _, err := c.CreateOrderCert(ctx, o.FinalizeURL, csr(t, nil, name), true)
+	if err != nil {
+		t.Fatalf("finalize back in service: %v", err)
+	}
+	e.verify(chain, name)
 }

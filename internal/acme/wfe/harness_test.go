@@ -61,6 +61,12 @@ type env struct {
 
 func newEnv(t *testing.T, requireEAB ...string) *env {
 	t.Helper()
+	return newEnvWith(t, nil, requireEAB...)
+}
+
+// newEnvWith is newEnv with the front end's options changed by opt.
+func newEnvWith(t *testing.T, opt func(*wfe.Options), requireEAB ...string) *env {
+	t.Helper()
 	ctx := context.Background()
 	h, _, err := home.Init(ctx, t.TempDir(), home.InitOptions{Actor: "test"})
 	if err != nil {
@@ -166,12 +172,16 @@ func newEnv(t *testing.T, requireEAB ...string) *env {
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	e.sealer, _ = eab.NewSealer(kek)
-	e.wfe, err = wfe.New(ctx, wfe.Options{
+	o := wfe.Options{
 		CA: h.CA, Store: h.Store, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		UnsealEAB: e.sealer.Open, ValidationWait: 500 * time.Millisecond,
 		Clock: func() time.Time { return time.Now().Add(time.Duration(e.ahead.Load())) },
 		VA:    va.New(va.Options{Resolver: pc.LocalAddr().String(), HTTPPort: port(hl.Addr()), TLSPort: port(tl.Addr()), Timeout: 5 * time.Second}),
-	})
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	e.wfe, err = wfe.New(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestNegative(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	certsBefore, _ := e.h.Store.Certificates(ctx, store.Filter{})
+	certsBefore, _ := e.h.Store.Certificates(ctx, store.Filter{WithInternal: true})
 	finalize := func(der []byte) []byte {
 		b, _ := json.Marshal(map[string]string{"csr": base64.RawURLEncoding.EncodeToString(der)})
 		return b
@@ -137,7 +137,7 @@ func TestNegative(t *testing.T) {
 	}
 	// Nothing changed: no certificate, the ready order still ready, A's
 	// account and certificate as they were.
-	certsAfter, _ := e.h.Store.Certificates(ctx, store.Filter{})
+	certsAfter, _ := e.h.Store.Certificates(ctx, store.Filter{WithInternal: true})
 	if len(certsAfter) != len(certsBefore) {
 		t.Errorf("the negative cases issued %d certificates", len(certsAfter)-len(certsBefore))
 	}

@@ -32,12 +32,21 @@ type node struct {
 // secondNode starts a node on st, by default e's store.
 func (e *env) secondNode(st ...store.Store) *node {
 	e.t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := e.h.Store
 	if len(st) > 0 {
 		s = st[0]
 	}
+	return e.secondNodeWith(s, nil)
+}
+
+// secondNodeWith starts a node on s, its options changed by opt if set.
+func (e *env) secondNodeWith(s store.Store, opt func(*wfe.Options)) *node {
+	e.t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts := wfe.Options{CA: e.h.CA, Store: s, Log: log}
+	if opt != nil {
+		opt(&opts)
+	}
 	b, err := wfe.New(context.Background(), opts)
 	if err != nil {
 		e.t.Fatal(err)

@@ -24,9 +24,6 @@ import (
 	"signet/internal/store"
 )
 
-// maxIdentifiers bounds the identifiers of one order.
-const maxIdentifiers = 100
-
 // orderStatus is an order's status now: the stored one once finalization
 // has begun, else what its authorizations and expiry make it (§7.1.6).
 func (w *WFE) orderStatus(o *store.ACMEOrder) string {
@@ -158,8 +155,16 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	if in.NotBefore != "" || in.NotAfter != "" {
 		return nil, errs.New(errs.Malformed, "notBefore and notAfter are not supported: choose a profile")
 	}
-	if len(in.Identifiers) == 0 || len(in.Identifiers) > maxIdentifiers {
-		return nil, errs.New(errs.Malformed, "an order needs 1 to %d identifiers", maxIdentifiers)
+	// An authority that cannot issue now says so before the client
+	// proves control of anything.
+	if err := w.o.CA.Ready(r.Context(), req.auth.name); err != nil {
+		return nil, err
+	}
+	if len(in.Identifiers) == 0 {
+		return nil, errs.New(errs.Malformed, "an order needs at least one identifier")
+	}
+	if most := w.o.Limits.Settings().IdentifiersPerOrder; len(in.Identifiers) > most {
+		return nil, errs.New(errs.RateLimited, "an order may name at most %d identifiers; split it", most)
 	}
 	if in.Profile == "" {
 		in.Profile = "default"
@@ -195,6 +200,9 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	if err := req.auth.policy.Check(dns, ips, nil); err != nil {
 		return nil, err
 	}
+	if err := w.checkLoad(r, req, len(ids)); err != nil {
+		return nil, err
+	}
 	o := store.ACMEOrder{
 		ID: newOrderID(w.now()), Authority: req.auth.name, AccountID: req.account.ID, Status: store.StatusPending,
 		Expires: w.now().Add(w.o.OrderLifetime).UTC().Truncate(1e9), Identifiers: ids, Profile: in.Profile, CreatedAt: w.now().UTC(),
@@ -225,6 +233,33 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	}
 	o.Version = 1
 	return &response{status: http.StatusCreated, body: w.orderView(r, req.auth, &o), location: req.auth.url(r, w, "order", o.ID)}, nil
+}
+
+// checkLoad refuses a new order of n authorizations to an account that
+// has made too many orders lately or would hold too many pending
+// authorizations. Both are counted in the store, shared by every node.
+func (w *WFE) checkLoad(r *http.Request, req *request, n int) error {
+	if w.o.Limits == nil {
+		return nil
+	}
+	l := w.o.Limits.Settings()
+	rate := l.OrdersPerAccount
+	if rate.Off() {
+		rate.Per = time.Hour
+	}
+	now := w.now()
+	load, err := w.store.ACMEAccountLoad(r.Context(), req.account.ID, now.Add(-rate.Per), now)
+	switch {
+	case err != nil:
+		return err
+	case !rate.Off() && load.OrdersSince >= rate.Count:
+		return errs.Later(errs.New(errs.RateLimited, "account %s has made %d orders in the last %s (limit %s)",
+			req.account.ID, load.OrdersSince, rate.Per, rate), rate.Per/time.Duration(rate.Count))
+	case load.PendingAuthzs+n > l.PendingAuthzsPerAccount:
+		return errs.Later(errs.New(errs.RateLimited, "account %s holds %d pending authorizations, and may hold %d: complete or deactivate some first",
+			req.account.ID, load.PendingAuthzs, l.PendingAuthzsPerAccount), time.Minute)
+	}
+	return nil
 }
 
 // checkReplaces accepts a certificate of this account that shares an
@@ -334,6 +369,9 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	if len(req.payload) == 0 || w.authzStatus(&o, n) != store.StatusPending || o.Authzs[n].Challenges[i].Status != store.StatusPending {
 		return resp, nil
 	}
+	if err := w.o.Limits.CanValidate(o.AccountID, o.Authzs[n].Identifier.Value); err != nil {
+		return nil, err
+	}
 	key := validationKey(o.ID, n)
 	v := &validation{done: make(chan struct{}), typ: typ}
 	if running, busy := w.inflight.LoadOrStore(key, v); busy {
@@ -411,6 +449,9 @@ func (w *WFE) validate(o store.ACMEOrder, n int, typ, token string, id acme.Iden
 		}
 		err := w.store.UpdateACMEOrder(w.bgCtx, o)
 		if err == nil {
+			if verr != nil {
+				w.o.Limits.ValidationFailed(o.AccountID, id.Value)
+			}
 			o.Version++
 			v.order, v.recorded = o, true
 			return
@@ -461,6 +502,9 @@ func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
 		return nil, problem(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)
 	}
 	defer w.inflight.Delete(key)
+	if err := w.o.Limits.Certificate(req.auth.name); err != nil {
+		return nil, err
+	}
 	done := o
 	done.Status = store.StatusValid
 	prof := req.auth.profiles[o.Profile]

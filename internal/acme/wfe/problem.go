@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"signet/internal/acme"
 	"signet/internal/errs"
@@ -44,6 +45,11 @@ var kindType = map[errs.Kind]acme.ProblemType{
 	errs.RateLimited:  acme.RateLimited,
 }
 
+// signetTypes are the kinds whose problems keep signet's own type: an
+// authority that cannot issue now (locked, out of service, its key away)
+// is no ACME error, and a client is better told what it is.
+var signetTypes = map[errs.Kind]bool{errs.Locked: true, errs.Disabled: true, errs.Unavailable: true}
+
 var kindStatus = map[errs.Kind]int{
 	errs.Internal:     http.StatusInternalServerError,
 	errs.Malformed:    http.StatusBadRequest,
@@ -53,6 +59,8 @@ var kindStatus = map[errs.Kind]int{
 	errs.Conflict:     http.StatusConflict,
 	errs.Unavailable:  http.StatusServiceUnavailable,
 	errs.RateLimited:  http.StatusTooManyRequests,
+	errs.Locked:       http.StatusServiceUnavailable,
+	errs.Disabled:     http.StatusServiceUnavailable,
 }
 
 // toProblem turns any error into the problem document to send.
@@ -69,6 +77,9 @@ func toProblem(err error) *acme.Problem {
 		}
 	}
 	p := &acme.Problem{Type: acme.ErrorNS + string(typ), Status: status, Detail: err.Error(), Algorithms: algorithms}
+	if t == nil && signetTypes[kind] {
+		p.Type = "urn:signet:error:" + kind.String()
+	}
 	if kind == errs.Internal {
 		p.Detail = "internal error"
 	}
@@ -96,10 +107,12 @@ func storedProblem(typ, detail string) *acme.Problem {
 
 func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	p := toProblem(err)
-	if p.Status >= 500 {
+	if k := errs.KindOf(err); p.Status >= 500 && k != errs.Locked && k != errs.Disabled {
 		w.log.Error("acme request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {
+	if after := errs.RetryAfter(err); after > 0 {
+		rw.Header().Set("Retry-After", strconv.Itoa(after))
+	} else if p.Type == acme.ErrorNS+string(acme.RateLimited) || p.Status == http.StatusServiceUnavailable {
 		rw.Header().Set("Retry-After", "5")
 	}
 	var l *located

@@ -25,6 +25,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/lazymap"
+	"signet/internal/limits"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -49,12 +50,15 @@ type Store interface {
 	CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error)
-	UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
+	UpdateACMEAccountContacts(ctx context.Context, a store.ACMEAccount, contacts []string, ev audit.Event) error
+	ChangeACMEAccountKey(ctx context.Context, a store.ACMEAccount, keyID string, key []byte, ev audit.Event) error
+	DeactivateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
 	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
 	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
 	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error
-	DeleteStaleACMEOrders(ctx context.Context, t time.Time) (int64, error)
+	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
+	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error)
 	EABKey(ctx context.Context, id string) (store.EABKey, error)
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 }
@@ -75,6 +79,9 @@ type Options struct {
 	// usable (default 24h); NonceLifetime how long a nonce does (5m).
 	OrderLifetime time.Duration
 	NonceLifetime time.Duration
+	// Limits are the rate limits; nil limits nothing but the identifiers
+	// of an order (100).
+	Limits *limits.Limits
 	// ValidationWait is how long a challenge POST waits for its validation
 	// before answering "processing" (default 2s): most validations take
 	// milliseconds, and waiting spares the client a poll.
@@ -370,14 +377,18 @@ func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request, _ *authority) {
 	rw.WriteHeader(http.StatusOK)
 }
 
-// cleanup removes stale orders now and then; one node doing it is enough,
+// pruneBatch bounds the orders one transaction of Prune deletes, so that
+// pruning a large backlog never holds the store's writer for long.
+const pruneBatch = 1000
+
+// cleanup prunes stale orders now and then; one node doing it is enough,
 // several doing it is harmless.
 func (w *WFE) cleanup() {
 	defer w.bg.Done()
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if n, err := w.store.DeleteStaleACMEOrders(w.bgCtx, w.now().Add(-w.o.OrderLifetime)); err != nil && w.bgCtx.Err() == nil {
+		if n, err := w.Prune(w.bgCtx); err != nil && w.bgCtx.Err() == nil {
 			w.log.Warn("acme: deleting stale orders", "err", err)
 		} else if n > 0 {
 			w.log.Info("acme: deleted stale orders", "count", n)
@@ -388,6 +399,21 @@ func (w *WFE) cleanup() {
 		case <-t.C:
 		}
 	}
+}
+
+// Prune deletes, in batches of pruneBatch, the orders and their
+// authorizations that expired more than an order lifetime ago without a
+// certificate, or whose certificate did; it returns how many went.
+func (w *WFE) Prune(ctx context.Context) (int64, error) {
+	var total int64
+	for ctx.Err() == nil {
+		n, err := w.store.DeleteStaleACMEOrders(ctx, w.now().Add(-w.o.OrderLifetime), pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
+	return total, ctx.Err()
 }
 
 // newID returns a random URL-safe identifier with 128 bits of entropy.

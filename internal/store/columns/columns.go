@@ -112,7 +112,7 @@ func ScanOrder(scan func(dest ...any) error) (store.ACMEOrder, error) {
 
 // CertificateColumns are the certificates columns ScanCertificate reads.
 // Nullable columns are coalesced so both drivers scan plain values.
-const CertificateColumns = "serial, authority, subject, sans, not_before, not_after, status, COALESCE(revoked_at, 0), reason, requester, der, shard"
+const CertificateColumns = "serial, authority, subject, sans, not_before, not_after, status, COALESCE(revoked_at, 0), reason, requester, der, shard, internal"
 
 // ScanCertificate reads one certificates row selected with CertificateColumns.
 func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
@@ -120,7 +120,7 @@ func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
 	var sans, status string
 	var notBefore, notAfter, revokedAt int64
 	if err := scan(&c.Serial, &c.Authority, &c.Subject, &sans, &notBefore, &notAfter, &status,
-		&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard); err != nil {
+		&revokedAt, &c.RevocationReason, &c.Requester, &c.DER, &c.Shard, &c.Internal); err != nil {
 		return c, errs.Wrap(errs.Internal, err, "read certificate")
 	}
 	if err := DecodeSANs(sans, &c); err != nil {
@@ -154,14 +154,14 @@ func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
 }
 
 // AuthorityColumns are the authorities columns ScanAuthority reads.
-const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards, acme, require_eab"
+const AuthorityColumns = "name, purpose, COALESCE(parent, ''), key_uri, cert_der, policy, default_validity, max_validity, created_at, base_url, shards, acme, require_eab, NOT enabled"
 
 // ScanAuthority reads one authorities row selected with AuthorityColumns.
 func ScanAuthority(scan func(dest ...any) error) (store.Authority, error) {
 	var a store.Authority
 	var policy []byte
 	var def, maxv, created int64
-	if err := scan(&a.Name, &a.Purpose, &a.Parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards, &a.ACME, &a.RequireEAB); err != nil {
+	if err := scan(&a.Name, &a.Purpose, &a.Parent, &a.KeyURI, &a.CertDER, &policy, &def, &maxv, &created, &a.BaseURL, &a.Shards, &a.ACME, &a.RequireEAB, &a.Disabled); err != nil {
 		return a, errs.Wrap(errs.Internal, err, "read authority")
 	}
 	if len(policy) > 0 {
@@ -172,17 +172,20 @@ func ScanAuthority(scan func(dest ...any) error) (store.Authority, error) {
 }
 
 // EventColumns are the events columns ScanEvent reads.
-const EventColumns = "seq, time, kind, actor, authority, subject, data, prev, hash"
+const EventColumns = "seq, time, kind, actor, authority, subject, data, prev, hash, state"
 
 // ScanEvent reads one events row selected with EventColumns, byte for
 // byte: the hash covers what was written.
 func ScanEvent(scan func(dest ...any) error) (audit.Event, error) {
 	var e audit.Event
 	var t int64
-	var data []byte
-	if err := scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash); err != nil {
+	var data, state []byte
+	if err := scan(&e.Seq, &t, &e.Kind, &e.Actor, &e.Authority, &e.Subject, &data, &e.Prev, &e.Hash, &state); err != nil {
 		return e, errs.Wrap(errs.Internal, err, "read audit event")
 	}
+	// Malformed state bytes leave State empty: the event then no longer
+	// matches its hash, which is how audit.Verify reports an edit.
+	e.State, _ = audit.DecodeState(state)
 	e.Time = Time(t)
 	if len(data) > 0 {
 		e.Data = data

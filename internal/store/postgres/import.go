@@ -2,10 +2,15 @@ package postgres
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"signet/internal/errs"
+	"signet/internal/store/sqlstore"
 )
 
 // importTables are copied by Import, in an order that satisfies the
@@ -43,6 +48,27 @@ func (s *Store) importInto(ctx context.Context, conn *pgx.Conn, src Source) (map
 		return nil, dbError(err, "begin import")
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
+	counts, err := copyRows(ctx, tx, src)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, dbError(err, "commit import")
+	}
+	return counts, nil
+}
+
+// runner is a pgx connection or transaction.
+type runner interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, rows pgx.CopyFromSource) (int64, error)
+}
+
+// copyRows copies every table of src, in the caller's transaction, after
+// taking the chain lock and checking that the database holds no store.
+func copyRows(ctx context.Context, tx runner, src Source) (map[string]int64, error) {
 	if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", lockChain); err != nil {
 		return nil, dbError(err, "lock the audit chain")
 	}
@@ -65,14 +91,53 @@ func (s *Store) importInto(ctx context.Context, conn *pgx.Conn, src Source) (map
 		}
 		counts[table] = n
 	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, dbError(err, "commit import")
-	}
 	return counts, nil
 }
 
+// Create makes the store at url from src (a store made elsewhere, such as
+// the SQLite file 'signet init' stages a new home in) in one transaction:
+// schema and rows, so that a failure leaves the database as it was and a
+// retry starts afresh. It refuses a database that holds a store already.
+func Create(ctx context.Context, url string, src Source) error {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return errs.Wrap(errs.Malformed, errors.New(redact(err.Error(), url)), "store URL")
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 5 * time.Second
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return dbError(err, "connect to PostgreSQL")
+	}
+	defer conn.Close()
+	for _, q := range schema.Begin {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return dbError(err, "begin creating the store")
+		}
+	}
+	err = sqlstore.MigrateInTransaction(ctx, &dialect, conn, schema, time.Now())
+	if err == nil {
+		err = conn.Raw(func(dc any) error {
+			_, err := copyRows(ctx, dc.(*stdlib.Conn).Conn(), src)
+			return err
+		})
+	}
+	if err == nil {
+		_, err = conn.ExecContext(ctx, "COMMIT")
+		err = dbError(err, "commit the new store")
+	}
+	if err != nil {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK")
+		return err
+	}
+	return nil
+}
+
 // tableColumns lists a table's columns and their types in order.
-func tableColumns(ctx context.Context, tx pgx.Tx, table string) (names, types []string, err error) {
+func tableColumns(ctx context.Context, tx runner, table string) (names, types []string, err error) {
 	rows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
 		WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position`, table)
 	if err != nil {
@@ -97,7 +162,7 @@ func tableColumns(ctx context.Context, tx pgx.Tx, table string) (names, types []
 
 // copyTable streams one table from src into COPY: the rows never sit in
 // memory all at once, whatever the size of the store.
-func copyTable(ctx context.Context, tx pgx.Tx, src Source, table string, cols, types []string) (int64, error) {
+func copyTable(ctx context.Context, tx runner, src Source, table string, cols, types []string) (int64, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rows := make(chan []any, 256)

@@ -128,7 +128,7 @@ CREATE TABLE crl_numbers (
 );
 `,
 	// 2: what the revocation leader signs, for every node to serve. version
-	// comes from a sequence drawn under lockPublish, so it grows in commit
+	// comes from a sequence drawn under lockChain, so it grows in commit
 	// order and followers can poll by it.
 	`
 CREATE SEQUENCE revocation_version;
@@ -213,6 +213,27 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 		WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id')
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
+`,
+	// 6: internal certificates, as store/sqlite's step 7 (which also adds
+	// the revocation tables this database has had since step 2).
+	`
+ALTER TABLE certificates ADD COLUMN internal boolean NOT NULL DEFAULT false;
+UPDATE certificates SET internal = true WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
+`,
+	// 7: row hashes in events and the baseline request, as store/sqlite's step 8.
+	`
+ALTER TABLE events ADD COLUMN state bytea;
+CREATE TABLE audit_baseline (pending integer NOT NULL);
+INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
+`,
+	// 8: rate limits counted in the store, as store/sqlite's step 9.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs integer NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
+	// 9: authorities taken out of service, as store/sqlite's step 10.
+	`
+ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 `,
 }
 

@@ -135,6 +135,9 @@ var dialect = sqlstore.Dialect{
 	Numbered: true,
 	Bytewise: ` COLLATE "C"`,
 	Kind:     kind,
+	// Drawn under lockChain, which every write transaction holds: versions
+	// grow in commit order.
+	NextRevocationVersion: "SELECT nextval('revocation_version')",
 }
 
 // kind classifies a PostgreSQL error for sqlstore.Dialect.

@@ -193,6 +193,68 @@ UPDATE ssh_certificates SET status = 'revoked', revoked_by = 'key-id',
 WHERE status = 'valid' AND EXISTS (SELECT 1 FROM ssh_certificates r
 	WHERE r.authority = ssh_certificates.authority AND r.key_id = ssh_certificates.key_id AND r.revoked_by = 'key-id');
 `,
+	// 7: internal certificates and the last signed revocation documents.
+	// serve's own TLS certificates and the OCSP responder certificates are
+	// marked internal, so that listings of what operators issued leave them
+	// out; earlier versions recorded them with the requester "server" (its
+	// own certificate) and "revocation" with subject "CN=OCSP <authority>"
+	// (responders): those rows are marked. published_crls and
+	// ocsp_responses keep the CRLs and OCSP responses last signed, as
+	// store/postgres's step 2, so that a restarted server serves them
+	// before it signs anew; revocation_version numbers publications.
+	`
+ALTER TABLE certificates ADD COLUMN internal INTEGER NOT NULL DEFAULT 0 CHECK (internal IN (0, 1));
+UPDATE certificates SET internal = 1 WHERE requester = 'server' OR (requester = 'revocation' AND subject LIKE 'CN=OCSP %');
+CREATE TABLE published_crls (
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	shard       INTEGER NOT NULL,
+	der         BLOB NOT NULL,
+	this_update INTEGER NOT NULL,
+	next_update INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	PRIMARY KEY (authority, shard)
+) WITHOUT ROWID;
+CREATE INDEX published_crls_version ON published_crls(version);
+CREATE TABLE ocsp_responses (
+	authority   TEXT NOT NULL REFERENCES authorities(name),
+	hash        TEXT NOT NULL CHECK (hash IN ('sha1', 'sha256')),
+	serial      TEXT NOT NULL,
+	revoked     INTEGER NOT NULL CHECK (revoked IN (0, 1)),
+	der         BLOB NOT NULL,
+	this_update INTEGER NOT NULL,
+	next_update INTEGER NOT NULL,
+	version     INTEGER NOT NULL,
+	PRIMARY KEY (authority, hash, serial)
+) WITHOUT ROWID;
+CREATE TABLE revocation_version (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	version INTEGER NOT NULL
+);
+INSERT INTO revocation_version (id, version) VALUES (1, 0);
+`,
+	// 8: events carry the hashes of the rows they change (audit.Row). A
+	// home that already has events gets one state.baseline event when it
+	// is next opened (sqlstore.New), which audit_baseline asks for.
+	`
+ALTER TABLE events ADD COLUMN state BLOB;
+CREATE TABLE audit_baseline (pending INTEGER NOT NULL);
+INSERT INTO audit_baseline (pending) SELECT 1 WHERE EXISTS (SELECT 1 FROM events);
+`,
+	// 9: rate limits counted in the store, shared by every node: an
+	// order's pending authorizations, kept by every write of the order,
+	// and an index to count an account's recent and live orders (by
+	// expiry: an order created since T expires after T). Orders made
+	// before count none; they expire within their lifetime.
+	`
+ALTER TABLE acme_orders ADD COLUMN pending_authzs INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
+`,
+	// 10: an authority may be taken out of service (signet authority
+	// disable): it then issues nothing, while its CA certificate, CRLs and
+	// OCSP answers keep being served. Every existing authority stays in.
+	`
+ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

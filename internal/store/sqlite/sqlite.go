@@ -9,11 +9,15 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"modernc.org/sqlite" // registers the "sqlite" driver
@@ -69,6 +73,9 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// SQLite would create the file with the umask's mode; the CA's state is
 	// not for other users. The -wal and -shm files inherit this mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) {
+		return nil, errs.New(errs.Unavailable, "cannot write the database %s (%v): this command changes the home and needs write access to it (list, show and audit verify read a read-only home)", path, errors.Unwrap(err))
+	}
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "open database %s", path)
 	}
@@ -114,6 +121,66 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+// schemaBehind is OpenReadOnly's error for a database whose schema is not
+// this signet's: only Open can migrate it.
+type schemaBehind string
+
+func (s schemaBehind) Error() string { return string(s) }
+
+// SchemaBehind reports whether err is OpenReadOnly's for a database whose
+// schema Open would migrate first.
+func SchemaBehind(err error) bool {
+	var s schemaBehind
+	return errors.As(err, &s)
+}
+
+// OpenReadOnly opens the database at path for reading only, for commands
+// that only read: it creates and changes nothing, so it works on a home
+// its user may not write (a read-only mount, a backup). A database left
+// with no -wal file (closed cleanly) in a directory where SQLite cannot
+// make its -shm file is read as immutable. Its schema must be up to date;
+// writes fail.
+func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") || strings.HasPrefix(path, "file:") {
+		return nil, errs.New(errs.Malformed, "sqlite store path %q must be a plain file name", path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	uri := (&url.URL{Scheme: "file", Path: path}).String()
+	s, err := openReadOnly(ctx, uri+"?mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(10000)", path)
+	if err != nil && errs.KindOf(err) == errs.Unavailable {
+		if _, werr := os.Stat(path + "-wal"); errors.Is(werr, os.ErrNotExist) {
+			s, err = openReadOnly(ctx, uri+"?immutable=1&_pragma=query_only(1)", path)
+		}
+	}
+	return s, err
+}
+
+func openReadOnly(ctx context.Context, dsn, path string) (*Store, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	db.SetMaxOpenConns(8)
+	var have int
+	if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").Scan(&have); err != nil {
+		db.Close()
+		return nil, dialect.Error(err, "read the schema version of %s", path)
+	}
+	if have != len(migrations) {
+		db.Close()
+		return nil, &errs.Error{Kind: errs.Unavailable, Err: schemaBehind(fmt.Sprintf(
+			"the database %s has schema version %d, this signet reads %d: run signet once where the home is writable, or use the signet that made it", path, have, len(migrations)))}
+	}
+	s := &Store{read: db}
+	if s.Store, err = sqlstore.New(ctx, &dialect, db, db, sqlstore.Options{MaxBatch: 1}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
 // Close lets queued writes commit, then closes every connection.
 func (s *Store) Close() error {
 	var err error
@@ -142,6 +209,8 @@ var dialect = sqlstore.Dialect{
 	PrepareReads: true, // the driver prepares every query anew otherwise
 	IndexHints:   true,
 	Kind:         kind,
+	// The one row of revocation_version, under the write lock.
+	NextRevocationVersion: "UPDATE revocation_version SET version = version + 1 RETURNING version",
 }
 
 // kind classifies an SQLite error for sqlstore.Dialect: a lock another

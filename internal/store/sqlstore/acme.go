@@ -43,42 +43,97 @@ func (s *Store) CreateACMEAccount(ctx context.Context, a store.ACMEAccount, ev a
 		return store.CheckBindEABKey(a, auth, bound)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec(`INSERT INTO acme_accounts (id, authority, key_id, jwk, contacts, status, eab_kid, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, a.ID, a.Authority, a.KeyID, a.Key, contacts, a.Status,
 			columns.NullString(a.EABKeyID), a.CreatedAt.UnixNano())
-		if err != nil || a.EABKeyID == "" {
+		if err != nil {
 			return s.d.Error(err, "ACME account %s", a.ID)
 		}
-		_, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID)
-		return s.d.Error(err, "bind external account binding key")
+		changed, err := t.state(&stateACMEAccounts, "id = ?", a.ID)
+		if err != nil {
+			return err
+		}
+		if a.EABKeyID != "" {
+			if _, err = t.exec("UPDATE acme_eab_keys SET account_id = ? WHERE kid = ?", a.ID, a.EABKeyID); err != nil {
+				return s.d.Error(err, "bind external account binding key")
+			}
+			rows, err := t.state(&stateEABKeys, "kid = ?", a.EABKeyID)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, rows...)
+		}
+		return t.appendEvent(&ev, changed...)
 	})
 }
 
-// UpdateACMEAccount implements store.Store.
-func (s *Store) UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
-	ev, err := store.PrepareUpdateACMEAccount(a, ev)
+// UpdateACMEAccountContacts implements store.Store.
+func (s *Store) UpdateACMEAccountContacts(ctx context.Context, a store.ACMEAccount, contacts []string, ev audit.Event) error {
+	a.Contacts = contacts
+	return s.changeAccount(ctx, a, "acme.account.update", ev, nil,
+		"UPDATE acme_accounts SET contacts = ? WHERE id = ? AND key_id = ? AND status = ?", columns.EncodeContacts(a))
+}
+
+// ChangeACMEAccountKey implements store.Store.
+func (s *Store) ChangeACMEAccountKey(ctx context.Context, a store.ACMEAccount, keyID string, key []byte, ev audit.Event) error {
+	if keyID == "" || len(key) == 0 {
+		return errs.New(errs.Malformed, "ACME account %s: the new key is empty", a.ID)
+	}
+	taken := func(t *tx) error {
+		var taken bool
+		err := t.queryRow("SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?)",
+			a.Authority, keyID, a.ID).Scan(&taken)
+		if err != nil {
+			return s.d.Error(err, "look up ACME account key")
+		}
+		return store.CheckChangeACMEAccountKey(taken)
+	}
+	return s.changeAccount(ctx, a, "acme.account.key-change", ev, taken,
+		"UPDATE acme_accounts SET key_id = ?, jwk = ? WHERE id = ? AND key_id = ? AND status = ?", keyID, key)
+}
+
+// DeactivateACMEAccount implements store.Store.
+func (s *Store) DeactivateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error {
+	return s.changeAccount(ctx, a, "acme.account.deactivate", ev, nil,
+		"UPDATE acme_accounts SET status = ? WHERE id = ? AND key_id = ? AND status = ?", store.StatusDeactivated)
+}
+
+// changeAccount runs one compare-and-set account change: update sets the
+// change's columns (set, its arguments) where the account is a.ID, still
+// at key a.KeyID and valid; check, if any, is the change's own rule.
+func (s *Store) changeAccount(ctx context.Context, a store.ACMEAccount, kind string, ev audit.Event, check func(*tx) error, update string, set ...any) error {
+	ev, err := store.PrepareChangeACMEAccount(a, kind, ev)
 	if err != nil {
 		return err
 	}
-	contacts := columns.EncodeContacts(a)
-	check := func(t *tx) error {
-		taken, exists, err := t.exists(`SELECT EXISTS (SELECT 1 FROM acme_accounts WHERE authority = ? AND key_id = ? AND id != ?),
-			EXISTS (SELECT 1 FROM acme_accounts WHERE id = ?)`, a.Authority, a.KeyID, a.ID, a.ID)
-		if err != nil {
+	rule := func(t *tx) error {
+		var keyID, status string
+		err := t.queryRow("SELECT key_id, status FROM acme_accounts WHERE id = ?", a.ID).Scan(&keyID, &status)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return s.d.Error(err, "look up ACME account")
 		}
-		return store.CheckUpdateACMEAccount(a, taken, exists)
-	}
-	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
+		if err := store.CheckChangeACMEAccount(a, keyID, status); err != nil || check == nil {
 			return err
 		}
-		_, err := t.exec("UPDATE acme_accounts SET key_id = ?, jwk = ?, contacts = ?, status = ? WHERE id = ?",
-			a.KeyID, a.Key, contacts, a.Status, a.ID)
-		return s.d.Error(err, "ACME account %s", a.ID)
+		return check(t)
+	}
+	return s.w.do(ctx, rule, func(t *tx) error {
+		res, err := t.exec(update, append(set, a.ID, a.KeyID, store.StatusValid)...)
+		var n int64
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		if err != nil {
+			return s.d.Error(err, "ACME account %s", a.ID)
+		}
+		if n != 1 {
+			return errs.New(errs.Conflict, "ACME account %s changed meanwhile", a.ID)
+		}
+		rows, err := t.state(&stateACMEAccounts, "id = ?", a.ID)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -115,9 +170,9 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
-			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano())
+		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version, pending_authzs)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
+			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano(), o.PendingAuthzs())
 		return s.d.Error(err, "ACME order %s", o.ID)
 	})
 }
@@ -162,12 +217,27 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 	return rows(ctx, s, columns.ScanOrder, q, args...)
 }
 
+// ACMEAccountLoad implements store.Store. One scan of the account's
+// orders that expire after since finds both: an order created since then
+// expires after it, and so does a live one. The account's limits keep
+// them few.
+func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error) {
+	var l store.ACMEAccountLoad
+	err := s.each(ctx, false, `SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN expires > ? THEN pending_authzs ELSE 0 END), 0)
+		FROM acme_orders WHERE account_id = ? AND expires > ?`,
+		[]any{since.UnixNano(), now.UnixNano(), accountID, since.UnixNano()}, func(rows *sql.Rows) error {
+			return rows.Scan(&l.OrdersSince, &l.PendingAuthzs)
+		})
+	return l, s.d.Error(err, "count the orders of ACME account %s", accountID)
+}
+
 // DeleteStaleACMEOrders implements store.Store.
-func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time) (int64, error) {
+func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var n int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		res, err := t.exec(`DELETE FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
-			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?)`, before.UnixNano(), before.UnixNano())
+		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?) LIMIT ?)`, before.UnixNano(), before.UnixNano(), limit)
 		if err == nil {
 			n, err = res.RowsAffected()
 		}
@@ -191,12 +261,16 @@ func (s *Store) CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event
 		return store.CheckCreateEABKey(k, exists, authority)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec("INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) VALUES (?, ?, ?, ?)",
 			k.ID, k.Authority, k.Sealed, k.CreatedAt.UnixNano())
-		return s.d.Error(err, "external account binding key %q", k.ID)
+		if err != nil {
+			return s.d.Error(err, "external account binding key %q", k.ID)
+		}
+		rows, err := t.state(&stateEABKeys, "kid = ?", k.ID)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -241,9 +315,9 @@ func (t *tx) checkOrderVersion(id string, version int64) error {
 
 // updateOrder writes o if it is still at o.Version, else errs.Conflict.
 func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
-	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, version = version + 1
+	res, err := t.exec(`UPDATE acme_orders SET status = ?, expires = ?, cert_serial = ?, replaces = ?, body = ?, pending_authzs = ?, version = version + 1
 		WHERE id = ? AND version = ?`, o.Status, o.Expires.UnixNano(), columns.NullString(o.CertSerial),
-		columns.NullString(o.Replaces), body, o.ID, o.Version)
+		columns.NullString(o.Replaces), body, o.PendingAuthzs(), o.ID, o.Version)
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()

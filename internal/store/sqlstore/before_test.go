@@ -67,10 +67,25 @@ func restoreBefore(t *testing.T, b backend) string {
 func TestOpenStoreMadeBefore(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t, restoreBefore(t, b))
+			where := restoreBefore(t, b)
+			s := b.open(t, where)
+			// Opening it appended one state.baseline event, the hashes of
+			// every row as found (9 rows of the six hashed kinds), from
+			// which verify checks the rows.
 			rep, err := audit.Verify(ctx, s)
-			if err != nil || rep.Events != 11 || rep.Certificates != 3 {
-				t.Fatalf("audit.Verify: %+v, %v; want 11 events, 3 certificates", rep, err)
+			if err != nil || rep.Events != 12 || rep.Certificates != 3 || rep.StateFrom != 12 || rep.Rows != 9 {
+				t.Fatalf("audit.Verify: %+v, %v; want 12 events (one state.baseline, the 12th), 3 certificates, 9 rows", rep, err)
+			}
+			var last audit.Event
+			if err := s.Events(ctx, func(e audit.Event) error { last = e; return nil }); err != nil || last.Kind != audit.KindStateBaseline ||
+				len(last.State) != 9 {
+				t.Fatalf("last event: %+v, %v; want a state.baseline with 9 rows", last, err)
+			}
+			// Opened again, it has its baseline already.
+			s.Close()
+			s = b.open(t, where)
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 12 {
+				t.Fatalf("audit.Verify after reopening: %+v, %v; want the 12 events", rep, err)
 			}
 			t0 := time.Date(2026, 12, 6, 1, 2, 3, 456789012, time.UTC)
 
@@ -87,6 +102,9 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			for _, a := range as {
 				if a.ACME != (a.Name == "web") || a.RequireEAB {
 					t.Errorf("authority %q: ACME %v, RequireEAB %v; want ACME only for web, no EAB", a.Name, a.ACME, a.RequireEAB)
+				}
+				if a.Disabled { // authorities in service came later still: all are
+					t.Errorf("authority %q is disabled after the migration", a.Name)
 				}
 			}
 			c, err := s.Certificate(ctx, "01aa")
@@ -120,6 +138,11 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err != nil || o.CertSerial != "01aa" || !o.Authzs[0].Challenges[0].Validated.Equal(t0) || o.Version != 1 {
 				t.Errorf("ACME order: %+v, %v", o, err)
 			}
+			// The rate limits count the order made before them, with no
+			// pending authorizations (it has none anyway).
+			if load, err := s.ACMEAccountLoad(ctx, "acct1", o.CreatedAt, o.CreatedAt); err != nil || load.OrdersSince != 1 || load.PendingAuthzs != 0 {
+				t.Errorf("load of acct1: %+v, %v; want its one order, no pending authorization", load, err)
+			}
 			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
 				t.Errorf("secret: %q, %v", v, err)
 			}
@@ -139,7 +162,12 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err := s.RevokeSSHCertificate(ctx, 7, t0, audit.Event{Actor: "after"}); err == nil {
 				t.Error("revoked a certificate revoked before")
 			}
-			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 12 || rep.Certificates != 4 {
+			// An account made before takes compare-and-set changes.
+			a, _ := s.ACMEAccount(ctx, "acct1")
+			if err := s.UpdateACMEAccountContacts(ctx, a, []string{"mailto:new@example.org"}, audit.Event{Actor: "after"}); err != nil {
+				t.Fatal(err)
+			}
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 14 || rep.Certificates != 4 || rep.Rows != 10 {
 				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
 			}
 		})

@@ -45,6 +45,12 @@ func Migrate(ctx context.Context, d *Dialect, db *sql.DB, sc Schema, now time.Ti
 	return nil
 }
 
+// MigrateInTransaction brings the schema up to date on conn, in a
+// transaction the caller began (with sc.Begin) and ends.
+func MigrateInTransaction(ctx context.Context, d *Dialect, conn *sql.Conn, sc Schema, now time.Time) error {
+	return migrate(ctx, d, conn, sc, now)
+}
+
 func migrate(ctx context.Context, d *Dialect, conn *sql.Conn, sc Schema, now time.Time) error {
 	if _, err := conn.ExecContext(ctx, sc.Table); err != nil {
 		return d.Error(err, "create schema_migrations")

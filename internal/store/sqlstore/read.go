@@ -133,6 +133,13 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 	if f.Name != "" {
 		add("serial IN (SELECT serial FROM certificate_names WHERE value = ?)", f.Name)
 	}
+	if f.NameContains != "" {
+		like := "%" + likeEscaper.Replace(strings.ToLower(f.NameContains)) + "%"
+		add(`(LOWER(subject) LIKE ? ESCAPE '\' OR serial IN (SELECT serial FROM certificate_names WHERE LOWER(value) LIKE ? ESCAPE '\'))`, like, like)
+	}
+	if !f.WithInternal {
+		add("internal = ?", false)
+	}
 	if !f.NotAfterBefore.IsZero() {
 		add("not_after < ?", f.NotAfterBefore.UnixNano())
 	}
@@ -159,6 +166,9 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 	q, args := listing("SELECT "+columns.CertificateColumns+" FROM certificates", where, "not_after, serial", f.Limit, args)
 	return rows(ctx, s, columns.ScanCertificate, q, args...)
 }
+
+// likeEscaper escapes LIKE's wildcards, with a backslash as the ESCAPE character.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // listing completes the query of a list: rows where every condition
 // holds, in order, at most limit of them (0: all).

@@ -35,6 +35,9 @@ type Dialect struct {
 	// IndexHints: the planner is told which index the revocation feed's
 	// queries read (SQLite's INDEXED BY).
 	IndexHints bool
+	// NextRevocationVersion is a query that returns the next version of
+	// published revocation documents (see published.go).
+	NextRevocationVersion string
 	// Bytewise is the collation clause that sorts text by bytes ("" where
 	// that is the default).
 	Bytewise string
@@ -158,7 +161,12 @@ func New(ctx context.Context, d *Dialect, read, write *sql.DB, o Options) (*Stor
 	if err != nil {
 		return nil, err
 	}
-	return &Store{d: d, now: time.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}, nil
+	s := &Store{d: d, now: time.Now, read: read, w: w, timeout: o.Timeout, stream: o.Stream}
+	if err := s.baseline(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // Close lets queued writes commit, then releases the writer's connection

@@ -26,12 +26,38 @@ func (s *Store) CreateSSHAuthority(ctx context.Context, a store.Authority, k sto
 	}
 	check := func(t *tx) error { return t.checkNewAuthority(a) }
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.insertAuthority(a, &ev); err != nil {
+		key := []any{k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), t.next()}
+		state, err := planSSHKey.row(key)
+		if err != nil {
 			return err
 		}
-		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		if err := t.insertAuthority(a, &ev, state); err != nil {
+			return err
+		}
+		_, err = t.exec(insertSSHKey, key...)
 		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
+}
+
+// demoteSSHKey makes the authority's active SSH CA key trusted and returns
+// the keys it changed.
+func (t *tx) demoteSSHKey(authority string) ([]audit.Row, error) {
+	demoted, err := t.state(&stateSSHKeys, "authority = ? AND state = 'active'", authority)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.exec(sshDemote, authority); err != nil {
+		return nil, t.w.d.Error(err, "demote the active key of %q", authority)
+	}
+	for i, r := range demoted {
+		fingerprint := r.Key[len(authority)+1:]
+		rows, err := t.state(&stateSSHKeys, "authority = ? AND fingerprint = ?", authority, fingerprint)
+		if err != nil {
+			return nil, err
+		}
+		demoted[i] = rows[0]
+	}
+	return demoted, nil
 }
 
 // sshKeyState reads the state of an authority's SSH CA key ("" if it has
@@ -82,15 +108,24 @@ func (s *Store) AddSSHKey(ctx context.Context, k store.SSHKey, ev audit.Event) e
 		return store.CheckAddSSHKey(k, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
+		// The demoted key first: the new key's row refers to the event,
+		// which records both.
+		var changed []audit.Row
 		if k.State == store.SSHKeyActive {
-			if _, err := t.exec(sshDemote, k.Authority); err != nil {
-				return s.d.Error(err, "demote the active key of %q", k.Authority)
+			var err error
+			if changed, err = t.demoteSSHKey(k.Authority); err != nil {
+				return err
 			}
 		}
-		_, err := t.exec(insertSSHKey, k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), ev.Seq)
+		key := []any{k.Authority, k.Fingerprint, k.KeyURI, k.PublicKey, string(k.State), k.CreatedAt.UnixNano(), t.next()}
+		state, err := planSSHKey.row(key)
+		if err != nil {
+			return err
+		}
+		if err := t.appendEvent(&ev, append(changed, state)...); err != nil {
+			return err
+		}
+		_, err = t.exec(insertSSHKey, key...)
 		return s.d.Error(err, "SSH key %s of %q", k.Fingerprint, k.Authority)
 	})
 }
@@ -109,16 +144,22 @@ func (s *Store) SetSSHKeyState(ctx context.Context, authority, fingerprint strin
 		return store.CheckSetSSHKeyState(authority, fingerprint, cur, state)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
+		var changed []audit.Row
 		if state == store.SSHKeyActive {
-			if _, err := t.exec(sshDemote, authority); err != nil {
-				return s.d.Error(err, "demote the active key of %q", authority)
+			var err error
+			if changed, err = t.demoteSSHKey(authority); err != nil {
+				return err
 			}
 		}
 		_, err := t.exec("UPDATE ssh_authority_keys SET state = ? WHERE authority = ? AND fingerprint = ?", string(state), authority, fingerprint)
-		return s.d.Error(err, "set state of SSH key %s", fingerprint)
+		if err != nil {
+			return s.d.Error(err, "set state of SSH key %s", fingerprint)
+		}
+		rows, err := t.state(&stateSSHKeys, "authority = ? AND fingerprint = ?", authority, fingerprint)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, append(changed, rows...)...)
 	})
 }
 
@@ -148,17 +189,21 @@ func (s *Store) RecordSSHCertificate(ctx context.Context, c store.SSHCertificate
 		return store.CheckRecordSSHCertificate(c, false, state, keyIDRevoked)
 	}
 	return s.w.doStaged(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		row := []any{int64(c.Serial), c.Authority, c.CAFingerprint, c.KeyID, string(c.Type), principals,
 			c.ValidAfter.UnixNano(), c.ValidBefore.UnixNano(), string(c.Status), columns.NullTime(c.RevokedAt), columns.NullString(c.RevokedBy),
-			c.Requester, c.Cert, ev.Seq}
+			c.Requester, c.Cert, t.next()}
+		state, err := planSSHCertificate.row(row)
+		if err != nil {
+			return err
+		}
+		if err := t.appendEvent(&ev, state); err != nil {
+			return err
+		}
 		if t.stage {
 			t.stageRow(stageSSHCertificates, row...)
 			return nil
 		}
-		_, err := t.exec(insertSSHCertificate, row...)
+		_, err = t.exec(insertSSHCertificate, row...)
 		if err != nil && s.d.kind(err) == errs.Conflict {
 			return errs.Wrap(errs.Conflict, failure{err}, "SSH certificate serial %d is already recorded", c.Serial)
 		}
@@ -185,12 +230,16 @@ func (s *Store) RevokeSSHCertificate(ctx context.Context, serial uint64, at time
 		return nil
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		_, err := t.exec("UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'serial' WHERE serial = ?",
 			at.UnixNano(), int64(serial))
-		return s.d.Error(err, "revoke SSH certificate %d", serial)
+		if err != nil {
+			return s.d.Error(err, "revoke SSH certificate %d", serial)
+		}
+		rows, err := t.state(&stateSSHCertificates, "serial = ?", int64(serial))
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -211,17 +260,21 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		return store.CheckRevokeSSHKeyID(authority, keyID, total, open)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
 		res, err := t.exec(`UPDATE ssh_certificates SET status = 'revoked', revoked_at = ?, revoked_by = 'key-id'
 			WHERE authority = ? AND key_id = ? AND (status = 'valid' OR revoked_by = 'serial')`, at.UnixNano(), authority, keyID)
 		if err != nil {
 			return s.d.Error(err, "revoke key ID %q", keyID)
 		}
-		rows, err := res.RowsAffected()
-		n = int(rows)
-		return s.d.Error(err, "revoke key ID %q", keyID)
+		affected, err := res.RowsAffected()
+		if err != nil {
+			return s.d.Error(err, "revoke key ID %q", keyID)
+		}
+		n = int(affected)
+		rows, err := t.state(&stateSSHCertificates, "authority = ? AND key_id = ? AND revoked_by = 'key-id'", authority, keyID)
+		if err != nil {
+			return err
+		}
+		return t.appendEvent(&ev, rows...)
 	})
 	return n, err
 }

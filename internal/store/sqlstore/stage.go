@@ -40,11 +40,11 @@ const (
 )
 
 var stageTables = [stageTableCount]stageTable{
-	stageEvents: {name: "events", insert: "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash) VALUES "},
+	stageEvents: {name: "events", insert: "INSERT INTO events (seq, time, kind, actor, authority, subject, data, prev, hash, state) VALUES "},
 	stageSSHCertificates: {name: "ssh_certificates", insert: `INSERT INTO ssh_certificates (serial, authority, ca_fingerprint, key_id, type,
 		principals, valid_after, valid_before, status, revoked_at, revoked_by, requester, cert, issue_seq) VALUES `},
 	stageCertificates: {name: "certificates", insert: `INSERT INTO certificates (serial, authority, subject, sans, not_before, not_after,
-		status, revoked_at, reason, requester, der, issue_seq, shard) VALUES `},
+		status, revoked_at, reason, requester, der, issue_seq, shard, internal) VALUES `},
 	stageCertificateNames: {name: "certificate_names", insert: "INSERT INTO certificate_names (serial, type, value) VALUES ",
 		then: " ON CONFLICT DO NOTHING"},
 }

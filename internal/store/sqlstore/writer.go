@@ -346,14 +346,19 @@ func (w *writer) retry(err error) error {
 // the database rather than of the request: the batch cannot go on.
 func lost(err error) bool { return errs.KindOf(err) == errs.Unavailable }
 
-// appendEvent seals ev after the current head and inserts it.
-func (t *tx) appendEvent(ev *audit.Event) error {
+// appendEvent seals ev after the current head and inserts it, with the
+// rows it changed as they are after the change (see state.go): read back
+// in this transaction after an update, or hashed from the arguments of the
+// INSERT that follows for a row that refers to its event.
+func (t *tx) appendEvent(ev *audit.Event, rows ...audit.Row) error {
 	if ev.Time.IsZero() {
 		ev.Time = t.w.now().UTC().Round(0)
 	}
-	ev.Seq = t.seq + 1
+	ev.Seq = t.next()
+	ev.State = rows
 	ev.Seal(t.hash)
-	row := []any{ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, columns.NullBytes(ev.Data), ev.Prev, ev.Hash}
+	row := []any{ev.Seq, ev.Time.UnixNano(), ev.Kind, ev.Actor, ev.Authority, ev.Subject, columns.NullBytes(ev.Data), ev.Prev, ev.Hash,
+		columns.NullBytes(audit.EncodeState(ev.State))}
 	if t.stage {
 		t.stageRow(stageEvents, row...)
 	} else if _, err := t.exec(insertEvent, row...); err != nil {
@@ -362,6 +367,10 @@ func (t *tx) appendEvent(ev *audit.Event) error {
 	t.seq, t.hash = ev.Seq, ev.Hash
 	return nil
 }
+
+// next is the seq the next event of the transaction gets: what a write
+// that updates rows before appending its event records in them.
+func (t *tx) next() int64 { return t.seq + 1 }
 
 // statement returns q prepared on the writer's connection.
 func (t *tx) statement(q string) (*sql.Stmt, error) {

@@ -105,11 +105,78 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 		s := b.open(t, where)
 		storetest.KeyIDRevokedEarlier(t, s)
 		s.Close()
-		b.exec(t, where,
+		// Back to before the key-ID step: it and the steps after it undone
+		// (internal certificates, row hashes, rate limit counts, enabled; undoing
+		// row hashes asks for a baseline again).
+		step := map[string]string{"sqlite": "6", "postgres": "5"}[b.name]
+		b.exec(t, where, append(undoAfterInternal(b.name),
 			"UPDATE ssh_certificates SET key_id = 'alice' WHERE serial = 3",
 			"DROP INDEX ssh_certificates_revoked_key_ids",
-			"DELETE FROM schema_migrations WHERE version = (SELECT MAX(version) FROM schema_migrations)")
+			"DELETE FROM schema_migrations WHERE version >= "+step)...)
 		storetest.CheckKeyIDRevokedEarlier(t, b.open(t, where))
+	})
+}
+
+// undoAfterInternal undoes, newest first, the step that adds
+// certificates.internal and every step after it: row hashes in events and
+// the rate limits' order counts, authorities' enabled.
+func undoAfterInternal(backend string) []string {
+	return append([]string{"ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
+}
+
+// undoInternal undoes the step that adds certificates.internal (and, on
+// SQLite, the revocation tables).
+var undoInternal = map[string][]string{
+	"sqlite": {"ALTER TABLE certificates DROP COLUMN internal", "DROP TABLE published_crls",
+		"DROP TABLE ocsp_responses", "DROP TABLE revocation_version"},
+	"postgres": {"ALTER TABLE certificates DROP COLUMN internal"},
+}
+
+// TestMigrationMarksInternalCertificates opens a database made before
+// certificates.internal: serve's certificates (requester "server") and OCSP
+// responder certificates (requester "revocation", subject "CN=OCSP ...")
+// are marked internal, and listings leave them out.
+func TestMigrationMarksInternalCertificates(t *testing.T) {
+	onEach(t, func(t *testing.T, b backend, where string) {
+		s := b.open(t, where)
+		if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca"}, audit.Event{Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		t0 := time.Now()
+		for _, c := range []struct{ serial, requester, subject string }{
+			{"01", "server", "CN=localhost"}, {"02", "revocation", "CN=OCSP ca"}, {"03", "cli", "CN=OCSP lookalike"},
+		} {
+			err := s.RecordCertificate(ctx, store.Certificate{Serial: c.serial, Authority: "ca", Subject: c.subject,
+				NotBefore: t0, NotAfter: t0.Add(time.Hour), Requester: c.requester, DER: []byte{0x30}}, audit.Event{Actor: c.requester})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		step := map[string]string{"sqlite": "7", "postgres": "6"}[b.name]
+		b.exec(t, where, append(undoAfterInternal(b.name),
+			"DELETE FROM schema_migrations WHERE version >= "+step)...)
+		s = b.open(t, where)
+		for _, tt := range []struct {
+			f    store.Filter
+			want string
+		}{{store.Filter{}, "03"}, {store.Filter{WithInternal: true}, "01 02 03"}} {
+			got, err := s.Certificates(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var serials []string
+			for _, c := range got {
+				serials = append(serials, c.Serial)
+				if c.Internal != (c.Serial != "03") {
+					t.Errorf("certificate %s: internal %v", c.Serial, c.Internal)
+				}
+			}
+			if fmt.Sprint(serials) != "["+tt.want+"]" {
+				t.Errorf("%+v: %v, want [%s]", tt.f, serials, tt.want)
+			}
+		}
 	})
 }
 

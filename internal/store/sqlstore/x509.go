@@ -17,8 +17,8 @@ const (
 	certCheck = `SELECT EXISTS (SELECT 1 FROM certificates WHERE serial = ?),
 		EXISTS (SELECT 1 FROM authorities WHERE name = ?)`
 	insertAuthority = `INSERT INTO authorities (name, purpose, parent, key_uri, cert_der, policy,
-		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		default_validity, max_validity, created_at, event_seq, base_url, shards, acme, require_eab, enabled)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 )
 
 // CreateAuthority implements store.Store.
@@ -45,12 +45,16 @@ func (s *Store) ChangeAuthority(ctx context.Context, name string, ch store.Autho
 		return store.CheckAuthorityExists(name, ok)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
+		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab), enabled = COALESCE(?, enabled) WHERE name = ?",
+			ch.ACME, ch.RequireEAB, ch.Enabled, name)
+		if err != nil {
+			return s.d.Error(err, "authority %q", name)
+		}
+		rows, err := t.state(&stateAuthorities, "name = ?", name)
+		if err != nil {
 			return err
 		}
-		_, err := t.exec("UPDATE authorities SET acme = COALESCE(?, acme), require_eab = COALESCE(?, require_eab) WHERE name = ?",
-			ch.ACME, ch.RequireEAB, name)
-		return s.d.Error(err, "authority %q", name)
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -70,15 +74,18 @@ func (s *Store) SetKeyURI(ctx context.Context, from, to string, ev audit.Event) 
 		return store.CheckSetKeyURI(rows)
 	}
 	err = s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
-			return err
-		}
-		for _, table := range []string{"authorities", "ssh_authority_keys"} {
-			if _, err := t.exec("UPDATE "+table+" SET key_uri = ? WHERE key_uri = ?", to, from); err != nil {
+		var changed []audit.Row
+		for _, table := range []*stateTable{&stateAuthorities, &stateSSHKeys} {
+			if _, err := t.exec("UPDATE "+table.name+" SET key_uri = ? WHERE key_uri = ?", to, from); err != nil {
 				return s.d.Error(err, "rewrite key URI")
 			}
+			rows, err := t.state(table, "key_uri = ?", to)
+			if err != nil {
+				return err
+			}
+			changed = append(changed, rows...)
 		}
-		return nil
+		return t.appendEvent(&ev, changed...)
 	})
 	if err != nil {
 		return 0, err
@@ -134,11 +141,15 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 				return err
 			}
 		}
-		if err := t.appendEvent(&ev); err != nil {
+		row := []any{c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
+			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, t.next(), c.Shard, c.Internal}
+		state, err := planCertificate.row(row)
+		if err != nil {
 			return err
 		}
-		row := []any{c.Serial, c.Authority, c.Subject, sans, c.NotBefore.UnixNano(), c.NotAfter.UnixNano(),
-			string(c.Status), columns.NullTime(c.RevokedAt), c.RevocationReason, c.Requester, c.DER, ev.Seq, c.Shard}
+		if err := t.appendEvent(&ev, state); err != nil {
+			return err
+		}
 		if t.stage {
 			t.stageRow(stageCertificates, row...)
 			for _, n := range columns.Names(c) {
@@ -174,12 +185,16 @@ func (s *Store) Revoke(ctx context.Context, serial string, at time.Time, reason 
 		return nil
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
-		if err := t.appendEvent(&ev); err != nil {
+		_, err := t.exec("UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoke_seq = ? WHERE serial = ?",
+			at.UnixNano(), reason, t.next(), serial)
+		if err != nil {
+			return s.d.Error(err, "revoke certificate %s", serial)
+		}
+		rows, err := t.state(&stateCertificates, "serial = ?", serial)
+		if err != nil {
 			return err
 		}
-		_, err := t.exec("UPDATE certificates SET status = 'revoked', revoked_at = ?, reason = ?, revoke_seq = ? WHERE serial = ?",
-			at.UnixNano(), reason, ev.Seq, serial)
-		return s.d.Error(err, "revoke certificate %s", serial)
+		return t.appendEvent(&ev, rows...)
 	})
 }
 
@@ -229,11 +244,17 @@ func (t *tx) checkNewAuthority(a store.Authority) error {
 }
 
 // insertAuthority writes an authority row and the event that records it.
-func (t *tx) insertAuthority(a store.Authority, ev *audit.Event) error {
-	if err := t.appendEvent(ev); err != nil {
+// more are rows the same event creates after it (an SSH authority's key).
+func (t *tx) insertAuthority(a store.Authority, ev *audit.Event, more ...audit.Row) error {
+	row := []any{a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, columns.NullBytes(a.CertDER), columns.NullBytes(a.Policy),
+		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), t.next(), a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB, !a.Disabled}
+	state, err := planAuthority.row(row)
+	if err != nil {
 		return err
 	}
-	_, err := t.exec(insertAuthority, a.Name, a.Purpose, columns.NullString(a.Parent), a.KeyURI, a.CertDER, columns.NullBytes(a.Policy),
-		int64(a.DefaultValidity), int64(a.MaxValidity), a.CreatedAt.UnixNano(), ev.Seq, a.BaseURL, max(a.Shards, 1), a.ACME, a.RequireEAB)
+	if err := t.appendEvent(ev, append([]audit.Row{state}, more...)...); err != nil {
+		return err
+	}
+	_, err = t.exec(insertAuthority, row...)
 	return t.w.d.Error(err, "authority %q", a.Name)
 }

@@ -53,27 +53,85 @@ func testACMEAccounts(t *testing.T, s store.Store) {
 	_, err = s.ACMEAccount(ctx, "nope")
 	wantKind(t, err, errs.NotFound, "unknown account")
 
-	// Key rollover, contacts and deactivation.
-	got.KeyID, got.Key, got.Contacts = "thumb9", []byte(`{"k":"9"}`), nil
-	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.key-change", Actor: "acme"}); err != nil {
+	// Key rollover, contacts and deactivation, each conditional on the
+	// account as read.
+	read := got
+	if err := s.ChangeACMEAccountKey(ctx, read, "thumb9", []byte(`{"k":"9"}`), audit.Event{Actor: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, read, nil, audit.Event{Actor: "acme"}), errs.Conflict, "contacts update by the old key")
+	wantKind(t, s.ChangeACMEAccountKey(ctx, read, "thumb8", []byte(`{"k":"8"}`), audit.Event{Actor: "acme"}), errs.Conflict, "second rollover from the old key")
 	if err := s.CreateACMEAccount(ctx, acmeAccount("acct5", "tls", "thumb5"), audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
-	clash := got
-	clash.KeyID = "thumb5"
-	wantKind(t, s.UpdateACMEAccount(ctx, clash, audit.Event{Kind: "acme.account.key-change"}), errs.Conflict, "rollover to a taken key")
-	got.Status = store.StatusDeactivated
-	if err := s.UpdateACMEAccount(ctx, got, audit.Event{Kind: "acme.account.deactivate"}); err != nil {
+	got, _ = s.ACMEAccount(ctx, "acct1")
+	wantKind(t, s.ChangeACMEAccountKey(ctx, got, "thumb5", []byte(`{"k":"5"}`), audit.Event{}), errs.Conflict, "rollover to a taken key")
+	if err := s.UpdateACMEAccountContacts(ctx, got, nil, audit.Event{Actor: "acme"}); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.DeactivateACMEAccount(ctx, got, audit.Event{Actor: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, s.DeactivateACMEAccount(ctx, got, audit.Event{}), errs.Conflict, "second deactivation")
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, got, []string{"mailto:x@example.org"}, audit.Event{}), errs.Conflict, "update of a deactivated account")
 	got, err = s.ACMEAccountByKey(ctx, "tls", "thumb9")
-	if err != nil || got.Status != store.StatusDeactivated || len(got.Contacts) != 0 {
-		t.Fatalf("after update: %+v, %v", got, err)
+	if err != nil || got.Status != store.StatusDeactivated || len(got.Contacts) != 0 || string(got.Key) != `{"k":"9"}` {
+		t.Fatalf("after the changes: %+v, %v", got, err)
 	}
 	ghost := acmeAccount("ghost", "tls", "ghost")
-	wantKind(t, s.UpdateACMEAccount(ctx, ghost, audit.Event{Kind: "acme.account.update"}), errs.NotFound, "update of a missing account")
+	wantKind(t, s.UpdateACMEAccountContacts(ctx, ghost, nil, audit.Event{}), errs.NotFound, "update of a missing account")
+	checkChain(t, s)
+}
+
+// testACMEAccountRaces runs account changes that race, each from the
+// account as read before any of them: a contact update, a key rollover
+// and a deactivation. The rollover and the deactivation exclude each
+// other: whichever comes first wins, and the other finds the account
+// changed. The contact update depends on neither and writes neither, so it
+// never brings the old key back or makes the account valid again.
+func testACMEAccountRaces(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	for round := range 8 {
+		id := fmt.Sprintf("race%d", round)
+		if err := s.CreateACMEAccount(ctx, acmeAccount(id, "tls", "old"+id), audit.Event{}); err != nil {
+			t.Fatal(err)
+		}
+		read, err := s.ACMEAccount(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		var rollover, update, deactivate error
+		wg.Go(func() { rollover = s.ChangeACMEAccountKey(ctx, read, "new"+id, []byte(`{"k":"new"}`), audit.Event{}) })
+		wg.Go(func() {
+			update = s.UpdateACMEAccountContacts(ctx, read, []string{"mailto:new@example.org"}, audit.Event{})
+		})
+		wg.Go(func() { deactivate = s.DeactivateACMEAccount(ctx, read, audit.Event{}) })
+		wg.Wait()
+		for _, err := range []error{rollover, update, deactivate} {
+			if err != nil && errs.KindOf(err) != errs.Conflict {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		got, err := s.ACMEAccount(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantKey, wantStatus := "old"+id, store.StatusDeactivated
+		switch {
+		case (rollover == nil) == (deactivate == nil):
+			t.Fatalf("round %d: rollover %v, deactivation %v; want exactly one to succeed", round, rollover, deactivate)
+		case rollover == nil:
+			wantKey, wantStatus = "new"+id, store.StatusValid
+		}
+		if got.KeyID != wantKey || got.Status != wantStatus {
+			t.Errorf("round %d: account has key %s and is %s, want %s and %s (update: %v)", round, got.KeyID, got.Status, wantKey, wantStatus, update)
+		}
+		if newContacts := len(got.Contacts) == 1 && got.Contacts[0] == "mailto:new@example.org"; newContacts != (update == nil) {
+			t.Errorf("round %d: contacts %v after the update returned %v", round, got.Contacts, update)
+		}
+	}
 	checkChain(t, s)
 }
 
@@ -160,16 +218,29 @@ func testACMEOrders(t *testing.T, s store.Store) {
 	_, err = s.ACMEOrders(ctx, store.ACMEOrderFilter{})
 	wantKind(t, err, errs.Malformed, "unfiltered order list")
 
-	// Cleanup: o2 and o3 expired without a certificate; o1's certificate
-	// is still valid until t0+10h.
-	n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour))
-	if err != nil || n != 2 {
-		t.Fatalf("delete stale: %d, %v; want 2", n, err)
+	// What the account limits count: a1 has o1 (valid, its certificate
+	// issued) and o2 (one pending authorization); a2 has o3.
+	load, err := s.ACMEAccountLoad(ctx, "a1", t0, t0.Add(time.Minute))
+	if err != nil || load.OrdersSince != 2 || load.PendingAuthzs != 1 {
+		t.Fatalf("load of a1: %+v, %v; want 2 orders, 1 pending authorization", load, err)
+	}
+	if load, err := s.ACMEAccountLoad(ctx, "a1", t0.Add(time.Second), t0.Add(2*time.Hour)); err != nil || load != (store.ACMEAccountLoad{}) {
+		t.Fatalf("load of a1 once its orders are old and expired: %+v, %v; want none", load, err)
+	}
+
+	// Cleanup, in bounded batches: o2 and o3 expired without a
+	// certificate; o1's certificate is still valid until t0+10h.
+	n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour), 1)
+	if err != nil || n != 1 {
+		t.Fatalf("delete stale, at most 1: %d, %v; want 1", n, err)
+	}
+	if n, err = s.DeleteStaleACMEOrders(ctx, t0.Add(2*time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("delete the other stale one: %d, %v; want 1", n, err)
 	}
 	if _, err := s.ACMEOrder(ctx, "o1"); err != nil {
 		t.Fatalf("the order of a live certificate went: %v", err)
 	}
-	if n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(11*time.Hour)); err != nil || n != 1 {
+	if n, err := s.DeleteStaleACMEOrders(ctx, t0.Add(11*time.Hour), 10); err != nil || n != 1 {
 		t.Fatalf("delete after the certificate expired: %d, %v; want 1", n, err)
 	}
 	_, err = s.ACMEOrder(ctx, "o1")

@@ -168,3 +168,55 @@ func testCRLNumbers(t *testing.T, s store.Store) {
 	_, err = s.NextCRLNumbers(ctx, "nope", []int{0})
 	wantKind(t, err, errs.NotFound, "unknown authority")
 }
+
+// testPublished: signed CRLs and OCSP responses are kept, the newer
+// replacing the older of the same shard or certificate, and read back by
+// version (stores that implement store.Published).
+func testPublished(t *testing.T, s store.Store) {
+	p, ok := s.(store.Published)
+	if !ok {
+		t.Skip("the store keeps no signed revocation documents")
+	}
+	mustAuthority(t, s, "a", "")
+	crl := func(shard int, der string) store.RevocationDoc {
+		return store.RevocationDoc{Kind: "crl", Authority: "a", Shard: shard, DER: []byte(der), ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)}
+	}
+	ocsp := func(serial string, revoked bool, der string) store.RevocationDoc {
+		return store.RevocationDoc{Kind: "ocsp", Authority: "a", Hash: "sha1", Serial: serial, Revoked: revoked, DER: []byte(der),
+			ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)}
+	}
+	if err := p.PublishRevocation(ctx, []store.RevocationDoc{crl(0, "old 0"), crl(1, "one"), crl(-1, "whole"), crl(0, "zero"), ocsp("0a", false, "good")}); err != nil {
+		t.Fatal(err)
+	}
+	read := func(after int64) (map[int]string, int64) {
+		got := map[int]string{}
+		v, err := p.PublishedCRLs(ctx, after, func(d store.RevocationDoc) error {
+			if !d.ThisUpdate.Equal(t0) || !d.NextUpdate.Equal(t0.Add(time.Hour)) {
+				t.Errorf("CRL %d: times %v %v", d.Shard, d.ThisUpdate, d.NextUpdate)
+			}
+			got[d.Shard] = string(d.DER)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got, v
+	}
+	got, v := read(0)
+	if len(got) != 3 || got[0] != "zero" || got[1] != "one" || got[-1] != "whole" || v == 0 {
+		t.Fatalf("published CRLs: %v, version %d", got, v)
+	}
+	if err := p.PublishRevocation(ctx, []store.RevocationDoc{crl(1, "one again"), ocsp("0a", true, "revoked")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, v2 := read(v); len(got) != 1 || got[1] != "one again" || v2 <= v {
+		t.Errorf("CRLs published after version %d: %v, version %d", v, got, v2)
+	}
+	d, err := p.PublishedOCSP(ctx, "a", "sha1", "0a")
+	if err != nil || !d.Revoked || string(d.DER) != "revoked" || !d.NextUpdate.Equal(t0.Add(time.Hour)) {
+		t.Errorf("published OCSP response: %+v, %v", d, err)
+	}
+	_, err = p.PublishedOCSP(ctx, "a", "sha256", "0a")
+	wantKind(t, err, errs.NotFound, "an OCSP response never published")
+	wantKind(t, p.PublishRevocation(ctx, []store.RevocationDoc{{Kind: "bogus"}}), errs.Malformed, "unknown kind")
+}

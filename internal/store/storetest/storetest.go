@@ -39,14 +39,24 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SSHKeys", testSSHKeys},
 		{"SSHCertificates", testSSHCertificates},
 		{"ACMEAccounts", testACMEAccounts},
+		{"ACMEAccountRaces", testACMEAccountRaces},
 		{"ACMEOrders", testACMEOrders},
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
 		{"SetKeyURI", testSetKeyURI},
+		{"Published", testPublished},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) { tt.run(t, open(t)) })
+		t.Run(tt.name, func(t *testing.T) {
+			s := open(t)
+			tt.run(t, s)
+			// Whatever the test wrote, every row is as the newest event
+			// that records it says.
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.RowProblemCount != 0 {
+				t.Errorf("audit.Verify after the test: %v, row problems %v", err, rep.RowProblems)
+			}
+		})
 	}
 }
 
@@ -222,14 +232,24 @@ func testChangeAuthority(t *testing.T, s store.Store) {
 	if err != nil || len(all) != 2 || all[1].ACME || !all[1].RequireEAB {
 		t.Errorf("Authorities: %+v, %v", all, err)
 	}
+	// In service from creation; out and back in, the other settings kept.
+	for _, enabled := range []bool{false, true} {
+		if err := s.ChangeAuthority(ctx, "web", store.AuthorityChange{Enabled: &enabled}, audit.Event{Actor: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Authority(ctx, "web")
+		if err != nil || got.Disabled == enabled || got.ACME || !got.RequireEAB {
+			t.Errorf("after enabled=%v: %+v, %v", enabled, got, err)
+		}
+	}
 
 	wantKind(t, s.ChangeAuthority(ctx, "nope", store.AuthorityChange{ACME: &on}, audit.Event{Actor: "cli"}), errs.NotFound, "change of an unknown authority")
 	wantKind(t, s.ChangeAuthority(ctx, "web", store.AuthorityChange{}, audit.Event{Actor: "cli"}), errs.Malformed, "empty change")
 	wantKind(t, s.AppendEvent(ctx, audit.Event{Kind: audit.KindAuthorityUpdate, Actor: "cli"}), errs.Malformed, "authority.update appended alone")
 
 	evs := checkChain(t, s)
-	if len(evs) != 4 {
-		t.Fatalf("%d events, want 2 creations and 2 changes: %+v", len(evs), evs)
+	if len(evs) != 6 {
+		t.Fatalf("%d events, want 2 creations and 4 changes: %+v", len(evs), evs)
 	}
 	for _, e := range evs[2:] {
 		if e.Kind != audit.KindAuthorityUpdate || e.Subject != "web" || e.Authority != "web" || e.Actor != "cli" {
@@ -281,12 +301,17 @@ func testFilter(t *testing.T, s store.Store) {
 	mustAuthority(t, s, "a", "")
 	mustAuthority(t, s, "b", "")
 	var all []store.Certificate
+	var internal store.Certificate
 	for i := range 30 {
 		// Pairs share a not_after, so the serial must break the tie; serials
 		// are not in not_after order.
 		c := cert(fmt.Sprintf("%02x", 255-i), string(rune('a'+i%2)), 1+i/2)
 		if i == 7 {
 			c.DNSNames = append(c.DNSNames, "shared.example.org")
+		}
+		if i == 9 {
+			c.Subject, c.Internal = "CN=OCSP 100%_a", true
+			internal = c
 		}
 		mustRecord(t, s, c)
 		all = append(all, c)
@@ -311,12 +336,18 @@ func testFilter(t *testing.T, s store.Store) {
 		return out
 	}
 	cut := t0.Add(5 * time.Hour)
+	everything := pick(func(store.Certificate) bool { return true })
+	all = slices.DeleteFunc(all, func(c store.Certificate) bool { return c.Internal })
 	tests := []struct {
 		name string
 		f    store.Filter
 		want []string
 	}{
 		{"all", store.Filter{}, pick(func(store.Certificate) bool { return true })},
+		{"with internal", store.Filter{WithInternal: true}, everything},
+		{"name contains", store.Filter{NameContains: "WWW.F"}, pick(func(c store.Certificate) bool { return c.Serial[0] == 'f' })},
+		{"subject contains, wildcards taken literally", store.Filter{NameContains: "100%_", WithInternal: true}, []string{internal.Serial}},
+		{"wildcards match nothing else", store.Filter{NameContains: "%"}, nil},
 		{"authority", store.Filter{Authority: "b"}, pick(func(c store.Certificate) bool { return c.Authority == "b" })},
 		{"revoked", store.Filter{Status: store.Revoked}, pick(func(c store.Certificate) bool { return c.Status == store.Revoked })},
 		{"valid of a", store.Filter{Authority: "a", Status: store.Valid}, pick(func(c store.Certificate) bool {

@@ -1,0 +1,107 @@
+package revocation
+
+import (
+	"context"
+	"crypto/x509"
+	"iter"
+	"time"
+
+	"signet/internal/ca"
+	"signet/internal/store"
+)
+
+// With Options.Published, the CRLs and OCSP responses this node signs are
+// kept in the store, and a restarted server serves the last ones before
+// it signs anything: at the first refresh, the kept CRLs are installed
+// and a shard is re-signed only if its CRL no longer lists exactly what
+// the store holds revoked (or is due anyway); OCSP requests the node
+// cannot sign for (no responder yet) are answered from the kept
+// responses until their nextUpdate, then tryLater.
+
+// resume installs the kept CRLs at the first refresh; a shard is dirty
+// unless its kept CRL, signed by the authority's current key, lists
+// exactly its revocations, and a whole CRL that does not is marked stale.
+func (s *Service) resume(ctx context.Context, auths map[string]*authority, dirty map[*authority]map[int]bool) error {
+	if err := s.loadPublishedCRLs(ctx, auths); err != nil {
+		return err
+	}
+	cutoff := crlCutoff(s.now(), s.o.CRLValidity)
+	for _, a := range auths {
+		for sh := range max(a.rec.Shards, 1) {
+			switch d := a.crl.get(sh); {
+			case d == nil: // none kept: signed as stale
+			case a.lists(d, cutoff, sh):
+				delete(dirty[a], sh)
+			case dirty[a] == nil:
+				dirty[a] = map[int]bool{sh: true}
+			default:
+				dirty[a][sh] = true
+			}
+		}
+		if len(dirty[a]) == 0 {
+			delete(dirty, a)
+		}
+		if d := a.crl.get(ca.WholeCRL); d != nil && !a.lists(d, cutoff, -1) {
+			a.crl.wholeStale = true
+		}
+	}
+	return nil
+}
+
+// lists reports whether d, signed by a, lists exactly the revoked
+// certificates of shard (every shard: -1) that expire after cutoff.
+func (a *authority) lists(d *crlDoc, cutoff time.Time, shard int) bool {
+	rl, err := x509.ParseRevocationList(d.DER)
+	if err != nil || rl.CheckSignatureFrom(a.cert) != nil {
+		return false
+	}
+	want := map[string]bool{}
+	a.mu.RLock()
+	for sh := range a.shards {
+		if shard >= 0 && sh != shard {
+			continue
+		}
+		for r := range a.revoked(sh, cutoff) {
+			want[string(r.Serial)] = true
+		}
+	}
+	a.mu.RUnlock()
+	if len(rl.RevokedCertificateEntries) != len(want) {
+		return false
+	}
+	for _, e := range rl.RevokedCertificateEntries {
+		if !want[string(e.SerialNumber.Bytes())] {
+			return false
+		}
+	}
+	return true
+}
+
+// crlDocs are signed CRLs as the store keeps them.
+func crlDocs(authority string, signed []ca.SignedCRL) iter.Seq[store.RevocationDoc] {
+	return func(yield func(store.RevocationDoc) bool) {
+		for _, c := range signed {
+			if !yield(store.RevocationDoc{Kind: "crl", Authority: authority, Shard: c.Shard, DER: c.DER,
+				ThisUpdate: c.ThisUpdate, NextUpdate: c.NextUpdate}) {
+				return
+			}
+		}
+	}
+}
+
+// unpublished returns the OCSP responses of a signed since they were last
+// kept, and counts them as kept.
+func (s *Service) unpublished(a *authority) []store.RevocationDoc {
+	var out []store.RevocationDoc
+	a.ocsp.mu.Lock()
+	defer a.ocsp.mu.Unlock()
+	for k, r := range a.ocsp.responses {
+		if !r.known || a.ocsp.published[k] == r {
+			continue
+		}
+		out = append(out, store.RevocationDoc{Kind: "ocsp", Authority: a.rec.Name, Serial: hexOf(k.serial), Hash: hashNames[k.hash],
+			Revoked: r.revoked, DER: r.der, ThisUpdate: r.thisUpdate, NextUpdate: r.nextUpdate})
+		a.ocsp.published[k] = r
+	}
+	return out
+}
