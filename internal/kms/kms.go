@@ -88,6 +88,14 @@ type KeyInfo struct {
 	Extractable bool             `json:"extractable"`
 }
 
+// TokenInfo is a token a module offers.
+type TokenInfo struct {
+	Label  string `json:"label"`
+	Serial string `json:"serial"`
+	Slot   uint   `json:"slot"`
+	Model  string `json:"model,omitempty"`
+}
+
 // Manager opens keys by URI. It is safe for concurrent use; it caches the
 // tokens and keys it opened and the secrets it read, so an operator is asked
 // for a PIN once per process, not once per signature.

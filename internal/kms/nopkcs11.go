@@ -5,6 +5,7 @@ package kms
 import (
 	"crypto"
 	"crypto/x509"
+	"encoding/hex"
 
 	"signet/internal/errs"
 )
@@ -39,6 +40,26 @@ func (m *Manager) openPKCS11(uri string) (crypto.Signer, error) {
 func (m *Manager) listPKCS11(uri string) ([]KeyInfo, error) {
 	return nil, noPKCS11(uri)
 }
+
+// ListTokens lists no tokens: this build cannot load a module.
+func ListTokens(module string) ([]TokenInfo, error) {
+	return nil, noPKCS11("the tokens of module " + module)
+}
+
+func (m *Manager) unlockToken(target string, _ []byte, _ bool) error {
+	return noPKCS11(MarshalURI(&URI{Token: target}))
+}
+
+// locateToken says what the URI names; nothing is ever open.
+func (m *Manager) locateToken(uri string) Location {
+	u, err := ParseURI(uri)
+	if err != nil {
+		return Location{}
+	}
+	return Location{Token: u.Token, Object: u.Object, ID: hex.EncodeToString(u.ID)}
+}
+
+func (m *Manager) removeTokens(string) []*token { return nil }
 
 func (m *Manager) importPKCS11(uri string, _ *x509.Certificate, _ []*x509.Certificate) (Imported, error) {
 	return Imported{}, noPKCS11(uri)

@@ -33,6 +33,10 @@ func TestNoPKCS11(t *testing.T) {
 	wantKind(t, err, errs.Unavailable, says, "pkcs11:token=ca")
 	_, err = m.ImportCertificate(ctx, uri, &x509.Certificate{}, nil)
 	wantKind(t, err, errs.Unavailable, says, uri)
+	err = m.Unlock(ctx, "ca", []byte("1234"), false)
+	wantKind(t, err, errs.Unavailable, says, "pkcs11:token=ca")
+	_, err = kms.ListTokens("/usr/lib/softhsm/libsofthsm2.so")
+	wantKind(t, err, errs.Unavailable, says)
 
 	s, err := m.Generate(ctx, "file:software.key", kms.ECDSAP256)
 	if err != nil {

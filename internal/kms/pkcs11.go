@@ -94,14 +94,6 @@ func probeTokens(module string) ([]slotToken, error) {
 	return listTokens(p, module)
 }
 
-// TokenInfo is a token a module offers.
-type TokenInfo struct {
-	Label  string `json:"label"`
-	Serial string `json:"serial"`
-	Slot   uint   `json:"slot"`
-	Model  string `json:"model,omitempty"`
-}
-
 // ListTokens lists the initialized tokens module offers, without logging
 // in to any.
 func ListTokens(module string) ([]TokenInfo, error) {
