@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"signet/internal/store/postgres/pgtest"
+	"signet/internal/store/postgres/throwaway"
 )
 
 // pgDatabase is a fresh database for one run, on the server admin names.
@@ -29,7 +29,7 @@ func createDatabase(ctx context.Context, admin string) (*pgDatabase, error) {
 	case "127.0.0.1", "::1", "localhost", "":
 		db.local = true
 	}
-	if db.url, db.drop, err = pgtest.Create(ctx, admin, "signet_load_"); err != nil {
+	if db.url, db.drop, err = throwaway.Create(ctx, admin, "signet_load_"); err != nil {
 		return nil, err
 	}
 	u, _ = url.Parse(db.url)

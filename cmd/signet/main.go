@@ -76,11 +76,23 @@ func commands() []command {
 		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
 		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
-		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
+		{"version", "print the version, and what this build cannot do", "", cmdVersion},
 	}
 }
 
 var version = "dev"
+
+// noPKCS11 is what version and help say in a build without cgo, which
+// cannot load PKCS#11 modules.
+const noPKCS11 = "This signet was built without PKCS#11 (CGO_ENABLED=0): it uses file: keys only; keys on tokens need a signet built with cgo."
+
+func cmdVersion(e *env, _ []string) error {
+	fmt.Fprintln(e.stdout, "signet", version)
+	if !kms.PKCS11 {
+		fmt.Fprintln(e.stdout, noPKCS11)
+	}
+	return nil
+}
 
 // stopSignals end a command gracefully: serve stops accepting, finishes
 // what it serves within its shutdown timeout and exits 0 (systemd stops a
@@ -200,6 +212,9 @@ Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet
 Secrets are never given on the command line: --pin and --passphrase take a
 source, one of prompt, env:VAR or file:PATH.
 `)
+	if !kms.PKCS11 {
+		fmt.Fprintf(w, "\n%s\n", noPKCS11)
+	}
 }
 
 // usageError marks a malformed command line, so run prints the usage.

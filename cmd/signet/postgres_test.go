@@ -9,6 +9,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"signet/internal/store/postgres/pgtest"
+	"signet/internal/store/postgres/throwaway"
 )
 
 // scriptCondition answers [postgres]: a server to test against, or
@@ -36,7 +37,7 @@ func cmdPGDatabase(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u, drop, err := pgtest.Create(ctx, admin, "signet_script_")
+	u, drop, err := throwaway.Create(ctx, admin, "signet_script_")
 	if err != nil {
 		ts.Fatalf("%v", err)
 	}

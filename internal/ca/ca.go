@@ -1,6 +1,7 @@
-// Package ca is signet's one issuance path. Every certificate, whoever asks
-// for it (CLI, API, ACME), passes Issue: policy → profile → lint → sign →
-// record → return. It is the only package that asks a CA key to sign.
+// Package ca is signet's one issuance path for X.509. Every certificate,
+// whoever asks for it (CLI, API, ACME), passes Issue: policy → profile →
+// lint → sign → record → return. It and sshca (SSH certificates) are the
+// only packages that ask a CA key to sign.
 package ca
 
 import (
@@ -180,14 +181,16 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 
 var authorityName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
-// newSerial returns a random positive serial with 127 bits of entropy.
+// newSerial returns a random positive serial of 16 octets with 126 bits of
+// entropy: the top bit is clear (positive) and the next one set (always 16
+// octets, never zero). CA/B Forum BR 7.1 asks for at least 64.
 func newSerial() (*big.Int, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "serial")
 	}
 	b[0] &= 0x7f
-	b[0] |= 0x40 // fixed length: always 16 octets, never zero
+	b[0] |= 0x40
 	return new(big.Int).SetBytes(b), nil
 }
 

@@ -1,6 +1,7 @@
 // Package home owns a signet home: the directory with signet.toml, the
-// embedded database and any software keys. It wires configuration, store,
-// keys, lint gate and CA together, and creates new homes.
+// SQLite database (unless signet.toml names a PostgreSQL one) and any
+// software keys. It wires configuration, store, keys, lint gate and CA
+// together, and creates new homes.
 package home
 
 import (

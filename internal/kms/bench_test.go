@@ -43,6 +43,9 @@ func BenchmarkSign(b *testing.B) {
 	})
 
 	b.Run("softhsm/ecdsa-p256", func(b *testing.B) {
+		if !kms.PKCS11 {
+			b.Skip("this build has no PKCS#11 (CGO_ENABLED=0)")
+		}
 		module, pin := kmstest.SoftHSM(b, "bench")
 		b.Setenv("SIGNET_BENCH_PIN", pin)
 		m := kms.NewManager(kms.Options{Module: module, PIN: "env:SIGNET_BENCH_PIN"})

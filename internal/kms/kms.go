@@ -2,6 +2,10 @@
 // out as crypto.Signer behind URIs, "pkcs11:..." (RFC 7512) for keys on a
 // token and "file:PATH" for scrypt-encrypted PKCS#8 software keys.
 // Nothing outside kms knows where a key lives or how to unlock it.
+//
+// Tokens are reached through PKCS#11 modules, C libraries loaded with cgo
+// (pkcs11.go, eddsa.go, pkcs11_certs.go); a build without cgo has software
+// keys only and refuses pkcs11: URIs (nopkcs11.go).
 package kms
 
 import (
@@ -82,6 +86,14 @@ type KeyInfo struct {
 	PublicKey   crypto.PublicKey `json:"-"`
 	Sensitive   bool             `json:"sensitive"`
 	Extractable bool             `json:"extractable"`
+}
+
+// TokenInfo is a token a module offers.
+type TokenInfo struct {
+	Label  string `json:"label"`
+	Serial string `json:"serial"`
+	Slot   uint   `json:"slot"`
+	Model  string `json:"model,omitempty"`
 }
 
 // Manager opens keys by URI. It is safe for concurrent use; it caches the

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package kms
 
 import (
@@ -29,6 +31,10 @@ import (
 // probe of the token list cannot race crypto11. Nothing outside kms should
 // use crypto11 or load PKCS#11 modules.
 var initMu sync.Mutex
+
+// PKCS11 reports whether this build can use keys on PKCS#11 tokens: only a
+// build with cgo can load their modules.
+const PKCS11 = true
 
 // sessionsPerToken bounds concurrent signatures on one token; crypto11
 // keeps one more session for the login.
@@ -86,14 +92,6 @@ func probeTokens(module string) ([]slotToken, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "pkcs11: initializing module %s", module)
 	}
 	return listTokens(p, module)
-}
-
-// TokenInfo is a token a module offers.
-type TokenInfo struct {
-	Label  string `json:"label"`
-	Serial string `json:"serial"`
-	Slot   uint   `json:"slot"`
-	Model  string `json:"model,omitempty"`
 }
 
 // ListTokens lists the initialized tokens module offers, without logging

@@ -6,11 +6,8 @@ package pgtest
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -20,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"signet/internal/store/postgres/throwaway"
 )
 
 // EnvURL names the server, as a postgres:// URL with rights to create databases.
@@ -51,44 +48,12 @@ func NewDatabase(t testing.TB, admin string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	u, drop, err := Create(ctx, admin, "signet_test_")
+	u, drop, err := throwaway.Create(ctx, admin, "signet_test_")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(drop)
 	return u
-}
-
-// Create creates a database named prefix and random hex on the server
-// admin points to (a URL with rights to create databases) and returns its
-// URL and a func that drops it, closing its connections. It needs no
-// testing.TB, for test scripts and the load generator.
-func Create(ctx context.Context, admin, prefix string) (dbURL string, drop func(), err error) {
-	u, err := url.Parse(admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("PostgreSQL admin URL: %w", err)
-	}
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect to the PostgreSQL server: %w", err)
-	}
-	defer conn.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	name := prefix + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		return "", nil, fmt.Errorf("create database: %w", err)
-	}
-	drop = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if conn, err := pgx.Connect(ctx, admin); err == nil {
-			conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			conn.Close(ctx)
-		}
-	}
-	u.Path = "/" + name
-	return u.String(), drop, nil
 }
 
 // Server is a private PostgreSQL server in a temporary directory, for tests
