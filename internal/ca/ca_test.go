@@ -382,7 +382,7 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	stale, _ := f.store.ACMEOrder(ctx, "o1")
 	stale.Status = store.StatusValid
 	stale.Version-- // another node moved the order on since this one read it
-	_, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"}, Finalizes: &stale})
+	_, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"}, Rider: store.FinalizeOrder(stale)})
 	if errs.KindOf(err) != errs.Conflict {
 		t.Fatalf("got %v, want a conflict", err)
 	}

@@ -36,10 +36,9 @@ type Request struct {
 	Validity       time.Duration // 0: the authority's default
 	Actor          string        // who asks, for the audit log
 
-	// Finalizes is the ACME order this certificate finalizes, as it must
-	// be afterwards: it is recorded with the certificate, atomically, or
-	// the certificate is not recorded (see store.Certificate.Finalizes).
-	Finalizes *store.ACMEOrder
+	// Rider is written in the certificate's transaction, or the
+	// certificate is not recorded (and never returned): see store.Rider.
+	Rider *store.Rider
 }
 
 // Issued is a certificate that is signed, linted and durably recorded.
@@ -108,7 +107,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, DER: der, Shard: shard, Finalizes: req.Finalizes,
+		Requester: req.Actor, DER: der, Shard: shard, Rider: req.Rider,
 	}
 	ev := c.event("certificate.issue", req.Actor, a.rec.Name, serial, map[string]any{
 		"subject": rec.Subject, "dns": leaf.DNSNames, "ip": ips, "email": leaf.EmailAddresses,

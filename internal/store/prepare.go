@@ -54,10 +54,10 @@ func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit
 	if c.Status == "" {
 		c.Status = Valid
 	}
-	if c.Finalizes != nil {
-		o := *c.Finalizes
+	if c.Rider != nil {
+		o := c.Rider.Finalizes()
 		o.CertSerial = c.Serial
-		c.Finalizes = &o
+		c.Rider = FinalizeOrder(o)
 		if err := CheckACMEOrder(o); err != nil {
 			return c, ev, err
 		}

@@ -262,7 +262,7 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 			done := read
 			done.Status = store.StatusValid
 			c := cert(fmt.Sprintf("0f%02x", i), "tls", i)
-			c.Finalizes = &done
+			c.Rider = store.FinalizeOrder(done)
 			errsOf[i] = s.RecordCertificate(ctx, c, audit.Event{Actor: "acme:a1"})
 			if done.CertSerial != "" {
 				t.Errorf("RecordCertificate wrote serial %s into the caller's order", done.CertSerial)
