@@ -376,7 +376,7 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	order := store.ACMEOrder{ID: "o1", Authority: "web", AccountID: "a1", Status: store.StatusReady, Expires: f.now.Add(time.Hour),
 		Identifiers: []store.ACMEIdentifier{id}, Profile: "default", CreatedAt: f.now,
 		Authzs: []store.ACMEAuthz{{Identifier: id, Status: store.StatusValid, Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "t", Status: store.StatusValid}}}}}
-	if err := f.store.CreateACMEOrder(ctx, order); err != nil {
+	if err := f.store.CreateACMEOrder(ctx, order, audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	stale, _ := f.store.ACMEOrder(ctx, "o1")

@@ -199,14 +199,27 @@ func PrepareUpdateACMEAccount(a ACMEAccount, ev audit.Event) (audit.Event, error
 }
 
 // PrepareCreateACMEOrder prepares a CreateACMEOrder call.
-func PrepareCreateACMEOrder(o ACMEOrder, now func() time.Time) (ACMEOrder, error) {
+func PrepareCreateACMEOrder(o ACMEOrder, ev audit.Event, now func() time.Time) (ACMEOrder, audit.Event, error) {
 	if err := CheckACMEOrder(o); err != nil {
-		return o, err
+		return o, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindACMEOrderCreate, o.ID, o.Authority)
+	if err != nil {
+		return o, ev, err
 	}
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = now()
 	}
-	return o, nil
+	return o, ev, nil
+}
+
+// PrepareUpdateACMEOrder prepares an UpdateACMEOrder call: the event
+// names its transition.
+func PrepareUpdateACMEOrder(o ACMEOrder, ev audit.Event) (audit.Event, error) {
+	if err := CheckACMEOrder(o); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, "", o.ID, o.Authority)
 }
 
 // PrepareCreateEABKey prepares a CreateEABKey call.

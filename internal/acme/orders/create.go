@@ -15,6 +15,7 @@ import (
 
 	"signet/internal/acme"
 	"signet/internal/acme/ari"
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/policy"
 	"signet/internal/store"
@@ -25,8 +26,9 @@ const MaxIdentifiers = 100
 
 // Create records a new order of account at authority a (§7.4), with RFC
 // 8738 IP identifiers, wildcards where the policy allows them, profiles
-// and RFC 9773 replaces, and a pending authorization per identifier. The
-// order it returns is as stored (Version 1).
+// and RFC 9773 replaces, and a pending authorization per identifier, with
+// its acme.order.create event. The order it returns is as stored
+// (Version 1).
 func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme.NewOrderRequest) (store.ACMEOrder, error) {
 	var o store.ACMEOrder
 	if in.NotBefore != "" || in.NotAfter != "" {
@@ -69,7 +71,8 @@ func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme
 		}
 		o.Authzs[i] = az
 	}
-	if err := b.store.CreateACMEOrder(ctx, o); err != nil {
+	ev := event(audit.KindACMEOrderCreate, &o, map[string]any{"identifiers": ids, "profile": o.Profile, "replaces": o.Replaces})
+	if err := b.store.CreateACMEOrder(ctx, o, ev); err != nil {
 		return o, err
 	}
 	o.Version = 1

@@ -8,6 +8,7 @@ package orders
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"signet/internal/acme"
 	"signet/internal/acme/va"
+	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/policy"
@@ -39,10 +41,10 @@ var _ Issuer = (*ca.CA)(nil)
 // Store is the part of the store the order layer uses.
 type Store interface {
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
-	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	CreateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
-	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time) (int64, error)
 }
 
@@ -165,18 +167,26 @@ func (b *Book) Order(ctx context.Context, a *Authority, account, id string) (sto
 }
 
 // Deactivate moves authorization n of o, pending or valid, to deactivated
-// (§7.5.2), which makes the order invalid.
+// (§7.5.2), which makes the order invalid, with its acme.authz.deactivate
+// event.
 func (b *Book) Deactivate(ctx context.Context, o store.ACMEOrder, n int) (store.ACMEOrder, error) {
 	if s := b.AuthzStatus(&o, n); s != store.StatusPending && s != store.StatusValid {
 		return o, errs.New(errs.Malformed, "a %s authorization cannot be deactivated", s)
 	}
 	o = clone(o)
 	o.Authzs[n].Status = store.StatusDeactivated
-	if err := b.store.UpdateACMEOrder(ctx, o); err != nil {
+	ev := event(audit.KindACMEAuthzDeactivate, &o, map[string]any{"authz": n, "identifier": o.Authzs[n].Identifier})
+	if err := b.store.UpdateACMEOrder(ctx, o, ev); err != nil {
 		return o, err
 	}
 	o.Version++
 	return o, nil
+}
+
+// event is the audit event of a transition of o, which its account asked for.
+func event(kind string, o *store.ACMEOrder, data map[string]any) audit.Event {
+	b, _ := json.Marshal(data)
+	return audit.Event{Kind: kind, Actor: "acme:" + o.AccountID, Data: b}
 }
 
 // clone copies o with its authorizations and challenges, so that a

@@ -9,9 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -169,6 +172,35 @@ func (e *env) events(kind string) int {
 	return n
 }
 
+// orderEvents returns the events of order id, as "kind status" (the
+// status in their data, if any), and checks their actor.
+func (e *env) orderEvents(id string) []string {
+	e.t.Helper()
+	var out []string
+	if err := e.h.Store.Events(context.Background(), func(ev audit.Event) error {
+		if ev.Subject != id {
+			return nil
+		}
+		if ev.Actor != "acme:"+e.acct || ev.Authority != "default" {
+			e.t.Errorf("event %s of order %s by %q at %q", ev.Kind, id, ev.Actor, ev.Authority)
+		}
+		var data struct{ Status string }
+		json.Unmarshal(ev.Data, &data)
+		out = append(out, strings.TrimSpace(ev.Kind+" "+data.Status))
+		return nil
+	}); err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+func wantEvents(t *testing.T, got []string, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, want) {
+		t.Fatalf("events %q, want %q", got, want)
+	}
+}
+
 func (e *env) certificates() []store.Certificate {
 	e.t.Helper()
 	certs, err := e.h.Store.Certificates(context.Background(), store.Filter{Authority: "default"})
@@ -224,6 +256,9 @@ func TestCreateRefusesAndStoresNothing(t *testing.T) {
 	if list, err := e.h.Store.ACMEOrders(ctx, store.ACMEOrderFilter{AccountID: e.acct}); err != nil || len(list) != 0 {
 		t.Fatalf("refused orders left %d orders (%v)", len(list), err)
 	}
+	if n := e.events(audit.KindACMEOrderCreate); n != 0 {
+		t.Fatalf("refused orders wrote %d events", n)
+	}
 }
 
 // TestCreate: a new order is pending, as stored, with one pending
@@ -238,6 +273,7 @@ func TestCreate(t *testing.T) {
 	if s := e.book.Status(&got); s != store.StatusPending {
 		t.Fatalf("a new order is %s", s)
 	}
+	wantEvents(t, e.orderEvents(o.ID), audit.KindACMEOrderCreate)
 	for n, az := range got.Authzs {
 		if az.Status != store.StatusPending || len(az.Challenges) != 3 {
 			t.Fatalf("authorization %d: %+v", n, az)
@@ -282,6 +318,7 @@ func TestValidation(t *testing.T) {
 	if v := e.book.Validate(o, 1, acme.HTTP01, "thumb"); v != nil || e.va.runs != runs {
 		t.Fatal("an invalid authorization was validated again")
 	}
+	wantEvents(t, e.orderEvents(o.ID), audit.KindACMEOrderCreate, audit.KindACMEAuthzValidate+" valid", audit.KindACMEAuthzValidate+" invalid")
 }
 
 // TestValidationOfAStaleOrder: a node validating from an order read
@@ -299,6 +336,7 @@ func TestValidationOfAStaleOrder(t *testing.T) {
 	if o.Authzs[0].Status != store.StatusDeactivated || o.Version != 2 {
 		t.Fatalf("a validation overwrote a deactivation: %+v", o)
 	}
+	wantEvents(t, e.orderEvents(o.ID), audit.KindACMEOrderCreate, audit.KindACMEAuthzDeactivate)
 }
 
 // TestDeactivate: a pending or valid authorization can be deactivated,
@@ -322,6 +360,7 @@ func TestDeactivate(t *testing.T) {
 	if again := e.stored(o.ID); again.Version != got.Version {
 		t.Fatal("a refused deactivation wrote the order")
 	}
+	wantEvents(t, e.orderEvents(o.ID), audit.KindACMEOrderCreate, audit.KindACMEAuthzValidate+" valid", audit.KindACMEAuthzDeactivate)
 }
 
 // TestFinalize: a ready order is finalized once, into a certificate for

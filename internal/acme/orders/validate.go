@@ -9,6 +9,7 @@ import (
 
 	"signet/internal/acme"
 	"signet/internal/acme/va"
+	"signet/internal/audit"
 	"signet/internal/errs"
 	"signet/internal/store"
 )
@@ -83,10 +84,11 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 				return
 			}
 		}
-		if !outcome(&o, n, typ, verr, b.now()) {
+		ev, ok := outcome(&o, n, typ, verr, b.now())
+		if !ok {
 			return
 		}
-		err := b.store.UpdateACMEOrder(b.bgCtx, o)
+		err := b.store.UpdateACMEOrder(b.bgCtx, o, ev)
 		if err == nil {
 			o.Version++
 			v.order, v.ok = o, true
@@ -102,25 +104,33 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 }
 
 // outcome moves challenge typ of authorization n, and the authorization,
-// to valid (verr nil) or invalid with verr's problem. It refuses, false,
-// when the authorization is no longer pending: another validation or a
+// to valid (verr nil) or invalid with verr's problem, and returns the
+// acme.authz.validate event that says so. It refuses, false, when the
+// authorization is no longer pending: another validation or a
 // deactivation decided it first.
-func outcome(o *store.ACMEOrder, n int, typ string, verr error, now time.Time) bool {
+func outcome(o *store.ACMEOrder, n int, typ string, verr error, now time.Time) (audit.Event, bool) {
 	az := &o.Authzs[n]
 	i := slices.IndexFunc(az.Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })
 	if az.Status != store.StatusPending || i < 0 {
-		return false
+		return audit.Event{}, false
 	}
 	c := &az.Challenges[i]
 	if verr == nil {
 		c.Status, c.Validated, az.Status = store.StatusValid, now.UTC().Truncate(time.Second), store.StatusValid
-		return true
+	} else {
+		c.Status, az.Status = store.StatusInvalid, store.StatusInvalid
+		c.ErrorType, c.ErrorDetail = string(acme.Connection), verr.Error()
+		var f *va.Failure
+		if errors.As(verr, &f) {
+			c.ErrorType = string(f.Type)
+		}
 	}
-	c.Status, az.Status = store.StatusInvalid, store.StatusInvalid
-	c.ErrorType, c.ErrorDetail = string(acme.Connection), verr.Error()
-	var f *va.Failure
-	if errors.As(verr, &f) {
-		c.ErrorType = string(f.Type)
+	data := map[string]any{"authz": n, "identifier": az.Identifier, "challenge": typ, "status": az.Status}
+	if az.Wildcard {
+		data["wildcard"] = true
 	}
-	return true
+	if c.ErrorType != "" {
+		data["error"] = c.ErrorType + ": " + c.ErrorDetail
+	}
+	return event(audit.KindACMEAuthzValidate, o, data), true
 }

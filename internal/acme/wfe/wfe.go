@@ -43,10 +43,10 @@ type Store interface {
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (store.ACMEAccount, error)
 	UpdateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
-	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	CreateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
-	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time) (int64, error)
 	EABKey(ctx context.Context, id string) (store.EABKey, error)
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)

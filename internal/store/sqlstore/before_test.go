@@ -129,7 +129,7 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 
 			// The chain goes on from the old head.
 			o.Status = store.StatusInvalid
-			if err := s.UpdateACMEOrder(ctx, o); err != nil {
+			if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.RecordCertificate(ctx, store.Certificate{Serial: "03cc", Authority: "web", DNSNames: []string{"new.example.org"},
@@ -139,7 +139,7 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err := s.RevokeSSHCertificate(ctx, 7, t0, audit.Event{Actor: "after"}); err == nil {
 				t.Error("revoked a certificate revoked before")
 			}
-			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 12 || rep.Certificates != 4 {
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 13 || rep.Certificates != 4 {
 				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
 			}
 		})
