@@ -121,8 +121,8 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 }
 
 // record stores a certificate the CA key has signed with its issuance
-// event. When the store refuses it (another node finalized the order
-// first, the store is down), the certificate will never leave this
+// event. When the store refuses it (its rider no longer holds, the store
+// is down), the certificate will never leave this
 // process: record says so in the audit log, best effort, so an auditor
 // sees every signature the key made.
 func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) error {
