@@ -57,6 +57,15 @@ const (
 	KindAuthorityUnlock = "authority.unlock"
 	KindAuthorityLock   = "authority.lock"
 
+	// ACME orders; the subject is the order's ID. An order created (Data:
+	// its identifiers and profile), one of its authorizations validated
+	// (Data: the identifier, the challenge, the outcome) or deactivated by
+	// its account. The certificate that finalizes an order has its own
+	// certificate.issue event, written with the order's move to valid.
+	KindACMEOrderCreate     = "acme.order.create"
+	KindACMEAuthzValidate   = "acme.authz.validate"
+	KindACMEAuthzDeactivate = "acme.authz.deactivate"
+
 	// SSH certificates and CA keys. The subject of an SSH certificate's
 	// events is "ssh:" and its decimal serial.
 	KindSSHCertificateIssue   = "ssh.certificate.issue"

@@ -388,13 +388,13 @@ func TestDiscardedSignatureIsAudited(t *testing.T) {
 	order := store.ACMEOrder{ID: "o1", Authority: "web", AccountID: "a1", Status: store.StatusReady, Expires: f.now.Add(time.Hour),
 		Identifiers: []store.ACMEIdentifier{id}, Profile: "default", CreatedAt: f.now,
 		Authzs: []store.ACMEAuthz{{Identifier: id, Status: store.StatusValid, Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "t", Status: store.StatusValid}}}}}
-	if err := f.store.CreateACMEOrder(ctx, order); err != nil {
+	if err := f.store.CreateACMEOrder(ctx, order, audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	stale, _ := f.store.ACMEOrder(ctx, "o1")
 	stale.Status = store.StatusValid
 	stale.Version-- // another node moved the order on since this one read it
-	_, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"}, Finalizes: &stale})
+	_, err := f.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: newKey(t).Public(), DNSNames: []string{"www.example.org"}, Rider: store.FinalizeOrder(stale)})
 	if errs.KindOf(err) != errs.Conflict {
 		t.Fatalf("got %v, want a conflict", err)
 	}

@@ -37,10 +37,9 @@ type Request struct {
 	Actor          string        // who asks, for the audit log
 	Internal       bool          // signet's own (store.Certificate.Internal)
 
-	// Finalizes is the ACME order this certificate finalizes, as it must
-	// be afterwards: it is recorded with the certificate, atomically, or
-	// the certificate is not recorded (see store.Certificate.Finalizes).
-	Finalizes *store.ACMEOrder
+	// Rider is written in the certificate's transaction, or the
+	// certificate is not recorded (and never returned): see store.Rider.
+	Rider *store.Rider
 }
 
 // Issued is a certificate that is signed, linted and durably recorded.
@@ -112,7 +111,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 		Serial: serial, Authority: a.rec.Name, Subject: tmpl.Subject.String(),
 		DNSNames: leaf.DNSNames, IPAddresses: ips, EmailAddresses: leaf.EmailAddresses,
 		NotBefore: tmpl.NotBefore, NotAfter: tmpl.NotAfter, Status: store.Status("valid"),
-		Requester: req.Actor, Shard: shard, Finalizes: req.Finalizes, Internal: req.Internal,
+		Requester: req.Actor, Shard: shard, Rider: req.Rider, Internal: req.Internal,
 	}
 	der, err := a.iss.sign(c.lint, d, func(der []byte) error {
 		rec.DER = der
@@ -130,8 +129,8 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 }
 
 // record stores a certificate the CA key has signed with its issuance
-// event. When the store refuses it (another node finalized the order
-// first, the store is down), the certificate will never leave this
+// event. When the store refuses it (its rider no longer holds, the store
+// is down), the certificate will never leave this
 // process: record says so in the audit log, best effort, so an auditor
 // sees every signature the key made.
 func (c *CA) record(ctx context.Context, rec store.Certificate, ev audit.Event) error {

@@ -39,15 +39,17 @@ type ACME interface {
 	// DeactivateACMEAccount deactivates account a for good.
 	DeactivateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 
-	// CreateACMEOrder records a new order at Version 1.
-	CreateACMEOrder(ctx context.Context, o ACMEOrder) error
+	// CreateACMEOrder records a new order at Version 1 with its
+	// acme.order.create event.
+	CreateACMEOrder(ctx context.Context, o ACMEOrder, ev audit.Event) error
 	ACMEOrder(ctx context.Context, id string) (ACMEOrder, error)
 	// ACMEOrders lists orders matching f, ordered by ID.
 	ACMEOrders(ctx context.Context, f ACMEOrderFilter) ([]ACMEOrder, error)
-	// UpdateACMEOrder stores o if the stored order is still at o.Version,
-	// and bumps the version; errs.Conflict if another writer got there
-	// first (the caller reads again and decides), errs.NotFound if gone.
-	UpdateACMEOrder(ctx context.Context, o ACMEOrder) error
+	// UpdateACMEOrder stores o with ev, the event of its transition, if
+	// the stored order is still at o.Version, and bumps the version;
+	// errs.Conflict if another writer got there first (the caller reads
+	// again and decides), errs.NotFound if gone.
+	UpdateACMEOrder(ctx context.Context, o ACMEOrder, ev audit.Event) error
 	// DeleteStaleACMEOrders removes up to limit orders (with their
 	// authorizations) that expired before t and did not end with a
 	// certificate, or whose certificate expired before t. It returns how

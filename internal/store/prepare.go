@@ -54,10 +54,10 @@ func PrepareRecordCertificate(c Certificate, ev audit.Event) (Certificate, audit
 	if c.Status == "" {
 		c.Status = Valid
 	}
-	if c.Finalizes != nil {
-		o := *c.Finalizes
+	if c.Rider != nil {
+		o := c.Rider.Finalizes()
 		o.CertSerial = c.Serial
-		c.Finalizes = &o
+		c.Rider = FinalizeOrder(o)
 		if err := CheckACMEOrder(o); err != nil {
 			return c, ev, err
 		}
@@ -199,14 +199,27 @@ func PrepareChangeACMEAccount(a ACMEAccount, kind string, ev audit.Event) (audit
 }
 
 // PrepareCreateACMEOrder prepares a CreateACMEOrder call.
-func PrepareCreateACMEOrder(o ACMEOrder, now func() time.Time) (ACMEOrder, error) {
+func PrepareCreateACMEOrder(o ACMEOrder, ev audit.Event, now func() time.Time) (ACMEOrder, audit.Event, error) {
 	if err := CheckACMEOrder(o); err != nil {
-		return o, err
+		return o, ev, err
+	}
+	ev, err := PrepareEvent(ev, audit.KindACMEOrderCreate, o.ID, o.Authority)
+	if err != nil {
+		return o, ev, err
 	}
 	if o.CreatedAt.IsZero() {
 		o.CreatedAt = now()
 	}
-	return o, nil
+	return o, ev, nil
+}
+
+// PrepareUpdateACMEOrder prepares an UpdateACMEOrder call: the event
+// names its transition.
+func PrepareUpdateACMEOrder(o ACMEOrder, ev audit.Event) (audit.Event, error) {
+	if err := CheckACMEOrder(o); err != nil {
+		return ev, err
+	}
+	return PrepareEvent(ev, "", o.ID, o.Authority)
 }
 
 // PrepareCreateEABKey prepares a CreateEABKey call.

@@ -49,15 +49,28 @@ type Certificate struct {
 	// unless asked (Filter.WithInternal).
 	Internal bool
 
-	// Finalizes, when set, is the ACME order this certificate finalizes,
-	// as it must be afterwards (status valid): RecordCertificate writes it,
-	// with CertSerial set to Serial, in the same transaction, and only if
-	// the stored order still has Finalizes.Version; otherwise it records
-	// nothing and returns errs.Conflict (errs.NotFound if there is no such
-	// order). So an order yields one certificate however many nodes
-	// finalize it at once. *Finalizes itself is left unchanged.
-	Finalizes *ACMEOrder
+	// Rider, when set, is written in the same transaction as the
+	// certificate, or neither is (see Rider).
+	Rider *Rider
 }
+
+// A Rider is a write that commits with a certificate's record or not at
+// all. Whoever issues passes it through unread (ca.Request.Rider); the
+// ACME order layer makes one with FinalizeOrder.
+type Rider struct {
+	finalizes ACMEOrder
+}
+
+// FinalizeOrder is the rider of the certificate that finalizes o: o as it
+// must be afterwards (status valid). RecordCertificate writes it, with
+// CertSerial set to the certificate's serial, only if the stored order
+// still has o.Version; otherwise it records nothing and returns
+// errs.Conflict (errs.NotFound if there is no such order). So an order
+// yields one certificate however many nodes finalize it at once.
+func FinalizeOrder(o ACMEOrder) *Rider { return &Rider{finalizes: o} }
+
+// Finalizes is the order r finalizes, for the store's backends.
+func (r *Rider) Finalizes() ACMEOrder { return r.finalizes }
 
 // Authority is one CA that signet runs. Policy is opaque to the store.
 type Authority struct {

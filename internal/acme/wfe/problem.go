@@ -11,8 +11,8 @@ import (
 	"signet/internal/policy"
 )
 
-// typed gives an error an ACME problem type more precise than its kind's,
-// and where the RFC asks for one, an HTTP status or the accepted algorithms.
+// typed is a problem of the JWS layer that also needs an HTTP status or
+// the accepted algorithms (acme.Error carries the type alone).
 type typed struct {
 	typ        acme.ProblemType
 	err        error
@@ -25,11 +25,11 @@ func (t *typed) Unwrap() error { return t.err }
 
 // problem returns an error of kind k with ACME type typ.
 func problem(typ acme.ProblemType, k errs.Kind, format string, args ...any) error {
-	return &typed{typ: typ, err: errs.New(k, format, args...)}
+	return acme.Errorf(typ, k, format, args...)
 }
 
 // withType gives err the type typ, keeping its kind.
-func withType(typ acme.ProblemType, err error) error { return &typed{typ: typ, err: err} }
+func withType(typ acme.ProblemType, err error) error { return acme.WithType(typ, err) }
 
 // kindType and kindStatus are where a domain error kind becomes an ACME
 // problem: the one place in the ACME front end (internal/server has its own
@@ -69,6 +69,10 @@ func toProblem(err error) *acme.Problem {
 	typ := kindType[kind]
 	status := kindStatus[kind]
 	var algorithms []string
+	var ae *acme.Error
+	if errors.As(err, &ae) {
+		typ = ae.Type
+	}
 	var t *typed
 	if errors.As(err, &t) {
 		typ, algorithms = t.typ, t.algorithms

@@ -1,7 +1,7 @@
 // Package wfe is the ACME server's web front end (RFC 8555, RFC 9773): it
-// parses and verifies JWS requests, hands out nonces, runs the order and
-// authorization state machine over the store, asks acme/va to validate and
-// ca.Issue to issue. It never signs anything itself.
+// parses and verifies JWS requests, hands out nonces, keeps accounts, and
+// asks acme/orders, the order layer, to create, validate and finalize
+// orders; it renders what they answer. It never signs anything itself.
 package wfe
 
 import (
@@ -9,18 +9,15 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"signet/internal/acme"
-	"signet/internal/acme/va"
+	"signet/internal/acme/orders"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
@@ -35,11 +32,7 @@ import (
 const Prefix = "/acme/"
 
 // Validator checks challenges; *va.VA is one.
-type Validator interface {
-	Validate(ctx context.Context, typ string, id acme.Identifier, token, keyAuth string) error
-}
-
-var _ Validator = (*va.VA)(nil)
+type Validator = orders.Validator
 
 // Store is the part of the store the front end uses: the ACME state, and
 // the authorities and certificates it serves.
@@ -53,10 +46,10 @@ type Store interface {
 	UpdateACMEAccountContacts(ctx context.Context, a store.ACMEAccount, contacts []string, ev audit.Event) error
 	ChangeACMEAccountKey(ctx context.Context, a store.ACMEAccount, keyID string, key []byte, ev audit.Event) error
 	DeactivateACMEAccount(ctx context.Context, a store.ACMEAccount, ev audit.Event) error
-	CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	CreateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	ACMEOrder(ctx context.Context, id string) (store.ACMEOrder, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
-	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error
+	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
 	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error)
 	EABKey(ctx context.Context, id string) (store.EABKey, error)
@@ -100,13 +93,7 @@ type WFE struct {
 	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
 	settings settingsCache
 	accounts accountCache
-
-	// inflight holds the challenges and finalizations this node is working
-	// on, so a client's repeated POSTs do not start a second one.
-	inflight sync.Map
-	bg       sync.WaitGroup
-	bgCtx    context.Context
-	bgStop   context.CancelFunc
+	book     *orders.Book
 }
 
 // New builds the front end. The nonce key comes from the store, so every
@@ -117,9 +104,6 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	}
 	if o.Clock == nil {
 		o.Clock = time.Now
-	}
-	if o.OrderLifetime == 0 {
-		o.OrderLifetime = 24 * time.Hour
 	}
 	if o.NonceLifetime == 0 {
 		o.NonceLifetime = 5 * time.Minute
@@ -138,7 +122,7 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	for _, warning := range w.Warnings(ctx) {
 		w.log.Warn("acme: " + warning)
 	}
-	w.bgCtx, w.bgStop = context.WithCancel(context.WithoutCancel(ctx))
+	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits})
 	m := w.mux
 	m.HandleFunc("GET /acme/{auth}/directory", w.withAuthority(w.directory))
 	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))
@@ -160,16 +144,11 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		w.writeProblem(rw, r, errs.New(errs.NotFound, "no such ACME resource: %s %s", r.Method, r.URL.Path))
 	})
-	w.bg.Add(1)
-	go w.cleanup()
 	return w, nil
 }
 
 // Close stops background work and waits for running validations.
-func (w *WFE) Close() {
-	w.bgStop()
-	w.bg.Wait()
-}
+func (w *WFE) Close() { w.book.Close() }
 
 // ServeHTTP implements http.Handler.
 func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -183,19 +162,11 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 type authority struct {
 	name     string
 	prefix   string // "/acme/<name>"
-	policy   policy.Policy
 	purpose  profile.Purpose
-	profiles map[string]orderProfile
 	chain    [][]byte // the authority's certificate up to, not including, the root
 	ski      []byte   // its subject key identifier: the AKI of what it issues
 	maxValid time.Duration
-}
-
-// orderProfile is what a profile name selects (draft-ietf-acme-profiles).
-type orderProfile struct {
-	description string
-	usage       profile.Usage
-	validity    time.Duration // 0: the authority's default
+	order    orders.Authority // as its orders see it
 }
 
 // authority loads and caches what the front end needs of an authority,
@@ -219,9 +190,11 @@ func (w *WFE) loadAuthority(ctx context.Context, name string) (*authority, error
 	if err != nil || p.IsSSH() {
 		return nil, errs.New(errs.NotFound, "authority %q (%s) does not issue X.509 over ACME", name, rec.Purpose)
 	}
-	a := &authority{name: name, prefix: "/acme/" + name, purpose: p, maxValid: rec.MaxValidity, profiles: map[string]orderProfile{}}
+	a := &authority{name: name, prefix: "/acme/" + name, purpose: p, maxValid: rec.MaxValidity}
+	profiles := map[string]orders.Profile{}
+	var pol policy.Policy
 	if len(rec.Policy) > 0 {
-		if err := json.Unmarshal(rec.Policy, &a.policy); err != nil {
+		if err := json.Unmarshal(rec.Policy, &pol); err != nil {
 			return nil, errs.Wrap(errs.Internal, err, "policy of authority %q", name)
 		}
 	}
@@ -234,15 +207,16 @@ func (w *WFE) loadAuthority(ctx context.Context, name string) (*authority, error
 		}
 	}
 	usages := p.Usages()
-	a.profiles["default"] = orderProfile{description: "the authority's default " + string(usages[0]) + " certificate", usage: usages[0]}
+	profiles["default"] = orders.Profile{Description: "the authority's default " + string(usages[0]) + " certificate", Usage: usages[0]}
 	short := 7 * 24 * time.Hour
 	if rec.MaxValidity > 0 && rec.MaxValidity < short {
 		short = rec.MaxValidity
 	}
-	a.profiles["shortlived"] = orderProfile{description: "a " + string(usages[0]) + " certificate valid for " + short.String(), usage: usages[0], validity: short}
+	profiles["shortlived"] = orders.Profile{Description: "a " + string(usages[0]) + " certificate valid for " + short.String(), Usage: usages[0], Validity: short}
 	for _, u := range usages[1:] {
-		a.profiles[string(u)] = orderProfile{description: "a " + string(u) + " certificate", usage: u}
+		profiles[string(u)] = orders.Profile{Description: "a " + string(u) + " certificate", Usage: u}
 	}
+	a.order = orders.Authority{Name: name, Policy: pol, SKI: a.ski, Profiles: profiles}
 	return a, nil
 }
 
@@ -340,8 +314,8 @@ func (w *WFE) directory(rw http.ResponseWriter, r *http.Request, a *authority) {
 		RevokeCert: b + "/revoke-cert", KeyChange: b + "/key-change", RenewalInfo: b + "/renewal-info",
 		Meta: acme.Meta{ExternalAccountRequired: w.requiresEAB(r.Context(), a.name), Profiles: map[string]string{}},
 	}
-	for n, p := range a.profiles {
-		d.Meta.Profiles[n] = p.description
+	for n, p := range a.order.Profiles {
+		d.Meta.Profiles[n] = p.Description
 	}
 	writeJSON(rw, http.StatusOK, d)
 }
@@ -377,45 +351,6 @@ func (w *WFE) newNonce(rw http.ResponseWriter, r *http.Request, _ *authority) {
 	rw.WriteHeader(http.StatusOK)
 }
 
-// pruneBatch bounds the orders one transaction of Prune deletes, so that
-// pruning a large backlog never holds the store's writer for long.
-const pruneBatch = 1000
-
-// cleanup prunes stale orders now and then; one node doing it is enough,
-// several doing it is harmless.
-func (w *WFE) cleanup() {
-	defer w.bg.Done()
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := w.Prune(w.bgCtx); err != nil && w.bgCtx.Err() == nil {
-			w.log.Warn("acme: deleting stale orders", "err", err)
-		} else if n > 0 {
-			w.log.Info("acme: deleted stale orders", "count", n)
-		}
-		select {
-		case <-w.bgCtx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// Prune deletes, in batches of pruneBatch, the orders and their
-// authorizations that expired more than an order lifetime ago without a
-// certificate, or whose certificate did; it returns how many went.
-func (w *WFE) Prune(ctx context.Context) (int64, error) {
-	var total int64
-	for ctx.Err() == nil {
-		n, err := w.store.DeleteStaleACMEOrders(ctx, w.now().Add(-w.o.OrderLifetime), pruneBatch)
-		total += n
-		if err != nil || n < pruneBatch {
-			return total, err
-		}
-	}
-	return total, ctx.Err()
-}
-
 // newID returns a random URL-safe identifier with 128 bits of entropy.
 func newID() string {
 	b := make([]byte, 16)
@@ -423,26 +358,10 @@ func newID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// newOrderID returns an order identifier that sorts by creation time: 48
-// bits of Unix milliseconds, then 80 random bits, in hex (which sorts as
-// the bytes do). Orders are created by the thousand: in time order each
-// new one lands on the last page of the store's indexes on the id,
-// instead of a random page that the commit must write. 80 random bits
-// keep them unguessable; they grant nothing anyway without the account key.
-func newOrderID(now time.Time) string {
-	var b [16]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16)
-	rand.Read(b[6:])
-	return hex.EncodeToString(b[:])
-}
-
-// newToken returns a challenge token (RFC 8555 §8.1: ≥128 bits, base64url).
-func newToken() string {
-	b := make([]byte, 32)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
 func (a *authority) url(r *http.Request, w *WFE, parts ...string) string {
 	return w.base(r) + a.prefix + "/" + strings.Join(parts, "/")
 }
+
+// Prune deletes the stale orders now (orders.Book.Prune); serve does it
+// hourly on its own.
+func (w *WFE) Prune(ctx context.Context) (int64, error) { return w.book.Prune(ctx) }

@@ -152,8 +152,8 @@ func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (
 func accountNotFound() error { return errs.New(errs.NotFound, "ACME account not found") }
 
 // CreateACMEOrder implements store.Store.
-func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
-	o, err := store.PrepareCreateACMEOrder(o, s.now)
+func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error {
+	o, ev, err := store.PrepareCreateACMEOrder(o, ev, s.now)
 	if err != nil {
 		return err
 	}
@@ -170,6 +170,9 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return store.CheckCreateACMEOrder(o, exists, account)
 	}
 	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.appendEvent(&ev); err != nil {
+			return err
+		}
 		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version, pending_authzs)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
 			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano(), o.PendingAuthzs())
@@ -178,8 +181,9 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 }
 
 // UpdateACMEOrder implements store.Store.
-func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
-	if err := store.CheckACMEOrder(o); err != nil {
+func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error {
+	ev, err := store.PrepareUpdateACMEOrder(o, ev)
+	if err != nil {
 		return err
 	}
 	body, err := columns.EncodeOrder(o)
@@ -187,7 +191,12 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder) error {
 		return err
 	}
 	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
-	return s.w.do(ctx, check, func(t *tx) error { return t.updateOrder(o, body) })
+	return s.w.do(ctx, check, func(t *tx) error {
+		if err := t.updateOrder(o, body); err != nil {
+			return err
+		}
+		return t.appendEvent(&ev)
+	})
 }
 
 // ACMEOrder implements store.Store.

@@ -152,7 +152,7 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 
 			// The chain goes on from the old head.
 			o.Status = store.StatusInvalid
-			if err := s.UpdateACMEOrder(ctx, o); err != nil {
+			if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.RecordCertificate(ctx, store.Certificate{Serial: "03cc", Authority: "web", DNSNames: []string{"new.example.org"},
@@ -167,7 +167,7 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err := s.UpdateACMEAccountContacts(ctx, a, []string{"mailto:new@example.org"}, audit.Event{Actor: "after"}); err != nil {
 				t.Fatal(err)
 			}
-			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 14 || rep.Certificates != 4 || rep.Rows != 10 {
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 15 || rep.Certificates != 4 || rep.Rows != 10 {
 				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
 			}
 		})

@@ -521,7 +521,7 @@ func TestUpdateOrderRefusesAStaleVersion(t *testing.T) {
 		}
 		o := store.ACMEOrder{ID: "o1", Authority: "ca", AccountID: "a1", Status: store.StatusPending, Expires: time.Unix(3600, 0),
 			Identifiers: []store.ACMEIdentifier{{Type: "dns", Value: "h.example.org"}}, CreatedAt: time.Unix(1, 0)}
-		if err := s.CreateACMEOrder(ctx, o); err != nil {
+		if err := s.CreateACMEOrder(ctx, o, audit.Event{}); err != nil {
 			t.Fatal(err)
 		}
 		o, err := s.ACMEOrder(ctx, "o1")
@@ -530,7 +530,7 @@ func TestUpdateOrderRefusesAStaleVersion(t *testing.T) {
 		}
 		stale := o
 		o.Status = store.StatusReady
-		if err := s.UpdateACMEOrder(ctx, o); err != nil {
+		if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
 			t.Fatal(err)
 		}
 		err = s.Do(ctx, func(*sqlstore.Tx) error { return nil }, func(t *sqlstore.Tx) error { return t.UpdateOrder(stale) })

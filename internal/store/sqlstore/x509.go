@@ -104,8 +104,10 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		return err
 	}
 	var order []byte
-	if c.Finalizes != nil {
-		if order, err = columns.EncodeOrder(*c.Finalizes); err != nil {
+	var finalizes store.ACMEOrder
+	if c.Rider != nil {
+		finalizes = c.Rider.Finalizes()
+		if order, err = columns.EncodeOrder(finalizes); err != nil {
 			return err
 		}
 	}
@@ -126,18 +128,18 @@ func (s *Store) RecordCertificate(ctx context.Context, c store.Certificate, ev a
 		if err := store.CheckRecordCertificate(c, exists, authority); err != nil {
 			return err
 		}
-		if c.Finalizes != nil {
-			return t.checkOrderVersion(c.Finalizes.ID, c.Finalizes.Version)
+		if c.Rider != nil {
+			return t.checkOrderVersion(finalizes.ID, finalizes.Version)
 		}
 		return nil
 	}
 	do := s.w.doStaged
-	if c.Finalizes != nil {
+	if c.Rider != nil {
 		do = s.w.do // it updates the order
 	}
 	return do(ctx, check, func(t *tx) error {
-		if c.Finalizes != nil {
-			if err := t.updateOrder(*c.Finalizes, order); err != nil {
+		if c.Rider != nil {
+			if err := t.updateOrder(finalizes, order); err != nil {
 				return err
 			}
 		}

@@ -144,13 +144,18 @@ func testACMEOrders(t *testing.T, s store.Store) {
 		}
 	}
 	o := acmeOrder("o1", "tls", "a1")
-	if err := s.CreateACMEOrder(ctx, o); err != nil {
+	before := len(events(t, s))
+	if err := s.CreateACMEOrder(ctx, o, audit.Event{Actor: "acme:a1"}); err != nil {
 		t.Fatal(err)
 	}
-	wantKind(t, s.CreateACMEOrder(ctx, o), errs.Conflict, "duplicate order")
-	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o9", "tls", "nobody")), errs.NotFound, "order of a missing account")
-	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o8", "root", "a1")), errs.NotFound, "order at another authority than the account's")
-	wantKind(t, s.CreateACMEOrder(ctx, store.ACMEOrder{ID: "x"}), errs.Malformed, "empty order")
+	wantKind(t, s.CreateACMEOrder(ctx, o, audit.Event{}), errs.Conflict, "duplicate order")
+	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o9", "tls", "nobody"), audit.Event{}), errs.NotFound, "order of a missing account")
+	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o8", "root", "a1"), audit.Event{}), errs.NotFound, "order at another authority than the account's")
+	wantKind(t, s.CreateACMEOrder(ctx, store.ACMEOrder{ID: "x"}, audit.Event{}), errs.Malformed, "empty order")
+	wantKind(t, s.CreateACMEOrder(ctx, acmeOrder("o7", "tls", "a1"), audit.Event{Kind: "acme.order.update"}), errs.Malformed, "order created with another event")
+	if evs := events(t, s)[before:]; len(evs) != 1 || evs[0].Kind != audit.KindACMEOrderCreate || evs[0].Subject != "o1" || evs[0].Authority != "tls" {
+		t.Fatalf("events of one order created and five refused: %+v", evs)
+	}
 	got, err := s.ACMEOrder(ctx, "o1")
 	if err != nil || got.Version != 1 || got.Status != store.StatusPending || !got.Expires.Equal(o.Expires) ||
 		len(got.Authzs) != 1 || got.Authzs[0].Challenges[0].Token != "tok-o1" || got.Profile != "default" || !got.CreatedAt.Equal(t0) {
@@ -161,31 +166,35 @@ func testACMEOrders(t *testing.T, s store.Store) {
 	got.Authzs[0].Status, got.Authzs[0].Challenges[0].Status = store.StatusValid, store.StatusValid
 	got.Authzs[0].Challenges[0].Validated = t0
 	got.Status = store.StatusReady
-	if err := s.UpdateACMEOrder(ctx, got); err != nil {
+	if err := s.UpdateACMEOrder(ctx, got, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
 		t.Fatal(err)
 	}
 	stale.Status = store.StatusInvalid
-	wantKind(t, s.UpdateACMEOrder(ctx, stale), errs.Conflict, "stale update")
+	wantKind(t, s.UpdateACMEOrder(ctx, stale, audit.Event{Kind: audit.KindACMEAuthzValidate}), errs.Conflict, "stale update")
+	wantKind(t, s.UpdateACMEOrder(ctx, got, audit.Event{}), errs.Malformed, "update without an event kind")
+	if evs := events(t, s)[before:]; len(evs) != 2 || evs[1].Kind != audit.KindACMEAuthzValidate || evs[1].Subject != "o1" {
+		t.Fatalf("events after one update and two refused: %+v", evs)
+	}
 	got, _ = s.ACMEOrder(ctx, "o1")
 	if got.Version != 2 || got.Status != store.StatusReady || !got.Authzs[0].Challenges[0].Validated.Equal(t0) {
 		t.Fatalf("after update: %+v", got)
 	}
 	missing := acmeOrder("zz", "tls", "a1")
-	wantKind(t, s.UpdateACMEOrder(ctx, missing), errs.NotFound, "update of a missing order")
+	wantKind(t, s.UpdateACMEOrder(ctx, missing, audit.Event{Kind: audit.KindACMEAuthzValidate}), errs.NotFound, "update of a missing order")
 
 	// Certificates: the order that issued one, and the one replacing it (ARI).
 	c := cert("0abc", "tls", 10)
 	mustRecord(t, s, c)
 	got.Status, got.CertSerial = store.StatusValid, "0abc"
-	if err := s.UpdateACMEOrder(ctx, got); err != nil {
+	if err := s.UpdateACMEOrder(ctx, got, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
 		t.Fatal(err)
 	}
 	o2 := acmeOrder("o2", "tls", "a1")
 	o2.Replaces = "0abc"
-	if err := s.CreateACMEOrder(ctx, o2); err != nil {
+	if err := s.CreateACMEOrder(ctx, o2, audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateACMEOrder(ctx, acmeOrder("o3", "tls", "a2")); err != nil {
+	if err := s.CreateACMEOrder(ctx, acmeOrder("o3", "tls", "a2"), audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	list := func(f store.ACMEOrderFilter) string {
@@ -318,7 +327,7 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 	if err := s.CreateACMEAccount(ctx, acmeAccount("a1", "tls", "k1"), audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.CreateACMEOrder(ctx, acmeOrder("o1", "tls", "a1")); err != nil {
+	if err := s.CreateACMEOrder(ctx, acmeOrder("o1", "tls", "a1"), audit.Event{}); err != nil {
 		t.Fatal(err)
 	}
 	read, err := s.ACMEOrder(ctx, "o1")
@@ -333,7 +342,7 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 			done := read
 			done.Status = store.StatusValid
 			c := cert(fmt.Sprintf("0f%02x", i), "tls", i)
-			c.Finalizes = &done
+			c.Rider = store.FinalizeOrder(done)
 			errsOf[i] = s.RecordCertificate(ctx, c, audit.Event{Actor: "acme:a1"})
 			if done.CertSerial != "" {
 				t.Errorf("RecordCertificate wrote serial %s into the caller's order", done.CertSerial)
