@@ -94,15 +94,20 @@ func probeTokens(module string) ([]slotToken, error) {
 	return listTokens(p, module)
 }
 
-// ListTokens lists the initialized tokens module offers, without logging
-// in to any.
-func ListTokens(module string) ([]TokenInfo, error) {
+// presentTokens probes module, which must exist, for its tokens.
+func presentTokens(module string) ([]slotToken, error) {
 	if _, err := os.Stat(module); err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "pkcs11: cannot load module %s", module)
 	}
 	initMu.Lock()
-	present, err := probeTokens(module)
-	initMu.Unlock()
+	defer initMu.Unlock()
+	return probeTokens(module)
+}
+
+// ListTokens lists the initialized tokens module offers, without logging
+// in to any.
+func ListTokens(module string) ([]TokenInfo, error) {
+	present, err := presentTokens(module)
 	if err != nil {
 		return nil, err
 	}
@@ -232,12 +237,7 @@ func (m *Manager) openToken(u *URI) (*token, error) {
 		return t, nil
 	}
 
-	if _, err := os.Stat(module); err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "pkcs11: cannot load module %s", module)
-	}
-	initMu.Lock()
-	present, err := probeTokens(module)
-	initMu.Unlock()
+	present, err := presentTokens(module)
 	if err != nil {
 		return nil, err
 	}
