@@ -74,6 +74,8 @@ func TestScripts(t *testing.T) {
 			"dnsserver":      cmdDNSServer,
 			"freeport":       cmdFreePort,
 			"tlsfingerprint": cmdTLSFingerprint,
+			"flipbyte":       cmdFlipByte,
+			"agekeygen":      cmdAgeKeygen,
 		},
 	})
 }

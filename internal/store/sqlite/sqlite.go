@@ -234,3 +234,22 @@ func kind(err error) errs.Kind {
 	}
 	return errs.Internal
 }
+
+// Snapshot writes a consistent copy of the database at path to out, which
+// must not exist: VACUUM INTO reads in one transaction, so a serving
+// signet's writers go on and the copy holds every transaction committed
+// before it began and none after. It needs its own connection: a read-only
+// one may not run VACUUM.
+func Snapshot(ctx context.Context, path, out string) error {
+	if _, err := os.Stat(path); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	uri := (&url.URL{Scheme: "file", Path: path}).String()
+	db, err := sql.Open("sqlite", uri+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, "VACUUM INTO ?", out)
+	return dialect.Error(err, "snapshot the database %s into %s", path, out)
+}
