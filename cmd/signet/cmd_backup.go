@@ -23,6 +23,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/kms"
 	"signet/internal/store"
+	"signet/internal/store/postgres"
 	"signet/internal/store/sqlite"
 )
 
@@ -107,7 +108,7 @@ func cmdRestore(e *env, args []string) error {
 	f := newFlags(e, "restore")
 	pass := f.String("passphrase", "", "the archive's passphrase from `SRC`: prompt, env:VAR or file:PATH")
 	identity := f.String("identity", "", "the age identity `FILE` of an archive made with --recipient")
-	storeURL := f.String("store", "", "restore the database into `postgres://...` (not built yet: restores go to SQLite in the home)")
+	storeURL := f.String("store", "", "restore the database into the empty PostgreSQL database `postgres://USER@HOST/DB` (in one transaction) instead of SQLite in the home")
 	rest, err := f.parse(args)
 	if err != nil {
 		return err
@@ -115,8 +116,8 @@ func cmdRestore(e *env, args []string) error {
 	if len(rest) != 1 {
 		return badUsage("give the archive: signet restore FILE --home DIR")
 	}
-	if *storeURL != "" {
-		return errs.New(errs.Unavailable, "restore --store is not built yet: restore into a home's SQLite database, then signet store migrate --to %s", config.RedactStore(*storeURL))
+	if *storeURL != "" && !config.IsPostgres(*storeURL) {
+		return badUsage("--store takes a postgres:// URL (without it the database is restored as SQLite in the home)")
 	}
 	dir, err := filepath.Abs(f.homeDir())
 	if err != nil {
@@ -141,11 +142,22 @@ func cmdRestore(e *env, args []string) error {
 	defer os.RemoveAll(tmp) // gone once renamed into place
 	m, seq, err := openBackup(e.ctx, rest[0], id, tmp, func(st *sqlite.Store, m backup.Manifest) error {
 		data, _ := json.Marshal(audit.RestoreData{Seq: m.HeadSeq, Head: m.Head})
-		return st.AppendEvent(e.ctx, audit.Event{Time: time.Now().UTC(), Kind: audit.KindRestore, Actor: "cli",
+		err := st.AppendEvent(e.ctx, audit.Event{Time: time.Now().UTC(), Kind: audit.KindRestore, Actor: "cli",
 			Subject: filepath.Base(rest[0]), Data: data})
+		if err != nil || *storeURL == "" {
+			return err
+		}
+		// Schema and rows, the restore event included, in one transaction
+		// into a database that must hold no store yet.
+		return postgres.Create(e.ctx, *storeURL, st)
 	})
 	if err != nil {
 		return err
+	}
+	if *storeURL != "" {
+		if err := storeInPostgres(tmp, *storeURL); err != nil {
+			return errs.Wrap(errs.KindOf(err), err, "the database is restored into %s; the home is not", config.RedactStore(*storeURL))
+		}
 	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return errs.Wrap(errs.Unavailable, err, "home %s", dir)
@@ -158,6 +170,26 @@ func cmdRestore(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "  on a token, not in the backup: %s\n", k)
 	}
 	return nil
+}
+
+// storeInPostgres makes the restored home at dir use the PostgreSQL store
+// at url instead of the SQLite file the backup held.
+func storeInPostgres(dir, url string) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	db := filepath.Join(dir, strings.TrimPrefix(cfg.Store, "sqlite:"))
+	for _, p := range []string{db, db + "-wal", db + "-shm"} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return errs.Wrap(errs.Unavailable, err, "remove %s", p)
+		}
+	}
+	cfg.Store = url
+	if err := os.Remove(filepath.Join(dir, config.FileName)); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "rewrite signet.toml")
+	}
+	return config.Write(dir, cfg)
 }
 
 // verifyBackup checks an archive in a private temporary directory.

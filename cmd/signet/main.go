@@ -75,7 +75,7 @@ func commands() []command {
 		{"store migrate", "copy a SQLite store into an empty PostgreSQL database that several nodes can share", "--from sqlite:PATH --to postgres://USER@HOST/DB [--json]", cmdStoreMigrate},
 		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"backup", "write the home (a consistent database snapshot, signet.toml, encrypted keys, sealed secrets) into one age-encrypted archive, or check one", "--out FILE (--recipient age1... | --passphrase SRC) | --verify FILE (--identity FILE | --passphrase SRC) [--json]", cmdBackup},
-		{"restore", "make a new home from a backup: decrypt, verify its audit log, record the restore as an audit event", "FILE --home DIR (--identity FILE | --passphrase SRC)", cmdRestore},
+		{"restore", "make a new home from a backup: decrypt, verify its audit log, record the restore as an audit event", "FILE --home DIR (--identity FILE | --passphrase SRC) [--store postgres://...]", cmdRestore},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
 		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
 		{"version", "print the version, and what this build cannot do", "", cmdVersion},
