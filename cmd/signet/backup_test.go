@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,11 +19,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"signet/internal/acme/load"
 )
 
 // cmdFlipByte inverts the byte at OFFSET of FILE (negative: from the end),
@@ -53,8 +58,9 @@ func cmdAgeKeygen(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv(args[1], id.Recipient().String())
 }
 
-// TestBackupWhileServing backs a home up while `signet serve` issues over
-// its API, restores the archive into a new home and serves it: the audit
+// TestBackupWhileServing backs a home up while ACME clients (the load
+// driver of internal/acme/load) obtain certificates from `signet serve`,
+// restores the archive into a new home and serves it: the audit
 // log of the snapshot verifies (every certificate in it has its issue
 // event), and OpenSSL gets the same OCSP status, revocation time and reason
 // from both servers for a revoked and a valid certificate, as the whole
@@ -64,7 +70,13 @@ func TestBackupWhileServing(t *testing.T) {
 	work := t.TempDir()
 	dir := filepath.Join(work, "home")
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	addr, client, _, _ := startServe(t, dir, "--http-listen", httpAddr)
+	resp, err := load.StartResponders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Close()
+	_, http01, _ := net.SplitHostPort(resp.HTTPAddr)
+	addr, client, _, _ := startServe(t, dir, "--http-listen", httpAddr, "--acme-resolver", resp.DNSAddr, "--acme-http-port", http01)
 	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
 	if err != nil {
 		t.Fatal(err)
@@ -108,32 +120,37 @@ func TestBackupWhileServing(t *testing.T) {
 		t.Fatalf("revoke: %d %s", code, b)
 	}
 
-	// Issue without pause while the backup runs (the rate limit answers
-	// 429 to some: those are not issued, and not in any snapshot).
-	stop := make(chan struct{})
+	// ACME clients issue without pause while the backup runs.
+	roots := x509.NewCertPool()
+	rootPEM, _ := os.ReadFile(filepath.Join(dir, "root.pem"))
+	roots.AppendCertsFromPEM(rootPEM)
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var busy atomic.Int64
+	var res load.Result
 	wg.Go(func() {
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-				if code, b := issue(fmt.Sprintf("busy%d.example.org", i)); code == http.StatusCreated {
-					busy.Add(1)
-				} else if code != http.StatusTooManyRequests {
-					t.Errorf("issue while backing up: %d %s", code, b)
-					return
-				}
+		res, _ = load.Run(ctx, load.Config{Directory: "https://" + addr + "/acme/default/directory", Roots: roots,
+			Clients: 4, Count: 1 << 20, Duration: time.Minute}, resp)
+	})
+	acmeIssued := func() int {
+		var n int
+		for _, c := range listJSON(t, dir) {
+			if strings.HasPrefix(c.Requester, "acme:") {
+				n++
 			}
 		}
-	})
+		return n
+	}
+	for deadline := time.Now().Add(30 * time.Second); acmeIssued() == 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	before := acmeIssued()
 	archive := filepath.Join(work, "home.age")
 	signetCLI(t, "backup", "--home", dir, "--out", archive, "--passphrase", "env:BACKUP_PASS")
-	close(stop)
+	after := acmeIssued()
+	cancel()
 	wg.Wait()
-	if busy.Load() == 0 {
-		t.Error("nothing was issued while the backup ran")
+	if before == 0 || after == before || res.Issued == 0 {
+		t.Errorf("ACME clients did not issue while the backup ran: %d before it, %d after, %d in all (%v)", before, after, res.Issued, res.FirstErr)
 	}
 
 	restored := filepath.Join(work, "restored")
@@ -189,4 +206,18 @@ func TestBackupWhileServing(t *testing.T) {
 	if a, b := crl(httpAddr), crl(rHTTP); fmt.Sprint(a) != fmt.Sprint(b) || a[leaf.SerialNumber.Text(16)] == "" {
 		t.Errorf("whole CRLs differ or lack the revoked certificate: original %v, restored %v", a, b)
 	}
+}
+
+// listJSON lists every certificate of the home at dir, as signet list --json.
+func listJSON(t *testing.T, dir string) []certJSON {
+	t.Helper()
+	var out, errb lockedBuffer
+	if code := run(context.Background(), []string{"list", "--home", dir, "--json", "--all", "--limit", "1000000"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("signet list: %s", errb.String())
+	}
+	var certs []certJSON
+	if err := json.Unmarshal([]byte(out.String()), &certs); err != nil {
+		t.Fatal(err)
+	}
+	return certs
 }
