@@ -157,12 +157,40 @@ func addFile(tw *tar.Writer, name, path string) error {
 // and returns the manifest. On an error dir may hold part of the archive:
 // the caller removes it.
 func Extract(r io.Reader, id age.Identity, dir string) (Manifest, error) {
-	var m Manifest
 	dec, err := age.Decrypt(r, id)
 	if err != nil {
-		return m, errs.Wrap(errs.Rejected, err, "cannot decrypt the backup (wrong passphrase or identity, or not a signet backup)")
+		return Manifest{}, errs.Wrap(errs.Rejected, err, "cannot decrypt the backup (wrong passphrase or identity, or not a signet backup)")
 	}
-	tr := tar.NewReader(dec)
+	m, err := extract(dec, dir)
+	if err != nil {
+		return m, err
+	}
+	return m, syncTree(dir)
+}
+
+// syncTree makes the files under dir durable: once the whole archive is
+// read and checked, not file by file as a damaged one is written.
+func syncTree(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return errs.Wrap(errs.Unavailable, err, "restore %s", path)
+		}
+		defer f.Close()
+		if err := f.Sync(); err != nil {
+			return errs.Wrap(errs.Unavailable, err, "restore %s", path)
+		}
+		return nil
+	})
+}
+
+// extract reads the decrypted tar stream of an archive into dir.
+func extract(r io.Reader, dir string) (Manifest, error) {
+	var m Manifest
+	tr := tar.NewReader(r)
 	seen := map[string]bool{}
 	for n := 0; ; n++ {
 		h, err := tr.Next()
@@ -238,9 +266,6 @@ func extractFile(tr *tar.Reader, h *tar.Header, dir string) error {
 		return errs.Wrap(errs.Unavailable, err, "restore %s", h.Name)
 	}
 	_, err = io.Copy(f, tr)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
