@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"signet/internal/audit"
@@ -243,16 +244,20 @@ func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, no
 
 // DeleteStaleACMEOrders implements store.Store.
 func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time, limit int) (int64, error) {
-	var n int64
+	// The writer may still run the transaction after ctx ended and do
+	// returned: the count it leaves is read atomically.
+	var n atomic.Int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
 			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?) LIMIT ?)`, before.UnixNano(), before.UnixNano(), limit)
+		var k int64
 		if err == nil {
-			n, err = res.RowsAffected()
+			k, err = res.RowsAffected()
 		}
+		n.Store(k)
 		return s.d.Error(err, "delete stale ACME orders")
 	})
-	return n, err
+	return n.Load(), err
 }
 
 // CreateEABKey implements store.Store.
