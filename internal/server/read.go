@@ -1,0 +1,342 @@
+package server
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"signet/internal/audit"
+	"signet/internal/ca"
+	"signet/internal/config"
+	"signet/internal/errs"
+	"signet/internal/store"
+)
+
+// Pagination of the read API: at most maxLimit rows a page, defaultLimit
+// unless asked; maxParam bounds every other query parameter.
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+	maxParam     = 256
+)
+
+// params reads a query string that may hold only the given parameters, each
+// at most once and at most maxParam bytes long.
+type params struct {
+	v   url.Values
+	err error
+}
+
+func readParams(r *http.Request, allowed ...string) *params {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return &params{err: errs.New(errs.Malformed, "query string: %v", err)}
+	}
+	for name, vs := range v {
+		switch {
+		case !slices.Contains(allowed, name):
+			return &params{err: errs.New(errs.Malformed, "query parameter %q is not known here; use %s", limitText(name), strings.Join(allowed, ", "))}
+		case len(vs) > 1:
+			return &params{err: errs.New(errs.Malformed, "query parameter %q: give it once", name)}
+		case len(vs[0]) > maxParam:
+			return &params{err: errs.New(errs.Malformed, "query parameter %q: longer than %d bytes", name, maxParam)}
+		}
+	}
+	return &params{v: v}
+}
+
+// limitText shortens what a client sent before it goes into an error.
+func limitText(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+func (p *params) get(name string) string { return p.v.Get(name) }
+
+// fail records the first error about parameter name.
+func (p *params) fail(name, format string, args ...any) {
+	if p.err == nil {
+		p.err = errs.New(errs.Malformed, "query parameter %q: "+format, append([]any{name}, args...)...)
+	}
+}
+
+// limit is the page size: limit=, default 50, at most 500.
+func (p *params) limit() int {
+	s := p.get("limit")
+	if s == "" {
+		return defaultLimit
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxLimit {
+		p.fail("limit", "give a whole number from 1 to %d", maxLimit)
+	}
+	return n
+}
+
+// bool reads true or false; absent is false.
+func (p *params) bool(name string) bool {
+	switch p.get(name) {
+	case "", "false":
+		return false
+	case "true":
+		return true
+	}
+	p.fail(name, "give true or false")
+	return false
+}
+
+// time reads an RFC 3339 time; absent is the zero time.
+func (p *params) time(name string) time.Time {
+	s := p.get(name)
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		p.fail(name, "give an RFC 3339 time such as 2026-01-02T15:04:05Z")
+	}
+	return t
+}
+
+// cursor reads the opaque cursor of a previous page's "next"; absent is "".
+func (p *params) cursor() string {
+	s := p.get("cursor")
+	if s == "" {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		p.fail("cursor", "give the \"next\" value of the previous page unchanged")
+	}
+	return string(b)
+}
+
+func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// isSerial says whether s is a serial as the store keeps it: lowercase hex.
+func isSerial(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// certificateFilter turns the query of GET /api/v1/certificates into a
+// store.Filter at time now.
+func certificateFilter(p *params, now time.Time) store.Filter {
+	f := store.Filter{Authority: p.get("authority"), NameContains: p.get("name"), WithInternal: p.bool("internal"), Limit: p.limit()}
+	switch st := p.get("status"); st {
+	case "":
+	case "valid":
+		f.Status, f.NotAfterAfter = store.Valid, now
+	case "revoked":
+		f.Status = store.Revoked
+	case "expired":
+		f.Status, f.NotAfterBefore = store.Valid, now
+	default:
+		p.fail("status", "give valid, revoked or expired")
+	}
+	if s := p.get("serial"); s != "" {
+		if f.Serial = strings.ToLower(s); !isSerial(f.Serial) {
+			p.fail("serial", "give a serial number in hexadecimal")
+		}
+	}
+	if s := p.get("expiring"); s != "" {
+		d, err := config.ParseDuration(s)
+		if err != nil || d <= 0 {
+			p.fail("expiring", "give a positive duration such as 7d or 72h")
+		}
+		// Expiring: not expired yet, and expired within d.
+		if f.NotAfterAfter.Before(now) {
+			f.NotAfterAfter = now
+		}
+		if until := now.Add(d); f.NotAfterBefore.IsZero() || until.Before(f.NotAfterBefore) {
+			f.NotAfterBefore = until
+		}
+	}
+	if c := p.cursor(); c != "" {
+		if !isSerial(c) {
+			p.fail("cursor", "give the \"next\" value of the previous page unchanged")
+		}
+		f.AfterSerial = c
+	}
+	return f
+}
+
+// certificateOut is a certificate in the read API.
+type certificateOut struct {
+	Serial    string       `json:"serial"`
+	Authority string       `json:"authority"`
+	Subject   string       `json:"subject"`
+	DNS       []string     `json:"dns"`
+	IP        []string     `json:"ip"`
+	Email     []string     `json:"email"`
+	NotBefore time.Time    `json:"not_before"`
+	NotAfter  time.Time    `json:"not_after"`
+	Status    store.Status `json:"status"`
+	Expired   bool         `json:"expired"`
+	Internal  bool         `json:"internal"`
+	RevokedAt *time.Time   `json:"revoked_at,omitempty"`
+	Reason    string       `json:"revocation_reason,omitempty"`
+	PEM       string       `json:"pem,omitempty"`
+	Chain     []string     `json:"chain,omitempty"` // PEM, issuing authority first
+	Events    []eventOut   `json:"events,omitempty"`
+}
+
+func toCertificateOut(c store.Certificate, now time.Time) certificateOut {
+	out := certificateOut{
+		Serial: c.Serial, Authority: c.Authority, Subject: c.Subject, DNS: c.DNSNames, IP: c.IPAddresses,
+		Email: c.EmailAddresses, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: c.Status,
+		Expired: !now.Before(c.NotAfter), Internal: c.Internal,
+	}
+	if c.Status == store.Revoked {
+		at := c.RevokedAt.UTC()
+		out.RevokedAt, out.Reason = &at, ca.ReasonName(c.RevocationReason)
+	}
+	return out
+}
+
+// eventOut is an audit event in the read API: what happened, not the
+// hashes that chain it (signet audit verify checks those).
+type eventOut struct {
+	Seq       int64           `json:"seq"`
+	Time      time.Time       `json:"time"`
+	Kind      string          `json:"kind"`
+	Actor     string          `json:"actor"`
+	Authority string          `json:"authority,omitempty"`
+	Subject   string          `json:"subject,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+}
+
+func toEventsOut(list []audit.Event) []eventOut {
+	out := make([]eventOut, len(list))
+	for i, e := range list {
+		out[i] = eventOut{Seq: e.Seq, Time: e.Time.UTC(), Kind: e.Kind, Actor: e.Actor, Authority: e.Authority, Subject: e.Subject, Data: e.Data}
+	}
+	return out
+}
+
+// page is one page of a listing: next, when set, is the cursor of the next.
+type page[T any] struct {
+	Items []T    `json:"items"`
+	Next  string `json:"next,omitempty"`
+}
+
+// certificates: GET /api/v1/certificates, in (not_after, serial) order.
+func (s *Server) certificates(w http.ResponseWriter, r *http.Request, _ string) {
+	now := time.Now()
+	p := readParams(r, "authority", "status", "name", "serial", "expiring", "internal", "cursor", "limit")
+	var f store.Filter
+	if p.err == nil {
+		f = certificateFilter(p, now)
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	limit := f.Limit
+	f.Limit++ // one more says whether there is a next page
+	list, err := s.o.Store.Certificates(r.Context(), f)
+	if errs.KindOf(err) == errs.NotFound && f.AfterSerial != "" {
+		err = errs.New(errs.Malformed, "query parameter \"cursor\": it names no certificate; give the \"next\" value of the previous page unchanged")
+	}
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := page[certificateOut]{Items: []certificateOut{}}
+	if len(list) > limit {
+		list = list[:limit]
+		out.Next = encodeCursor(list[limit-1].Serial)
+	}
+	for _, c := range list {
+		out.Items = append(out.Items, toCertificateOut(c, now))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// certificate: GET /api/v1/certificates/{serial}, with its chain, its
+// revocation and the audit events whose subject it is (at most maxLimit,
+// oldest first); or the PEM certificate alone when asked for
+// application/pem-certificate-chain.
+func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
+	serial := strings.ToLower(r.PathValue("serial"))
+	if !isSerial(serial) {
+		writeProblem(w, r, s.o.Log, errs.New(errs.Malformed, "serial %q: give a serial number in hexadecimal", limitText(serial)))
+		return
+	}
+	c, err := s.o.Store.Certificate(r.Context(), serial)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if strings.Contains(r.Header.Get("Accept"), "application/pem-certificate-chain") {
+		w.Header().Set("Content-Type", "application/pem-certificate-chain")
+		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
+		return
+	}
+	out := toCertificateOut(c, time.Now())
+	out.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	chain, err := s.o.CA.Chain(r.Context(), c.Authority)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	for _, der := range chain {
+		out.Chain = append(out.Chain, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	}
+	events, err := s.o.Store.AuditEvents(r.Context(), store.EventFilter{Subject: c.Serial, Limit: maxLimit})
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out.Events = toEventsOut(events)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// auditEvents: GET /api/v1/audit/events, in seq order.
+func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "kind", "actor", "since", "until", "cursor", "limit")
+	var f store.EventFilter
+	if p.err == nil {
+		f = store.EventFilter{Kind: p.get("kind"), Actor: p.get("actor"), Since: p.time("since"), Until: p.time("until"), Limit: p.limit()}
+		if c := p.cursor(); c != "" {
+			seq, err := strconv.ParseInt(c, 10, 64)
+			if err != nil || seq < 1 {
+				p.fail("cursor", "give the \"next\" value of the previous page unchanged")
+			}
+			f.AfterSeq = seq
+		}
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	limit := f.Limit
+	f.Limit++
+	list, err := s.o.Store.AuditEvents(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := page[eventOut]{}
+	if len(list) > limit {
+		list = list[:limit]
+		out.Next = encodeCursor(strconv.FormatInt(list[limit-1].Seq, 10))
+	}
+	out.Items = toEventsOut(list)
+	writeJSON(w, http.StatusOK, out)
+}
