@@ -15,6 +15,8 @@ import (
 	"signet/internal/ca"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/kms"
+	"signet/internal/profile"
 	"signet/internal/store"
 )
 
@@ -338,5 +340,112 @@ func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, _ string) {
 		out.Next = encodeCursor(strconv.FormatInt(list[limit-1].Seq, 10))
 	}
 	out.Items = toEventsOut(list)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// sshCertificateOut is an SSH certificate in the read API.
+type sshCertificateOut struct {
+	Serial        uint64            `json:"serial"`
+	Authority     string            `json:"authority"`
+	CAFingerprint string            `json:"ca_fingerprint"`
+	KeyID         string            `json:"key_id"`
+	Type          store.SSHCertType `json:"type"`
+	Principals    []string          `json:"principals"`
+	ValidAfter    time.Time         `json:"valid_after"`
+	ValidBefore   time.Time         `json:"valid_before"`
+	Status        store.Status      `json:"status"`
+	RevokedAt     *time.Time        `json:"revoked_at,omitempty"`
+	RevokedBy     string            `json:"revoked_by,omitempty"` // serial or key-id
+}
+
+// sshCertificates: GET /api/v1/ssh/certificates, in serial order.
+func (s *Server) sshCertificates(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "authority", "status", "principal", "key_id", "cursor", "limit")
+	var f store.SSHFilter
+	if p.err == nil {
+		f = store.SSHFilter{Authority: p.get("authority"), Principal: p.get("principal"), KeyID: p.get("key_id"), Limit: p.limit()}
+		switch st := store.Status(p.get("status")); st {
+		case "", store.Valid, store.Revoked:
+			f.Status = st
+		default:
+			p.fail("status", "give valid or revoked")
+		}
+		if c := p.cursor(); c != "" {
+			serial, err := strconv.ParseUint(c, 10, 63)
+			if err != nil || serial < 1 {
+				p.fail("cursor", "give the \"next\" value of the previous page unchanged")
+			}
+			f.AfterSerial = serial
+		}
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	limit := f.Limit
+	f.Limit++
+	list, err := s.o.Store.SSHCertificates(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := page[sshCertificateOut]{Items: []sshCertificateOut{}}
+	if len(list) > limit {
+		list = list[:limit]
+		out.Next = encodeCursor(strconv.FormatUint(list[limit-1].Serial, 10))
+	}
+	for _, c := range list {
+		o := sshCertificateOut{
+			Serial: c.Serial, Authority: c.Authority, CAFingerprint: c.CAFingerprint, KeyID: c.KeyID, Type: c.Type,
+			Principals: c.Principals, ValidAfter: c.ValidAfter.UTC(), ValidBefore: c.ValidBefore.UTC(), Status: c.Status,
+		}
+		if c.Status == store.Revoked {
+			at := c.RevokedAt.UTC()
+			o.RevokedAt, o.RevokedBy = &at, c.RevokedBy
+		}
+		out.Items = append(out.Items, o)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// sshKeyOut is an SSH CA key in the read API: where it stands in its
+// authority's rollover, and where its private key is (redacted).
+type sshKeyOut struct {
+	Authority   string            `json:"authority"`
+	Fingerprint string            `json:"fingerprint"`
+	PublicKey   string            `json:"public_key"`
+	State       store.SSHKeyState `json:"state"`
+	Key         string            `json:"key"`
+	Created     time.Time         `json:"created"`
+}
+
+// sshKeys: GET /api/v1/ssh/keys, the CA keys of every SSH authority (or of
+// authority=), by authority, oldest first. Authorities have few keys: no pages.
+func (s *Server) sshKeys(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "authority")
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	list, err := s.o.Store.Authorities(r.Context())
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := []sshKeyOut{}
+	for _, a := range list {
+		if !profile.Purpose(a.Purpose).IsSSH() || p.get("authority") != "" && a.Name != p.get("authority") {
+			continue
+		}
+		keys, err := s.o.Store.SSHKeys(r.Context(), a.Name)
+		if err != nil {
+			writeProblem(w, r, s.o.Log, err)
+			return
+		}
+		for _, k := range keys {
+			out = append(out, sshKeyOut{Authority: k.Authority, Fingerprint: k.Fingerprint, PublicKey: k.PublicKey,
+				State: k.State, Key: kms.Redact(k.KeyURI), Created: k.CreatedAt.UTC()})
+		}
+	}
 	writeJSON(w, http.StatusOK, out)
 }

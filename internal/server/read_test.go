@@ -70,7 +70,7 @@ func newReadFixture(t *testing.T, st store.Store) *readFixture {
 	t.Setenv("TEST_PASSPHRASE", "a long test passphrase")
 	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
 	t.Cleanup(func() { keys.Close() })
-	for _, uri := range []string{"file:root.key", "file:web.key", "file:vpn.key"} {
+	for _, uri := range []string{"file:root.key", "file:web.key", "file:vpn.key", "file:users.key", "file:hosts.key"} {
 		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
 			t.Fatal(err)
 		}
@@ -86,6 +86,8 @@ func newReadFixture(t *testing.T, st store.Store) *readFixture {
 	for _, a := range []ca.AuthoritySpec{
 		{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key", Policy: policy.Policy{DNS: []string{"example.org"}}},
 		{Name: "vpn", Purpose: profile.VPN, KeyURI: "file:vpn.key", Policy: policy.Policy{DNS: []string{"example.org"}}},
+		{Name: "users", Purpose: profile.SSHUser, KeyURI: "file:users.key", Policy: policy.Policy{Principals: []string{"*"}}},
+		{Name: "hosts", Purpose: profile.SSHHost, KeyURI: "file:hosts.key", Policy: policy.Policy{Principals: []string{"*"}}},
 	} {
 		if _, err := c.CreateAuthority(ctx, a); err != nil {
 			t.Fatal(err)
@@ -426,6 +428,139 @@ func TestAuditEventList(t *testing.T) {
 					t.Errorf("audit/events?%s, limit=%d:\n got %v\nwant %v", tc.query, limit, got, want)
 				}
 			}
+		}
+	})
+}
+
+// sshFixture records 40 SSH certificates: of users (even) and hosts (odd),
+// key IDs k0..k4, principals p<i mod 3> and the shared "all<", and
+// revokes serials divisible by 9.
+func (f *readFixture) sshFixture(t *testing.T) []store.SSHCertificate {
+	t.Helper()
+	ctx := context.Background()
+	var certs []store.SSHCertificate
+	for i := range 40 {
+		authority := []string{"users", "hosts"}[i%2]
+		keys, err := f.st.SSHKeys(ctx, authority)
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("keys of %s: %v %v", authority, keys, err)
+		}
+		c := store.SSHCertificate{
+			Serial: uint64(100 + i), Authority: authority, CAFingerprint: keys[0].Fingerprint, KeyID: fmt.Sprintf("k%d", i%5),
+			Type: []store.SSHCertType{store.SSHUserCert, store.SSHHostCert}[i%2], Principals: []string{fmt.Sprintf("p%d", i%3), "all<"},
+			ValidAfter: f.now.Truncate(time.Second), ValidBefore: f.now.Add(time.Hour).Truncate(time.Second), Status: store.Valid,
+			Requester: "api:test", Cert: []byte{byte(i)},
+		}
+		if err := f.st.RecordSSHCertificate(ctx, c, audit.Event{Kind: audit.KindSSHCertificateIssue, Actor: "api:test", Authority: authority, Subject: store.SSHSubject(c.Serial)}); err != nil {
+			t.Fatal(err)
+		}
+		if c.Serial%9 == 0 {
+			if err := f.st.RevokeSSHCertificate(ctx, c.Serial, f.now, audit.Event{Kind: audit.KindSSHCertificateRevoke, Actor: "api:test", Authority: authority, Subject: store.SSHSubject(c.Serial)}); err != nil {
+				t.Fatal(err)
+			}
+			c.Status = store.Revoked
+		}
+		certs = append(certs, c)
+	}
+	return certs
+}
+
+// TestSSHReadAPI: GET /api/v1/ssh/certificates pages through every SSH
+// certificate a filter selects, each once, by serial; GET /api/v1/ssh/keys
+// lists the SSH authorities' CA keys.
+func TestSSHReadAPI(t *testing.T) {
+	onBackends(t, func(t *testing.T, st store.Store) {
+		f := newReadFixture(t, st)
+		certs := f.sshFixture(t)
+		for _, tc := range []struct {
+			query string
+			keep  func(store.SSHCertificate) bool
+		}{
+			{"", func(store.SSHCertificate) bool { return true }},
+			{"authority=hosts", func(c store.SSHCertificate) bool { return c.Authority == "hosts" }},
+			{"status=revoked", func(c store.SSHCertificate) bool { return c.Status == store.Revoked }},
+			{"status=valid&authority=users", func(c store.SSHCertificate) bool { return c.Status == store.Valid && c.Authority == "users" }},
+			{"principal=p1", func(c store.SSHCertificate) bool { return slices.Contains(c.Principals, "p1") }},
+			{"principal=p", func(store.SSHCertificate) bool { return false }},
+			{"principal=all<", func(store.SSHCertificate) bool { return true }},
+			{"key_id=k3&principal=p0", func(c store.SSHCertificate) bool { return c.KeyID == "k3" && slices.Contains(c.Principals, "p0") }},
+		} {
+			var want []uint64
+			for _, c := range certs {
+				if tc.keep(c) {
+					want = append(want, c.Serial)
+				}
+			}
+			for _, limit := range []int{1, 6, 500} {
+				q, _ := url.ParseQuery(tc.query)
+				q.Set("limit", fmt.Sprint(limit))
+				var got []uint64
+				for range len(certs) + 2 {
+					var p struct {
+						Items []struct {
+							Serial     uint64
+							Status     string
+							Principals []string
+							RevokedAt  *time.Time `json:"revoked_at"`
+						}
+						Next string
+					}
+					if code, body := f.get(t, "secret", "/api/v1/ssh/certificates?"+q.Encode(), &p); code != 200 || len(p.Items) > limit {
+						t.Fatalf("ssh/certificates?%s: %d, %d items\n%s", q.Encode(), code, len(p.Items), body)
+					}
+					for _, c := range p.Items {
+						got = append(got, c.Serial)
+						if (c.Status == "revoked") != (c.RevokedAt != nil) {
+							t.Errorf("SSH certificate %d: status %s, revoked_at %v", c.Serial, c.Status, c.RevokedAt)
+						}
+					}
+					if p.Next == "" {
+						break
+					}
+					q.Set("cursor", p.Next)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("ssh/certificates?%s, limit=%d:\n got %v\nwant %v", tc.query, limit, got, want)
+				}
+			}
+		}
+		for _, tc := range []struct{ path, param string }{
+			{"/api/v1/ssh/certificates?status=expired", "status"},
+			{"/api/v1/ssh/certificates?cursor=MA", "cursor"}, // "0"
+			{"/api/v1/ssh/certificates?limit=501", "limit"},
+			{"/api/v1/ssh/certificates?principal=" + strings.Repeat("p", 300), "principal"},
+			{"/api/v1/ssh/keys?state=active", "state"},
+		} {
+			if code, body := f.get(t, "secret", tc.path, nil); code != 400 || !strings.Contains(body, "urn:signet:error:malformed") || !strings.Contains(body, tc.param) {
+				t.Errorf("GET %s: %d %s; want a 400 malformed problem naming %q", tc.path, code, body, tc.param)
+			}
+		}
+		for _, path := range []string{"/api/v1/ssh/certificates", "/api/v1/ssh/keys"} {
+			if code, body := f.get(t, "", path, nil); code != 401 || !strings.Contains(body, "urn:signet:error:unauthorized") {
+				t.Errorf("GET %s unauthenticated: %d %s", path, code, body)
+			}
+		}
+		var keys []struct {
+			Authority, Fingerprint, State, Key string
+			PublicKey                          string `json:"public_key"`
+		}
+		if code, body := f.get(t, "secret", "/api/v1/ssh/keys", &keys); code != 200 {
+			t.Fatalf("ssh/keys: %d %s", code, body)
+		}
+		var got []string
+		for _, k := range keys {
+			stored, err := st.SSHKeys(context.Background(), k.Authority)
+			if err != nil || len(stored) != 1 || stored[0].Fingerprint != k.Fingerprint || stored[0].PublicKey != k.PublicKey {
+				t.Errorf("key %+v is not the stored %+v (%v)", k, stored, err)
+			}
+			got = append(got, k.Authority+" "+k.State+" "+k.Key)
+		}
+		if want := []string{"hosts active file:hosts.key", "users active file:users.key"}; !slices.Equal(got, want) {
+			t.Errorf("ssh/keys lists %v, want %v", got, want)
+		}
+		keys = nil
+		if f.get(t, "secret", "/api/v1/ssh/keys?authority=users", &keys); len(keys) != 1 || keys[0].Authority != "users" {
+			t.Errorf("ssh/keys?authority=users: %+v", keys)
 		}
 	})
 }

@@ -33,13 +33,15 @@ import (
 )
 
 // Store is the part of the store the API reads itself: authorities,
-// certificates and audit events.
+// certificates, SSH certificates and keys, audit events.
 type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
 	Certificates(ctx context.Context, f store.Filter) ([]store.Certificate, error)
 	AuditEvents(ctx context.Context, f store.EventFilter) ([]audit.Event, error)
+	SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error)
+	SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error)
 	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
 }
 
@@ -97,6 +99,8 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/certificates", s.authenticated(s.certificates))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
 	s.mux.Handle("GET /api/v1/audit/events", s.authenticated(s.auditEvents))
+	s.mux.Handle("GET /api/v1/ssh/certificates", s.authenticated(s.sshCertificates))
+	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(s.sshKeys))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	if o.SSH != nil {
 		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
