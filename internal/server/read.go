@@ -449,3 +449,117 @@ func (s *Server) sshKeys(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// acmeAccountOut is an ACME account in the read API. Contacts are what the
+// client wrote: data to display as text, never to follow.
+type acmeAccountOut struct {
+	ID        string    `json:"id"`
+	Authority string    `json:"authority"`
+	KeyID     string    `json:"key_thumbprint"`
+	Contacts  []string  `json:"contacts"`
+	Status    string    `json:"status"`
+	EABKeyID  string    `json:"eab_key_id,omitempty"`
+	Created   time.Time `json:"created"`
+}
+
+// acmeAccounts: GET /api/v1/acme/accounts, by ID.
+func (s *Server) acmeAccounts(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "authority", "status", "cursor", "limit")
+	var f store.ACMEAccountFilter
+	if p.err == nil {
+		f = store.ACMEAccountFilter{Authority: p.get("authority"), Status: p.get("status"), AfterID: p.cursor(), Limit: p.limit()}
+		switch f.Status {
+		case "", store.StatusValid, store.StatusDeactivated, store.StatusRevoked:
+		default:
+			p.fail("status", "give valid, deactivated or revoked")
+		}
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	limit := f.Limit
+	f.Limit++
+	list, err := s.o.Store.ACMEAccounts(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := page[acmeAccountOut]{Items: []acmeAccountOut{}}
+	if len(list) > limit {
+		list = list[:limit]
+		out.Next = encodeCursor(list[limit-1].ID)
+	}
+	for _, a := range list {
+		out.Items = append(out.Items, acmeAccountOut{ID: a.ID, Authority: a.Authority, KeyID: a.KeyID, Contacts: a.Contacts,
+			Status: a.Status, EABKeyID: a.EABKeyID, Created: a.CreatedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// acmeAuthzOut is an order's authorization without its challenges' tokens.
+type acmeAuthzOut struct {
+	Identifier store.ACMEIdentifier `json:"identifier"`
+	Wildcard   bool                 `json:"wildcard,omitempty"`
+	Status     string               `json:"status"`
+}
+
+// acmeOrderOut is an ACME order in the read API.
+type acmeOrderOut struct {
+	ID          string                 `json:"id"`
+	Authority   string                 `json:"authority"`
+	AccountID   string                 `json:"account_id"`
+	Status      string                 `json:"status"`
+	Expires     time.Time              `json:"expires"`
+	Identifiers []store.ACMEIdentifier `json:"identifiers"`
+	Authzs      []acmeAuthzOut         `json:"authorizations"`
+	Profile     string                 `json:"profile,omitempty"`
+	Replaces    string                 `json:"replaces,omitempty"`
+	CertSerial  string                 `json:"certificate_serial,omitempty"`
+	ErrorType   string                 `json:"error_type,omitempty"`
+	ErrorDetail string                 `json:"error_detail,omitempty"`
+	Created     time.Time              `json:"created"`
+}
+
+// acmeOrders: GET /api/v1/acme/accounts/{id}/orders, by ID; 404 if there
+// is no such account.
+func (s *Server) acmeOrders(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "cursor", "limit")
+	var f store.ACMEOrderFilter
+	if p.err == nil {
+		f = store.ACMEOrderFilter{AccountID: r.PathValue("id"), AfterID: p.cursor(), Limit: p.limit()}
+		if len(f.AccountID) > maxParam {
+			p.err = errs.New(errs.Malformed, "account ID: longer than %d bytes", maxParam)
+		}
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	if _, err := s.o.Store.ACMEAccount(r.Context(), f.AccountID); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	limit := f.Limit
+	f.Limit++
+	list, err := s.o.Store.ACMEOrders(r.Context(), f)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := page[acmeOrderOut]{Items: []acmeOrderOut{}}
+	if len(list) > limit {
+		list = list[:limit]
+		out.Next = encodeCursor(list[limit-1].ID)
+	}
+	for _, o := range list {
+		authzs := make([]acmeAuthzOut, len(o.Authzs))
+		for i, az := range o.Authzs {
+			authzs[i] = acmeAuthzOut{Identifier: az.Identifier, Wildcard: az.Wildcard, Status: az.Status}
+		}
+		out.Items = append(out.Items, acmeOrderOut{ID: o.ID, Authority: o.Authority, AccountID: o.AccountID, Status: o.Status,
+			Expires: o.Expires.UTC(), Identifiers: o.Identifiers, Authzs: authzs, Profile: o.Profile, Replaces: o.Replaces,
+			CertSerial: o.CertSerial, ErrorType: o.ErrorType, ErrorDetail: o.ErrorDetail, Created: o.CreatedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -564,3 +564,118 @@ func TestSSHReadAPI(t *testing.T) {
 		}
 	})
 }
+
+// TestACMEReadAPI: GET /api/v1/acme/accounts pages through the accounts a
+// filter selects, each once, by ID; GET /api/v1/acme/accounts/{id}/orders
+// pages through that account's orders alone, without challenge tokens.
+func TestACMEReadAPI(t *testing.T) {
+	onBackends(t, func(t *testing.T, st store.Store) {
+		f := newReadFixture(t, st)
+		ctx := context.Background()
+		var accounts []store.ACMEAccount
+		for i := range 23 {
+			a := store.ACMEAccount{ID: fmt.Sprintf("acct%02d", i), Authority: []string{"web", "vpn"}[i%2], KeyID: fmt.Sprintf("thumb%d", i),
+				Key: []byte(`{"kty":"EC"}`), Contacts: []string{"javascript:alert(1)"}, Status: store.StatusValid}
+			if i%5 == 0 {
+				a.Status = store.StatusDeactivated
+			}
+			if err := st.CreateACMEAccount(ctx, a, audit.Event{Actor: "acme"}); err != nil {
+				t.Fatal(err)
+			}
+			accounts = append(accounts, a)
+		}
+		orders := map[string][]string{}
+		for i := range 15 {
+			account := []string{"acct00", "acct00", "acct02"}[i%3]
+			id := fmt.Sprintf("order%02d", i)
+			o := store.ACMEOrder{ID: id, Authority: "web", AccountID: account, Status: store.StatusPending, Expires: f.now.Add(time.Hour),
+				Identifiers: []store.ACMEIdentifier{{Type: "dns", Value: id + ".example.org"}},
+				Authzs: []store.ACMEAuthz{{Identifier: store.ACMEIdentifier{Type: "dns", Value: id + ".example.org"}, Status: store.StatusPending,
+					Challenges: []store.ACMEChallenge{{Type: "http-01", Token: "secret-token-" + id, Status: store.StatusPending}}}}}
+			if err := st.CreateACMEOrder(ctx, o, audit.Event{Actor: "acme:" + account}); err != nil {
+				t.Fatal(err)
+			}
+			orders[account] = append(orders[account], id)
+		}
+		// walk follows the pages of path and returns the IDs served.
+		walk := func(path string, query url.Values, limit int) []string {
+			t.Helper()
+			query = maps.Clone(query)
+			query.Set("limit", fmt.Sprint(limit))
+			var ids []string
+			for range 30 {
+				var p struct {
+					Items []struct {
+						ID       string
+						Contacts []string
+						Authzs   []map[string]any `json:"authorizations"`
+					}
+					Next string
+				}
+				code, body := f.get(t, "secret", path+"?"+query.Encode(), &p)
+				if code != 200 || len(p.Items) > limit {
+					t.Fatalf("%s?%s: %d, %d items\n%s", path, query.Encode(), code, len(p.Items), body)
+				}
+				if strings.Contains(body, "secret-token-") {
+					t.Errorf("%s shows a challenge token: %s", path, body)
+				}
+				for _, it := range p.Items {
+					ids = append(ids, it.ID)
+				}
+				if p.Next == "" {
+					return ids
+				}
+				query.Set("cursor", p.Next)
+			}
+			t.Fatalf("the walk of %s does not end", path)
+			return nil
+		}
+		for _, tc := range []struct {
+			query string
+			keep  func(store.ACMEAccount) bool
+		}{
+			{"", func(store.ACMEAccount) bool { return true }},
+			{"authority=vpn", func(a store.ACMEAccount) bool { return a.Authority == "vpn" }},
+			{"status=deactivated&authority=web", func(a store.ACMEAccount) bool { return a.Status == store.StatusDeactivated && a.Authority == "web" }},
+		} {
+			var want []string
+			for _, a := range accounts {
+				if tc.keep(a) {
+					want = append(want, a.ID)
+				}
+			}
+			q, _ := url.ParseQuery(tc.query)
+			for _, limit := range []int{1, 4, 500} {
+				if got := walk("/api/v1/acme/accounts", q, limit); !slices.Equal(got, want) {
+					t.Errorf("acme/accounts?%s, limit=%d:\n got %v\nwant %v", tc.query, limit, got, want)
+				}
+			}
+		}
+		for _, account := range []string{"acct00", "acct02", "acct01"} {
+			for _, limit := range []int{1, 3} {
+				if got := walk("/api/v1/acme/accounts/"+account+"/orders", url.Values{}, limit); !slices.Equal(got, orders[account]) {
+					t.Errorf("orders of %s, limit=%d:\n got %v\nwant %v", account, limit, got, orders[account])
+				}
+			}
+		}
+		if code, body := f.get(t, "secret", "/api/v1/acme/accounts/nobody/orders", nil); code != 404 || !strings.Contains(body, "urn:signet:error:notFound") && !strings.Contains(body, "not found") {
+			t.Errorf("orders of an unknown account: %d %s, want 404", code, body)
+		}
+		for _, tc := range []struct{ path, param string }{
+			{"/api/v1/acme/accounts?status=pending", "status"},
+			{"/api/v1/acme/accounts?limit=-1", "limit"},
+			{"/api/v1/acme/accounts?contact=x", "contact"},
+			{"/api/v1/acme/accounts/acct00/orders?status=valid", "status"},
+			{"/api/v1/acme/accounts/acct00/orders?cursor=%25", "cursor"},
+		} {
+			if code, body := f.get(t, "secret", tc.path, nil); code != 400 || !strings.Contains(body, "urn:signet:error:malformed") || !strings.Contains(body, tc.param) {
+				t.Errorf("GET %s: %d %s; want a 400 malformed problem naming %q", tc.path, code, body, tc.param)
+			}
+		}
+		for _, path := range []string{"/api/v1/acme/accounts", "/api/v1/acme/accounts/acct00/orders"} {
+			if code, body := f.get(t, "", path, nil); code != 401 || !strings.Contains(body, "urn:signet:error:unauthorized") {
+				t.Errorf("GET %s unauthenticated: %d %s", path, code, body)
+			}
+		}
+	})
+}
