@@ -140,34 +140,21 @@ func isSerial(s string) bool {
 // store.Filter at time now.
 func certificateFilter(p *params, now time.Time) store.Filter {
 	f := store.Filter{Authority: p.get("authority"), NameContains: p.get("name"), WithInternal: p.bool("internal"), Limit: p.limit()}
-	switch st := p.get("status"); st {
-	case "":
-	case "valid":
-		f.Status, f.NotAfterAfter = store.Valid, now
-	case "revoked":
-		f.Status = store.Revoked
-	case "expired":
-		f.Status, f.NotAfterBefore = store.Valid, now
-	default:
-		p.fail("status", "give valid, revoked or expired")
-	}
 	if s := p.get("serial"); s != "" {
 		if f.Serial = strings.ToLower(s); !isSerial(f.Serial) {
 			p.fail("serial", "give a serial number in hexadecimal")
 		}
 	}
+	var expiring time.Duration
 	if s := p.get("expiring"); s != "" {
 		d, err := config.ParseDuration(s)
 		if err != nil || d <= 0 {
 			p.fail("expiring", "give a positive duration such as 7d or 72h")
 		}
-		// Expiring: not expired yet, and expired within d.
-		if f.NotAfterAfter.Before(now) {
-			f.NotAfterAfter = now
-		}
-		if until := now.Add(d); f.NotAfterBefore.IsZero() || until.Before(f.NotAfterBefore) {
-			f.NotAfterBefore = until
-		}
+		expiring = d
+	}
+	if !f.Narrow(p.get("status"), expiring, now) {
+		p.fail("status", "give valid, revoked or expired")
 	}
 	if c := p.cursor(); c != "" {
 		if !isSerial(c) {

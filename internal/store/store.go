@@ -162,6 +162,41 @@ type Filter struct {
 	AfterSerial    string    // keyset pagination: start after this certificate in (not_after, serial) order
 }
 
+// Narrow restricts f, at time now, to certificates in status: "valid"
+// (neither revoked nor expired), "revoked", or "expired" (not revoked, past
+// their end; this lifts NotAfterAfter); "" keeps any. With expiring > 0 it
+// keeps only those not yet expired that expire within expiring. It returns
+// false for an unknown status. signet list and GET /api/v1/certificates
+// both read their status and expiring through it.
+func (f *Filter) Narrow(status string, expiring time.Duration, now time.Time) bool {
+	switch status {
+	case "":
+	case "valid":
+		f.Status = Valid
+		if f.NotAfterAfter.Before(now) {
+			f.NotAfterAfter = now
+		}
+	case "revoked":
+		f.Status = Revoked
+	case "expired":
+		f.Status, f.NotAfterAfter = Valid, time.Time{}
+		if f.NotAfterBefore.IsZero() || now.Before(f.NotAfterBefore) {
+			f.NotAfterBefore = now
+		}
+	default:
+		return false
+	}
+	if expiring > 0 {
+		if f.NotAfterAfter.Before(now) {
+			f.NotAfterAfter = now
+		}
+		if until := now.Add(expiring); f.NotAfterBefore.IsZero() || until.Before(f.NotAfterBefore) {
+			f.NotAfterBefore = until
+		}
+	}
+	return true
+}
+
 // EventFilter selects audit events, in seq order. Zero fields match anything.
 type EventFilter struct {
 	Kind     string
