@@ -406,23 +406,16 @@ func cmdList(e *env, args []string) error {
 	if !*all {
 		filter.NotAfterAfter = now
 	}
-	switch *st {
-	case "":
-	case "valid", "revoked":
-		filter.Status = store.Status(*st)
-	case "expired":
-		filter.Status, filter.NotAfterAfter, filter.NotAfterBefore = store.Valid, time.Time{}, now
-	default:
-		return badUsage("--status %q: give valid, revoked or expired", *st)
-	}
+	var within time.Duration
 	if *expiring != "" {
 		d, err := config.ParseDuration(*expiring)
 		if err != nil {
 			return err
 		}
-		if filter.NotAfterBefore.IsZero() || now.Add(d).Before(filter.NotAfterBefore) {
-			filter.NotAfterBefore = now.Add(d)
-		}
+		within = d
+	}
+	if !filter.Narrow(*st, within, now) {
+		return badUsage("--status %q: give valid, revoked or expired", *st)
 	}
 	h, err := openHomeToRead(e, f)
 	if err != nil {

@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"signet/internal/ca"
@@ -180,25 +179,6 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
-	c, err := s.o.Store.Certificate(r.Context(), strings.ToLower(r.PathValue("serial")))
-	if err != nil {
-		writeProblem(w, r, s.o.Log, err)
-		return
-	}
-	if strings.Contains(r.Header.Get("Accept"), "application/pem-certificate-chain") {
-		w.Header().Set("Content-Type", "application/pem-certificate-chain")
-		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"serial": c.Serial, "authority": c.Authority, "subject": c.Subject, "dns": c.DNSNames,
-		"ip": c.IPAddresses, "email": c.EmailAddresses, "not_before": c.NotBefore.UTC(),
-		"not_after": c.NotAfter.UTC(), "status": c.Status,
-		"pem": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER})),
-	})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

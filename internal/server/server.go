@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/limits"
@@ -31,12 +32,20 @@ import (
 	"signet/internal/store"
 )
 
-// Store is the part of the store the API reads itself: authorities and
-// certificates.
+// Store is the part of the store the API reads itself: authorities,
+// certificates, SSH certificates and keys, ACME accounts and orders, audit
+// events.
 type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
+	Certificates(ctx context.Context, f store.Filter) ([]store.Certificate, error)
+	AuditEvents(ctx context.Context, f store.EventFilter) ([]audit.Event, error)
+	SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error)
+	SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error)
+	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
+	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
+	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
 	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
 }
 
@@ -91,7 +100,13 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/status", s.authenticated(s.status))
 	s.mux.Handle("POST /api/v1/unlock", s.authenticated(s.unlock))
 	s.mux.Handle("POST /api/v1/lock", s.authenticated(s.lock))
+	s.mux.Handle("GET /api/v1/certificates", s.authenticated(s.certificates))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
+	s.mux.Handle("GET /api/v1/audit/events", s.authenticated(s.auditEvents))
+	s.mux.Handle("GET /api/v1/ssh/certificates", s.authenticated(s.sshCertificates))
+	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(s.sshKeys))
+	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(s.acmeAccounts))
+	s.mux.Handle("GET /api/v1/acme/accounts/{id}/orders", s.authenticated(s.acmeOrders))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	if o.SSH != nil {
 		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))

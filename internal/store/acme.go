@@ -22,6 +22,8 @@ type ACME interface {
 	CreateACMEAccount(ctx context.Context, a ACMEAccount, ev audit.Event) error
 	ACMEAccount(ctx context.Context, id string) (ACMEAccount, error)
 	ACMEAccountByKey(ctx context.Context, authority, keyID string) (ACMEAccount, error)
+	// ACMEAccounts lists accounts matching f, ordered by ID.
+	ACMEAccounts(ctx context.Context, f ACMEAccountFilter) ([]ACMEAccount, error)
 
 	// The account changes are compare-and-set, one method per change: a is
 	// the account as the caller read it, and each writes only its own
@@ -162,6 +164,14 @@ type ACMEOrderFilter struct {
 	Replaces   string
 	AfterID    string // pagination: orders with a greater ID
 	Limit      int    // 0: no limit
+}
+
+// ACMEAccountFilter selects accounts; zero fields match anything.
+type ACMEAccountFilter struct {
+	Authority string
+	Status    string
+	AfterID   string // pagination: accounts with a greater ID
+	Limit     int    // 0: no limit
 }
 
 // EABKey is an external account binding key. Sealed is the HMAC key as

@@ -69,10 +69,12 @@ type SSHCertificate struct {
 
 // SSHFilter selects SSH certificates. Zero fields match anything.
 type SSHFilter struct {
-	Authority string
-	KeyID     string
-	Status    Status
-	Limit     int // 0: no limit
+	Authority   string
+	KeyID       string
+	Principal   string // one of its principals, exactly
+	Status      Status
+	Limit       int    // 0: no limit
+	AfterSerial uint64 // keyset pagination: certificates after this serial
 }
 
 // SSHSubject is the audit subject of an SSH certificate: "ssh:" and its

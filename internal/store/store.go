@@ -157,8 +157,55 @@ type Filter struct {
 	WithInternal   bool      // internal certificates too
 	NotAfterBefore time.Time // only certificates expiring before this
 	NotAfterAfter  time.Time // only certificates expiring after this (hides the expired)
+	Serial         string    // only this certificate (lowercase hex)
 	Limit          int       // 0: no limit
 	AfterSerial    string    // keyset pagination: start after this certificate in (not_after, serial) order
+}
+
+// Narrow restricts f, at time now, to certificates in status: "valid"
+// (neither revoked nor expired), "revoked", or "expired" (not revoked, past
+// their end; this lifts NotAfterAfter); "" keeps any. With expiring > 0 it
+// keeps only those not yet expired that expire within expiring. It returns
+// false for an unknown status. signet list and GET /api/v1/certificates
+// both read their status and expiring through it.
+func (f *Filter) Narrow(status string, expiring time.Duration, now time.Time) bool {
+	switch status {
+	case "":
+	case "valid":
+		f.Status = Valid
+		if f.NotAfterAfter.Before(now) {
+			f.NotAfterAfter = now
+		}
+	case "revoked":
+		f.Status = Revoked
+	case "expired":
+		f.Status, f.NotAfterAfter = Valid, time.Time{}
+		if f.NotAfterBefore.IsZero() || now.Before(f.NotAfterBefore) {
+			f.NotAfterBefore = now
+		}
+	default:
+		return false
+	}
+	if expiring > 0 {
+		if f.NotAfterAfter.Before(now) {
+			f.NotAfterAfter = now
+		}
+		if until := now.Add(expiring); f.NotAfterBefore.IsZero() || until.Before(f.NotAfterBefore) {
+			f.NotAfterBefore = until
+		}
+	}
+	return true
+}
+
+// EventFilter selects audit events, in seq order. Zero fields match anything.
+type EventFilter struct {
+	Kind     string
+	Actor    string
+	Subject  string    // a certificate serial, key URI, authority name...
+	Since    time.Time // events at or after this time
+	Until    time.Time // events before this time
+	AfterSeq int64     // keyset pagination: events after this seq
+	Limit    int       // 0: no limit
 }
 
 // Store is signet's persistent state. Every write that changes state takes
@@ -243,6 +290,8 @@ type Store interface {
 	Events(ctx context.Context, fn func(audit.Event) error) error
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
 	States(ctx context.Context, fn func(audit.Row) error) error
+	// AuditEvents lists the events f selects, in seq order.
+	AuditEvents(ctx context.Context, f EventFilter) ([]audit.Event, error)
 	// AuditHead returns the newest event's seq and hash, and whether a
 	// certificate was revoked after event after (for signing checkpoints).
 	AuditHead(ctx context.Context, after int64) (seq int64, hash []byte, revoked bool, err error)

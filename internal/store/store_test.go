@@ -98,3 +98,35 @@ func TestAuthorityValidity(t *testing.T) {
 		t.Errorf("no maximum: Validity = %s, %v", got, err)
 	}
 }
+
+// TestFilterNarrow: the status and expiring of signet list and GET
+// /api/v1/certificates select by expiry as their names say, whatever the
+// filter held before (signet list hides the expired unless --all).
+func TestFilterNarrow(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	week := 7 * 24 * time.Hour
+	for _, tc := range []struct {
+		start         Filter
+		status        string
+		expiring      time.Duration
+		want          Status
+		after, before time.Time
+	}{
+		{Filter{}, "", 0, "", time.Time{}, time.Time{}},
+		{Filter{}, "valid", 0, Valid, now, time.Time{}},
+		{Filter{}, "revoked", 0, Revoked, time.Time{}, time.Time{}},
+		{Filter{NotAfterAfter: now}, "expired", 0, Valid, time.Time{}, now},
+		{Filter{}, "", week, "", now, now.Add(week)},
+		{Filter{}, "revoked", week, Revoked, now, now.Add(week)},
+		{Filter{NotAfterBefore: now.Add(time.Hour)}, "", week, "", now, now.Add(time.Hour)},
+	} {
+		f := tc.start
+		if !f.Narrow(tc.status, tc.expiring, now) || f.Status != tc.want || !f.NotAfterAfter.Equal(tc.after) || !f.NotAfterBefore.Equal(tc.before) {
+			t.Errorf("%+v narrowed to %q, %v: %+v", tc.start, tc.status, tc.expiring, f)
+		}
+	}
+	var f Filter
+	if f.Narrow("lost", 0, now) {
+		t.Error("status lost accepted")
+	}
+}

@@ -235,6 +235,10 @@ CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
 	`
 ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 `,
+	// 10: the audit events of one subject, as store/sqlite's step 11.
+	`
+CREATE INDEX events_subject ON events(subject, seq);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -255,6 +255,12 @@ CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires);
 	`
 ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1));
 `,
+	// 11: the audit events of one subject (a certificate's serial), in
+	// order, for GET /api/v1/certificates/{serial} without reading the
+	// whole log.
+	`
+CREATE INDEX events_subject ON events(subject, seq);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

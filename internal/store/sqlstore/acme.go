@@ -150,6 +150,20 @@ func (s *Store) ACMEAccountByKey(ctx context.Context, authority, keyID string) (
 		"SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts WHERE authority = ? AND key_id = ?", authority, keyID)
 }
 
+// ACMEAccounts implements store.Store.
+func (s *Store) ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error) {
+	var where []string
+	var args []any
+	for _, c := range []struct{ cond, v string }{{"authority = ?", f.Authority}, {"status = ?", f.Status}, {"id > ?", f.AfterID}} {
+		if c.v != "" {
+			where = append(where, c.cond)
+			args = append(args, c.v)
+		}
+	}
+	q, args := listing("SELECT "+columns.ACMEAccountColumns+" FROM acme_accounts", where, "id", f.Limit, args)
+	return rows(ctx, s, columns.ScanACMEAccount, q, args...)
+}
+
 func accountNotFound() error { return errs.New(errs.NotFound, "ACME account not found") }
 
 // CreateACMEOrder implements store.Store.

@@ -137,6 +137,9 @@ func (s *Store) Certificates(ctx context.Context, f store.Filter) ([]store.Certi
 		like := "%" + likeEscaper.Replace(strings.ToLower(f.NameContains)) + "%"
 		add(`(LOWER(subject) LIKE ? ESCAPE '\' OR serial IN (SELECT serial FROM certificate_names WHERE LOWER(value) LIKE ? ESCAPE '\'))`, like, like)
 	}
+	if f.Serial != "" {
+		add("serial = ?", f.Serial)
+	}
 	if !f.WithInternal {
 		add("internal = ?", false)
 	}
@@ -193,6 +196,36 @@ func (s *Store) Events(ctx context.Context, fn func(audit.Event) error) error {
 		}
 		return fn(e)
 	})
+}
+
+// AuditEvents implements store.Store.
+func (s *Store) AuditEvents(ctx context.Context, f store.EventFilter) ([]audit.Event, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		where = append(where, cond)
+		args = append(args, arg)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if f.Actor != "" {
+		add("actor = ?", f.Actor)
+	}
+	if f.Subject != "" {
+		add("subject = ?", f.Subject)
+	}
+	if !f.Since.IsZero() {
+		add("time >= ?", f.Since.UnixNano())
+	}
+	if !f.Until.IsZero() {
+		add("time < ?", f.Until.UnixNano())
+	}
+	if f.AfterSeq > 0 {
+		add("seq > ?", f.AfterSeq)
+	}
+	q, args := listing("SELECT "+columns.EventColumns+" FROM events", where, "seq", f.Limit, args)
+	return rows(ctx, s, columns.ScanEvent, q, args...)
 }
 
 // IssuedCertificates implements store.Store and audit.Reader.

@@ -3,7 +3,9 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"math"
 	"time"
 
 	"signet/internal/audit"
@@ -306,6 +308,18 @@ func (s *Store) SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store
 	}
 	if f.Status != "" {
 		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Principal != "" {
+		// principals is a JSON array of strings: the principal, encoded
+		// the same way and quoted, is one of its elements.
+		p, err := json.Marshal(f.Principal)
+		if err != nil {
+			return nil, errs.Wrap(errs.Internal, err, "encode principal")
+		}
+		where, args = append(where, `principals LIKE ? ESCAPE '\'`), append(args, "%"+likeEscaper.Replace(string(p))+"%")
+	}
+	if f.AfterSerial > 0 {
+		where, args = append(where, "serial > ?"), append(args, int64(min(f.AfterSerial, math.MaxInt64)))
 	}
 	q, args := listing("SELECT "+columns.SSHCertificateColumns+" FROM ssh_certificates", where, "serial", f.Limit, args)
 	return rows(ctx, s, columns.ScanSSHCertificate, q, args...)
