@@ -18,13 +18,12 @@ import (
 	"signet/internal/kms/kmstest"
 )
 
-// startDNS starts a DNS server on a free UDP port that answers 127.0.0.1
-// for every A query, and returns its address.
-func startDNS(t *testing.T) string {
-	t.Helper()
+// loopbackDNS starts a DNS server on a free UDP port that answers
+// 127.0.0.1 for every A query, and returns its address and its stop.
+func loopbackDNS() (string, func(), error) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		r := new(dns.Msg)
@@ -35,8 +34,18 @@ func startDNS(t *testing.T) string {
 		w.WriteMsg(r)
 	})}
 	go ds.ActivateAndServe()
-	t.Cleanup(func() { ds.Shutdown() })
-	return pc.LocalAddr().String()
+	return pc.LocalAddr().String(), func() { ds.Shutdown() }, nil
+}
+
+// startDNS starts loopbackDNS for the test.
+func startDNS(t *testing.T) string {
+	t.Helper()
+	addr, stop, err := loopbackDNS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
 }
 
 // acmeServe starts `signet serve` with its ACME server validating http-01

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"signet/internal/ca"
@@ -25,19 +24,10 @@ func cmdDNSServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: dnsserver VAR")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	addr, stop, err := loopbackDNS()
 	ts.Check(err)
-	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
-		r := new(dns.Msg)
-		r.SetReply(m)
-		if q := m.Question[0]; q.Qtype == dns.TypeA {
-			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
-		}
-		w.WriteMsg(r)
-	})}
-	go ds.ActivateAndServe()
-	ts.Defer(func() { ds.Shutdown() })
-	ts.Setenv(args[0], pc.LocalAddr().String())
+	ts.Defer(stop)
+	ts.Setenv(args[0], addr)
 }
 
 // cmdFreePort sets VAR to a free loopback TCP port.
