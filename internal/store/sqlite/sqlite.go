@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -147,7 +148,10 @@ func OpenReadOnly(ctx context.Context, path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "open database %s", path)
 	}
-	uri := (&url.URL{Scheme: "file", Path: path}).String()
+	uri, err := fileURI(path)
+	if err != nil {
+		return nil, err
+	}
 	s, err := openReadOnly(ctx, uri+"?mode=ro&_pragma=query_only(1)&_pragma=busy_timeout(10000)", path)
 	if err != nil && errs.KindOf(err) == errs.Unavailable {
 		if _, werr := os.Stat(path + "-wal"); errors.Is(werr, os.ErrNotExist) {
@@ -244,7 +248,10 @@ func Snapshot(ctx context.Context, path, out string) error {
 	if _, err := os.Stat(path); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "open database %s", path)
 	}
-	uri := (&url.URL{Scheme: "file", Path: path}).String()
+	uri, err := fileURI(path)
+	if err != nil {
+		return err
+	}
 	db, err := sql.Open("sqlite", uri+"?_pragma=busy_timeout(10000)")
 	if err != nil {
 		return errs.Wrap(errs.Unavailable, err, "open database %s", path)
@@ -252,4 +259,15 @@ func Snapshot(ctx context.Context, path, out string) error {
 	defer db.Close()
 	_, err = db.ExecContext(ctx, "VACUUM INTO ?", out)
 	return dialect.Error(err, "snapshot the database %s into %s", path, out)
+}
+
+// fileURI is the file: URI of path, made absolute: a relative path would
+// be read as the URI's authority (file://home/signet.db), so that a
+// relative --home failed to open.
+func fileURI(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", errs.Wrap(errs.Unavailable, err, "open database %s", path)
+	}
+	return (&url.URL{Scheme: "file", Path: abs}).String(), nil
 }
