@@ -46,6 +46,13 @@ func startDNS(t *testing.T) string {
 // signet init) before the server starts.
 func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
 	t.Helper()
+	dir, directory, httpPort, _ = acmeServePorts(t, prepare...)
+	return dir, directory, httpPort
+}
+
+// acmeServePorts is acmeServe that also returns the tls-alpn-01 port.
+func acmeServePorts(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
+	t.Helper()
 	resolver := startDNS(t)
 
 	dir = filepath.Join(t.TempDir(), "home")
@@ -59,13 +66,13 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	httpPort = freePort(t)
+	httpPort, tlsPort = freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", resolver,
-			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)),
+			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(tlsPort),
 			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
@@ -81,7 +88,7 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 	if !strings.Contains(stdout.String(), directory) {
 		t.Errorf("serve does not print the ACME directory %s:\n%s", directory, stdout.String())
 	}
-	return dir, directory, httpPort
+	return dir, directory, httpPort, tlsPort
 }
 
 // tool runs an external program with a bounded time and returns its output.

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"signet/internal/kms/kmstest"
+)
+
+// readCert parses the first certificate of a PEM file.
+func readCert(t *testing.T, path string) *x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatalf("%s holds no PEM", path)
+	}
+	c, err := x509.ParseCertificate(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tokenPublicKey reads a key's public key from the token with pkcs11-tool,
+// DER SubjectPublicKeyInfo, and checks pkcs11-tool shows the private key
+// sensitive and never extractable.
+func tokenPublicKey(t *testing.T, module, pin, token, label string) []byte {
+	t.Helper()
+	objects := tool(t, nil, "pkcs11-tool", "--module", module, "--token-label", token, "--login", "--pin", pin, "--list-objects", "--type", "privkey")
+	m := regexp.MustCompile(`Private Key Object;[^\n]*\n\s+label:\s+` + regexp.QuoteMeta(label) + `\n(?:\s+[^\n]*\n)*?\s+Access:\s+([^\n]*)`).FindStringSubmatch(objects)
+	if m == nil || !strings.Contains(m[1], "sensitive") || !strings.Contains(m[1], "never extractable") || strings.Contains(m[1], ", extractable") {
+		t.Fatalf("pkcs11-tool does not show %s sensitive and never extractable:\n%s", label, objects)
+	}
+	out := filepath.Join(t.TempDir(), label+".der")
+	tool(t, nil, "pkcs11-tool", "--module", module, "--token-label", token, "--read-object", "--type", "pubkey", "--label", label, "-o", out)
+	der, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
+}
+
+// TestACMEClientTokenKeys: signet acme certonly, with the account key and
+// the certificate key on SoftHSM2 tokens (two tokens) and no signet home,
+// obtains certificates from `signet serve` over http-01 and tls-alpn-01;
+// the certificate's public key is the token key, which pkcs11-tool shows
+// sensitive and never extractable. The account key rolls over to a new
+// token key, the new key revokes the certificate (signet show says
+// revoked), and the account is deactivated.
+func TestACMEClientTokenKeys(t *testing.T) {
+	kmstest.RequireTool(t, "pkcs11-tool")
+	module, pin := kmstest.SoftHSM(t, "acct")
+	util := kmstest.RequireTool(t, "softhsm2-util")
+	tool(t, nil, util, "--init-token", "--free", "--label", "certs", "--pin", pin, "--so-pin", kmstest.SOPIN)
+	work := t.TempDir()
+	t.Setenv("HOME", filepath.Join(work, "user"))
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("SIGNET_HOME", "")
+	t.Setenv("SIGNET_TEST_PIN", pin)
+	dir, directory, httpPort, tlsPort := acmeServePorts(t)
+	tokenFlags := []string{"--module", module, "--pin", "env:SIGNET_TEST_PIN"}
+	client := append([]string{"--server", directory, "--ca-bundle", filepath.Join(dir, "root.pem")}, tokenFlags...)
+	account := "pkcs11:token=acct;object=account"
+	signetCLI(t, append([]string{"key", "generate", "--uri", account, "--type", "ecdsa-p256"}, tokenFlags...)...)
+
+	for i, c := range []struct {
+		name, object string
+		solve        []string
+	}{
+		{"http.signet.test", "web-http", []string{"--http-01", "standalone:" + strconv.Itoa(httpPort)}},
+		{"alpn.signet.test", "web-alpn", []string{"--tls-alpn-01", strconv.Itoa(tlsPort)}},
+	} {
+		out := filepath.Join(work, c.object)
+		keyFlag := []string{"--key-on-token", "pkcs11:token=certs;object=" + c.object}
+		if i == 1 { // a key made beforehand, named with --key
+			signetCLI(t, append([]string{"key", "generate", "--uri", "pkcs11:token=certs;object=" + c.object, "--type", "rsa-2048"}, tokenFlags...)...)
+			keyFlag = []string{"--key", "pkcs11:token=certs;object=" + c.object}
+		}
+		signetCLI(t, append(append(append([]string{"acme", "certonly", "--account-key", account, "--dns", c.name, "--out", out}, keyFlag...), c.solve...), client...)...)
+		opensslVerify(t, dir, filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+		opensslVerify(t, dir, filepath.Join(out, "fullchain.pem"), filepath.Join(out, "chain.pem"))
+		cert := readCert(t, filepath.Join(out, "cert.pem"))
+		spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(spki) != string(tokenPublicKey(t, module, pin, "certs", c.object)) {
+			t.Fatalf("%s: the certificate's public key is not the token key %s", c.name, c.object)
+		}
+		if len(cert.DNSNames) != 1 || cert.DNSNames[0] != c.name {
+			t.Fatalf("certificate names %v, want %s", cert.DNSNames, c.name)
+		}
+		if _, err := os.Stat(filepath.Join(out, "privkey.pem")); err == nil {
+			t.Fatalf("privkey.pem written for a token key")
+		}
+	}
+	tokenPublicKey(t, module, pin, "acct", "account")
+
+	newAccount := "pkcs11:token=acct;object=account2"
+	signetCLI(t, append([]string{"key", "generate", "--uri", newAccount, "--type", "ecdsa-p256"}, tokenFlags...)...)
+	signetCLI(t, append([]string{"acme", "account", "rollover", "--account-key", account, "--new-account-key", newAccount}, client...)...)
+	tokenPublicKey(t, module, pin, "acct", "account2")
+	cert := filepath.Join(work, "web-http", "cert.pem")
+	var o, e lockedBuffer
+	if code := run(t.Context(), append([]string{"acme", "revoke", "--account-key", account, cert}, client...), nil, &o, &e); code == 0 {
+		t.Fatalf("the rolled-over key still revokes: %s", o.String())
+	}
+	signetCLI(t, append([]string{"acme", "revoke", "--account-key", newAccount, "--reason", "4", cert}, client...)...)
+	if !revoked(t, dir, serialOf(t, cert)) {
+		t.Fatalf("signet show does not say %s revoked", cert)
+	}
+	if revoked(t, dir, serialOf(t, filepath.Join(work, "web-alpn", "cert.pem"))) {
+		t.Fatalf("revoking one certificate revoked the other")
+	}
+	signetCLI(t, append([]string{"acme", "account", "deactivate", "--account-key", newAccount}, client...)...)
+	o, e = lockedBuffer{}, lockedBuffer{}
+	if code := run(t.Context(), append([]string{"acme", "certonly", "--account-key", newAccount, "--dns", "late.signet.test", "--out", filepath.Join(work, "late"),
+		"--key-on-token", "pkcs11:token=certs;object=late", "--http-01", "standalone:" + strconv.Itoa(httpPort)}, client...), nil, &o, &e); code == 0 {
+		t.Fatalf("a deactivated account got a certificate")
+	}
+}
