@@ -52,7 +52,8 @@ func tokenPublicKey(t *testing.T, module, pin, token, label string) []byte {
 
 // TestACMEClientTokenKeys: signet acme certonly, with the account key and
 // the certificate key on SoftHSM2 tokens (two tokens) and no signet home,
-// obtains certificates from `signet serve` over http-01 and tls-alpn-01;
+// obtains certificates from `signet serve` over http-01, tls-alpn-01 and
+// dns-01 (exec hook, the server resolving through the test's DNS server);
 // the certificate's public key is the token key, which pkcs11-tool shows
 // sensitive and never extractable. The account key rolls over to a new
 // token key, the new key revokes the certificate (signet show says
@@ -67,7 +68,18 @@ func TestACMEClientTokenKeys(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", "")
 	t.Setenv("SIGNET_HOME", "")
 	t.Setenv("SIGNET_TEST_PIN", pin)
-	dir, directory, httpPort, tlsPort := acmeServePorts(t)
+	txtDir := filepath.Join(work, "txt")
+	if err := os.Mkdir(txtDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// lego's exec protocol: CMD present|cleanup FQDN VALUE; this one keeps
+	// the records where the test's DNS server reads them.
+	hook := filepath.Join(work, "dns-hook")
+	script := "#!/bin/sh\nset -e\ncase \"$1\" in\npresent) echo \"$3\" >> " + txtDir + "/\"$2\" ;;\ncleanup) rm -f " + txtDir + "/\"$2\" ;;\n*) exit 2 ;;\nesac\n"
+	if err := os.WriteFile(hook, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	dir, directory, httpPort, tlsPort := acmeServePorts(t, txtDir)
 	tokenFlags := []string{"--module", module, "--pin", "env:SIGNET_TEST_PIN"}
 	client := append([]string{"--server", directory, "--ca-bundle", filepath.Join(dir, "root.pem")}, tokenFlags...)
 	account := "pkcs11:token=acct;object=account"
@@ -79,6 +91,7 @@ func TestACMEClientTokenKeys(t *testing.T) {
 	}{
 		{"http.signet.test", "web-http", []string{"--http-01", "standalone:" + strconv.Itoa(httpPort)}},
 		{"alpn.signet.test", "web-alpn", []string{"--tls-alpn-01", strconv.Itoa(tlsPort)}},
+		{"dns.signet.test", "web-dns", []string{"--dns-01", "exec:" + hook}},
 	} {
 		out := filepath.Join(work, c.object)
 		keyFlag := []string{"--key-on-token", "pkcs11:token=certs;object=" + c.object}
@@ -105,6 +118,9 @@ func TestACMEClientTokenKeys(t *testing.T) {
 		}
 	}
 	tokenPublicKey(t, module, pin, "acct", "account")
+	if left, _ := os.ReadDir(txtDir); len(left) != 0 {
+		t.Fatalf("the dns-01 records were not cleaned up: %v", left)
+	}
 
 	newAccount := "pkcs11:token=acct;object=account2"
 	signetCLI(t, append([]string{"key", "generate", "--uri", newAccount, "--type", "ecdsa-p256"}, tokenFlags...)...)

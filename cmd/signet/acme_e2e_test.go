@@ -20,7 +20,12 @@ import (
 
 // startDNS starts a DNS server on a free UDP port that answers 127.0.0.1
 // for every A query, and returns its address.
-func startDNS(t *testing.T) string {
+func startDNS(t *testing.T) string { return startDNSTXT(t, "") }
+
+// startDNSTXT is startDNS that also answers TXT queries for a name with
+// the lines of the file txtDir/NAME (the name lower case, with its final
+// dot), when txtDir is set.
+func startDNSTXT(t *testing.T, txtDir string) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -29,8 +34,16 @@ func startDNS(t *testing.T) string {
 	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		r := new(dns.Msg)
 		r.SetReply(m)
-		if q := m.Question[0]; q.Qtype == dns.TypeA {
+		q := m.Question[0]
+		switch q.Qtype {
+		case dns.TypeA:
 			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+		case dns.TypeTXT:
+			if data, err := os.ReadFile(filepath.Join(txtDir, strings.ToLower(q.Name))); txtDir != "" && err == nil {
+				for _, v := range strings.Fields(string(data)) {
+					r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{v}})
+				}
+			}
 		}
 		w.WriteMsg(r)
 	})}
@@ -46,14 +59,15 @@ func startDNS(t *testing.T) string {
 // signet init) before the server starts.
 func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
 	t.Helper()
-	dir, directory, httpPort, _ = acmeServePorts(t, prepare...)
+	dir, directory, httpPort, _ = acmeServePorts(t, "", prepare...)
 	return dir, directory, httpPort
 }
 
-// acmeServePorts is acmeServe that also returns the tls-alpn-01 port.
-func acmeServePorts(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
+// acmeServePorts is acmeServe that also returns the tls-alpn-01 port; its
+// resolver answers TXT queries from txtDir (see startDNSTXT).
+func acmeServePorts(t *testing.T, txtDir string, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
 	t.Helper()
-	resolver := startDNS(t)
+	resolver := startDNSTXT(t, txtDir)
 
 	dir = filepath.Join(t.TempDir(), "home")
 	if len(prepare) > 0 {
