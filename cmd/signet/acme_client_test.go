@@ -50,6 +50,40 @@ func tokenPublicKey(t *testing.T, module, pin, token, label string) []byte {
 	return der
 }
 
+// acmeTarget is an ACME server the client tests run against.
+type acmeTarget struct {
+	directory, caBundle string
+	httpPort, tlsPort   int
+	verify              func(cert, chain string) // checks the chain
+	revoked             func(cert string) bool   // asks the server
+}
+
+// clientWork sets up SoftHSM2 tokens "acct" and "certs", no signet home,
+// and a dns-01 exec hook writing the records into txtDir.
+func clientWork(t *testing.T) (work, module, pin, txtDir, hook string) {
+	kmstest.RequireTool(t, "pkcs11-tool")
+	module, pin = kmstest.SoftHSM(t, "acct")
+	util := kmstest.RequireTool(t, "softhsm2-util")
+	tool(t, nil, util, "--init-token", "--free", "--label", "certs", "--pin", pin, "--so-pin", kmstest.SOPIN)
+	work = t.TempDir()
+	t.Setenv("HOME", filepath.Join(work, "user"))
+	t.Setenv("XDG_DATA_HOME", "")
+	t.Setenv("SIGNET_HOME", "")
+	t.Setenv("SIGNET_TEST_PIN", pin)
+	txtDir = filepath.Join(work, "txt")
+	if err := os.Mkdir(txtDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// lego's exec protocol: CMD present|cleanup FQDN VALUE; this one keeps
+	// the records where the test's DNS server reads them.
+	hook = filepath.Join(work, "dns-hook")
+	script := "#!/bin/sh\nset -e\ncase \"$1\" in\npresent) echo \"$3\" >> " + txtDir + "/\"$2\" ;;\ncleanup) rm -f " + txtDir + "/\"$2\" ;;\n*) exit 2 ;;\nesac\n"
+	if err := os.WriteFile(hook, []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return work, module, pin, txtDir, hook
+}
+
 // TestACMEClientTokenKeys: signet acme certonly, with the account key and
 // the certificate key on SoftHSM2 tokens (two tokens) and no signet home,
 // obtains certificates from `signet serve` over http-01, tls-alpn-01 and
@@ -59,32 +93,21 @@ func tokenPublicKey(t *testing.T, module, pin, token, label string) []byte {
 // token key, the new key revokes the certificate (signet show says
 // revoked), and the account is deactivated.
 func TestACMEClientTokenKeys(t *testing.T) {
-	kmstest.RequireTool(t, "pkcs11-tool")
-	module, pin := kmstest.SoftHSM(t, "acct")
-	util := kmstest.RequireTool(t, "softhsm2-util")
-	tool(t, nil, util, "--init-token", "--free", "--label", "certs", "--pin", pin, "--so-pin", kmstest.SOPIN)
-	work := t.TempDir()
-	t.Setenv("HOME", filepath.Join(work, "user"))
-	t.Setenv("XDG_DATA_HOME", "")
-	t.Setenv("SIGNET_HOME", "")
-	t.Setenv("SIGNET_TEST_PIN", pin)
-	txtDir := filepath.Join(work, "txt")
-	if err := os.Mkdir(txtDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	// lego's exec protocol: CMD present|cleanup FQDN VALUE; this one keeps
-	// the records where the test's DNS server reads them.
-	hook := filepath.Join(work, "dns-hook")
-	script := "#!/bin/sh\nset -e\ncase \"$1\" in\npresent) echo \"$3\" >> " + txtDir + "/\"$2\" ;;\ncleanup) rm -f " + txtDir + "/\"$2\" ;;\n*) exit 2 ;;\nesac\n"
-	if err := os.WriteFile(hook, []byte(script), 0o700); err != nil {
-		t.Fatal(err)
-	}
+	work, module, pin, txtDir, hook := clientWork(t)
 	dir, directory, httpPort, tlsPort := acmeServePorts(t, txtDir)
+	clientFlow(t, work, module, pin, txtDir, hook, acmeTarget{
+		directory: directory, caBundle: filepath.Join(dir, "root.pem"), httpPort: httpPort, tlsPort: tlsPort,
+		verify:  func(cert, chain string) { opensslVerify(t, dir, cert, chain) },
+		revoked: func(cert string) bool { return revoked(t, dir, serialOf(t, cert)) },
+	})
+}
+
+func clientFlow(t *testing.T, work, module, pin, txtDir, hook string, srv acmeTarget) {
 	tokenFlags := []string{"--module", module, "--pin", "env:SIGNET_TEST_PIN"}
-	client := append([]string{"--server", directory, "--ca-bundle", filepath.Join(dir, "root.pem")}, tokenFlags...)
+	client := append([]string{"--server", srv.directory, "--ca-bundle", srv.caBundle}, tokenFlags...)
 	account := "pkcs11:token=acct;object=account"
 	signetCLI(t, append([]string{"key", "generate", "--uri", account, "--type", "ecdsa-p256"}, tokenFlags...)...)
-
+	httpPort, tlsPort := srv.httpPort, srv.tlsPort
 	for i, c := range []struct {
 		name, object string
 		solve        []string
@@ -100,8 +123,8 @@ func TestACMEClientTokenKeys(t *testing.T) {
 			keyFlag = []string{"--key", "pkcs11:token=certs;object=" + c.object}
 		}
 		signetCLI(t, append(append(append([]string{"acme", "certonly", "--account-key", account, "--dns", c.name, "--out", out}, keyFlag...), c.solve...), client...)...)
-		opensslVerify(t, dir, filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
-		opensslVerify(t, dir, filepath.Join(out, "fullchain.pem"), filepath.Join(out, "chain.pem"))
+		srv.verify(filepath.Join(out, "cert.pem"), filepath.Join(out, "chain.pem"))
+		srv.verify(filepath.Join(out, "fullchain.pem"), filepath.Join(out, "chain.pem"))
 		cert := readCert(t, filepath.Join(out, "cert.pem"))
 		spki, err := x509.MarshalPKIXPublicKey(cert.PublicKey)
 		if err != nil {
@@ -132,10 +155,10 @@ func TestACMEClientTokenKeys(t *testing.T) {
 		t.Fatalf("the rolled-over key still revokes: %s", o.String())
 	}
 	signetCLI(t, append([]string{"acme", "revoke", "--account-key", newAccount, "--reason", "4", cert}, client...)...)
-	if !revoked(t, dir, serialOf(t, cert)) {
+	if !srv.revoked(cert) {
 		t.Fatalf("signet show does not say %s revoked", cert)
 	}
-	if revoked(t, dir, serialOf(t, filepath.Join(work, "web-alpn", "cert.pem"))) {
+	if srv.revoked(filepath.Join(work, "web-alpn", "cert.pem")) {
 		t.Fatalf("revoking one certificate revoked the other")
 	}
 	signetCLI(t, append([]string{"acme", "account", "deactivate", "--account-key", newAccount}, client...)...)
