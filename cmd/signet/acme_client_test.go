@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"signet/internal/kms/kmstest"
 )
@@ -166,5 +168,77 @@ func clientFlow(t *testing.T, work, module, pin, txtDir, hook string, srv acmeTa
 	if code := run(t.Context(), append([]string{"acme", "certonly", "--account-key", newAccount, "--dns", "late.signet.test", "--out", filepath.Join(work, "late"),
 		"--key-on-token", "pkcs11:token=certs;object=late", "--http-01", "standalone:" + strconv.Itoa(httpPort)}, client...), nil, &o, &e); code == 0 {
 		t.Fatalf("a deactivated account got a certificate")
+	}
+}
+
+// TestACMEClientFileKeys: with no token, against a signet server that
+// requires external account binding: the account key is generated as an
+// encrypted file, EAB binds it, --profile shortlived is honoured; --clear-key
+// writes privkey.pem 0600 and certificates 0644; the default key is an
+// encrypted file. Bad input gets a one-sentence error and writes nothing.
+func TestACMEClientFileKeys(t *testing.T) {
+	kmstest.RequireTool(t, "openssl")
+	work := t.TempDir()
+	t.Setenv("HOME", filepath.Join(work, "user"))
+	t.Setenv("XDG_DATA_HOME", "")
+	dir, directory, httpPort := acmeServe(t, func(dir string) {
+		signetCLI(t, "authority", "set", "default", "--require-eab=true", "--home", dir)
+	})
+	t.Setenv("SIGNET_HOME", "")
+	var eab map[string]string
+	if err := json.Unmarshal([]byte(signetCLI(t, "acme", "eab", "create", "--authority", "default", "--json", "--home", dir)), &eab); err != nil {
+		t.Fatal(err)
+	}
+	hmacFile := filepath.Join(work, "eab.hmac")
+	os.WriteFile(hmacFile, []byte(eab["hmac_key"]+"\n"), 0o600)
+	t.Setenv("SIGNET_TEST_PASS", "a passphrase long enough")
+	account := "file:" + filepath.Join(work, "account.key")
+	client := []string{"--server", directory, "--ca-bundle", filepath.Join(dir, "root.pem"), "--account-key", account,
+		"--passphrase", "env:SIGNET_TEST_PASS", "--http-01", "standalone:" + strconv.Itoa(httpPort)}
+
+	fails := func(want string, args ...string) {
+		t.Helper()
+		var o, e lockedBuffer
+		if code := run(t.Context(), args, nil, &o, &e); code == 0 || !strings.Contains(e.String(), want) {
+			t.Fatalf("signet %s: exit %d, want an error saying %q:\n%s", strings.Join(args, " "), code, want, e.String())
+		}
+	}
+	clear := filepath.Join(work, "clear")
+	fails("external account", append([]string{"acme", "certonly", "--dns", "noeab.signet.test", "--out", clear, "--clear-key"}, client...)...)
+	fails("give one way to answer challenges", "acme", "certonly", "--server", directory, "--account-key", account, "--dns", "x.signet.test", "--out", clear)
+	fails("--ip \"nope\" is not an IP address", append([]string{"acme", "certonly", "--ip", "nope", "--out", clear}, client...)...)
+	if _, err := os.Stat(filepath.Join(clear, "cert.pem")); err == nil {
+		t.Fatal("a refused certonly wrote cert.pem")
+	}
+
+	eabFlags := []string{"--eab-kid", eab["kid"], "--eab-hmac", "file:" + hmacFile}
+	signetCLI(t, append(append([]string{"acme", "certonly", "--dns", "clear.signet.test", "--out", clear, "--clear-key", "--profile", "shortlived"}, eabFlags...), client...)...)
+	for name, mode := range map[string]os.FileMode{"privkey.pem": 0o600, "cert.pem": 0o644, "chain.pem": 0o644, "fullchain.pem": 0o644} {
+		st, err := os.Stat(filepath.Join(clear, name))
+		if err != nil || st.Mode().Perm() != mode {
+			t.Fatalf("%s: %v, mode %v, want %v", name, err, st, mode)
+		}
+	}
+	opensslVerify(t, dir, filepath.Join(clear, "cert.pem"), filepath.Join(clear, "chain.pem"))
+	key := tool(t, nil, "openssl", "pkey", "-in", filepath.Join(clear, "privkey.pem"), "-pubout")
+	if cert := tool(t, nil, "openssl", "x509", "-in", filepath.Join(clear, "cert.pem"), "-noout", "-pubkey"); cert != key {
+		t.Fatalf("privkey.pem is not the certificate's key")
+	}
+	if c := readCert(t, filepath.Join(clear, "cert.pem")); c.NotAfter.Sub(c.NotBefore) > 10*24*time.Hour {
+		t.Fatalf("--profile shortlived gave a certificate valid %v", c.NotAfter.Sub(c.NotBefore))
+	}
+
+	// The account exists now: no EAB needed; the key is an encrypted file.
+	enc := filepath.Join(work, "enc")
+	signetCLI(t, append([]string{"acme", "certonly", "--dns", "enc.signet.test", "--out", enc}, client...)...)
+	if _, err := os.Stat(filepath.Join(enc, "privkey.pem")); err == nil {
+		t.Fatal("privkey.pem written without --clear-key")
+	}
+	data, err := os.ReadFile(filepath.Join(enc, "privkey.key"))
+	if err != nil || !strings.Contains(string(data), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("the generated key is not an encrypted file: %v\n%s", err, data)
+	}
+	if acct, _ := os.ReadFile(filepath.Join(work, "account.key")); !strings.Contains(string(acct), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("the account key is not encrypted:\n%s", acct)
 	}
 }

@@ -158,6 +158,7 @@ func cmdACMECertonly(e *env, args []string) error {
 	dns01 := f.String("dns-01", "", "answer dns-01 with `exec:CMD` (run as CMD present|cleanup FQDN VALUE)")
 	eabKID := f.String("eab-kid", "", "external account binding key `ID`")
 	eabHMAC := f.String("eab-hmac", "", "external account binding HMAC key `SOURCE`: env:VAR, file:PATH or prompt")
+	prof := f.String("profile", "", "issuance profile `NAME` the server advertises (e.g. shortlived)")
 	out := f.String("out", "", "`DIR` to write cert.pem, chain.pem and fullchain.pem in")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -200,7 +201,11 @@ func cmdACMECertonly(e *env, args []string) error {
 	}
 	ids := acme.DomainIDs(dnsNames...)
 	ids = append(ids, acme.IPIDs(ips...)...)
-	order, err := cl.AuthorizeOrder(e.ctx, ids)
+	var opts []acme.OrderOption
+	if *prof != "" {
+		opts = append(opts, acme.WithOrderIssuanceProfile(acme.ProfileName(*prof)))
+	}
+	order, err := cl.AuthorizeOrder(e.ctx, ids, opts...)
 	if err != nil {
 		return acmeErr(err, "creating the order")
 	}
