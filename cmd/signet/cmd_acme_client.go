@@ -184,14 +184,14 @@ func cmdACMECertonly(e *env, args []string) error {
 		}
 		ipAddrs = append(ipAddrs, ip)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "--out %s", *out)
-	}
 	cl, keys, err := c.open(e)
 	if err != nil {
 		return err
 	}
 	defer keys.Close()
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return errs.Wrap(errs.Unavailable, err, "--out %s", *out)
+	}
 	certKey, err := c.certificateKey(e, keys, *keyURI, *keyOnToken, *clearKey, *out)
 	if err != nil {
 		return err

@@ -73,11 +73,11 @@ func commands() []command {
 		{"ssh key retire", "stop trusting a CA key", "--authority NAME FINGERPRINT", cmdSSHKeyRetire},
 		{"ssh key list", "list SSH authorities' CA keys", "[--authority NAME] [--json]", cmdSSHKeyList},
 		{"store migrate", "copy a SQLite store into an empty PostgreSQL database that several nodes can share", "--from sqlite:PATH --to postgres://USER@HOST/DB [--json]", cmdStoreMigrate},
-		{"acme eab create", "server: create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"acme certonly", "client: obtain a certificate from any ACME server, keys on tokens or encrypted files (no home needed)", "--server URL [--ca-bundle PEM] --account-key URI [--key URI | --key-on-token URI | --clear-key] (--dns N | --ip A)... (--http-01 standalone:PORT | --webroot DIR | --tls-alpn-01 PORT | --dns-01 exec:CMD) [--profile NAME] [--eab-kid ID --eab-hmac SRC] [--module PATH] [--pin SRC] [--passphrase SRC] --out DIR", cmdACMECertonly},
 		{"acme account rollover", "client: move an ACME account to a new key", "--server URL [--ca-bundle PEM] --account-key URI --new-account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountRollover},
 		{"acme account deactivate", "client: deactivate an ACME account for good", "--server URL [--ca-bundle PEM] --account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountDeactivate},
 		{"acme revoke", "client: revoke a certificate with the ACME account key", "CERT --server URL [--ca-bundle PEM] --account-key URI [--reason CODE] [--module PATH] [--pin SRC]", cmdACMERevoke},
+		{"acme eab create", "server: create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
 		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
 		{"version", "print the version", "", func(e *env, _ []string) error { fmt.Fprintln(e.stdout, "signet", version); return nil }},
@@ -172,7 +172,7 @@ func group(args []string) (string, []command) {
 func groupUsage(w io.Writer, prefix string, sub []command) {
 	fmt.Fprintf(w, "usage: signet %s COMMAND [flags]\n\ncommands:\n", prefix)
 	for _, c := range sub {
-		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-23s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'signet %s COMMAND --help' for its flags.\n", prefix)
 }
@@ -197,7 +197,7 @@ usage: signet COMMAND [flags]
 commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-23s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).
