@@ -96,7 +96,7 @@ func clientWork(t *testing.T) (work, module, pin, txtDir, hook string) {
 // revoked), and the account is deactivated.
 func TestACMEClientTokenKeys(t *testing.T) {
 	work, module, pin, txtDir, hook := clientWork(t)
-	dir, directory, httpPort, tlsPort := acmeServePorts(t, txtDir)
+	dir, directory, httpPort, tlsPort := acmeServePorts(t, startDNSTXT(t, txtDir))
 	clientFlow(t, work, module, pin, txtDir, hook, acmeTarget{
 		directory: directory, caBundle: filepath.Join(dir, "root.pem"), httpPort: httpPort, tlsPort: tlsPort,
 		verify:  func(cert, chain string) { opensslVerify(t, dir, cert, chain) },

@@ -59,15 +59,14 @@ func startDNSTXT(t *testing.T, txtDir string) string {
 // signet init) before the server starts.
 func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
 	t.Helper()
-	dir, directory, httpPort, _ = acmeServePorts(t, "", prepare...)
+	dir, directory, httpPort, _ = acmeServePorts(t, startDNS(t), prepare...)
 	return dir, directory, httpPort
 }
 
-// acmeServePorts is acmeServe that also returns the tls-alpn-01 port; its
-// resolver answers TXT queries from txtDir (see startDNSTXT).
-func acmeServePorts(t *testing.T, txtDir string, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
+// acmeServePorts is acmeServe that also returns the tls-alpn-01 port; it
+// validates with the DNS server at resolver.
+func acmeServePorts(t *testing.T, resolver string, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
 	t.Helper()
-	resolver := startDNSTXT(t, txtDir)
 
 	dir = filepath.Join(t.TempDir(), "home")
 	if len(prepare) > 0 {

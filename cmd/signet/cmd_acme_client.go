@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/crypto/acme"
 
 	"signet/internal/config"
@@ -155,7 +156,13 @@ func cmdACMECertonly(e *env, args []string) error {
 	http01 := f.String("http-01", "", "answer http-01 with `standalone:PORT`")
 	webroot := f.String("webroot", "", "answer http-01 by writing files under `DIR`/.well-known/acme-challenge")
 	tlsALPN := f.Int("tls-alpn-01", 0, "answer tls-alpn-01 on `PORT`")
-	dns01 := f.String("dns-01", "", "answer dns-01 with `exec:CMD` (run as CMD present|cleanup FQDN VALUE)")
+	dns01 := f.String("dns-01", "", "answer dns-01 with `exec:CMD` (run as CMD present|cleanup FQDN VALUE) or rfc2136")
+	var upd rfc2136
+	f.StringVar(&upd.server, "dns-server", "", "with --dns-01 rfc2136: the DNS server `HOST:PORT` taking the updates")
+	f.StringVar(&upd.zone, "dns-zone", "", "with --dns-01 rfc2136: the `ZONE` to update")
+	f.StringVar(&upd.keyName, "tsig-name", "", "with --dns-01 rfc2136: TSIG key `NAME`")
+	f.StringVar(&upd.algorithm, "tsig-algorithm", "hmac-sha256", "with --dns-01 rfc2136: TSIG `ALGORITHM` (hmac-sha256, hmac-sha384, hmac-sha512)")
+	f.StringVar(&upd.secretSrc, "tsig-secret", "", "with --dns-01 rfc2136: TSIG secret (base64) `SOURCE`: env:VAR, file:PATH or prompt")
 	eabKID := f.String("eab-kid", "", "external account binding key `ID`")
 	eabHMAC := f.String("eab-hmac", "", "external account binding HMAC key `SOURCE`: env:VAR, file:PATH or prompt")
 	prof := f.String("profile", "", "issuance profile `NAME` the server advertises (e.g. shortlived)")
@@ -172,7 +179,7 @@ func cmdACMECertonly(e *env, args []string) error {
 	if n := countSet(*keyURI, *keyOnToken, boolStr(*clearKey)); n > 1 {
 		return badUsage("give one of --key URI, --key-on-token URI and --clear-key")
 	}
-	solver, err := newSolver(*http01, *webroot, *tlsALPN, *dns01)
+	solver, err := newSolver(*http01, *webroot, *tlsALPN, *dns01, upd)
 	if err != nil {
 		return err
 	}
@@ -289,9 +296,9 @@ type solver interface {
 	present(ctx context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (cleanup func(), err error)
 }
 
-func newSolver(http01, webroot string, tlsPort int, dns01 string) (solver, error) {
+func newSolver(http01, webroot string, tlsPort int, dns01 string, upd rfc2136) (solver, error) {
 	if countSet(http01, webroot, boolStr(tlsPort != 0), dns01) != 1 {
-		return nil, badUsage("give one way to answer challenges: --http-01 standalone:PORT, --webroot DIR, --tls-alpn-01 PORT or --dns-01 exec:CMD")
+		return nil, badUsage("give one way to answer challenges: --http-01 standalone:PORT, --webroot DIR, --tls-alpn-01 PORT or --dns-01 exec:CMD|rfc2136")
 	}
 	switch {
 	case http01 != "":
@@ -307,10 +314,12 @@ func newSolver(http01, webroot string, tlsPort int, dns01 string) (solver, error
 			return nil, badUsage("--tls-alpn-01 takes a port (1-65535)")
 		}
 		return alpnSolver{addr: fmt.Sprintf(":%d", tlsPort)}, nil
+	case dns01 == "rfc2136":
+		return upd.check()
 	default:
 		cmd, ok := strings.CutPrefix(dns01, "exec:")
 		if !ok || cmd == "" {
-			return nil, badUsage("--dns-01 takes exec:CMD")
+			return nil, badUsage("--dns-01 takes exec:CMD or rfc2136")
 		}
 		return dnsExecSolver{cmd: cmd}, nil
 	}
@@ -514,4 +523,72 @@ func boolStr(b bool) string {
 		return "set"
 	}
 	return ""
+}
+
+// rfc2136 answers dns-01 with DNS UPDATE (RFC 2136) signed with TSIG, as
+// BIND, Knot and PowerDNS accept.
+type rfc2136 struct {
+	server, zone, keyName, algorithm, secretSrc string
+	secret                                      string // base64, read by check
+}
+
+func (u rfc2136) check() (solver, error) {
+	if u.server == "" || u.zone == "" || u.keyName == "" || u.secretSrc == "" {
+		return nil, badUsage("--dns-01 rfc2136 needs --dns-server HOST:PORT, --dns-zone ZONE, --tsig-name NAME and --tsig-secret SOURCE")
+	}
+	alg := dns.Fqdn(strings.ToLower(u.algorithm))
+	switch alg {
+	case dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512:
+	default:
+		return nil, badUsage("--tsig-algorithm %q is not one of hmac-sha256, hmac-sha384, hmac-sha512", u.algorithm)
+	}
+	u.algorithm = alg
+	src, err := kms.ParseSource(absSource(u.secretSrc))
+	if err != nil {
+		return nil, err
+	}
+	raw, err := src.Read("TSIG secret")
+	if err != nil {
+		return nil, err
+	}
+	u.secret = strings.TrimSpace(string(raw))
+	if _, err := base64.StdEncoding.DecodeString(u.secret); err != nil {
+		return nil, errs.New(errs.Malformed, "the TSIG secret from %s is not base64; give the key's secret as the DNS server shows it", u.secretSrc)
+	}
+	return u, nil
+}
+
+func (rfc2136) kind() string { return "dns-01" }
+
+func (u rfc2136) update(rr dns.RR, insert bool) error {
+	m := new(dns.Msg)
+	m.SetUpdate(dns.Fqdn(u.zone))
+	if insert {
+		m.Insert([]dns.RR{rr})
+	} else {
+		m.Remove([]dns.RR{rr})
+	}
+	keyName := dns.Fqdn(u.keyName)
+	m.SetTsig(keyName, u.algorithm, 300, time.Now().Unix())
+	c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second, TsigSecret: map[string]string{keyName: u.secret}}
+	r, _, err := c.Exchange(m, u.server)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "DNS UPDATE to %s", u.server)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return errs.New(errs.Rejected, "DNS UPDATE of zone %s at %s refused: %s; check the zone and the TSIG key", u.zone, u.server, dns.RcodeToString[r.Rcode])
+	}
+	return nil
+}
+
+func (u rfc2136) present(_ context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (func(), error) {
+	value, err := cl.DNS01ChallengeRecord(ch.Token)
+	if err != nil {
+		return nil, errs.Wrap(errs.Internal, err, "computing the dns-01 record")
+	}
+	rr := &dns.TXT{Hdr: dns.RR_Header{Name: "_acme-challenge." + dns.Fqdn(strings.TrimPrefix(domain, "*.")), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{value}}
+	if err := u.update(rr, true); err != nil {
+		return nil, err
+	}
+	return func() { u.update(rr, false) }, nil
 }
