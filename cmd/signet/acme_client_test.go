@@ -4,6 +4,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -175,7 +177,9 @@ func clientFlow(t *testing.T, work, module, pin, txtDir, hook string, srv acmeTa
 // requires external account binding: the account key is generated as an
 // encrypted file, EAB binds it, --profile shortlived is honoured; --clear-key
 // writes privkey.pem 0600 and certificates 0644; the default key is an
-// encrypted file. Bad input gets a one-sentence error and writes nothing.
+// encrypted file; --webroot writes the challenge where a web server of the
+// test serves it, and removes it. Bad input gets a one-sentence error and
+// writes nothing.
 func TestACMEClientFileKeys(t *testing.T) {
 	kmstest.RequireTool(t, "openssl")
 	work := t.TempDir()
@@ -240,5 +244,21 @@ func TestACMEClientFileKeys(t *testing.T) {
 	}
 	if acct, _ := os.ReadFile(filepath.Join(work, "account.key")); !strings.Contains(string(acct), "ENCRYPTED PRIVATE KEY") {
 		t.Fatalf("the account key is not encrypted:\n%s", acct)
+	}
+
+	// --webroot: a web server of the test's serves the directory.
+	webroot := filepath.Join(work, "www")
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(httpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := &http.Server{Handler: http.FileServer(http.Dir(webroot)), ReadHeaderTimeout: 10 * time.Second}
+	go web.Serve(ln)
+	defer web.Close()
+	wr := filepath.Join(work, "webroot")
+	signetCLI(t, append([]string{"acme", "certonly", "--dns", "webroot.signet.test", "--out", wr, "--webroot", webroot}, client[:len(client)-2]...)...)
+	opensslVerify(t, dir, filepath.Join(wr, "cert.pem"), filepath.Join(wr, "chain.pem"))
+	if left, _ := os.ReadDir(filepath.Join(webroot, ".well-known", "acme-challenge")); len(left) != 0 {
+		t.Fatalf("--webroot left challenge files: %v", left)
 	}
 }
