@@ -19,8 +19,10 @@ import (
 )
 
 // loopbackDNS starts a DNS server on a free UDP port that answers
-// 127.0.0.1 for every A query, and returns its address and its stop.
-func loopbackDNS() (string, func(), error) {
+// 127.0.0.1 for every A query and, when txtDir is set, TXT queries for a
+// name with the lines of the file txtDir/NAME (the name lower case, with
+// its final dot). It returns the address and the server's stop.
+func loopbackDNS(txtDir string) (string, func(), error) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		return "", nil, err
@@ -28,8 +30,16 @@ func loopbackDNS() (string, func(), error) {
 	ds := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, m *dns.Msg) {
 		r := new(dns.Msg)
 		r.SetReply(m)
-		if q := m.Question[0]; q.Qtype == dns.TypeA {
+		q := m.Question[0]
+		switch q.Qtype {
+		case dns.TypeA:
 			r.Answer = append(r.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 1)})
+		case dns.TypeTXT:
+			if data, err := os.ReadFile(filepath.Join(txtDir, strings.ToLower(q.Name))); txtDir != "" && err == nil {
+				for _, v := range strings.Fields(string(data)) {
+					r.Answer = append(r.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 0}, Txt: []string{v}})
+				}
+			}
 		}
 		w.WriteMsg(r)
 	})}
@@ -37,10 +47,13 @@ func loopbackDNS() (string, func(), error) {
 	return pc.LocalAddr().String(), func() { ds.Shutdown() }, nil
 }
 
-// startDNS starts loopbackDNS for the test.
-func startDNS(t *testing.T) string {
+// startDNS starts loopbackDNS (A records only) for the test.
+func startDNS(t *testing.T) string { return startDNSTXT(t, "") }
+
+// startDNSTXT starts loopbackDNS for the test, with TXT records from txtDir.
+func startDNSTXT(t *testing.T, txtDir string) string {
 	t.Helper()
-	addr, stop, err := loopbackDNS()
+	addr, stop, err := loopbackDNS(txtDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +68,14 @@ func startDNS(t *testing.T) string {
 // signet init) before the server starts.
 func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string, httpPort int) {
 	t.Helper()
-	resolver := startDNS(t)
+	dir, directory, httpPort, _ = acmeServePorts(t, startDNS(t), prepare...)
+	return dir, directory, httpPort
+}
+
+// acmeServePorts is acmeServe that also returns the tls-alpn-01 port; it
+// validates with the DNS server at resolver.
+func acmeServePorts(t *testing.T, resolver string, prepare ...func(dir string)) (dir, directory string, httpPort, tlsPort int) {
+	t.Helper()
 
 	dir = filepath.Join(t.TempDir(), "home")
 	if len(prepare) > 0 {
@@ -68,13 +88,13 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 		}
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	httpPort = freePort(t)
+	httpPort, tlsPort = freePort(t), freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr lockedBuffer
 	exited := make(chan int, 1)
 	go func() {
 		exited <- run(ctx, []string{"serve", "--home", dir, "--listen", addr, "--acme-resolver", resolver,
-			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)),
+			"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(tlsPort),
 			"--http-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t))}, nil, &stdout, &stderr)
 	}()
 	t.Cleanup(func() {
@@ -90,7 +110,7 @@ func acmeServe(t *testing.T, prepare ...func(dir string)) (dir, directory string
 	if !strings.Contains(stdout.String(), directory) {
 		t.Errorf("serve does not print the ACME directory %s:\n%s", directory, stdout.String())
 	}
-	return dir, directory, httpPort
+	return dir, directory, httpPort, tlsPort
 }
 
 // tool runs an external program with a bounded time and returns its output.

@@ -73,7 +73,11 @@ func commands() []command {
 		{"ssh key retire", "stop trusting a CA key", "--authority NAME FINGERPRINT", cmdSSHKeyRetire},
 		{"ssh key list", "list SSH authorities' CA keys", "[--authority NAME] [--json]", cmdSSHKeyList},
 		{"store migrate", "copy a SQLite store into an empty PostgreSQL database that several nodes can share", "--from sqlite:PATH --to postgres://USER@HOST/DB [--json]", cmdStoreMigrate},
-		{"acme eab create", "create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
+		{"acme certonly", "client: obtain a certificate from any ACME server, keys on tokens or encrypted files (no home needed)", "--server URL [--ca-bundle PEM] --account-key URI [--key URI | --key-on-token URI | --clear-key] (--dns N | --ip A)... (--http-01 standalone:PORT | --webroot DIR | --tls-alpn-01 PORT | --dns-01 exec:CMD | --dns-01 rfc2136 --dns-server HOST:PORT --dns-zone Z --tsig-name N --tsig-secret SRC) [--profile NAME] [--eab-kid ID --eab-hmac SRC] [--module PATH] [--pin SRC] [--passphrase SRC] --out DIR", cmdACMECertonly},
+		{"acme account rollover", "client: move an ACME account to a new key", "--server URL [--ca-bundle PEM] --account-key URI --new-account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountRollover},
+		{"acme account deactivate", "client: deactivate an ACME account for good", "--server URL [--ca-bundle PEM] --account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountDeactivate},
+		{"acme revoke", "client: revoke a certificate with the ACME account key", "CERT --server URL [--ca-bundle PEM] --account-key URI [--reason CODE] [--module PATH] [--pin SRC]", cmdACMERevoke},
+		{"acme eab create", "server: create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"backup", "write the home (a consistent database snapshot, signet.toml, encrypted keys, sealed secrets) into one age-encrypted archive, or check one", "--out FILE (--recipient age1... | --passphrase SRC) | --verify FILE (--identity FILE | --passphrase SRC) [--json]", cmdBackup},
 		{"restore", "make a new home from a backup: decrypt, verify its audit log, record the restore as an audit event", "FILE --home DIR (--identity FILE | --passphrase SRC) [--store postgres://...]", cmdRestore},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
@@ -182,7 +186,7 @@ func group(args []string) (string, []command) {
 func groupUsage(w io.Writer, prefix string, sub []command) {
 	fmt.Fprintf(w, "usage: signet %s COMMAND [flags]\n\ncommands:\n", prefix)
 	for _, c := range sub {
-		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-23s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'signet %s COMMAND --help' for its flags.\n", prefix)
 }
@@ -207,7 +211,7 @@ usage: signet COMMAND [flags]
 commands:
 `)
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-18s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-23s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
 Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).

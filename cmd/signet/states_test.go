@@ -24,7 +24,7 @@ func cmdDNSServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: dnsserver VAR")
 	}
-	addr, stop, err := loopbackDNS()
+	addr, stop, err := loopbackDNS("")
 	ts.Check(err)
 	ts.Defer(stop)
 	ts.Setenv(args[0], addr)
