@@ -8,12 +8,16 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -22,7 +26,8 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// scrape reads /metrics at addr and parses the exposition.
+// scrape reads /metrics at addr, checks it with promtool check metrics
+// and parses the exposition.
 func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
@@ -33,8 +38,17 @@ func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
 	if resp.StatusCode != 200 {
 		t.Fatalf("GET /metrics: %s", resp.Status)
 	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = bytes.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("the exposition does not parse: %v", err)
 	}
@@ -85,12 +99,12 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(authority string, names ...string) int {
+	issue := func(authority, validity string, names ...string) int {
 		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
-		req, _ := http.NewRequest("POST", "https://"+addr+"/api/v1/authorities/"+authority+"/certificates",
-			bytes.NewReader(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})))
-		req.Header.Set("Content-Type", "application/pkcs10")
+		body, _ := json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), "validity": validity})
+		req, _ := http.NewRequest("POST", "https://"+addr+"/api/v1/authorities/"+authority+"/certificates", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
 		resp, err := client.Do(req)
 		if err != nil {
@@ -102,12 +116,13 @@ func TestMetrics(t *testing.T) {
 	issuedLabels := map[string]string{"authority": "default", "outcome": "issued"}
 	certs := map[string]string{"authority": "default", "status": "valid"}
 	before := scrape(t, maddr)
-	for i := range 3 {
-		if code := issue("default", fmt.Sprintf("m%d.example.org", i)); code != 201 && code != 200 {
+	// Two for the default validity, one expiring in three days.
+	for i, validity := range []string{"30d", "90d", "3d"} {
+		if code := issue("default", validity, fmt.Sprintf("m%d.example.org", i)); code != 201 && code != 200 {
 			t.Fatalf("issuing over the API: %d", code)
 		}
 	}
-	if code := issue("nosuch", "x.example.org"); code < 400 {
+	if code := issue("nosuch", "", "x.example.org"); code < 400 {
 		t.Fatalf("an unknown authority should be refused, got %d", code)
 	}
 	after := scrape(t, maddr)
@@ -121,11 +136,42 @@ func TestMetrics(t *testing.T) {
 	if d := value(after, "signet_certificates", certs) - value(before, "signet_certificates", certs); d != 3 {
 		t.Errorf("valid certificates gauge moved by %v, want 3", d)
 	}
+	for days, want := range map[string]float64{"1": 0, "7": 1, "30": 2} {
+		l := map[string]string{"authority": "default", "within_days": days}
+		if d := value(after, "signet_certificates_expiring", l) - value(before, "signet_certificates_expiring", l); d != want {
+			t.Errorf("certificates expiring within %s days moved by %v, want %v", days, d, want)
+		}
+	}
 	if v := value(after, "signet_authority_state", map[string]string{"authority": "default", "state": "unlocked"}); v != 1 {
 		t.Errorf("authority default should be unlocked (1), got %v", v)
 	}
 	if value(after, "signet_ca_certificate_not_after_timestamp_seconds", map[string]string{"authority": "default"}) == 0 {
 		t.Error("no CA certificate expiry for authority default")
+	}
+	// Every metric the dashboard and the alerts query is in the scrape.
+	for _, file := range []string{"../../contrib/grafana/signet.json", "../../contrib/prometheus/alerts.yml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`signet_[a-z_]+`).FindAllString(string(b), -1)
+		if len(names) == 0 {
+			t.Errorf("%s queries no signet metric", file)
+		}
+		for _, n := range names {
+			if after[n] == nil && after[strings.TrimSuffix(strings.TrimSuffix(n, "_count"), "_bucket")] == nil {
+				t.Errorf("%s queries %s, which a real scrape does not have", file, n)
+			}
+		}
+	}
+}
+
+// TestAlertRules runs the alert rules' own tests with promtool.
+func TestAlertRules(t *testing.T) {
+	cmd := exec.Command("promtool", "test", "rules", "alerts_test.yml")
+	cmd.Dir = "../../contrib/prometheus"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 }
 

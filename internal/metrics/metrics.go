@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"signet/internal/ca"
+	"signet/internal/store"
 )
 
 // Registry holds what this node did (counters and histograms) and, through
@@ -62,6 +64,7 @@ func (r *Registry) Store(c *ca.CA, st ca.Lister, lead func(context.Context) (boo
 var (
 	stateDesc   = prometheus.NewDesc("signet_authority_state", "1 for each authority's current state (locked, unlocked, unavailable, disabled), 0 for the others.", []string{"authority", "state"}, nil)
 	certsDesc   = prometheus.NewDesc("signet_certificates", "Certificates recorded in the store by issuing authority and status (valid includes expired; revoked).", []string{"authority", "status"}, nil)
+	expiringDesc = prometheus.NewDesc("signet_certificates_expiring", "Unrevoked, unexpired certificates that expire within the given number of days (1, 7, 30), by issuing authority.", []string{"authority", "within_days"}, nil)
 	caAfterDesc = prometheus.NewDesc("signet_ca_certificate_not_after_timestamp_seconds", "When each X.509 authority's own CA certificate expires, as a Unix time.", []string{"authority"}, nil)
 )
 
@@ -76,6 +79,7 @@ func (s *storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- stateDesc
 	ch <- certsDesc
 	ch <- caAfterDesc
+	ch <- expiringDesc
 }
 
 func (s *storeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -91,7 +95,31 @@ func (s *storeCollector) Collect(ch chan<- prometheus.Metric) {
 		s.log.Warn("metrics: cannot read the authorities from the store", "err", err)
 		return
 	}
+	now := time.Now()
+	windows := []int{1, 7, 30}
+	expiring := map[string][]int{}
 	for _, a := range list {
+		expiring[a.Name] = make([]int, len(windows))
+	}
+	_, err = s.st.Statuses(ctx, store.StatusQuery{}, func(cs store.CertStatus) error {
+		left := cs.NotAfter.Sub(now)
+		if n := expiring[cs.Authority]; n != nil && !cs.Revoked && left > 0 {
+			for i, d := range windows {
+				if left <= time.Duration(d)*24*time.Hour {
+					n[i]++
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.log.Warn("metrics: cannot read the certificates from the store", "err", err)
+		return
+	}
+	for _, a := range list {
+		for i, d := range windows {
+			ch <- prometheus.MustNewConstMetric(expiringDesc, prometheus.GaugeValue, float64(expiring[a.Name][i]), a.Name, strconv.Itoa(d))
+		}
 		for _, st := range []ca.State{ca.Locked, ca.Unlocked, ca.Unavailable, ca.Disabled} {
 			v := 0.0
 			if a.State == st {
