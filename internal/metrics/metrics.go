@@ -62,10 +62,10 @@ func (r *Registry) Store(c *ca.CA, st ca.Lister, lead func(context.Context) (boo
 }
 
 var (
-	stateDesc   = prometheus.NewDesc("signet_authority_state", "1 for each authority's current state (locked, unlocked, unavailable, disabled), 0 for the others.", []string{"authority", "state"}, nil)
-	certsDesc   = prometheus.NewDesc("signet_certificates", "Certificates recorded in the store by issuing authority and status (valid includes expired; revoked).", []string{"authority", "status"}, nil)
+	stateDesc    = prometheus.NewDesc("signet_authority_state", "1 for each authority's current state (locked, unlocked, unavailable, disabled), 0 for the others.", []string{"authority", "state"}, nil)
+	certsDesc    = prometheus.NewDesc("signet_certificates", "Certificates recorded in the store by issuing authority and status (valid includes expired; revoked).", []string{"authority", "status"}, nil)
 	expiringDesc = prometheus.NewDesc("signet_certificates_expiring", "Unrevoked, unexpired certificates that expire within the given number of days (1, 7, 30), by issuing authority.", []string{"authority", "within_days"}, nil)
-	caAfterDesc = prometheus.NewDesc("signet_ca_certificate_not_after_timestamp_seconds", "When each X.509 authority's own CA certificate expires, as a Unix time.", []string{"authority"}, nil)
+	caAfterDesc  = prometheus.NewDesc("signet_ca_certificate_not_after_timestamp_seconds", "When each X.509 authority's own CA certificate expires, as a Unix time.", []string{"authority"}, nil)
 )
 
 type storeCollector struct {
