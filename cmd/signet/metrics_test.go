@@ -18,12 +18,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"signet/internal/kms/kmstest"
 )
 
 // scrape reads /metrics at addr, checks it with promtool check metrics
@@ -198,5 +201,41 @@ func TestMetricsListen(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Error("serve made a home although it could not listen for metrics")
+	}
+}
+
+// TestACMEMetricsAndLogs: lego obtains a certificate over ACME; the
+// issuance counter moves by one, and serve logs the validation and the
+// finalize at info level without the admin token.
+func TestACMEMetricsAndLogs(t *testing.T) {
+	lego := kmstest.RequireTool(t, "lego")
+	dir := filepath.Join(t.TempDir(), "home")
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpPort := freePort(t)
+	addr, _, _, stderr := startServe(t, dir, "--metrics-listen", maddr, "--acme-resolver", startDNS(t),
+		"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)))
+	issued := map[string]string{"authority": "default", "outcome": "issued"}
+	before := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued)
+	tool(t, []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}, lego, "--server", "https://"+addr+"/acme/default/directory",
+		"--accept-tos", "--email", "ops@example.org", "--domains", "metrics.signet.test",
+		"--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "--path", t.TempDir(), "run")
+	if d := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued) - before; d != 1 {
+		t.Errorf("an ACME issuance moved the issued count by %v, want 1", d)
+	}
+	logs := stderr.String()
+	for _, want := range []string{
+		`msg="acme validation" account=`, `identifier=dns:metrics.signet.test challenge=http-01 outcome=valid`,
+		`msg="acme finalize" account=`, `authority=default`, `identifiers=dns:metrics.signet.test outcome=issued`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve's log lacks %q:\n%s", want, logs)
+		}
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs, strings.TrimSpace(string(token))) {
+		t.Error("serve's log holds the admin token")
 	}
 }

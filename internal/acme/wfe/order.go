@@ -449,6 +449,8 @@ func (w *WFE) validate(o store.ACMEOrder, n int, typ, token string, id acme.Iden
 		}
 		err := w.store.UpdateACMEOrder(w.bgCtx, o)
 		if err == nil {
+			w.log.Info("acme validation", "account", o.AccountID, "authority", o.Authority, "identifier", id.Type+":"+id.Value,
+				"challenge", typ, "outcome", c.Status, "problem", c.ErrorType)
 			if verr != nil {
 				w.o.Limits.ValidationFailed(o.AccountID, id.Value)
 			}
@@ -466,8 +468,20 @@ func (w *WFE) validate(o store.ACMEOrder, n int, typ, token string, id acme.Iden
 }
 
 // finalize checks the CSR against the order and issues through ca.Issue.
-func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
+func (w *WFE) finalize(r *http.Request, req *request) (_ *response, err error) {
 	o, err := w.loadOrder(r, req, r.PathValue("id"))
+	defer func() {
+		outcome, typ := "issued", ""
+		if err != nil {
+			outcome, typ = "refused", strings.TrimPrefix(toProblem(err).Type, acme.ErrorNS)
+		}
+		ids := make([]string, len(o.Identifiers))
+		for i, id := range o.Identifiers {
+			ids[i] = id.Type + ":" + id.Value
+		}
+		w.log.Info("acme finalize", "account", req.account.ID, "authority", req.auth.name, "order", o.ID,
+			"identifiers", strings.Join(ids, ","), "outcome", outcome, "problem", typ)
+	}()
 	if err != nil {
 		return nil, err
 	}
