@@ -24,6 +24,7 @@ import (
 	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/limits"
+	"signet/internal/metrics"
 	"signet/internal/revocation"
 	"signet/internal/server"
 	"signet/internal/store"
@@ -35,6 +36,7 @@ func cmdServe(e *env, args []string) error {
 	u.register(f)
 	listen := f.String("listen", "", "`ADDR` to listen on (default from signet.toml: 127.0.0.1:8443)")
 	httpListen := f.String("http-listen", "", "`ADDR` of the plain-HTTP listener for CRLs, OCSP and CA certificates (default from signet.toml: 127.0.0.1:8080)")
+	metricsListen := f.String("metrics-listen", "", "`ADDR` of the Prometheus /metrics listener, unauthenticated, or off (default from signet.toml, else $SIGNET_METRICS_LISTEN, else "+config.DefaultMetricsListen+")")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
 	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
@@ -77,6 +79,13 @@ func cmdServe(e *env, args []string) error {
 		return err
 	}
 	defer hln.Close()
+	var mln net.Listener
+	if maddr := cmp.Or(*metricsListen, cfg.MetricsListen, os.Getenv("SIGNET_METRICS_LISTEN"), config.DefaultMetricsListen); maddr != "off" {
+		if mln, err = bind(maddr, "--metrics-listen", "metrics_listen"); err != nil {
+			return err
+		}
+		defer mln.Close()
+	}
 
 	var h *home.Home
 	if exists {
@@ -104,6 +113,13 @@ func cmdServe(e *env, args []string) error {
 		log.Warn(n)
 	}
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
+	reg := metrics.New()
+	h.CA.Observe(reg)
+	var lead func(context.Context) (bool, error)
+	if shared, ok := h.Store.(store.Shared); ok {
+		lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
+	}
+	reg.Store(h.CA, h.Store, lead, log)
 	lim, err := limits.New(h.Config.Limits, nil)
 	if err != nil {
 		return err
@@ -198,6 +214,17 @@ func cmdServe(e *env, args []string) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	wg.Add(3)
+	if mln != nil {
+		fmt.Fprintf(e.stdout, "  metrics on http://%s/metrics\n", mln.Addr())
+		log.Info("listening", "addr", mln.Addr().String(), "serves", "metrics")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := server.ServePlain(ctx, mln, reg.Handler(log), log, time.Duration(h.Config.Server.ShutdownTimeout)); err != nil {
+				log.Warn("the metrics listener stopped", "err", err)
+			}
+		}()
+	}
 	go func() { defer wg.Done(); rev.Run(ctx) }()
 	go func() {
 		defer wg.Done()

@@ -22,6 +22,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests run many serves at once: each takes a free port for metrics
+	// unless it names one.
+	os.Setenv("SIGNET_METRICS_LISTEN", "127.0.0.1:0")
 	testscript.Main(m, map[string]func(){
 		"signet": func() {
 			// As main does: scripts stop a background serve with kill -INT.
@@ -56,6 +59,7 @@ func TestScripts(t *testing.T) {
 			}
 			e.Setenv("SOFTHSM2_CONF", conf)
 			e.Setenv("SOFTHSM", "/usr/lib/softhsm/libsofthsm2.so")
+			e.Setenv("SIGNET_METRICS_LISTEN", "127.0.0.1:0")
 			e.Setenv("PORT", strconv.Itoa(freePort(t)))
 			e.Setenv("HTTPPORT", strconv.Itoa(freePort(t)))
 			return nil

@@ -96,7 +96,17 @@ type CA struct {
 	// crlExtensions, when set (tests), replaces the extensions of each CRL
 	// as the gate's prepare step makes it.
 	crlExtensions func([]byte) []byte
+
+	obs atomic.Pointer[Observer]
 }
+
+// Observer is told of each X.509 issuance attempt (package metrics).
+type Observer interface {
+	Issuance(authority, purpose, outcome string, d time.Duration)
+}
+
+// Observe sets who is told of each issuance attempt.
+func (c *CA) Observe(o Observer) { c.obs.Store(&o) }
 
 // New returns a CA over the given store, keys and lint gate.
 func New(o Options) *CA {

@@ -72,8 +72,25 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 	return csr, nil
 }
 
-// Issue is the one issuance path for X.509 leaves.
+// Issue is the one issuance path for X.509 leaves. Each attempt is told
+// to the observer (see Observe) with its outcome and latency.
 func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
+	start := time.Now()
+	// An authority that does not exist is not a label: names are bounded
+	// by what the store holds.
+	name, purpose := "unknown", "unknown"
+	is, err := c.issue(ctx, req, func(a *authority) { name, purpose = a.rec.Name, a.rec.Purpose })
+	if o := c.obs.Load(); o != nil {
+		outcome := "issued"
+		if err != nil {
+			outcome = errs.KindOf(err).String()
+		}
+		(*o).Issuance(name, purpose, outcome, time.Since(start))
+	}
+	return is, err
+}
+
+func (c *CA) issue(ctx context.Context, req Request, found func(*authority)) (*Issued, error) {
 	if err := c.InService(ctx, req.Authority); err != nil {
 		return nil, err
 	}
@@ -81,6 +98,7 @@ func (c *CA) Issue(ctx context.Context, req Request) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	found(a)
 	if a.rec.Purpose == RootPurpose {
 		return nil, errs.New(errs.Rejected, "the root issues authorities only; name an issuing authority")
 	}

@@ -35,11 +35,13 @@ type Config struct {
 	Listen string `toml:"listen" comment:"address of the HTTPS listener"`
 	// HTTPListen serves CRLs, OCSP and CA certificates over plain HTTP.
 	HTTPListen string `toml:"http_listen,omitempty" comment:"address of the plain-HTTP listener for CRLs, OCSP and CA certificates (default 127.0.0.1:8080)"`
-	BaseURL    string `toml:"base_url,omitempty" comment:"URL prefix that certificates name for CRLs, OCSP and issuers (default http://<http_listen>); 'signet authority add --base-url' overrides it per authority"`
-	Keys       Keys   `toml:"keys"`
-	Server     Server `toml:"server"`
-	ACME       ACME   `toml:"acme,omitempty"`
-	Limits     Limits `toml:"limits,omitempty" comment:"rate limits of this node; see README, Rate limits"`
+	// MetricsListen serves Prometheus metrics at /metrics, unauthenticated.
+	MetricsListen string `toml:"metrics_listen,omitempty" comment:"address of the Prometheus /metrics listener, unauthenticated: keep it on loopback or a private network (default 127.0.0.1:9464; off: none)"`
+	BaseURL       string `toml:"base_url,omitempty" comment:"URL prefix that certificates name for CRLs, OCSP and issuers (default http://<http_listen>); 'signet authority add --base-url' overrides it per authority"`
+	Keys          Keys   `toml:"keys"`
+	Server        Server `toml:"server"`
+	ACME          ACME   `toml:"acme,omitempty"`
+	Limits        Limits `toml:"limits,omitempty" comment:"rate limits of this node; see README, Rate limits"`
 	// Tokens lists PKCS#11 tokens by label. A home whose signet.toml has
 	// no [tokens] table yet was made before it existed: see HasTokens.
 	Tokens map[string]Token `toml:"tokens" comment:"PKCS#11 tokens by label: [tokens.LABEL] with module, pin and, when labels repeat, serial. Tokens not listed use [keys]"`
@@ -90,6 +92,9 @@ func Default() Config {
 		Tokens:     map[string]Token{},
 	}
 }
+
+// DefaultMetricsListen is where serve's /metrics is by default.
+const DefaultMetricsListen = "127.0.0.1:9464"
 
 // DefaultHTTPListen is where a home's CRLs and OCSP are served by default.
 const DefaultHTTPListen = "127.0.0.1:8080"

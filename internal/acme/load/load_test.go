@@ -20,6 +20,7 @@ import (
 	"signet/internal/acme/va"
 	"signet/internal/acme/wfe"
 	"signet/internal/home"
+	"signet/internal/metrics"
 	"signet/internal/server"
 	"signet/internal/store/postgres/pgtest"
 )
@@ -42,6 +43,7 @@ func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *v
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { h.Close() })
+	h.CA.Observe(metrics.New()) // as serve does
 	resp, err := load.StartResponders()
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"signet/internal/acme"
@@ -199,9 +200,21 @@ func (w *WFE) challenge(r *http.Request, req *request) (*response, error) {
 	return resp, nil
 }
 
-// finalize: §7.4 (orders.Book.Finalize).
-func (w *WFE) finalize(r *http.Request, req *request) (*response, error) {
+// finalize: §7.4 (orders.Book.Finalize), with one log line per attempt.
+func (w *WFE) finalize(r *http.Request, req *request) (_ *response, err error) {
 	o, err := w.loadOrder(r, req, r.PathValue("id"))
+	defer func() {
+		outcome, typ := "issued", ""
+		if err != nil {
+			outcome, typ = "refused", strings.TrimPrefix(toProblem(err).Type, acme.ErrorNS)
+		}
+		ids := make([]string, len(o.Identifiers))
+		for i, id := range o.Identifiers {
+			ids[i] = id.Type + ":" + id.Value
+		}
+		w.log.Info("acme finalize", "account", req.account.ID, "authority", req.auth.name, "order", o.ID,
+			"identifiers", strings.Join(ids, ","), "outcome", outcome, "problem", typ)
+	}()
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"signet/internal/kms/kmstest"
+)
+
+// scrape reads /metrics at addr, checks it with promtool check metrics
+// and parses the exposition.
+func scrape(t *testing.T, addr string) map[string]*dto.MetricFamily {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /metrics: %s", resp.Status)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := exec.Command("promtool", "check", "metrics")
+	check.Stdin = bytes.NewReader(body)
+	if out, err := check.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v", err)
+	}
+	return fams
+}
+
+// value is the counter, gauge or histogram count of the metric in fams
+// whose labels include want; 0 when there is none.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	f := fams[name]
+	if f == nil {
+		return 0
+	}
+	for _, m := range f.Metric {
+		n := 0
+		for _, l := range m.Label {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				n++
+			}
+		}
+		if n != len(want) {
+			continue
+		}
+		switch {
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount())
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		}
+	}
+	return 0
+}
+
+// TestMetrics scrapes /metrics from a real serve before and after
+// issuance over the API: the issuance histogram moves by exactly what was
+// asked, refusals are counted by their kind, and the store's gauges say
+// what the store holds.
+func TestMetrics(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr, client, stdout, _ := startServe(t, dir, "--metrics-listen", maddr)
+	if !strings.Contains(stdout.String(), "metrics on http://"+maddr+"/metrics") {
+		t.Errorf("serve should say where its metrics are:\n%s", stdout.String())
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	issue := func(authority, validity string, names ...string) int {
+		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: names[0]}, DNSNames: names}, key)
+		body, _ := json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csr})), "validity": validity})
+		req, _ := http.NewRequest("POST", "https://"+addr+"/api/v1/authorities/"+authority+"/certificates", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	issuedLabels := map[string]string{"authority": "default", "outcome": "issued"}
+	certs := map[string]string{"authority": "default", "status": "valid"}
+	before := scrape(t, maddr)
+	// Two for the default validity, one expiring in three days.
+	for i, validity := range []string{"30d", "90d", "3d"} {
+		if code := issue("default", validity, fmt.Sprintf("m%d.example.org", i)); code != 201 && code != 200 {
+			t.Fatalf("issuing over the API: %d", code)
+		}
+	}
+	if code := issue("nosuch", "", "x.example.org"); code < 400 {
+		t.Fatalf("an unknown authority should be refused, got %d", code)
+	}
+	after := scrape(t, maddr)
+	if d := value(after, "signet_issuance_duration_seconds", issuedLabels) - value(before, "signet_issuance_duration_seconds", issuedLabels); d != 3 {
+		t.Errorf("issued count moved by %v, want 3", d)
+	}
+	if d := value(after, "signet_issuance_duration_seconds", map[string]string{"authority": "unknown", "outcome": "not-found"}) -
+		value(before, "signet_issuance_duration_seconds", map[string]string{"authority": "unknown", "outcome": "not-found"}); d != 1 {
+		t.Errorf("refusal for an unknown authority moved by %v, want 1:\n%v", d, after["signet_issuance_duration_seconds"])
+	}
+	if d := value(after, "signet_certificates", certs) - value(before, "signet_certificates", certs); d != 3 {
+		t.Errorf("valid certificates gauge moved by %v, want 3", d)
+	}
+	for days, want := range map[string]float64{"1": 0, "7": 1, "30": 2} {
+		l := map[string]string{"authority": "default", "within_days": days}
+		if d := value(after, "signet_certificates_expiring", l) - value(before, "signet_certificates_expiring", l); d != want {
+			t.Errorf("certificates expiring within %s days moved by %v, want %v", days, d, want)
+		}
+	}
+	if v := value(after, "signet_authority_state", map[string]string{"authority": "default", "state": "unlocked"}); v != 1 {
+		t.Errorf("authority default should be unlocked (1), got %v", v)
+	}
+	if value(after, "signet_ca_certificate_not_after_timestamp_seconds", map[string]string{"authority": "default"}) == 0 {
+		t.Error("no CA certificate expiry for authority default")
+	}
+	// Every metric the dashboard and the alerts query is in the scrape.
+	for _, file := range []string{"../../contrib/grafana/signet.json", "../../contrib/prometheus/alerts.yml"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`signet_[a-z_]+`).FindAllString(string(b), -1)
+		if len(names) == 0 {
+			t.Errorf("%s queries no signet metric", file)
+		}
+		for _, n := range names {
+			if after[n] == nil && after[strings.TrimSuffix(strings.TrimSuffix(n, "_count"), "_bucket")] == nil {
+				t.Errorf("%s queries %s, which a real scrape does not have", file, n)
+			}
+		}
+	}
+}
+
+// TestAlertRules runs the alert rules' own tests with promtool.
+func TestAlertRules(t *testing.T) {
+	cmd := exec.Command("promtool", "test", "rules", "alerts_test.yml")
+	cmd.Dir = "../../contrib/prometheus"
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestMetricsListen: off serves nothing; a port in use stops serve before
+// it makes a home.
+func TestMetricsListen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "home")
+	_, _, stdout, _ := startServe(t, dir, "--metrics-listen", "off")
+	if strings.Contains(stdout.String(), "metrics on") {
+		t.Errorf("--metrics-listen off still serves metrics:\n%s", stdout.String())
+	}
+
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	missing := filepath.Join(t.TempDir(), "missing")
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--home", missing, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
+		"--metrics-listen", busy.Addr().String()}, nil, &out, &errb)
+	if code == 0 || !strings.Contains(errb.String(), "cannot listen on "+busy.Addr().String()) || !strings.Contains(errb.String(), "--metrics-listen or metrics_listen") {
+		t.Errorf("a metrics port in use should stop serve with a clear error, got %d: %s", code, errb.String())
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Error("serve made a home although it could not listen for metrics")
+	}
+}
+
+// TestACMEMetricsAndLogs: lego obtains a certificate over ACME; the
+// issuance counter moves by one, and serve logs the validation and the
+// finalize at info level without the admin token.
+func TestACMEMetricsAndLogs(t *testing.T) {
+	lego := kmstest.RequireTool(t, "lego")
+	dir := filepath.Join(t.TempDir(), "home")
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	httpPort := freePort(t)
+	addr, _, _, stderr := startServe(t, dir, "--metrics-listen", maddr, "--acme-resolver", startDNS(t),
+		"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)))
+	issued := map[string]string{"authority": "default", "outcome": "issued"}
+	before := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued)
+	tool(t, []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}, lego, "--server", "https://"+addr+"/acme/default/directory",
+		"--accept-tos", "--email", "ops@example.org", "--domains", "metrics.signet.test",
+		"--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "--path", t.TempDir(), "run")
+	if d := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued) - before; d != 1 {
+		t.Errorf("an ACME issuance moved the issued count by %v, want 1", d)
+	}
+	logs := stderr.String()
+	for _, want := range []string{
+		`msg="acme validation" account=`, `identifier=dns:metrics.signet.test challenge=http-01 outcome=valid`,
+		`msg="acme finalize" account=`, `authority=default`, `identifiers=dns:metrics.signet.test outcome=issued`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("serve's log lacks %q:\n%s", want, logs)
+		}
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs, strings.TrimSpace(string(token))) {
+		t.Error("serve's log holds the admin token")
+	}
+}
