@@ -80,7 +80,16 @@ func cmdBackup(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	files, err := backup.HomeFiles(h.Dir, filepath.ToSlash(filepath.Clean(db)))
+	// An archive written into the home is not backed up with the next.
+	var inHome []string
+	abs, aerr := filepath.Abs(*out)
+	hd, herr := filepath.Abs(h.Dir)
+	if aerr == nil && herr == nil {
+		if rel, err := filepath.Rel(hd, abs); err == nil && filepath.IsLocal(rel) {
+			inHome = append(inHome, filepath.ToSlash(rel))
+		}
+	}
+	files, err := backup.HomeFiles(h.Dir, filepath.ToSlash(filepath.Clean(db)), inHome...)
 	if err != nil {
 		return err
 	}

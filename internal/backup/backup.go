@@ -55,9 +55,10 @@ type Manifest struct {
 var skipped = []string{"server-tls.key", "server-tls.pem"}
 
 // HomeFiles lists the files of home dir a backup holds, relative and
-// slash-separated: regular files only, hidden ones and the database db
-// (with its -wal, -shm and -journal) left out.
-func HomeFiles(dir, db string) ([]string, error) {
+// slash-separated: regular files only, hidden ones, the database db (with
+// its -wal, -shm and -journal) and the files named in also (as the
+// archives written into the home) left out.
+func HomeFiles(dir, db string, also ...string) ([]string, error) {
 	var out []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -77,7 +78,7 @@ func HomeFiles(dir, db string) ([]string, error) {
 			return nil
 		}
 		name := filepath.ToSlash(rel)
-		if slices.Contains(skipped, name) || name == db || strings.HasPrefix(name, db+"-") {
+		if slices.Contains(skipped, name) || slices.Contains(also, name) || name == db || strings.HasPrefix(name, db+"-") {
 			return nil
 		}
 		out = append(out, name)
