@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync/atomic"
 	"time"
 
 	"signet/internal/audit"
@@ -258,20 +257,19 @@ func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, no
 
 // DeleteStaleACMEOrders implements store.Store.
 func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time, limit int) (int64, error) {
-	// The writer may still run the transaction after ctx ended and do
-	// returned: the count it leaves is read atomically.
-	var n atomic.Int64
+	var n int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
 		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
 			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?) LIMIT ?)`, before.UnixNano(), before.UnixNano(), limit)
-		var k int64
 		if err == nil {
-			k, err = res.RowsAffected()
+			n, err = res.RowsAffected()
 		}
-		n.Store(k)
 		return s.d.Error(err, "delete stale ACME orders")
 	})
-	return n.Load(), err
+	if err != nil {
+		return 0, err // the writer may still run it after ctx ended: n is its until do succeeds
+	}
+	return n, nil
 }
 
 // CreateEABKey implements store.Store.

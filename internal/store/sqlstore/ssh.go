@@ -278,7 +278,10 @@ func (s *Store) RevokeSSHKeyID(ctx context.Context, authority, keyID string, at 
 		}
 		return t.appendEvent(&ev, rows...)
 	})
-	return n, err
+	if err != nil {
+		return 0, err // the writer may still run it: n is its until do succeeds
+	}
+	return n, nil
 }
 
 // SSHKeys implements store.Store.
