@@ -239,6 +239,16 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
+	// 11: named operators, as store/sqlite's step 12.
+	`
+CREATE TABLE operators (
+	name       text PRIMARY KEY,
+	role       text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash bytea NOT NULL UNIQUE,
+	created_at bigint NOT NULL,
+	removed_at bigint
+);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction
