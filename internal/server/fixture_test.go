@@ -8,6 +8,9 @@ import (
 	"signet/internal/ca"
 	"signet/internal/kms"
 	"signet/internal/lint"
+	"signet/internal/store"
+	"signet/internal/store/postgres"
+	"signet/internal/store/postgres/pgtest"
 	"signet/internal/store/sqlite"
 )
 
@@ -15,19 +18,35 @@ import (
 // software keys in a temporary directory and the lint gate.
 type fixture struct {
 	keys  *kms.Manager
-	store *sqlite.Store
+	store store.Store
 	ca    *ca.CA
 }
 
 // newFixture makes the CA and generates one key of type typ for each uri.
 func newFixture(t *testing.T, typ kms.KeyType, uris ...string) fixture {
 	t.Helper()
+	return newFixtureOn(t, "sqlite", typ, uris...)
+}
+
+// backends are the stores the server's tests run on: PostgreSQL needs
+// SIGNET_TEST_POSTGRES (./scripts/test starts one).
+var backends = []string{"sqlite", "postgres"}
+
+// newFixtureOn is newFixture on the backend named ("sqlite" or "postgres").
+func newFixtureOn(t *testing.T, backend string, typ kms.KeyType, uris ...string) fixture {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	t.Setenv("TEST_PASSPHRASE", "a long test passphrase")
 	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
 	t.Cleanup(func() { keys.Close() })
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "db"))
+	var st store.Store
+	var err error
+	if backend == "postgres" {
+		st, err = postgres.Open(ctx, pgtest.URL(t))
+	} else {
+		st, err = sqlite.Open(ctx, filepath.Join(dir, "db"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,105 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"signet/internal/audit"
+	"signet/internal/ca"
+	"signet/internal/kms"
+	"signet/internal/policy"
+	"signet/internal/profile"
+	"signet/internal/server"
+	"signet/internal/store"
+)
+
+// TestOperatorRoles, on SQLite and PostgreSQL: an operator's personal
+// token authenticates with its role — a viewer reads but may not issue or
+// revoke (403), an operator issues and its audit event names it — the
+// admin token keeps working as the built-in admin, and a removed
+// operator's token is refused at once (401).
+func TestOperatorRoles(t *testing.T) {
+	for _, backend := range backends {
+		t.Run(backend, func(t *testing.T) {
+			ctx := context.Background()
+			f := newFixtureOn(t, backend, kms.ECDSAP256, "file:root.key", "file:web.key")
+			if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
+				Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
+				t.Fatal(err)
+			}
+			ts := httptest.NewServer(server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret")}).Handler())
+			t.Cleanup(ts.Close)
+			add := func(name, role string) string {
+				token, sum, err := store.NewOperatorToken()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := f.store.AddOperator(ctx, store.Operator{Name: name, Role: role, TokenHash: sum[:]}, audit.Event{Actor: "cli"}); err != nil {
+					t.Fatal(err)
+				}
+				return token
+			}
+			viewer, oper := add("vera", store.RoleViewer), add("otto", store.RoleOperator)
+
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"www.example.org"}}, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+			issue := "/api/v1/authorities/web/certificates"
+
+			if a := call(t, ts, "GET", "/api/v1/authorities", viewer, "", ""); a.status != http.StatusOK {
+				t.Fatalf("viewer reads authorities: %+v", a)
+			}
+			if a := call(t, ts, "POST", issue, viewer, "application/pkcs10", csr); a.status != http.StatusForbidden || a.typ != "urn:signet:error:rejected" {
+				t.Fatalf("viewer issues: %+v, want 403", a)
+			}
+			if a := call(t, ts, "POST", "/api/v1/certificates/01/revoke", viewer, "application/json", `{}`); a.status != http.StatusForbidden {
+				t.Fatalf("viewer revokes: %+v, want 403", a)
+			}
+			if a := call(t, ts, "POST", issue, oper, "application/pkcs10", csr); a.status != http.StatusCreated && a.status != http.StatusOK {
+				t.Fatalf("operator issues: %+v", a)
+			}
+			if a := call(t, ts, "POST", issue, "secret", "application/pkcs10", csr); a.status != http.StatusCreated && a.status != http.StatusOK {
+				t.Fatalf("admin token issues: %+v", a)
+			}
+			if a := call(t, ts, "GET", "/api/v1/authorities", "not-a-token", "", ""); a.status != http.StatusUnauthorized || a.typ != "urn:signet:error:unauthorized" {
+				t.Fatalf("unknown token: %+v, want 401", a)
+			}
+			var actors []string
+			err = f.store.Events(ctx, func(e audit.Event) error {
+				if e.Kind == audit.KindCertificateIssue {
+					actors = append(actors, e.Actor)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(actors) != 2 || actors[0] != "operator:otto" || actors[1] != "api:admin-token" {
+				t.Fatalf("issue events name %q, want operator:otto then api:admin-token", actors)
+			}
+
+			if err := f.store.RemoveOperator(ctx, "otto", audit.Event{Actor: "cli"}); err != nil {
+				t.Fatal(err)
+			}
+			if a := call(t, ts, "GET", "/api/v1/authorities", oper, "", ""); a.status != http.StatusUnauthorized {
+				t.Fatalf("removed operator's token: %+v, want 401", a)
+			}
+			if rep, err := audit.Verify(ctx, f.store); err != nil || !rep.Intact() {
+				t.Fatalf("audit verify after operator changes: %+v, %v", rep, err)
+			}
+		})
+	}
+}
