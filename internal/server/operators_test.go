@@ -62,6 +62,17 @@ func TestOperatorRoles(t *testing.T) {
 			if a := call(t, ts, "GET", "/api/v1/authorities", viewer, "", ""); a.status != http.StatusOK {
 				t.Fatalf("viewer reads authorities: %+v", a)
 			}
+			for _, path := range []string{"/api/v1/status", "/api/v1/certificates?limit=5", "/api/v1/audit/events",
+				"/api/v1/ssh/certificates", "/api/v1/ssh/keys", "/api/v1/acme/accounts"} {
+				if a := call(t, ts, "GET", path, viewer, "", ""); a.status != http.StatusOK {
+					t.Fatalf("viewer reads %s: %+v", path, a)
+				}
+			}
+			for _, path := range []string{"/api/v1/lock", "/api/v1/unlock"} {
+				if a := call(t, ts, "POST", path, viewer, "application/json", `{}`); a.status != http.StatusForbidden {
+					t.Fatalf("viewer posts %s: %+v, want 403", path, a)
+				}
+			}
 			if a := call(t, ts, "POST", issue, viewer, "application/pkcs10", csr); a.status != http.StatusForbidden || a.typ != "urn:signet:error:rejected" {
 				t.Fatalf("viewer issues: %+v, want 403", a)
 			}
