@@ -65,6 +65,7 @@ type answer struct {
 	status int
 	retry  string
 	typ    string
+	body   []byte
 }
 
 func call(t *testing.T, ts *httptest.Server, method, path, token, ctype, body string) answer {
@@ -83,7 +84,7 @@ func call(t *testing.T, ts *httptest.Server, method, path, token, ctype, body st
 	b, _ := io.ReadAll(resp.Body)
 	var p struct{ Type string }
 	json.Unmarshal(b, &p)
-	return answer{resp.StatusCode, resp.Header.Get("Retry-After"), p.Type}
+	return answer{resp.StatusCode, resp.Header.Get("Retry-After"), p.Type, b}
 }
 
 // TestAdminBackOff: failed authentications from one address make it wait,
