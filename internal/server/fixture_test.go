@@ -20,6 +20,7 @@ type fixture struct {
 	keys  *kms.Manager
 	store store.Store
 	ca    *ca.CA
+	where string // the SQLite file or PostgreSQL URL
 }
 
 // newFixture makes the CA and generates one key of type typ for each uri.
@@ -42,10 +43,12 @@ func newFixtureOn(t *testing.T, backend string, typ kms.KeyType, uris ...string)
 	t.Cleanup(func() { keys.Close() })
 	var st store.Store
 	var err error
+	where := filepath.Join(dir, "db")
 	if backend == "postgres" {
-		st, err = postgres.Open(ctx, pgtest.URL(t))
+		where = pgtest.URL(t)
+		st, err = postgres.Open(ctx, where)
 	} else {
-		st, err = sqlite.Open(ctx, filepath.Join(dir, "db"))
+		st, err = sqlite.Open(ctx, where)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -60,5 +63,5 @@ func newFixtureOn(t *testing.T, backend string, typ kms.KeyType, uris ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fixture{keys: keys, store: st, ca: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate})}
+	return fixture{keys: keys, store: st, ca: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}), where: where}
 }

@@ -71,6 +71,9 @@ type Options struct {
 	// Limits are the rate limits of /api/v1 (certificates per authority,
 	// failed authentications per source address); nil limits nothing.
 	Limits *limits.Limits
+	// Audit, if set, verifies the audit log in the background; GET
+	// /api/v1/audit/verification answers its latest outcome.
+	Audit *audit.Watch
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
@@ -106,6 +109,7 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/certificates", s.authenticated(store.RoleViewer, s.certificates))
 	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(store.RoleViewer, s.certificate))
 	s.mux.Handle("GET /api/v1/audit/events", s.authenticated(store.RoleViewer, s.auditEvents))
+	s.mux.Handle("GET /api/v1/audit/verification", s.authenticated(store.RoleViewer, s.auditVerification))
 	s.mux.Handle("GET /api/v1/ssh/certificates", s.authenticated(store.RoleViewer, s.sshCertificates))
 	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(store.RoleViewer, s.sshKeys))
 	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(store.RoleViewer, s.acmeAccounts))
