@@ -2,12 +2,7 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -77,25 +72,11 @@ func TestAuthoritiesShowACME(t *testing.T) {
 // carries what GET /api/v1/status (and signet status) says of it: state,
 // key location, CA certificate expiry, certificates issued and revoked.
 func TestAuthoritiesAnswerIsStatus(t *testing.T) {
-	ctx := context.Background()
-	f := newFixture(t, kms.ECDSAP256, "file:root.key", "file:web.key")
-	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f := newWebFixture(t, "sqlite")
 	ts := httptest.NewServer(server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret")}).Handler())
 	defer ts.Close()
 	for _, name := range []string{"a.example.org", "b.example.org"} {
-		key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
-		if a := call(t, ts, "POST", "/api/v1/authorities/web/certificates", "secret", "application/pkcs10", csr); a.status != http.StatusCreated {
+		if a := call(t, ts, "POST", "/api/v1/authorities/web/certificates", "secret", "application/pkcs10", csrFor(t, name)); a.status != http.StatusCreated {
 			t.Fatalf("issue %s: %+v", name, a)
 		}
 	}

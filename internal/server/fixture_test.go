@@ -2,12 +2,19 @@ package server_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"path/filepath"
 	"testing"
 
 	"signet/internal/ca"
 	"signet/internal/kms"
 	"signet/internal/lint"
+	"signet/internal/policy"
+	"signet/internal/profile"
 	"signet/internal/store"
 	"signet/internal/store/postgres"
 	"signet/internal/store/postgres/pgtest"
@@ -64,4 +71,31 @@ func newFixtureOn(t *testing.T, backend string, typ kms.KeyType, uris ...string)
 		t.Fatal(err)
 	}
 	return fixture{keys: keys, store: st, ca: ca.New(ca.Options{Store: st, Keys: keys, Lint: gate}), where: where}
+}
+
+// newWebFixture is a fixture on backend with a root and one tls-server
+// authority "web" for example.org, keys P-256 files.
+func newWebFixture(t *testing.T, backend string) fixture {
+	t.Helper()
+	ctx := context.Background()
+	f := newFixtureOn(t, backend, kms.ECDSAP256, "file:root.key", "file:web.key")
+	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
+		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// csrFor is a PEM CSR for the DNS names, with a new P-256 key.
+func csrFor(t *testing.T, names ...string) string {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: names}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
 }

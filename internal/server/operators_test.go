@@ -2,20 +2,11 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"signet/internal/audit"
-	"signet/internal/ca"
-	"signet/internal/kms"
-	"signet/internal/policy"
-	"signet/internal/profile"
 	"signet/internal/server"
 	"signet/internal/store"
 )
@@ -29,14 +20,7 @@ func TestOperatorRoles(t *testing.T) {
 	for _, backend := range backends {
 		t.Run(backend, func(t *testing.T) {
 			ctx := context.Background()
-			f := newFixtureOn(t, backend, kms.ECDSAP256, "file:root.key", "file:web.key")
-			if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-				Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
-				t.Fatal(err)
-			}
+			f := newWebFixture(t, backend)
 			ts := httptest.NewServer(server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret")}).Handler())
 			t.Cleanup(ts.Close)
 			add := func(name, role string) string {
@@ -51,12 +35,7 @@ func TestOperatorRoles(t *testing.T) {
 			}
 			viewer, oper := add("vera", store.RoleViewer), add("otto", store.RoleOperator)
 
-			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{"www.example.org"}}, key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			csr := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+			csr := csrFor(t, "www.example.org")
 			issue := "/api/v1/authorities/web/certificates"
 
 			if a := call(t, ts, "GET", "/api/v1/authorities", viewer, "", ""); a.status != http.StatusOK {
@@ -89,7 +68,7 @@ func TestOperatorRoles(t *testing.T) {
 				t.Fatalf("unknown token: %+v, want 401", a)
 			}
 			var actors []string
-			err = f.store.Events(ctx, func(e audit.Event) error {
+			err := f.store.Events(ctx, func(e audit.Event) error {
 				if e.Kind == audit.KindCertificateIssue {
 					actors = append(actors, e.Actor)
 				}
