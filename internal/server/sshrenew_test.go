@@ -184,6 +184,23 @@ func TestSSHHostRenewal(t *testing.T) {
 	if _, err := sshclient.RenewHost(ctx, e.url, nil, key, again); err != nil {
 		t.Errorf("a renewed certificate does not renew: %v", err)
 	}
+
+	// A second node sharing the store accepts the first one's nonce once:
+	// the nonces' key is shared through the store.
+	node2 := server.New(server.Options{CA: e.f.ca, SSH: sshca.New(sshca.Options{Store: e.f.store, Keys: e.f.keys}), Store: e.f.store})
+	ts2 := httptest.NewServer(node2.Handler())
+	defer ts2.Close()
+	body := e.body(again, key, e.nonce())
+	for i, want := range []int{http.StatusCreated, http.StatusUnauthorized} {
+		resp, err := http.Post(ts2.URL+sshclient.Path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("use %d on the second node of the first node's nonce: %d, want %d", i+1, resp.StatusCode, want)
+		}
+	}
 }
 
 func itoa(n uint64) string { b, _ := json.Marshal(n); return string(b) }
