@@ -32,11 +32,10 @@ import (
 // renewalEnv is a server with a host authority "hosts" (default validity
 // 1h), a user authority "users", and the means to issue and sign.
 type renewalEnv struct {
-	t     *testing.T
-	f     fixture
-	ssh   *sshca.CA
-	url   string
-	hosts []string
+	t   *testing.T
+	f   fixture
+	ssh *sshca.CA
+	url string
 }
 
 func newRenewalEnv(t *testing.T, lim *limits.Limits) *renewalEnv {
