@@ -184,6 +184,17 @@ func TestSSHHostRenewal(t *testing.T) {
 		t.Errorf("a renewed certificate does not renew: %v", err)
 	}
 
+	// An RSA host key: the client signs with rsa-sha2-512.
+	rsaPriv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, _ := ssh.NewSignerFromSigner(rsaPriv)
+	rsaCert := e.issue(nil, "hosts", store.SSHHostCert, rsaKey, time.Hour, "db.example.org")
+	if _, err := sshclient.RenewHost(ctx, e.url, nil, rsaKey, rsaCert); err != nil {
+		t.Errorf("renewal with an RSA host key: %v", err)
+	}
+
 	// A second node sharing the store accepts the first one's nonce once:
 	// the nonces' key is shared through the store.
 	node2 := server.New(server.Options{CA: e.f.ca, SSH: sshca.New(sshca.Options{Store: e.f.store, Keys: e.f.keys}), Store: e.f.store})
