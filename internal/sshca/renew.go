@@ -48,6 +48,20 @@ func RenewalMessage(nonce string, cert *ssh.Certificate) []byte {
 	}{renewalDomain, nonce, cert.Marshal()})
 }
 
+// SignRenewal signs a renewal as the host does: RenewalMessage with its
+// host key, an RSA key with rsa-sha2-512 (ssh-rsa, SHA-1, is refused).
+func SignRenewal(host ssh.Signer, nonce string, cert *ssh.Certificate) (*ssh.Signature, error) {
+	msg := RenewalMessage(nonce, cert)
+	if host.PublicKey().Type() == ssh.KeyAlgoRSA {
+		as, ok := host.(ssh.AlgorithmSigner)
+		if !ok {
+			return nil, errs.New(errs.Rejected, "the RSA host key cannot sign with rsa-sha2-512")
+		}
+		return as.SignWithAlgorithm(rand.Reader, msg, ssh.KeyAlgoRSASHA512)
+	}
+	return host.Sign(rand.Reader, msg)
+}
+
 // renewalNonces are the CA's renewal nonces, under an HMAC key shared by
 // every node through the store, made on first use.
 func (c *CA) renewalNonces(ctx context.Context) (*nonce.Nonces, error) {

@@ -7,12 +7,10 @@ package sshclient
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -62,7 +60,7 @@ func RenewHost(ctx context.Context, baseURL string, caBundle []byte, host ssh.Si
 	if err := call(ctx, hc, http.MethodGet, url, nil, &n); err != nil {
 		return nil, err
 	}
-	sig, err := sign(host, sshca.RenewalMessage(n.Nonce, cert))
+	sig, err := sshca.SignRenewal(host, n.Nonce, cert)
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "signing the renewal with the host key")
 	}
@@ -83,19 +81,6 @@ func RenewHost(ctx context.Context, baseURL string, caBundle []byte, host ssh.Si
 		return nil, errs.New(errs.Unavailable, "the server answered certificate %d, which is not for this host's key and principals or has expired; the current certificate is kept", renewed.Serial)
 	}
 	return renewed, nil
-}
-
-// sign signs with the host key, RSA keys with rsa-sha2-512 (the server
-// refuses SHA-1).
-func sign(host ssh.Signer, msg []byte) (*ssh.Signature, error) {
-	if host.PublicKey().Type() == ssh.KeyAlgoRSA {
-		as, ok := host.(ssh.AlgorithmSigner)
-		if !ok {
-			return nil, fmt.Errorf("the RSA host key cannot sign with rsa-sha2-512")
-		}
-		return as.SignWithAlgorithm(rand.Reader, msg, ssh.KeyAlgoRSASHA512)
-	}
-	return host.Sign(rand.Reader, msg)
 }
 
 // call sends one request; a 2xx answer goes into out (JSON decoded, or
