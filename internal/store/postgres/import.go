@@ -18,7 +18,7 @@ import (
 var importTables = []string{
 	"events", "authorities", "certificates", "certificate_names",
 	"ssh_authority_keys", "ssh_certificates", "crl_numbers",
-	"acme_accounts", "acme_eab_keys", "acme_orders", "secrets",
+	"acme_accounts", "acme_eab_keys", "acme_orders", "acme_reusable_authzs", "secrets",
 }
 
 // Source is a store to import from: store/sqlite's Export.
