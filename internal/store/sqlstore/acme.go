@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,6 +214,9 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit
 		if err := t.updateOrder(o, body); err != nil {
 			return err
 		}
+		if err := t.keepReusable(o, false); err != nil {
+			return err
+		}
 		return t.appendEvent(&ev)
 	})
 }
@@ -274,8 +278,14 @@ func (s *Store) ReusableACMEOrders(ctx context.Context, accountID string, keys [
 }
 
 // keepReusable keeps acme_reusable_authzs in step with o, just written:
-// one row for each authorization that later orders may reuse.
+// one row for each authorization that later orders may reuse. Only an
+// authorization with an expiry of its own ever has a row, so an order
+// without one (reuse off, or nothing validated yet) costs nothing. A
+// finalize (store.FinalizeOrder) changes no authorization and skips it.
 func (t *tx) keepReusable(o store.ACMEOrder, created bool) error {
+	if !slices.ContainsFunc(o.Authzs, func(az store.ACMEAuthz) bool { return !az.Expires.IsZero() }) {
+		return nil
+	}
 	if !created {
 		if _, err := t.exec("DELETE FROM acme_reusable_authzs WHERE order_id = ?", o.ID); err != nil {
 			return t.w.d.Error(err, "ACME order %s", o.ID)
@@ -394,5 +404,5 @@ func (t *tx) updateOrder(o store.ACMEOrder, body []byte) error {
 	if n != 1 {
 		return errs.New(errs.Conflict, "ACME order %s changed meanwhile", o.ID)
 	}
-	return t.keepReusable(o, false)
+	return nil
 }
