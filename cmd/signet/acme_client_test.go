@@ -246,6 +246,14 @@ func TestACMEClientFileKeys(t *testing.T) {
 		t.Fatalf("the account key is not encrypted:\n%s", acct)
 	}
 
+	// Renewing the same name with the same account reuses its valid
+	// authorization ([acme] authorization_reuse, 7 days by default): no
+	// challenge is answered, and none could be (nothing listens on the
+	// http-01 port yet).
+	renewed := filepath.Join(work, "renewed")
+	signetCLI(t, append([]string{"acme", "certonly", "--dns", "enc.signet.test", "--out", renewed, "--webroot", filepath.Join(work, "nobody")}, client[:len(client)-2]...)...)
+	opensslVerify(t, dir, filepath.Join(renewed, "cert.pem"), filepath.Join(renewed, "chain.pem"))
+
 	// --webroot: a web server of the test's serves the directory.
 	webroot := filepath.Join(work, "www")
 	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(httpPort))

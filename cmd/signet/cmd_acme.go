@@ -37,7 +37,8 @@ func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags
 	}
 	return wfe.New(ctx, wfe.Options{
 		CA: h.CA, Store: h.Store, Log: log, AdminAuthority: adminAuthority, UnsealEAB: sealer.Open, Limits: lim,
-		VA: va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
+		AuthzReuse: h.Config.ACME.AuthzReuseWindow(),
+		VA:         va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
 	})
 }
 

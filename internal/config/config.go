@@ -64,6 +64,21 @@ type ACME struct {
 	// RequireEAB is the older place of the authorities' require_eab
 	// setting: opening the home writes it into the store (home.settleACME).
 	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding; now 'signet authority set NAME --require-eab=true', which opening the home applies for these"`
+	// AuthzReuse is AuthzReuseWindow as written; nil: the default.
+	AuthzReuse *Duration `toml:"authorization_reuse,omitempty" comment:"how long after its validation a valid ACME authorization is reused by new orders of the same account for the same identifier (default 7d; 0: never, every order validates anew)"`
+}
+
+// DefaultAuthzReuse is how long a valid ACME authorization is reused by
+// default, as Let's Encrypt did.
+const DefaultAuthzReuse = 7 * 24 * time.Hour
+
+// AuthzReuseWindow is how long a valid ACME authorization is reused by
+// new orders of its account; 0: never.
+func (a ACME) AuthzReuseWindow() time.Duration {
+	if a.AuthzReuse == nil {
+		return DefaultAuthzReuse
+	}
+	return time.Duration(*a.AuthzReuse)
 }
 
 // Keys says how CA keys are unlocked.

@@ -31,7 +31,7 @@ type fixture struct {
 }
 
 // newFixture makes the CA and generates one key of type typ for each uri.
-func newFixture(t *testing.T, typ kms.KeyType, uris ...string) fixture {
+func newFixture(t testing.TB, typ kms.KeyType, uris ...string) fixture {
 	t.Helper()
 	return newFixtureOn(t, "sqlite", typ, uris...)
 }

@@ -53,6 +53,7 @@ type Store interface {
 	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
 	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error)
+	ReusableACMEOrders(ctx context.Context, accountID string, keys []string, now time.Time, limit int) ([]store.ACMEOrder, error)
 	EABKey(ctx context.Context, id string) (store.EABKey, error)
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 }
@@ -73,6 +74,9 @@ type Options struct {
 	// usable (default 24h); NonceLifetime how long a nonce does (5m).
 	OrderLifetime time.Duration
 	NonceLifetime time.Duration
+	// AuthzReuse is how long a valid authorization is reused by new
+	// orders of its account (orders.Options.AuthzReuse); 0: never.
+	AuthzReuse time.Duration
 	// Limits are the rate limits; nil limits nothing but the identifiers
 	// of an order (100).
 	Limits *limits.Limits
@@ -123,7 +127,7 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	for _, warning := range w.Warnings(ctx) {
 		w.log.Warn("acme: " + warning)
 	}
-	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits})
+	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits, AuthzReuse: o.AuthzReuse})
 	m := w.mux
 	m.HandleFunc("GET /acme/{auth}/directory", w.withAuthority(w.directory))
 	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))

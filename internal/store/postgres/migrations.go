@@ -249,6 +249,18 @@ CREATE TABLE operators (
 	removed_at bigint
 );
 `,
+	// 12: authorization reuse, as store/sqlite's step 13.
+	`
+CREATE TABLE acme_reusable_authzs (
+	order_id   text NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,
+	n          integer NOT NULL,
+	account_id text NOT NULL,
+	identifier text NOT NULL,
+	expires    bigint NOT NULL,
+	PRIMARY KEY (order_id, n)
+);
+CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

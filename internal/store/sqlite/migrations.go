@@ -274,6 +274,22 @@ CREATE TABLE operators (
 	removed_at INTEGER
 );
 `,
+	// 13: authorization reuse: the valid authorizations that later orders
+	// of their account may reuse, one row each, by account and identifier
+	// ("dns:NAME", "dns:*.NAME" for a wildcard, "ip:ADDR"), kept by every
+	// write of their order and deleted with it. Orders made before have
+	// none to offer.
+	`
+CREATE TABLE acme_reusable_authzs (
+	order_id   TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,
+	n          INTEGER NOT NULL,
+	account_id TEXT NOT NULL,
+	identifier TEXT NOT NULL,
+	expires    INTEGER NOT NULL,
+	PRIMARY KEY (order_id, n)
+);
+CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

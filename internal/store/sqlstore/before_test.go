@@ -143,6 +143,11 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if load, err := s.ACMEAccountLoad(ctx, "acct1", o.CreatedAt, o.CreatedAt); err != nil || load.OrdersSince != 1 || load.PendingAuthzs != 0 {
 				t.Errorf("load of acct1: %+v, %v; want its one order, no pending authorization", load, err)
 			}
+			// Its valid authorization was validated before reuse: it offers
+			// nothing to reuse.
+			if reusable, err := s.ReusableACMEOrders(ctx, "acct1", []string{o.Authzs[0].ReuseKey()}, o.CreatedAt, 10); err != nil || len(reusable) != 0 {
+				t.Errorf("reusable orders of acct1: %d, %v; want none", len(reusable), err)
+			}
 			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
 				t.Errorf("secret: %q, %v", v, err)
 			}

@@ -14,7 +14,7 @@ type Source interface {
 var CopiedTables = []string{
 	"events", "authorities", "certificates", "certificate_names",
 	"ssh_authority_keys", "ssh_certificates", "crl_numbers",
-	"acme_accounts", "acme_eab_keys", "acme_orders", "secrets", "operators",
+	"acme_accounts", "acme_eab_keys", "acme_orders", "acme_reusable_authzs", "secrets", "operators",
 }
 
 // NotCopied are the tables a copy leaves out, each rebuilt where it lands:

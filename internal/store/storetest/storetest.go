@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEAccounts", testACMEAccounts},
 		{"ACMEAccountRaces", testACMEAccountRaces},
 		{"ACMEOrders", testACMEOrders},
+		{"ReusableACMEOrders", testReusableACMEOrders},
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
