@@ -239,6 +239,16 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
+	// 11: the web console's sessions, as store/sqlite's step 12.
+	`
+CREATE TABLE console_sessions (
+	id_hash    bytea PRIMARY KEY,
+	operator   text NOT NULL,
+	role       text NOT NULL,
+	created_at bigint NOT NULL,
+	seen_at    bigint NOT NULL
+);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -261,6 +261,18 @@ ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (ena
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
+	// 12: the web console's sessions, shared by every node. Only the
+	// SHA-256 of a session's ID is kept: a copy of the database signs no
+	// one in. Not audited state: sign-in and sign-out are events of their own.
+	`
+CREATE TABLE console_sessions (
+	id_hash    BLOB PRIMARY KEY,
+	operator   TEXT NOT NULL,
+	role       TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	seen_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // schema is migrations with the statements around them: an immediate
