@@ -298,6 +298,8 @@ type Store interface {
 
 	// ACME is the ACME server's state (acme.go).
 	ACME
+	// ConsoleSessions are the web console's sessions (console.go).
+	ConsoleSessions
 
 	// Close waits for pending writes and releases the store.
 	Close() error
