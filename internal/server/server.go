@@ -116,6 +116,7 @@ func New(o Options) *Server {
 	if o.ACME != nil {
 		s.mux.Handle("/acme/", o.ACME)
 	}
+	s.mountConsole()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -352,16 +353,21 @@ func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, ac
 // admin names the authenticated administrator for the audit log.
 func (s *Server) admin(r *http.Request) (string, error) {
 	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		sum := sha256.Sum256([]byte(token))
-		if len(s.o.AdminToken) > 0 && subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
-			return "api:admin-token", nil
+		if !s.isAdminToken(token) {
+			return "", errs.New(errs.Unauthorized, "the bearer token is not the admin token")
 		}
-		return "", errs.New(errs.Unauthorized, "the bearer token is not the admin token")
+		return "api:admin-token", nil
 	}
 	if s.adminCA != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
 		return s.certAdmin(r)
 	}
 	return "", errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>' or a client certificate from the admin authority")
+}
+
+// isAdminToken says, in constant time, whether token is the admin token.
+func (s *Server) isAdminToken(token string) bool {
+	sum := sha256.Sum256([]byte(token))
+	return len(s.o.AdminToken) > 0 && subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
 }
 
 // certAdmin verifies the client certificate the handshake took unverified
