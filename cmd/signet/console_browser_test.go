@@ -322,8 +322,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	checkPage("dashboard")
 
 	// Search by name.
-	do("search", chromedp.Navigate(base+"/ui/certificates"), chromedp.SendKeys(css("#q"), "findme"),
-		chromedp.Submit(css("#q")), chromedp.WaitVisible(css("tbody")))
+	do("search", chromedp.Navigate(base+"/ui/certificates"), chromedp.SendKeys(css("#q"), "findme"), chromedp.Submit(css("#q")))
+	for i := 0; !strings.Contains(where(), "q=findme"); i++ {
+		if i == 200 {
+			t.Fatalf("the search never loaded: at %s", where())
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	do("search results", chromedp.WaitVisible(css("tbody")))
 	if rows := text("tbody"); !strings.Contains(rows, h.findme) || strings.Contains(rows, h.expiring) {
 		t.Errorf("search for findme: %q; want %s alone", rows, h.findme)
 	}
@@ -369,8 +375,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if out, err := exec.Command("openssl", "verify", "-CAfile", filepath.Join(h.dir, "root.pem"), "-untrusted", chainFile, chainFile).CombinedOutput(); err != nil {
 		t.Errorf("openssl verify of the downloaded chain: %v\n%s", err, out)
 	}
-	if st := h.ocspStatus(t, chainPEM); st != ocsp.Good {
-		t.Errorf("OCSP before revoking: %d; want good", st)
+	// The responder signs an answer for a new certificate in a moment.
+	for i := 0; h.ocspStatus(t, chainPEM) != ocsp.Good; i++ {
+		if i == 200 {
+			t.Fatal("OCSP never said good before revoking")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Revoke after the confirmation step; OCSP says revoked.
@@ -410,6 +420,14 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	do("ssh", chromedp.Navigate(base+"/ui/ssh"), chromedp.WaitVisible(css("main")))
 	checkPage("ssh")
+
+	// An EAB key for the default authority (it serves ACME), shown once.
+	do("eab", chromedp.Navigate(base+"/ui/acme"), chromedp.SetValue(css("#eab-authority"), "default"),
+		chromedp.Submit(css("#eab-authority")), chromedp.WaitVisible(css("#eab-key")))
+	if kid := text("#eab-kid"); !strings.HasPrefix(kid, "eab-") {
+		t.Errorf("EAB key ID %q", kid)
+	}
+	checkPage("eab")
 
 	// A page on another site posts a revocation with the browser's cookies:
 	// refused, and the certificate stays valid.

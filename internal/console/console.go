@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
@@ -64,6 +65,7 @@ type Store interface {
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
+	eab.KeyStore
 	store.ConsoleSessions
 }
 
@@ -74,6 +76,7 @@ type Options struct {
 	Log          *slog.Logger
 	Authenticate Authenticate
 	Limits       *limits.Limits // sign-in attempts; nil limits nothing
+	EAB          *eab.Sealer    // seals new EAB keys; nil: the console creates none
 	// StatusOf is the HTTP status of an error (the server's one mapping).
 	StatusOf func(error) int
 	// Changed is called after an unlock, for the server to open the
@@ -138,6 +141,7 @@ func New(o Options) *Console {
 	c.mux.Handle("GET /ui/ssh", c.need(Viewer, c.ssh))
 	c.mux.Handle("GET /ui/acme", c.need(Viewer, c.acmeAccounts))
 	c.mux.Handle("GET /ui/acme/accounts/{id}", c.need(Viewer, c.acmeAccount))
+	c.mux.Handle("POST /ui/acme/eab", c.need(Admin, c.createEAB))
 	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errs.New(errs.NotFound, "there is no console page %s; the dashboard is at /ui/", r.URL.Path))
 	})

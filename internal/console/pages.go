@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
@@ -484,7 +485,38 @@ func (c *Console) acmeAccounts(w http.ResponseWriter, r *http.Request, s *sessio
 		list = list[:pageSize]
 		next = list[pageSize-1].ID
 	}
-	c.render(w, http.StatusOK, "acme", c.page(s, "ACME accounts", "acme", map[string]any{"Accounts": list, "After": next}))
+	var acme []string
+	if c.o.EAB != nil && s.Role.Can(Admin) {
+		all, err := c.o.Store.Authorities(r.Context())
+		if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		for _, a := range all {
+			if a.ACME {
+				acme = append(acme, a.Name)
+			}
+		}
+	}
+	c.render(w, http.StatusOK, "acme", c.page(s, "ACME accounts", "acme", map[string]any{"Accounts": list, "After": next, "EABAuthorities": acme}))
+}
+
+// createEAB: POST /ui/acme/eab makes an external account binding key for
+// an authority (eab.Create, as signet acme eab-key) and shows its HMAC key
+// this once.
+func (c *Console) createEAB(w http.ResponseWriter, r *http.Request, s *session) {
+	if c.o.EAB == nil {
+		c.fail(w, r, s, errs.New(errs.Unavailable, "this server cannot seal EAB keys; create them with signet acme eab-key"))
+		return
+	}
+	authority := r.PostFormValue("authority")
+	kid, key, err := eab.Create(r.Context(), c.o.Store, c.o.EAB, authority, s.Actor())
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	c.o.Log.Info("EAB key created", "authority", authority, "kid", kid, "actor", s.Actor())
+	c.render(w, http.StatusOK, "eab", c.page(s, "New EAB key", "acme", map[string]any{"Authority": authority, "KID": kid, "Key": key}))
 }
 
 // acmeAccount: GET /ui/acme/accounts/{id}, an account and its orders.

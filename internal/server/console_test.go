@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/config"
@@ -34,9 +36,10 @@ import (
 // consoleFixture is the server over HTTPS (the console's cookies are
 // Secure) with a root and a tls-server authority "web".
 type consoleFixture struct {
-	f   fixture
-	url string
-	ts  *httptest.Server
+	f      fixture
+	url    string
+	ts     *httptest.Server
+	sealer *eab.Sealer
 }
 
 func newConsoleFixture(t *testing.T, lim *limits.Limits) *consoleFixture {
@@ -50,9 +53,15 @@ func newConsoleFixture(t *testing.T, lim *limits.Limits) *consoleFixture {
 		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewTLSServer(server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret"), Limits: lim}).Handler())
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, err := eab.NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret"), Limits: lim, EAB: sealer}).Handler())
 	t.Cleanup(ts.Close)
-	return &consoleFixture{f: f, url: ts.URL, ts: ts}
+	return &consoleFixture{f: f, url: ts.URL, ts: ts, sealer: sealer}
 }
 
 // browser is a client with a cookie jar that does not follow redirects.
@@ -400,5 +409,45 @@ func TestConsoleIssue(t *testing.T) {
 	resp, body = b.get("/ui/certificates/" + serial + "/chain.pem")
 	if resp.StatusCode != 200 || strings.Count(body, "BEGIN CERTIFICATE") != 2 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("chain download: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// TestConsoleEAB: an admin creates an EAB key for an authority serving
+// ACME; the HMAC key is shown once, stored sealed, and opens to what was
+// shown. An authority without ACME gets none.
+func TestConsoleEAB(t *testing.T) {
+	cf := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	b := cf.browser(t)
+	b.signIn("secret")
+	token := b.csrf("/ui/acme")
+	resp, body := b.post("/ui/acme/eab", url.Values{"csrf": {token}, "authority": {"web"}})
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "does not serve ACME") {
+		t.Errorf("EAB key for an authority without ACME: %d\n%s", resp.StatusCode, body)
+	}
+	on := true
+	if _, _, err := cf.f.ca.ChangeAuthority(ctx, "web", store.AuthorityChange{ACME: &on}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	resp, body = b.post("/ui/acme/eab", url.Values{"csrf": {token}, "authority": {"web"}})
+	kid := regexp.MustCompile(`id="eab-kid">([^<]+)<`).FindStringSubmatch(body)
+	key := regexp.MustCompile(`id="eab-key">([^<]+)<`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || kid == nil || key == nil {
+		t.Fatalf("EAB key: %d\n%s", resp.StatusCode, body)
+	}
+	stored, err := cf.f.store.EABKey(ctx, kid[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := cf.sealer.Open(kid[1], stored.Sealed)
+	if err != nil || base64.RawURLEncoding.EncodeToString(opened) != key[1] {
+		t.Errorf("stored key opens to %x, %v; want what was shown", opened, err)
+	}
+	if _, body := b.get("/ui/acme"); strings.Contains(body, key[1]) {
+		t.Error("the ACME page shows the HMAC key again")
+	}
+	events, _ := cf.f.store.AuditEvents(ctx, store.EventFilter{Kind: "acme.eab.create"})
+	if len(events) != 1 || events[0].Actor != "ui:admin" {
+		t.Errorf("EAB events: %+v; want one by ui:admin", events)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
@@ -68,6 +69,9 @@ type Options struct {
 	// Limits are the rate limits of /api/v1 (certificates per authority,
 	// failed authentications per source address); nil limits nothing.
 	Limits *limits.Limits
+	// EAB seals the external account binding keys the console creates;
+	// nil: it creates none.
+	EAB *eab.Sealer
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
