@@ -53,8 +53,9 @@ func chromiumPath(t *testing.T) string {
 // days to find, and rows written by untrusted parties: a certificate
 // whose subject is markup and an ACME account with a javascript: contact.
 type consoleHome struct {
-	dir, addr, httpAddr, pass, token string
-	expiring, findme, markup         string // serials
+	dir, addr, httpAddr, pass string
+	operator, viewer          string // tokens of the operators otto and vera
+	expiring, findme, markup  string // serials
 }
 
 func newConsoleHome(t *testing.T) *consoleHome {
@@ -104,11 +105,15 @@ func newConsoleHome(t *testing.T) *consoleHome {
 	if err := os.WriteFile(conf, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := os.ReadFile(filepath.Join(h.dir, "admin-token"))
-	if err != nil {
-		t.Fatal(err)
+	token := regexp.MustCompile(`(?m)^token: (\S+)$`)
+	add := func(name, role string) string {
+		m := token.FindStringSubmatch(signetCLI(t, "operator", "add", name, "--role", role, "--home", h.dir))
+		if m == nil {
+			t.Fatalf("operator add %s printed no token", name)
+		}
+		return m[1]
 	}
-	h.token = strings.TrimSpace(string(tok))
+	h.operator, h.viewer = add("otto", "operator"), add("vera", "viewer")
 	return h
 }
 
@@ -210,10 +215,11 @@ const (
 )
 
 // TestConsoleInBrowser drives the console in a real headless Chromium
-// against signet serve: sign in, unlock, the dashboard, search, issue from
+// against signet serve: sign in as an operator, unlock, the dashboard, search, issue from
 // a pasted CSR and download the chain (openssl verify), revoke and see
 // OCSP change, the audit log, a forged cross-site POST refused, untrusted
-// data inert, and the layout and labels at desktop and phone sizes.
+// data inert, a viewer refused, and the layout and labels at desktop and
+// phone sizes.
 // Screenshots go to the directory SIGNET_SCREENSHOTS names, if any.
 func TestConsoleInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
@@ -291,7 +297,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Signed out, / leads to the sign-in page; the token signs in.
 	do("sign-in page", chromedp.Navigate(base+"/"), chromedp.WaitVisible(css("#token")))
 	checkPage("signin")
-	do("sign in", chromedp.SendKeys(css("#token"), h.token), chromedp.Submit(css("#token")),
+	do("sign in", chromedp.SendKeys(css("#token"), h.operator), chromedp.Submit(css("#token")),
 		chromedp.WaitVisible(css(`section[aria-labelledby="h-auth"]`)))
 	if got := text("h1"); got != "Dashboard" {
 		t.Errorf("after sign-in the h1 is %q", got)
@@ -398,7 +404,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The audit log names the operator for each action.
 	do("audit", chromedp.Navigate(base+"/ui/audit"), chromedp.WaitVisible(css("tbody")))
 	log := text("tbody")
-	for _, want := range []string{"console.signin", "authority.unlock", "certificate.issue", "certificate.revoke", "ui:admin"} {
+	for _, want := range []string{"console.signin", "authority.unlock", "certificate.issue", "certificate.revoke", "ui:otto"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("audit log lacks %q:\n%s", want, log)
 		}
@@ -421,14 +427,6 @@ func TestConsoleInBrowser(t *testing.T) {
 	do("ssh", chromedp.Navigate(base+"/ui/ssh"), chromedp.WaitVisible(css("main")))
 	checkPage("ssh")
 
-	// An EAB key for the default authority (it serves ACME), shown once.
-	do("eab", chromedp.Navigate(base+"/ui/acme"), chromedp.SetValue(css("#eab-authority"), "default"),
-		chromedp.Submit(css("#eab-authority")), chromedp.WaitVisible(css("#eab-key")))
-	if kid := text("#eab-kid"); !strings.HasPrefix(kid, "eab-") {
-		t.Errorf("EAB key ID %q", kid)
-	}
-	checkPage("eab")
-
 	// A page on another site posts a revocation with the browser's cookies:
 	// refused, and the certificate stays valid.
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -448,4 +446,20 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Sign out: the dashboard asks to sign in again.
 	do("sign out", chromedp.Navigate(base+"/ui/"), chromedp.Click(css("form.signout button")), chromedp.WaitVisible(css("#token")),
 		chromedp.Navigate(base+"/ui/"), chromedp.WaitVisible(css("#token")))
+
+	// A viewer sees the certificate but is offered no revocation, and the
+	// revocation page refuses it.
+	do("viewer signs in", chromedp.SendKeys(css("#token"), h.viewer), chromedp.Submit(css("#token")),
+		chromedp.WaitVisible(css(`section[aria-labelledby="h-auth"]`)),
+		chromedp.Navigate(base+"/ui/certificates/"+h.findme), chromedp.WaitVisible(css("dl.facts")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href$="/revoke"], a[href="/ui/issue"]').length`)); err != nil || n != 0 {
+		t.Errorf("a viewer is offered %d revoke or issue links (%v)", n, err)
+	}
+	do("viewer revokes", chromedp.Navigate(base+"/ui/certificates/"+h.findme+"/revoke"), chromedp.WaitVisible(css("p.problem")))
+	if got := text("p.problem"); !strings.Contains(got, "your role viewer may not") {
+		t.Errorf("a viewer at the revocation page: %q", got)
+	}
+	if st := h.status(t, h.findme); st != "valid" {
+		t.Errorf("after the viewer %s is %s; want valid", h.findme, st)
+	}
 }

@@ -23,26 +23,15 @@ import (
 	"signet/internal/store"
 )
 
-// Role is what an operator may do: a viewer reads everything, an operator
-// also issues, revokes and unlocks, an admin also manages the CA.
-type Role string
-
-const (
-	Viewer       Role = "viewer"
-	OperatorRole Role = "operator"
-	Admin        Role = "admin"
-)
-
-var rank = map[Role]int{Viewer: 1, OperatorRole: 2, Admin: 3}
-
-// Can says whether a holder of role r may do what needs role need.
-func (r Role) Can(need Role) bool { return rank[r] > 0 && rank[r] >= rank[need] }
-
-// Operator is who signed in: a name for the audit log and a role.
+// Operator is who signed in: a name for the audit log and a role
+// (store.RoleViewer, store.RoleOperator or store.RoleAdmin).
 type Operator struct {
 	Name string
-	Role Role
+	Role string
 }
+
+// Can says whether the operator's role allows what needs role need.
+func (o Operator) Can(need string) bool { return store.RoleAllows(o.Role, need) }
 
 // Actor is how the audit log names what the operator did in the console.
 func (o Operator) Actor() string { return "ui:" + o.Name }
@@ -127,21 +116,21 @@ func New(o Options) *Console {
 	c.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	c.mux.HandleFunc("GET /ui/signin", c.signinForm)
 	c.mux.HandleFunc("POST /ui/signin", c.signin)
-	c.mux.Handle("POST /ui/signout", c.need(Viewer, c.signout))
-	c.mux.Handle("GET /ui/{$}", c.need(Viewer, c.dashboard))
-	c.mux.Handle("GET /ui/certificates", c.need(Viewer, c.certificates))
-	c.mux.Handle("GET /ui/certificates/{serial}", c.need(Viewer, c.certificate))
-	c.mux.Handle("GET /ui/certificates/{serial}/chain.pem", c.need(Viewer, c.chain))
-	c.mux.Handle("GET /ui/certificates/{serial}/revoke", c.need(OperatorRole, c.revokeForm))
-	c.mux.Handle("POST /ui/certificates/{serial}/revoke", c.need(OperatorRole, c.revoke))
-	c.mux.Handle("GET /ui/issue", c.need(OperatorRole, c.issueForm))
-	c.mux.Handle("POST /ui/issue", c.need(OperatorRole, c.issue))
-	c.mux.Handle("POST /ui/unlock", c.need(OperatorRole, c.unlock))
-	c.mux.Handle("GET /ui/audit", c.need(Viewer, c.audit))
-	c.mux.Handle("GET /ui/ssh", c.need(Viewer, c.ssh))
-	c.mux.Handle("GET /ui/acme", c.need(Viewer, c.acmeAccounts))
-	c.mux.Handle("GET /ui/acme/accounts/{id}", c.need(Viewer, c.acmeAccount))
-	c.mux.Handle("POST /ui/acme/eab", c.need(Admin, c.createEAB))
+	c.mux.Handle("POST /ui/signout", c.need(store.RoleViewer, c.signout))
+	c.mux.Handle("GET /ui/{$}", c.need(store.RoleViewer, c.dashboard))
+	c.mux.Handle("GET /ui/certificates", c.need(store.RoleViewer, c.certificates))
+	c.mux.Handle("GET /ui/certificates/{serial}", c.need(store.RoleViewer, c.certificate))
+	c.mux.Handle("GET /ui/certificates/{serial}/chain.pem", c.need(store.RoleViewer, c.chain))
+	c.mux.Handle("GET /ui/certificates/{serial}/revoke", c.need(store.RoleOperator, c.revokeForm))
+	c.mux.Handle("POST /ui/certificates/{serial}/revoke", c.need(store.RoleOperator, c.revoke))
+	c.mux.Handle("GET /ui/issue", c.need(store.RoleOperator, c.issueForm))
+	c.mux.Handle("POST /ui/issue", c.need(store.RoleOperator, c.issue))
+	c.mux.Handle("POST /ui/unlock", c.need(store.RoleOperator, c.unlock))
+	c.mux.Handle("GET /ui/audit", c.need(store.RoleViewer, c.audit))
+	c.mux.Handle("GET /ui/ssh", c.need(store.RoleViewer, c.ssh))
+	c.mux.Handle("GET /ui/acme", c.need(store.RoleViewer, c.acmeAccounts))
+	c.mux.Handle("GET /ui/acme/accounts/{id}", c.need(store.RoleViewer, c.acmeAccount))
+	c.mux.Handle("POST /ui/acme/eab", c.need(store.RoleAdmin, c.createEAB))
 	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errs.New(errs.NotFound, "there is no console page %s; the dashboard is at /ui/", r.URL.Path))
 	})

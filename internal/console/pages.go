@@ -196,7 +196,7 @@ func (c *Console) certificate(w http.ResponseWriter, r *http.Request, s *session
 		return
 	}
 	d := certificateData{Cert: cert, Expired: !c.o.Now().Before(cert.NotAfter), Issued: r.URL.Query().Get("issued") == "1",
-		CanWrite: s.Role.Can(OperatorRole)}
+		CanWrite: s.Can(store.RoleOperator)}
 	if cert.Status == store.Revoked {
 		d.Reason = ca.ReasonName(cert.RevocationReason)
 	}
@@ -486,7 +486,7 @@ func (c *Console) acmeAccounts(w http.ResponseWriter, r *http.Request, s *sessio
 		next = list[pageSize-1].ID
 	}
 	var acme []string
-	if c.o.EAB != nil && s.Role.Can(Admin) {
+	if c.o.EAB != nil && s.Can(store.RoleAdmin) {
 		all, err := c.o.Store.Authorities(r.Context())
 		if err != nil {
 			c.fail(w, r, s, err)

@@ -87,14 +87,14 @@ func (c *Console) current(r *http.Request) (*session, error) {
 	if err := c.o.Store.TouchConsoleSession(r.Context(), hash, now); err != nil {
 		return nil, err
 	}
-	return &session{Operator: Operator{Name: stored.Operator, Role: Role(stored.Role)}, hash: hash,
+	return &session{Operator: Operator{Name: stored.Operator, Role: stored.Role}, hash: hash,
 		csrf: csrfToken(ck.Value, "session")}, nil
 }
 
 // need admits requests of a session whose role can do what needs role:
 // others go to the sign-in page (GET) or are refused. Every POST must
 // carry the session's CSRF token.
-func (c *Console) need(role Role, h func(w http.ResponseWriter, r *http.Request, s *session)) http.Handler {
+func (c *Console) need(role string, h func(w http.ResponseWriter, r *http.Request, s *session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := c.current(r)
 		switch {
@@ -106,8 +106,8 @@ func (c *Console) need(role Role, h func(w http.ResponseWriter, r *http.Request,
 			c.fail(w, r, nil, errs.New(errs.Unauthorized, "you are not signed in (or your session expired): sign in again at /ui/signin"))
 		case r.Method == http.MethodPost && !validCSRF(r, s.csrf):
 			c.fail(w, r, s, errs.New(errs.Rejected, "the form's CSRF token is missing or wrong: reload the page and send the form again"))
-		case !s.Role.Can(role):
-			c.fail(w, r, s, errs.New(errs.Unauthorized, "your role %s may not do this; it needs the role %s", s.Role, role))
+		case !s.Can(role):
+			c.fail(w, r, s, errs.New(errs.Rejected, "your role %s may not do this; it needs the role %s or above", s.Role, role))
 		default:
 			h(w, r, s)
 		}
@@ -160,7 +160,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	now := c.o.Now()
 	c.o.Store.DeleteStaleConsoleSessions(r.Context(), now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout))
 	id := newID()
-	err = c.o.Store.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashID(id), Operator: op.Name, Role: string(op.Role),
+	err = c.o.Store.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashID(id), Operator: op.Name, Role: op.Role,
 		CreatedAt: now, SeenAt: now})
 	if err == nil {
 		data, _ := json.Marshal(map[string]any{"role": op.Role})

@@ -18,7 +18,7 @@ var funcs = template.FuncMap{
 	"join": func(s []string) string {
 		return strings.Join(s, ", ")
 	},
-	"can": func(r Role, need string) bool { return r.Can(Role(need)) },
+	"can": func(o Operator, need string) bool { return o.Can(need) },
 	"deref": func(t *time.Time) time.Time {
 		if t == nil {
 			return time.Time{}

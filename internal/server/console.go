@@ -10,7 +10,7 @@ import (
 )
 
 // mountConsole serves the web console at /ui/ (internal/console) and
-// sends / there. Its sign-ins go through operator and the API's limits.
+// sends / there. Its sign-ins go through identify and the API's limits.
 func (s *Server) mountConsole() {
 	st, ok := s.o.Store.(console.Store)
 	if !ok { // every store.Store is one; a test's partial store has no console
@@ -30,22 +30,20 @@ func (s *Server) mountConsole() {
 	s.mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusSeeOther))
 }
 
-// operator maps what a person presents to the console to an operator:
-// the admin token, or with none a valid client certificate of the admin
-// authority, is the built-in admin. This is the one place that decides.
+// operator is who signs in to the console with token, or with none by the
+// request's client certificate, as the API would name them (identify):
+// named operators by their name, the admin token as "admin-token", an
+// admin certificate naming no operator as "client-cert:CN". The console
+// audits them as "ui:" and that name.
 func (s *Server) operator(r *http.Request, token string) (console.Operator, error) {
 	token = strings.TrimSpace(token)
-	switch {
-	case token != "":
-		if !s.isAdminToken(token) {
-			return console.Operator{}, errs.New(errs.Unauthorized, "that token is not valid here")
-		}
-		return console.Operator{Name: "admin", Role: console.Admin}, nil
-	case s.adminCA != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0:
-		if _, err := s.certAdmin(r); err != nil {
-			return console.Operator{}, err
-		}
-		return console.Operator{Name: r.TLS.PeerCertificates[0].Subject.CommonName, Role: console.Admin}, nil
+	if token == "" && (s.adminCA == nil || r.TLS == nil || len(r.TLS.PeerCertificates) == 0) {
+		return console.Operator{}, errs.New(errs.Unauthorized, "give your token (or present a client certificate of the admin authority)")
 	}
-	return console.Operator{}, errs.New(errs.Unauthorized, "give your token (or present a client certificate of the admin authority)")
+	actor, role, err := s.identify(r, token, token != "")
+	if err != nil {
+		return console.Operator{}, err
+	}
+	name := strings.TrimPrefix(strings.TrimPrefix(actor, "operator:"), "api:")
+	return console.Operator{Name: name, Role: role}, nil
 }

@@ -196,7 +196,7 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatalf("signing in again kept the session ID %q", first)
 	}
 	// The store has the hash of the new ID, not the ID; the old one is gone.
-	if s, err := cf.f.store.ConsoleSession(ctx, sessionHash(second)); err != nil || s.Operator != "admin" || s.Role != "admin" {
+	if s, err := cf.f.store.ConsoleSession(ctx, sessionHash(second)); err != nil || s.Operator != "admin-token" || s.Role != "admin" {
 		t.Errorf("stored session: %+v, %v", s, err)
 	}
 	if _, err := cf.f.store.ConsoleSession(ctx, sessionHash(first)); errs.KindOf(err) != errs.NotFound {
@@ -207,8 +207,8 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Errorf("dashboard: %d\n%s", resp.StatusCode, body)
 	}
 	events, _ := cf.f.store.AuditEvents(ctx, store.EventFilter{Kind: "console.signin"})
-	if len(events) != 2 || events[0].Actor != "ui:admin" {
-		t.Errorf("sign-in events: %+v; want two by ui:admin", events)
+	if len(events) != 2 || events[0].Actor != "ui:admin-token" {
+		t.Errorf("sign-in events: %+v; want two by ui:admin-token", events)
 	}
 
 	// Sign-out deletes the session: its cookie no longer works.
@@ -316,8 +316,8 @@ func TestConsoleCSRF(t *testing.T) {
 	}
 	c, _ := cf.f.store.Certificate(ctx, serial)
 	events, _ := cf.f.store.AuditEvents(ctx, store.EventFilter{Subject: serial, Kind: audit.KindCertificateRevoke})
-	if c.Status != store.Revoked || c.RevocationReason != 1 || len(events) != 1 || events[0].Actor != "ui:admin" {
-		t.Errorf("after revoking: %+v, events %+v; want revoked for keyCompromise by ui:admin", c, events)
+	if c.Status != store.Revoked || c.RevocationReason != 1 || len(events) != 1 || events[0].Actor != "ui:admin-token" {
+		t.Errorf("after revoking: %+v, events %+v; want revoked for keyCompromise by ui:admin-token", c, events)
 	}
 }
 
@@ -403,8 +403,8 @@ func TestConsoleIssue(t *testing.T) {
 	}
 	serial := strings.TrimSuffix(strings.TrimPrefix(loc, "/ui/certificates/"), "?issued=1")
 	c, err := cf.f.store.Certificate(context.Background(), serial)
-	if err != nil || c.Requester != "ui:admin" || c.DNSNames[0] != "app.example.org" || c.NotAfter.Sub(c.NotBefore) > 10*24*time.Hour+time.Hour {
-		t.Errorf("issued: %+v, %v; want app.example.org for 10 days requested by ui:admin", c, err)
+	if err != nil || c.Requester != "ui:admin-token" || c.DNSNames[0] != "app.example.org" || c.NotAfter.Sub(c.NotBefore) > 10*24*time.Hour+time.Hour {
+		t.Errorf("issued: %+v, %v; want app.example.org for 10 days requested by ui:admin-token", c, err)
 	}
 	resp, body = b.get("/ui/certificates/" + serial + "/chain.pem")
 	if resp.StatusCode != 200 || strings.Count(body, "BEGIN CERTIFICATE") != 2 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
@@ -447,7 +447,76 @@ func TestConsoleEAB(t *testing.T) {
 		t.Error("the ACME page shows the HMAC key again")
 	}
 	events, _ := cf.f.store.AuditEvents(ctx, store.EventFilter{Kind: "acme.eab.create"})
-	if len(events) != 1 || events[0].Actor != "ui:admin" {
-		t.Errorf("EAB events: %+v; want one by ui:admin", events)
+	if len(events) != 1 || events[0].Actor != "ui:admin-token" {
+		t.Errorf("EAB events: %+v; want one by ui:admin-token", events)
+	}
+}
+
+// addOperator adds a named operator with role and returns its token.
+func (cf *consoleFixture) addOperator(t *testing.T, name, role string) string {
+	t.Helper()
+	token, sum, err := store.NewOperatorToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cf.f.store.AddOperator(context.Background(), store.Operator{Name: name, Role: role, TokenHash: sum[:]},
+		audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	return token
+}
+
+// TestConsoleRoles: named operators sign in with their personal tokens; a
+// viewer reads but may not issue, revoke, unlock or create EAB keys, and is
+// not offered to; an operator revokes, audited under its name.
+func TestConsoleRoles(t *testing.T) {
+	cf := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	serial := cf.issueOne(t, "www.example.org")
+	vera := cf.browser(t)
+	vera.signIn(cf.addOperator(t, "vera", store.RoleViewer))
+	_, body := vera.get("/ui/certificates/" + serial)
+	if !strings.Contains(body, "www.example.org") || strings.Contains(body, "/revoke") || strings.Contains(body, `href="/ui/issue"`) {
+		t.Errorf("a viewer's certificate page: want the certificate, no revoke or issue link\n%s", body)
+	}
+	token := vera.csrf("/ui/")
+	for _, tc := range []struct {
+		method, path string
+		form         url.Values
+	}{
+		{"GET", "/ui/issue", nil},
+		{"GET", "/ui/certificates/" + serial + "/revoke", nil},
+		{"POST", "/ui/certificates/" + serial + "/revoke", url.Values{"csrf": {token}, "reason": {"keyCompromise"}, "confirm": {serial}}},
+		{"POST", "/ui/issue", url.Values{"csrf": {token}, "authority": {"web"}, "csr": {"x"}}},
+		{"POST", "/ui/unlock", url.Values{"csrf": {token}, "authority": {"web"}, "secret": {"x"}}},
+		{"POST", "/ui/acme/eab", url.Values{"csrf": {token}, "authority": {"web"}}},
+	} {
+		var resp *http.Response
+		if tc.method == "GET" {
+			resp, body = vera.get(tc.path)
+		} else {
+			resp, body = vera.post(tc.path, tc.form)
+		}
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "your role viewer may not") {
+			t.Errorf("viewer %s %s: %d; want 403 naming the role\n%s", tc.method, tc.path, resp.StatusCode, body)
+		}
+	}
+	if c, _ := cf.f.store.Certificate(ctx, serial); c.Status != store.Valid {
+		t.Fatal("a viewer revoked a certificate")
+	}
+
+	otto := cf.browser(t)
+	otto.signIn(cf.addOperator(t, "otto", store.RoleOperator))
+	path := "/ui/certificates/" + serial + "/revoke"
+	if resp, body := otto.post(path, url.Values{"csrf": {otto.csrf(path)}, "reason": {"superseded"}, "confirm": {serial}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("operator revokes: %d\n%s", resp.StatusCode, body)
+	}
+	events, _ := cf.f.store.AuditEvents(ctx, store.EventFilter{Subject: serial, Kind: audit.KindCertificateRevoke})
+	if len(events) != 1 || events[0].Actor != "ui:otto" {
+		t.Errorf("revoke events: %+v; want one by ui:otto", events)
+	}
+	// An operator is no admin: no EAB keys.
+	if resp, _ := otto.post("/ui/acme/eab", url.Values{"csrf": {otto.csrf("/ui/")}, "authority": {"web"}}); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("operator creates an EAB key: %d; want 403", resp.StatusCode)
 	}
 }

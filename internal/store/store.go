@@ -298,6 +298,8 @@ type Store interface {
 
 	// ACME is the ACME server's state (acme.go).
 	ACME
+	// Operators are the named operators (operator.go).
+	Operators
 	// ConsoleSessions are the web console's sessions (console.go).
 	ConsoleSessions
 

@@ -239,7 +239,17 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
-	// 11: the web console's sessions, as store/sqlite's step 12.
+	// 11: named operators, as store/sqlite's step 12.
+	`
+CREATE TABLE operators (
+	name       text PRIMARY KEY,
+	role       text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash bytea NOT NULL UNIQUE,
+	created_at bigint NOT NULL,
+	removed_at bigint
+);
+`,
+	// 12: the web console's sessions, as store/sqlite's step 13.
 	`
 CREATE TABLE console_sessions (
 	id_hash    bytea PRIMARY KEY,
