@@ -409,6 +409,10 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("audit log lacks %q:\n%s", want, log)
 		}
 	}
+	// serve verified the log at start, before any of this.
+	if v := text(`section[aria-labelledby="h-verify"]`); !strings.Contains(v, "Intact: events 1 to") {
+		t.Errorf("audit verification: %q; want intact", v)
+	}
 	checkPage("audit")
 
 	// Untrusted data renders as text.

@@ -66,6 +66,7 @@ type Options struct {
 	Authenticate Authenticate
 	Limits       *limits.Limits // sign-in attempts; nil limits nothing
 	EAB          *eab.Sealer    // seals new EAB keys; nil: the console creates none
+	Audit        *audit.Watch   // the background verification of the audit log; nil: none runs
 	// StatusOf is the HTTP status of an error (the server's one mapping).
 	StatusOf func(error) int
 	// Changed is called after an unlock, for the server to open the

@@ -387,7 +387,9 @@ func (c *Console) unlock(w http.ResponseWriter, r *http.Request, s *session) {
 
 // auditData is a page of the audit log.
 type auditData struct {
-	Kind, Actor string
+	Verification *audit.Verification // the latest background verification, nil before the first
+	Verifying    bool                // a background verification runs
+	Kind, Actor  string
 	Items       []audit.Event
 	Earlier     string // query of the page before, "" on the first
 	Later       string // query of the page after, "" on the last
@@ -431,6 +433,12 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
 		d.Earlier = prev.Encode()
 	}
 	d.Items = list
+	if c.o.Audit != nil {
+		d.Verifying = true
+		if v, ok := c.o.Audit.Latest(); ok {
+			d.Verification = &v
+		}
+	}
 	c.render(w, http.StatusOK, "audit", c.page(s, "Audit log", "audit", d))
 }
 

@@ -17,7 +17,7 @@ func (s *Server) mountConsole() {
 		return
 	}
 	c := console.New(console.Options{
-		CA: s.o.CA, Store: st, Log: s.o.Log, Authenticate: s.operator, Limits: s.o.Limits, EAB: s.o.EAB,
+		CA: s.o.CA, Store: st, Log: s.o.Log, Authenticate: s.operator, Limits: s.o.Limits, EAB: s.o.EAB, Audit: s.o.Audit,
 		StatusOf: func(err error) int { return statusOf[errs.KindOf(err)] },
 		Changed: func(ctx context.Context) {
 			if s.o.SSH != nil {
