@@ -390,9 +390,9 @@ type auditData struct {
 	Verification *audit.Verification // the latest background verification, nil before the first
 	Verifying    bool                // a background verification runs
 	Kind, Actor  string
-	Items       []audit.Event
-	Earlier     string // query of the page before, "" on the first
-	Later       string // query of the page after, "" on the last
+	Items        []audit.Event
+	Earlier      string // query of the page before, "" on the first
+	Later        string // query of the page after, "" on the last
 }
 
 // audit: GET /ui/audit, the newest events, or those of a kind or actor
