@@ -23,9 +23,11 @@ import (
 	"signet/internal/store"
 )
 
-// Operator is who signed in: a name for the audit log and a role
-// (store.RoleViewer, store.RoleOperator or store.RoleAdmin).
+// Operator is who signed in: an ID that names them unambiguously (the
+// API's actor, such as "operator:otto"), a name for the audit log and a
+// role (store.RoleViewer, store.RoleOperator or store.RoleAdmin).
 type Operator struct {
+	ID   string
 	Name string
 	Role string
 }
@@ -39,6 +41,11 @@ func (o Operator) Actor() string { return "ui:" + o.Name }
 // Authenticate maps what a person presents at sign-in to an operator: a
 // token, or, when token is "", the request's client certificate.
 type Authenticate func(r *http.Request, token string) (Operator, error)
+
+// Recheck says who the operator with ID is now, on every request of a
+// session: a removed operator (errs.NotFound) is signed out, a changed
+// role applies at once.
+type Recheck func(ctx context.Context, id string) (Operator, error)
 
 // Store is what the console reads and writes of the store: the read API's
 // queries and the sessions.
@@ -64,6 +71,7 @@ type Options struct {
 	Store        Store
 	Log          *slog.Logger
 	Authenticate Authenticate
+	Recheck      Recheck
 	Limits       *limits.Limits // sign-in attempts; nil limits nothing
 	EAB          *eab.Sealer    // seals new EAB keys; nil: the console creates none
 	Audit        *audit.Watch   // the background verification of the audit log; nil: none runs

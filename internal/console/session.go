@@ -84,11 +84,18 @@ func (c *Console) current(r *http.Request) (*session, error) {
 	if now.Sub(stored.SeenAt) > IdleTimeout || now.Sub(stored.CreatedAt) > AbsoluteTimeout {
 		return nil, c.o.Store.DeleteConsoleSession(r.Context(), hash)
 	}
+	op, err := c.o.Recheck(r.Context(), stored.Operator)
+	if errs.KindOf(err) == errs.NotFound {
+		c.o.Log.Info("console session ended: its operator is gone", "operator", stored.Operator)
+		return nil, c.o.Store.DeleteConsoleSession(r.Context(), hash)
+	}
+	if err != nil {
+		return nil, err
+	}
 	if err := c.o.Store.TouchConsoleSession(r.Context(), hash, now); err != nil {
 		return nil, err
 	}
-	return &session{Operator: Operator{Name: stored.Operator, Role: stored.Role}, hash: hash,
-		csrf: csrfToken(ck.Value, "session")}, nil
+	return &session{Operator: op, hash: hash, csrf: csrfToken(ck.Value, "session")}, nil
 }
 
 // need admits requests of a session whose role can do what needs role:
@@ -160,7 +167,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	now := c.o.Now()
 	c.o.Store.DeleteStaleConsoleSessions(r.Context(), now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout))
 	id := newID()
-	err = c.o.Store.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashID(id), Operator: op.Name, Role: op.Role,
+	err = c.o.Store.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashID(id), Operator: op.ID, Role: op.Role,
 		CreatedAt: now, SeenAt: now})
 	if err == nil {
 		data, _ := json.Marshal(map[string]any{"role": op.Role})

@@ -7,6 +7,7 @@ import (
 
 	"signet/internal/console"
 	"signet/internal/errs"
+	"signet/internal/store"
 )
 
 // mountConsole serves the web console at /ui/ (internal/console) and
@@ -17,7 +18,7 @@ func (s *Server) mountConsole() {
 		return
 	}
 	c := console.New(console.Options{
-		CA: s.o.CA, Store: st, Log: s.o.Log, Authenticate: s.operator, Limits: s.o.Limits, EAB: s.o.EAB, Audit: s.o.Audit,
+		CA: s.o.CA, Store: st, Log: s.o.Log, Authenticate: s.operator, Recheck: s.recheck, Limits: s.o.Limits, EAB: s.o.EAB, Audit: s.o.Audit,
 		StatusOf: func(err error) int { return statusOf[errs.KindOf(err)] },
 		Changed: func(ctx context.Context) {
 			if s.o.SSH != nil {
@@ -44,6 +45,26 @@ func (s *Server) operator(r *http.Request, token string) (console.Operator, erro
 	if err != nil {
 		return console.Operator{}, err
 	}
+	return consoleOperator(actor, role), nil
+}
+
+// consoleOperator is the console's operator for an API actor and role.
+func consoleOperator(actor, role string) console.Operator {
 	name := strings.TrimPrefix(strings.TrimPrefix(actor, "operator:"), "api:")
-	return console.Operator{Name: name, Role: role}, nil
+	return console.Operator{ID: actor, Name: name, Role: role}
+}
+
+// recheck is who a console session's operator (its actor, see identify)
+// is now: a named operator as the store has it (errs.NotFound once
+// removed); the admin token and admin certificates naming no operator
+// stay the built-in admin.
+func (s *Server) recheck(ctx context.Context, id string) (console.Operator, error) {
+	if name, ok := strings.CutPrefix(id, "operator:"); ok {
+		op, err := s.o.Store.Operator(ctx, name)
+		if err != nil {
+			return console.Operator{}, err
+		}
+		return consoleOperator(id, op.Role), nil
+	}
+	return consoleOperator(id, store.RoleAdmin), nil
 }

@@ -196,7 +196,7 @@ func TestConsoleSignIn(t *testing.T) {
 		t.Fatalf("signing in again kept the session ID %q", first)
 	}
 	// The store has the hash of the new ID, not the ID; the old one is gone.
-	if s, err := cf.f.store.ConsoleSession(ctx, sessionHash(second)); err != nil || s.Operator != "admin-token" || s.Role != "admin" {
+	if s, err := cf.f.store.ConsoleSession(ctx, sessionHash(second)); err != nil || s.Operator != "api:admin-token" || s.Role != "admin" {
 		t.Errorf("stored session: %+v, %v", s, err)
 	}
 	if _, err := cf.f.store.ConsoleSession(ctx, sessionHash(first)); errs.KindOf(err) != errs.NotFound {
@@ -518,5 +518,12 @@ func TestConsoleRoles(t *testing.T) {
 	// An operator is no admin: no EAB keys.
 	if resp, _ := otto.post("/ui/acme/eab", url.Values{"csrf": {otto.csrf("/ui/")}, "authority": {"web"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("operator creates an EAB key: %d; want 403", resp.StatusCode)
+	}
+	// Removing otto ends his session at his next request, on any node.
+	if err := cf.f.store.RemoveOperator(ctx, "otto", audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, _ := otto.get("/ui/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+		t.Errorf("a removed operator's session: %d to %q; want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

@@ -12,8 +12,8 @@ import (
 // the SHA-256 of its ID, never the ID: a copy of the database signs no one in.
 type ConsoleSession struct {
 	IDHash    []byte // SHA-256 of the session ID
-	Operator  string
-	Role      string
+	Operator  string // who signed in, as the console's Recheck knows them
+	Role      string // their role at sign-in
 	CreatedAt time.Time
 	SeenAt    time.Time // last use: the idle timeout counts from it
 }
