@@ -66,6 +66,7 @@ func commands() []command {
 		{"ssh trust", "print the known_hosts / TrustedUserCAKeys lines to install", "--authority NAME [--pattern HOSTS]", cmdSSHTrust},
 		{"ssh krl", "write the authority's OpenSSH key revocation list", "--authority NAME [--out FILE]", cmdSSHKRL},
 		{"ssh revoke", "revoke SSH certificates by serial or key ID, or a CA key", "--authority NAME (--serial N | --key-id ID | --ca-key FINGERPRINT)", cmdSSHRevoke},
+		{"ssh renew-host", "client: a host renews its own SSH host certificate with its host key (no home, no admin credential)", "--server URL --host-key FILE --cert FILE [--ca-bundle PEM] [--out FILE]", cmdSSHRenewHost},
 		{"ssh inspect", "show an SSH certificate as ssh-keygen -L does", "CERT_FILE", cmdSSHInspect},
 		{"ssh list", "list SSH certificates", "[--authority NAME] [--key-id ID] [--json]", cmdSSHList},
 		{"ssh key add", "add a CA key to an SSH authority (rollover)", "--authority NAME (--generate [--key-type T] | --key URI) [--activate]", cmdSSHKeyAdd},

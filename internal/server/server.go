@@ -123,6 +123,8 @@ func New(o Options) *Server {
 		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(store.RoleOperator, s.sshSign))
 		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
 		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
+		s.mux.HandleFunc("GET /api/v1/ssh/host-renewal", s.sshHostRenewalNonce)
+		s.mux.HandleFunc("POST /api/v1/ssh/host-renewal", s.sshHostRenewal)
 	}
 	if o.ACME != nil {
 		s.mux.Handle("/acme/", o.ACME)

@@ -23,6 +23,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/lazymap"
 	"signet/internal/limits"
+	"signet/internal/nonce"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -87,7 +88,7 @@ type WFE struct {
 	store  Store
 	log    *slog.Logger
 	now    func() time.Time
-	nonces *nonces
+	nonces *nonce.Nonces
 	mux    *http.ServeMux
 
 	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
@@ -117,7 +118,7 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: newNonces(key, o.NonceLifetime, o.Clock),
+	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: nonce.New(key, o.NonceLifetime, o.Clock),
 		mux: http.NewServeMux()}
 	for _, warning := range w.Warnings(ctx) {
 		w.log.Warn("acme: " + warning)
