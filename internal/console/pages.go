@@ -444,9 +444,10 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {
 
 // sshData is the SSH page: each SSH authority's CA keys, and certificates.
 type sshData struct {
-	Keys  []store.SSHKey
-	Certs []store.SSHCertificate
-	More  bool
+	Authorities []string // SSH authorities, for their trust lines and KRL
+	Keys        []store.SSHKey
+	Certs       []store.SSHCertificate
+	More        bool
 }
 
 // ssh: GET /ui/ssh.
@@ -461,6 +462,7 @@ func (c *Console) ssh(w http.ResponseWriter, r *http.Request, s *session) {
 		if !profile.Purpose(a.Purpose).IsSSH() {
 			continue
 		}
+		d.Authorities = append(d.Authorities, a.Name)
 		keys, err := c.o.Store.SSHKeys(r.Context(), a.Name)
 		if err != nil {
 			c.fail(w, r, s, err)

@@ -45,13 +45,17 @@ type consoleFixture struct {
 func newConsoleFixture(t *testing.T, lim *limits.Limits) *consoleFixture {
 	t.Helper()
 	ctx := context.Background()
-	f := newFixture(t, kms.ECDSAP256, "file:root.key", "file:web.key")
+	f := newFixture(t, kms.ECDSAP256, "file:root.key", "file:web.key", "file:users.key")
 	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
-		t.Fatal(err)
+	for _, a := range []ca.AuthoritySpec{
+		{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key", Policy: policy.Policy{DNS: []string{"example.org"}}},
+		{Name: "users", Purpose: profile.SSHUser, KeyURI: "file:users.key", Policy: policy.Policy{Principals: []string{"*"}}},
+	} {
+		if _, err := f.ca.CreateAuthority(ctx, a); err != nil {
+			t.Fatal(err)
+		}
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
@@ -525,5 +529,23 @@ func TestConsoleRoles(t *testing.T) {
 	}
 	if resp, _ := otto.get("/ui/"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
 		t.Errorf("a removed operator's session: %d to %q; want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// TestConsoleSSH: the SSH page lists each SSH authority's CA keys with
+// their rollover state, and links its trust lines and KRL.
+func TestConsoleSSH(t *testing.T) {
+	cf := newConsoleFixture(t, nil)
+	keys, err := cf.f.store.SSHKeys(context.Background(), "users")
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("SSH keys: %v, %v", keys, err)
+	}
+	b := cf.browser(t)
+	b.signIn("secret")
+	resp, body := b.get("/ui/ssh")
+	for _, want := range []string{keys[0].Fingerprint, ">active<", `href="/api/v1/authorities/users/ssh/trust"`, `href="/api/v1/authorities/users/ssh/krl"`} {
+		if resp.StatusCode != 200 || !strings.Contains(body, want) {
+			t.Errorf("SSH page: %d, lacks %q\n%s", resp.StatusCode, want, body)
+		}
 	}
 }
