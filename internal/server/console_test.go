@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,11 +12,13 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -413,6 +416,27 @@ func TestConsoleIssue(t *testing.T) {
 	resp, body = b.get("/ui/certificates/" + serial + "/chain.pem")
 	if resp.StatusCode != 200 || strings.Count(body, "BEGIN CERTIFICATE") != 2 || !strings.Contains(resp.Header.Get("Content-Disposition"), "attachment") {
 		t.Errorf("chain download: %d %v\n%s", resp.StatusCode, resp.Header, body)
+	}
+
+	// The CSR as an uploaded file (DER), with names that replace its own.
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	mw.WriteField("csrf", token)
+	mw.WriteField("authority", "web")
+	mw.WriteField("names", "upload.example.org, api.example.org")
+	fw, _ := mw.CreateFormFile("csrfile", "req.der")
+	fw.Write(der)
+	mw.Close()
+	req, _ := http.NewRequest("POST", b.base+"/ui/issue", &form)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, body = b.do(req)
+	loc = resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/certificates/") {
+		t.Fatalf("issue from an upload: %d %q\n%s", resp.StatusCode, loc, body)
+	}
+	serial = strings.TrimSuffix(strings.TrimPrefix(loc, "/ui/certificates/"), "?issued=1")
+	if c, err := cf.f.store.Certificate(context.Background(), serial); err != nil || !slices.Equal(c.DNSNames, []string{"upload.example.org", "api.example.org"}) {
+		t.Errorf("issued from the upload: %+v, %v; want the names given", c.DNSNames, err)
 	}
 }
 
