@@ -97,6 +97,7 @@ type Console struct {
 	o     Options
 	mux   *http.ServeMux
 	pages map[string]*template.Template
+	cop   *http.CrossOriginProtection
 }
 
 //go:embed templates/*.html
@@ -120,7 +121,7 @@ func New(o Options) *Console {
 	if o.Changed == nil {
 		o.Changed = func(context.Context) {}
 	}
-	c := &Console{o: o, mux: http.NewServeMux(), pages: parsePages()}
+	c := &Console{o: o, mux: http.NewServeMux(), pages: parsePages(), cop: http.NewCrossOriginProtection()}
 	static, _ := fs.Sub(staticFS, "static")
 	c.mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(static)))
 	c.mux.HandleFunc("GET /ui/signin", c.signinForm)
@@ -161,7 +162,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.Set("Cache-Control", "no-store")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := http.NewCrossOriginProtection().Check(r); err != nil {
+	if err := c.cop.Check(r); err != nil {
 		c.fail(w, r, nil, errs.New(errs.Rejected, "a form sent from another site was refused: use the console's own pages"))
 		return
 	}
