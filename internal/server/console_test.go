@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"html"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -567,6 +568,7 @@ func TestConsoleSSH(t *testing.T) {
 	b := cf.browser(t)
 	b.signIn("secret")
 	resp, body := b.get("/ui/ssh")
+	body = html.UnescapeString(body) // html/template writes a fingerprint's '+' as &#43;
 	for _, want := range []string{keys[0].Fingerprint, ">active<", `href="/api/v1/authorities/users/ssh/trust"`, `href="/api/v1/authorities/users/ssh/krl"`} {
 		if resp.StatusCode != 200 || !strings.Contains(body, want) {
 			t.Errorf("SSH page: %d, lacks %q\n%s", resp.StatusCode, want, body)
