@@ -8,7 +8,6 @@ import (
 	"signet/internal/acme/eab"
 	"signet/internal/acme/va"
 	"signet/internal/acme/wfe"
-	"signet/internal/errs"
 	"signet/internal/home"
 	"signet/internal/limits"
 )
@@ -56,13 +55,6 @@ func cmdACMEEABCreate(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	rec, err := h.Store.Authority(e.ctx, *authority)
-	if err != nil {
-		return errs.Wrap(errs.NotFound, err, "run 'signet authority list' for the names")
-	}
-	if !rec.ACME {
-		return errs.New(errs.Rejected, "authority %q does not serve ACME: turn it on first with 'signet authority set %s --acme=true'", rec.Name, rec.Name)
-	}
 	sealer, err := h.EABSealer()
 	if err != nil {
 		return err

@@ -130,12 +130,16 @@ func cmdServe(e *env, args []string) error {
 		return err
 	}
 	defer acmeSrv.Close()
+	sealer, err := h.EABSealer() // the console creates EAB keys
+	if err != nil {
+		return err
+	}
 	var watch *audit.Watch
 	if *verifyEvery > 0 {
 		watch = &audit.Watch{Every: *verifyEvery}
 	}
 	srv := server.New(server.Options{
-		Audit: watch, CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
+		Audit: watch, CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim, EAB: sealer,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
@@ -195,8 +199,8 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
-		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  console: https://%s/ui/\n",
+		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"), ln.Addr())
 	auths, err := h.Store.Authorities(e.ctx)
 	if err != nil {
 		return err

@@ -41,7 +41,7 @@ func newFixture(t testing.TB, typ kms.KeyType, uris ...string) fixture {
 var backends = []string{"sqlite", "postgres"}
 
 // newFixtureOn is newFixture on the backend named ("sqlite" or "postgres").
-func newFixtureOn(t *testing.T, backend string, typ kms.KeyType, uris ...string) fixture {
+func newFixtureOn(t testing.TB, backend string, typ kms.KeyType, uris ...string) fixture {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()

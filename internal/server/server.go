@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
@@ -71,6 +72,9 @@ type Options struct {
 	// Limits are the rate limits of /api/v1 (certificates per authority,
 	// failed authentications per source address); nil limits nothing.
 	Limits *limits.Limits
+	// EAB seals the external account binding keys the console creates;
+	// nil: it creates none.
+	EAB *eab.Sealer
 	// Audit, if set, verifies the audit log in the background; GET
 	// /api/v1/audit/verification answers its latest outcome.
 	Audit *audit.Watch
@@ -125,6 +129,7 @@ func New(o Options) *Server {
 	if o.ACME != nil {
 		s.mux.Handle("/acme/", o.ACME)
 	}
+	s.mountConsole()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -370,7 +375,15 @@ func (s *Server) authenticated(need string, h func(w http.ResponseWriter, r *htt
 // "api:client-cert:CN" (admin) for an admin certificate whose CN names no
 // operator.
 func (s *Server) admin(r *http.Request) (actor, role string, err error) {
-	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return s.identify(r, token, bearer)
+}
+
+// identify is the one place that maps what a client presents to an
+// operator, for the API and the console alike: a token when bearer is
+// set, else the request's client certificate.
+func (s *Server) identify(r *http.Request, token string, bearer bool) (actor, role string, err error) {
+	if bearer {
 		sum := sha256.Sum256([]byte(token))
 		if len(s.o.AdminToken) > 0 && subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
 			return "api:admin-token", store.RoleAdmin, nil

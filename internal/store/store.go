@@ -300,6 +300,8 @@ type Store interface {
 	ACME
 	// Operators are the named operators (operator.go).
 	Operators
+	// ConsoleSessions are the web console's sessions (console.go).
+	ConsoleSessions
 
 	// Close waits for pending writes and releases the store.
 	Close() error

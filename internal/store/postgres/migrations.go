@@ -261,6 +261,16 @@ CREATE TABLE acme_reusable_authzs (
 );
 CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
 `,
+	// 13: the web console's sessions, as store/sqlite's step 14.
+	`
+CREATE TABLE console_sessions (
+	id_hash    bytea PRIMARY KEY,
+	operator   text NOT NULL,
+	role       text NOT NULL,
+	created_at bigint NOT NULL,
+	seen_at    bigint NOT NULL
+);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

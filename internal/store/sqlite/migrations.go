@@ -290,6 +290,18 @@ CREATE TABLE acme_reusable_authzs (
 );
 CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
 `,
+	// 14: the web console's sessions, shared by every node. Only the
+	// SHA-256 of a session's ID is kept: a copy of the database signs no
+	// one in. Not audited state: sign-in and sign-out are events of their own.
+	`
+CREATE TABLE console_sessions (
+	id_hash    BLOB PRIMARY KEY,
+	operator   TEXT NOT NULL,
+	role       TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	seen_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -155,6 +155,15 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				t.Errorf("next CRL numbers: %v, %v", n, err)
 			}
 
+			// The console's sessions came later: the table is there.
+			session := store.ConsoleSession{IDHash: make([]byte, 32), Operator: "admin", Role: "admin", CreatedAt: t0, SeenAt: t0}
+			if err := s.CreateConsoleSession(ctx, session); err != nil {
+				t.Errorf("console session: %v", err)
+			}
+			if got, err := s.ConsoleSession(ctx, session.IDHash); err != nil || got.Operator != "admin" {
+				t.Errorf("console session read back: %+v, %v", got, err)
+			}
+
 			// The chain goes on from the old head.
 			o.Status = store.StatusInvalid
 			if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {

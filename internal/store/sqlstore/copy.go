@@ -20,5 +20,6 @@ var CopiedTables = []string{
 // NotCopied are the tables a copy leaves out, each rebuilt where it lands:
 // the CRLs and OCSP responses last published (signed anew at start) and
 // the counter numbering them, the flag a migration raises for the audit
-// baseline, and the schema's own version table.
-var NotCopied = []string{"published_crls", "ocsp_responses", "revocation_version", "audit_baseline", "schema_migrations"}
+// baseline, the schema's own version table, and the console's sessions (a
+// copy signs everyone out).
+var NotCopied = []string{"published_crls", "ocsp_responses", "revocation_version", "audit_baseline", "schema_migrations", "console_sessions"}
