@@ -77,6 +77,8 @@ func commands() []command {
 		{"acme account rollover", "client: move an ACME account to a new key", "--server URL [--ca-bundle PEM] --account-key URI --new-account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountRollover},
 		{"acme account deactivate", "client: deactivate an ACME account for good", "--server URL [--ca-bundle PEM] --account-key URI [--module PATH] [--pin SRC]", cmdACMEAccountDeactivate},
 		{"acme revoke", "client: revoke a certificate with the ACME account key", "CERT --server URL [--ca-bundle PEM] --account-key URI [--reason CODE] [--module PATH] [--pin SRC]", cmdACMERevoke},
+		{"agent", "client: keep the certificates of a configuration renewed and installed (renewal information, else 2/3 of the lifetime); runs as a daemon unless --once", "--config FILE [--state DIR] [--once] [--dry-run]", cmdAgent},
+		{"agent status", "client: show each managed certificate, its expiry and next renewal", "--config FILE [--state DIR] [--json]", cmdAgentStatus},
 		{"acme eab create", "server: create an ACME external account binding key (printed once)", "--authority NAME [--json]", cmdACMEEABCreate},
 		{"backup", "write the home (a consistent database snapshot, signet.toml, encrypted keys, sealed secrets) into one age-encrypted archive, or check one", "--out FILE (--recipient age1... | --passphrase SRC) | --verify FILE (--identity FILE | --passphrase SRC) [--json]", cmdBackup},
 		{"restore", "make a new home from a backup: decrypt, verify its audit log, record the restore as an audit event", "FILE --home DIR (--identity FILE | --passphrase SRC) [--store postgres://...]", cmdRestore},
