@@ -93,8 +93,12 @@ func (a *Agent) one(ctx context.Context, m client.Certificate, cs *CertState, fo
 	case cur == nil:
 		cs.RenewAt, cs.ARI = now, false
 	default:
-		cs.Serial, cs.NotAfter = fmt.Sprintf("%x", cur.SerialNumber), cur.NotAfter
-		a.schedule(ctx, cur, cs, now)
+		if serial := fmt.Sprintf("%x", cur.SerialNumber); serial != cs.Serial {
+			// Installed by someone else, or state lost: start afresh.
+			*cs = CertState{Serial: serial, Failures: cs.Failures, RetryAt: cs.RetryAt, Error: cs.Error}
+		}
+		cs.NotAfter = cur.NotAfter
+		a.schedule(ctx, cur, cs, now, force)
 		if cs.ARI {
 			replaces = cur
 		}
@@ -136,9 +140,10 @@ func twoThirds(c *x509.Certificate) time.Time {
 
 // schedule sets cs.RenewAt for the installed certificate: a time in the
 // server's suggested window, kept while the window stands, else the last
-// window known for this certificate, else two thirds of its lifetime.
-func (a *Agent) schedule(ctx context.Context, cur *x509.Certificate, cs *CertState, now time.Time) {
-	if !cs.CheckAt.IsZero() && now.Before(cs.CheckAt) && !cs.RenewAt.IsZero() {
+// window known for this certificate, else two thirds of its lifetime. The
+// server is asked again after its Retry-After, or now with force.
+func (a *Agent) schedule(ctx context.Context, cur *x509.Certificate, cs *CertState, now time.Time, force bool) {
+	if !force && !cs.CheckAt.IsZero() && now.Before(cs.CheckAt) && !cs.RenewAt.IsZero() {
 		return
 	}
 	info, err := a.Client.RenewalInfo(ctx, cur)
@@ -149,8 +154,13 @@ func (a *Agent) schedule(ctx context.Context, cur *x509.Certificate, cs *CertSta
 		return
 	}
 	if !cs.ARI || cs.Window != [2]time.Time{info.Start, info.End} {
-		// RFC 9773 §4.2: a uniformly random time in the window.
+		// RFC 9773 §4.2: a uniformly random time in the window, which
+		// spreads clients out; a window open already when it is first
+		// seen (as for a revoked certificate) means now.
 		cs.RenewAt = info.Start.Add(rand.N(info.End.Sub(info.Start) + 1))
+		if !now.Before(info.Start) {
+			cs.RenewAt = now
+		}
 		cs.ARI, cs.Window = true, [2]time.Time{info.Start, info.End}
 	}
 	if info.RetryAfter > 0 {
