@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -234,6 +235,14 @@ reload = [%q, "tok"]
 	// replaces it. The account key comes from --config and its [tokens].
 	webSerial, tokSerial := serialOf(t, web), serialOf(t, tok)
 	signetCLI(t, "acme", "revoke", "--config", conf, tok)
+	stateBefore, _ := os.ReadFile(filepath.Join(state, "state.json"))
+	out = signetCLI(t, append(agentArgs, "--dry-run")...)
+	if !strings.Contains(out, "tok: due; would renew (dry run)") || !strings.Contains(out, "web: not due") || serialOf(t, tok) != tokSerial {
+		t.Fatalf("--dry-run after revoking tok:\n%s", out)
+	}
+	if after, _ := os.ReadFile(filepath.Join(state, "state.json")); !bytes.Equal(after, stateBefore) || reloaded() != "web\ntok\n" {
+		t.Fatalf("--dry-run changed the state or reloaded")
+	}
 	out = signetCLI(t, append(agentArgs, "--once")...)
 	if got := reloaded(); got != "web\ntok\ntok\n" {
 		t.Fatalf("reloads after tok was revoked: %q\n%s", got, out)
@@ -249,6 +258,19 @@ reload = [%q, "tok"]
 	var replaced int
 	if err := db.QueryRow(`SELECT count(*) FROM acme_orders WHERE replaces = ?`, strings.TrimLeft(tokSerial, "0")).Scan(&replaced); err != nil || replaced != 1 {
 		t.Fatalf("orders replacing %s: %d, %v", tokSerial, replaced, err)
+	}
+
+	// The replaced certificate put back: the server refuses a second order
+	// replacing it, and the agent orders without replaces.
+	tokNew, _ := os.ReadFile(tok)
+	prev, _ := os.ReadFile(tok + ".prev")
+	os.WriteFile(tok, prev, 0o644)
+	out = signetCLI(t, append(agentArgs, "--once")...)
+	if !strings.Contains(out, "ordering without replaces") || reloaded() != "web\ntok\ntok\ntok\n" {
+		t.Fatalf("a certificate replaced already was not renewed without replaces:\n%s", out)
+	}
+	if now, _ := os.ReadFile(tok); bytes.Equal(now, tokNew) || bytes.Equal(now, prev) {
+		t.Fatalf("tok was not renewed")
 	}
 
 	// The server down: web's installed certificate (one the test made,
@@ -300,6 +322,17 @@ reload = [%q, "tok"]
 	if now, _ := os.ReadFile(filepath.Join(work, "web", "key.pem")); !bytes.Equal(now, keyPEM) {
 		t.Fatalf("a failed renewal replaced the working key")
 	}
+	// SIGHUP re-reads the configuration: the new reload argument is used.
+	if err := os.WriteFile(conf, []byte(strings.Replace(body, hookArg(hook, "web"), hookArg(hook, "web-reloaded"), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	for i := 0; !strings.Contains(dout.String(), "reloaded "+conf); i++ {
+		if i == 600 {
+			t.Fatalf("SIGHUP did not reload the configuration:\n%s%s", dout.String(), derr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	fwd.up(t)
 	waitFor("renew web once the server is back", func(s agentState) bool {
 		w := s.Certificates["web"]
@@ -320,7 +353,9 @@ reload = [%q, "tok"]
 	if got := tool(t, nil, "openssl", "x509", "-in", web, "-noout", "-pubkey"); got != key {
 		t.Fatalf("the installed key is not the new certificate's")
 	}
-	if got := reloaded(); got != "web\ntok\ntok\nweb\n" {
+	if got := reloaded(); got != "web\ntok\ntok\ntok\nweb-reloaded\n" {
 		t.Fatalf("reloads after the outage: %q", got)
 	}
 }
+
+func hookArg(hook, arg string) string { return fmt.Sprintf("reload = [%q, %q]", hook, arg) }

@@ -218,8 +218,8 @@ func (a *Agent) renew(ctx context.Context, m client.Certificate, replaces *x509.
 	}
 	order := client.Order{DNSNames: m.DNS, IPs: ips, Key: key, Solver: solver, Profile: m.Profile, Replaces: replaces}
 	ders, err := a.Client.Obtain(ctx, order)
-	if err != nil && replaces != nil && errs.KindOf(err) == errs.Rejected {
-		// An earlier attempt's order may name the certificate already.
+	if replaces != nil && client.IsProblem(err, "alreadyReplaced") {
+		// An earlier attempt's order names the certificate already.
 		fmt.Fprintf(a.Out, "%s: the server refused the order replacing serial %x (%v); ordering without replaces\n", m.Name, replaces.SerialNumber, err)
 		order.Replaces = nil
 		ders, err = a.Client.Obtain(ctx, order)

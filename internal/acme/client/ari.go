@@ -141,14 +141,25 @@ func (c *Client) post(ctx context.Context, url string, payload any) (*http.Respo
 		if res.StatusCode < 300 {
 			return res, data, nil
 		}
-		var p acme.Error
-		json.Unmarshal(data, &p)
+		p := problem(res.StatusCode, data)
 		if p.ProblemType == "urn:ietf:params:acme:error:badNonce" && attempt == 0 {
 			continue
 		}
-		p.StatusCode = res.StatusCode
-		return nil, nil, &p
+		return nil, nil, p
 	}
+}
+
+// problem reads an RFC 7807 problem document as x/crypto/acme's Error.
+func problem(status int, body []byte) *acme.Error {
+	var p struct {
+		Type   string `json:"type"`
+		Detail string `json:"detail"`
+	}
+	json.Unmarshal(body, &p)
+	if p.Detail == "" {
+		p.Detail = http.StatusText(status)
+	}
+	return &acme.Error{StatusCode: status, ProblemType: p.Type, Detail: p.Detail}
 }
 
 // newOrder creates an order (RFC 8555 §7.4) with the profile and replaces
@@ -223,10 +234,7 @@ func (c *Client) RenewalInfo(ctx context.Context, cert *x509.Certificate) (Renew
 		return RenewalInfo{}, errs.Wrap(errs.Unavailable, err, "reading renewal information")
 	}
 	if res.StatusCode != http.StatusOK {
-		var p acme.Error
-		json.Unmarshal(data, &p)
-		p.StatusCode = res.StatusCode
-		return RenewalInfo{}, Err(&p, "reading renewal information")
+		return RenewalInfo{}, Err(problem(res.StatusCode, data), "reading renewal information")
 	}
 	var v struct {
 		SuggestedWindow struct {

@@ -192,11 +192,27 @@ func Err(err error, what string) error {
 	}
 	var ae *acme.Error
 	if errors.As(err, &ae) {
-		return errs.New(errs.Rejected, "%s: the ACME server says %s (%s)", what, ae.Detail, ae.ProblemType)
+		return serverError{errs.New(errs.Rejected, "%s: the ACME server says %s (%s)", what, ae.Detail, ae.ProblemType), ae}
 	}
 	var ee *errs.Error
 	if errors.As(err, &ee) {
 		return err
 	}
 	return errs.Wrap(errs.Unavailable, err, "%s", what)
+}
+
+// serverError is a problem the server reported, said for people, with the
+// problem itself still in the chain (IsProblem).
+type serverError struct {
+	error
+	problem *acme.Error
+}
+
+func (e serverError) Unwrap() []error { return []error{e.error, e.problem} }
+
+// IsProblem reports whether err is the server's ACME problem of the given
+// type, such as "alreadyReplaced" (urn:ietf:params:acme:error:NAME).
+func IsProblem(err error, name string) bool {
+	var ae *acme.Error
+	return errors.As(err, &ae) && ae.ProblemType == "urn:ietf:params:acme:error:"+name
 }
