@@ -230,6 +230,9 @@ reload = [%q, "tok"]
 	if strings.Count(out, "not due") != 2 || reloaded() != "web\ntok\n" {
 		t.Fatalf("a run with nothing due renewed:\n%s\nreloads %q", out, reloaded())
 	}
+	if out := signetCLI(t, "agent", "status", "--config", conf, "--state", state); strings.Count(out, "(server's renewal information)") != 2 || !strings.Contains(out, "tok\ttok.signet.test\tserial ") {
+		t.Fatalf("agent status after the server was asked:\n%s", out)
+	}
 
 	// Revoked: the server's renewal information makes tok due; the order
 	// replaces it. The account key comes from --config and its [tokens].

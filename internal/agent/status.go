@@ -52,15 +52,14 @@ func (e Entry) String() string {
 		}
 		return v.UTC().Format(time.RFC3339)
 	}
-	serial := e.Serial
-	if serial == "" {
-		serial = "none installed"
-	}
-	how := "two thirds of the lifetime"
+	serial, next := e.Serial, t(e.RenewAt)+" (two thirds of the lifetime)"
 	if e.ARI {
-		how = "server's renewal information"
+		next = t(e.RenewAt) + " (server's renewal information)"
 	}
-	s := fmt.Sprintf("%s\t%s\tserial %s\texpires %s\tnext renewal %s (%s)", e.Name, strings.Join(e.Names, ","), serial, t(e.NotAfter), t(e.RenewAt), how)
+	if serial == "" {
+		serial, next = "none installed", "at the next run"
+	}
+	s := fmt.Sprintf("%s\t%s\tserial %s\texpires %s\tnext renewal %s", e.Name, strings.Join(e.Names, ","), serial, t(e.NotAfter), next)
 	if e.Failures > 0 {
 		s += fmt.Sprintf("\t%d failures, retry %s: %s", e.Failures, t(e.RetryAt), e.LastError)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/pelletier/go-toml/v2"
@@ -175,8 +176,8 @@ func ParseMode(s string, def os.FileMode) (os.FileMode, error) {
 	if s == "" {
 		return def, nil
 	}
-	var m uint32
-	if _, err := fmt.Sscanf(s, "%o", &m); err != nil || m > 0o777 || fmt.Sprintf("%o", m) != strings.TrimLeft(s, "0") && s != "0" {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
 		return 0, errs.New(errs.Malformed, "mode %q is not an octal file mode such as 0640", s)
 	}
 	return os.FileMode(m), nil
