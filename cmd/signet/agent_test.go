@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -128,6 +129,21 @@ func TestAgent(t *testing.T) {
 	for _, d := range []string{"web", "tok"} {
 		os.Mkdir(filepath.Join(work, d), 0o755)
 	}
+	// Installed files get an owner and group: nobody's when the test can
+	// give them away, else the test's own.
+	owner, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getuid() == 0 {
+		if owner, err = user.Lookup("nobody"); err != nil {
+			t.Skip("no user nobody")
+		}
+	}
+	group, err := user.LookupGroupId(owner.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
 	conf := filepath.Join(work, "agent.toml")
 	body := fmt.Sprintf(`server = %q
 ca_bundle = %q
@@ -150,6 +166,8 @@ cert_file = "web/cert.pem"
 chain_file = "web/chain.pem"
 key_file = "web/key.pem"
 mode = "0640"
+owner = %q
+group = %q
 reload = [%q, "web"]
 
 [[certificate]]
@@ -159,7 +177,7 @@ key = "pkcs11:token=certs;object=agent-tok"
 http_01 = "standalone:%d"
 fullchain_file = "tok/fullchain.pem"
 reload = [%q, "tok"]
-`, server, filepath.Join(dir, "root.pem"), module, module, httpPort, hook, httpPort, hook)
+`, server, filepath.Join(dir, "root.pem"), module, module, httpPort, owner.Username, group.Name, hook, httpPort, hook)
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -200,8 +218,12 @@ reload = [%q, "tok"]
 	web, tok := filepath.Join(work, "web", "cert.pem"), filepath.Join(work, "tok", "fullchain.pem")
 	opensslVerify(t, dir, web, filepath.Join(work, "web", "chain.pem"))
 	for name, mode := range map[string]os.FileMode{"web/cert.pem": 0o640, "web/chain.pem": 0o640, "web/key.pem": 0o600} {
-		if st, err := os.Stat(filepath.Join(work, name)); err != nil || st.Mode().Perm() != mode {
+		st, err := os.Stat(filepath.Join(work, name))
+		if err != nil || st.Mode().Perm() != mode {
 			t.Fatalf("%s: %v, want mode %v", name, err, mode)
+		}
+		if sys := st.Sys().(*syscall.Stat_t); strconv.Itoa(int(sys.Uid)) != owner.Uid || strconv.Itoa(int(sys.Gid)) != group.Gid {
+			t.Fatalf("%s: owner %d:%d, want %s:%s", name, sys.Uid, sys.Gid, owner.Uid, group.Gid)
 		}
 	}
 	key := tool(t, nil, "openssl", "pkey", "-in", filepath.Join(work, "web", "key.pem"), "-pubout")
@@ -358,6 +380,30 @@ reload = [%q, "tok"]
 	}
 	if got := reloaded(); got != "web\ntok\ntok\ntok\nweb-reloaded\n" {
 		t.Fatalf("reloads after the outage: %q", got)
+	}
+
+	// A failed reload puts the previous set back.
+	keyPEM, _ = os.ReadFile(filepath.Join(work, "web", "key.pem"))
+	b, _ = pem.Decode(keyPEM)
+	if priv, err = x509.ParsePKCS8PrivateKey(b.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	signer = priv.(crypto.Signer)
+	if der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, signer.Public(), signer); err != nil {
+		t.Fatal(err)
+	}
+	working = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	os.WriteFile(web, working, 0o640)
+	os.WriteFile(conf, []byte(strings.Replace(body, hookArg(hook, "web"), `reload = ["/bin/false"]`, 1)), 0o600)
+	fails("the previous certificate is back in place", append(agentArgs, "--once")...)
+	if now, _ := os.ReadFile(web); !bytes.Equal(now, working) {
+		t.Fatalf("a failed reload left the new certificate in place")
+	}
+	if now, _ := os.ReadFile(filepath.Join(work, "web", "key.pem")); !bytes.Equal(now, keyPEM) {
+		t.Fatalf("a failed reload left the new key in place")
+	}
+	if s := readAgentState(t, state).Certificates["web"]; s.Failures != 1 {
+		t.Fatalf("a failed reload is not counted as a failed renewal: %+v", s)
 	}
 }
 

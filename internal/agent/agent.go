@@ -43,9 +43,18 @@ type Agent struct {
 	Out      io.Writer      // one line per decision
 	DryRun   bool           // decide and say, change nothing
 	Now      func() time.Time
+	// Others are renewed in each cycle beside the ACME certificates.
+	Others []Renewer
+}
 
-	// SSH host certificates (issue 19) are to be renewed here too: their
-	// entries get a due time and a renewal in Cycle beside the ACME ones.
+// Renewer is something else the agent keeps renewed, such as an SSH host
+// certificate renewed by the host itself (issue 19, built apart): each
+// cycle calls Renew, which renews if due (not with dryRun; regardless of
+// backoff with force), says what it did on out and returns when it wants
+// to be called again.
+type Renewer interface {
+	Name() string
+	Renew(ctx context.Context, now time.Time, force, dryRun bool, out io.Writer) (next time.Time, err error)
 }
 
 func (a *Agent) now() time.Time {
@@ -74,6 +83,15 @@ func (a *Agent) Cycle(ctx context.Context, force bool) (time.Time, error) {
 			if !t.IsZero() && t.Before(next) {
 				next = t
 			}
+		}
+	}
+	for _, r := range a.Others {
+		t, err := r.Renew(ctx, a.now(), force, a.DryRun, a.Out)
+		if err != nil {
+			failed = append(failed, fmt.Errorf("%s: %w", r.Name(), err))
+		}
+		if !t.IsZero() && t.Before(next) {
+			next = t
 		}
 	}
 	if !a.DryRun {
