@@ -33,6 +33,10 @@ import (
 // maxBackoff caps the wait between failed renewals.
 const maxBackoff = 6 * time.Hour
 
+// ariRetry is how long the agent waits to ask a server again for renewal
+// information it could not give, and the longest it sleeps.
+const ariRetry = time.Hour
+
 // Agent renews the certificates of one configuration.
 type Agent struct {
 	Config   *client.Config
@@ -72,17 +76,23 @@ func (a *Agent) Cycle(ctx context.Context, force bool) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, err
 	}
-	next := a.now().Add(time.Hour)
+	next := a.now().Add(ariRetry)
 	var failed []error
 	for _, m := range a.Config.Certificates {
 		cs := st.get(m.Name)
 		if err := a.one(ctx, m, cs, force); err != nil {
 			failed = append(failed, fmt.Errorf("%s: %w", m.Name, err))
 		}
-		for _, t := range []time.Time{cs.RenewAt, cs.CheckAt, cs.RetryAt} {
-			if !t.IsZero() && t.Before(next) {
+		// The next wake: the next renewal or question to the server, or
+		// the retry of a failing renewal (which its backoff spaces).
+		end := a.now()
+		for _, t := range []time.Time{cs.RenewAt, cs.CheckAt} {
+			if t.After(end) && t.Before(next) {
 				next = t
 			}
+		}
+		if cs.Failures > 0 && cs.RetryAt.Before(next) {
+			next = cs.RetryAt
 		}
 	}
 	for _, r := range a.Others {
@@ -122,6 +132,7 @@ func (a *Agent) one(ctx context.Context, m client.Certificate, cs *CertState, fo
 		}
 	}
 	if now.Before(cs.RenewAt) {
+		cs.Failures, cs.RetryAt, cs.Error = 0, time.Time{}, ""
 		fmt.Fprintf(a.Out, "%s: not due; renewal at %s\n", m.Name, cs.RenewAt.UTC().Format(time.RFC3339))
 		return nil
 	}
@@ -169,6 +180,7 @@ func (a *Agent) schedule(ctx context.Context, cur *x509.Certificate, cs *CertSta
 		if !cs.ARI {
 			cs.RenewAt = twoThirds(cur)
 		}
+		cs.CheckAt = now.Add(ariRetry)
 		return
 	}
 	if !cs.ARI || cs.Window != [2]time.Time{info.Start, info.End} {
