@@ -408,3 +408,51 @@ reload = [%q, "tok"]
 }
 
 func hookArg(hook, arg string) string { return fmt.Sprintf("reload = [%q, %q]", hook, arg) }
+
+// TestAgentDefaultAccount: against a server that requires external account
+// binding, an agent configuration without account_key gets an encrypted
+// account key in its state directory (passphrase from a file: source
+// relative to the configuration), bound with the configuration's eab_kid
+// and eab_hmac; a later run uses the same account.
+func TestAgentDefaultAccount(t *testing.T) {
+	work := t.TempDir()
+	t.Setenv("HOME", filepath.Join(work, "user"))
+	t.Setenv("XDG_DATA_HOME", "")
+	dir, directory, httpPort := acmeServe(t, func(dir string) {
+		signetCLI(t, "authority", "set", "default", "--require-eab=true", "--home", dir)
+	})
+	t.Setenv("SIGNET_HOME", "")
+	var eab map[string]string
+	if err := json.Unmarshal([]byte(signetCLI(t, "acme", "eab", "create", "--authority", "default", "--json", "--home", dir)), &eab); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "eab.hmac"), []byte(eab["hmac_key"]+"\n"), 0o600)
+	os.WriteFile(filepath.Join(work, "pass"), []byte("a passphrase long enough\n"), 0o600)
+	conf := filepath.Join(work, "agent.toml")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`server = %q
+ca_bundle = %q
+passphrase = "file:pass"
+eab_kid = %q
+eab_hmac = "file:eab.hmac"
+
+[[certificate]]
+name = "www"
+dns = ["www.signet.test"]
+http_01 = "standalone:%d"
+fullchain_file = "www.pem"
+key_file = "www.key"
+`, directory, filepath.Join(dir, "root.pem"), eab["kid"], httpPort)), 0o600)
+	state := filepath.Join(work, "state")
+	signetCLI(t, "agent", "--config", conf, "--state", state, "--once")
+	u, _ := url.Parse(directory)
+	acct, err := os.ReadFile(filepath.Join(state, "accounts", strings.ReplaceAll(u.Host, ":", "_"), "account.key"))
+	if err != nil || !strings.Contains(string(acct), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("the default account key is not an encrypted file in the state directory: %v", err)
+	}
+	first := serialOf(t, filepath.Join(work, "www.pem"))
+	os.Remove(filepath.Join(work, "www.pem"))
+	signetCLI(t, "agent", "--config", conf, "--state", state, "--once")
+	if serialOf(t, filepath.Join(work, "www.pem")) == first {
+		t.Fatal("the second run did not obtain a new certificate")
+	}
+}

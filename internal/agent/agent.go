@@ -8,6 +8,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -193,9 +194,7 @@ func (a *Agent) schedule(ctx context.Context, cur *x509.Certificate, cs *CertSta
 		}
 		cs.ARI, cs.Window = true, [2]time.Time{info.Start, info.End}
 	}
-	if info.RetryAfter > 0 {
-		cs.CheckAt = now.Add(info.RetryAfter)
-	}
+	cs.CheckAt = now.Add(cmp.Or(info.RetryAfter, ariRetry))
 }
 
 // installed reads the certificate installed for m, nil if none.
@@ -243,7 +242,7 @@ func (a *Agent) renew(ctx context.Context, m client.Certificate, replaces *x509.
 	for _, s := range m.IP {
 		ips = append(ips, net.ParseIP(s))
 	}
-	if err := a.Client.Register(ctx, nil); err != nil {
+	if err := a.register(ctx); err != nil {
 		return nil, err
 	}
 	order := client.Order{DNSNames: m.DNS, IPs: ips, Key: key, Solver: solver, Profile: m.Profile, Replaces: replaces}
@@ -277,6 +276,20 @@ func (a *Agent) renew(ctx context.Context, m client.Certificate, replaces *x509.
 		}
 	}
 	return leaf, nil
+}
+
+// register finds or creates the account, with the configuration's
+// external account binding if it has one.
+func (a *Agent) register(ctx context.Context) error {
+	c := a.Config
+	if c.EABKID == "" {
+		return a.Client.Register(ctx, nil)
+	}
+	eab, err := client.EAB(c.EABKID, c.Source(c.EABHMAC))
+	if err != nil {
+		return err
+	}
+	return a.Client.Register(ctx, eab)
 }
 
 // check verifies a new chain before anything is installed: the leaf is for

@@ -105,6 +105,7 @@ func (c *Client) Account(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", Err(err, "finding the account of the account key")
 	}
+	c.acme.KID = acme.KeyID(a.URI)
 	return a.URI, nil
 }
 
