@@ -206,6 +206,16 @@ reload = [%q, "tok"]
 	prompt := filepath.Join(work, "prompt.toml")
 	os.WriteFile(prompt, []byte(strings.Replace(body, `pin = "env:SIGNET_TEST_PIN"`, `pin = "prompt"`, 1)), 0o600)
 	fails("cannot ask for secrets", "agent", "--config", prompt, "--state", state, "--once")
+	// Another agent renewing with the same state directory: refused.
+	lock, err := os.OpenFile(filepath.Join(state, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	fails("another signet agent is renewing", append(agentArgs, "--once")...)
+	lock.Close()
 	if reloaded() != "" {
 		t.Fatalf("a refused agent ran the reload command")
 	}

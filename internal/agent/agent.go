@@ -73,6 +73,13 @@ func (a *Agent) now() time.Time {
 // also those waiting after a failure. It returns when to run again and the
 // renewals that failed.
 func (a *Agent) Cycle(ctx context.Context, force bool) (time.Time, error) {
+	if !a.DryRun {
+		unlock, err := Lock(a.StateDir)
+		if err != nil {
+			return a.now().Add(time.Minute), err
+		}
+		defer unlock()
+	}
 	st, err := LoadState(a.StateDir)
 	if err != nil {
 		return time.Time{}, err

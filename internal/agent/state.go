@@ -63,6 +63,21 @@ func OpenStateDir(dir string) error {
 	return CheckPrivate(dir, "state directory")
 }
 
+// Lock takes the state directory for one cycle, so that two agents (a
+// daemon and a --once run by hand) never renew the same certificate at
+// once; unlock releases it.
+func Lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "locking the state directory")
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, errs.New(errs.Conflict, "another signet agent is renewing with the state directory %s; try again when it is done", dir)
+	}
+	return func() { f.Close() }, nil
+}
+
 // LoadState reads dir's state; a missing file is an empty state.
 func LoadState(dir string) (*State, error) {
 	s := &State{Certificates: map[string]*CertState{}}
