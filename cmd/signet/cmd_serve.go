@@ -124,7 +124,7 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim)
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim, reg.ACME())
 	if err != nil {
 		return err
 	}

@@ -212,15 +212,47 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "home")
 	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	httpPort := freePort(t)
-	addr, _, _, stderr := startServe(t, dir, "--metrics-listen", maddr, "--acme-resolver", startDNS(t),
+	addr, client, _, stderr := startServe(t, dir, "--metrics-listen", maddr, "--acme-resolver", startDNS(t),
 		"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)))
 	issued := map[string]string{"authority": "default", "outcome": "issued"}
-	before := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued)
+	before := scrape(t, maddr)
 	tool(t, []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}, lego, "--server", "https://"+addr+"/acme/default/directory",
 		"--accept-tos", "--email", "ops@example.org", "--domains", "metrics.signet.test",
 		"--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "--path", t.TempDir(), "run")
-	if d := value(scrape(t, maddr), "signet_issuance_duration_seconds", issued) - before; d != 1 {
-		t.Errorf("an ACME issuance moved the issued count by %v, want 1", d)
+	// A new-order without a JWS is malformed; a path no route serves is
+	// counted as other, never by its path.
+	for _, path := range []string{"/acme/default/new-order", "/acme/default/no-such-thing/12345"} {
+		resp, err := client.Post("https://"+addr+path, "application/jose+json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	after := scrape(t, maddr)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"signet_issuance_duration_seconds", issued, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/new-account", "problem": ""}, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/new-order", "problem": ""}, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/order/{id}/finalize", "problem": ""}, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/chall/{id}/{n}/{type}", "problem": ""}, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/new-order", "problem": "urn:ietf:params:acme:error:malformed"}, 1},
+		{"signet_acme_requests_total", map[string]string{"endpoint": "other", "problem": "urn:ietf:params:acme:error:malformed"}, 1},
+		{"signet_acme_validations_total", map[string]string{"challenge": "http-01", "outcome": "valid", "problem": ""}, 1},
+	} {
+		if d := value(after, c.name, c.labels) - value(before, c.name, c.labels); d != c.want {
+			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, d, c.want)
+		}
+	}
+	for _, m := range after["signet_acme_requests_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "endpoint" && strings.Contains(l.GetValue(), "no-such-thing") {
+				t.Errorf("a requested path became a label: %v", m)
+			}
+		}
 	}
 	logs := stderr.String()
 	for _, want := range []string{

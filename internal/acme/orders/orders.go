@@ -20,6 +20,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/limits"
+	"signet/internal/metrics"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -63,6 +64,8 @@ type Options struct {
 	// Limits are the rate limits on orders, validations and certificates;
 	// nil limits nothing but the identifiers per order.
 	Limits *limits.Limits
+	// Metrics counts validations; nil counts nothing.
+	Metrics *metrics.ACME
 }
 
 // Authority is an authority as its orders see it.

@@ -109,6 +109,9 @@ func storedProblem(typ, detail string) *acme.Problem {
 	return &acme.Problem{Type: acme.ErrorNS + typ, Detail: detail}
 }
 
+// problemType is the media type of problem documents (RFC 7807).
+const problemType = "application/problem+json"
+
 func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	p := toProblem(err)
 	if k := errs.KindOf(err); p.Status >= 500 && k != errs.Locked && k != errs.Disabled {
@@ -123,7 +126,8 @@ func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &l) {
 		rw.Header().Set("Location", l.location)
 	}
-	rw.Header().Set("Content-Type", "application/problem+json")
+	w.endpoints[r.Pattern].Problem(p.Type)
+	rw.Header()["Content-Type"] = []string{problemType}
 	rw.WriteHeader(p.Status)
 	b, _ := json.Marshal(p)
 	rw.Write(b)
