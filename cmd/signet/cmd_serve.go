@@ -173,7 +173,7 @@ func cmdServe(e *env, args []string) error {
 
 	// Revocation: CRLs and OCSP are signed before the plain listener
 	// serves, so that nothing is ever served without them.
-	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
+	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log, Metrics: reg.OCSP()}
 	if shared, ok := h.Store.(store.Shared); ok {
 		ro.Shared = shared // several nodes: one signs, all serve
 	}

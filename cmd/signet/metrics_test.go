@@ -25,6 +25,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/kms/kmstest"
 )
@@ -270,4 +271,137 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 	if strings.Contains(logs, strings.TrimSpace(string(token))) {
 		t.Error("serve's log holds the admin token")
 	}
+}
+
+// sum adds the counters or histogram counts of name over every series
+// whose labels include want.
+func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
+	var n float64
+	for _, m := range fams[name].GetMetric() {
+		match := 0
+		for _, l := range m.GetLabel() {
+			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
+				match++
+			}
+		}
+		if match != len(want) {
+			continue
+		}
+		switch {
+		case m.Histogram != nil:
+			n += float64(m.Histogram.GetSampleCount())
+		case m.Counter != nil:
+			n += m.Counter.GetValue()
+		case m.Gauge != nil:
+			n += m.Gauge.GetValue()
+		}
+	}
+	return n
+}
+
+// moved reports each metric whose change between before and after is not
+// the wanted one.
+func moved(t *testing.T, before, after map[string]*dto.MetricFamily, name string, labels map[string]string, want float64) {
+	t.Helper()
+	if d := sum(after, name, labels) - sum(before, name, labels); d != want {
+		t.Errorf("%s%v moved by %v, want %v", name, labels, d, want)
+	}
+}
+
+// serveAPI starts serve with a metrics listener and returns a caller of
+// its admin API, the plain-HTTP and metrics addresses.
+func serveAPI(t *testing.T, args ...string) (api func(method, path, ctype string, body []byte) (int, []byte), haddr, maddr string, stderr *lockedBuffer) {
+	dir := filepath.Join(t.TempDir(), "home")
+	maddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	haddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	addr, client, _, stderr := startServe(t, dir, append([]string{"--metrics-listen", maddr, "--http-listen", haddr}, args...)...)
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api = func(method, path, ctype string, body []byte) (int, []byte) {
+		req, _ := http.NewRequest(method, "https://"+addr+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	return api, haddr, maddr, stderr
+}
+
+// issueOver issues a certificate for name over the API and returns it
+// with its issuer.
+func issueOver(t *testing.T, api func(method, path, ctype string, body []byte) (int, []byte), name string) (leaf, issuer *x509.Certificate) {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: []string{name}}, key)
+	code, chain := api("POST", "/api/v1/authorities/default/certificates", "application/pkcs10", csr)
+	if code != http.StatusCreated {
+		t.Fatalf("issue %s: %d %s", name, code, chain)
+	}
+	var certs []*x509.Certificate
+	for p, rest := pem.Decode(chain); p != nil; p, rest = pem.Decode(rest) {
+		c, err := x509.ParseCertificate(p.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) < 2 {
+		t.Fatalf("issue %s: no chain in %s", name, chain)
+	}
+	return certs[0], certs[1]
+}
+
+// TestOCSPMetrics: OCSP responses are counted by status and by whether
+// the cache answered: a first request is signed (miss), the same bytes
+// again are a hit, a revoked certificate's is revoked, garbage malformed.
+func TestOCSPMetrics(t *testing.T) {
+	api, haddr, maddr, _ := serveAPI(t)
+	good, issuer := issueOver(t, api, "good.example.org")
+	revoked, _ := issueOver(t, api, "revoked.example.org")
+	if code, b := api("POST", fmt.Sprintf("/api/v1/certificates/%x/revoke", revoked.SerialNumber), "application/json", []byte(`{"reason":"keyCompromise"}`)); code != 200 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	ask := func(body []byte) int {
+		resp, err := http.Post("http://"+haddr+"/ocsp/default", "application/ocsp-request", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		der, _ := io.ReadAll(resp.Body)
+		r, err := ocsp.ParseResponse(der, issuer)
+		if err != nil {
+			return -1
+		}
+		return r.Status
+	}
+	request := func(c *x509.Certificate) []byte {
+		b, err := ocsp.CreateRequest(c, issuer, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	before := scrape(t, maddr)
+	for i := range 2 {
+		if st := ask(request(good)); st != ocsp.Good {
+			t.Fatalf("OCSP request %d for a valid certificate: status %d", i, st)
+		}
+	}
+	if st := ask(request(revoked)); st != ocsp.Revoked {
+		t.Fatalf("OCSP for a revoked certificate: status %d", st)
+	}
+	ask([]byte("not an OCSP request"))
+	after := scrape(t, maddr)
+	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "good", "cache": "miss"}, 1)
+	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "good", "cache": "hit"}, 1)
+	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "revoked"}, 1)
+	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "malformed", "cache": "miss"}, 1)
+	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "unknown"}, 0)
 }
