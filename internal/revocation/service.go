@@ -17,8 +17,8 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
-	"signet/internal/profile"
 	"signet/internal/metrics"
+	"signet/internal/profile"
 	"signet/internal/store"
 )
 
