@@ -137,6 +137,8 @@ func TestMetrics(t *testing.T) {
 		value(before, "signet_issuance_duration_seconds", map[string]string{"authority": "unknown", "outcome": "not-found"}); d != 1 {
 		t.Errorf("refusal for an unknown authority moved by %v, want 1:\n%v", d, after["signet_issuance_duration_seconds"])
 	}
+	moved(t, before, after, "signet_signing_duration_seconds", map[string]string{"backend": "software", "token": "", "outcome": "ok"}, 3)
+	moved(t, before, after, "signet_signing_duration_seconds", map[string]string{"backend": "pkcs11"}, 0)
 	if d := value(after, "signet_certificates", certs) - value(before, "signet_certificates", certs); d != 3 {
 		t.Errorf("valid certificates gauge moved by %v, want 3", d)
 	}
@@ -310,8 +312,7 @@ func moved(t *testing.T, before, after map[string]*dto.MetricFamily, name string
 
 // serveAPI starts serve with a metrics listener and returns a caller of
 // its admin API, the plain-HTTP and metrics addresses.
-func serveAPI(t *testing.T, args ...string) (api func(method, path, ctype string, body []byte) (int, []byte), haddr, maddr string, stderr *lockedBuffer) {
-	dir := filepath.Join(t.TempDir(), "home")
+func serveAPI(t *testing.T, dir string, args ...string) (api func(method, path, ctype string, body []byte) (int, []byte), haddr, maddr string, stderr *lockedBuffer) {
 	maddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	haddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	addr, client, _, stderr := startServe(t, dir, append([]string{"--metrics-listen", maddr, "--http-listen", haddr}, args...)...)
@@ -362,7 +363,7 @@ func issueOver(t *testing.T, api func(method, path, ctype string, body []byte) (
 // the cache answered: a first request is signed (miss), the same bytes
 // again are a hit, a revoked certificate's is revoked, garbage malformed.
 func TestOCSPMetrics(t *testing.T) {
-	api, haddr, maddr, _ := serveAPI(t)
+	api, haddr, maddr, _ := serveAPI(t, filepath.Join(t.TempDir(), "home"))
 	good, issuer := issueOver(t, api, "good.example.org")
 	revoked, _ := issueOver(t, api, "revoked.example.org")
 	if code, b := api("POST", fmt.Sprintf("/api/v1/certificates/%x/revoke", revoked.SerialNumber), "application/json", []byte(`{"reason":"keyCompromise"}`)); code != 200 {
@@ -404,4 +405,30 @@ func TestOCSPMetrics(t *testing.T) {
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "revoked"}, 1)
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "malformed", "cache": "miss"}, 1)
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "unknown"}, 0)
+}
+
+// TestSigningMetricsPKCS11: a home whose keys are on a SoftHSM2 token
+// counts each signature under backend pkcs11 and the token's label.
+func TestSigningMetricsPKCS11(t *testing.T) {
+	module, pin := kmstest.SoftHSM(t, "ca")
+	t.Setenv("SIGNET_PIN", pin)
+	dir := filepath.Join(t.TempDir(), "home")
+	for _, args := range [][]string{
+		{"key", "generate", "--uri", "pkcs11:token=ca;object=root", "--module", module, "--type", "ecdsa-p256", "--pin", "env:SIGNET_PIN"},
+		{"key", "generate", "--uri", "pkcs11:token=ca;object=issuing", "--module", module, "--type", "ecdsa-p256", "--pin", "env:SIGNET_PIN"},
+		{"init", "--home", dir, "--key", "pkcs11:token=ca;object=root", "--authority-key", "pkcs11:token=ca;object=issuing", "--module", module, "--pin", "env:SIGNET_PIN"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(context.Background(), args, nil, &out, &errb); code != 0 {
+			t.Fatalf("signet %s: %d %s", strings.Join(args, " "), code, errb.String())
+		}
+	}
+	api, _, maddr, _ := serveAPI(t, dir)
+	labels := map[string]string{"backend": "pkcs11", "token": "ca", "outcome": "ok"}
+	before := scrape(t, maddr)
+	issueOver(t, api, "a.example.org")
+	issueOver(t, api, "b.example.org")
+	after := scrape(t, maddr)
+	moved(t, before, after, "signet_signing_duration_seconds", labels, 2)
+	moved(t, before, after, "signet_signing_duration_seconds", map[string]string{"backend": "software"}, 0)
 }

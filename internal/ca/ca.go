@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"math/big"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,9 +101,38 @@ type CA struct {
 	obs atomic.Pointer[Observer]
 }
 
-// Observer is told of each X.509 issuance attempt (package metrics).
+// Observer is told of each X.509 issuance attempt and each signature of
+// a CA key (package metrics).
 type Observer interface {
 	Issuance(authority, purpose, outcome string, d time.Duration)
+	// Signature: a CA key of backend (software, pkcs11) on token (its
+	// label; "" for software keys) signed in d, or failed to (err).
+	Signature(backend, token string, d time.Duration, err error)
+	// KeyError: a CA key could not be opened (not when it is locked).
+	KeyError(backend, token string)
+}
+
+// keyLabels are the backend and token of the key at uri, as the Observer
+// is told them.
+func keyLabels(uri string) (backend, token string) {
+	if !strings.HasPrefix(uri, "pkcs11:") {
+		return "software", ""
+	}
+	if u, err := kms.ParseURI(uri); err == nil {
+		token = u.Token
+	}
+	return "pkcs11", token
+}
+
+// signed returns what tells the observer, if any, of the signatures of
+// the key at uri.
+func (c *CA) signed(uri string) func(time.Duration, error) {
+	backend, token := keyLabels(uri)
+	return func(d time.Duration, err error) {
+		if o := c.obs.Load(); o != nil {
+			(*o).Signature(backend, token, d, err)
+		}
+	}
 }
 
 // Observe sets who is told of each issuance attempt.
@@ -167,6 +197,9 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	case err != nil:
 		// Missing, refused, on a token that is not there: this authority
 		// cannot sign until its key is back; the others still do.
+		if o := c.obs.Load(); o != nil {
+			(*o).KeyError(keyLabels(rec.KeyURI))
+		}
 		return nil, errs.Wrap(errs.Unavailable, err, "authority %q cannot sign now", name)
 	}
 	iss, err := newIssuer(cert, signer)
@@ -174,6 +207,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "authority %q: key %s", name, kms.Redact(rec.KeyURI))
 	}
 	iss.failed = func(err error) { c.failed(rec, err) }
+	iss.signed = c.signed(rec.KeyURI)
 	a := &authority{rec: rec, cert: cert, iss: iss}
 	if a.policy, err = policy.Parse(rec.Policy); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)
