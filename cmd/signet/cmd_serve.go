@@ -115,6 +115,9 @@ func cmdServe(e *env, args []string) error {
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
 	reg := metrics.New()
 	h.CA.Observe(reg)
+	if o, ok := h.Store.(store.Observed); ok {
+		o.ObserveCommits(reg)
+	}
 	var lead func(context.Context) (bool, error)
 	if shared, ok := h.Store.(store.Shared); ok {
 		lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }

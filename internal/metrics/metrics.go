@@ -29,18 +29,20 @@ type Registry struct {
 	acme     *ACME
 	ocsp     *OCSP
 	signing  *signing
+	commits  *commits
 }
 
 // New returns a registry with the Go runtime and process collectors.
 func New() *Registry {
-	r := &Registry{reg: prometheus.NewRegistry(), acme: newACME(), ocsp: newOCSP(), signing: newSigning()}
+	r := &Registry{reg: prometheus.NewRegistry(), acme: newACME(), ocsp: newOCSP(), signing: newSigning(), commits: newCommits()}
 	r.issuance = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "signet_issuance_duration_seconds",
 		Help: "X.509 leaf issuance attempts on this node by authority, purpose and outcome (issued, or the error kind: rejected, locked, ...), with their latency. " +
 			"Whether a request came over the API, ACME or the CLI is not visible here: every path goes through the same gate.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 	}, []string{"authority", "purpose", "outcome"})
-	r.reg.MustRegister(r.issuance, r.acme.requests, r.acme.validations, r.ocsp.responses, r.signing.duration, r.signing.errors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.reg.MustRegister(r.issuance, r.acme.requests, r.acme.validations, r.ocsp.responses, r.signing.duration, r.signing.errors,
+		r.commits.duration, r.commits.batch, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
 

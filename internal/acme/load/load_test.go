@@ -22,6 +22,7 @@ import (
 	"signet/internal/home"
 	"signet/internal/metrics"
 	"signet/internal/server"
+	"signet/internal/store"
 	"signet/internal/store/postgres/pgtest"
 )
 
@@ -64,6 +65,7 @@ func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *v
 			}
 			tb.Cleanup(func() { h.Close() })
 		}
+		h.Store.(store.Observed).ObserveCommits(reg)
 		o, vo := wfe.Options{CA: h.CA, Store: h.Store, Log: log, Metrics: reg.ACME()}, va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1}
 		for _, f := range tweak {
 			f(&o, &vo)
