@@ -148,6 +148,19 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("certificates expiring within %s days moved by %v, want %v", days, d, want)
 		}
 	}
+	// Three issuances, three audit events; the CRLs serve signed at start
+	// are the ones published.
+	moved(t, before, after, "signet_audit_head_seq", nil, 3)
+	for _, shard := range []string{"0", "whole"} {
+		l := map[string]string{"authority": "default", "shard": shard}
+		if value(after, "signet_crl_bytes", l) == 0 {
+			t.Errorf("no size of CRL %s of authority default:\n%v", shard, after["signet_crl_bytes"])
+		}
+		this, next := value(after, "signet_crl_this_update_timestamp_seconds", l), value(after, "signet_crl_next_update_timestamp_seconds", l)
+		if this == 0 || next <= this {
+			t.Errorf("CRL %s of authority default: thisUpdate %v, nextUpdate %v", shard, this, next)
+		}
+	}
 	if v := value(after, "signet_authority_state", map[string]string{"authority": "default", "state": "unlocked"}); v != 1 {
 		t.Errorf("authority default should be unlocked (1), got %v", v)
 	}
@@ -245,6 +258,8 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 		{"signet_acme_requests_total", map[string]string{"endpoint": "POST /acme/{auth}/new-order", "problem": "urn:ietf:params:acme:error:malformed"}, 1},
 		{"signet_acme_requests_total", map[string]string{"endpoint": "other", "problem": "urn:ietf:params:acme:error:malformed"}, 1},
 		{"signet_acme_validations_total", map[string]string{"challenge": "http-01", "outcome": "valid", "problem": ""}, 1},
+		{"signet_acme_orders", map[string]string{"authority": "default", "state": "valid"}, 1},
+		{"signet_acme_orders", map[string]string{"authority": "default", "state": "pending"}, 0},
 	} {
 		if d := value(after, c.name, c.labels) - value(before, c.name, c.labels); d != c.want {
 			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, d, c.want)
