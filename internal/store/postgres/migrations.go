@@ -239,6 +239,11 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
+	// 11: certificates by authority, status and expiry, as store/sqlite's
+	// step 12.
+	`
+CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction
