@@ -13,7 +13,8 @@ import (
 
 var _ store.Counted = (*Store)(nil)
 
-// CertificateCounts implements store.Counted.
+// CertificateCounts implements store.Counted: an index-only scan of
+// certificates_authority_status.
 func (s *Store) CertificateCounts(ctx context.Context) ([]store.CertificateCount, error) {
 	var out []store.CertificateCount
 	err := s.each(ctx, false, `SELECT authority, status, COUNT(*) FROM certificates GROUP BY authority, status`, nil, func(rows *sql.Rows) error {
@@ -28,23 +29,20 @@ func (s *Store) CertificateCounts(ctx context.Context) ([]store.CertificateCount
 }
 
 // Census implements store.Counted. Each count is one aggregate query over
-// an index range (expiring certificates), a table of live orders, or a
-// table with one row per CRL shard.
+// index ranges (expiring certificates), the table of live orders (deleted
+// some time after they expire), or a table with one row per CRL shard.
 func (s *Store) Census(ctx context.Context, now time.Time, within []time.Duration) (store.Census, error) {
 	var c store.Census
 	if len(within) > 0 {
-		// One range scan, one SUM per window: the widest bounds the range.
-		sums := make([]string, len(within))
-		args := make([]any, 0, len(within)+2)
-		widest := within[0]
+		// One index range (certificates_authority_status) per authority
+		// and window.
+		counts := make([]string, len(within))
+		args := make([]any, 0, 2*len(within))
 		for i, w := range within {
-			sums[i] = "COUNT(CASE WHEN not_after <= ? THEN 1 END)"
-			args = append(args, now.Add(w).UnixNano())
-			widest = max(widest, w)
+			counts[i] = "(SELECT COUNT(*) FROM certificates WHERE authority = authorities.name AND status = 'valid' AND not_after > ? AND not_after <= ?)"
+			args = append(args, now.UnixNano(), now.Add(w).UnixNano())
 		}
-		args = append(args, now.UnixNano(), now.Add(widest).UnixNano())
-		err := s.each(ctx, false, `SELECT authority, `+strings.Join(sums, ", ")+` FROM certificates
-			WHERE not_after > ? AND not_after <= ? AND status = 'valid' GROUP BY authority`, args, func(rows *sql.Rows) error {
+		err := s.each(ctx, false, `SELECT name, `+strings.Join(counts, ", ")+` FROM authorities`, args, func(rows *sql.Rows) error {
 			var authority string
 			n := make([]int64, len(within))
 			dest := []any{&authority}
