@@ -232,9 +232,13 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 		"--acme-http-port", strconv.Itoa(httpPort), "--acme-tls-port", strconv.Itoa(freePort(t)))
 	issued := map[string]string{"authority": "default", "outcome": "issued"}
 	before := scrape(t, maddr)
-	tool(t, []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}, lego, "--server", "https://"+addr+"/acme/default/directory",
-		"--accept-tos", "--email", "ops@example.org", "--domains", "metrics.signet.test",
-		"--http", "--http.port", "127.0.0.1:"+strconv.Itoa(httpPort), "--path", t.TempDir(), "run")
+	legoDir := t.TempDir()
+	legoRun := func(args ...string) {
+		tool(t, []string{"LEGO_CA_CERTIFICATES=" + filepath.Join(dir, "root.pem")}, lego, append([]string{"--server", "https://" + addr + "/acme/default/directory",
+			"--accept-tos", "--email", "ops@example.org", "--domains", "metrics.signet.test",
+			"--http", "--http.port", "127.0.0.1:" + strconv.Itoa(httpPort), "--path", legoDir}, args...)...)
+	}
+	legoRun("run")
 	// A new-order without a JWS is malformed; a path no route serves is
 	// counted as other, never by its path.
 	for _, path := range []string{"/acme/default/new-order", "/acme/default/no-such-thing/12345"} {
@@ -272,13 +276,34 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 			}
 		}
 	}
+	legoRun("revoke", "--reason", "4")
+	// One line per order, validation, finalize, issuance and revocation,
+	// each with the account, the authority, the identifiers and the
+	// outcome; the account's ID is the one in lego's account file.
 	logs := stderr.String()
-	for _, want := range []string{
-		`msg="acme validation" account=`, `identifier=dns:metrics.signet.test challenge=http-01 outcome=valid`,
-		`msg="acme finalize" account=`, `authority=default`, `identifiers=dns:metrics.signet.test outcome=issued`,
+	acct := regexp.MustCompile(`msg="acme order" account=(\S+) `).FindStringSubmatch(logs)
+	if acct == nil {
+		t.Fatalf("serve logged no ACME order:\n%s", logs)
+	}
+	if b, _ := os.ReadFile(filepath.Join(legoDir, "accounts", strings.Split(addr, ":")[0]+"_"+strings.Split(addr, ":")[1], "ops@example.org", "account.json")); !bytes.Contains(b, []byte("/"+acct[1]+`"`)) {
+		t.Errorf("the logged account %s is not lego's: %s", acct[1], b)
+	}
+	for msg, fields := range map[string][]string{
+		"acme order":      {"account=" + acct[1], "authority=default", "identifiers=dns:metrics.signet.test", "outcome=created", `problem=""`},
+		"acme validation": {"account=" + acct[1], "authority=default", "identifier=dns:metrics.signet.test", "challenge=http-01", "outcome=valid", `problem=""`},
+		"acme finalize":   {"account=" + acct[1], "authority=default", "identifiers=dns:metrics.signet.test", "outcome=issued", `problem=""`, "serial="},
+		"issued":          {"authority=default", "requester=acme:" + acct[1], "identifiers=dns:metrics.signet.test", "serial="},
+		"revoked":         {"authority=default", "reason=superseded", "actor=acme:" + acct[1], "serial="},
 	} {
-		if !strings.Contains(logs, want) {
-			t.Errorf("serve's log lacks %q:\n%s", want, logs)
+		lines := logLines(logs, msg)
+		if len(lines) != 1 {
+			t.Errorf("serve logged %d lines %q, want 1:\n%s", len(lines), msg, logs)
+			continue
+		}
+		for _, f := range fields {
+			if !strings.Contains(lines[0], " "+f) {
+				t.Errorf("serve's %q line lacks %s: %s", msg, f, lines[0])
+			}
 		}
 	}
 	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
@@ -378,7 +403,8 @@ func issueOver(t *testing.T, api func(method, path, ctype string, body []byte) (
 // the cache answered: a first request is signed (miss), the same bytes
 // again are a hit, a revoked certificate's is revoked, garbage malformed.
 func TestOCSPMetrics(t *testing.T) {
-	api, haddr, maddr, _ := serveAPI(t, filepath.Join(t.TempDir(), "home"))
+	dir := filepath.Join(t.TempDir(), "home")
+	api, haddr, maddr, stderr := serveAPI(t, dir)
 	good, issuer := issueOver(t, api, "good.example.org")
 	revoked, _ := issueOver(t, api, "revoked.example.org")
 	if code, b := api("POST", fmt.Sprintf("/api/v1/certificates/%x/revoke", revoked.SerialNumber), "application/json", []byte(`{"reason":"keyCompromise"}`)); code != 200 {
@@ -420,6 +446,26 @@ func TestOCSPMetrics(t *testing.T) {
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "revoked"}, 1)
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "malformed", "cache": "miss"}, 1)
 	moved(t, before, after, "signet_ocsp_responses_total", map[string]string{"status": "unknown"}, 0)
+
+	// The API's issuances and revocation are logged, one line each, with
+	// the names; not the admin token.
+	logs := stderr.String()
+	issued := logLines(logs, "issued")
+	if len(issued) != 2 || !strings.Contains(issued[0], fmt.Sprintf(" serial=%x ", good.SerialNumber)) ||
+		!strings.Contains(issued[0], " authority=default requester=") || !strings.Contains(issued[0], " identifiers=dns:good.example.org ") {
+		t.Errorf("issued lines: %q", issued)
+	}
+	revokedLines := logLines(logs, "revoked")
+	if len(revokedLines) != 1 || !strings.Contains(revokedLines[0], fmt.Sprintf(" serial=%x authority=default reason=keyCompromise actor=", revoked.SerialNumber)) {
+		t.Errorf("revoked lines: %q", revokedLines)
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "admin-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs, strings.TrimSpace(string(token))) {
+		t.Error("serve's log holds the admin token")
+	}
 }
 
 // TestSigningMetricsPKCS11: a home whose keys are on a SoftHSM2 token
@@ -446,4 +492,15 @@ func TestSigningMetricsPKCS11(t *testing.T) {
 	after := scrape(t, maddr)
 	moved(t, before, after, "signet_signing_duration_seconds", labels, 2)
 	moved(t, before, after, "signet_signing_duration_seconds", map[string]string{"backend": "software"}, 0)
+}
+
+// logLines are the lines of a text log whose message is msg.
+func logLines(logs, msg string) []string {
+	var out []string
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, " level=INFO msg="+strconv.Quote(msg)+" ") || strings.Contains(l, " level=INFO msg="+msg+" ") {
+			out = append(out, l)
+		}
+	}
+	return out
 }

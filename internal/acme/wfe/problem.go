@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"signet/internal/acme"
 	"signet/internal/errs"
@@ -100,6 +101,10 @@ func toProblem(err error) *acme.Problem {
 	}
 	return p
 }
+
+// problemName is the type of the problem err is sent as, without the
+// ACME prefix (malformed, rateLimited, urn:signet:error:locked), for logs.
+func problemName(err error) string { return strings.TrimPrefix(toProblem(err).Type, acme.ErrorNS) }
 
 // storedProblem rebuilds a problem kept with a challenge or an order.
 func storedProblem(typ, detail string) *acme.Problem {
