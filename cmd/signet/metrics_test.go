@@ -178,7 +178,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%s queries no signet metric", file)
 		}
 		for _, n := range names {
-			if after[n] == nil && after[strings.TrimSuffix(strings.TrimSuffix(n, "_count"), "_bucket")] == nil {
+			// A histogram's series are its name with _count, _sum, _bucket.
+			if after[n] == nil && after[regexp.MustCompile(`_(count|sum|bucket)$`).ReplaceAllString(n, "")] == nil {
 				t.Errorf("%s queries %s, which a real scrape does not have", file, n)
 			}
 		}
@@ -503,4 +504,41 @@ func logLines(logs, msg string) []string {
 		}
 	}
 	return out
+}
+
+// TestDashboardQueriesParse: every query of the Grafana dashboard is
+// PromQL that Prometheus parses (promtool checks each as a recording rule).
+func TestDashboardQueriesParse(t *testing.T) {
+	promtool := kmstest.RequireTool(t, "promtool")
+	b, err := os.ReadFile("../../contrib/grafana/signet.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(b, &dash); err != nil {
+		t.Fatal(err)
+	}
+	type rule struct {
+		Record string `json:"record"`
+		Expr   string `json:"expr"`
+	}
+	var rules []rule
+	for _, p := range dash.Panels {
+		for _, q := range p.Targets {
+			rules = append(rules, rule{fmt.Sprintf("dashboard_query_%d", len(rules)+1), q.Expr})
+		}
+	}
+	// JSON is YAML: a rules file promtool reads.
+	file := filepath.Join(t.TempDir(), "dashboard.rules.yml")
+	out, _ := json.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboard", "rules": rules}}})
+	if err := os.WriteFile(file, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := exec.Command(promtool, "check", "rules", file).CombinedOutput(); err != nil {
+		t.Errorf("a dashboard query does not parse: %v\n%s", err, b)
+	}
 }
