@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"testing"
+	"time"
 
 	"signet/internal/home"
 	"signet/internal/metrics"
@@ -31,6 +32,27 @@ func TestStoreGaugesOnTheLeaderOnly(t *testing.T) {
 			if (got[name] != nil) != leads {
 				t.Errorf("leading %v: %s exported: %v", leads, name, got[name] != nil)
 			}
+		}
+	}
+}
+
+// TestHotPathsDoNotAllocate: counting a successful ACME request, an OCSP
+// response, a signature and a commit uses children resolved before, with
+// no allocation per event.
+func TestHotPathsDoNotAllocate(t *testing.T) {
+	reg := metrics.New()
+	endpoint := reg.ACME().Endpoint("POST /acme/{auth}/new-order")
+	ocsp := reg.OCSP()
+	reg.Signature("pkcs11", "ca", time.Millisecond, nil) // the key's first signature resolves its children
+	for name, f := range map[string]func(){
+		"ACME request": endpoint.Answered,
+		"validation":   func() { reg.ACME().Validation("http-01", true, "") },
+		"OCSP":         func() { ocsp.Response("good", true) },
+		"signature":    func() { reg.Signature("pkcs11", "ca", time.Millisecond, nil) },
+		"commit":       func() { reg.Commit(8, time.Millisecond, nil) },
+	} {
+		if n := testing.AllocsPerRun(100, f); n != 0 {
+			t.Errorf("counting a %s allocates %v times", name, n)
 		}
 	}
 }
