@@ -39,6 +39,7 @@ func cmdServe(e *env, args []string) error {
 	metricsListen := f.String("metrics-listen", "", "`ADDR` of the Prometheus /metrics listener, unauthenticated, or off (default from signet.toml, else $SIGNET_METRICS_LISTEN, else "+config.DefaultMetricsListen+")")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
+	verifyEvery := f.Duration("audit-verify-every", time.Hour, "verify the audit log in the background at start and then every `DURATION` (GET /api/v1/audit/verification shows the latest outcome); 0 turns it off")
 	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
 	var af acmeFlags
 	af.register(f)
@@ -132,8 +133,12 @@ func cmdServe(e *env, args []string) error {
 		return err
 	}
 	defer acmeSrv.Close()
+	var watch *audit.Watch
+	if *verifyEvery > 0 {
+		watch = &audit.Watch{Every: *verifyEvery}
+	}
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
+		Audit: watch, CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
@@ -229,6 +234,16 @@ func cmdServe(e *env, args []string) error {
 		}()
 	}
 	go func() { defer wg.Done(); rev.Run(ctx) }()
+	if watch != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watch.Run(ctx, h.Store, func(v audit.Verification) {
+				log.Error("the audit log does not verify", "state", v.State, "broken_seq", v.BrokenSeq, "reason", v.Reason,
+					"row_problems", v.RowProblemCount, "err", v.Error)
+			})
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		checkpoints.Run(ctx, time.Second, time.Minute, func(err error) { log.Warn("signing an audit checkpoint", "err", err) })

@@ -300,6 +300,8 @@ type Store interface {
 
 	// ACME is the ACME server's state (acme.go).
 	ACME
+	// Operators are the named operators (operator.go).
+	Operators
 
 	// Close waits for pending writes and releases the store.
 	Close() error

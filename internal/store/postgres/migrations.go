@@ -239,8 +239,18 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
-	// 11: certificates by authority, status and expiry, as store/sqlite's
-	// step 12.
+	// 11: named operators, as store/sqlite's step 12.
+	`
+CREATE TABLE operators (
+	name       text PRIMARY KEY,
+	role       text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash bytea NOT NULL UNIQUE,
+	created_at bigint NOT NULL,
+	removed_at bigint
+);
+`,
+	// 12: certificates by authority, status and expiry, as store/sqlite's
+	// step 13.
 	`
 CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
 `,

@@ -261,7 +261,20 @@ ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (ena
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
-	// 12: certificates by authority, status and expiry, for the counts of
+	// 12: named operators with a role, each with a personal API token
+	// kept as its SHA-256 (signet operator add). No operator exists
+	// before: the admin token and admin certificates keep working. A
+	// removed operator keeps its row (its events name it) with removed_at.
+	`
+CREATE TABLE operators (
+	name       TEXT PRIMARY KEY,
+	role       TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash BLOB NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	removed_at INTEGER
+);
+`,
+	// 13: certificates by authority, status and expiry, for the counts of
 	// signet status and the metrics (store.Counted): an index-only range
 	// per authority instead of reading every row.
 	`
