@@ -121,9 +121,10 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 
 // undoAfterInternal undoes, newest first, the step that adds
 // certificates.internal and every step after it: row hashes in events and
-// the rate limits' order counts, authorities' enabled, the events' subject index, operators.
+// the rate limits' order counts, authorities' enabled, the events' subject index, operators,
+// the certificates' authority and status index.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+	return append([]string{"DROP INDEX certificates_authority_status", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }
 
