@@ -1,6 +1,9 @@
 // Package metrics owns signet's Prometheus registry and the definitions of
-// its metrics. Other packages take a small interface (ca.Observer) or nil;
-// only serve builds a Registry and serves it on its own listener.
+// its metrics. The packages it imports take a small interface
+// (ca.Observer, store.CommitObserver); the ACME server and the OCSP
+// responder take its *ACME and *OCSP, which count nothing when nil. Only
+// serve builds a Registry and serves it on its own listener. Counters on
+// a hot path are resolved once (per route, status, key), not per event.
 //
 // Labels are bounded: authority names, purposes, outcomes and states, never
 // serials, account IDs or certificate names.
