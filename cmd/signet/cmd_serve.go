@@ -116,6 +116,7 @@ func cmdServe(e *env, args []string) error {
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
 	reg := metrics.New()
 	h.CA.Observe(reg)
+	h.SSH.Observe(reg)
 	if o, ok := h.Store.(store.Observed); ok {
 		o.ObserveCommits(reg)
 	}

@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"math/big"
 	"regexp"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,22 +111,10 @@ type Observer interface {
 	KeyError(backend, token string)
 }
 
-// keyLabels are the backend and token of the key at uri, as the Observer
-// is told them.
-func keyLabels(uri string) (backend, token string) {
-	if !strings.HasPrefix(uri, "pkcs11:") {
-		return "software", ""
-	}
-	if u, err := kms.ParseURI(uri); err == nil {
-		token = u.Token
-	}
-	return "pkcs11", token
-}
-
 // signed returns what tells the observer, if any, of the signatures of
 // the key at uri.
 func (c *CA) signed(uri string) func(time.Duration, error) {
-	backend, token := keyLabels(uri)
+	backend, token := kms.Backend(uri)
 	return func(d time.Duration, err error) {
 		if o := c.obs.Load(); o != nil {
 			(*o).Signature(backend, token, d, err)
@@ -198,7 +185,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		// Missing, refused, on a token that is not there: this authority
 		// cannot sign until its key is back; the others still do.
 		if o := c.obs.Load(); o != nil {
-			(*o).KeyError(keyLabels(rec.KeyURI))
+			(*o).KeyError(kms.Backend(rec.KeyURI))
 		}
 		return nil, errs.Wrap(errs.Unavailable, err, "authority %q cannot sign now", name)
 	}

@@ -12,6 +12,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -59,7 +60,18 @@ type CA struct {
 
 	auths   lazymap.Map[*authority] // loaded authorities, read without a lock
 	serials serials
+	obs     atomic.Pointer[Observer]
 }
+
+// Observer is told of each signature of an SSH CA key (package metrics):
+// its backend (software, pkcs11), token label ("" for software keys),
+// latency, and err when it failed.
+type Observer interface {
+	Signature(backend, token string, d time.Duration, err error)
+}
+
+// Observe sets who is told of each signature.
+func (c *CA) Observe(o Observer) { c.obs.Store(&o) }
 
 // New returns a CA over the given store and keys.
 func New(o Options) *CA {
@@ -82,6 +94,7 @@ type authority struct {
 	// verify is set for keys outside this process (tokens): their
 	// signatures are checked before a certificate is recorded.
 	verify bool
+	signed func(time.Duration, error) // tells the observer, if any
 }
 
 func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
@@ -140,6 +153,12 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
 	a.verify = !kms.InProcess(cs)
+	backend, token := kms.Backend(a.key.KeyURI)
+	a.signed = func(d time.Duration, err error) {
+		if o := c.obs.Load(); o != nil {
+			(*o).Signature(backend, token, d, err)
+		}
+	}
 	return a, nil
 }
 
