@@ -30,7 +30,7 @@ func newSigning() *signing {
 	return &signing{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "signet_signing_duration_seconds",
-			Help: "Signatures by CA keys on this node (certificates, CRLs, OCSP responder certificates), by key backend (software, pkcs11), token label (empty for software keys) and outcome (ok, error), with their latency.",
+			Help: "Signatures by CA keys on this node (X.509 and SSH certificates, CRLs, OCSP responder certificates), by key backend (software, pkcs11), token label (empty for software keys) and outcome (ok, error), with their latency.",
 			// Software keys sign in tens of microseconds, tokens in milliseconds to seconds.
 			Buckets: prometheus.ExponentialBuckets(0.00005, 4, 10),
 		}, []string{"backend", "token", "outcome"}),
