@@ -271,6 +271,11 @@ CREATE TABLE console_sessions (
 	seen_at    bigint NOT NULL
 );
 `,
+	// 14: certificates by authority, status and expiry, as store/sqlite's
+	// step 15.
+	`
+CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -302,6 +302,12 @@ CREATE TABLE console_sessions (
 	seen_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 15: certificates by authority, status and expiry, for the counts of
+	// signet status and the metrics (store.Counted): an index-only range
+	// per authority instead of reading every row.
+	`
+CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SetKeyURI", testSetKeyURI},
 		{"Published", testPublished},
 		{"ConsoleSessions", testConsoleSessions},
+		{"Counts", testCounts},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
