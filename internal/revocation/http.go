@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/ca"
+	"signet/internal/errs"
 )
 
 // MaxOCSPRequest bounds an OCSP request (one CertID and a nonce need about
@@ -198,7 +199,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	hit, ok := s.raw[string(der)]
 	s.rawMu.RUnlock()
 	if ok {
-		if r := hit.a.ocsp.cached(hit.k, s.now()); r != nil {
+		if r := s.cached(cacheKey{hit.a, hit.k}, s.now()); r != nil {
 			return r, nil
 		}
 	}
@@ -219,7 +220,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	}
 	rk := respKey{hash: req.HashAlgorithm, serial: k}
 	resp, err := s.respond(a, rk, req.SerialNumber)
-	if errors.Is(err, errNoResponder) {
+	if errors.Is(err, errNoResponder) || errs.KindOf(err) == errs.Unavailable {
 		return nil, ocsp.TryLaterErrorResponse
 	}
 	if errors.Is(err, errNotIssued) {

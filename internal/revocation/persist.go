@@ -89,19 +89,16 @@ func crlDocs(authority string, signed []ca.SignedCRL) iter.Seq[store.RevocationD
 	}
 }
 
-// unpublished returns the OCSP responses of a signed since they were last
-// kept, and counts them as kept.
+// unpublished returns the known OCSP responses of a signed since they were
+// last kept (of those still cached), and counts them as kept.
 func (s *Service) unpublished(a *authority) []store.RevocationDoc {
 	var out []store.RevocationDoc
-	a.ocsp.mu.Lock()
-	defer a.ocsp.mu.Unlock()
-	for k, r := range a.ocsp.responses {
-		if !r.known || a.ocsp.published[k] == r {
+	for k, r := range s.cache.entries(a, func(_ respKey, r *response) bool { return r.known && !r.published.Load() }) {
+		if !r.published.CompareAndSwap(false, true) {
 			continue
 		}
 		out = append(out, store.RevocationDoc{Kind: "ocsp", Authority: a.rec.Name, Serial: hexOf(k.serial), Hash: hashNames[k.hash],
 			Revoked: r.revoked, DER: r.der, ThisUpdate: r.thisUpdate, NextUpdate: r.nextUpdate})
-		a.ocsp.published[k] = r
 	}
 	return out
 }
