@@ -94,7 +94,7 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 // CertID hashes) per refresh as it walks its authority's inventory: at
 // the default Poll of 2s, ten million certificates take under three hours,
 // well within half the default OCSPValidity at which a walk starts over.
-const presignBatch = 2000
+var presignBatch = 2000 // a variable for tests
 
 // walk is the leader's progress through an authority's certificates.
 // Refresh alone reads and writes it (under refreshMu).
