@@ -68,7 +68,7 @@ type Options struct {
 // responder (its certificate rides in each, about 1.5 kB in all).
 const DefaultOCSPCacheBytes = 64 << 20
 
-// Service mirrors certificate status and keeps CRLs and OCSP responses signed.
+// Service mirrors the revocations and keeps CRLs and OCSP responses signed.
 type Service struct {
 	o   Options
 	now func() time.Time
@@ -203,10 +203,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Refresh brings the mirror up to the store's head, re-signs the CRL shards
-// that gained revocations or are half-way to their nextUpdate and the
-// whole CRLs that are due (wholeDue), renews
-// responders and re-signs the OCSP responses that changed or age.
+// Refresh brings the mirror up to the store's head, drops the cached OCSP
+// responses of certificates that changed, re-signs the CRL shards that
+// gained revocations or are half-way to their nextUpdate and the whole
+// CRLs that are due (wholeDue), renews responders and re-signs the cached
+// OCSP responses that age.
 func (s *Service) Refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
