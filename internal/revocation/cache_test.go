@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/x509"
@@ -9,6 +10,7 @@ import (
 	"math/big"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ocsp"
 
@@ -96,4 +98,46 @@ func isStatus(t *testing.T, der []byte, c *x509.Certificate, f *fixture, want in
 		return false
 	}
 	return r.Status == want
+}
+
+// TestCRLSerialsReadsInPlace: ca.CRLSerials, which resuming the kept CRLs
+// uses instead of x509.ParseRevocationList, yields the serials the parser
+// finds and refuses a CRL whose signature is not the authority's.
+func TestCRLSerialsReadsInPlace(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for range 3 {
+		c := f.issue(t, 0)
+		if _, err := f.ca.Revoke(ctx, ca.Serial(c.SerialNumber), 1, "test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.advance(WholeCRLInterval + 2*time.Second)
+	if err := f.svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	der := f.svc.authority("web").crl.get(ca.WholeCRL).DER
+	l, err := x509.ParseRevocationList(der)
+	if err != nil || len(l.RevokedCertificateEntries) != 3 {
+		t.Fatalf("whole CRL: %v, %v", l, err)
+	}
+	var got []string
+	if err := ca.CRLSerials(der, f.issuer, func(s []byte) { got = append(got, string(s)) }); err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range l.RevokedCertificateEntries {
+		if i >= len(got) || got[i] != string(e.SerialNumber.Bytes()) {
+			t.Fatalf("serials %x, the parser's entry %d is %x", got, i, e.SerialNumber.Bytes())
+		}
+	}
+	tampered := bytes.Clone(der)
+	tampered[len(tampered)-5] ^= 1 // in the signature
+	if err := ca.CRLSerials(tampered, f.issuer, func([]byte) {}); err == nil {
+		t.Error("a CRL with a broken signature is accepted")
+	}
+	root := mustAuthority(t, f.store, "root")
+	rootCert, _ := x509.ParseCertificate(root.CertDER)
+	if err := ca.CRLSerials(der, rootCert, func([]byte) {}); err == nil {
+		t.Error("a CRL is accepted as the root's")
+	}
 }
