@@ -199,7 +199,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	hit, ok := s.raw[string(der)]
 	s.rawMu.RUnlock()
 	if ok {
-		if r := s.cached(cacheKey{hit.a, hit.k}, s.now()); r != nil {
+		if r := s.cached(cacheKey(hit), s.now()); r != nil {
 			return r, nil
 		}
 	}
