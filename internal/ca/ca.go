@@ -88,6 +88,7 @@ type CA struct {
 	changeMu sync.Mutex
 	changed  chan struct{} // closed and replaced at every revocation
 	issued   atomic.Pointer[[]func(store.CertStatus)]
+	revoked  atomic.Pointer[[]func(string)]
 
 	auths    lazymap.Map[*authority] // loaded authorities, read without a lock
 	states   states                  // each authority's state as last seen

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/asn1"
 	"iter"
 	"slices"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	casn1 "golang.org/x/crypto/cryptobyte/asn1"
 
 	"signet/internal/audit"
 	"signet/internal/errs"
@@ -450,4 +454,63 @@ func algorithmIdentifier(alg x509.SignatureAlgorithm) ([]byte, error) {
 		return []byte{0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70}, nil
 	}
 	return nil, errs.New(errs.Internal, "no CRL signature algorithm for %v", alg)
+}
+
+// CRLSerials checks that der is a CRL signed by issuer's key, as signet
+// signs them, and calls fn with the serial (big-endian, no leading zeros)
+// of each entry, in order. It reads the DER in place: for a CRL of a
+// million entries x509.ParseRevocationList allocates about half a GB,
+// which a server resuming its kept CRLs at start cannot afford.
+func CRLSerials(der []byte, issuer *x509.Certificate, fn func(serial []byte)) error {
+	bad := errs.New(errs.Malformed, "malformed CRL")
+	in := cryptobyte.String(der)
+	var crl, tbs, inner cryptobyte.String
+	var algID []byte
+	var sig asn1.BitString
+	if !in.ReadASN1(&crl, casn1.SEQUENCE) || !in.Empty() ||
+		!crl.ReadASN1Element(&tbs, casn1.SEQUENCE) ||
+		!crl.ReadASN1Element((*cryptobyte.String)(&algID), casn1.SEQUENCE) ||
+		!crl.ReadASN1BitString(&sig) || !crl.Empty() {
+		return bad
+	}
+	alg, err := signatureAlgorithm(issuer.PublicKey)
+	if err != nil {
+		return err
+	}
+	if want, err := algorithmIdentifier(alg); err != nil || !bytes.Equal(algID, want) {
+		return errs.New(errs.Malformed, "CRL signature algorithm is not the issuer's")
+	}
+	if err := checkSignature(alg, tbs, sig.RightAlign(), issuer.PublicKey); err != nil {
+		return errs.Wrap(errs.Malformed, err, "CRL signature")
+	}
+	var entries cryptobyte.String
+	var hasEntries bool
+	if !tbs.ReadASN1(&inner, casn1.SEQUENCE) ||
+		!inner.SkipOptionalASN1(casn1.INTEGER) || // version
+		!inner.SkipASN1(casn1.SEQUENCE) || // signature
+		!inner.SkipASN1(casn1.SEQUENCE) || // issuer
+		!skipTime(&inner) ||
+		(inner.PeekASN1Tag(casn1.UTCTime) || inner.PeekASN1Tag(casn1.GeneralizedTime)) && !skipTime(&inner) ||
+		!inner.ReadOptionalASN1(&entries, &hasEntries, casn1.SEQUENCE) {
+		return bad
+	}
+	for !entries.Empty() {
+		var entry, serial cryptobyte.String
+		if !entries.ReadASN1(&entry, casn1.SEQUENCE) || !entry.ReadASN1(&serial, casn1.INTEGER) {
+			return bad
+		}
+		for len(serial) > 1 && serial[0] == 0 {
+			serial = serial[1:]
+		}
+		fn(serial)
+	}
+	return nil
+}
+
+// skipTime skips a UTCTime or GeneralizedTime.
+func skipTime(s *cryptobyte.String) bool {
+	if s.PeekASN1Tag(casn1.UTCTime) {
+		return s.SkipASN1(casn1.UTCTime)
+	}
+	return s.SkipASN1(casn1.GeneralizedTime)
 }

@@ -89,10 +89,33 @@ func (c *CA) OnIssue(f func(store.CertStatus)) {
 	c.issued.Store(&fs)
 }
 
+// OnRevoke has f told of every serial this CA revokes, once the revocation
+// is durable and before Revoke returns: a responder in the same process
+// drops what it cached for it at once, before its refresh (Changed) comes.
+// f runs on the revoking goroutine and must be quick.
+func (c *CA) OnRevoke(f func(serial string)) {
+	c.changeMu.Lock()
+	defer c.changeMu.Unlock()
+	var fs []func(string)
+	if old := c.revoked.Load(); old != nil {
+		fs = append(fs, *old...)
+	}
+	fs = append(fs, f)
+	c.revoked.Store(&fs)
+}
+
 func (c *CA) signalIssue(st store.CertStatus) {
 	if fs := c.issued.Load(); fs != nil {
 		for _, f := range *fs {
 			f(st)
+		}
+	}
+}
+
+func (c *CA) signalRevoke(serial string) {
+	if fs := c.revoked.Load(); fs != nil {
+		for _, f := range *fs {
+			f(serial)
 		}
 	}
 }

@@ -50,6 +50,7 @@ func (c *CA) Revoke(ctx context.Context, serial string, reason int, actor string
 	if err := c.store.Revoke(ctx, serial, at, reason, ev); err != nil {
 		return store.Certificate{}, err
 	}
+	c.signalRevoke(serial)
 	c.signalChange()
 	return c.store.Certificate(ctx, serial)
 }

@@ -59,30 +59,44 @@ func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
 // throwawayKey makes an in-memory key whose certificates carry the same
 // signature algorithm as pub's, so that the linted TBS is the signed TBS.
 func throwawayKey(pub crypto.PublicKey) (crypto.Signer, x509.SignatureAlgorithm, error) {
+	alg, err := signatureAlgorithm(pub)
+	if err != nil {
+		return nil, 0, err
+	}
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		switch k.Curve {
-		case elliptic.P256():
-			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-			return key, x509.ECDSAWithSHA256, err
-		case elliptic.P384():
-			key, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
-			return key, x509.ECDSAWithSHA384, err
-		case elliptic.P521():
-			key, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-			return key, x509.ECDSAWithSHA512, err
-		}
+		key, err := ecdsa.GenerateKey(k.Curve, rand.Reader)
+		return key, alg, err
 	case *rsa.PublicKey:
 		// The draft's signature is thrown away and its TBS is the same for
 		// any RSA size, so the cheapest key Go will make does: a 2048-bit
 		// one would cost a millisecond per certificate.
 		key, err := rsa.GenerateKey(rand.Reader, 1024)
-		return key, x509.SHA256WithRSA, err
-	case ed25519.PublicKey:
+		return key, alg, err
+	default: // ed25519.PublicKey
 		_, key, err := ed25519.GenerateKey(rand.Reader)
-		return key, x509.PureEd25519, err
+		return key, alg, err
 	}
-	return nil, 0, errs.New(errs.Rejected, "CA keys of type %T are not supported", pub)
+}
+
+// signatureAlgorithm is the algorithm a CA key of pub's type signs with.
+func signatureAlgorithm(pub crypto.PublicKey) (x509.SignatureAlgorithm, error) {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		switch k.Curve {
+		case elliptic.P256():
+			return x509.ECDSAWithSHA256, nil
+		case elliptic.P384():
+			return x509.ECDSAWithSHA384, nil
+		case elliptic.P521():
+			return x509.ECDSAWithSHA512, nil
+		}
+	case *rsa.PublicKey:
+		return x509.SHA256WithRSA, nil
+	case ed25519.PublicKey:
+		return x509.PureEd25519, nil
+	}
+	return 0, errs.New(errs.Rejected, "CA keys of type %T are not supported", pub)
 }
 
 // draft is what the gate's prepare step makes for one signature: the TBS

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/ca"
+	"signet/internal/errs"
 )
 
 // MaxOCSPRequest bounds an OCSP request (one CertID and a nonce need about
@@ -227,7 +228,7 @@ func (s *Service) lookup(der []byte) (_ *response, _ []byte, cached bool) {
 	hit, ok := s.raw[string(der)]
 	s.rawMu.RUnlock()
 	if ok {
-		if r := hit.a.ocsp.cached(hit.k, s.now()); r != nil {
+		if r := s.cached(cacheKey(hit), s.now()); r != nil {
 			return r, nil, true
 		}
 	}
@@ -247,11 +248,11 @@ func (s *Service) lookup(der []byte) (_ *response, _ []byte, cached bool) {
 		return nil, ocsp.MalformedRequestErrorResponse, false
 	}
 	rk := respKey{hash: req.HashAlgorithm, serial: k}
-	resp := a.ocsp.cached(rk, s.now())
+	resp := s.cached(cacheKey{a, rk}, s.now())
 	if cached = resp != nil; !cached {
 		resp, err = s.respond(a, rk, req.SerialNumber)
 	}
-	if errors.Is(err, errNoResponder) {
+	if errors.Is(err, errNoResponder) || errs.KindOf(err) == errs.Unavailable {
 		return nil, ocsp.TryLaterErrorResponse, false
 	}
 	if errors.Is(err, errNotIssued) {

@@ -49,7 +49,7 @@ func (k *serialKey) bytes(buf *serialKey) []byte {
 	return buf[i:]
 }
 
-// entry is what the services need of one certificate: 12 bytes, so a
+// entry is what the CRLs need of one revoked certificate: 12 bytes, so a
 // million fit in a few tens of MB. Times are Unix seconds, good to 2106.
 type entry struct {
 	notAfter  uint32
@@ -61,9 +61,20 @@ type entry struct {
 
 func unix32(t time.Time) uint32 { return uint32(min(max(t.Unix(), 0), 1<<32-1)) }
 
+// entryOf is what the index keeps of a status.
+func entryOf(c store.CertStatus) entry {
+	e := entry{notAfter: unix32(c.NotAfter), shard: uint16(c.Shard), revoked: c.Revoked, reason: uint8(c.Reason)}
+	if c.Revoked {
+		e.revokedAt = unix32(c.RevokedAt)
+	}
+	return e
+}
+
 // authority is one authority as the revocation services see it: its
-// certificate, the hashes OCSP requests name it by, and the status of each
-// of its unexpired certificates, by CRL shard.
+// certificate, the hashes OCSP requests name it by, and its unexpired
+// revoked certificates, by CRL shard. Valid certificates are not kept:
+// OCSP reads a certificate's status from the store when it has no
+// response cached, so memory grows with revocations, not the inventory.
 type authority struct {
 	rec      store.Authority
 	cert     *x509.Certificate
@@ -71,7 +82,7 @@ type authority struct {
 	keyHash  map[crypto.Hash][]byte
 
 	mu     sync.RWMutex
-	shards []map[serialKey]entry // index = shard
+	shards []map[serialKey]entry // index = shard; revoked certificates only
 
 	crl  crlState
 	ocsp ocspState
@@ -92,38 +103,24 @@ func newAuthority(rec store.Authority) (*authority, error) {
 	for i := range a.shards {
 		a.shards[i] = map[serialKey]entry{}
 	}
-	a.ocsp.responses = map[respKey]*response{}
-	a.ocsp.published = map[respKey]*response{}
 	return a, nil
 }
 
-// put records a status; it reports whether a CRL shard changed.
+// put records a revocation; it reports whether a CRL shard changed. A
+// valid status is not kept (see authority).
 func (a *authority) put(k serialKey, c store.CertStatus) bool {
+	if !c.Revoked {
+		return false
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for len(a.shards) <= c.Shard { // shard count grew since this authority was loaded
 		a.shards = append(a.shards, map[serialKey]entry{})
 	}
-	e := entry{notAfter: unix32(c.NotAfter), shard: uint16(c.Shard), revoked: c.Revoked, reason: uint8(c.Reason)}
-	if c.Revoked {
-		e.revokedAt = unix32(c.RevokedAt)
-	}
+	e := entryOf(c)
 	old, had := a.shards[c.Shard][k]
 	a.shards[c.Shard][k] = e
-	return e.revoked && (!had || old != e)
-}
-
-// lookup finds a serial in any shard: OCSP requests carry no shard. It runs
-// on a response cache miss only.
-func (a *authority) lookup(k serialKey) (entry, bool) {
-	a.mu.RLock()
-	defer a.mu.RUnlock()
-	for _, m := range a.shards {
-		if e, ok := m[k]; ok {
-			return e, true
-		}
-	}
-	return entry{}, false
+	return !had || old != e
 }
 
 // revoked yields the CRL entries of a shard: revoked certificates that

@@ -5,13 +5,13 @@ import (
 	"crypto"
 	"math/big"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/ca"
+	"signet/internal/errs"
 )
 
 // respKey names one cached response: the serial and the CertID hash the
@@ -22,87 +22,72 @@ type respKey struct {
 }
 
 // response is a signed OCSP response with its HTTP headers computed once;
-// immutable, replaced whole when re-signed.
+// immutable but for published, replaced whole when re-signed.
 type response struct {
 	der                         []byte
 	thisUpdate, nextUpdate      time.Time
 	known                       bool // false for "unknown": not refreshed, dropped at refresh
 	revoked                     bool
 	etag, lastModified, expires []string
+	published                   atomic.Bool // with Options.Published: kept in the store
 }
 
-// ocspState is an authority's responder and its pre-signed responses.
+// ocspState is an authority's responder. Its responses are in the
+// service's cache (respCache).
 type ocspState struct {
 	signer atomic.Pointer[ca.OCSPSigner]
-
-	// mu guards the maps below. It may be held while taking the
-	// authority's index lock (respond does), never the other way round.
-	mu        sync.RWMutex
-	responses map[respKey]*response
-	published map[respKey]*response // with Options.Shared, on the leader: what the store has
-	unknown   int                   // cached "unknown" responses, bounded by maxUnknown
-	signMu    sync.Mutex
-}
-
-// maxUnknown bounds the cache of answers for serials never issued, which
-// anyone can ask for by the million.
-const maxUnknown = 10000
-
-// cached returns the response for k if it is still fresh.
-func (o *ocspState) cached(k respKey, now time.Time) *response {
-	o.mu.RLock()
-	r := o.responses[k]
-	o.mu.RUnlock()
-	if r == nil || !now.Before(r.nextUpdate) {
-		return nil
-	}
-	return r
+	walk   walk // with Options.Shared, on the leader: see presign
 }
 
 // requestHashes are the hashes an OCSP request may identify a certificate
 // with: SHA-1 (what most clients send) and SHA-256.
 var requestHashes = []crypto.Hash{crypto.SHA1, crypto.SHA256}
 
-// forgetUnknown drops the "unknown" answers cached for serial, in every
-// hash an OCSP request may name.
-func (o *ocspState) forgetUnknown(serial serialKey) {
-	o.mu.RLock()
-	n := 0
-	for _, h := range requestHashes {
-		if r := o.responses[respKey{h, serial}]; r != nil && !r.known {
-			n++
-		}
+// cached returns the response for k if it is still fresh.
+func (s *Service) cached(k cacheKey, now time.Time) *response {
+	if r := s.cache.get(k); r != nil && now.Before(r.nextUpdate) {
+		return r
 	}
-	o.mu.RUnlock()
-	if n == 0 {
-		return
+	return nil
+}
+
+// status reads a certificate's status from the store: found false when
+// a issued no certificate with that serial.
+func (s *Service) status(a *authority, serial serialKey) (e entry, found bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := s.o.Store.CertStatus(ctx, hexOf(serial))
+	switch {
+	case errs.KindOf(err) == errs.NotFound:
+		return entry{}, false, nil
+	case err != nil:
+		return entry{}, false, err
+	case c.Authority != a.rec.Name:
+		return entry{}, false, nil
 	}
-	o.mu.Lock()
-	for _, h := range requestHashes {
-		if r := o.responses[respKey{h, serial}]; r != nil && !r.known {
-			delete(o.responses, respKey{h, serial})
-			o.unknown--
-		}
-	}
-	o.mu.Unlock()
+	return entryOf(c), true, nil
 }
 
 // respond returns the response for k: from the cache, else signed now
-// (once: concurrent misses wait for the first) and cached.
+// from the certificate's status in the store, and cached. Concurrent
+// misses each sign (they are rare for one serial; signing them one at a
+// time would bound every miss to one core).
 func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, error) {
-	now := s.now()
-	if r := a.ocsp.cached(k, now); r != nil {
+	ck := cacheKey{a, k}
+	if r := s.cached(ck, s.now()); r != nil {
 		return r, nil
 	}
 	if s.o.Shared != nil && !s.leadingOCSP.Load() || s.o.Published != nil && a.ocsp.signer.Load() == nil {
 		return s.respondFollower(a, k) // another node signs, or no responder here yet: what was kept
 	}
-	a.ocsp.signMu.Lock()
-	defer a.ocsp.signMu.Unlock()
-	if r := a.ocsp.cached(k, now); r != nil {
-		return r, nil
+	// Read the counters before the status: a revocation (or issuance)
+	// committed after the status was read has moved them by the time r
+	// is cached, and r is then not cached (respCache.put).
+	gen, issued := s.cache.generation()
+	e, found, err := s.status(a, k.serial)
+	if err != nil {
+		return nil, err
 	}
-	e, found := a.lookup(k.serial)
 	r, err := s.sign(a, k, serial, e, found)
 	if err != nil {
 		return nil, err
@@ -110,28 +95,7 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if testHookSigned != nil {
 		testHookSigned()
 	}
-	a.ocsp.mu.Lock()
-	// Cache r only if the index still holds what r was signed from. Had
-	// issued or a refresh changed it since, it changed it before taking
-	// this lock to drop or re-sign what is cached for the serial, and found
-	// nothing yet; r would then say "unknown" for an issued certificate, or
-	// "good" for a revoked one, until it ages. Checked under the lock, an
-	// unchanged entry means such a change comes later and sees r.
-	if cur, ok := a.lookup(k.serial); ok != found || cur != e {
-		a.ocsp.mu.Unlock()
-		return r, nil
-	}
-	old := a.ocsp.responses[k]
-	switch {
-	case r.known:
-		a.ocsp.responses[k] = r
-	case old != nil && !old.known:
-		a.ocsp.responses[k] = r
-	case a.ocsp.unknown < maxUnknown:
-		a.ocsp.responses[k] = r
-		a.ocsp.unknown++
-	}
-	a.ocsp.mu.Unlock()
+	s.cache.put(ck, r, gen, issued)
 	return r, nil
 }
 
@@ -139,8 +103,8 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 // response and caching it.
 var testHookSigned func()
 
-// sign makes the response for k from e, what the in-memory index holds for
-// the serial (found false: nothing).
+// sign makes the response for k from e, what the store holds for the
+// serial (found false: nothing).
 func (s *Service) sign(a *authority, k respKey, serial *big.Int, e entry, found bool) (*response, error) {
 	signer := a.ocsp.signer.Load()
 	now := s.now().UTC().Truncate(time.Second)
@@ -172,11 +136,12 @@ func (s *Service) sign(a *authority, k respKey, serial *big.Int, e entry, found 
 	}, nil
 }
 
-// refreshOCSP re-signs the cached responses of serials whose status
-// changed, and those past half their validity; stale "unknown" answers are
-// dropped instead. It renews the responder certificate first when it is
-// past half its life.
-func (s *Service) refreshOCSP(ctx context.Context, a *authority, changed map[serialKey]bool) error {
+// refreshOCSP re-signs the cached responses past half their validity
+// (all of them when the responder was renewed); stale "unknown" answers
+// are dropped instead. It renews the responder certificate first when it
+// is past half its life. Responses of certificates whose status changed
+// were dropped from the cache when the change was seen.
+func (s *Service) refreshOCSP(ctx context.Context, a *authority) error {
 	if a.rec.Purpose == ca.RootPurpose {
 		return nil // authorities carry no OCSP URL: the root's CRL covers them
 	}
@@ -193,37 +158,25 @@ func (s *Service) refreshOCSP(ctx context.Context, a *authority, changed map[ser
 		s.o.Log.Info("OCSP responder certificate", "authority", a.rec.Name, "serial", ca.Serial(next.Cert.SerialNumber),
 			"not_after", next.Cert.NotAfter)
 	}
-	a.ocsp.mu.RLock()
-	var todo []respKey
-	for k, r := range a.ocsp.responses {
-		if renewed || changed[k.serial] || now.After(r.thisUpdate.Add(s.o.OCSPValidity/2)) {
-			todo = append(todo, k)
-		}
-	}
-	a.ocsp.mu.RUnlock()
-	for _, k := range todo {
-		a.ocsp.mu.RLock()
-		old := a.ocsp.responses[k]
-		a.ocsp.mu.RUnlock()
-		if old != nil && !old.known && !changed[k.serial] && !renewed {
-			a.ocsp.mu.Lock()
-			delete(a.ocsp.responses, k)
-			a.ocsp.unknown--
-			a.ocsp.mu.Unlock()
+	todo := s.cache.entries(a, func(_ respKey, r *response) bool {
+		return renewed || now.After(r.thisUpdate.Add(s.o.OCSPValidity/2))
+	})
+	for k, old := range todo {
+		if !old.known && !renewed {
+			s.cache.remove(cacheKey{a, k}, old)
 			continue
 		}
+		gen, issued := s.cache.generation()
+		e, found, err := s.status(a, k.serial)
+		if err != nil {
+			return err
+		}
 		var serialBuf serialKey
-		e, found := a.lookup(k.serial)
 		r, err := s.sign(a, k, new(big.Int).SetBytes(k.serial.bytes(&serialBuf)), e, found)
 		if err != nil {
 			return err
 		}
-		a.ocsp.mu.Lock()
-		if old != nil && !old.known && r.known {
-			a.ocsp.unknown--
-		}
-		a.ocsp.responses[k] = r
-		a.ocsp.mu.Unlock()
+		s.cache.put(cacheKey{a, k}, r, gen, issued)
 	}
 	return nil
 }

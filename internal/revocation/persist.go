@@ -2,7 +2,6 @@ package revocation
 
 import (
 	"context"
-	"crypto/x509"
 	"iter"
 	"time"
 
@@ -49,32 +48,48 @@ func (s *Service) resume(ctx context.Context, auths map[string]*authority, dirty
 }
 
 // lists reports whether d, signed by a, lists exactly the revoked
-// certificates of shard (every shard: -1) that expire after cutoff.
+// certificates of shard (every shard: -1) that expire after cutoff. It
+// reads the CRL in place (ca.CRLSerials) and looks each serial up in the
+// mirror, so that resuming a whole CRL of a million entries costs no
+// more memory than the CRL itself.
 func (a *authority) lists(d *crlDoc, cutoff time.Time, shard int) bool {
-	rl, err := x509.ParseRevocationList(d.DER)
-	if err != nil || rl.CheckSignatureFrom(a.cert) != nil {
-		return false
-	}
-	want := map[string]bool{}
+	c := unix32(cutoff)
 	a.mu.RLock()
-	for sh := range a.shards {
-		if shard >= 0 && sh != shard {
-			continue
-		}
-		for r := range a.revoked(sh, cutoff) {
-			want[string(r.Serial)] = true
-		}
-	}
-	a.mu.RUnlock()
-	if len(rl.RevokedCertificateEntries) != len(want) {
-		return false
-	}
-	for _, e := range rl.RevokedCertificateEntries {
-		if !want[string(e.SerialNumber.Bytes())] {
+	defer a.mu.RUnlock()
+	maps := a.shards
+	if shard >= 0 {
+		if shard >= len(a.shards) {
 			return false
 		}
+		maps = a.shards[shard : shard+1]
 	}
-	return true
+	want := 0
+	for _, m := range maps {
+		for _, e := range m {
+			if e.revoked && e.notAfter > c {
+				want++
+			}
+		}
+	}
+	listed, ok := 0, true
+	err := ca.CRLSerials(d.DER, a.cert, func(serial []byte) {
+		var k serialKey
+		if len(serial) > len(k) {
+			ok = false
+			return
+		}
+		copy(k[len(k)-len(serial):], serial)
+		found := false
+		for _, m := range maps {
+			if e, in := m[k]; in && e.revoked && e.notAfter > c {
+				found = true
+				break
+			}
+		}
+		ok = ok && found
+		listed++
+	})
+	return err == nil && ok && listed == want
 }
 
 // crlDocs are signed CRLs as the store keeps them.
@@ -89,19 +104,16 @@ func crlDocs(authority string, signed []ca.SignedCRL) iter.Seq[store.RevocationD
 	}
 }
 
-// unpublished returns the OCSP responses of a signed since they were last
-// kept, and counts them as kept.
+// unpublished returns the known OCSP responses of a signed since they were
+// last kept (of those still cached), and counts them as kept.
 func (s *Service) unpublished(a *authority) []store.RevocationDoc {
 	var out []store.RevocationDoc
-	a.ocsp.mu.Lock()
-	defer a.ocsp.mu.Unlock()
-	for k, r := range a.ocsp.responses {
-		if !r.known || a.ocsp.published[k] == r {
+	for k, r := range s.cache.entries(a, func(_ respKey, r *response) bool { return r.known && !r.published.Load() }) {
+		if !r.published.CompareAndSwap(false, true) {
 			continue
 		}
 		out = append(out, store.RevocationDoc{Kind: "ocsp", Authority: a.rec.Name, Serial: hexOf(k.serial), Hash: hashNames[k.hash],
 			Revoked: r.revoked, DER: r.der, ThisUpdate: r.thisUpdate, NextUpdate: r.nextUpdate})
-		a.ocsp.published[k] = r
 	}
 	return out
 }

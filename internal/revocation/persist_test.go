@@ -77,9 +77,7 @@ func TestRestartServesKeptDocuments(t *testing.T) {
 	second := start()
 	a := second.authority("web")
 	a.ocsp.signer.Store(nil)
-	a.ocsp.mu.Lock()
-	clear(a.ocsp.responses)
-	a.ocsp.mu.Unlock()
+	second.cache = newRespCache(DefaultOCSPCacheBytes)
 	f.srv = httptest.NewServer(second.Handler())
 	defer f.srv.Close()
 	if _, der := f.post(t, ocspRequest(t, c1, f.issuer, crypto.SHA1)); !bytes.Equal(der, d.DER) {

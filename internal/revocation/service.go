@@ -1,7 +1,9 @@
 // Package revocation serves the status of signet's certificates the way
-// relying parties check it: sharded CRLs and an OCSP responder with
-// pre-signed responses, both from an in-memory mirror of the store that
-// follows its revocations (at once in this process, by polling otherwise).
+// relying parties check it: sharded CRLs, signed from an in-memory mirror
+// of the store's revocations that follows them (at once in this process,
+// by polling otherwise), and an OCSP responder that signs a certificate's
+// response when first asked, from its status in the store, and keeps
+// what it signed in a cache bounded in bytes.
 package revocation
 
 import (
@@ -28,6 +30,8 @@ type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
 	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (head int64, err error)
+	CertStatus(ctx context.Context, serial string) (store.CertStatus, error)
+	StatusPage(ctx context.Context, q store.StatusPageQuery) ([]store.CertStatus, error)
 }
 
 // Options configure a Service. Zero durations take the defaults below.
@@ -58,9 +62,16 @@ type Options struct {
 	Published store.Published
 	// Metrics counts the OCSP responses served; nil counts nothing.
 	Metrics *metrics.OCSP
+	// OCSPCacheBytes bounds the memory of the signed OCSP responses kept
+	// (respCache). Default DefaultOCSPCacheBytes.
+	OCSPCacheBytes int
 }
 
-// Service mirrors certificate status and keeps CRLs and OCSP responses signed.
+// DefaultOCSPCacheBytes holds about 45,000 responses of a delegated
+// responder (its certificate rides in each, about 1.5 kB in all).
+const DefaultOCSPCacheBytes = 64 << 20
+
+// Service mirrors the revocations and keeps CRLs and OCSP responses signed.
 type Service struct {
 	o   Options
 	now func() time.Time
@@ -73,6 +84,8 @@ type Service struct {
 	rawMu sync.RWMutex
 	raw   map[string]rawHit // canonical request bytes already answered → what they asked
 
+	cache *respCache // signed OCSP responses
+
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
 	tried map[string]time.Time // an unavailable authority's last try (mayTry)
@@ -83,7 +96,7 @@ type Service struct {
 }
 
 // rawHit is what a request's bytes name; the response itself is looked up
-// in the authority's cache, so re-signing needs no change here.
+// in the response cache, so re-signing needs no change here.
 type rawHit struct {
 	a *authority
 	k respKey
@@ -118,27 +131,29 @@ func (o Options) withDefaults() Options {
 	if o.Published == nil && o.Shared != nil {
 		o.Published = o.Shared
 	}
+	if o.OCSPCacheBytes <= 0 {
+		o.OCSPCacheBytes = DefaultOCSPCacheBytes
+	}
 	return o
 }
 
 // New returns a service; Refresh or Run fill it.
 func New(o Options) *Service {
 	o = o.withDefaults()
-	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{}}
+	s := &Service{o: o, now: o.Clock, raw: map[string]rawHit{}, kick: make(chan struct{}, 1), tried: map[string]time.Time{},
+		cache: newRespCache(o.OCSPCacheBytes)}
 	m := map[string]*authority{}
 	s.authorities.Store(&m)
 	if o.CA != nil {
 		o.CA.OnIssue(s.issued)
+		o.CA.OnRevoke(s.revoked)
 	}
 	return s
 }
 
-// issued puts a certificate this process just recorded into the mirror, so
-// that OCSP answers "good" for it at once without a refresh reading the
-// store back (at hundreds of issuances a second, a refresh each was a
-// sizeable share of the server's work). An "unknown" answer cached for its
-// serial is dropped. The next refresh reads the same status again from the
-// store, which changes nothing.
+// issued drops an "unknown" answer cached for a certificate this process
+// just recorded, so that OCSP answers "good" for it at once, without
+// waiting for a refresh.
 func (s *Service) issued(c store.CertStatus) {
 	a := (*s.authorities.Load())[c.Authority]
 	k, ok := keyOfHex(c.Serial)
@@ -153,13 +168,26 @@ func (s *Service) issued(c store.CertStatus) {
 		}
 		return
 	}
-	a.put(k, c)
-	a.ocsp.forgetUnknown(k)
+	s.cache.invalidate(a, k, true)
+}
+
+// revoked drops the responses cached for a certificate this process just
+// revoked, before the revocation is reported done: from then on OCSP signs
+// its "revoked" answer. The refresh that follows (Changed) puts it on the
+// CRLs.
+func (s *Service) revoked(serial string) {
+	k, ok := keyOfHex(serial)
+	if !ok {
+		return
+	}
+	for _, a := range *s.authorities.Load() {
+		s.cache.invalidate(a, k, false)
+	}
 }
 
 // Run refreshes until ctx ends: at every revocation this CA makes, and
-// every Poll for changes made by other processes (this CA's issuances go
-// straight into the mirror, see issued). Failures are logged and retried.
+// every Poll for changes made by other processes. Failures are logged and
+// retried.
 func (s *Service) Run(ctx context.Context) error {
 	tick := time.NewTicker(s.o.Poll)
 	defer tick.Stop()
@@ -178,10 +206,11 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-// Refresh brings the mirror up to the store's head, re-signs the CRL shards
-// that gained revocations or are half-way to their nextUpdate and the
-// whole CRLs that are due (wholeDue), renews
-// responders and re-signs the OCSP responses that changed or age.
+// Refresh brings the mirror up to the store's head, drops the cached OCSP
+// responses of certificates that changed, re-signs the CRL shards that
+// gained revocations or are half-way to their nextUpdate and the whole
+// CRLs that are due (wholeDue), renews responders and re-signs the cached
+// OCSP responses that age.
 func (s *Service) Refresh(ctx context.Context) error {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
@@ -192,7 +221,10 @@ func (s *Service) Refresh(ctx context.Context) error {
 	}
 	dirty := map[*authority]map[int]bool{}
 	changed := map[*authority]map[serialKey]bool{}
-	head, err := s.o.Store.Statuses(ctx, store.StatusQuery{AfterSeq: s.seq, NotAfterAfter: crlCutoff(now, s.o.CRLValidity)}, func(c store.CertStatus) error {
+	// At start only the revocations are read (the CRLs need them); then
+	// every change, to drop what OCSP cached for it.
+	q := store.StatusQuery{AfterSeq: s.seq, NotAfterAfter: crlCutoff(now, s.o.CRLValidity), RevokedOnly: s.seq == 0}
+	head, err := s.o.Store.Statuses(ctx, q, func(c store.CertStatus) error {
 		a := auths[c.Authority]
 		k, ok := keyOfHex(c.Serial)
 		if a == nil || !ok {
@@ -205,6 +237,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 			dirty[a][c.Shard] = true
 		}
 		if s.seq > 0 { // at start nothing is cached yet
+			s.cache.invalidate(a, k, !c.Revoked)
 			if changed[a] == nil {
 				changed[a] = map[serialKey]bool{}
 			}
@@ -244,7 +277,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 			}
 			docs = slices.AppendSeq(docs, crlDocs(a.rec.Name, signed))
 		}
-		if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
+		if err := s.refreshOCSP(ctx, a); err != nil {
 			errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 		}
 		if s.o.Published != nil {
@@ -292,7 +325,8 @@ func (s *Service) loadAuthorities(ctx context.Context) (map[string]*authority, e
 	}
 	if s.seq > 0 && len(cur) > 0 {
 		// Catch the new authorities up with everything before the head.
-		_, err := s.o.Store.Statuses(ctx, store.StatusQuery{NotAfterAfter: crlCutoff(s.now(), s.o.CRLValidity)}, func(c store.CertStatus) error {
+		q := store.StatusQuery{NotAfterAfter: crlCutoff(s.now(), s.o.CRLValidity), RevokedOnly: true}
+		_, err := s.o.Store.Statuses(ctx, q, func(c store.CertStatus) error {
 			if a := fresh[c.Authority]; a != nil {
 				if k, ok := keyOfHex(c.Serial); ok {
 					a.put(k, c)

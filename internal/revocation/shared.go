@@ -17,8 +17,9 @@ import (
 
 // Several nodes on one store (Options.Shared): one node, elected per job
 // through the store ("crl", "ocsp"), signs CRLs, holds the OCSP responder
-// and pre-signs a response for every live certificate, and publishes them
-// in the store; every node serves what was published. A follower never
+// and pre-signs responses for the live certificates in bounded batches
+// (presign), and publishes them in the store; every node serves what was
+// published. A follower never
 // signs: an OCSP request it has no fitting published response for is
 // answered tryLater (the leader has not caught up yet) or unauthorized (a
 // serial this CA never issued). When the leader dies its session ends, its
@@ -67,17 +68,17 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 			}
 		}
 		if leadOCSP && !locked {
-			if err := s.refreshOCSP(ctx, a, changed[a]); err != nil {
+			if err := s.refreshOCSP(ctx, a); err != nil {
 				errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 			} else {
-				signed, err := s.presign(a)
+				signed, err := s.presign(ctx, a, changed[a])
 				if err != nil {
 					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP of %s", a.rec.Name))
 				}
 				docs = append(docs, signed...)
 			}
 		} else {
-			s.forget(a, changed[a])
+			s.forget(a)
 		}
 	}
 	if err := sh.PublishRevocation(ctx, docs); err != nil {
@@ -89,68 +90,106 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 	return errors.Join(errList...)
 }
 
-// presign signs, on the leader, the responses every live certificate
-// lacks (both CertID hashes), and returns the responses not yet published.
-func (s *Service) presign(a *authority) ([]store.RevocationDoc, error) {
+// presignBatch is how many live certificates the leader pre-signs (both
+// CertID hashes) per refresh as it walks its authority's inventory: at
+// the default Poll of 2s, ten million certificates take under three hours,
+// well within half the default OCSPValidity at which a walk starts over.
+var presignBatch = 2000 // a variable for tests
+
+// walk is the leader's progress through an authority's certificates.
+// Refresh alone reads and writes it (under refreshMu).
+type walk struct {
+	after string    // the last serial pre-signed; "" at the start of a pass
+	start time.Time // when the current pass started
+}
+
+// presign signs, on the leader, the responses followers serve from the
+// store: both CertID hashes of each certificate that changed since the
+// last refresh, and of the next presignBatch live certificates of the
+// authority in serial order; a pass over the whole inventory starts at
+// most every OCSPValidity/4, so that every response published is
+// re-signed well before its nextUpdate. It returns what to publish: those,
+// and what this node signed when asked since the last refresh.
+func (s *Service) presign(ctx context.Context, a *authority, changed map[serialKey]bool) ([]store.RevocationDoc, error) {
 	if a.rec.Purpose == ca.RootPurpose {
 		return nil, nil
 	}
-	var live []serialKey
-	cutoff := unix32(crlCutoff(s.now(), s.o.CRLValidity))
-	a.mu.RLock()
-	for _, m := range a.shards {
-		for k, e := range m {
-			if e.notAfter > cutoff {
-				live = append(live, k)
-			}
-		}
-	}
-	a.mu.RUnlock()
-	var out []store.RevocationDoc
-	var buf serialKey
-	for _, k := range live {
-		for h, name := range hashNames {
-			rk := respKey{hash: h, serial: k}
-			a.ocsp.mu.RLock()
-			r, done := a.ocsp.responses[rk], a.ocsp.published[rk]
-			a.ocsp.mu.RUnlock()
-			if r == nil || !r.known {
-				var err error
-				if r, err = s.respond(a, rk, new(big.Int).SetBytes(k.bytes(&buf))); err != nil {
-					return out, err
-				}
-			}
-			if r == done || !r.known {
+	now := s.now()
+	cutoff := crlCutoff(now, s.o.CRLValidity)
+	var todo []store.CertStatus
+	for k := range changed {
+		c, err := s.o.Store.CertStatus(ctx, hexOf(k))
+		if err != nil {
+			if errs.KindOf(err) == errs.NotFound {
 				continue
 			}
+			return nil, err
+		}
+		todo = append(todo, c)
+	}
+	w := &a.ocsp.walk
+	if w.after != "" || now.Sub(w.start) >= s.o.OCSPValidity/4 {
+		if w.after == "" {
+			w.start = now
+		}
+		page, err := s.o.Store.StatusPage(ctx, store.StatusPageQuery{Authority: a.rec.Name, AfterSerial: w.after, NotAfterAfter: cutoff, Limit: presignBatch})
+		if err != nil {
+			return nil, err
+		}
+		w.after = ""
+		if len(page) == presignBatch {
+			w.after = page[len(page)-1].Serial
+		}
+		todo = append(todo, page...)
+	}
+	out := s.unpublished(a)
+	for _, c := range todo {
+		k, ok := keyOfHex(c.Serial)
+		if !ok || c.Authority != a.rec.Name {
+			continue
+		}
+		for h, name := range hashNames {
+			rk := respKey{hash: h, serial: k}
+			if r := s.cache.get(cacheKey{a, rk}); r != nil && r.published.Load() && !changed[k] &&
+				!now.After(r.thisUpdate.Add(s.o.OCSPValidity/2)) {
+				continue // published, and fresh
+			}
+			var buf serialKey
+			r, err := s.sign(a, rk, new(big.Int).SetBytes(k.bytes(&buf)), entryOf(c), true)
+			if err != nil {
+				return out, err
+			}
+			if changed[k] {
+				s.cache.set(cacheKey{a, rk}, r) // asked for soon, likely; the walk's are not
+			}
+			r.published.Store(true)
 			out = append(out, store.RevocationDoc{Kind: "ocsp", Authority: a.rec.Name, Serial: hexOf(k), Hash: name,
 				Revoked: r.revoked, DER: r.der, ThisUpdate: r.thisUpdate, NextUpdate: r.nextUpdate})
-			a.ocsp.mu.Lock()
-			a.ocsp.published[rk] = r
-			a.ocsp.mu.Unlock()
 		}
 	}
 	return out, nil
 }
 
-// forget drops, on a follower, cached responses whose certificate changed
-// or that are half-way to their nextUpdate: the next request fetches what
-// the leader published since.
-func (s *Service) forget(a *authority, changed map[serialKey]bool) {
+// forget drops, on a follower, cached responses that are half-way to
+// their nextUpdate: the next request fetches what the leader published
+// since. (Those of certificates that changed were dropped when the
+// change was seen.)
+func (s *Service) forget(a *authority) {
 	now := s.now()
-	a.ocsp.mu.Lock()
-	defer a.ocsp.mu.Unlock()
-	for k, r := range a.ocsp.responses {
-		if changed[k.serial] || now.After(r.thisUpdate.Add(s.o.OCSPValidity/2)) {
-			delete(a.ocsp.responses, k)
-		}
+	aged := s.cache.entries(a, func(_ respKey, r *response) bool { return now.After(r.thisUpdate.Add(s.o.OCSPValidity / 2)) })
+	for k, r := range aged {
+		s.cache.remove(cacheKey{a, k}, r)
 	}
 }
 
 // respondFollower answers from the leader's published response, if it
-// states what this node's mirror knows of the certificate.
+// states what the store holds of the certificate.
 func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
-	e, ok := a.lookup(k.serial)
+	gen, issued := s.cache.generation()
+	e, ok, err := s.status(a, k.serial)
+	if err != nil {
+		return nil, err
+	}
 	if !ok || e.notAfter <= unix32(crlCutoff(s.now(), s.o.CRLValidity)) {
 		return nil, errNotIssued
 	}
@@ -167,9 +206,8 @@ func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 	r := &response{der: d.DER, thisUpdate: d.ThisUpdate, nextUpdate: d.NextUpdate, known: true, revoked: d.Revoked,
 		etag: []string{etag(d.DER)}, lastModified: []string{d.ThisUpdate.UTC().Format(http.TimeFormat)},
 		expires: []string{d.NextUpdate.UTC().Format(http.TimeFormat)}}
-	a.ocsp.mu.Lock()
-	a.ocsp.responses[k] = r
-	a.ocsp.mu.Unlock()
+	r.published.Store(true)
+	s.cache.put(cacheKey{a, k}, r, gen, issued)
 	return r, nil
 }
 

@@ -202,4 +202,73 @@ func TestSharedStore(t *testing.T) {
 	}
 }
 
+// TestSharedLeaderWalks: certificates issued before the leader started,
+// which no change brings to its attention, are pre-signed a batch per
+// refresh until every one is published, and the follower then answers
+// for each.
+func TestSharedLeaderWalks(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int) { presignBatch = n }(presignBatch)
+	presignBatch = 2
+	url := pgtest.URL(t)
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { keys.Close() })
+	for _, uri := range []string{"file:root.key", "file:web.key"} {
+		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := newNode(t, url, keys), newNode(t, url, keys)
+	if _, err := a.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := a.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
+		Policy: policy.Policy{DNS: []string{"*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, _ := x509.ParseCertificate(rec.CertDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var certs []*x509.Certificate
+	for range 5 {
+		iss, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(iss.DER)
+		certs = append(certs, c)
+	}
+	answered := func() int {
+		n := 0
+		for _, c := range certs {
+			switch got := b.ocspStatus(t, c, issuer); got {
+			case ocsp.Good:
+				n++
+			case -1: // tryLater: not published yet
+			default:
+				t.Fatalf("follower: status %d for %x", got, c.SerialNumber)
+			}
+		}
+		return n
+	}
+	// a starts after the issuances: its first refresh sees no change. The
+	// walk publishes at most a batch (2) per refresh and, round after
+	// round, all five. (How many one refresh publishes also depends on
+	// when the follower reads: the count is bounded, not exact.)
+	prev := 0
+	for round := 1; prev < 5; round++ {
+		if round > 6 {
+			t.Fatalf("after %d refreshes the follower answers %d of 5", round-1, prev)
+		}
+		a.refresh(t)
+		b.refresh(t)
+		got := answered()
+		if got < prev || got > min(5, round*presignBatch) {
+			t.Fatalf("after the leader's refresh %d: the follower answers %d of 5 (%d before), want at most %d", round, got, prev, round*presignBatch)
+		}
+		prev = got
+	}
+}
+
 func bigOne() *big.Int { return big.NewInt(1) }

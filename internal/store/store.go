@@ -136,6 +136,15 @@ type StatusQuery struct {
 	Authority     string
 }
 
+// StatusPageQuery selects one page of an authority's certificates that
+// expire after NotAfterAfter, in serial order after AfterSerial.
+type StatusPageQuery struct {
+	Authority     string
+	AfterSerial   string
+	NotAfterAfter time.Time
+	Limit         int
+}
+
 // CertStatus is what the revocation services keep of a certificate.
 type CertStatus struct {
 	Serial    string
@@ -242,6 +251,11 @@ type Store interface {
 	Statuses(ctx context.Context, q StatusQuery, fn func(CertStatus) error) (head int64, err error)
 	// Counted: counts by aggregate queries, for status and metrics.
 	Counted
+	// CertStatus is one certificate's status, by serial; errs.NotFound
+	// if there is none.
+	CertStatus(ctx context.Context, serial string) (CertStatus, error)
+	// StatusPage returns the statuses q selects, at most q.Limit.
+	StatusPage(ctx context.Context, q StatusPageQuery) ([]CertStatus, error)
 	// NextCRLNumbers reserves, durably, the next CRL number of each given
 	// shard of an authority: numbers only grow, across processes.
 	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 
+	"signet/internal/errs"
 	"signet/internal/store"
 	"signet/internal/store/columns"
 )
@@ -73,4 +74,18 @@ func (s *Store) Statuses(ctx context.Context, sq store.StatusQuery, fn func(stor
 		}
 	}
 	return head, nil
+}
+
+// CertStatus implements store.Store: the primary key finds the row, so it
+// costs the same with ten certificates or ten million.
+func (s *Store) CertStatus(ctx context.Context, serial string) (store.CertStatus, error) {
+	return row(ctx, s, func() error { return errs.New(errs.NotFound, "certificate %s not found", serial) },
+		columns.ScanCertStatus, "SELECT "+columns.CertStatusColumns+" FROM certificates WHERE serial = ?", serial)
+}
+
+// StatusPage implements store.Store, walking the primary key.
+func (s *Store) StatusPage(ctx context.Context, q store.StatusPageQuery) ([]store.CertStatus, error) {
+	return rows(ctx, s, columns.ScanCertStatus, "SELECT "+columns.CertStatusColumns+
+		" FROM certificates WHERE serial > ? AND authority = ? AND not_after > ? ORDER BY serial LIMIT ?",
+		q.AfterSerial, q.Authority, q.NotAfterAfter.UnixNano(), q.Limit)
 }

@@ -136,6 +136,48 @@ func testStatuses(t *testing.T, s store.Store) {
 	}
 }
 
+// testStatusLookups: one certificate's status by serial, and an
+// authority's live certificates page by page in serial order.
+func testStatusLookups(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "a", "")
+	mustAuthority(t, s, "b", "")
+	for i, serial := range []string{"05", "01", "04", "02", "03"} {
+		mustRecord(t, s, cert(serial, "a", 10*(i+1)))
+	}
+	mustRecord(t, s, cert("0a", "b", 10))
+	if err := s.Revoke(ctx, "04", t0.Add(time.Minute), 1, audit.Event{Actor: "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CertStatus(ctx, "04")
+	if err != nil || got.Authority != "a" || !got.Revoked || got.Reason != 1 || !got.NotAfter.Equal(t0.Add(30*time.Hour)) {
+		t.Errorf("status of 04: %+v, %v; want revoked (1) of a, expiring t0+30h", got, err)
+	}
+	if got, err := s.CertStatus(ctx, "02"); err != nil || got.Revoked {
+		t.Errorf("status of 02: %+v, %v; want valid", got, err)
+	}
+	_, err = s.CertStatus(ctx, "99")
+	wantKind(t, err, errs.NotFound, "status of an unknown serial")
+	var walked []string
+	after := ""
+	for range 10 {
+		page, err := s.StatusPage(ctx, store.StatusPageQuery{Authority: "a", AfterSerial: after, NotAfterAfter: t0.Add(15 * time.Hour), Limit: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range page {
+			walked = append(walked, c.Serial)
+		}
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Serial
+	}
+	// 05 expires at t0+10h, before NotAfterAfter; 0a is b's.
+	if want := []string{"01", "02", "03", "04"}; !slices.Equal(walked, want) {
+		t.Errorf("walked %v, want %v", walked, want)
+	}
+}
+
 func mapKeys(m map[string]store.CertStatus) []string {
 	var out []string
 	for k := range m {

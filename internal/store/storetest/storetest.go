@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Events", testEvents},
 		{"Concurrent", testConcurrent},
 		{"Statuses", testStatuses},
+		{"StatusLookups", testStatusLookups},
 		{"CRLNumbers", testCRLNumbers},
 		{"RevocationFields", testRevocationFields},
 		{"SSHKeys", testSSHKeys},
