@@ -82,6 +82,7 @@ func commands() []command {
 		{"restore", "make a new home from a backup: decrypt, verify its audit log, record the restore as an audit event", "FILE --home DIR (--identity FILE | --passphrase SRC) [--store postgres://...]", cmdRestore},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
 		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
+		{"check", "check a TLS endpoint: protocols, suites, chain, names, expiry, revocation, and what signet issued for it; exit 0 ok, 1 warnings, 2 failures", "HOST[:PORT] [--starttls xmpp|xmpp-server|smtp|postgres] [--name NAME] [--ca FILE] [--record] [--json] | --all [--json]", cmdCheck},
 		{"version", "print the version, and what this build cannot do", "", cmdVersion},
 	}
 }
@@ -137,6 +138,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	err := cmd.run(e, rest)
+	var status exitStatus
+	if errors.As(err, &status) {
+		if status.err != nil {
+			fmt.Fprintf(stderr, "signet %s: %v\n", cmd.name, status.err)
+		}
+		return status.code
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -221,6 +229,20 @@ source, one of prompt, env:VAR or file:PATH.
 	if !kms.PKCS11 {
 		fmt.Fprintf(w, "\n%s\n", noPKCS11)
 	}
+}
+
+// exitStatus is an error that chooses the exit status (signet check's
+// verdict), printing err if there is one.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (s exitStatus) Error() string {
+	if s.err != nil {
+		return s.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", s.code)
 }
 
 // usageError marks a malformed command line, so run prints the usage.
