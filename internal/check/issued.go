@@ -17,9 +17,10 @@ type Inventory interface {
 	Certificates(ctx context.Context, f store.Filter) ([]store.Certificate, error)
 }
 
-// Issued says whether signet issued leaf, and whether it issued a newer
-// certificate, still valid, for all of leaf's names that the endpoint does
-// not serve yet.
+// Issued says whether signet issued the served certificate, and whether it
+// issued a newer one, not revoked and not expired, for all of its names
+// that the endpoint does not serve yet. Newer is issued later or ending
+// later (a renewal made within the same second ends later).
 func Issued(ctx context.Context, r *Report, inv Inventory, now time.Time) error {
 	leaf := r.Leaf
 	if leaf == nil {
@@ -49,10 +50,10 @@ func Issued(ctx context.Context, r *Report, inv Inventory, now time.Time) error 
 	}
 	var newer *store.Certificate
 	for i, n := range list {
-		if n.Serial == serial || !n.NotBefore.After(leaf.NotBefore) || !covers(n, names) {
+		if n.Serial == serial || !n.NotBefore.After(leaf.NotBefore) && !n.NotAfter.After(leaf.NotAfter) || !covers(n, names) {
 			continue
 		}
-		if newer == nil || n.NotBefore.After(newer.NotBefore) {
+		if newer == nil || n.NotAfter.After(newer.NotAfter) {
 			newer = &list[i]
 		}
 	}
