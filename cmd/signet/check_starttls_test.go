@@ -174,3 +174,80 @@ func pgBin(t *testing.T, name string) string {
 	}
 	return kmstest.RequireTool(t, name)
 }
+
+// TestCheckSMTP: Postfix on loopback (its own configuration directory,
+// started in the foreground) offers STARTTLS after EHLO. With Postfix's
+// defaults for opportunistic TLS (smtpd_tls_security_level = may) it still
+// accepts TLS 1.0 and 1.1 and anonymous suites, which check fails, naming
+// them.
+func TestCheckSMTP(t *testing.T) {
+	postfix := "/usr/sbin/postfix"
+	if _, err := os.Stat(postfix); err != nil {
+		postfix = kmstest.RequireTool(t, "postfix")
+	}
+	if os.Getuid() != 0 {
+		t.Skip("Postfix's master runs as root only")
+	}
+	u, err := user.Lookup("postfix")
+	if err != nil {
+		t.Skipf("no postfix user (Debian's postfix package makes it): %v", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	h := newCheckHome(t)
+	cert, key := h.issueFull(t, "web", "mail", "mail.example.org")
+	startServe(t, h.home, "--http-listen", h.httpAddr)
+
+	dir, err := os.MkdirTemp("", "signet-check-postfix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755) // Postfix's daemons, as user postfix, go through it
+	for _, d := range []string{"queue", "data"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(filepath.Join(dir, "data"), uid, -1) // master's lock file
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	files := map[string]string{
+		"main.cf": fmt.Sprintf(`compatibility_level = 3.6
+queue_directory = %[1]s/queue
+data_directory = %[1]s/data
+mail_owner = postfix
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mail.example.org
+mydestination =
+local_recipient_maps =
+smtpd_tls_chain_files = %[2]s, %[3]s
+smtpd_tls_security_level = may
+maillog_file = %[1]s/maillog
+maillog_file_prefixes = %[1]s
+`, dir, key, cert),
+		"master.cf": addr + ` inet n - n - - smtpd
+postlog unix-dgram n - n - 1 postlogd
+tlsmgr unix - - n 1000? 1 tlsmgr
+proxymap unix - - n - - proxymap
+anvil unix - - n - 1 anvil
+`,
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startDaemon(t, addr, postfix, "-c", dir, "start-fg")
+	t.Cleanup(func() { exec.Command(postfix, "-c", dir, "stop").Run() }) // before startDaemon's
+
+	out, code := checkCLI(t, addr, "--starttls", "smtp", "--name", "mail.example.org", "--home", h.home)
+	if code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	wantLine(t, out, `^fail +protocol +TLS 1\.0: accepted`)
+	wantLine(t, out, `^fail +suites +TLS 1\.2: weak suites accepted: .*TLS_DH_anon_WITH_AES_128_CBC_SHA \(anonymous, not AEAD\)`)
+	wantLine(t, out, `^ok +protocol +TLS 1\.3: accepted$`)
+	wantLine(t, out, `^ok +name +certificate names mail\.example\.org$`)
+	wantLine(t, out, `^ok +ocsp +http://.*: good$`)
+	wantLine(t, out, `^ok +signet +certificate .* was issued by authority "web"$`)
+}

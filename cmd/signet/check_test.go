@@ -38,6 +38,7 @@ func startDaemon(t *testing.T, addr string, name string, args ...string) {
 	cmd := exec.Command(name, args...)
 	var log lockedBuffer
 	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.WaitDelay = 5 * time.Second // a daemon's children may hold its output open
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
