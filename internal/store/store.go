@@ -298,6 +298,8 @@ type Store interface {
 
 	// ACME is the ACME server's state (acme.go).
 	ACME
+	// Endpoints are the recorded endpoint checks (endpoints.go).
+	Endpoints
 
 	// Close waits for pending writes and releases the store.
 	Close() error

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Secret", testSecret},
 		{"SetKeyURI", testSetKeyURI},
 		{"Published", testPublished},
+		{"EndpointChecks", testEndpointChecks},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
