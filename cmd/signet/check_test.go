@@ -289,3 +289,43 @@ func expiredCertificate(t *testing.T, dir string) (ca, cert, key string) {
 	}
 	return ca, cert, key
 }
+
+// TestCheckRecord: --record keeps each endpoint's latest result in the
+// home; --all checks every recorded endpoint again and records it, its
+// exit status the worst verdict.
+func TestCheckRecord(t *testing.T) {
+	h := newCheckHome(t)
+	goodCert, goodChain, goodKey := h.issue(t, "web", "good", "www.example.org")
+	startServe(t, h.home, "--http-listen", h.httpAddr)
+	good := sServer(t, goodCert, goodChain, goodKey, modern...)
+	legacy := sServer(t, goodCert, goodChain, goodKey, "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0")
+
+	if out, code := checkCLI(t, "--all", "--home", h.home); code != 0 || !strings.Contains(out, "no endpoint recorded") {
+		t.Errorf("--all with nothing recorded: exit %d, %q", code, out)
+	}
+	if _, code := checkCLI(t, good, "--name", "www.example.org", "--home", h.home, "--record"); code != 0 {
+		t.Fatalf("exit %d, want 0", code)
+	}
+	if _, code := checkCLI(t, legacy, "--name", "www.example.org", "--home", h.home, "--record"); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+	out, code := checkCLI(t, "--all", "--home", h.home)
+	if code != 2 {
+		t.Errorf("--all: exit %d, want 2 (the legacy endpoint fails)", code)
+	}
+	wantLine(t, out, `^ok +verdict +`+regexp.QuoteMeta(good)+`$`)
+	wantLine(t, out, `^fail +verdict +`+regexp.QuoteMeta(legacy)+`$`)
+	wantLine(t, out, `^ok +signet +certificate `+serial(t, goodCert)+` was issued`)
+
+	// Both endpoints serve the certificate: show says where.
+	shown := signetCLI(t, "show", serial(t, goodCert), "--home", h.home)
+	wantLine(t, shown, `^deployed: +`+regexp.QuoteMeta(good)+` as www\.example\.org, check ok at `)
+	wantLine(t, shown, `^deployed: +`+regexp.QuoteMeta(legacy)+` as www\.example\.org, check fail at `)
+	if j := signetCLI(t, "show", serial(t, goodCert), "--home", h.home, "--json"); !strings.Contains(j, `"endpoint": "`+good+`"`) {
+		t.Errorf("show --json lacks the endpoint %s:\n%s", good, j)
+	}
+
+	if _, code := checkCLI(t, good, "--all", "--home", h.home); code != 2 {
+		t.Errorf("--all with an endpoint: exit %d, want 2 (usage)", code)
+	}
+}

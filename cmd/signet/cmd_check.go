@@ -14,6 +14,7 @@ import (
 	"signet/internal/check"
 	"signet/internal/config"
 	"signet/internal/home"
+	"signet/internal/store"
 )
 
 // cmdCheck checks TLS endpoints (internal/check) and, with a home, what
@@ -24,56 +25,108 @@ func cmdCheck(e *env, args []string) error {
 	starttls := f.String("starttls", "", "enter TLS with STARTTLS of `PROTOCOL`: xmpp, xmpp-server, smtp or postgres")
 	name := f.String("name", "", "the `NAME` the certificate must carry (default: HOST; for XMPP the service domain)")
 	caFile := f.String("ca", "", "verify the chain against the certificates in PEM `FILE` (default: the home's roots, else the system's)")
+	record := f.Bool("record", false, "record the result in the home: where the certificate is deployed, for signet list, the read API, metrics and check --all")
+	all := f.Bool("all", false, "check again every endpoint recorded in the home, and record the results")
 	asJSON := f.Bool("json", false, "print JSON")
 	timeout := f.Duration("timeout", 10*time.Second, "bound on each connection and each download")
 	rest, err := f.parse(args)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return badUsage("give one endpoint HOST[:PORT]")
+	var targets []store.EndpointCheck
+	switch {
+	case *all && (len(rest) > 0 || *starttls != "" || *name != ""):
+		return badUsage("--all checks the recorded endpoints: give no endpoint, --starttls or --name with it")
+	case !*all && len(rest) != 1:
+		return badUsage("give one endpoint HOST[:PORT], or --all")
+	case !*all:
+		addr, err := endpoint(rest[0], *starttls)
+		if err != nil {
+			return badUsage("%v", err)
+		}
+		targets = []store.EndpointCheck{{Endpoint: addr, StartTLS: *starttls, Name: *name}}
 	}
-	addr, err := endpoint(rest[0], *starttls)
-	if err != nil {
-		return badUsage("%v", err)
-	}
-	o := check.Options{Address: addr, StartTLS: *starttls, Name: *name, Timeout: *timeout}
-	var h *home.Home
+	var roots *x509.CertPool
+	rootsFrom := ""
 	if *caFile != "" {
-		if o.Roots, err = readRoots(*caFile); err != nil {
+		if roots, err = readRoots(*caFile); err != nil {
 			return exitStatus{2, err}
 		}
-		o.RootsFrom = *caFile
+		rootsFrom = *caFile
 	}
-	if hasHome(f.homeDir()) {
-		if h, err = openHomeToRead(e, f); err != nil {
-			return exitStatus{2, err}
-		}
-		defer h.Close()
-		if o.Roots == nil {
-			if o.Roots, err = homeAnchors(e, h); err != nil {
-				return exitStatus{2, err}
-			}
-			o.RootsFrom = "the anchors of home " + h.Dir
-		}
+	var h *home.Home
+	switch {
+	case *record || *all:
+		h, err = openHome(e, f, unlockNone)
+	case hasHome(f.homeDir()):
+		h, err = openHomeToRead(e, f)
 	}
-	r, err := check.Run(e.ctx, o)
 	if err != nil {
 		return exitStatus{2, err}
 	}
 	if h != nil {
-		if err := check.Issued(e.ctx, r, h.Store, time.Now()); err != nil {
+		defer h.Close()
+		if roots == nil {
+			if roots, err = homeAnchors(e, h); err != nil {
+				return exitStatus{2, err}
+			}
+			rootsFrom = "the anchors of home " + h.Dir
+		}
+	}
+	if *all {
+		if targets, err = h.Store.EndpointChecks(e.ctx, ""); err != nil {
 			return exitStatus{2, err}
+		}
+		if len(targets) == 0 && !*asJSON {
+			fmt.Fprintln(e.stdout, "no endpoint recorded: signet check HOST[:PORT] --record records one")
+		}
+	}
+	verdict := check.OK
+	reports := []*check.Report{}
+	for _, tg := range targets {
+		r, err := check.Run(e.ctx, check.Options{Address: tg.Endpoint, StartTLS: tg.StartTLS, Name: tg.Name,
+			Roots: roots, RootsFrom: rootsFrom, Timeout: *timeout})
+		if err != nil {
+			return exitStatus{2, err}
+		}
+		if h != nil {
+			if err := check.Issued(e.ctx, r, h.Store, time.Now()); err != nil {
+				return exitStatus{2, err}
+			}
+		}
+		if *record || *all {
+			if err := h.Store.RecordEndpointCheck(e.ctx, recorded(r)); err != nil {
+				return exitStatus{2, err}
+			}
+		}
+		verdict = max(verdict, r.Verdict)
+		reports = append(reports, r)
+		if !*asJSON {
+			printCheck(e, r)
 		}
 	}
 	if *asJSON {
-		if err := writeJSON(e.stdout, r); err != nil {
+		var err error
+		if *all {
+			err = writeJSON(e.stdout, reports)
+		} else {
+			err = writeJSON(e.stdout, reports[0])
+		}
+		if err != nil {
 			return err
 		}
-	} else {
-		printCheck(e, r)
 	}
-	return verdictStatus(r.Verdict)
+	return verdictStatus(verdict)
+}
+
+// recorded is what the store keeps of a report.
+func recorded(r *check.Report) store.EndpointCheck {
+	c := store.EndpointCheck{Endpoint: r.Endpoint, StartTLS: r.StartTLS, Name: r.Name, Serial: r.Serial,
+		CheckedAt: r.Time, Verdict: max(r.Verdict, check.OK).String()}
+	if r.NotAfter != nil {
+		c.NotAfter = *r.NotAfter
+	}
+	return c
 }
 
 // verdictStatus is the exit status of a verdict.

@@ -363,6 +363,17 @@ type certJSON struct {
 	Requester string    `json:"requester,omitempty"`
 	Internal  bool      `json:"internal,omitempty"`
 	PEM       string    `json:"pem,omitempty"`
+	// Deployed are the endpoints signet check --record last found serving
+	// it (show only).
+	Deployed []deployedJSON `json:"deployed,omitempty"`
+}
+
+type deployedJSON struct {
+	Endpoint  string    `json:"endpoint"`
+	StartTLS  string    `json:"starttls,omitempty"`
+	Name      string    `json:"name"`
+	Verdict   string    `json:"verdict"`
+	CheckedAt time.Time `json:"checked_at"`
 }
 
 func toJSON(c store.Certificate, withPEM bool) certJSON {
@@ -468,11 +479,19 @@ func cmdShow(e *env, args []string) error {
 	if err != nil {
 		return notFound(err, "no certificate %s in this home: signet list --all shows the serials it issued", rest[0])
 	}
-	switch {
-	case *asPEM:
+	if *asPEM {
 		return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
-	case *asJSON:
-		return writeJSON(e.stdout, toJSON(c, true))
+	}
+	deployed, err := h.Store.EndpointChecks(e.ctx, c.Serial)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		j := toJSON(c, true)
+		for _, d := range deployed {
+			j.Deployed = append(j.Deployed, deployedJSON{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
+		}
+		return writeJSON(e.stdout, j)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "serial:\t%s\nauthority:\t%s\nsubject:\t%s\nnames:\t%s\nnot before:\t%s\nnot after:\t%s\nstatus:\t%s\nrequester:\t%s\n",
@@ -483,6 +502,13 @@ func cmdShow(e *env, args []string) error {
 	}
 	if c.Internal {
 		fmt.Fprintf(tw, "internal:\tyes (issued by signet for itself)\n")
+	}
+	for _, d := range deployed {
+		at := d.Endpoint
+		if d.StartTLS != "" {
+			at += " (" + d.StartTLS + ")"
+		}
+		fmt.Fprintf(tw, "deployed:\t%s as %s, check %s at %s\n", at, d.Name, d.Verdict, d.CheckedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

@@ -126,7 +126,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
-	r := &Report{Endpoint: o.Address, StartTLS: o.StartTLS, Name: o.Name, Time: o.Now.UTC().Round(time.Second)}
+	r := &Report{Endpoint: o.Address, StartTLS: o.StartTLS, Name: o.Name, Time: o.Now.UTC().Round(time.Second), Verdict: OK}
 	p := prober{o: o}
 	if !p.protocols(ctx, r) {
 		return r, nil

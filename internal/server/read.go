@@ -183,6 +183,18 @@ type certificateOut struct {
 	PEM       string       `json:"pem,omitempty"`
 	Chain     []string     `json:"chain,omitempty"` // PEM, issuing authority first
 	Events    []eventOut   `json:"events,omitempty"`
+	// Deployed are the endpoints signet check --record last found serving
+	// it (detail only).
+	Deployed []deploymentOut `json:"deployed,omitempty"`
+}
+
+// deploymentOut is one endpoint recorded serving a certificate.
+type deploymentOut struct {
+	Endpoint  string    `json:"endpoint"`
+	StartTLS  string    `json:"starttls,omitempty"`
+	Name      string    `json:"name"`
+	Verdict   string    `json:"verdict"`
+	CheckedAt time.Time `json:"checked_at"`
 }
 
 func toCertificateOut(c store.Certificate, now time.Time) certificateOut {
@@ -293,6 +305,14 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	out.Events = toEventsOut(events)
+	deployed, err := s.o.Store.EndpointChecks(r.Context(), c.Serial)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	for _, d := range deployed {
+		out.Deployed = append(out.Deployed, deploymentOut{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -157,6 +157,9 @@ type certItem struct {
 		Actor   string
 		Subject string
 	}
+	Deployed []struct {
+		Endpoint, StartTLS, Name, Verdict string
+	}
 }
 
 // walk follows the certificates' pages of query, limit rows at a time, and
@@ -311,7 +314,8 @@ func TestReadAPIRefusesBadInput(t *testing.T) {
 }
 
 // TestCertificateDetail: GET /api/v1/certificates/{serial} carries the
-// chain up to the root, the revocation and the audit events of that serial.
+// chain up to the root, the revocation, the audit events of that serial
+// and the endpoints signet check recorded serving it.
 func TestCertificateDetail(t *testing.T) {
 	onBackends(t, func(t *testing.T, st store.Store) {
 		f := newReadFixture(t, st)
@@ -327,6 +331,11 @@ func TestCertificateDetail(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := f.ca.Revoke(ctx, iss.Serial, 4, "api:revoker"); err != nil {
+			t.Fatal(err)
+		}
+		// signet check --record found it on one endpoint.
+		if err := st.RecordEndpointCheck(ctx, store.EndpointCheck{Endpoint: "www.example.org:5222", StartTLS: "xmpp", Name: "example.org",
+			Serial: iss.Serial, NotAfter: time.Now().Add(time.Hour), CheckedAt: time.Now(), Verdict: "fail"}); err != nil {
 			t.Fatal(err)
 		}
 		var c certItem
@@ -367,6 +376,9 @@ func TestCertificateDetail(t *testing.T) {
 		}
 		if want := []string{"certificate.issue by api:issuer", "certificate.revoke by api:revoker"}; !slices.Equal(kinds, want) {
 			t.Errorf("events %v, want %v", kinds, want)
+		}
+		if len(c.Deployed) != 1 || c.Deployed[0].Endpoint != "www.example.org:5222" || c.Deployed[0].Verdict != "fail" || c.Deployed[0].Name != "example.org" {
+			t.Errorf("deployed %+v; want the one recorded endpoint", c.Deployed)
 		}
 		if code, body := f.get(t, "secret", "/api/v1/certificates/abcdef", nil); code != 404 {
 			t.Errorf("unknown serial: %d %s, want 404", code, body)

@@ -34,7 +34,7 @@ import (
 
 // Store is the part of the store the API reads itself: authorities,
 // certificates, SSH certificates and keys, ACME accounts and orders, audit
-// events.
+// events, the endpoints signet check recorded.
 type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
@@ -47,6 +47,7 @@ type Store interface {
 	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
 	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
+	EndpointChecks(ctx context.Context, serial string) ([]store.EndpointCheck, error)
 }
 
 // Options configure a Server.
