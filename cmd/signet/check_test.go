@@ -124,16 +124,24 @@ func (h *checkHome) issue(t *testing.T, authority, name string, dns ...string) (
 
 func serial(t *testing.T, certFile string) string {
 	t.Helper()
+	return fmt.Sprintf("%x", parseCert(t, certFile).SerialNumber)
+}
+
+func parseCert(t *testing.T, certFile string) *x509.Certificate {
+	t.Helper()
 	b, err := os.ReadFile(certFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("%s holds no PEM", certFile)
+	}
 	c, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("%x", c.SerialNumber)
+	return c
 }
 
 // modern is what a well-configured OpenSSL server offers: TLS 1.2 with
@@ -291,12 +299,14 @@ func expiredCertificate(t *testing.T, dir string) (ca, cert, key string) {
 }
 
 // TestCheckRecord: --record keeps each endpoint's latest result in the
-// home; --all checks every recorded endpoint again and records it, its
-// exit status the worst verdict.
+// home, which signet show and serve's metrics report; --all checks every
+// recorded endpoint again and records it, its exit status the worst
+// verdict.
 func TestCheckRecord(t *testing.T) {
 	h := newCheckHome(t)
 	goodCert, goodChain, goodKey := h.issue(t, "web", "good", "www.example.org")
-	startServe(t, h.home, "--http-listen", h.httpAddr)
+	maddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	startServe(t, h.home, "--http-listen", h.httpAddr, "--metrics-listen", maddr)
 	good := sServer(t, goodCert, goodChain, goodKey, modern...)
 	legacy := sServer(t, goodCert, goodChain, goodKey, "-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0")
 
@@ -325,7 +335,25 @@ func TestCheckRecord(t *testing.T) {
 		t.Errorf("show --json lacks the endpoint %s:\n%s", good, j)
 	}
 
-	if _, code := checkCLI(t, good, "--all", "--home", h.home); code != 2 {
+	// serve exports a gauge per recorded endpoint.
+	fams := scrape(t, maddr)
+	for _, e := range []struct{ addr, verdict string }{{good, "ok"}, {legacy, "fail"}} {
+		for _, v := range []string{"ok", "warn", "fail"} {
+			want := 0.0
+			if v == e.verdict {
+				want = 1
+			}
+			if got := value(fams, "signet_endpoint_verdict", map[string]string{"endpoint": e.addr, "verdict": v}); got != want {
+				t.Errorf("signet_endpoint_verdict{endpoint=%q,verdict=%q} = %v, want %v", e.addr, v, got, want)
+			}
+		}
+	}
+	leaf := parseCert(t, goodCert)
+	if got := value(fams, "signet_endpoint_certificate_not_after_timestamp_seconds", map[string]string{"endpoint": good, "name": "www.example.org"}); got != float64(leaf.NotAfter.Unix()) {
+		t.Errorf("signet_endpoint_certificate_not_after_timestamp_seconds of %s = %v, want %d", good, got, leaf.NotAfter.Unix())
+	}
+
+	if _, code := checkCLI(t, good, "--all", "--home", h.home); code != 2 { // a usage error
 		t.Errorf("--all with an endpoint: exit %d, want 2 (usage)", code)
 	}
 }
