@@ -126,6 +126,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Now.IsZero() {
 		o.Now = time.Now()
 	}
+	// Every connection and download is bounded by o.Timeout; the whole
+	// check by maxConnections timeouts (5 minutes by default), however
+	// slowly a server answers each of its few hundred handshakes.
+	ctx, cancel := context.WithTimeout(ctx, maxConnections*o.timeout())
+	defer cancel()
 	r := &Report{Endpoint: o.Address, StartTLS: o.StartTLS, Name: o.Name, Time: o.Now.UTC().Round(time.Second), Verdict: OK}
 	p := prober{o: o}
 	if !p.protocols(ctx, r) {
@@ -159,7 +164,11 @@ func (p prober) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.SetDeadline(time.Now().Add(p.o.timeout()))
+	deadline := time.Now().Add(p.o.timeout())
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	c.SetDeadline(deadline)
 	if err := startTLS(c, p.o.StartTLS, p.o.Name); err != nil {
 		c.Close()
 		return nil, err
@@ -253,6 +262,9 @@ func (p prober) sni() string {
 
 // maxSuites bounds the handshakes one enumeration makes.
 const maxSuites = 80
+
+// maxConnections timeouts bound a whole check.
+const maxConnections = 30
 
 // suites enumerates the suites the server accepts at version v: offer all
 // it has not chosen yet until it refuses, one handshake per suite.

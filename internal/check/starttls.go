@@ -39,8 +39,7 @@ func DefaultPort(starttls string) (string, error) {
 const maxPreamble = 64 << 10
 
 // startTLS runs the protocol's plain-text exchange on c, after which c
-// carries the TLS handshake. domain is the XMPP domain or the SMTP name
-// the client gives.
+// carries the TLS handshake. domain is the XMPP domain asked for.
 func startTLS(c net.Conn, protocol, domain string) error {
 	r := bufio.NewReader(io.LimitReader(c, maxPreamble))
 	switch protocol {
@@ -75,7 +74,7 @@ func startTLS(c net.Conn, protocol, domain string) error {
 		if err := smtpReply(r, "220"); err != nil {
 			return err
 		}
-		if _, err := fmt.Fprintf(c, "EHLO %s\r\n", domain); err != nil {
+		if _, err := fmt.Fprintf(c, "EHLO %s\r\n", addressLiteral(c.LocalAddr())); err != nil {
 			return err
 		}
 		if err := smtpReply(r, "250"); err != nil {
@@ -110,6 +109,18 @@ func startTLS(c net.Conn, protocol, domain string) error {
 		return fmt.Errorf("server sent %d bytes after agreeing to start TLS", r.Buffered())
 	}
 	return nil
+}
+
+// addressLiteral is the client's address as EHLO takes it (RFC 5321 4.1.3).
+func addressLiteral(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	switch {
+	case !ok:
+		return "[127.0.0.1]"
+	case ta.IP.To4() != nil:
+		return "[" + ta.IP.String() + "]"
+	}
+	return "[IPv6:" + ta.IP.String() + "]"
 }
 
 // readUntil reads from r up to and including the first occurrence of end.
