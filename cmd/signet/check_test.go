@@ -176,6 +176,7 @@ func TestCheckTLS(t *testing.T) {
 			t.Errorf("without the home: exit %d, want 2", code)
 		}
 		wantLine(t, out, `^fail +chain +not trusted by the system's roots`)
+		wantLine(t, out, `^info +revocation +not checked: the chain is not trusted, so the URLs it names are not fetched$`)
 		// --ca names the roots.
 		if _, code = checkCLI(t, addr, "--name", "www.example.org", "--ca", h.root); code != 0 {
 			t.Errorf("with --ca: exit %d, want 0", code)

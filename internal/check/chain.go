@@ -19,8 +19,8 @@ const warnDays = 14
 
 // verifyChain checks the chain served against the roots: trusted and
 // complete, in order, every certificate within its validity, keys and
-// signatures strong enough. It returns the leaf's issuer, when known, for
-// the revocation checks.
+// signatures strong enough. It returns the leaf's issuer, when the chain is
+// trusted, for the revocation checks; else nil.
 func verifyChain(r *Report, o Options, certs []*x509.Certificate) *x509.Certificate {
 	leaf := certs[0]
 	from := o.RootsFrom
@@ -44,9 +44,6 @@ func verifyChain(r *Report, o Options, certs []*x509.Certificate) *x509.Certific
 	}
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: o.Roots, Intermediates: inter, CurrentTime: at, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
 	var issuer *x509.Certificate
-	if len(certs) > 1 {
-		issuer = certs[1]
-	}
 	chain := certs
 	if err != nil {
 		var ua x509.UnknownAuthorityError
