@@ -262,7 +262,7 @@ func TestCheckTLS(t *testing.T) {
 		if code != 2 {
 			t.Errorf("exit %d, want 2", code)
 		}
-		wantLine(t, out, `^fail +connect +cannot reach 127\.0\.0\.1:`)
+		wantLine(t, out, `^fail +connect +cannot connect to 127\.0\.0\.1:`)
 	})
 }
 

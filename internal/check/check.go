@@ -201,7 +201,7 @@ func (p prober) hello(ctx context.Context, version uint16, offer []uint16) (serv
 func (p prober) protocols(ctx context.Context, r *Report) bool {
 	c, err := p.dial(ctx)
 	if err != nil {
-		r.add(Fail, "connect", "cannot reach %s: %v", p.o.Address, err)
+		r.add(Fail, "connect", "cannot connect to %s: %v", p.o.Address, err)
 		return false
 	}
 	c.Close()

@@ -108,6 +108,7 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(s.sshKeys))
 	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(s.acmeAccounts))
 	s.mux.Handle("GET /api/v1/acme/accounts/{id}/orders", s.authenticated(s.acmeOrders))
+	s.mux.Handle("GET /api/v1/endpoints", s.authenticated(s.endpoints))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
 	if o.SSH != nil {
 		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
