@@ -25,7 +25,7 @@ func cmdCheck(e *env, args []string) error {
 	starttls := f.String("starttls", "", "enter TLS with STARTTLS of `PROTOCOL`: xmpp, xmpp-server, smtp or postgres")
 	name := f.String("name", "", "the `NAME` the certificate must carry (default: HOST; for XMPP the service domain)")
 	caFile := f.String("ca", "", "verify the chain against the certificates in PEM `FILE` (default: the home's roots, else the system's)")
-	record := f.Bool("record", false, "record the result in the home: where the certificate is deployed, for signet list, the read API, metrics and check --all")
+	record := f.Bool("record", false, "record the result in the home: where the certificate is deployed, for signet show, the read API, metrics and check --all")
 	all := f.Bool("all", false, "check again every endpoint recorded in the home, and record the results")
 	asJSON := f.Bool("json", false, "print JSON")
 	timeout := f.Duration("timeout", 10*time.Second, "bound on each connection and each download")
