@@ -335,6 +335,11 @@ func TestCheckRecord(t *testing.T) {
 	if j := signetCLI(t, "show", serial(t, goodCert), "--home", h.home, "--json"); !strings.Contains(j, `"endpoint": "`+good+`"`) {
 		t.Errorf("show --json lacks the endpoint %s:\n%s", good, j)
 	}
+	listed := signetCLI(t, "list", "--deployed", "--home", h.home)
+	wantLine(t, listed, `^`+serial(t, goodCert)+` .*www\.example\.org +(`+regexp.QuoteMeta(good)+` \(ok\),`+regexp.QuoteMeta(legacy)+` \(fail\)|`+regexp.QuoteMeta(legacy)+` \(fail\),`+regexp.QuoteMeta(good)+` \(ok\))$`)
+	if j := signetCLI(t, "list", "--json", "--home", h.home); !strings.Contains(j, `"endpoint": "`+legacy+`"`) {
+		t.Errorf("list --json lacks the endpoint %s:\n%s", legacy, j)
+	}
 
 	// serve exports a gauge per recorded endpoint.
 	fams := scrape(t, maddr)

@@ -364,7 +364,7 @@ type certJSON struct {
 	Internal  bool      `json:"internal,omitempty"`
 	PEM       string    `json:"pem,omitempty"`
 	// Deployed are the endpoints signet check --record last found serving
-	// it (show only).
+	// it.
 	Deployed []deployedJSON `json:"deployed,omitempty"`
 }
 
@@ -374,6 +374,14 @@ type deployedJSON struct {
 	Name      string    `json:"name"`
 	Verdict   string    `json:"verdict"`
 	CheckedAt time.Time `json:"checked_at"`
+}
+
+func toDeployedJSON(checks []store.EndpointCheck) []deployedJSON {
+	var out []deployedJSON
+	for _, d := range checks {
+		out = append(out, deployedJSON{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
+	}
+	return out
 }
 
 func toJSON(c store.Certificate, withPEM bool) certJSON {
@@ -408,6 +416,7 @@ func cmdList(e *env, args []string) error {
 	st := f.String("status", "", "only certificates in `STATUS`: valid, revoked or expired")
 	name := f.String("name", "", "only certificates with `TEXT` in one of their names or their subject")
 	internal := f.Bool("internal", false, "include the certificates signet issued for itself (serve's TLS and OCSP responder certificates)")
+	deployed := f.Bool("deployed", false, "add a DEPLOYED column: the endpoints signet check --record found serving each certificate (JSON always has them)")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -437,17 +446,38 @@ func cmdList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	checks, err := h.Store.EndpointChecks(e.ctx, "")
+	if err != nil {
+		return err
+	}
+	at := map[string][]store.EndpointCheck{}
+	for _, c := range checks {
+		at[c.Serial] = append(at[c.Serial], c)
+	}
 	if *asJSON {
 		list := make([]certJSON, len(certs))
 		for i, c := range certs {
 			list[i] = toJSON(c, false)
+			list[i].Deployed = toDeployedJSON(at[c.Serial])
 		}
 		return writeJSON(e.stdout, list)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tAUTHORITY\tSTATUS\tNOT AFTER\tNAMES")
+	header := "SERIAL\tAUTHORITY\tSTATUS\tNOT AFTER\tNAMES"
+	if *deployed {
+		header += "\tDEPLOYED"
+	}
+	fmt.Fprintln(tw, header)
 	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Authority, status(c, now), c.NotAfter.UTC().Format(time.RFC3339), strings.Join(names(c), ","))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", c.Serial, c.Authority, status(c, now), c.NotAfter.UTC().Format(time.RFC3339), strings.Join(names(c), ","))
+		if *deployed {
+			var where []string
+			for _, d := range at[c.Serial] {
+				where = append(where, d.Endpoint+" ("+d.Verdict+")")
+			}
+			line += "\t" + cmp.Or(strings.Join(where, ","), "-")
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }
@@ -488,9 +518,7 @@ func cmdShow(e *env, args []string) error {
 	}
 	if *asJSON {
 		j := toJSON(c, true)
-		for _, d := range deployed {
-			j.Deployed = append(j.Deployed, deployedJSON{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
-		}
+		j.Deployed = toDeployedJSON(deployed)
 		return writeJSON(e.stdout, j)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

@@ -47,7 +47,7 @@ func commands() []command {
 		{"lock", "make the running server forget a PIN or passphrase given with signet unlock", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256]", cmdLock},
 		{"status", "show each authority's key, state (unlocked, locked, unavailable, disabled), CA expiry and counts, from the running server or else the home", "[--server URL] [--fingerprint SHA256] [--json]", cmdStatus},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
-		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--limit N] [--json]", cmdList},
+		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--deployed] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl, or (--whole) its whole CRL to FILE", "--authority NAME [--out DIR] [--validity 24h] | --authority NAME --whole [--pem] --out FILE|-", cmdCrl},
