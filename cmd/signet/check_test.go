@@ -257,6 +257,13 @@ func TestCheckTLS(t *testing.T) {
 		}
 	})
 
+	t.Run("no home at --home", func(t *testing.T) {
+		out, code := checkCLI(t, "127.0.0.1:1", "--home", filepath.Join(h.dir, "nothing"))
+		if code != 2 || !strings.Contains(out, "holds no signet home") {
+			t.Errorf("exit %d, %q; want 2 and the missing home named", code, out)
+		}
+	})
+
 	t.Run("unreachable", func(t *testing.T) {
 		out, code := checkCLI(t, fmt.Sprintf("127.0.0.1:%d", freePort(t)))
 		if code != 2 {

@@ -56,6 +56,8 @@ func cmdCheck(e *env, args []string) error {
 	}
 	var h *home.Home
 	switch {
+	case f.home != "" && !hasHome(f.home):
+		err = fmt.Errorf("--home %s holds no signet home (no %s): give the home's directory, or leave --home out to check against --ca or the system's roots", f.home, config.FileName)
 	case *record || *all:
 		h, err = openHome(e, f, unlockNone)
 	case hasHome(f.homeDir()):
