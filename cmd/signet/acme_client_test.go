@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -245,6 +246,31 @@ func TestACMEClientFileKeys(t *testing.T) {
 	if acct, _ := os.ReadFile(filepath.Join(work, "account.key")); !strings.Contains(string(acct), "ENCRYPTED PRIVATE KEY") {
 		t.Fatalf("the account key is not encrypted:\n%s", acct)
 	}
+
+	// Renewing the same name with the same account reuses its valid
+	// authorization ([acme] authorization_reuse, 7 days by default): no
+	// challenge is answered, and none could be (nothing listens on the
+	// http-01 port yet).
+	renewed := filepath.Join(work, "renewed")
+	signetCLI(t, append([]string{"acme", "certonly", "--dns", "enc.signet.test", "--out", renewed, "--webroot", filepath.Join(work, "nobody")}, client[:len(client)-2]...)...)
+	opensslVerify(t, dir, filepath.Join(renewed, "cert.pem"), filepath.Join(renewed, "chain.pem"))
+
+	// No --account-key: an encrypted key per server, generated under
+	// ~/.local/share/signet-client/accounts.
+	noAcct := []string{"acme", "certonly", "--server", directory, "--ca-bundle", filepath.Join(dir, "root.pem"), "--passphrase", "env:SIGNET_TEST_PASS",
+		"--http-01", "standalone:" + strconv.Itoa(httpPort), "--dns", "default-account.signet.test", "--out", filepath.Join(work, "defacct")}
+	var eab2 map[string]string
+	if err := json.Unmarshal([]byte(signetCLI(t, "acme", "eab", "create", "--authority", "default", "--json", "--home", dir)), &eab2); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SIGNET_TEST_EAB", eab2["hmac_key"])
+	signetCLI(t, append(noAcct, "--eab-kid", eab2["kid"], "--eab-hmac", "env:SIGNET_TEST_EAB")...)
+	u, _ := url.Parse(directory)
+	def := filepath.Join(work, "user", ".local", "share", "signet-client", "accounts", strings.ReplaceAll(u.Host, ":", "_"), "account.key")
+	if acct, err := os.ReadFile(def); err != nil || !strings.Contains(string(acct), "ENCRYPTED PRIVATE KEY") {
+		t.Fatalf("the default account key %s is not an encrypted file: %v", def, err)
+	}
+	signetCLI(t, noAcct...) // the same account again, no EAB needed
 
 	// --webroot: a web server of the test's serves the directory.
 	webroot := filepath.Join(work, "www")

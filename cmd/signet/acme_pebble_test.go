@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -126,4 +128,66 @@ func TestACMEClientPebble(t *testing.T) {
 			return strings.Contains(body, `"Revoked"`)
 		},
 	})
+
+	// signet agent against Pebble, which has no renewal information: the
+	// agent renews at two thirds of the lifetime, here of a certificate the
+	// test backdates, and runs the reload command once.
+	bundle := filepath.Join(pdir, "bundle.pem")
+	os.WriteFile(bundle, append(append([]byte{}, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...), root...), 0o644)
+	reloads := filepath.Join(work, "pebble-reloads")
+	reload := filepath.Join(work, "pebble-reload")
+	os.WriteFile(reload, []byte("#!/bin/sh\necho reloaded >> "+reloads+"\n"), 0o700)
+	agentConf := filepath.Join(work, "pebble-agent.toml")
+	os.WriteFile(agentConf, []byte(fmt.Sprintf(`server = %q
+ca_bundle = %q
+account_key = "pkcs11:token=acct;object=pebble-agent"
+
+[tokens.acct]
+module = %q
+pin = "env:SIGNET_TEST_PIN"
+
+[[certificate]]
+name = "web"
+dns = ["agent.pebble.test"]
+http_01 = "standalone:%d"
+fullchain_file = "pebble-web.pem"
+key_file = "pebble-web.key"
+reload = [%q]
+`, directory, bundle, module, httpPort, reload)), 0o600)
+	signetCLI(t, "key", "generate", "--uri", "pkcs11:token=acct;object=pebble-agent", "--type", "ecdsa-p256", "--module", module, "--pin", "env:SIGNET_TEST_PIN")
+	state := filepath.Join(work, "pebble-state")
+	signetCLI(t, "agent", "--config", agentConf, "--state", state, "--once")
+	if out := signetCLI(t, "agent", "status", "--config", agentConf, "--state", state); !strings.Contains(out, "(two thirds of the lifetime)") {
+		t.Fatalf("agent status against a server without renewal information:\n%s", out)
+	}
+	if out := signetCLI(t, "agent", "--config", agentConf, "--state", state, "--once"); !strings.Contains(out, "web: not due") {
+		t.Fatalf("a fresh certificate renewed:\n%s", out)
+	}
+	webKey, err := os.ReadFile(filepath.Join(work, "pebble-web.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(webKey)
+	priv, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer := priv.(crypto.Signer)
+	old := &x509.Certificate{SerialNumber: big.NewInt(9), DNSNames: []string{"agent.pebble.test"}, NotBefore: time.Now().Add(-72 * time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	oldDER, err := x509.CreateCertificate(rand.Reader, old, old, signer.Public(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: oldDER})
+	os.WriteFile(filepath.Join(work, "pebble-web.pem"), oldPEM, 0o644)
+	signetCLI(t, "agent", "--config", agentConf, "--state", state, "--once")
+	if prev, _ := os.ReadFile(filepath.Join(work, "pebble-web.pem.prev")); !bytes.Equal(prev, oldPEM) {
+		t.Fatal("the renewed certificate is not kept as .prev")
+	}
+	if out := tool(t, nil, "openssl", "verify", "-CAfile", rootFile, "-untrusted", filepath.Join(work, "pebble-web.pem"), filepath.Join(work, "pebble-web.pem")); !strings.Contains(out, ": OK") {
+		t.Fatalf("openssl verify of the renewed certificate: %s", out)
+	}
+	if got, _ := os.ReadFile(reloads); string(got) != "reloaded\nreloaded\n" {
+		t.Fatalf("reload ran %q, want once per certificate obtained", got)
+	}
 }

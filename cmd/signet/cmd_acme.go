@@ -8,7 +8,6 @@ import (
 	"signet/internal/acme/eab"
 	"signet/internal/acme/va"
 	"signet/internal/acme/wfe"
-	"signet/internal/errs"
 	"signet/internal/home"
 	"signet/internal/limits"
 )
@@ -37,7 +36,8 @@ func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags
 	}
 	return wfe.New(ctx, wfe.Options{
 		CA: h.CA, Store: h.Store, Log: log, AdminAuthority: adminAuthority, UnsealEAB: sealer.Open, Limits: lim,
-		VA: va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
+		AuthzReuse: h.Config.ACME.AuthzReuseWindow(),
+		VA:         va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
 	})
 }
 
@@ -55,13 +55,6 @@ func cmdACMEEABCreate(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	rec, err := h.Store.Authority(e.ctx, *authority)
-	if err != nil {
-		return errs.Wrap(errs.NotFound, err, "run 'signet authority list' for the names")
-	}
-	if !rec.ACME {
-		return errs.New(errs.Rejected, "authority %q does not serve ACME: turn it on first with 'signet authority set %s --acme=true'", rec.Name, rec.Name)
-	}
 	sealer, err := h.EABSealer()
 	if err != nil {
 		return err

@@ -1,146 +1,125 @@
 package main
 
 import (
-	"context"
+	"cmp"
 	"crypto"
-	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/miekg/dns"
 	"golang.org/x/crypto/acme"
 
-	"signet/internal/config"
+	"signet/internal/acme/client"
 	"signet/internal/errs"
 	"signet/internal/kms"
 )
 
 // acmeClientFlags are the flags every client command shares: the server,
-// its trust and the account key. No signet home is needed.
+// its trust, the account key and the client's configuration file. No
+// signet home is needed.
 type acmeClientFlags struct {
 	server, caBundle, accountKey string
-	keyType                      string
+	keyType, config              string
 	unlock                       unlockFlags
+	cfg                          *client.Config
 }
 
 func (c *acmeClientFlags) register(f *flags) {
+	f.StringVar(&c.config, "config", "", "client configuration `FILE` (TOML): server, account_key, [tokens] with module and PIN source per token label")
 	f.StringVar(&c.server, "server", "", "ACME directory `URL` of any RFC 8555 server")
 	f.StringVar(&c.caBundle, "ca-bundle", "", "`PEM` file of the roots the server's HTTPS certificate chains to (default: the system's)")
-	f.StringVar(&c.accountKey, "account-key", "", "account key `URI`: pkcs11:token=T;object=O (signs on the token) or file:PATH (encrypted; generated if missing)")
-	f.StringVar(&c.keyType, "key-type", string(kms.ECDSAP256), "`TYPE` of keys generated here")
+	f.StringVar(&c.accountKey, "account-key", "", "account key `URI`: pkcs11:token=T;object=O (signs on the token) or file:PATH (encrypted; generated if missing; default: one per server, see README)")
+	f.StringVar(&c.keyType, "key-type", "", "`TYPE` of keys generated here (default ecdsa-p256)")
 	c.unlock.register(f)
 }
 
-// open connects to the server with the account key; keys signs with the
-// token for pkcs11: URIs, so no private key is ever read by this process.
-func (c *acmeClientFlags) open(e *env) (*acme.Client, *kms.Manager, error) {
-	if c.server == "" || c.accountKey == "" {
-		return nil, nil, badUsage("--server DIRECTORY_URL and --account-key URI are required")
+// clientDataDir is where the client keeps its default account keys:
+// $XDG_DATA_HOME/signet-client, else ~/.local/share/signet-client.
+func clientDataDir() string {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "signet-client")
+	}
+	if d, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(d, ".local", "share", "signet-client")
+	}
+	return "signet-client"
+}
+
+// open reads --config, then connects to the server with the account key;
+// keys signs with the token for pkcs11: URIs, so no private key is ever
+// read by this process.
+func (c *acmeClientFlags) open(e *env) (*client.Client, client.Keys, error) {
+	c.cfg = &client.Config{}
+	if c.config != "" {
+		cfg, err := client.LoadConfig(c.config)
+		if err != nil {
+			return nil, client.Keys{}, err
+		}
+		c.cfg = cfg
+	}
+	c.server = cmp.Or(c.server, c.cfg.Server)
+	c.caBundle = cmp.Or(absPath(c.caBundle), c.cfg.Path(c.cfg.CABundle))
+	c.accountKey = cmp.Or(c.accountKey, c.cfg.KeyURI(c.cfg.AccountKey))
+	if c.server == "" {
+		return nil, client.Keys{}, badUsage("--server DIRECTORY_URL is required (or server in --config)")
+	}
+	if c.accountKey == "" {
+		c.accountKey = client.DefaultAccountKey(clientDataDir(), c.server)
 	}
 	keys, err := c.keys()
 	if err != nil {
-		return nil, nil, err
+		return nil, keys, err
 	}
-	signer, err := c.openOrGenerate(e, keys, c.accountKey, "--account-key")
+	signer, err := keys.OpenOrGenerate(e.ctx, c.accountKey, "--account-key")
 	if err != nil {
 		keys.Close()
-		return nil, nil, err
+		return nil, keys, err
 	}
-	hc := &http.Client{Timeout: time.Minute}
-	if c.caBundle != "" {
-		data, err := os.ReadFile(c.caBundle)
-		if err != nil {
-			keys.Close()
-			return nil, nil, errs.Wrap(errs.Unavailable, err, "reading --ca-bundle")
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(data) {
-			keys.Close()
-			return nil, nil, errs.New(errs.Malformed, "--ca-bundle %s holds no PEM certificate; give the server's root certificate", c.caBundle)
-		}
-		hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	hc, err := client.HTTPClient(c.caBundle)
+	if err != nil {
+		keys.Close()
+		return nil, keys, err
 	}
-	return &acme.Client{Key: signer, DirectoryURL: c.server, HTTPClient: hc, UserAgent: "signet/" + version}, keys, nil
+	return client.New(c.server, hc, signer, "signet/"+version), keys, nil
 }
 
-func (c *acmeClientFlags) keys() (*kms.Manager, error) {
-	var pin, pass kms.Source
-	var err error
-	if c.unlock.pin != "" {
-		if pin, err = kms.ParseSource(absSource(c.unlock.pin)); err != nil {
-			return nil, err
-		}
+func absPath(p string) string {
+	if p == "" {
+		return ""
 	}
-	if c.unlock.passphrase != "" {
-		if pass, err = kms.ParseSource(absSource(c.unlock.passphrase)); err != nil {
-			return nil, err
-		}
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
 	}
-	return kms.NewManager(kms.Options{Module: c.unlock.module, PIN: pin, Passphrase: pass}), nil
+	return p
 }
 
-// openOrGenerate opens the key at uri, generating a missing file: key.
-func (c *acmeClientFlags) openOrGenerate(e *env, keys *kms.Manager, uri, flag string) (crypto.Signer, error) {
-	if p, ok := strings.CutPrefix(uri, "file:"); ok {
-		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-			kt, err := kms.ParseKeyType(c.keyType)
-			if err != nil {
-				return nil, err
-			}
-			return keys.Generate(e.ctx, uri, kt)
-		}
-	} else if !strings.HasPrefix(uri, "pkcs11:") {
-		return nil, badUsage("%s must be a pkcs11: or file: URI", flag)
+func (c *acmeClientFlags) keys() (client.Keys, error) {
+	kt, err := kms.ParseKeyType(cmp.Or(c.keyType, c.cfg.KeyType, string(kms.ECDSAP256)))
+	if err != nil {
+		return client.Keys{}, err
 	}
-	return keys.Signer(e.ctx, uri)
+	o, err := c.cfg.KeyOptions(c.unlock.module, absSource(c.unlock.pin), absSource(c.unlock.passphrase))
+	if err != nil {
+		return client.Keys{}, err
+	}
+	return client.Keys{Manager: kms.NewManager(o), Type: kt}, nil
 }
 
 // register finds or creates the account of the client's key.
-func (c *acmeClientFlags) account(e *env, cl *acme.Client, eabKID, eabHMAC string) error {
-	acct := &acme.Account{}
-	if eabKID != "" {
-		src, err := kms.ParseSource(absSource(eabHMAC))
-		if err != nil {
-			return err
-		}
-		raw, err := src.Read("EAB HMAC key")
-		if err != nil {
-			return err
-		}
-		key, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(string(raw)), "="))
-		if err != nil {
-			return errs.New(errs.Malformed, "the EAB HMAC key from %s is not base64url; give the key the server printed", eabHMAC)
-		}
-		acct.ExternalAccountBinding = &acme.ExternalAccountBinding{KID: eabKID, Key: key}
+func (c *acmeClientFlags) account(e *env, cl *client.Client, eabKID, eabHMAC string) error {
+	eabKID = cmp.Or(eabKID, c.cfg.EABKID)
+	if eabKID == "" {
+		return cl.Register(e.ctx, nil)
 	}
-	_, err := cl.Register(e.ctx, acct, acme.AcceptTOS)
-	if errors.Is(err, acme.ErrAccountAlreadyExists) {
-		return nil
+	eab, err := client.EAB(eabKID, cmp.Or(absSource(eabHMAC), c.cfg.Source(c.cfg.EABHMAC)))
+	if err != nil {
+		return err
 	}
-	return acmeErr(err, "registering the account")
-}
-
-func acmeErr(err error, what string) error {
-	if err == nil {
-		return nil
-	}
-	var ae *acme.Error
-	if errors.As(err, &ae) {
-		return errs.New(errs.Rejected, "%s: the ACME server says %s (%s)", what, ae.Detail, ae.ProblemType)
-	}
-	return errs.Wrap(errs.Unavailable, err, "%s", what)
+	return cl.Register(e.ctx, eab)
 }
 
 func cmdACMECertonly(e *env, args []string) error {
@@ -153,16 +132,16 @@ func cmdACMECertonly(e *env, args []string) error {
 	keyURI := f.String("key", "", "certificate key `URI`: pkcs11:... or file:PATH (encrypted; generated if missing)")
 	keyOnToken := f.String("key-on-token", "", "generate the certificate key on a token at `pkcs11:token=T;object=O`")
 	clearKey := f.Bool("clear-key", false, "generate the certificate key unencrypted as OUT/privkey.pem")
-	http01 := f.String("http-01", "", "answer http-01 with `standalone:PORT`")
-	webroot := f.String("webroot", "", "answer http-01 by writing files under `DIR`/.well-known/acme-challenge")
-	tlsALPN := f.Int("tls-alpn-01", 0, "answer tls-alpn-01 on `PORT`")
-	dns01 := f.String("dns-01", "", "answer dns-01 with `exec:CMD` (run as CMD present|cleanup FQDN VALUE) or rfc2136")
-	var upd rfc2136
-	f.StringVar(&upd.server, "dns-server", "", "with --dns-01 rfc2136: the DNS server `HOST:PORT` taking the updates")
-	f.StringVar(&upd.zone, "dns-zone", "", "with --dns-01 rfc2136: the `ZONE` to update")
-	f.StringVar(&upd.keyName, "tsig-name", "", "with --dns-01 rfc2136: TSIG key `NAME`")
-	f.StringVar(&upd.algorithm, "tsig-algorithm", "hmac-sha256", "with --dns-01 rfc2136: TSIG `ALGORITHM` (hmac-sha256, hmac-sha384, hmac-sha512)")
-	f.StringVar(&upd.secretSrc, "tsig-secret", "", "with --dns-01 rfc2136: TSIG secret (base64) `SOURCE`: env:VAR, file:PATH or prompt")
+	var ch client.Challenges
+	f.StringVar(&ch.HTTP01, "http-01", "", "answer http-01 with `standalone:PORT`")
+	f.StringVar(&ch.Webroot, "webroot", "", "answer http-01 by writing files under `DIR`/.well-known/acme-challenge")
+	f.IntVar(&ch.TLSALPN, "tls-alpn-01", 0, "answer tls-alpn-01 on `PORT`")
+	f.StringVar(&ch.DNS01, "dns-01", "", "answer dns-01 with `exec:CMD` (run as CMD present|cleanup FQDN VALUE) or rfc2136")
+	f.StringVar(&ch.Server, "dns-server", "", "with --dns-01 rfc2136: the DNS server `HOST:PORT` taking the updates")
+	f.StringVar(&ch.Zone, "dns-zone", "", "with --dns-01 rfc2136: the `ZONE` to update")
+	f.StringVar(&ch.KeyName, "tsig-name", "", "with --dns-01 rfc2136: TSIG key `NAME`")
+	f.StringVar(&ch.Algorithm, "tsig-algorithm", "hmac-sha256", "with --dns-01 rfc2136: TSIG `ALGORITHM` (hmac-sha256, hmac-sha384, hmac-sha512)")
+	f.StringVar(&ch.SecretSrc, "tsig-secret", "", "with --dns-01 rfc2136: TSIG secret (base64) `SOURCE`: env:VAR, file:PATH or prompt")
 	eabKID := f.String("eab-kid", "", "external account binding key `ID`")
 	eabHMAC := f.String("eab-hmac", "", "external account binding HMAC key `SOURCE`: env:VAR, file:PATH or prompt")
 	prof := f.String("profile", "", "issuance profile `NAME` the server advertises (e.g. shortlived)")
@@ -179,7 +158,8 @@ func cmdACMECertonly(e *env, args []string) error {
 	if n := countSet(*keyURI, *keyOnToken, boolStr(*clearKey)); n > 1 {
 		return badUsage("give one of --key URI, --key-on-token URI and --clear-key")
 	}
-	solver, err := newSolver(*http01, *webroot, *tlsALPN, *dns01, upd)
+	ch.SecretSrc = absSource(ch.SecretSrc)
+	solver, err := ch.Solver()
 	if err != nil {
 		return err
 	}
@@ -199,239 +179,36 @@ func cmdACMECertonly(e *env, args []string) error {
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "--out %s", *out)
 	}
-	certKey, err := c.certificateKey(e, keys, *keyURI, *keyOnToken, *clearKey, *out)
+	var certKey crypto.Signer
+	switch {
+	case *keyURI != "":
+		certKey, err = keys.OpenOrGenerate(e.ctx, *keyURI, "--key")
+	case *keyOnToken != "":
+		certKey, err = keys.OnToken(e.ctx, *keyOnToken)
+	case *clearKey:
+		var data []byte
+		if certKey, data, err = keys.NewClearKey(); err == nil {
+			err = client.WriteFile(filepath.Join(*out, "privkey.pem"), 0o600, data)
+		}
+	default:
+		certKey, err = keys.OpenOrGenerate(e.ctx, "file:"+filepath.Join(*out, "privkey.key"), "--key")
+	}
 	if err != nil {
 		return err
 	}
 	if err := c.account(e, cl, *eabKID, *eabHMAC); err != nil {
 		return err
 	}
-	ids := acme.DomainIDs(dnsNames...)
-	ids = append(ids, acme.IPIDs(ips...)...)
-	var opts []acme.OrderOption
-	if *prof != "" {
-		opts = append(opts, acme.WithOrderIssuanceProfile(acme.ProfileName(*prof)))
-	}
-	order, err := cl.AuthorizeOrder(e.ctx, ids, opts...)
-	if err != nil {
-		return acmeErr(err, "creating the order")
-	}
-	for _, u := range order.AuthzURLs {
-		if err := solve(e.ctx, cl, u, solver); err != nil {
-			return err
-		}
-	}
-	if order, err = cl.WaitOrder(e.ctx, order.URI); err != nil {
-		return acmeErr(err, "waiting for the order")
-	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: dnsNames, IPAddresses: ipAddrs}, certKey)
-	if err != nil {
-		return errs.Wrap(errs.Internal, err, "signing the certificate request with the certificate key")
-	}
-	ders, _, err := cl.CreateOrderCert(e.ctx, order.FinalizeURL, csr, true)
-	if err != nil {
-		return acmeErr(err, "finalizing the order")
-	}
-	leaf, err := x509.ParseCertificate(ders[0])
-	if err != nil || !samePublic(leaf.PublicKey, certKey.Public()) {
-		return errs.New(errs.Rejected, "the server returned a certificate not for the certificate key; nothing written")
-	}
-	for _, w := range []struct {
-		name string
-		ders [][]byte
-	}{{"cert.pem", ders[:1]}, {"chain.pem", ders[1:]}, {"fullchain.pem", ders}} {
-		data := pemCerts(w.ders...)
-		if err := config.ReplaceFile(filepath.Join(*out, w.name), 0o644, func(wr io.Writer) error {
-			_, err := io.WriteString(wr, data)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(e.stdout, "wrote %s (serial %x, expires %s)\n", filepath.Join(*out, "cert.pem"), leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))
-	return nil
-}
-
-func samePublic(a, b crypto.PublicKey) bool {
-	k, ok := a.(interface{ Equal(crypto.PublicKey) bool })
-	return ok && k.Equal(b)
-}
-
-// certificateKey opens or makes the certificate's key: the given URI, a new
-// key on a token, a clear OUT/privkey.pem, or an encrypted OUT/privkey.key.
-func (c *acmeClientFlags) certificateKey(e *env, keys *kms.Manager, uri, onToken string, inClear bool, out string) (crypto.Signer, error) {
-	kt, err := kms.ParseKeyType(c.keyType)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case uri != "":
-		return c.openOrGenerate(e, keys, uri, "--key")
-	case onToken != "":
-		if !strings.HasPrefix(onToken, "pkcs11:") {
-			return nil, badUsage("--key-on-token must be a pkcs11: URI")
-		}
-		return keys.Generate(e.ctx, onToken, kt)
-	case inClear:
-		priv, err := kms.NewSoftwareKey(kt)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(priv)
-		if err != nil {
-			return nil, errs.Wrap(errs.Internal, err, "encoding the new key")
-		}
-		err = config.ReplaceFile(filepath.Join(out, "privkey.pem"), 0o600, func(w io.Writer) error {
-			return pem.Encode(w, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		})
-		return priv, err
-	default:
-		return keys.Generate(e.ctx, "file:"+filepath.Join(out, "privkey.key"), kt)
-	}
-}
-
-// solver answers one kind of challenge.
-type solver interface {
-	kind() string
-	present(ctx context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (cleanup func(), err error)
-}
-
-func newSolver(http01, webroot string, tlsPort int, dns01 string, upd rfc2136) (solver, error) {
-	if countSet(http01, webroot, boolStr(tlsPort != 0), dns01) != 1 {
-		return nil, badUsage("give one way to answer challenges: --http-01 standalone:PORT, --webroot DIR, --tls-alpn-01 PORT or --dns-01 exec:CMD|rfc2136")
-	}
-	switch {
-	case http01 != "":
-		port, ok := strings.CutPrefix(http01, "standalone:")
-		if !ok || port == "" {
-			return nil, badUsage("--http-01 takes standalone:PORT")
-		}
-		return httpSolver{addr: ":" + port}, nil
-	case webroot != "":
-		return httpSolver{webroot: webroot}, nil
-	case tlsPort != 0:
-		if tlsPort < 1 || tlsPort > 65535 {
-			return nil, badUsage("--tls-alpn-01 takes a port (1-65535)")
-		}
-		return alpnSolver{addr: fmt.Sprintf(":%d", tlsPort)}, nil
-	case dns01 == "rfc2136":
-		return upd.check()
-	default:
-		cmd, ok := strings.CutPrefix(dns01, "exec:")
-		if !ok || cmd == "" {
-			return nil, badUsage("--dns-01 takes exec:CMD or rfc2136")
-		}
-		return dnsExecSolver{cmd: cmd}, nil
-	}
-}
-
-// solve answers the one challenge of the authorization the solver can, and
-// waits for the authorization to be valid.
-func solve(ctx context.Context, cl *acme.Client, url string, s solver) error {
-	z, err := cl.GetAuthorization(ctx, url)
-	if err != nil {
-		return acmeErr(err, "reading an authorization")
-	}
-	if z.Status == acme.StatusValid {
-		return nil
-	}
-	var ch *acme.Challenge
-	for _, c := range z.Challenges {
-		if c.Type == s.kind() {
-			ch = c
-		}
-	}
-	if ch == nil {
-		return errs.New(errs.Rejected, "the server offers no %s challenge for %s; choose another challenge flag", s.kind(), z.Identifier.Value)
-	}
-	cleanup, err := s.present(ctx, cl, z.Identifier.Value, ch)
+	ders, err := cl.Obtain(e.ctx, client.Order{DNSNames: dnsNames, IPs: ipAddrs, Key: certKey, Solver: solver, Profile: *prof})
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	if _, err := cl.Accept(ctx, ch); err != nil {
-		return acmeErr(err, "accepting the "+s.kind()+" challenge for "+z.Identifier.Value)
+	if err := client.WriteChain(*out, ders); err != nil {
+		return err
 	}
-	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	if _, err := cl.WaitAuthorization(wctx, z.URI); err != nil {
-		return acmeErr(err, "validating "+z.Identifier.Value)
-	}
+	leaf, _ := x509.ParseCertificate(ders[0])
+	fmt.Fprintf(e.stdout, "wrote %s (serial %x, expires %s)\n", filepath.Join(*out, "cert.pem"), leaf.SerialNumber, leaf.NotAfter.UTC().Format(time.RFC3339))
 	return nil
-}
-
-type httpSolver struct{ addr, webroot string }
-
-func (httpSolver) kind() string { return "http-01" }
-
-func (s httpSolver) present(_ context.Context, cl *acme.Client, _ string, ch *acme.Challenge) (func(), error) {
-	body, err := cl.HTTP01ChallengeResponse(ch.Token)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "computing the http-01 response")
-	}
-	path := cl.HTTP01ChallengePath(ch.Token)
-	if s.webroot != "" {
-		file := filepath.Join(s.webroot, filepath.FromSlash(path))
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "--webroot")
-		}
-		if err := os.WriteFile(file, []byte(body), 0o644); err != nil {
-			return nil, errs.Wrap(errs.Unavailable, err, "--webroot")
-		}
-		return func() { os.Remove(file) }, nil
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })
-	return serve(s.addr, mux, nil)
-}
-
-func serve(addr string, h http.Handler, tc *tls.Config) (func(), error) {
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, errs.Wrap(errs.Unavailable, err, "listening on %s for the challenge", addr)
-	}
-	if tc != nil {
-		l = tls.NewListener(l, tc)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(l)
-	return func() { srv.Close() }, nil
-}
-
-type alpnSolver struct{ addr string }
-
-func (alpnSolver) kind() string { return "tls-alpn-01" }
-
-func (s alpnSolver) present(_ context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (func(), error) {
-	cert, err := cl.TLSALPN01ChallengeCert(ch.Token, domain)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "making the tls-alpn-01 certificate")
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{acme.ALPNProto}, MinVersion: tls.VersionTLS12}
-	return serve(s.addr, http.NotFoundHandler(), tc)
-}
-
-type dnsExecSolver struct{ cmd string }
-
-func (dnsExecSolver) kind() string { return "dns-01" }
-
-func (s dnsExecSolver) present(ctx context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (func(), error) {
-	value, err := cl.DNS01ChallengeRecord(ch.Token)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "computing the dns-01 record")
-	}
-	fqdn := "_acme-challenge." + strings.TrimPrefix(domain, "*.") + "."
-	run := func(action string) error {
-		cmd := exec.CommandContext(ctx, s.cmd, action, fqdn, value)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return errs.New(errs.Unavailable, "--dns-01 exec:%s %s failed (%v): %s", s.cmd, action, err, strings.TrimSpace(string(out)))
-		}
-		return nil
-	}
-	if err := run("present"); err != nil {
-		return nil, err
-	}
-	return func() { run("cleanup") }, nil
 }
 
 func cmdACMERevoke(e *env, args []string) error {
@@ -459,8 +236,8 @@ func cmdACMERevoke(e *env, args []string) error {
 		return err
 	}
 	defer keys.Close()
-	if err := cl.RevokeCert(e.ctx, nil, block.Bytes, acme.CRLReasonCode(*reason)); err != nil {
-		return acmeErr(err, "revoking "+rest[0])
+	if err := cl.Revoke(e.ctx, block.Bytes, acme.CRLReasonCode(*reason)); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "revoked %s\n", rest[0])
 	return nil
@@ -482,17 +259,15 @@ func cmdACMEAccountRollover(e *env, args []string) error {
 		return err
 	}
 	defer keys.Close()
-	signer, err := c.openOrGenerate(e, keys, *newKey, "--new-account-key")
+	signer, err := keys.OpenOrGenerate(e.ctx, *newKey, "--new-account-key")
 	if err != nil {
 		return err
 	}
-	if _, err := cl.GetReg(e.ctx, ""); err != nil {
-		return acmeErr(err, "finding the account of --account-key")
+	if err := cl.Rollover(e.ctx, signer); err != nil {
+		return err
 	}
-	if err := cl.AccountKeyRollover(e.ctx, signer); err != nil {
-		return acmeErr(err, "rolling the account key over")
-	}
-	fmt.Fprintf(e.stdout, "account %s now uses %s\n", cl.KID, *newKey)
+	acct, _ := cl.Account(e.ctx)
+	fmt.Fprintf(e.stdout, "account %s now uses %s\n", acct, *newKey)
 	return nil
 }
 
@@ -508,13 +283,14 @@ func cmdACMEAccountDeactivate(e *env, args []string) error {
 		return err
 	}
 	defer keys.Close()
-	if _, err := cl.GetReg(e.ctx, ""); err != nil {
-		return acmeErr(err, "finding the account of --account-key")
+	acct, err := cl.Account(e.ctx)
+	if err != nil {
+		return err
 	}
-	if err := cl.DeactivateReg(e.ctx); err != nil {
-		return acmeErr(err, "deactivating the account")
+	if err := cl.Deactivate(e.ctx); err != nil {
+		return err
 	}
-	fmt.Fprintf(e.stdout, "account %s deactivated\n", cl.KID)
+	fmt.Fprintf(e.stdout, "account %s deactivated\n", acct)
 	return nil
 }
 
@@ -523,72 +299,4 @@ func boolStr(b bool) string {
 		return "set"
 	}
 	return ""
-}
-
-// rfc2136 answers dns-01 with DNS UPDATE (RFC 2136) signed with TSIG, as
-// BIND, Knot and PowerDNS accept.
-type rfc2136 struct {
-	server, zone, keyName, algorithm, secretSrc string
-	secret                                      string // base64, read by check
-}
-
-func (u rfc2136) check() (solver, error) {
-	if u.server == "" || u.zone == "" || u.keyName == "" || u.secretSrc == "" {
-		return nil, badUsage("--dns-01 rfc2136 needs --dns-server HOST:PORT, --dns-zone ZONE, --tsig-name NAME and --tsig-secret SOURCE")
-	}
-	alg := dns.Fqdn(strings.ToLower(u.algorithm))
-	switch alg {
-	case dns.HmacSHA256, dns.HmacSHA384, dns.HmacSHA512:
-	default:
-		return nil, badUsage("--tsig-algorithm %q is not one of hmac-sha256, hmac-sha384, hmac-sha512", u.algorithm)
-	}
-	u.algorithm = alg
-	src, err := kms.ParseSource(absSource(u.secretSrc))
-	if err != nil {
-		return nil, err
-	}
-	raw, err := src.Read("TSIG secret")
-	if err != nil {
-		return nil, err
-	}
-	u.secret = strings.TrimSpace(string(raw))
-	if _, err := base64.StdEncoding.DecodeString(u.secret); err != nil {
-		return nil, errs.New(errs.Malformed, "the TSIG secret from %s is not base64; give the key's secret as the DNS server shows it", u.secretSrc)
-	}
-	return u, nil
-}
-
-func (rfc2136) kind() string { return "dns-01" }
-
-func (u rfc2136) update(rr dns.RR, insert bool) error {
-	m := new(dns.Msg)
-	m.SetUpdate(dns.Fqdn(u.zone))
-	if insert {
-		m.Insert([]dns.RR{rr})
-	} else {
-		m.Remove([]dns.RR{rr})
-	}
-	keyName := dns.Fqdn(u.keyName)
-	m.SetTsig(keyName, u.algorithm, 300, time.Now().Unix())
-	c := &dns.Client{Net: "tcp", Timeout: 10 * time.Second, TsigSecret: map[string]string{keyName: u.secret}}
-	r, _, err := c.Exchange(m, u.server)
-	if err != nil {
-		return errs.Wrap(errs.Unavailable, err, "DNS UPDATE to %s", u.server)
-	}
-	if r.Rcode != dns.RcodeSuccess {
-		return errs.New(errs.Rejected, "DNS UPDATE of zone %s at %s refused: %s; check the zone and the TSIG key", u.zone, u.server, dns.RcodeToString[r.Rcode])
-	}
-	return nil
-}
-
-func (u rfc2136) present(_ context.Context, cl *acme.Client, domain string, ch *acme.Challenge) (func(), error) {
-	value, err := cl.DNS01ChallengeRecord(ch.Token)
-	if err != nil {
-		return nil, errs.Wrap(errs.Internal, err, "computing the dns-01 record")
-	}
-	rr := &dns.TXT{Hdr: dns.RR_Header{Name: "_acme-challenge." + dns.Fqdn(strings.TrimPrefix(domain, "*.")), Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{value}}
-	if err := u.update(rr, true); err != nil {
-		return nil, err
-	}
-	return func() { u.update(rr, false) }, nil
 }

@@ -21,6 +21,7 @@ import (
 	"signet/internal/backup"
 	"signet/internal/config"
 	"signet/internal/errs"
+	"signet/internal/home"
 	"signet/internal/kms"
 	"signet/internal/store"
 	"signet/internal/store/postgres"
@@ -61,19 +62,12 @@ func cmdBackup(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	db := strings.TrimPrefix(h.Config.Store, "sqlite:")
-	if config.IsPostgres(h.Config.Store) || !filepath.IsLocal(db) {
-		return errs.New(errs.Unavailable, "signet backup copies a home whose SQLite database is inside it; this home's store is %s: back the database up with its own tools (pg_dump) and copy the home's files", config.RedactStore(h.Config.Store))
-	}
-	// VACUUM INTO fills an empty file: made here, 0600, as the database.
+	// The database's snapshot is made in the home, 0600 like the database,
+	// and goes into the archive as a SQLite file whatever the store.
 	tmp := filepath.Join(h.Dir, ".backup-"+rand.Text()+".db")
-	if t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
-		return errs.Wrap(errs.Unavailable, err, "backup: the home %s must be writable for the snapshot", h.Dir)
-	} else {
-		t.Close()
-	}
 	defer os.Remove(tmp)
-	if err := sqlite.Snapshot(e.ctx, filepath.Join(h.Dir, db), tmp); err != nil {
+	db := strings.TrimPrefix(h.Config.Store, "sqlite:")
+	if err := snapshotStore(e.ctx, h, db, tmp); err != nil {
 		return err
 	}
 	seq, head, err := snapshotHead(e.ctx, tmp)
@@ -164,8 +158,16 @@ func cmdRestore(e *env, args []string) error {
 		return err
 	}
 	if *storeURL != "" {
-		if err := storeInPostgres(tmp, *storeURL); err != nil {
+		if err := setStore(tmp, *storeURL); err != nil {
 			return errs.Wrap(errs.KindOf(err), err, "the database is restored into %s; the home is not", config.RedactStore(*storeURL))
+		}
+	} else if cfg, err := config.Load(tmp); err != nil {
+		return err
+	} else if config.IsPostgres(cfg.Store) {
+		// A PostgreSQL home restored without --store keeps its database
+		// in the home as SQLite.
+		if err := setStore(tmp, backup.DatabaseName); err != nil {
+			return err
 		}
 	}
 	if err := os.Remove(dir); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -181,20 +183,27 @@ func cmdRestore(e *env, args []string) error {
 	return nil
 }
 
-// storeInPostgres makes the restored home at dir use the PostgreSQL store
-// at url instead of the SQLite file the backup held.
-func storeInPostgres(dir, url string) error {
+// setStore points the restored home at dir to its database: the
+// PostgreSQL store at a postgres:// URL (the SQLite file the backup held is
+// removed), or that file, named as the home's SQLite database.
+func setStore(dir, to string) error {
 	cfg, err := config.Load(dir)
 	if err != nil {
 		return err
 	}
-	db := filepath.Join(dir, strings.TrimPrefix(cfg.Store, "sqlite:"))
-	for _, p := range []string{db, db + "-wal", db + "-shm"} {
-		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return errs.Wrap(errs.Unavailable, err, "remove %s", p)
+	if config.IsPostgres(to) {
+		db := backup.DatabaseName
+		if !config.IsPostgres(cfg.Store) {
+			db = strings.TrimPrefix(cfg.Store, "sqlite:")
+		}
+		db = filepath.Join(dir, db)
+		for _, p := range []string{db, db + "-wal", db + "-shm"} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return errs.Wrap(errs.Unavailable, err, "remove %s", p)
+			}
 		}
 	}
-	cfg.Store = url
+	cfg.Store = to
 	if err := os.Remove(filepath.Join(dir, config.FileName)); err != nil {
 		return errs.Wrap(errs.Unavailable, err, "rewrite signet.toml")
 	}
@@ -247,8 +256,12 @@ func openBackup(ctx context.Context, file string, id age.Identity, dir string, t
 	if err != nil {
 		return m, 0, errs.Wrap(errs.Rejected, err, "the backup's signet.toml")
 	}
+	// A backup of a PostgreSQL home holds its snapshot as the SQLite file
+	// DatabaseName; restore decides where it goes.
 	db := strings.TrimPrefix(cfg.Store, "sqlite:")
-	if config.IsPostgres(cfg.Store) || !filepath.IsLocal(db) {
+	if config.IsPostgres(cfg.Store) {
+		db = backup.DatabaseName
+	} else if !filepath.IsLocal(db) {
 		return m, 0, errs.New(errs.Rejected, "the backup's signet.toml names the store %s, not a database in the home", config.RedactStore(cfg.Store))
 	}
 	path := filepath.Join(dir, db)
@@ -286,6 +299,29 @@ func openBackup(ctx context.Context, file string, id age.Identity, dir string, t
 		}
 	}
 	return m, seq, st.Close()
+}
+
+// snapshotStore writes a consistent copy of the home's database into the
+// new SQLite file tmp: SQLite's VACUUM INTO for a database in the home, a
+// read-only REPEATABLE READ transaction for PostgreSQL (the nodes sharing
+// it go on serving).
+func snapshotStore(ctx context.Context, h *home.Home, db, tmp string) error {
+	if pg, ok := h.Store.(*postgres.Store); ok {
+		return pg.Snapshot(ctx, func(src postgres.Source) error {
+			_, err := sqlite.Load(ctx, tmp, src)
+			return err
+		})
+	}
+	if !filepath.IsLocal(db) {
+		return errs.New(errs.Unavailable, "signet backup copies a SQLite database inside the home or a PostgreSQL store; this home's database is %s: back it up with sqlite3's .backup and copy the home's files", db)
+	}
+	// VACUUM INTO fills an empty file: made here, 0600, as the database.
+	t, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return errs.Wrap(errs.Unavailable, err, "backup: the home %s must be writable for the snapshot", h.Dir)
+	}
+	t.Close()
+	return sqlite.Snapshot(ctx, filepath.Join(h.Dir, db), tmp)
 }
 
 // snapshotHead reads the newest audit event of the snapshot at path.

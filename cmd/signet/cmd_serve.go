@@ -39,6 +39,7 @@ func cmdServe(e *env, args []string) error {
 	metricsListen := f.String("metrics-listen", "", "`ADDR` of the Prometheus /metrics listener, unauthenticated, or off (default from signet.toml, else $SIGNET_METRICS_LISTEN, else "+config.DefaultMetricsListen+")")
 	logJSON := f.Bool("log-json", false, "write logs as JSON")
 	debug := f.Bool("debug", false, "log every request")
+	verifyEvery := f.Duration("audit-verify-every", time.Hour, "verify the audit log in the background at start and then every `DURATION` (GET /api/v1/audit/verification shows the latest outcome); 0 turns it off")
 	adminAuthority := f.String("admin-authority", "", "tls-client authority `NAME` whose certificates may use the API (default from signet.toml)")
 	var af acmeFlags
 	af.register(f)
@@ -130,8 +131,16 @@ func cmdServe(e *env, args []string) error {
 		return err
 	}
 	defer acmeSrv.Close()
+	sealer, err := h.EABSealer() // the console creates EAB keys
+	if err != nil {
+		return err
+	}
+	var watch *audit.Watch
+	if *verifyEvery > 0 {
+		watch = &audit.Watch{Every: *verifyEvery}
+	}
 	srv := server.New(server.Options{
-		CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim,
+		Audit: watch, CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim, EAB: sealer,
 		Authority: h.Config.Server.Authority, Names: h.Config.Server.Names, AdminAuthority: admin,
 		ShutdownTimeout: time.Duration(h.Config.Server.ShutdownTimeout),
 		OwnKeyFile:      filepath.Join(h.Dir, "server-tls.key"), OwnCertFile: filepath.Join(h.Dir, "server-tls.pem"),
@@ -191,8 +200,8 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n",
-		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"))
+	fmt.Fprintf(e.stdout, "signet serving https://%s (home %s)\n  root certificate: %s\n  health: curl --cacert %s https://%s/health\n  admin token for /api/v1: %s\n  console: https://%s/ui/\n",
+		ln.Addr(), h.Dir, rootFile, anchorFile, ln.Addr(), strings.TrimPrefix(config.SourceInHome(h.Dir, h.Config.Server.AdminToken), "file:"), ln.Addr())
 	auths, err := h.Store.Authorities(e.ctx)
 	if err != nil {
 		return err
@@ -227,6 +236,16 @@ func cmdServe(e *env, args []string) error {
 		}()
 	}
 	go func() { defer wg.Done(); rev.Run(ctx) }()
+	if watch != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watch.Run(ctx, h.Store, func(v audit.Verification) {
+				log.Error("the audit log does not verify", "state", v.State, "broken_seq", v.BrokenSeq, "reason", v.Reason,
+					"row_problems", v.RowProblemCount, "err", v.Error)
+			})
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		checkpoints.Run(ctx, time.Second, time.Minute, func(err error) { log.Warn("signing an audit checkpoint", "err", err) })

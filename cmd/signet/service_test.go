@@ -14,13 +14,25 @@ import (
 // checker, its ExecStart pointed at an executable that exists here: any
 // complaint (an unknown or misspelt setting) fails the test.
 func TestSystemdUnit(t *testing.T) {
+	verifyUnit(t, "signet.service", "Type=notify", "ExecStart=/usr/local/bin/signet serve", "ExecReload=/bin/kill -HUP $MAINPID",
+		"ProtectSystem=strict", "ReadWritePaths=/var/lib/signet /var/lib/softhsm", "NoNewPrivileges=yes", "LoadCredential=pin:")
+}
+
+// TestSystemdAgentUnit checks contrib/systemd/signet-agent.service as
+// TestSystemdUnit does signet.service.
+func TestSystemdAgentUnit(t *testing.T) {
+	verifyUnit(t, "signet-agent.service", "ExecStart=/usr/local/bin/signet agent --config /etc/signet-agent/agent.toml", "ExecReload=/bin/kill -HUP $MAINPID",
+		"AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict", "LoadCredential=pin:", "StateDirectoryMode=0700")
+}
+
+func verifyUnit(t *testing.T, name string, wants ...string) {
+	t.Helper()
 	analyze := kmstest.RequireTool(t, "systemd-analyze")
-	unit, err := os.ReadFile("../../contrib/systemd/signet.service")
+	unit, err := os.ReadFile("../../contrib/systemd/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Type=notify", "ExecStart=/usr/local/bin/signet serve", "ExecReload=/bin/kill -HUP $MAINPID",
-		"ProtectSystem=strict", "ReadWritePaths=/var/lib/signet /var/lib/softhsm", "NoNewPrivileges=yes", "LoadCredential=pin:"} {
+	for _, want := range wants {
 		if !strings.Contains(string(unit), "\n"+want) {
 			t.Errorf("the unit has no line %q", want)
 		}
@@ -29,7 +41,7 @@ func TestSystemdUnit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "signet.service")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/signet", self)), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -64,6 +64,21 @@ type ACME struct {
 	// RequireEAB is the older place of the authorities' require_eab
 	// setting: opening the home writes it into the store (home.settleACME).
 	RequireEAB []string `toml:"require_eab,omitempty" comment:"authorities whose new ACME accounts need an external account binding; now 'signet authority set NAME --require-eab=true', which opening the home applies for these"`
+	// AuthzReuse is AuthzReuseWindow as written; nil: the default.
+	AuthzReuse *Duration `toml:"authorization_reuse,omitempty" comment:"how long after its validation a valid ACME authorization is reused by new orders of the same account for the same identifier (default 7d; 0: never, every order validates anew)"`
+}
+
+// DefaultAuthzReuse is how long a valid ACME authorization is reused by
+// default, as Let's Encrypt did.
+const DefaultAuthzReuse = 7 * 24 * time.Hour
+
+// AuthzReuseWindow is how long a valid ACME authorization is reused by
+// new orders of its account; 0: never.
+func (a ACME) AuthzReuseWindow() time.Duration {
+	if a.AuthzReuse == nil {
+		return DefaultAuthzReuse
+	}
+	return time.Duration(*a.AuthzReuse)
 }
 
 // Keys says how CA keys are unlocked.
@@ -263,6 +278,29 @@ func ReplaceFile(path string, mode os.FileMode, write func(io.Writer) error) err
 	return nil
 }
 
+// TokenProblems lists what is wrong in a [tokens] table.
+func TokenProblems(tokens map[string]Token) []string {
+	var problems []string
+	for _, label := range slices.Sorted(maps.Keys(tokens)) {
+		t := tokens[label]
+		if t.Module == "" && t.PIN == "" {
+			problems = append(problems, fmt.Sprintf("tokens.%s: give module, pin or both", label))
+		}
+		if t.PIN != "" {
+			if _, err := kms.ParseSource(t.PIN); err != nil {
+				problems = append(problems, fmt.Sprintf("tokens.%s.pin: %v", label, err))
+			}
+		}
+	}
+	return problems
+}
+
+// KMS is the token as kms takes it; a file: PIN source's relative path is
+// relative to dir.
+func (t Token) KMS(dir string) kms.Token {
+	return kms.Token{Module: t.Module, PIN: kms.Source(SourceInHome(dir, t.PIN)), Serial: t.Serial}
+}
+
 // Validate lists every problem in c at once.
 func (c Config) Validate() error {
 	var problems []string
@@ -287,17 +325,7 @@ func (c Config) Validate() error {
 			problems = append(problems, fmt.Sprintf("%s: %v", s.name, err))
 		}
 	}
-	for _, label := range slices.Sorted(maps.Keys(c.Tokens)) {
-		t := c.Tokens[label]
-		if t.Module == "" && t.PIN == "" {
-			problems = append(problems, fmt.Sprintf("tokens.%s: give module, pin or both", label))
-		}
-		if t.PIN != "" {
-			if _, err := kms.ParseSource(t.PIN); err != nil {
-				problems = append(problems, fmt.Sprintf("tokens.%s.pin: %v", label, err))
-			}
-		}
-	}
+	problems = append(problems, TokenProblems(c.Tokens)...)
 	if c.Server.Authority == "" {
 		problems = append(problems, "server.authority: empty")
 	}

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"signet/internal/errs"
 )
@@ -105,5 +106,36 @@ func TestDefaultHasTokens(t *testing.T) {
 	}
 	if c, err := Load(home); err != nil || !c.HasTokens {
 		t.Fatalf("Load: %+v, %v; want [tokens]", c, err)
+	}
+}
+
+// TestAuthzReuseWindow: [acme] authorization_reuse sets how long a valid
+// ACME authorization is reused; absent it is 7 days, 0 turns reuse off,
+// and a negative one is refused.
+func TestAuthzReuseWindow(t *testing.T) {
+	for _, tc := range []struct {
+		acme string
+		want time.Duration
+		bad  bool
+	}{
+		{"", DefaultAuthzReuse, false},
+		{"[acme]\nauthorization_reuse = '0'\n", 0, false},
+		{"[acme]\nauthorization_reuse = '2d'\n", 48 * time.Hour, false},
+		{"[acme]\nauthorization_reuse = '-1h'\n", 0, true},
+	} {
+		home := t.TempDir()
+		if err := os.WriteFile(filepath.Join(home, FileName), []byte("store = 'signet.db'\nlisten = '127.0.0.1:8443'\n"+tc.acme+"[server]\nauthority = 'default'\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(home)
+		if tc.bad {
+			if err == nil {
+				t.Errorf("%q: loaded, want an error", tc.acme)
+			}
+			continue
+		}
+		if err != nil || c.ACME.AuthzReuseWindow() != tc.want {
+			t.Errorf("%q: reuse %s, %v; want %s", tc.acme, c.ACME.AuthzReuseWindow(), err, tc.want)
+		}
 	}
 }

@@ -23,6 +23,7 @@ type Limits struct {
 	CertificatesPerAuthority Rate     `toml:"certificates_per_authority,omitempty" comment:"certificates each authority issues over ACME and the API (default 100/1s)"`
 	CertificatesBurst        int      `toml:"certificates_burst,omitempty" comment:"certificates an authority may issue at once above that rate (default 500)"`
 	FailedAdminAuthPerIP     Rate     `toml:"failed_admin_auth_per_ip,omitempty" comment:"failed /api/v1 authentications per source IP before it must wait, at most DURATION/COUNT, between attempts (default 10/1m)"`
+	HostRenewalsPerKey       Rate     `toml:"ssh_host_renewals_per_key,omitempty" comment:"SSH host certificates a host renews by itself per host key (default 10/1h)"`
 	MaxTracked               int      `toml:"max_tracked,omitempty" comment:"source addresses, accounts and names each in-memory limit tracks at most; beyond, it forgets some (default 100000)"`
 }
 
@@ -37,6 +38,7 @@ func DefaultLimits() Limits {
 		CertificatesPerAuthority: Rate{Count: 100, Per: time.Second},
 		CertificatesBurst:        500,
 		FailedAdminAuthPerIP:     Rate{Count: 10, Per: time.Minute},
+		HostRenewalsPerKey:       Rate{Count: 10, Per: time.Hour},
 		MaxTracked:               100000,
 	}
 }
@@ -47,7 +49,7 @@ func (l Limits) WithDefaults() Limits {
 	for _, r := range []struct{ v, def *Rate }{
 		{&l.NewAccountsPerIP, &d.NewAccountsPerIP}, {&l.OrdersPerAccount, &d.OrdersPerAccount},
 		{&l.FailedValidationsPerName, &d.FailedValidationsPerName}, {&l.CertificatesPerAuthority, &d.CertificatesPerAuthority},
-		{&l.FailedAdminAuthPerIP, &d.FailedAdminAuthPerIP},
+		{&l.FailedAdminAuthPerIP, &d.FailedAdminAuthPerIP}, {&l.HostRenewalsPerKey, &d.HostRenewalsPerKey},
 	} {
 		if r.v.Per == 0 {
 			*r.v = *r.def

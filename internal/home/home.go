@@ -189,7 +189,7 @@ func keyManager(dir string, cfg config.Config, u Unlock) (*kms.Manager, error) {
 	k := cfg.Keys
 	o := kms.Options{Dir: dir, Module: cmp.Or(u.Module, k.PKCS11Module), Tokens: map[string]kms.Token{}}
 	for label, t := range cfg.Tokens {
-		o.Tokens[label] = kmsToken(dir, t)
+		o.Tokens[label] = t.KMS(dir)
 	}
 	pin, pass := cmp.Or(u.PIN, k.PIN), cmp.Or(u.Passphrase, k.Passphrase)
 	var err error

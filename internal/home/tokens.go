@@ -177,7 +177,7 @@ func (h *Home) AdoptKeyURI(ctx context.Context, uri string) (string, error) {
 		}
 		return bare, nil
 	}
-	if err := h.Keys.AddToken(label, kmsToken(h.Dir, ct)); err != nil {
+	if err := h.Keys.AddToken(label, ct.KMS(h.Dir)); err != nil {
 		return "", err
 	}
 	// A module or PIN that does not work is not written down.
@@ -194,9 +194,4 @@ func (h *Home) AdoptKeyURI(ctx context.Context, uri string) (string, error) {
 	h.Config.HasTokens = true
 	slog.Info("PKCS#11 token listed in signet.toml", "token", label, "module", ct.Module, "pin", ct.PIN)
 	return bare, nil
-}
-
-// kmsToken is a [tokens] entry as kms takes it.
-func kmsToken(dir string, t config.Token) kms.Token {
-	return kms.Token{Module: t.Module, PIN: kms.Source(config.SourceInHome(dir, t.PIN)), Serial: t.Serial}
 }

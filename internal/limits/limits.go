@@ -1,8 +1,8 @@
 // Package limits keeps a node's in-memory rate limits: new ACME accounts
 // per source address, failed validations per account and name,
-// certificates per authority and failed admin authentications per source
-// address. Each is a token bucket (golang.org/x/time/rate) per key, with a
-// bounded number of keys. The limits that must hold across nodes (orders
+// certificates per authority, failed admin authentications per source
+// address, SSH host renewals per host key. Each is a token bucket
+// (golang.org/x/time/rate) per key, with a bounded number of keys. The limits that must hold across nodes (orders
 // and pending authorizations per account) are counted in the store by
 // their users; this package only carries their settings.
 package limits
@@ -27,7 +27,7 @@ type Limits struct {
 	proxies []netip.Prefix
 	now     func() time.Time
 
-	newAccounts, failedValidations, certificates, failedAdmin *keyed
+	newAccounts, failedValidations, certificates, failedAdmin, hostRenewals *keyed
 }
 
 // New builds the limits of cfg (its left-out settings defaulted); now is
@@ -47,6 +47,7 @@ func New(cfg config.Limits, now func() time.Time) (*Limits, error) {
 		failedValidations: newKeyed(cfg.FailedValidationsPerName, cfg.FailedValidationsPerName.Count, cfg.MaxTracked),
 		certificates:      newKeyed(cfg.CertificatesPerAuthority, cfg.CertificatesBurst, cfg.MaxTracked),
 		failedAdmin:       newKeyed(cfg.FailedAdminAuthPerIP, cfg.FailedAdminAuthPerIP.Count, cfg.MaxTracked),
+		hostRenewals:      newKeyed(cfg.HostRenewalsPerKey, cfg.HostRenewalsPerKey.Count, cfg.MaxTracked),
 	}, nil
 }
 
@@ -74,6 +75,15 @@ func (l *Limits) Certificate(authority string) error {
 		return nil
 	}
 	return l.certificates.take(authority, l.now(), "authority %q is issuing certificates faster than its limit of %s", authority, l.cfg.CertificatesPerAuthority)
+}
+
+// HostRenewal counts an SSH host's renewal of its own certificate, per
+// host key (its fingerprint): each renewal gives a new serial, the key stays.
+func (l *Limits) HostRenewal(hostKey string) error {
+	if l == nil {
+		return nil
+	}
+	return l.hostRenewals.take(hostKey, l.now(), "host key %s renewed its certificate too often (limit %s)", hostKey, l.cfg.HostRenewalsPerKey)
 }
 
 // CanValidate refuses a validation of name for an account that has failed

@@ -153,7 +153,14 @@ type authorityOut struct {
 	ACME     bool            `json:"acme"`
 	EAB      bool            `json:"require_eab"`
 	Enabled  bool            `json:"enabled"`
-	State    ca.State        `json:"state"`
+	// What signet status shows of it (ca.Status): the same answer as
+	// GET /api/v1/status, beside what this endpoint gave before.
+	State    ca.State     `json:"state"`
+	Reason   string       `json:"reason,omitempty"`
+	Location kms.Location `json:"key_location"`
+	NotAfter *time.Time   `json:"not_after,omitempty"`
+	Issued   int          `json:"issued"`
+	Revoked  int          `json:"revoked"`
 }
 
 func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
@@ -162,14 +169,22 @@ func (s *Server) authorities(w http.ResponseWriter, r *http.Request, _ string) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
+	statuses, err := s.o.CA.Status(r.Context(), s.o.Store)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	byName := make(map[string]ca.AuthorityStatus, len(statuses))
+	for _, st := range statuses {
+		byName[st.Name] = st
+	}
 	out := make([]authorityOut, len(list))
 	for i, a := range list {
+		st := byName[a.Name]
 		out[i] = authorityOut{
 			Name: a.Name, Purpose: a.Purpose, Key: kms.Redact(a.KeyURI), Policy: a.Policy, Created: a.CreatedAt, Parent: a.Parent,
-			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB, Enabled: !a.Disabled, State: s.o.CA.State(a.Name).State,
-		}
-		if a.Disabled {
-			out[i].State = ca.Disabled
+			Self: ca.SelfSigned(a), ACME: a.ACME, EAB: a.RequireEAB, Enabled: !a.Disabled,
+			State: st.State, Reason: st.Reason, Location: st.Key, NotAfter: st.NotAfter, Issued: st.Issued, Revoked: st.Revoked,
 		}
 		if len(a.CertDER) > 0 { // SSH authorities have none
 			out[i].CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: a.CertDER}))

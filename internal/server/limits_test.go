@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -17,12 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"signet/internal/ca"
 	"signet/internal/config"
-	"signet/internal/kms"
 	"signet/internal/limits"
-	"signet/internal/policy"
-	"signet/internal/profile"
 	"signet/internal/server"
 )
 
@@ -43,15 +38,7 @@ func (c *clock) add(d time.Duration) {
 // "web", limited by l on the clock clk.
 func limitedServer(t *testing.T, l config.Limits, clk *clock) *httptest.Server {
 	t.Helper()
-	ctx := context.Background()
-	f := newFixture(t, kms.ECDSAP256, "file:root.key", "file:web.key")
-	if _, err := f.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "test root", KeyURI: "file:root.key"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-		Policy: policy.Policy{DNS: []string{"example.org"}}}); err != nil {
-		t.Fatal(err)
-	}
+	f := newWebFixture(t, "sqlite")
 	lim, err := limits.New(l, clk.now)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +52,7 @@ type answer struct {
 	status int
 	retry  string
 	typ    string
+	body   []byte
 }
 
 func call(t *testing.T, ts *httptest.Server, method, path, token, ctype, body string) answer {
@@ -83,7 +71,7 @@ func call(t *testing.T, ts *httptest.Server, method, path, token, ctype, body st
 	b, _ := io.ReadAll(resp.Body)
 	var p struct{ Type string }
 	json.Unmarshal(b, &p)
-	return answer{resp.StatusCode, resp.Header.Get("Retry-After"), p.Type}
+	return answer{resp.StatusCode, resp.Header.Get("Retry-After"), p.Type, b}
 }
 
 // TestAdminBackOff: failed authentications from one address make it wait,

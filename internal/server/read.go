@@ -353,6 +353,21 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// auditVerification: GET /api/v1/audit/verification, the latest
+// background verification ("pending" before the first has finished).
+func (s *Server) auditVerification(w http.ResponseWriter, r *http.Request, _ string) {
+	if s.o.Audit == nil {
+		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "this server does not verify the audit log in the background (signet serve --audit-verify-every 0); run signet audit verify"))
+		return
+	}
+	v, ok := s.o.Audit.Latest()
+	if !ok {
+		writeJSON(w, http.StatusOK, map[string]string{"state": "pending"})
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // auditEvents: GET /api/v1/audit/events, in seq order.
 func (s *Server) auditEvents(w http.ResponseWriter, r *http.Request, _ string) {
 	p := readParams(r, "kind", "actor", "since", "until", "cursor", "limit")

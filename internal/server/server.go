@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"signet/internal/acme/eab"
 	"signet/internal/audit"
 	"signet/internal/ca"
 	"signet/internal/errs"
@@ -34,7 +35,7 @@ import (
 
 // Store is the part of the store the API reads itself: authorities,
 // certificates, SSH certificates and keys, ACME accounts and orders, audit
-// events, the endpoints signet check recorded.
+// events, operators, the endpoints signet check recorded.
 type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
@@ -47,6 +48,9 @@ type Store interface {
 	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
 	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
+	// Operator and OperatorByToken authenticate named operators.
+	Operator(ctx context.Context, name string) (store.Operator, error)
+	OperatorByToken(ctx context.Context, sum [sha256.Size]byte) (store.Operator, error)
 	EndpointChecks(ctx context.Context, serial string) ([]store.EndpointCheck, error)
 }
 
@@ -69,6 +73,12 @@ type Options struct {
 	// Limits are the rate limits of /api/v1 (certificates per authority,
 	// failed authentications per source address); nil limits nothing.
 	Limits *limits.Limits
+	// EAB seals the external account binding keys the console creates;
+	// nil: it creates none.
+	EAB *eab.Sealer
+	// Audit, if set, verifies the audit log in the background; GET
+	// /api/v1/audit/verification answers its latest outcome.
+	Audit *audit.Watch
 	// Warnings, when set, says what /health lists for the operator
 	// (acme/wfe's: the admin authority has ACME on and is not served).
 	Warnings func(context.Context) []string
@@ -96,28 +106,32 @@ func New(o Options) *Server {
 	}
 	s := &Server{o: o, tokenHash: sha256.Sum256(o.AdminToken), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /health", s.health)
-	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(s.issue))
-	s.mux.Handle("GET /api/v1/authorities", s.authenticated(s.authorities))
-	s.mux.Handle("GET /api/v1/status", s.authenticated(s.status))
-	s.mux.Handle("POST /api/v1/unlock", s.authenticated(s.unlock))
-	s.mux.Handle("POST /api/v1/lock", s.authenticated(s.lock))
-	s.mux.Handle("GET /api/v1/certificates", s.authenticated(s.certificates))
-	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(s.certificate))
-	s.mux.Handle("GET /api/v1/audit/events", s.authenticated(s.auditEvents))
-	s.mux.Handle("GET /api/v1/ssh/certificates", s.authenticated(s.sshCertificates))
-	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(s.sshKeys))
-	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(s.acmeAccounts))
-	s.mux.Handle("GET /api/v1/acme/accounts/{id}/orders", s.authenticated(s.acmeOrders))
-	s.mux.Handle("GET /api/v1/endpoints", s.authenticated(s.endpoints))
-	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(s.revoke))
+	s.mux.Handle("POST /api/v1/authorities/{name}/certificates", s.authenticated(store.RoleOperator, s.issue))
+	s.mux.Handle("GET /api/v1/authorities", s.authenticated(store.RoleViewer, s.authorities))
+	s.mux.Handle("GET /api/v1/status", s.authenticated(store.RoleViewer, s.status))
+	s.mux.Handle("POST /api/v1/unlock", s.authenticated(store.RoleOperator, s.unlock))
+	s.mux.Handle("POST /api/v1/lock", s.authenticated(store.RoleOperator, s.lock))
+	s.mux.Handle("GET /api/v1/certificates", s.authenticated(store.RoleViewer, s.certificates))
+	s.mux.Handle("GET /api/v1/certificates/{serial}", s.authenticated(store.RoleViewer, s.certificate))
+	s.mux.Handle("GET /api/v1/audit/events", s.authenticated(store.RoleViewer, s.auditEvents))
+	s.mux.Handle("GET /api/v1/audit/verification", s.authenticated(store.RoleViewer, s.auditVerification))
+	s.mux.Handle("GET /api/v1/ssh/certificates", s.authenticated(store.RoleViewer, s.sshCertificates))
+	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(store.RoleViewer, s.sshKeys))
+	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(store.RoleViewer, s.acmeAccounts))
+	s.mux.Handle("GET /api/v1/acme/accounts/{id}/orders", s.authenticated(store.RoleViewer, s.acmeOrders))
+	s.mux.Handle("GET /api/v1/endpoints", s.authenticated(store.RoleViewer, s.endpoints))
+	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(store.RoleOperator, s.revoke))
 	if o.SSH != nil {
-		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(s.sshSign))
+		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(store.RoleOperator, s.sshSign))
 		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/trust", s.sshTrust)
 		s.mux.HandleFunc("GET /api/v1/authorities/{name}/ssh/krl", s.sshKRL)
+		s.mux.HandleFunc("GET /api/v1/ssh/host-renewal", s.sshHostRenewalNonce)
+		s.mux.HandleFunc("POST /api/v1/ssh/host-renewal", s.sshHostRenewal)
 	}
 	if o.ACME != nil {
 		s.mux.Handle("/acme/", o.ACME)
 	}
+	s.mountConsole()
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.NotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
 	})
@@ -333,44 +347,80 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 	return err
 }
 
-// authenticated admits requests bearing the admin token, or a valid,
-// unrevoked client certificate from the admin authority.
-func (s *Server) authenticated(h func(w http.ResponseWriter, r *http.Request, actor string)) http.Handler {
+// authenticated admits requests bearing the admin token, an operator's
+// token, or a valid, unrevoked client certificate from the admin
+// authority, whose role allows need (store.RoleViewer, ...). A failed
+// authentication counts towards the client's back-off; a role too small
+// is refused with 403.
+func (s *Server) authenticated(need string, h func(w http.ResponseWriter, r *http.Request, actor string)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := s.o.Limits.CanAuthenticate(r); err != nil {
 			writeProblem(w, r, s.o.Log, err)
 			return
 		}
-		actor, err := s.admin(r)
+		actor, role, err := s.admin(r)
 		if err != nil {
 			s.o.Limits.AuthenticationFailed(r)
 			writeProblem(w, r, s.o.Log, err)
+			return
+		}
+		if !store.RoleAllows(role, need) {
+			writeProblem(w, r, s.o.Log, errs.New(errs.Rejected, "%s has the role %s; %s %s needs the role %s or above", actor, role, r.Method, r.URL.Path, need))
 			return
 		}
 		h(w, r, actor)
 	})
 }
 
-// admin names the authenticated administrator for the audit log.
-func (s *Server) admin(r *http.Request) (string, error) {
-	if token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+// admin names the authenticated operator for the audit log, and its role:
+// "api:admin-token" (the built-in admin), "operator:NAME", or
+// "api:client-cert:CN" (admin) for an admin certificate whose CN names no
+// operator.
+func (s *Server) admin(r *http.Request) (actor, role string, err error) {
+	token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return s.identify(r, token, bearer)
+}
+
+// identify is the one place that maps what a client presents to an
+// operator, for the API and the console alike: a token when bearer is
+// set, else the request's client certificate.
+func (s *Server) identify(r *http.Request, token string, bearer bool) (actor, role string, err error) {
+	if bearer {
 		sum := sha256.Sum256([]byte(token))
 		if len(s.o.AdminToken) > 0 && subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1 {
-			return "api:admin-token", nil
+			return "api:admin-token", store.RoleAdmin, nil
 		}
-		return "", errs.New(errs.Unauthorized, "the bearer token is not the admin token")
+		// Looked up by the SHA-256 of a 256-bit random token: the
+		// lookup's timing tells nothing about a token not yet known.
+		op, err := s.o.Store.OperatorByToken(r.Context(), sum)
+		if err == nil && subtle.ConstantTimeCompare(op.TokenHash, sum[:]) == 1 {
+			return "operator:" + op.Name, op.Role, nil
+		}
+		if err != nil && errs.KindOf(err) != errs.NotFound {
+			return "", "", err
+		}
+		return "", "", errs.New(errs.Unauthorized, "the bearer token is neither the admin token nor an operator's token")
 	}
 	if s.adminCA != nil && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
-		return s.certAdmin(r)
+		cn, err := s.certAdmin(r)
+		if err != nil {
+			return "", "", err
+		}
+		if op, err := s.o.Store.Operator(r.Context(), cn); err == nil {
+			return "operator:" + op.Name, op.Role, nil
+		} else if errs.KindOf(err) != errs.NotFound {
+			return "", "", err
+		}
+		return "api:client-cert:" + cn, store.RoleAdmin, nil
 	}
-	return "", errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <admin token>' or a client certificate from the admin authority")
+	return "", "", errs.New(errs.Unauthorized, "this endpoint needs 'Authorization: Bearer <token>' (the admin token or an operator's) or a client certificate from the admin authority")
 }
 
 // certAdmin verifies the client certificate the handshake took unverified
 // (its holder proved the key): issued by the admin authority for client
 // authentication, within its validity, and recorded as valid (not revoked)
 // in the store.
-func (s *Server) certAdmin(r *http.Request) (string, error) {
+func (s *Server) certAdmin(r *http.Request) (cn string, err error) {
 	leaf := r.TLS.PeerCertificates[0]
 	serial := ca.Serial(leaf.SerialNumber)
 	// The admin authority is the only anchor and no intermediates are
@@ -384,7 +434,7 @@ func (s *Server) certAdmin(r *http.Request) (string, error) {
 	if err != nil || c.Status != store.Valid || c.Authority != s.o.AdminAuthority {
 		return "", errs.New(errs.Unauthorized, "client certificate %s is unknown or revoked", serial)
 	}
-	return "api:client-cert:" + leaf.Subject.CommonName, nil
+	return leaf.Subject.CommonName, nil
 }
 
 // statusRecorder remembers the status for the access log.

@@ -1,9 +1,12 @@
 package server
 
 import (
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"signet/internal/config"
 	"signet/internal/errs"
@@ -88,6 +91,12 @@ func (s *Server) sshSign(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	s.o.Log.Info("issued SSH certificate", "serial", iss.Serial, "authority", req.Authority, "key_id", iss.Cert.KeyId)
+	writeSSHCertificate(w, r, iss)
+}
+
+// writeSSHCertificate answers an issued certificate: its line (text/plain),
+// or JSON with its serial when asked.
+func writeSSHCertificate(w http.ResponseWriter, r *http.Request, iss *sshca.Issued) {
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		writeJSON(w, http.StatusCreated, map[string]any{
 			"serial": iss.Serial, "key_id": iss.Cert.KeyId, "principals": iss.Cert.ValidPrincipals,
@@ -124,4 +133,99 @@ func (s *Server) sshKRL(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Write(krl)
+}
+
+// maxHostRenewal bounds a host renewal body: a certificate (at most
+// sshca.MaxPublicKeySize), a nonce and a signature, in JSON.
+const maxHostRenewal = 2 * sshca.MaxPublicKeySize
+
+// hostRenewalJSON is the body of POST /api/v1/ssh/host-renewal.
+type hostRenewalJSON struct {
+	Certificate string `json:"certificate"` // the -cert.pub line
+	Nonce       string `json:"nonce"`       // from GET /api/v1/ssh/host-renewal
+	Signature   string `json:"signature"`   // base64 of the SSH signature blob over sshca.RenewalMessage
+}
+
+// decodeHostRenewal reads a host renewal body strictly.
+func decodeHostRenewal(body []byte) (sshca.HostRenewal, error) {
+	var in hostRenewalJSON
+	if err := decodeStrict(body, &in); err != nil {
+		return sshca.HostRenewal{}, err
+	}
+	if in.Certificate == "" || in.Nonce == "" || in.Signature == "" {
+		return sshca.HostRenewal{}, errs.New(errs.Malformed, "request body: \"certificate\", \"nonce\" and \"signature\" are all required")
+	}
+	cert, err := sshca.ParseCertificate([]byte(in.Certificate))
+	if err != nil {
+		return sshca.HostRenewal{}, err
+	}
+	blob, err := base64.StdEncoding.DecodeString(in.Signature)
+	if err != nil {
+		return sshca.HostRenewal{}, errs.New(errs.Malformed, "\"signature\" is not base64: give the SSH signature blob in standard base64")
+	}
+	sig := new(ssh.Signature)
+	if err := ssh.Unmarshal(blob, sig); err != nil {
+		return sshca.HostRenewal{}, errs.New(errs.Malformed, "\"signature\" is not an SSH signature blob (string format, string signature)")
+	}
+	return sshca.HostRenewal{Cert: cert, Nonce: in.Nonce, Signature: sig}, nil
+}
+
+// sshHostRenewalNonce: GET /api/v1/ssh/host-renewal → a nonce for one
+// renewal. Public: the proof is the host key's signature over it.
+func (s *Server) sshHostRenewalNonce(w http.ResponseWriter, r *http.Request) {
+	n, err := s.o.SSH.RenewalNonce(r.Context())
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, map[string]any{"nonce": n, "lifetime_seconds": int(sshca.RenewalNonceLifetime.Seconds())})
+}
+
+// sshHostRenewal: POST /api/v1/ssh/host-renewal → the host's new
+// certificate, as sshSign answers. No token: a host proves it holds the
+// key of a certificate this signet issued, still valid (HostRenewalRequest).
+// A failed proof counts as a failed authentication of its source address.
+func (s *Server) sshHostRenewal(w http.ResponseWriter, r *http.Request) {
+	if err := s.o.Limits.CanAuthenticate(r); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	body, err := readBodyMax(w, r, maxHostRenewal)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	ren, err := decodeHostRenewal(body)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	req, err := s.o.SSH.HostRenewalRequest(r.Context(), ren)
+	if err != nil {
+		if errs.KindOf(err) == errs.Unauthorized {
+			s.o.Limits.AuthenticationFailed(r)
+		}
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if err := s.o.CA.InService(r.Context(), req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if err := s.o.Limits.HostRenewal(ssh.FingerprintSHA256(req.PublicKey)); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	if err := s.o.Limits.Certificate(req.Authority); err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	iss, err := s.o.SSH.Issue(r.Context(), req)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	s.o.Log.Info("renewed SSH host certificate", "serial", iss.Serial, "previous", ren.Cert.Serial, "authority", req.Authority, "key_id", iss.Cert.KeyId)
+	writeSSHCertificate(w, r, iss)
 }

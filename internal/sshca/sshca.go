@@ -12,6 +12,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rsa"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -20,6 +21,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/kms"
 	"signet/internal/lazymap"
+	"signet/internal/nonce"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -38,10 +40,14 @@ type Store interface {
 	SetSSHKeyState(ctx context.Context, authority, fingerprint string, state store.SSHKeyState, ev audit.Event) error
 	SSHKeys(ctx context.Context, authority string) ([]store.SSHKey, error)
 	RecordSSHCertificate(ctx context.Context, c store.SSHCertificate, ev audit.Event) error
+	SSHCertificate(ctx context.Context, serial uint64) (store.SSHCertificate, error)
 	SSHCertificates(ctx context.Context, f store.SSHFilter) ([]store.SSHCertificate, error)
 	RevokeSSHCertificate(ctx context.Context, serial uint64, at time.Time, ev audit.Event) error
 	RevokeSSHKeyID(ctx context.Context, authority, keyID string, at time.Time, ev audit.Event) (int, error)
 	AppendEvent(ctx context.Context, ev audit.Event) error
+	// Secret returns the named secret shared by every node, storing value
+	// under the name if it has none yet.
+	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 }
 
 // Options are what a CA is built from.
@@ -59,6 +65,9 @@ type CA struct {
 
 	auths   lazymap.Map[*authority] // loaded authorities, read without a lock
 	serials serials
+
+	nonceMu sync.Mutex
+	nonces  *nonce.Nonces // host renewal nonces, made on first use
 }
 
 // New returns a CA over the given store and keys.

@@ -1,13 +1,9 @@
 package sshca_test
 
 import (
-	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,157 +13,23 @@ import (
 	"signet/internal/kms/kmstest"
 	"signet/internal/profile"
 	"signet/internal/sshca"
+	"signet/internal/sshca/sshtest"
 	"signet/internal/store"
 )
 
 // The login tests: a real sshd (Debian's openssh-server) started here on
-// loopback with its own configuration, and a real ssh client that trusts
-// nothing but the @cert-authority line signet prints.
-
-type openssh struct {
-	sshd, ssh string
-	user      string
-}
-
-func requireOpenSSH(t *testing.T) openssh {
-	t.Helper()
-	o := openssh{ssh: kmstest.RequireTool(t, "ssh")}
-	if _, err := exec.LookPath("sshd"); err != nil {
-		if _, err := os.Stat("/usr/sbin/sshd"); err == nil {
-			o.sshd = "/usr/sbin/sshd" // not on a non-root PATH
-		}
-	}
-	if o.sshd == "" {
-		o.sshd = kmstest.RequireTool(t, "sshd")
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.user = u.Username
-	if os.Geteuid() == 0 {
-		// sshd's privilege separation directory, which a container may lack.
-		if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return o
-}
-
-// sshdFiles are what an sshd serves and checks.
-type sshdFiles struct {
-	hostKey, hostCert, userCAs, krl string
-}
-
-type sshd struct {
-	port int
-	log  string
-}
-
-// newLog returns what sshd logged since the last call.
-func (d *sshd) since(t *testing.T, mark *int) string {
-	t.Helper()
-	b, _ := os.ReadFile(d.log)
-	s := string(b[min(*mark, len(b)):])
-	*mark = len(b)
-	return s
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// startSSHD runs sshd in the foreground until the test ends.
-func (o openssh) startSSHD(t *testing.T, name string, f sshdFiles) *sshd {
-	t.Helper()
-	dir := t.TempDir()
-	d := &sshd{port: freePort(t), log: filepath.Join(dir, "sshd.log")}
-	conf := fmt.Sprintf(`Port %d
-ListenAddress 127.0.0.1
-HostKey %s
-HostCertificate %s
-TrustedUserCAKeys %s
-RevokedKeys %s
-AuthorizedKeysFile none
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-UsePAM no
-StrictModes no
-PidFile %s
-LogLevel DEBUG2
-`, d.port, f.hostKey, f.hostCert, f.userCAs, f.krl, filepath.Join(dir, "sshd.pid"))
-	confFile := filepath.Join(dir, "sshd_config")
-	writeFile(t, confFile, []byte(conf))
-	logf, err := os.Create(d.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(o.sshd, "-D", "-e", "-f", confFile)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(d.log)
-			t.Logf("sshd %s log:\n%s", name, b)
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", d.port), time.Second)
-		if err == nil {
-			c.Close()
-			return d
-		}
-		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(d.log)
-			t.Fatalf("sshd %s did not listen on %d: %v\n%s", name, d.port, err, b)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// login runs `ssh ... echo ok` against d as host alias, with the identity
-// key (its certificate beside it) and a known_hosts file.
-func (o openssh) login(t *testing.T, d *sshd, alias, knownHosts, key, cert string) (string, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, o.ssh, "-F", "/dev/null",
-		"-o", "UserKnownHostsFile="+knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
-		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
-		"-o", "IdentityAgent=none", "-o", "HostKeyAlias="+alias, "-o", "CertificateFile="+cert,
-		"-o", "ConnectTimeout=10", "-o", "LogLevel=ERROR", "-i", key,
-		"-p", fmt.Sprint(d.port), o.user+"@127.0.0.1", "echo", "ok")
-	var out, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &stderr
-	err := cmd.Run()
-	if err != nil {
-		err = fmt.Errorf("%w: %s", err, stderr.Bytes())
-	}
-	return out.String(), err
-}
+// loopback with its own configuration (sshtest), and a real ssh client
+// that trusts nothing but the @cert-authority line signet prints.
 
 func TestOpenSSH(t *testing.T) {
-	o := requireOpenSSH(t)
+	o := sshtest.Require(t)
 	kmstest.RequireTool(t, "ssh-keygen")
 	ctx := context.Background()
 	f := newFixture(t, kms.Options{})
 	dir := f.dir
 	const host = "host1.example.test"
 	f.authority(t, "hosts", profile.SSHHost, "file:hosts.key", kms.Ed25519, host, "other.example.test")
-	f.authority(t, "users", profile.SSHUser, "file:users-1.key", kms.ECDSAP256, o.user, "alice")
+	f.authority(t, "users", profile.SSHUser, "file:users-1.key", kms.ECDSAP256, o.User, "alice")
 
 	// The host: its key, a certificate for its name, and one for another.
 	hostPub := sshKey(t, filepath.Join(dir, "host_key"))
@@ -207,7 +69,7 @@ func TestOpenSSH(t *testing.T) {
 	}
 	writeKRL()
 
-	d := o.startSSHD(t, "main", sshdFiles{hostKey: filepath.Join(dir, "host_key"), hostCert: filepath.Join(dir, "host_key-cert.pub"), userCAs: userCAs, krl: krl})
+	d := o.StartSSHD(t, "main", sshtest.Files{HostKey: filepath.Join(dir, "host_key"), HostCert: filepath.Join(dir, "host_key-cert.pub"), UserCAs: userCAs, KRL: krl})
 	mark := 0
 
 	// user issues a user certificate for a fresh key named name.
@@ -221,16 +83,16 @@ func TestOpenSSH(t *testing.T) {
 	}
 	ok := func(what, key, cert string) {
 		t.Helper()
-		out, err := o.login(t, d, host, knownHosts, key, cert)
+		out, err := o.Login(t, d, host, knownHosts, key, cert)
 		if err != nil || strings.TrimSpace(out) != "ok" {
-			t.Errorf("%s: login failed: %v\n%s\nsshd:\n%s", what, err, out, d.since(t, &mark))
+			t.Errorf("%s: login failed: %v\n%s\nsshd:\n%s", what, err, out, d.Since(t, &mark))
 		}
-		d.since(t, &mark)
+		d.Since(t, &mark)
 	}
 	refused := func(what, key, cert, reason string) {
 		t.Helper()
-		out, err := o.login(t, d, host, knownHosts, key, cert)
-		log := d.since(t, &mark)
+		out, err := o.Login(t, d, host, knownHosts, key, cert)
+		log := d.Since(t, &mark)
 		if err == nil || strings.Contains(out, "ok") {
 			t.Errorf("%s: login succeeded, want it refused\n%s", what, out)
 		} else if !strings.Contains(err.Error(), "Permission denied") || !strings.Contains(log, reason) {
@@ -239,7 +101,7 @@ func TestOpenSSH(t *testing.T) {
 	}
 
 	t.Run("UserCertificate", func(t *testing.T) {
-		key, cert, _ := user("alice", nil, "alice", o.user)
+		key, cert, _ := user("alice", nil, "alice", o.User)
 		ok("user certificate", key, cert)
 	})
 	t.Run("MissingPrincipal", func(t *testing.T) {
@@ -249,7 +111,7 @@ func TestOpenSSH(t *testing.T) {
 	t.Run("Expired", func(t *testing.T) {
 		// The injected clock signs as if it were two days ago, for an hour.
 		past := sshca.New(sshca.Options{Store: f.store, Keys: f.keys, Clock: func() time.Time { return time.Now().Add(-48 * time.Hour) }})
-		key, cert, iss := user("old", past, o.user)
+		key, cert, iss := user("old", past, o.User)
 		if time.Unix(int64(iss.Cert.ValidBefore), 0).After(time.Now()) {
 			t.Fatalf("certificate valid until %d, want expired", iss.Cert.ValidBefore)
 		}
@@ -259,7 +121,7 @@ func TestOpenSSH(t *testing.T) {
 		from := func(name, cidr string) (key, cert string) {
 			key = filepath.Join(dir, name)
 			cert = key + "-cert.pub"
-			f.sign(t, nil, sshca.Request{Authority: "users", PublicKey: sshKey(t, key), Type: store.SSHUserCert, Principals: []string{o.user},
+			f.sign(t, nil, sshca.Request{Authority: "users", PublicKey: sshKey(t, key), Type: store.SSHUserCert, Principals: []string{o.User},
 				KeyID: name, Options: sshca.CertOptions{SourceAddresses: []string{cidr, "::1"}}}, cert)
 			return key, cert
 		}
@@ -269,7 +131,7 @@ func TestOpenSSH(t *testing.T) {
 		refused("certificate for another network", key, cert, "not from a permitted source address")
 	})
 	t.Run("RevokedInKRL", func(t *testing.T) {
-		key, cert, iss := user("carol", nil, o.user)
+		key, cert, iss := user("carol", nil, o.User)
 		ok("before revocation", key, cert)
 		if err := f.ssh.Revoke(ctx, "users", iss.Serial, "test"); err != nil {
 			t.Fatal(err)
@@ -282,7 +144,7 @@ func TestOpenSSH(t *testing.T) {
 		}
 	})
 	t.Run("Rollover", func(t *testing.T) {
-		oldKey, oldCert, _ := user("dave-old", nil, o.user)
+		oldKey, oldCert, _ := user("dave-old", nil, o.User)
 		if _, err := f.keys.Generate(ctx, "file:users-2.key", kms.Ed25519); err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +152,7 @@ func TestOpenSSH(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		newKey, newCert, iss := user("dave-new", nil, o.user)
+		newKey, newCert, iss := user("dave-new", nil, o.User)
 		if got := iss.Cert.SignatureKey.Type(); got != "ssh-ed25519" {
 			t.Fatalf("new certificate signed by a %s key, want the new ed25519 key", got)
 		}
@@ -313,14 +175,14 @@ func TestOpenSSH(t *testing.T) {
 	})
 
 	t.Run("WrongHostName", func(t *testing.T) {
-		wrong := o.startSSHD(t, "wrong-name", sshdFiles{hostKey: filepath.Join(dir, "host_key"), hostCert: filepath.Join(dir, "wrong-cert.pub"), userCAs: userCAs, krl: krl})
-		key, cert, _ := user("erin", nil, o.user)
-		out, err := o.login(t, wrong, host, knownHosts, key, cert)
+		wrong := o.StartSSHD(t, "wrong-name", sshtest.Files{HostKey: filepath.Join(dir, "host_key"), HostCert: filepath.Join(dir, "wrong-cert.pub"), UserCAs: userCAs, KRL: krl})
+		key, cert, _ := user("erin", nil, o.User)
+		out, err := o.Login(t, wrong, host, knownHosts, key, cert)
 		if err == nil || !strings.Contains(err.Error(), "Host key verification failed") {
 			t.Errorf("host certificate for another name: %v\n%s", err, out)
 		}
 		// The same server is trusted under the name its certificate carries.
-		if out, err := o.login(t, wrong, "other.example.test", knownHosts, key, cert); err != nil || strings.TrimSpace(out) != "ok" {
+		if out, err := o.Login(t, wrong, "other.example.test", knownHosts, key, cert); err != nil || strings.TrimSpace(out) != "ok" {
 			t.Errorf("host certificate under its own name: %v\n%s", err, out)
 		}
 	})
@@ -329,7 +191,7 @@ func TestOpenSSH(t *testing.T) {
 // TestOpenSSHSoftHSM has the host CA key on a SoftHSM2 token: sshd serves a
 // host certificate it signed and the client accepts it.
 func TestOpenSSHSoftHSM(t *testing.T) {
-	o := requireOpenSSH(t)
+	o := sshtest.Require(t)
 	module, pin := kmstest.SoftHSM(t, "sshca")
 	pinFile := filepath.Join(t.TempDir(), "pin")
 	writeFile(t, pinFile, []byte(pin))
@@ -344,7 +206,7 @@ func TestOpenSSHSoftHSM(t *testing.T) {
 		t.Run(string(kt), func(t *testing.T) {
 			name := "hosts-" + strings.ReplaceAll(string(kt), "-", "")
 			f.authority(t, name, profile.SSHHost, "pkcs11:token=sshca;object="+name, kt, host)
-			f.authority(t, "users-"+name, profile.SSHUser, "file:users-"+name+".key", kms.Ed25519, o.user)
+			f.authority(t, "users-"+name, profile.SSHUser, "file:users-"+name+".key", kms.Ed25519, o.User)
 			hostKey := filepath.Join(dir, name+"_host_key")
 			hostPub := sshKey(t, hostKey)
 			f.sign(t, nil, sshca.Request{Authority: name, PublicKey: hostPub, Type: store.SSHHostCert, Principals: []string{host}}, hostKey+"-cert.pub")
@@ -363,11 +225,11 @@ func TestOpenSSHSoftHSM(t *testing.T) {
 			krl := filepath.Join(dir, name+".krl")
 			b, _ := f.ssh.KRL(ctx, "users-"+name)
 			writeFile(t, krl, b)
-			d := o.startSSHD(t, name, sshdFiles{hostKey: hostKey, hostCert: hostKey + "-cert.pub", userCAs: userCAs, krl: krl})
+			d := o.StartSSHD(t, name, sshtest.Files{HostKey: hostKey, HostCert: hostKey + "-cert.pub", UserCAs: userCAs, KRL: krl})
 			key := filepath.Join(dir, name+"_user")
 			pub := sshKey(t, key)
-			f.sign(t, nil, sshca.Request{Authority: "users-" + name, PublicKey: pub, Principals: []string{o.user}}, key+"-cert.pub")
-			if out, err := o.login(t, d, host, knownHosts, key, key+"-cert.pub"); err != nil || strings.TrimSpace(out) != "ok" {
+			f.sign(t, nil, sshca.Request{Authority: "users-" + name, PublicKey: pub, Principals: []string{o.User}}, key+"-cert.pub")
+			if out, err := o.Login(t, d, host, knownHosts, key, key+"-cert.pub"); err != nil || strings.TrimSpace(out) != "ok" {
 				t.Errorf("login to a host certified by the token's %s key: %v\n%s", kt, err, out)
 			}
 		})

@@ -54,13 +54,18 @@ type ACME interface {
 	UpdateACMEOrder(ctx context.Context, o ACMEOrder, ev audit.Event) error
 	// DeleteStaleACMEOrders removes up to limit orders (with their
 	// authorizations) that expired before t and did not end with a
-	// certificate, or whose certificate expired before t. It returns how
+	// certificate, or whose certificate expired before t, and hold no
+	// authorization reusable after t. It returns how
 	// many went; fewer than limit when no more are stale.
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
 	// ACMEAccountLoad counts what the rate limits of an account need:
 	// its orders created since since, and the pending authorizations of its
 	// orders that have not expired by now.
 	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (ACMEAccountLoad, error)
+	// ReusableACMEOrders lists up to limit orders of an account that hold
+	// a Reusable authorization whose ReuseKey is among keys and that
+	// expires after now, the newest first.
+	ReusableACMEOrders(ctx context.Context, accountID string, keys []string, now time.Time, limit int) ([]ACMEOrder, error)
 
 	// CreateEABKey records an external account binding key (sealed by the
 	// caller) with its acme.eab.create event; errs.Conflict on a duplicate ID.
@@ -119,6 +124,13 @@ type ACMEAuthz struct {
 	Wildcard   bool            `json:"wildcard,omitempty"`
 	Status     string          `json:"status"`
 	Challenges []ACMEChallenge `json:"challenges"`
+	// Expires is when a valid authorization that later orders of its
+	// account may reuse expires (set when it is validated with reuse on);
+	// zero: it expires with its order.
+	Expires time.Time `json:"expires,omitzero"`
+	// Reused is the authorization this one stands for, "order/n": the
+	// order reused it, valid, instead of asking for a new validation.
+	Reused string `json:"reused,omitempty"`
 }
 
 // ACMEOrder is an order with its authorizations.
@@ -143,6 +155,21 @@ type ACMEOrder struct {
 type ACMEAccountLoad struct {
 	OrdersSince   int
 	PendingAuthzs int
+}
+
+// Reusable reports whether later orders of its account may reuse az: it
+// is valid, its own (not itself reused) and has an expiry of its own.
+func (az *ACMEAuthz) Reusable() bool {
+	return az.Status == StatusValid && az.Reused == "" && !az.Expires.IsZero()
+}
+
+// ReuseKey is what az proves control of, for ReusableACMEOrders:
+// "dns:NAME", "dns:*.NAME" for a wildcard, or "ip:ADDR".
+func (az *ACMEAuthz) ReuseKey() string {
+	if az.Wildcard {
+		return az.Identifier.Type + ":*." + az.Identifier.Value
+	}
+	return az.Identifier.Type + ":" + az.Identifier.Value
 }
 
 // PendingAuthzs counts the order's pending authorizations.

@@ -298,6 +298,10 @@ type Store interface {
 
 	// ACME is the ACME server's state (acme.go).
 	ACME
+	// Operators are the named operators (operator.go).
+	Operators
+	// ConsoleSessions are the web console's sessions (console.go).
+	ConsoleSessions
 	// Endpoints are the recorded endpoint checks (endpoints.go).
 	Endpoints
 

@@ -79,12 +79,21 @@ func (s *Sealer) Open(kid string, sealed []byte) ([]byte, error) {
 
 // KeyStore is where Create stores keys.
 type KeyStore interface {
+	Authority(ctx context.Context, name string) (store.Authority, error)
 	CreateEABKey(ctx context.Context, k store.EABKey, ev audit.Event) error
 }
 
-// Create makes a new EAB key for an authority, stores it sealed and returns
-// the key ID and the base64url HMAC key, which is shown only this once.
+// Create makes a new EAB key for an authority that serves ACME, stores it
+// sealed and returns the key ID and the base64url HMAC key, which is shown
+// only this once. signet acme eab-key and the console both create here.
 func Create(ctx context.Context, st KeyStore, s *Sealer, authority, actor string) (kid, hmacKey string, err error) {
+	rec, err := st.Authority(ctx, authority)
+	if err != nil {
+		return "", "", errs.Wrap(errs.NotFound, err, "run 'signet authority list' for the names")
+	}
+	if !rec.ACME {
+		return "", "", errs.New(errs.Rejected, "authority %q does not serve ACME: turn it on first with 'signet authority set %s --acme=true'", rec.Name, rec.Name)
+	}
 	id := make([]byte, 12)
 	rand.Read(id)
 	kid = "eab-" + base64.RawURLEncoding.EncodeToString(id)

@@ -23,8 +23,9 @@ import (
 
 // Create records a new order of account at authority a (§7.4), with RFC
 // 8738 IP identifiers, wildcards where the policy allows them, profiles
-// and RFC 9773 replaces, and a pending authorization per identifier, with
-// its acme.order.create event. The order it returns is as stored
+// and RFC 9773 replaces, and per identifier a valid authorization of the
+// account's to reuse (Options.AuthzReuse) or else a pending one, with its
+// acme.order.create event. The order it returns is as stored
 // (Version 1).
 func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme.NewOrderRequest) (store.ACMEOrder, error) {
 	var o store.ACMEOrder
@@ -47,9 +48,6 @@ func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme
 	if err != nil {
 		return o, err
 	}
-	if err := b.checkLoad(ctx, account, len(ids)); err != nil {
-		return o, err
-	}
 	now := b.now()
 	o = store.ACMEOrder{
 		ID: newOrderID(now), Authority: a.Name, AccountID: account, Status: store.StatusPending,
@@ -61,25 +59,57 @@ func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme
 		}
 	}
 	o.Authzs = make([]store.ACMEAuthz, len(ids))
+	keys := make([]string, len(ids))
 	for i, id := range ids {
 		az := store.ACMEAuthz{Identifier: id, Status: store.StatusPending}
+		if base, ok := strings.CutPrefix(id.Value, "*."); ok && id.Type == "dns" {
+			az.Identifier.Value, az.Wildcard = base, true
+		}
+		o.Authzs[i], keys[i] = az, az.ReuseKey()
+	}
+	reusable, err := b.reusable(ctx, a.Name, account, keys, now)
+	if err != nil {
+		return o, err
+	}
+	var reused []string
+	for i := range o.Authzs {
+		az := &o.Authzs[i]
+		if r, ok := reuse(reusable, az); ok {
+			// The order lives no longer than what it reuses.
+			*az, reused = r, append(reused, r.Reused)
+			o.Expires = minTime(o.Expires, r.Expires)
+			continue
+		}
 		types := []string{acme.HTTP01, acme.DNS01, acme.TLSALPN01}
-		if id.Type == "ip" {
+		if az.Identifier.Type == "ip" {
 			types = []string{acme.HTTP01, acme.TLSALPN01}
-		} else if base, ok := strings.CutPrefix(id.Value, "*."); ok {
-			az.Identifier.Value, az.Wildcard, types = base, true, []string{acme.DNS01}
+		} else if az.Wildcard {
+			types = []string{acme.DNS01}
 		}
 		for _, t := range types {
 			az.Challenges = append(az.Challenges, store.ACMEChallenge{Type: t, Token: newToken(), Status: store.StatusPending})
 		}
-		o.Authzs[i] = az
 	}
-	ev := event(audit.KindACMEOrderCreate, &o, map[string]any{"identifiers": ids, "profile": o.Profile, "replaces": o.Replaces})
+	if err := b.checkLoad(ctx, account, o.PendingAuthzs()); err != nil {
+		return o, err
+	}
+	data := map[string]any{"identifiers": ids, "profile": o.Profile, "replaces": o.Replaces}
+	if reused != nil {
+		data["reused"] = reused
+	}
+	ev := event(audit.KindACMEOrderCreate, &o, data)
 	if err := b.store.CreateACMEOrder(ctx, o, ev); err != nil {
 		return o, err
 	}
 	o.Version = 1
 	return o, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // identifiers canonicalizes an order's identifiers, drops repeats and

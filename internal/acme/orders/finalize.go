@@ -47,6 +47,9 @@ func (b *Book) Finalize(ctx context.Context, a *Authority, o store.ACMEOrder, ac
 	if k, ok := csr.PublicKey.(interface{ Equal(crypto.PublicKey) bool }); ok && k.Equal(accountKey) {
 		return o, acme.Errorf(acme.BadCSR, errs.Rejected, "the certificate key must not be the account key")
 	}
+	if err := b.checkReused(ctx, &o); err != nil {
+		return o, err
+	}
 	key := "finalize/" + o.ID
 	if _, busy := b.inflight.LoadOrStore(key, struct{}{}); busy {
 		return o, acme.Errorf(acme.OrderNotReady, errs.Unauthorized, "order %s is being finalized", o.ID)

@@ -48,6 +48,7 @@ type Store interface {
 	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
 	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error)
+	ReusableACMEOrders(ctx context.Context, accountID string, keys []string, now time.Time, limit int) ([]store.ACMEOrder, error)
 }
 
 // Options configure the order layer.
@@ -63,6 +64,10 @@ type Options struct {
 	// Limits are the rate limits on orders, validations and certificates;
 	// nil limits nothing but the identifiers per order.
 	Limits *limits.Limits
+	// AuthzReuse is how long after its validation a valid authorization
+	// is reused by new orders of its account for the same identifier
+	// (its own expiry); 0: never, every order validates anew.
+	AuthzReuse time.Duration
 }
 
 // Authority is an authority as its orders see it.
@@ -146,13 +151,22 @@ func (b *Book) Status(o *store.ACMEOrder) string {
 }
 
 // AuthzStatus is authorization n's status now: pending and valid ones
-// expire with their order (§7.1.6).
+// expire with their order, or a valid one at its own expiry (§7.1.6).
 func (b *Book) AuthzStatus(o *store.ACMEOrder, n int) string {
 	s := o.Authzs[n].Status
-	if (s == store.StatusPending || s == store.StatusValid) && b.now().After(o.Expires) {
+	if (s == store.StatusPending || s == store.StatusValid) && b.now().After(AuthzExpires(o, n)) {
 		return store.StatusExpired
 	}
 	return s
+}
+
+// AuthzExpires is when authorization n of o expires: at its own expiry
+// if it has one, else with its order.
+func AuthzExpires(o *store.ACMEOrder, n int) time.Time {
+	if t := o.Authzs[n].Expires; !t.IsZero() {
+		return t
+	}
+	return o.Expires
 }
 
 // Order reads an order of authority a that account owns. Another

@@ -58,6 +58,7 @@ type env struct {
 	acct  string
 	key   crypto.PublicKey // the account's key
 	clock time.Time
+	reuse time.Duration // the books' Options.AuthzReuse
 }
 
 func newEnv(t *testing.T, storeURL string) *env {
@@ -92,7 +93,7 @@ func newEnv(t *testing.T, storeURL string) *env {
 // node is another order book on e's store: another node of a cluster.
 func (e *env) node() *orders.Book {
 	b := orders.New(context.Background(), orders.Options{Store: e.h.Store, CA: e.h.CA, VA: e.va,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return e.clock }})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Clock: func() time.Time { return e.clock }, AuthzReuse: e.reuse})
 	e.t.Cleanup(b.Close)
 	return b
 }

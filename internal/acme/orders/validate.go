@@ -91,7 +91,7 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 				return
 			}
 		}
-		ev, ok := outcome(&o, n, typ, verr, b.now())
+		ev, ok := outcome(&o, n, typ, verr, b.now(), b.o.AuthzReuse)
 		if !ok {
 			return
 		}
@@ -118,10 +118,11 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 
 // outcome moves challenge typ of authorization n, and the authorization,
 // to valid (verr nil) or invalid with verr's problem, and returns the
-// acme.authz.validate event that says so. It refuses, false, when the
-// authorization is no longer pending: another validation or a
-// deactivation decided it first.
-func outcome(o *store.ACMEOrder, n int, typ string, verr error, now time.Time) (audit.Event, bool) {
+// acme.authz.validate event that says so. A valid authorization that later
+// orders may reuse (reuse > 0) expires reuse from now, when it can be
+// reused no longer. It refuses, false, when the authorization is no longer
+// pending: another validation or a deactivation decided it first.
+func outcome(o *store.ACMEOrder, n int, typ string, verr error, now time.Time, reuse time.Duration) (audit.Event, bool) {
 	az := &o.Authzs[n]
 	i := slices.IndexFunc(az.Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })
 	if az.Status != store.StatusPending || i < 0 {
@@ -130,6 +131,9 @@ func outcome(o *store.ACMEOrder, n int, typ string, verr error, now time.Time) (
 	c := &az.Challenges[i]
 	if verr == nil {
 		c.Status, c.Validated, az.Status = store.StatusValid, now.UTC().Truncate(time.Second), store.StatusValid
+		if reuse > 0 {
+			az.Expires = c.Validated.Add(reuse)
+		}
 	} else {
 		c.Status, az.Status = store.StatusInvalid, store.StatusInvalid
 		c.ErrorType, c.ErrorDetail = string(acme.Connection), verr.Error()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"signet/internal/acme"
+	"signet/internal/acme/orders"
 	"signet/internal/errs"
 	"signet/internal/store"
 )
@@ -30,7 +31,13 @@ func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.
 		v.Identifiers[i] = acme.Identifier(id)
 	}
 	for i := range o.Authzs {
-		v.Authorizations[i] = a.url(r, w, "authz", o.ID, strconv.Itoa(i))
+		// A reused authorization is named by its source's URL: one
+		// authorization, whichever order the client reaches it from.
+		id, n, ok := orders.ReusedSource(&o.Authzs[i])
+		if !ok {
+			id, n = o.ID, i
+		}
+		v.Authorizations[i] = a.url(r, w, "authz", id, strconv.Itoa(n))
 	}
 	if o.CertSerial != "" {
 		v.Certificate = a.url(r, w, "cert", o.CertSerial)
@@ -43,7 +50,7 @@ func (w *WFE) orderView(r *http.Request, a *authority, o *store.ACMEOrder) acme.
 
 func (w *WFE) authzView(r *http.Request, a *authority, o *store.ACMEOrder, n int) acme.Authorization {
 	az := &o.Authzs[n]
-	v := acme.Authorization{Identifier: acme.Identifier(az.Identifier), Status: w.book.AuthzStatus(o, n), Expires: o.Expires,
+	v := acme.Authorization{Identifier: acme.Identifier(az.Identifier), Status: w.book.AuthzStatus(o, n), Expires: orders.AuthzExpires(o, n),
 		Wildcard: az.Wildcard, Challenges: make([]acme.Challenge, len(az.Challenges))}
 	for i := range az.Challenges {
 		v.Challenges[i] = w.challengeView(r, a, o, n, i)

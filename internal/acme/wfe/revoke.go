@@ -82,8 +82,8 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 // account reaches it only by ordering that much within an order lifetime.
 const maxRevocationScan = 10000
 
-// holdsAuthorizations reports whether the account holds, in its unexpired
-// orders, a valid authorization for each identifier of cert (§7.6): its
+// holdsAuthorizations reports whether the account holds, in its orders, an
+// unexpired valid authorization for each identifier of cert (§7.6): its
 // DNS names (a wildcard name by a wildcard authorization) and IP addresses.
 func (w *WFE) holdsAuthorizations(r *http.Request, account string, cert *x509.Certificate) (bool, error) {
 	need := map[store.ACMEIdentifier]bool{}
@@ -96,7 +96,6 @@ func (w *WFE) holdsAuthorizations(r *http.Request, account string, cert *x509.Ce
 	if len(need) == 0 {
 		return false, nil
 	}
-	now := w.now()
 	after := ""
 	for scanned := 0; scanned < maxRevocationScan; {
 		page, err := w.store.ACMEOrders(r.Context(), store.ACMEOrderFilter{AccountID: account, AfterID: after, Limit: ordersPerPage})
@@ -104,11 +103,10 @@ func (w *WFE) holdsAuthorizations(r *http.Request, account string, cert *x509.Ce
 			return false, err
 		}
 		for _, o := range page {
-			if !now.Before(o.Expires) {
-				continue
-			}
-			for _, az := range o.Authzs {
-				if az.Status != store.StatusValid {
+			for i, az := range o.Authzs {
+				// A reused authorization counts through its source, which
+				// is among these orders while it is valid.
+				if w.book.AuthzStatus(&o, i) != store.StatusValid || az.Reused != "" {
 					continue
 				}
 				id := az.Identifier

@@ -23,6 +23,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/lazymap"
 	"signet/internal/limits"
+	"signet/internal/nonce"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -52,6 +53,7 @@ type Store interface {
 	UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit.Event) error
 	DeleteStaleACMEOrders(ctx context.Context, t time.Time, limit int) (int64, error)
 	ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error)
+	ReusableACMEOrders(ctx context.Context, accountID string, keys []string, now time.Time, limit int) ([]store.ACMEOrder, error)
 	EABKey(ctx context.Context, id string) (store.EABKey, error)
 	Secret(ctx context.Context, name string, value []byte) ([]byte, error)
 }
@@ -72,6 +74,9 @@ type Options struct {
 	// usable (default 24h); NonceLifetime how long a nonce does (5m).
 	OrderLifetime time.Duration
 	NonceLifetime time.Duration
+	// AuthzReuse is how long a valid authorization is reused by new
+	// orders of its account (orders.Options.AuthzReuse); 0: never.
+	AuthzReuse time.Duration
 	// Limits are the rate limits; nil limits nothing but the identifiers
 	// of an order (100).
 	Limits *limits.Limits
@@ -87,7 +92,7 @@ type WFE struct {
 	store  Store
 	log    *slog.Logger
 	now    func() time.Time
-	nonces *nonces
+	nonces *nonce.Nonces
 	mux    *http.ServeMux
 
 	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
@@ -117,12 +122,12 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: newNonces(key, o.NonceLifetime, o.Clock),
+	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: nonce.New(key, o.NonceLifetime, o.Clock),
 		mux: http.NewServeMux()}
 	for _, warning := range w.Warnings(ctx) {
 		w.log.Warn("acme: " + warning)
 	}
-	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits})
+	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits, AuthzReuse: o.AuthzReuse})
 	m := w.mux
 	m.HandleFunc("GET /acme/{auth}/directory", w.withAuthority(w.directory))
 	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))

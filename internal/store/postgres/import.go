@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -13,18 +14,9 @@ import (
 	"signet/internal/store/sqlstore"
 )
 
-// importTables are copied by Import, in an order that satisfies the
-// foreign keys (each COPY checks them when it ends).
-var importTables = []string{
-	"events", "authorities", "certificates", "certificate_names",
-	"ssh_authority_keys", "ssh_certificates", "crl_numbers",
-	"acme_accounts", "acme_eab_keys", "acme_orders", "secrets",
-}
-
-// Source is a store to import from: store/sqlite's Export.
-type Source interface {
-	Export(ctx context.Context, table string, columns []string, fn func(row []any) error) error
-}
+// Source is a store to import from: store/sqlite's Export, or another
+// PostgreSQL store's Snapshot.
+type Source = sqlstore.Source
 
 // Import copies every table of src into this store, row for row: audit
 // events keep their seqs, times and hashes, so the chain verifies on the
@@ -80,7 +72,7 @@ func copyRows(ctx context.Context, tx runner, src Source) (map[string]int64, err
 		return nil, errs.New(errs.Conflict, "the target database holds a signet store already; migrate into an empty database")
 	}
 	counts := map[string]int64{}
-	for _, table := range importTables {
+	for _, table := range sqlstore.CopiedTables {
 		cols, types, err := tableColumns(ctx, tx, table)
 		if err != nil {
 			return nil, err
@@ -207,4 +199,44 @@ func copyTable(ctx context.Context, tx runner, src Source, table string, cols, t
 		return 0, dbError(err, "copy table %s", table)
 	}
 	return n, nil
+}
+
+// Snapshot calls fn with a Source that reads this store as of one moment:
+// every Export runs in the same read-only REPEATABLE READ transaction, so
+// nodes serving the database go on writing while the copy holds every
+// transaction committed before it began and none after ('signet backup').
+func (s *Store) Snapshot(ctx context.Context, fn func(Source) error) error {
+	return s.withConn(ctx, func(conn *pgx.Conn) error {
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return dbError(err, "begin the snapshot")
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		return fn(txSource{tx})
+	})
+}
+
+// txSource exports tables from one transaction.
+type txSource struct{ tx pgx.Tx }
+
+func (t txSource) Export(ctx context.Context, table string, columns []string, fn func(row []any) error) error {
+	quoted := make([]string, len(columns))
+	for i, c := range columns {
+		quoted[i] = pgx.Identifier{c}.Sanitize()
+	}
+	rows, err := t.tx.Query(ctx, "SELECT "+strings.Join(quoted, ", ")+" FROM "+pgx.Identifier{table}.Sanitize())
+	if err != nil {
+		return dbError(err, "read table %s", table)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			return dbError(err, "read table %s", table)
+		}
+		if err := fn(vals); err != nil {
+			return err
+		}
+	}
+	return dbError(rows.Err(), "read table %s", table)
 }

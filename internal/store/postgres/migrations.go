@@ -239,7 +239,39 @@ ALTER TABLE authorities ADD COLUMN enabled boolean NOT NULL DEFAULT true;
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
-	// 11: where certificates are deployed, as store/sqlite's step 12.
+	// 11: named operators, as store/sqlite's step 12.
+	`
+CREATE TABLE operators (
+	name       text PRIMARY KEY,
+	role       text NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash bytea NOT NULL UNIQUE,
+	created_at bigint NOT NULL,
+	removed_at bigint
+);
+`,
+	// 12: authorization reuse, as store/sqlite's step 13.
+	`
+CREATE TABLE acme_reusable_authzs (
+	order_id   text NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,
+	n          integer NOT NULL,
+	account_id text NOT NULL,
+	identifier text NOT NULL,
+	expires    bigint NOT NULL,
+	PRIMARY KEY (order_id, n)
+);
+CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
+`,
+	// 13: the web console's sessions, as store/sqlite's step 14.
+	`
+CREATE TABLE console_sessions (
+	id_hash    bytea PRIMARY KEY,
+	operator   text NOT NULL,
+	role       text NOT NULL,
+	created_at bigint NOT NULL,
+	seen_at    bigint NOT NULL
+);
+`,
+	// 14: where certificates are deployed, as store/sqlite's step 15.
 	`
 CREATE TABLE endpoint_checks (
 	endpoint   text NOT NULL,

@@ -261,7 +261,48 @@ ALTER TABLE authorities ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1 CHECK (ena
 	`
 CREATE INDEX events_subject ON events(subject, seq);
 `,
-	// 12: where certificates are deployed: the latest signet check
+	// 12: named operators with a role, each with a personal API token
+	// kept as its SHA-256 (signet operator add). No operator exists
+	// before: the admin token and admin certificates keep working. A
+	// removed operator keeps its row (its events name it) with removed_at.
+	`
+CREATE TABLE operators (
+	name       TEXT PRIMARY KEY,
+	role       TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+	token_hash BLOB NOT NULL UNIQUE,
+	created_at INTEGER NOT NULL,
+	removed_at INTEGER
+);
+`,
+	// 13: authorization reuse: the valid authorizations that later orders
+	// of their account may reuse, one row each, by account and identifier
+	// ("dns:NAME", "dns:*.NAME" for a wildcard, "ip:ADDR"), kept by every
+	// write of their order and deleted with it. Orders made before have
+	// none to offer.
+	`
+CREATE TABLE acme_reusable_authzs (
+	order_id   TEXT NOT NULL REFERENCES acme_orders(id) ON DELETE CASCADE,
+	n          INTEGER NOT NULL,
+	account_id TEXT NOT NULL,
+	identifier TEXT NOT NULL,
+	expires    INTEGER NOT NULL,
+	PRIMARY KEY (order_id, n)
+);
+CREATE INDEX acme_reusable_authzs_account ON acme_reusable_authzs(account_id, identifier, expires);
+`,
+	// 14: the web console's sessions, shared by every node. Only the
+	// SHA-256 of a session's ID is kept: a copy of the database signs no
+	// one in. Not audited state: sign-in and sign-out are events of their own.
+	`
+CREATE TABLE console_sessions (
+	id_hash    BLOB PRIMARY KEY,
+	operator   TEXT NOT NULL,
+	role       TEXT NOT NULL,
+	created_at INTEGER NOT NULL,
+	seen_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+	// 15: where certificates are deployed: the latest signet check
 	// --record of each endpoint (HOST:PORT, STARTTLS protocol, name
 	// checked), with the serial it served ('' if none) and its verdict.
 	// An observation, not CA state: no audit event goes with it.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"signet/internal/audit"
@@ -190,7 +192,10 @@ func (s *Store) CreateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit
 		_, err := t.exec(`INSERT INTO acme_orders (id, authority, account_id, status, expires, cert_serial, replaces, body, created_at, version, pending_authzs)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`, o.ID, o.Authority, o.AccountID, o.Status, o.Expires.UnixNano(),
 			columns.NullString(o.CertSerial), columns.NullString(o.Replaces), body, o.CreatedAt.UnixNano(), o.PendingAuthzs())
-		return s.d.Error(err, "ACME order %s", o.ID)
+		if err != nil {
+			return s.d.Error(err, "ACME order %s", o.ID)
+		}
+		return t.keepReusable(o, true)
 	})
 }
 
@@ -207,6 +212,9 @@ func (s *Store) UpdateACMEOrder(ctx context.Context, o store.ACMEOrder, ev audit
 	check := func(t *tx) error { return t.checkOrderVersion(o.ID, o.Version) }
 	return s.w.do(ctx, check, func(t *tx) error {
 		if err := t.updateOrder(o, body); err != nil {
+			return err
+		}
+		if err := t.keepReusable(o, false); err != nil {
 			return err
 		}
 		return t.appendEvent(&ev)
@@ -255,12 +263,54 @@ func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, no
 	return l, s.d.Error(err, "count the orders of ACME account %s", accountID)
 }
 
+// ReusableACMEOrders implements store.Store.
+func (s *Store) ReusableACMEOrders(ctx context.Context, accountID string, keys []string, now time.Time, limit int) ([]store.ACMEOrder, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	args := []any{accountID, now.UnixNano()}
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	return rows(ctx, s, columns.ScanOrder, "SELECT "+columns.OrderColumns+` FROM acme_orders WHERE id IN
+		(SELECT order_id FROM acme_reusable_authzs WHERE account_id = ? AND expires > ? AND identifier IN (?`+
+		strings.Repeat(", ?", len(keys)-1)+`)) ORDER BY id DESC LIMIT ?`, append(args, limit)...)
+}
+
+// keepReusable keeps acme_reusable_authzs in step with o, just written:
+// one row for each authorization that later orders may reuse. Only an
+// authorization with an expiry of its own ever has a row, so an order
+// without one (reuse off, or nothing validated yet) costs nothing. A
+// finalize (store.FinalizeOrder) changes no authorization and skips it.
+func (t *tx) keepReusable(o store.ACMEOrder, created bool) error {
+	if !slices.ContainsFunc(o.Authzs, func(az store.ACMEAuthz) bool { return !az.Expires.IsZero() }) {
+		return nil
+	}
+	if !created {
+		if _, err := t.exec("DELETE FROM acme_reusable_authzs WHERE order_id = ?", o.ID); err != nil {
+			return t.w.d.Error(err, "ACME order %s", o.ID)
+		}
+	}
+	for n := range o.Authzs {
+		if az := &o.Authzs[n]; az.Reusable() {
+			_, err := t.exec("INSERT INTO acme_reusable_authzs (order_id, n, account_id, identifier, expires) VALUES (?, ?, ?, ?, ?)",
+				o.ID, n, o.AccountID, az.ReuseKey(), az.Expires.UnixNano())
+			if err != nil {
+				return t.w.d.Error(err, "ACME order %s", o.ID)
+			}
+		}
+	}
+	return nil
+}
+
 // DeleteStaleACMEOrders implements store.Store.
 func (s *Store) DeleteStaleACMEOrders(ctx context.Context, before time.Time, limit int) (int64, error) {
 	var n int64
 	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE (expires < ? AND cert_serial IS NULL)
-			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?) LIMIT ?)`, before.UnixNano(), before.UnixNano(), limit)
+		res, err := t.exec(`DELETE FROM acme_orders WHERE id IN (SELECT id FROM acme_orders WHERE ((expires < ? AND cert_serial IS NULL)
+			OR cert_serial IN (SELECT serial FROM certificates WHERE not_after < ?))
+			AND NOT EXISTS (SELECT 1 FROM acme_reusable_authzs r WHERE r.order_id = acme_orders.id AND r.expires >= ?) LIMIT ?)`,
+			before.UnixNano(), before.UnixNano(), before.UnixNano(), limit)
 		if err == nil {
 			n, err = res.RowsAffected()
 		}

@@ -143,6 +143,11 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if load, err := s.ACMEAccountLoad(ctx, "acct1", o.CreatedAt, o.CreatedAt); err != nil || load.OrdersSince != 1 || load.PendingAuthzs != 0 {
 				t.Errorf("load of acct1: %+v, %v; want its one order, no pending authorization", load, err)
 			}
+			// Its valid authorization was validated before reuse: it offers
+			// nothing to reuse.
+			if reusable, err := s.ReusableACMEOrders(ctx, "acct1", []string{o.Authzs[0].ReuseKey()}, o.CreatedAt, 10); err != nil || len(reusable) != 0 {
+				t.Errorf("reusable orders of acct1: %d, %v; want none", len(reusable), err)
+			}
 			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
 				t.Errorf("secret: %q, %v", v, err)
 			}
@@ -156,6 +161,15 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			}
 			if n, err := s.NextCRLNumbers(ctx, "web", []int{0, 1}); err != nil || !slices.Equal(n, []int64{2, 2}) {
 				t.Errorf("next CRL numbers: %v, %v", n, err)
+			}
+
+			// The console's sessions came later: the table is there.
+			session := store.ConsoleSession{IDHash: make([]byte, 32), Operator: "admin", Role: "admin", CreatedAt: t0, SeenAt: t0}
+			if err := s.CreateConsoleSession(ctx, session); err != nil {
+				t.Errorf("console session: %v", err)
+			}
+			if got, err := s.ConsoleSession(ctx, session.IDHash); err != nil || got.Operator != "admin" {
+				t.Errorf("console session read back: %+v, %v", got, err)
 			}
 
 			// The chain goes on from the old head.

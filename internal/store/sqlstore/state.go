@@ -42,9 +42,11 @@ var (
 		cols: []string{"authority", "key_id", "jwk", "status"}}
 	stateEABKeys = stateTable{name: "acme_eab_keys", key: []string{"kid"},
 		cols: []string{"authority", "sealed", "account_id"}}
+	stateOperators = stateTable{name: "operators", key: []string{"name"},
+		cols: []string{"role", "token_hash", "removed_at"}}
 
 	stateTables = []*stateTable{&stateAuthorities, &stateSSHKeys, &stateCertificates, &stateSSHCertificates,
-		&stateACMEAccounts, &stateEABKeys}
+		&stateACMEAccounts, &stateEABKeys, &stateOperators}
 )
 
 // selectRows is the query of the table's key and hashed columns.

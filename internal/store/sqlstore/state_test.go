@@ -35,6 +35,12 @@ func TestVerifyCatchesRowEdits(t *testing.T) {
 			"ssh_certificates", "5", []string{"status", "revoked_at", "revoked_by"}},
 		{"unrecorded EAB key", "INSERT INTO acme_eab_keys (kid, authority, sealed, created_at) SELECT 'kid', 'ca', der, 0 FROM certificates WHERE serial = '0a'",
 			"acme_eab_keys", "kid", nil},
+		{"operator role", "UPDATE operators SET role = 'admin' WHERE name = 'vera'",
+			"operators", "vera", []string{"role"}},
+		{"operator token", "UPDATE operators SET token_hash = (SELECT der FROM certificates WHERE serial = '0a') WHERE name = 'vera'",
+			"operators", "vera", []string{"token_hash"}},
+		{"removed operator back", "UPDATE operators SET removed_at = NULL WHERE name = 'otto'",
+			"operators", "otto", []string{"removed_at"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			onEach(t, func(t *testing.T, b backend, where string) {
@@ -60,8 +66,11 @@ func TestVerifyCatchesRowEdits(t *testing.T) {
 					Type: "user", Principals: []string{"alice"}, ValidAfter: t0, ValidBefore: t0.Add(time.Hour), Cert: []byte("cert")}, ev))
 				_, err := s.RevokeSSHKeyID(ctx, "ssh", "alice", t0, ev)
 				must(err)
-				if rep, err := audit.Verify(ctx, s); err != nil || rep.Rows != 7 {
-					t.Fatalf("audit.Verify before the edit: %+v, %v; want intact, 7 rows", rep, err)
+				must(s.AddOperator(ctx, store.Operator{Name: "vera", Role: store.RoleViewer, TokenHash: make([]byte, 32)}, ev))
+				must(s.AddOperator(ctx, store.Operator{Name: "otto", Role: store.RoleOperator, TokenHash: append(make([]byte, 31), 1)}, ev))
+				must(s.RemoveOperator(ctx, "otto", ev))
+				if rep, err := audit.Verify(ctx, s); err != nil || rep.Rows != 9 {
+					t.Fatalf("audit.Verify before the edit: %+v, %v; want intact, 9 rows", rep, err)
 				}
 				s.Close()
 				b.exec(t, where, tc.edit)

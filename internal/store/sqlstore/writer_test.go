@@ -119,10 +119,11 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 
 // undoAfterInternal undoes, newest first, the step that adds
 // certificates.internal and every step after it: row hashes in events and
-// the rate limits' order counts, authorities' enabled, the events' subject
-// index, the endpoint checks.
+// the rate limits' order counts, authorities' enabled, the events' subject index,
+// operators, the orders' reusable authorizations, console sessions, the
+// endpoint checks.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP TABLE endpoint_checks", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+	return append([]string{"DROP TABLE endpoint_checks", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }
 

@@ -375,3 +375,93 @@ func testACMEFinalize(t *testing.T, s store.Store) {
 	}
 	checkChain(t, s)
 }
+
+// testReusableACMEOrders: the orders that hold an account's reusable
+// authorizations are found by account, latest expiry first, until that
+// expiry, and no more once the authorization is deactivated; pruning
+// keeps them while they last.
+func testReusableACMEOrders(t *testing.T, s store.Store) {
+	mustAuthority(t, s, "root", "")
+	mustAuthority(t, s, "tls", "root")
+	for _, id := range []string{"a1", "a2"} {
+		if err := s.CreateACMEAccount(ctx, acmeAccount(id, "tls", "k"+id), audit.Event{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	validated := func(id, account string, expires time.Time) store.ACMEOrder {
+		o := acmeOrder(id, "tls", account)
+		o.Authzs[0].Status, o.Authzs[0].Expires = store.StatusValid, expires
+		o.Authzs[0].Challenges[0].Status, o.Authzs[0].Challenges[0].Validated = store.StatusValid, t0
+		if err := s.CreateACMEOrder(ctx, o, audit.Event{}); err != nil {
+			t.Fatal(err)
+		}
+		o.Version = 1
+		return o
+	}
+	ids := func(now time.Time, limit int, names ...string) string {
+		t.Helper()
+		keys := []string{"dns:nothing.example.org"}
+		for _, n := range names {
+			keys = append(keys, "dns:"+n+".example.org")
+		}
+		got, err := s.ReusableACMEOrders(ctx, "a1", keys, now, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range got {
+			out = append(out, o.ID)
+		}
+		return fmt.Sprint(out)
+	}
+	short := validated("short", "a1", t0.Add(2*time.Hour))
+	long := validated("long", "a1", t0.Add(7*24*time.Hour))
+	validated("other", "a2", t0.Add(7*24*time.Hour))
+	other := acmeOrder("other2", "tls", "a2")
+	other.Authzs[0].Identifier.Value = "long.example.org"
+	if err := s.CreateACMEOrder(ctx, other, audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	// A pending authorization and a reused one offer nothing.
+	pending := acmeOrder("pending", "tls", "a1")
+	pending.Authzs[0].Identifier.Value = "long.example.org"
+	if err := s.CreateACMEOrder(ctx, pending, audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	copied := acmeOrder("copy", "tls", "a1")
+	copied.Authzs[0] = long.Authzs[0]
+	copied.Authzs[0].Reused = "long/0"
+	if err := s.CreateACMEOrder(ctx, copied, audit.Event{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t0, 10, "long", "short"); got != "[short long]" {
+		t.Fatalf("reusable orders of a1 now: %s, want [short long]", got)
+	}
+	if got := ids(t0, 10, "short"); got != "[short]" {
+		t.Fatalf("reusable orders of a1 for short: %s, want [short]", got)
+	}
+	if got := ids(t0, 1, "long", "short"); got != "[short]" {
+		t.Fatalf("the first reusable order of a1: %s, want [short]", got)
+	}
+	if got := ids(t0.Add(3*time.Hour), 10, "long", "short"); got != "[long]" {
+		t.Fatalf("reusable orders of a1 in 3h: %s, want [long]", got)
+	}
+	got, err := s.ReusableACMEOrders(ctx, "a1", []string{"dns:short.example.org"}, t0, 10)
+	if err != nil || len(got) != 1 || !got[0].Authzs[0].Expires.Equal(short.Authzs[0].Expires) || got[0].Authzs[0].Status != store.StatusValid {
+		t.Fatalf("a reusable authorization reads back as %+v, %v", got, err)
+	}
+	// Past its order's expiry and a lifetime more, a reusable order stays.
+	if _, err := s.DeleteStaleACMEOrders(ctx, t0.Add(3*time.Hour), 100); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t0, 10, "long", "short"); got != "[long]" {
+		t.Fatalf("after pruning at 3h: %s, want [long]", got)
+	}
+	long.Authzs[0].Status = store.StatusDeactivated
+	if err := s.UpdateACMEOrder(ctx, long, audit.Event{Kind: audit.KindACMEAuthzDeactivate}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(t0, 10, "long", "short"); got != "[]" {
+		t.Fatalf("after deactivation: %s, want none", got)
+	}
+}

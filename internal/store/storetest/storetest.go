@@ -41,11 +41,13 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ACMEAccounts", testACMEAccounts},
 		{"ACMEAccountRaces", testACMEAccountRaces},
 		{"ACMEOrders", testACMEOrders},
+		{"ReusableACMEOrders", testReusableACMEOrders},
 		{"ACMEFinalize", testACMEFinalize},
 		{"ACMEEAB", testACMEEAB},
 		{"Secret", testSecret},
 		{"SetKeyURI", testSetKeyURI},
 		{"Published", testPublished},
+		{"ConsoleSessions", testConsoleSessions},
 		{"EndpointChecks", testEndpointChecks},
 	}
 	for _, tt := range tests {

@@ -1,4 +1,7 @@
-package wfe
+// Package nonce issues single-use, short-lived, authenticated nonces: the
+// ACME server's Replay-Nonce values and the challenges an SSH host signs
+// to renew its certificate. Each user has its own HMAC key.
+package nonce
 
 import (
 	"crypto/hmac"
@@ -23,73 +26,76 @@ import (
 // the nonces used on this node during the last lifetime, sharded so that
 // no lock is global. The trade-off: a nonce used on node A could be used
 // once more on node B within its lifetime. A replayed request is still
-// signed by the account key, over TLS, with a fixed URL, so this gives an
-// attacker nothing it does not already have; a node's restart likewise
+// signed by the client's key, over TLS, for a fixed purpose, so this gives
+// an attacker nothing it does not already have; a node's restart likewise
 // forgets its set, which is why the lifetime is short. Deployments that
 // want strict single use across nodes route a client to one node (clients
-// retry badNonce with the fresh nonce every answer carries).
-type nonces struct {
+// retry with a fresh nonce).
+type Nonces struct {
 	key      []byte
 	node     [4]byte
 	counter  atomic.Uint32
 	lifetime time.Duration
 	now      func() time.Time
 	macs     sync.Pool
-	shards   [64]nonceShard
+	shards   [64]shard
 }
 
 const (
-	nonceBody = 12 // time(4) node(4) counter(4)
-	nonceMAC  = 16
-	nonceLen  = ((nonceBody+nonceMAC)*8 + 5) / 6 // base64url without padding
+	bodyLen = 12 // time(4) node(4) counter(4)
+	macLen  = 16
+	// Len is a nonce's length: base64url without padding.
+	Len = ((bodyLen+macLen)*8 + 5) / 6
 )
 
-type nonceShard struct {
+type shard struct {
 	mu        sync.Mutex
 	genStart  time.Time
-	cur, prev map[[nonceBody]byte]struct{}
+	cur, prev map[[bodyLen]byte]struct{}
 }
 
-func newNonces(key []byte, lifetime time.Duration, now func() time.Time) *nonces {
-	n := &nonces{key: key, lifetime: lifetime, now: now}
+// New returns the nonces of key (shared by the nodes that must accept each
+// other's), each valid for lifetime by the clock now.
+func New(key []byte, lifetime time.Duration, now func() time.Time) *Nonces {
+	n := &Nonces{key: key, lifetime: lifetime, now: now}
 	rand.Read(n.node[:])
 	n.macs.New = func() any { return hmac.New(sha256.New, n.key) }
 	for i := range n.shards {
-		n.shards[i].cur = map[[nonceBody]byte]struct{}{}
+		n.shards[i].cur = map[[bodyLen]byte]struct{}{}
 	}
 	return n
 }
 
-func (n *nonces) mac(body []byte, out []byte) []byte {
+func (n *Nonces) mac(data []byte, out []byte) []byte {
 	h := n.macs.Get().(hash.Hash)
 	h.Reset()
-	h.Write(body)
+	h.Write(data)
 	out = h.Sum(out)
 	n.macs.Put(h)
 	return out
 }
 
 // New returns a fresh nonce.
-func (n *nonces) New() string {
-	var b [nonceBody + sha256.Size]byte
+func (n *Nonces) New() string {
+	var b [bodyLen + sha256.Size]byte
 	binary.BigEndian.PutUint32(b[0:4], uint32(n.now().Unix()))
 	copy(b[4:8], n.node[:])
 	binary.BigEndian.PutUint32(b[8:12], n.counter.Add(1))
-	n.mac(b[:nonceBody], b[:nonceBody])
-	return base64.RawURLEncoding.EncodeToString(b[:nonceBody+nonceMAC])
+	n.mac(b[:bodyLen], b[:bodyLen])
+	return base64.RawURLEncoding.EncodeToString(b[:bodyLen+macLen])
 }
 
 // Use accepts a nonce once: authentic, within its lifetime, not used before.
-func (n *nonces) Use(s string) bool {
-	if len(s) != nonceLen {
+func (n *Nonces) Use(s string) bool {
+	if len(s) != Len {
 		return false
 	}
-	var b [nonceBody + nonceMAC]byte
+	var b [bodyLen + macLen]byte
 	if k, err := base64.RawURLEncoding.Decode(b[:], []byte(s)); err != nil || k != len(b) {
 		return false
 	}
 	var sum [sha256.Size]byte
-	if !hmac.Equal(n.mac(b[:nonceBody], sum[:0])[:nonceMAC], b[nonceBody:]) {
+	if !hmac.Equal(n.mac(b[:bodyLen], sum[:0])[:macLen], b[bodyLen:]) {
 		return false
 	}
 	now := n.now()
@@ -97,8 +103,8 @@ func (n *nonces) Use(s string) bool {
 	if now.Sub(issued) > n.lifetime || issued.Sub(now) > time.Minute {
 		return false
 	}
-	var id [nonceBody]byte
-	copy(id[:], b[:nonceBody])
+	var id [bodyLen]byte
+	copy(id[:], b[:bodyLen])
 	sh := &n.shards[(uint(b[11])^uint(b[7]))%uint(len(n.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -109,7 +115,7 @@ func (n *nonces) Use(s string) bool {
 		if elapsed >= 2*n.lifetime {
 			sh.prev = nil
 		}
-		sh.cur, sh.genStart = make(map[[nonceBody]byte]struct{}, len(sh.prev)), now
+		sh.cur, sh.genStart = make(map[[bodyLen]byte]struct{}, len(sh.prev)), now
 	}
 	if _, used := sh.cur[id]; used {
 		return false
