@@ -195,6 +195,20 @@ func TestCheckTLS(t *testing.T) {
 		wantLine(t, out, `^info +protocol +SSLv3: not probed`)
 	})
 
+	t.Run("DHE only", func(t *testing.T) {
+		// Go's TLS client has no DHE: check reads the chain from a
+		// handshake of its own.
+		addr := sServer(t, goodCert, goodChain, goodKey, "-no_tls1_3", "-cipher", "DHE-RSA-AES256-GCM-SHA384")
+		out, code := checkCLI(t, addr, "--name", "www.example.org", "--home", h.home)
+		if code != 1 {
+			t.Errorf("exit %d, want 1 (no TLS 1.3)", code)
+		}
+		wantLine(t, out, `^info +chain +read from a TLS 1\.2 handshake of signet's own`)
+		wantLine(t, out, `^ok +chain +trusted by the anchors of home`)
+		wantLine(t, out, `^ok +ocsp +http://.*: good$`)
+		wantLine(t, out, `^warn +protocol +TLS 1\.3: not accepted$`)
+	})
+
 	t.Run("wrong name", func(t *testing.T) {
 		addr := sServer(t, goodCert, goodChain, goodKey, modern...)
 		out, code := checkCLI(t, addr, "--name", "mail.example.org", "--home", h.home)

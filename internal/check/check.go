@@ -132,11 +132,20 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	ctx, cancel := context.WithTimeout(ctx, maxConnections*o.timeout())
 	defer cancel()
 	r := &Report{Endpoint: o.Address, StartTLS: o.StartTLS, Name: o.Name, Time: o.Now.UTC().Round(time.Second), Verdict: OK}
-	p := prober{o: o}
+	p := &prober{o: o}
 	if !p.protocols(ctx, r) {
 		return r, nil
 	}
 	certs, err := p.chain(ctx)
+	if err != nil && p.legacy != 0 {
+		// Go's client lacks the server's suites (DHE, CCM...): TLS up to
+		// 1.2 sends the certificates in the clear after the ServerHello.
+		var rawErr error
+		if certs, rawErr = p.rawChain(ctx, p.legacy); rawErr == nil {
+			r.add(Info, "chain", "read from a %s handshake of signet's own (Go's TLS client could not complete one: %v)", versionName(p.legacy), err)
+			err = nil
+		}
+	}
 	if err != nil {
 		r.add(Fail, "chain", "no TLS handshake with Go's TLS client to read the certificate: %v", err)
 		return r, nil
@@ -152,11 +161,14 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 }
 
 // prober makes the connections of one check.
-type prober struct{ o Options }
+type prober struct {
+	o      Options
+	legacy uint16 // the highest version up to TLS 1.2 the server accepts; 0 for none
+}
 
 // dial connects and runs the STARTTLS exchange, with a deadline on all of it
 // and on the handshake that follows.
-func (p prober) dial(ctx context.Context) (net.Conn, error) {
+func (p *prober) dial(ctx context.Context) (net.Conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.o.timeout())
 	defer cancel()
 	var d net.Dialer
@@ -177,7 +189,7 @@ func (p prober) dial(ctx context.Context) (net.Conn, error) {
 }
 
 // hello sends one raw ClientHello and reads the answer.
-func (p prober) hello(ctx context.Context, version uint16, offer []uint16) (serverHello, error) {
+func (p *prober) hello(ctx context.Context, version uint16, offer []uint16) (serverHello, error) {
 	c, err := p.dial(ctx)
 	if err != nil {
 		return serverHello{}, err
@@ -198,7 +210,7 @@ func (p prober) hello(ctx context.Context, version uint16, offer []uint16) (serv
 // protocols probes TLS 1.0 to 1.3 and, for each of 1.0 to 1.2 the server
 // accepts, the suites it accepts. It returns false if the endpoint cannot
 // be reached at all.
-func (p prober) protocols(ctx context.Context, r *Report) bool {
+func (p *prober) protocols(ctx context.Context, r *Report) bool {
 	c, err := p.dial(ctx)
 	if err != nil {
 		r.add(Fail, "connect", "cannot connect to %s: %v", p.o.Address, err)
@@ -226,6 +238,7 @@ func (p prober) protocols(ctx context.Context, r *Report) bool {
 			continue
 		}
 		any = true
+		p.legacy = v
 		if v < versionTLS12 {
 			r.add(Fail, "protocol", "%s: accepted (deprecated by RFC 8996)", versionName(v))
 		} else {
@@ -253,7 +266,7 @@ func (p prober) protocols(ctx context.Context, r *Report) bool {
 	return true
 }
 
-func (p prober) sni() string {
+func (p *prober) sni() string {
 	if net.ParseIP(p.o.Name) != nil {
 		return ""
 	}
@@ -268,7 +281,7 @@ const maxConnections = 30
 
 // suites enumerates the suites the server accepts at version v: offer all
 // it has not chosen yet until it refuses, one handshake per suite.
-func (p prober) suites(ctx context.Context, r *Report, v uint16, offer []uint16) {
+func (p *prober) suites(ctx context.Context, r *Report, v uint16, offer []uint16) {
 	offer = append([]uint16(nil), offer...)
 	var good []string
 	worst := OK
@@ -317,9 +330,39 @@ func indexOf(s []uint16, v uint16) int {
 	return -1
 }
 
+// rawChain sends a ClientHello for version v offering every suite and
+// returns the certificates of the server's first flight.
+func (p *prober) rawChain(ctx context.Context, v uint16) ([]*x509.Certificate, error) {
+	c, err := p.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	ids := make([]uint16, len(suites))
+	for i, s := range suites {
+		ids[i] = s.id
+	}
+	var random [32]byte
+	rand.Read(random[:])
+	if _, err := c.Write(clientHello(v, ids, p.sni(), random)); err != nil {
+		return nil, err
+	}
+	ders, err := readCertificates(c)
+	if err != nil {
+		return nil, err
+	}
+	certs := make([]*x509.Certificate, len(ders))
+	for i, der := range ders {
+		if certs[i], err = x509.ParseCertificate(der); err != nil {
+			return nil, fmt.Errorf("certificate %d the server sent: %w", i, err)
+		}
+	}
+	return certs, nil
+}
+
 // chain makes one handshake with Go's TLS client, accepting any version
 // and every suite it has, and returns the certificates served.
-func (p prober) chain(ctx context.Context) ([]*x509.Certificate, error) {
+func (p *prober) chain(ctx context.Context) ([]*x509.Certificate, error) {
 	c, err := p.dial(ctx)
 	if err != nil {
 		return nil, err

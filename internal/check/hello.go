@@ -25,6 +25,7 @@ const (
 	recordHandshake      = 22
 	recordAlert          = 21
 	handshakeServerHello = 2
+	handshakeCertificate = 11
 	scsvRenegotiation    = 0x00ff // TLS_EMPTY_RENEGOTIATION_INFO_SCSV, RFC 5746
 	extServerName        = 0
 	extSupportedGroups   = 10
@@ -35,9 +36,10 @@ const (
 
 	// maxRecord bounds one TLS record's body (2^14 plus the expansion
 	// RFC 5246 allows); maxHello bounds the bytes read before a ServerHello
-	// is complete.
+	// is complete, maxFlight those before the certificates are.
 	maxRecord = 1<<14 + 2048
 	maxHello  = 1 << 16
+	maxFlight = 1 << 18 // a ServerHello and a certificate chain
 )
 
 // clientHello is a TLS record holding a ClientHello for version offering
@@ -119,52 +121,104 @@ var errRefused = errors.New("refused")
 // closing first, is errRefused; anything else malformed is an error. It
 // reads at most maxHello bytes of records.
 func readServerHello(r io.Reader) (serverHello, error) {
-	var hs []byte
-	read := 0
-	for {
-		var hdr [5]byte
-		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return serverHello{}, errRefused
+	h := handshakeReader{r: r, limit: maxHello}
+	typ, body, err := h.next()
+	if err != nil {
+		return serverHello{}, err
+	}
+	if typ != handshakeServerHello {
+		return serverHello{}, fmt.Errorf("first handshake message is type %d, not a ServerHello", typ)
+	}
+	return parseServerHello(body)
+}
+
+// readCertificates reads a TLS 1.0-1.2 server's first flight from r, where
+// the Certificate message follows the ServerHello in the clear, and
+// returns the certificates it holds (DER, leaf first). It reads at most
+// maxFlight bytes.
+func readCertificates(r io.Reader) ([][]byte, error) {
+	h := handshakeReader{r: r, limit: maxFlight}
+	for range 2 {
+		typ, body, err := h.next()
+		if err != nil {
+			return nil, err
+		}
+		if typ != handshakeCertificate {
+			continue
+		}
+		s := cryptobyte.String(body)
+		var list cryptobyte.String
+		if !s.ReadUint24LengthPrefixed(&list) || !s.Empty() {
+			return nil, errors.New("malformed Certificate message")
+		}
+		var certs [][]byte
+		for !list.Empty() {
+			var der cryptobyte.String
+			if !list.ReadUint24LengthPrefixed(&der) || len(der) == 0 {
+				return nil, errors.New("malformed Certificate message")
 			}
-			return serverHello{}, err
+			certs = append(certs, der)
+		}
+		if len(certs) == 0 {
+			return nil, errors.New("the server sent no certificate")
+		}
+		return certs, nil
+	}
+	return nil, errors.New("no Certificate message after the ServerHello")
+}
+
+// handshakeReader splits TLS records into handshake messages, reading at
+// most limit bytes of records.
+type handshakeReader struct {
+	r     io.Reader
+	limit int
+	read  int
+	buf   []byte
+}
+
+// next returns the next handshake message's type and body.
+func (h *handshakeReader) next() (byte, []byte, error) {
+	for {
+		if len(h.buf) >= 4 {
+			msgLen := int(h.buf[1])<<16 | int(h.buf[2])<<8 | int(h.buf[3])
+			if msgLen > h.limit {
+				return 0, nil, fmt.Errorf("handshake message of %d bytes exceeds %d", msgLen, h.limit)
+			}
+			if len(h.buf) >= 4+msgLen {
+				typ, body := h.buf[0], h.buf[4:4+msgLen]
+				h.buf = h.buf[4+msgLen:]
+				return typ, body, nil
+			}
+		}
+		var hdr [5]byte
+		if _, err := io.ReadFull(h.r, hdr[:]); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, nil, errRefused
+			}
+			return 0, nil, err
 		}
 		n := int(hdr[3])<<8 | int(hdr[4])
 		if n > maxRecord {
-			return serverHello{}, fmt.Errorf("TLS record of %d bytes exceeds %d", n, maxRecord)
+			return 0, nil, fmt.Errorf("TLS record of %d bytes exceeds %d", n, maxRecord)
 		}
-		if read += 5 + n; read > maxHello {
-			return serverHello{}, fmt.Errorf("no ServerHello within %d bytes", maxHello)
+		if h.read += 5 + n; h.read > h.limit {
+			return 0, nil, fmt.Errorf("handshake not complete within %d bytes", h.limit)
 		}
 		body := make([]byte, n)
-		if _, err := io.ReadFull(r, body); err != nil {
+		if _, err := io.ReadFull(h.r, body); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return serverHello{}, errRefused
+				return 0, nil, errRefused
 			}
-			return serverHello{}, err
+			return 0, nil, err
 		}
 		switch hdr[0] {
 		case recordAlert:
-			return serverHello{}, errRefused
+			return 0, nil, errRefused
 		case recordHandshake:
 		default:
-			return serverHello{}, fmt.Errorf("unexpected TLS record type %d before the ServerHello", hdr[0])
+			return 0, nil, fmt.Errorf("unexpected TLS record type %d in the handshake", hdr[0])
 		}
-		hs = append(hs, body...)
-		if len(hs) < 4 {
-			continue
-		}
-		msgLen := int(hs[1])<<16 | int(hs[2])<<8 | int(hs[3])
-		if msgLen > maxHello {
-			return serverHello{}, fmt.Errorf("handshake message of %d bytes exceeds %d", msgLen, maxHello)
-		}
-		if len(hs) < 4+msgLen {
-			continue
-		}
-		if hs[0] != handshakeServerHello {
-			return serverHello{}, fmt.Errorf("first handshake message is type %d, not a ServerHello", hs[0])
-		}
-		return parseServerHello(hs[4 : 4+msgLen])
+		h.buf = append(h.buf, body...)
 	}
 }
 

@@ -102,8 +102,9 @@ func TestReadServerHelloSplit(t *testing.T) {
 	}
 }
 
-// FuzzReadServerHello: whatever a server sends, the reader returns a
-// ServerHello or an error, never reads past its bound and never panics.
+// FuzzReadServerHello: whatever a server sends, the readers return a
+// ServerHello (or the certificates of its first flight) or an error, never
+// read past their bounds and never panic.
 // The corpus in testdata/fuzz holds a real ServerHello of Go's server, an
 // alert, a split one and truncations.
 func FuzzReadServerHello(f *testing.F) {
@@ -112,6 +113,14 @@ func FuzzReadServerHello(f *testing.F) {
 		_, err := readServerHello(r)
 		if read := len(data) - r.Len(); read > maxHello+5 {
 			t.Fatalf("read %d bytes, bound %d (%v)", read, maxHello, err)
+		}
+		r = bytes.NewReader(data)
+		certs, err := readCertificates(r)
+		if read := len(data) - r.Len(); read > maxFlight+5 {
+			t.Fatalf("read %d bytes for the certificates, bound %d (%v)", read, maxFlight, err)
+		}
+		if err == nil && len(certs) == 0 {
+			t.Fatal("no error and no certificate")
 		}
 	})
 }
