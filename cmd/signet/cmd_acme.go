@@ -10,6 +10,7 @@ import (
 	"signet/internal/acme/wfe"
 	"signet/internal/home"
 	"signet/internal/limits"
+	"signet/internal/metrics"
 )
 
 // acmeFlags are serve's ACME flags.
@@ -26,7 +27,7 @@ func (a *acmeFlags) register(f *flags) {
 
 // acmeServer builds the ACME front end of a home; it never serves the
 // admin authority.
-func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags, adminAuthority string, lim *limits.Limits) (*wfe.WFE, error) {
+func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags, adminAuthority string, lim *limits.Limits, m *metrics.ACME) (*wfe.WFE, error) {
 	if a.httpPort <= 0 || a.httpPort > 65535 || a.tlsPort <= 0 || a.tlsPort > 65535 {
 		return nil, badUsage("--acme-http-port and --acme-tls-port must be ports (1-65535)")
 	}
@@ -35,7 +36,7 @@ func acmeServer(ctx context.Context, h *home.Home, log *slog.Logger, a acmeFlags
 		return nil, err
 	}
 	return wfe.New(ctx, wfe.Options{
-		CA: h.CA, Store: h.Store, Log: log, AdminAuthority: adminAuthority, UnsealEAB: sealer.Open, Limits: lim,
+		CA: h.CA, Store: h.Store, Log: log, AdminAuthority: adminAuthority, UnsealEAB: sealer.Open, Limits: lim, Metrics: m,
 		AuthzReuse: h.Config.ACME.AuthzReuseWindow(),
 		VA:         va.New(va.Options{Resolver: a.resolver, HTTPPort: a.httpPort, TLSPort: a.tlsPort}),
 	})

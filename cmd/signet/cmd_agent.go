@@ -13,6 +13,7 @@ import (
 	"signet/internal/agent"
 	"signet/internal/errs"
 	"signet/internal/kms"
+	"signet/internal/sshclient"
 )
 
 // agentFlags are the flags signet agent and signet agent status share.
@@ -35,10 +36,15 @@ func (a *agentFlags) load() (*client.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(cfg.Certificates) == 0 {
-		return nil, errs.New(errs.Malformed, "%s lists no [[certificate]]; add one for the agent to manage", a.config)
+	if len(cfg.Certificates) == 0 && len(cfg.SSHHosts) == 0 {
+		return nil, errs.New(errs.Malformed, "%s lists no [[certificate]] and no [[ssh_host]]; add one for the agent to manage", a.config)
 	}
-	if cfg.Server == "" {
+	for i, h := range cfg.SSHHosts {
+		if h.Name == "" || h.Server == "" || h.HostKey == "" || h.CertFile == "" {
+			return nil, errs.New(errs.Malformed, "%s: [[ssh_host]] number %d needs name, server, host_key and cert_file", a.config, i+1)
+		}
+	}
+	if cfg.Server == "" && len(cfg.Certificates) > 0 {
 		return nil, errs.New(errs.Malformed, "%s: give server, the ACME directory URL", a.config)
 	}
 	if found := cfg.Interactive(); len(found) > 0 {
@@ -58,6 +64,20 @@ func (a *agentFlags) open(cfg *client.Config, e *env, dryRun bool) (*agent.Agent
 		return nil, err
 	}
 	keys := client.Keys{Manager: kms.NewManager(o), Type: kt}
+	ag := &agent.Agent{Config: cfg, StateDir: a.state, Keys: keys, Out: e.stdout, DryRun: dryRun}
+	if cfg.CABundle != "" {
+		if ag.Roots, err = client.ReadPool(cfg.Path(cfg.CABundle)); err != nil {
+			keys.Close()
+			return nil, err
+		}
+	}
+	if err := sshHosts(ag, cfg); err != nil {
+		keys.Close()
+		return nil, err
+	}
+	if len(cfg.Certificates) == 0 {
+		return ag, nil // SSH host certificates only: no ACME account
+	}
 	acct := cmp.Or(cfg.KeyURI(cfg.AccountKey), client.DefaultAccountKey(a.state, cfg.Server))
 	signer, err := keys.OpenOrGenerate(e.ctx, acct, "account_key")
 	if err != nil {
@@ -69,14 +89,25 @@ func (a *agentFlags) open(cfg *client.Config, e *env, dryRun bool) (*agent.Agent
 		keys.Close()
 		return nil, err
 	}
-	ag := &agent.Agent{Config: cfg, StateDir: a.state, Keys: keys, Client: client.New(cfg.Server, hc, signer, "signet-agent/"+version), Out: e.stdout, DryRun: dryRun}
-	if cfg.CABundle != "" {
-		if ag.Roots, err = client.ReadPool(cfg.Path(cfg.CABundle)); err != nil {
-			keys.Close()
-			return nil, err
-		}
-	}
+	ag.Client = client.New(cfg.Server, hc, signer, "signet-agent/"+version)
 	return ag, nil
+}
+
+// sshHosts adds the configuration's SSH host certificates to the agent.
+func sshHosts(ag *agent.Agent, cfg *client.Config) error {
+	var bundle []byte
+	if cfg.CABundle != "" {
+		b, err := os.ReadFile(cfg.Path(cfg.CABundle))
+		if err != nil {
+			return errs.Wrap(errs.NotFound, err, "reading ca_bundle")
+		}
+		bundle = b
+	}
+	for _, h := range cfg.SSHHosts {
+		ag.Others = append(ag.Others, &sshclient.Host{Label: h.Name, Server: h.Server, Bundle: bundle,
+			HostKey: cfg.Path(h.HostKey), CertFile: cfg.Path(h.CertFile), Reload: h.Reload})
+	}
+	return nil
 }
 
 func cmdAgent(e *env, args []string) error {

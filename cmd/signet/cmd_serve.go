@@ -116,6 +116,10 @@ func cmdServe(e *env, args []string) error {
 	admin := cmp.Or(*adminAuthority, h.Config.Server.AdminAuthority)
 	reg := metrics.New()
 	h.CA.Observe(reg)
+	h.SSH.Observe(reg)
+	if o, ok := h.Store.(store.Observed); ok {
+		o.ObserveCommits(reg)
+	}
 	var lead func(context.Context) (bool, error)
 	if shared, ok := h.Store.(store.Shared); ok {
 		lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
@@ -126,7 +130,7 @@ func cmdServe(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim)
+	acmeSrv, err := acmeServer(e.ctx, h, log, af, admin, lim, reg.ACME())
 	if err != nil {
 		return err
 	}
@@ -183,7 +187,7 @@ func cmdServe(e *env, args []string) error {
 
 	// Revocation: CRLs and OCSP are signed before the plain listener
 	// serves, so that nothing is ever served without them.
-	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log}
+	ro := revocation.Options{CA: h.CA, Store: h.Store, Log: log, Metrics: reg.OCSP()}
 	if shared, ok := h.Store.(store.Shared); ok {
 		ro.Shared = shared // several nodes: one signs, all serve
 	}

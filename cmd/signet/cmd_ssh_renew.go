@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -40,17 +39,9 @@ func cmdSSHRenewHost(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pem, err := os.ReadFile(*keyFile)
+	host, err := sshclient.ReadHostKey(*keyFile)
 	if err != nil {
-		return errs.Wrap(errs.NotFound, err, "reading --host-key")
-	}
-	host, err := ssh.ParsePrivateKey(pem)
-	var missing *ssh.PassphraseMissingError
-	if errors.As(err, &missing) {
-		return errs.New(errs.Malformed, "--host-key %s is encrypted; give the host key as sshd reads it, unencrypted", *keyFile)
-	}
-	if err != nil {
-		return errs.Wrap(errs.Malformed, err, "--host-key %s is not an OpenSSH private key", *keyFile)
+		return err
 	}
 	var bundle []byte
 	if *caBundle != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -106,5 +107,78 @@ func writeTest(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAgentSSHHost: signet agent keeps SSH host certificates renewed
+// ([[ssh_host]] in its configuration, no ACME account): a certificate past
+// two thirds of its lifetime is renewed with its host key and the reload
+// command runs; one not due is left alone. With the server down the due
+// certificate stays as it was and the agent says when it tries again.
+func TestAgentSSHHost(t *testing.T) {
+	keygen := kmstest.RequireTool(t, "ssh-keygen")
+	dir := filepath.Join(t.TempDir(), "home")
+	work := t.TempDir()
+	cli := homeCLI(t, dir)
+	cli("init")
+	cli("authority", "add", "hosts", "--purpose", "ssh-host", "--generate", "--key-type", "ed25519", "--allow-principal", "fresh.example.test", "--allow-principal", "due.example.test")
+	sign := func(name, validity string) (key, cert string) {
+		key = filepath.Join(work, name+"_host_key")
+		tool(t, nil, keygen, "-q", "-t", "ed25519", "-N", "", "-f", key)
+		cli("ssh", "sign", "--authority", "hosts", "--host", "--principals", name+".example.test", "--validity", validity, key+".pub")
+		return key, key + "-cert.pub"
+	}
+	freshKey, freshCert := sign("fresh", "2h")
+	dueKey, dueCert := sign("due", "20s") // backdated a minute: past two thirds at once
+	fresh, due := readSSHCert(t, freshCert), readSSHCert(t, dueCert)
+	marker := filepath.Join(work, "reloaded")
+	conf := filepath.Join(work, "agent.toml")
+	body := func(server string) string {
+		return fmt.Sprintf(`ca_bundle = %q
+[[ssh_host]]
+name = "fresh"
+server = %q
+host_key = %q
+cert_file = %q
+
+[[ssh_host]]
+name = "due"
+server = %q
+host_key = %q
+cert_file = %q
+reload = ["touch", %q]
+`, filepath.Join(dir, "root.pem"), server, freshKey, freshCert, server, dueKey, dueCert, marker)
+	}
+	state := filepath.Join(work, "state")
+	agentArgs := []string{"agent", "--config", conf, "--state", state, "--once"}
+
+	addr, _, _, _ := startServe(t, dir) // writes the root the agent trusts
+	writeTest(t, conf, body("https://127.0.0.1:"+strconv.Itoa(freePort(t))))
+	var out, errOut lockedBuffer
+	if code := run(t.Context(), agentArgs, nil, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "stays; next try") {
+		t.Fatalf("agent with the server down: exit %d\n%s%s", code, out.String(), errOut.String())
+	}
+	if readSSHCert(t, dueCert).Serial != due.Serial {
+		t.Fatal("a failed renewal changed the certificate")
+	}
+
+	writeTest(t, conf, body("https://"+addr))
+	printed := signetCLI(t, agentArgs...)
+	renewed := readSSHCert(t, dueCert)
+	if renewed.Serial == due.Serial || strings.Join(renewed.ValidPrincipals, ",") != "due.example.test" ||
+		string(renewed.Key.Marshal()) != string(due.Key.Marshal()) || !strings.Contains(printed, "due: SSH host certificate renewed") {
+		t.Fatalf("due certificate not renewed (serial %d, was %d):\n%s", renewed.Serial, due.Serial, printed)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("the reload command did not run: %v", err)
+	}
+	if readSSHCert(t, freshCert).Serial != fresh.Serial || !strings.Contains(printed, "fresh: SSH host certificate") {
+		t.Fatalf("the certificate not due was renewed:\n%s", printed)
+	}
+	// Renewed for the authority's default validity, it is not due again.
+	os.Remove(marker)
+	printed = signetCLI(t, agentArgs...)
+	if readSSHCert(t, dueCert).Serial != renewed.Serial || strings.Contains(printed, "renewed") {
+		t.Fatalf("renewed again:\n%s", printed)
 	}
 }

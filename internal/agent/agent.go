@@ -53,7 +53,7 @@ type Agent struct {
 }
 
 // Renewer is something else the agent keeps renewed, such as an SSH host
-// certificate renewed by the host itself (issue 19, built apart): each
+// certificate renewed by the host itself (sshclient.Host): each
 // cycle calls Renew, which renews if due (not with dryRun; regardless of
 // backoff with force), says what it did on out and returns when it wants
 // to be called again.

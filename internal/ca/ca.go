@@ -100,9 +100,26 @@ type CA struct {
 	obs atomic.Pointer[Observer]
 }
 
-// Observer is told of each X.509 issuance attempt (package metrics).
+// Observer is told of each X.509 issuance attempt and each signature of
+// a CA key (package metrics).
 type Observer interface {
 	Issuance(authority, purpose, outcome string, d time.Duration)
+	// Signature: a CA key of backend (software, pkcs11) on token (its
+	// label; "" for software keys) signed in d, or failed to (err).
+	Signature(backend, token string, d time.Duration, err error)
+	// KeyError: a CA key could not be opened (not when it is locked).
+	KeyError(backend, token string)
+}
+
+// signed returns what tells the observer, if any, of the signatures of
+// the key at uri.
+func (c *CA) signed(uri string) func(time.Duration, error) {
+	backend, token := kms.Backend(uri)
+	return func(d time.Duration, err error) {
+		if o := c.obs.Load(); o != nil {
+			(*o).Signature(backend, token, d, err)
+		}
+	}
 }
 
 // Observe sets who is told of each issuance attempt.
@@ -167,6 +184,9 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 	case err != nil:
 		// Missing, refused, on a token that is not there: this authority
 		// cannot sign until its key is back; the others still do.
+		if o := c.obs.Load(); o != nil {
+			(*o).KeyError(kms.Backend(rec.KeyURI))
+		}
 		return nil, errs.Wrap(errs.Unavailable, err, "authority %q cannot sign now", name)
 	}
 	iss, err := newIssuer(cert, signer)
@@ -174,6 +194,7 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.Wrap(errs.Unavailable, err, "authority %q: key %s", name, kms.Redact(rec.KeyURI))
 	}
 	iss.failed = func(err error) { c.failed(rec, err) }
+	iss.signed = c.signed(rec.KeyURI)
 	a := &authority{rec: rec, cert: cert, iss: iss}
 	if a.policy, err = policy.Parse(rec.Policy); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "authority %q: stored policy", name)

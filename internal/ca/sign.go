@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 	casn1 "golang.org/x/crypto/cryptobyte/asn1"
@@ -31,9 +32,10 @@ type issuer struct {
 	signer  crypto.Signer
 	lintKey crypto.Signer
 	sigAlg  x509.SignatureAlgorithm
-	algID   []byte      // sigAlg's DER AlgorithmIdentifier
-	verify  bool        // check each signature: the key lives outside this process
-	failed  func(error) // called when the key fails to sign; nil: nothing to do
+	algID   []byte                     // sigAlg's DER AlgorithmIdentifier
+	verify  bool                       // check each signature: the key lives outside this process
+	failed  func(error)                // called when the key fails to sign; nil: nothing to do
+	signed  func(time.Duration, error) // told of each signature and its latency; nil: nobody
 }
 
 func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
@@ -105,7 +107,11 @@ func (iss *issuer) sign(l Linter, d draft, record func(der []byte) error) ([]byt
 	if err := d.lint(l); err != nil {
 		return nil, err
 	}
+	began := time.Now()
 	der, err := iss.seal(iss.signer, iss.verify, d.tbs)
+	if iss.signed != nil {
+		iss.signed(time.Since(began), err)
+	}
 	if err != nil {
 		return nil, err
 	}

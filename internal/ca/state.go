@@ -268,7 +268,7 @@ type AuthorityStatus struct {
 // Lister is what Status reads of the store.
 type Lister interface {
 	Authorities(ctx context.Context) ([]store.Authority, error)
-	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
+	CertificateCounts(ctx context.Context) ([]store.CertificateCount, error)
 }
 
 // Status gives every authority's status, by name. Authorities not yet
@@ -281,18 +281,18 @@ func (c *CA) Status(ctx context.Context, st Lister) ([]AuthorityStatus, error) {
 	}
 	type counts struct{ issued, revoked int }
 	n := map[string]*counts{}
-	_, err = st.Statuses(ctx, store.StatusQuery{}, func(cs store.CertStatus) error {
-		if n[cs.Authority] == nil {
-			n[cs.Authority] = &counts{}
-		}
-		n[cs.Authority].issued++
-		if cs.Revoked {
-			n[cs.Authority].revoked++
-		}
-		return nil
-	})
+	counted, err := st.CertificateCounts(ctx)
 	if err != nil {
 		return nil, err
+	}
+	for _, cc := range counted {
+		if n[cc.Authority] == nil {
+			n[cc.Authority] = &counts{}
+		}
+		n[cc.Authority].issued += int(cc.Count)
+		if cc.Status == "revoked" {
+			n[cc.Authority].revoked += int(cc.Count)
+		}
 	}
 	out := make([]AuthorityStatus, 0, len(list))
 	for _, rec := range list {

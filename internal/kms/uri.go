@@ -34,6 +34,18 @@ var objectTypes = map[string]bool{"public": true, "private": true, "cert": true,
 // in a URI ends up in configs, shell history and process listings), unknown
 // standard attributes (a misspelt "objekt" must not widen a search to every
 // key) and repeated attributes; vendor "x-" attributes are ignored.
+// Backend names where the key at uri signs, for metrics: pkcs11 and the
+// token's label, or software and "".
+func Backend(uri string) (backend, token string) {
+	if scheme(uri) != "pkcs11" {
+		return "software", ""
+	}
+	if u, err := ParseURI(uri); err == nil {
+		token = u.Token
+	}
+	return "pkcs11", token
+}
+
 func ParseURI(s string) (*URI, error) {
 	if len(s) < 7 || !strings.EqualFold(s[:7], "pkcs11:") {
 		return nil, errs.New(errs.Malformed, "PKCS#11 URI %q must start with pkcs11:", Redact(s))

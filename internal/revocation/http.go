@@ -142,23 +142,23 @@ func (s *Service) serveOCSP(w http.ResponseWriter, r *http.Request, rest string)
 	case http.MethodPost:
 		body, err := io.ReadAll(io.LimitReader(r.Body, MaxOCSPRequest+1))
 		if err != nil || len(body) > MaxOCSPRequest {
-			writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
+			s.writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
 		der = body
 	case http.MethodGet:
 		_, enc, ok := strings.Cut(rest, "/")
 		if !ok || len(enc) > 2*MaxOCSPRequest {
-			writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
+			s.writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
 		enc, err := url.PathUnescape(enc)
 		if err != nil {
-			writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
+			s.writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
 		if der, err = base64.StdEncoding.DecodeString(enc); err != nil {
-			writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
+			s.writeOCSPError(w, ocsp.MalformedRequestErrorResponse)
 			return
 		}
 	default:
@@ -166,10 +166,18 @@ func (s *Service) serveOCSP(w http.ResponseWriter, r *http.Request, rest string)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	resp, status := s.Lookup(der)
+	resp, status, hit := s.lookup(der)
 	if resp == nil {
-		writeOCSPError(w, status)
+		s.writeOCSPError(w, status)
 		return
+	}
+	switch {
+	case resp.revoked:
+		s.o.Metrics.Response("revoked", hit)
+	case resp.known:
+		s.o.Metrics.Response("good", hit)
+	default:
+		s.o.Metrics.Response("unknown", hit)
 	}
 	h := w.Header()
 	h["Content-Type"], h["Etag"], h["Last-Modified"], h["Expires"] = ctOCSP, resp.etag, resp.lastModified, resp.expires
@@ -180,7 +188,21 @@ func (s *Service) serveOCSP(w http.ResponseWriter, r *http.Request, rest string)
 	w.Write(resp.der)
 }
 
-func writeOCSPError(w http.ResponseWriter, body []byte) {
+// ocspErrors name the error responses for the metrics.
+var ocspErrors = []struct {
+	body []byte
+	name string
+}{
+	{ocsp.MalformedRequestErrorResponse, "malformed"}, {ocsp.UnauthorizedErrorResponse, "unauthorized"},
+	{ocsp.TryLaterErrorResponse, "tryLater"}, {ocsp.InternalErrorErrorResponse, "internalError"},
+}
+
+func (s *Service) writeOCSPError(w http.ResponseWriter, body []byte) {
+	for _, e := range ocspErrors {
+		if bytes.Equal(e.body, body) {
+			s.o.Metrics.Response(e.name, false)
+		}
+	}
 	h := w.Header()
 	h["Content-Type"] = ctOCSP
 	h.Set("Cache-Control", "no-store")
@@ -190,6 +212,13 @@ func writeOCSPError(w http.ResponseWriter, body []byte) {
 // Lookup answers a DER OCSP request: the response, or nil and the error
 // response to send (malformedRequest, unauthorized, internalError).
 func (s *Service) Lookup(der []byte) (*response, []byte) {
+	r, body, _ := s.lookup(der)
+	return r, body
+}
+
+// lookup is Lookup that also says whether the response came from the
+// cache, as signed before.
+func (s *Service) lookup(der []byte) (_ *response, _ []byte, cached bool) {
 	// Most clients send the same bytes for the same certificate (no nonce,
 	// RFC 5019): those skip parsing, which is most of a request's cost.
 	// The cache is keyed by what a request asks (see canonical), not by
@@ -199,35 +228,38 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 	s.rawMu.RUnlock()
 	if ok {
 		if r := hit.a.ocsp.cached(hit.k, s.now()); r != nil {
-			return r, nil
+			return r, nil, true
 		}
 	}
 	req, err := ocsp.ParseRequest(der)
 	if err != nil || req.SerialNumber == nil {
-		return nil, ocsp.MalformedRequestErrorResponse
+		return nil, ocsp.MalformedRequestErrorResponse, false
 	}
 	if !slices.Contains(requestHashes, req.HashAlgorithm) {
-		return nil, ocsp.UnauthorizedErrorResponse
+		return nil, ocsp.UnauthorizedErrorResponse, false
 	}
 	a := s.issuer(req.HashAlgorithm, req.IssuerKeyHash, req.IssuerNameHash)
 	if a == nil {
-		return nil, ocsp.UnauthorizedErrorResponse
+		return nil, ocsp.UnauthorizedErrorResponse, false
 	}
 	k, ok := keyOfInt(req.SerialNumber)
 	if !ok {
-		return nil, ocsp.MalformedRequestErrorResponse
+		return nil, ocsp.MalformedRequestErrorResponse, false
 	}
 	rk := respKey{hash: req.HashAlgorithm, serial: k}
-	resp, err := s.respond(a, rk, req.SerialNumber)
+	resp := a.ocsp.cached(rk, s.now())
+	if cached = resp != nil; !cached {
+		resp, err = s.respond(a, rk, req.SerialNumber)
+	}
 	if errors.Is(err, errNoResponder) {
-		return nil, ocsp.TryLaterErrorResponse
+		return nil, ocsp.TryLaterErrorResponse, false
 	}
 	if errors.Is(err, errNotIssued) {
-		return nil, ocsp.UnauthorizedErrorResponse
+		return nil, ocsp.UnauthorizedErrorResponse, false
 	}
 	if err != nil {
 		s.o.Log.Error("OCSP response", "authority", a.rec.Name, "err", err)
-		return nil, ocsp.InternalErrorErrorResponse
+		return nil, ocsp.InternalErrorErrorResponse, false
 	}
 	if resp.known && canonical(der, req) {
 		s.rawMu.Lock()
@@ -236,7 +268,7 @@ func (s *Service) Lookup(der []byte) (*response, []byte) {
 		}
 		s.rawMu.Unlock()
 	}
-	return resp, nil
+	return resp, nil, cached
 }
 
 // canonical says whether der is the one encoding of req's CertID without

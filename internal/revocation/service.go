@@ -17,6 +17,7 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/errs"
+	"signet/internal/metrics"
 	"signet/internal/profile"
 	"signet/internal/store"
 )
@@ -55,6 +56,8 @@ type Options struct {
 	// Published, when set, keeps what this node signs for its next start
 	// (persist.go); Shared's is taken when nil.
 	Published store.Published
+	// Metrics counts the OCSP responses served; nil counts nothing.
+	Metrics *metrics.OCSP
 }
 
 // Service mirrors certificate status and keeps CRLs and OCSP responses signed.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"signet/internal/ca"
@@ -129,7 +131,8 @@ func (s *Server) issue(w http.ResponseWriter, r *http.Request, actor string) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	s.o.Log.Info("issued", "serial", iss.Serial, "authority", req.Authority, "not_after", iss.NotAfter)
+	s.o.Log.Info("issued", "serial", iss.Serial, "authority", req.Authority, "requester", actor,
+		"identifiers", identifiers(iss.DER), "not_after", iss.NotAfter)
 	var out bytes.Buffer
 	for _, der := range append([][]byte{iss.DER}, iss.Chain...) {
 		pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: der})
@@ -202,4 +205,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// identifiers lists the names a certificate holds, for the log:
+// dns:NAME, ip:ADDRESS, email:ADDRESS.
+func identifiers(der []byte) string {
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return ""
+	}
+	var ids []string
+	for _, n := range c.DNSNames {
+		ids = append(ids, "dns:"+n)
+	}
+	for _, ip := range c.IPAddresses {
+		ids = append(ids, "ip:"+ip.String())
+	}
+	for _, e := range c.EmailAddresses {
+		ids = append(ids, "email:"+e)
+	}
+	return strings.Join(ids, ",")
 }

@@ -37,7 +37,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request, actor string) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	s.o.Log.Info("revoked", "serial", c.Serial, "reason", ca.ReasonName(c.RevocationReason))
+	s.o.Log.Info("revoked", "serial", c.Serial, "authority", c.Authority, "reason", ca.ReasonName(c.RevocationReason), "actor", actor)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"serial": c.Serial, "status": c.Status, "reason": ca.ReasonName(c.RevocationReason), "revoked_at": c.RevokedAt.UTC().Format(time.RFC3339),
 	})

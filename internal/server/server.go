@@ -47,10 +47,10 @@ type Store interface {
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
-	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
 	// Operator and OperatorByToken authenticate named operators.
 	Operator(ctx context.Context, name string) (store.Operator, error)
 	OperatorByToken(ctx context.Context, sum [sha256.Size]byte) (store.Operator, error)
+	CertificateCounts(ctx context.Context) ([]store.CertificateCount, error)
 	EndpointChecks(ctx context.Context, serial string) ([]store.EndpointCheck, error)
 }
 

@@ -338,7 +338,11 @@ func signCert(cert *ssh.Certificate, key []byte, a *authority) (blob []byte, sig
 	unsigned := cert.Marshal()
 	cert.Key, cert.SignatureKey = subject, ca
 	tbs := unsigned[:len(unsigned)-4] // drop the empty signature
+	began := time.Now()
 	sig, err := a.signer.SignWithAlgorithm(rand.Reader, tbs, a.algorithm)
+	if a.signed != nil {
+		a.signed(time.Since(began), err)
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"crypto/rsa"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -68,7 +69,18 @@ type CA struct {
 
 	nonceMu sync.Mutex
 	nonces  *nonce.Nonces // host renewal nonces, made on first use
+	obs     atomic.Pointer[Observer]
 }
+
+// Observer is told of each signature of an SSH CA key (package metrics):
+// its backend (software, pkcs11), token label ("" for software keys),
+// latency, and err when it failed.
+type Observer interface {
+	Signature(backend, token string, d time.Duration, err error)
+}
+
+// Observe sets who is told of each signature.
+func (c *CA) Observe(o Observer) { c.obs.Store(&o) }
 
 // New returns a CA over the given store and keys.
 func New(o Options) *CA {
@@ -91,6 +103,7 @@ type authority struct {
 	// verify is set for keys outside this process (tokens): their
 	// signatures are checked before a certificate is recorded.
 	verify bool
+	signed func(time.Duration, error) // tells the observer, if any
 }
 
 func (c *CA) authority(ctx context.Context, name string) (*authority, error) {
@@ -149,6 +162,12 @@ func (c *CA) load(ctx context.Context, name string) (*authority, error) {
 		return nil, errs.New(errs.Internal, "authority %q: key %s is %s, but %s was recorded", name, a.key.KeyURI, fp, a.key.Fingerprint)
 	}
 	a.verify = !kms.InProcess(cs)
+	backend, token := kms.Backend(a.key.KeyURI)
+	a.signed = func(d time.Duration, err error) {
+		if o := c.obs.Load(); o != nil {
+			(*o).Signature(backend, token, d, err)
+		}
+	}
 	return a, nil
 }
 

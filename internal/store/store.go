@@ -240,6 +240,8 @@ type Store interface {
 	// q selects, and returns the head seq of that snapshot: the AfterSeq of
 	// the next call.
 	Statuses(ctx context.Context, q StatusQuery, fn func(CertStatus) error) (head int64, err error)
+	// Counted: counts by aggregate queries, for status and metrics.
+	Counted
 	// NextCRLNumbers reserves, durably, the next CRL number of each given
 	// shard of an authority: numbers only grow, across processes.
 	NextCRLNumbers(ctx context.Context, authority string, shards []int) ([]int64, error)

@@ -38,8 +38,21 @@ type Config struct {
 	RetryBackoff config.Duration `toml:"retry_backoff,omitempty" comment:"first wait after a failed renewal, doubled after each failure up to 6h (default 1m)"`
 	// Certificates are those signet agent manages.
 	Certificates []Certificate `toml:"certificate,omitempty"`
+	// SSHHosts are SSH host certificates the host renews itself from a
+	// signet server (signet ssh renew-host), renewed by signet agent.
+	SSHHosts []SSHHost `toml:"ssh_host,omitempty"`
 
 	dir string // of the file, for relative paths
+}
+
+// SSHHost is an SSH host certificate signet agent renews with the host
+// key, at two thirds of its lifetime.
+type SSHHost struct {
+	Name     string   `toml:"name" comment:"name of this certificate in the agent's output"`
+	Server   string   `toml:"server" comment:"signet server URL, https://host:port (its root in ca_bundle)"`
+	HostKey  string   `toml:"host_key" comment:"the host's private key file (OpenSSH, unencrypted, as sshd reads it)"`
+	CertFile string   `toml:"cert_file" comment:"its certificate (KEY-cert.pub), replaced atomically when renewed"`
+	Reload   []string `toml:"reload,omitempty" comment:"command run after renewal, as an argument list (no shell), e.g. [\"systemctl\", \"reload\", \"ssh\"]"`
 }
 
 // Certificate is one certificate signet agent keeps renewed and installed.

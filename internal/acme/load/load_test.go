@@ -22,6 +22,7 @@ import (
 	"signet/internal/home"
 	"signet/internal/metrics"
 	"signet/internal/server"
+	"signet/internal/store"
 	"signet/internal/store/postgres/pgtest"
 )
 
@@ -43,7 +44,8 @@ func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *v
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { h.Close() })
-	h.CA.Observe(metrics.New()) // as serve does
+	reg := metrics.New() // as serve does
+	h.CA.Observe(reg)
 	resp, err := load.StartResponders()
 	if err != nil {
 		tb.Fatal(err)
@@ -63,7 +65,8 @@ func nodes(tb testing.TB, storeURL string, n int, tweak ...func(*wfe.Options, *v
 			}
 			tb.Cleanup(func() { h.Close() })
 		}
-		o, vo := wfe.Options{CA: h.CA, Store: h.Store, Log: log}, va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1}
+		h.Store.(store.Observed).ObserveCommits(reg)
+		o, vo := wfe.Options{CA: h.CA, Store: h.Store, Log: log, Metrics: reg.ACME()}, va.Options{Resolver: resp.DNSAddr, HTTPPort: port, TLSPort: 1}
 		for _, f := range tweak {
 			f(&o, &vo)
 		}

@@ -20,6 +20,7 @@ import (
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/limits"
+	"signet/internal/metrics"
 	"signet/internal/policy"
 	"signet/internal/profile"
 	"signet/internal/store"
@@ -68,6 +69,8 @@ type Options struct {
 	// is reused by new orders of its account for the same identifier
 	// (its own expiry); 0: never, every order validates anew.
 	AuthzReuse time.Duration
+	// Metrics counts validations; nil counts nothing.
+	Metrics *metrics.ACME
 }
 
 // Authority is an authority as its orders see it.

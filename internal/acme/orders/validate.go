@@ -100,6 +100,11 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 			c := o.Authzs[n].Challenges[slices.IndexFunc(o.Authzs[n].Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })]
 			b.log.Info("acme validation", "account", o.AccountID, "authority", o.Authority, "identifier", id.Type+":"+id.Value,
 				"challenge", typ, "outcome", c.Status, "problem", c.ErrorType)
+			if verr == nil {
+				b.o.Metrics.Validation(typ, true, "")
+			} else {
+				b.o.Metrics.Validation(typ, false, acme.ErrorNS+c.ErrorType)
+			}
 			if verr != nil {
 				b.o.Limits.ValidationFailed(o.AccountID, id.Value)
 			}

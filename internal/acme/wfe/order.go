@@ -91,9 +91,22 @@ func (w *WFE) loadOrder(r *http.Request, req *request, id string) (store.ACMEOrd
 	return w.book.Order(r.Context(), &req.auth.order, req.account.ID, id)
 }
 
-// newOrder: §7.4 (orders.Book.Create).
-func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
+// newOrder: §7.4 (orders.Book.Create), with one log line per attempt.
+func (w *WFE) newOrder(r *http.Request, req *request) (_ *response, err error) {
 	var in acme.NewOrderRequest
+	var o store.ACMEOrder
+	defer func() {
+		ids := make([]string, len(in.Identifiers))
+		for i, id := range in.Identifiers {
+			ids[i] = id.Type + ":" + id.Value
+		}
+		outcome, typ := "created", ""
+		if err != nil {
+			outcome, typ = "refused", problemName(err)
+		}
+		w.log.Info("acme order", "account", req.account.ID, "authority", req.auth.name, "order", o.ID,
+			"identifiers", strings.Join(ids, ","), "profile", in.Profile, "outcome", outcome, "problem", typ)
+	}()
 	if err := decode(req.payload, &in); err != nil {
 		return nil, err
 	}
@@ -102,8 +115,7 @@ func (w *WFE) newOrder(r *http.Request, req *request) (*response, error) {
 	if err := w.o.CA.Ready(r.Context(), req.auth.name); err != nil {
 		return nil, err
 	}
-	o, err := w.book.Create(r.Context(), &req.auth.order, req.account.ID, in)
-	if err != nil {
+	if o, err = w.book.Create(r.Context(), &req.auth.order, req.account.ID, in); err != nil {
 		return nil, err
 	}
 	return &response{status: http.StatusCreated, body: w.orderView(r, req.auth, &o), location: req.auth.url(r, w, "order", o.ID)}, nil
@@ -213,14 +225,18 @@ func (w *WFE) finalize(r *http.Request, req *request) (_ *response, err error) {
 	defer func() {
 		outcome, typ := "issued", ""
 		if err != nil {
-			outcome, typ = "refused", strings.TrimPrefix(toProblem(err).Type, acme.ErrorNS)
+			outcome, typ = "refused", problemName(err)
 		}
 		ids := make([]string, len(o.Identifiers))
 		for i, id := range o.Identifiers {
 			ids[i] = id.Type + ":" + id.Value
 		}
 		w.log.Info("acme finalize", "account", req.account.ID, "authority", req.auth.name, "order", o.ID,
-			"identifiers", strings.Join(ids, ","), "outcome", outcome, "problem", typ)
+			"identifiers", strings.Join(ids, ","), "outcome", outcome, "problem", typ, "serial", o.CertSerial)
+		if err == nil {
+			w.log.Info("issued", "serial", o.CertSerial, "authority", req.auth.name, "requester", "acme:"+req.account.ID,
+				"identifiers", strings.Join(ids, ","))
+		}
 	}()
 	if err != nil {
 		return nil, err

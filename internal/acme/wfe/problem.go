@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"signet/internal/acme"
 	"signet/internal/errs"
@@ -101,6 +102,10 @@ func toProblem(err error) *acme.Problem {
 	return p
 }
 
+// problemName is the type of the problem err is sent as, without the
+// ACME prefix (malformed, rateLimited, urn:signet:error:locked), for logs.
+func problemName(err error) string { return strings.TrimPrefix(toProblem(err).Type, acme.ErrorNS) }
+
 // storedProblem rebuilds a problem kept with a challenge or an order.
 func storedProblem(typ, detail string) *acme.Problem {
 	if typ == "" {
@@ -108,6 +113,9 @@ func storedProblem(typ, detail string) *acme.Problem {
 	}
 	return &acme.Problem{Type: acme.ErrorNS + typ, Detail: detail}
 }
+
+// problemType is the media type of problem documents (RFC 7807).
+const problemType = "application/problem+json"
 
 func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	p := toProblem(err)
@@ -123,7 +131,8 @@ func (w *WFE) writeProblem(rw http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &l) {
 		rw.Header().Set("Location", l.location)
 	}
-	rw.Header().Set("Content-Type", "application/problem+json")
+	w.endpoints[r.Pattern].Problem(p.Type)
+	rw.Header()["Content-Type"] = []string{problemType}
 	rw.WriteHeader(p.Status)
 	b, _ := json.Marshal(p)
 	rw.Write(b)

@@ -74,6 +74,7 @@ func (w *WFE) revoke(r *http.Request, req *request) (*response, error) {
 		}
 		return nil, err
 	}
+	w.log.Info("revoked", "serial", serial, "authority", req.auth.name, "reason", ca.ReasonName(reason), "actor", actor)
 	return &response{raw: []byte{}}, nil
 }
 

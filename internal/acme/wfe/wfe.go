@@ -23,6 +23,7 @@ import (
 	"signet/internal/errs"
 	"signet/internal/lazymap"
 	"signet/internal/limits"
+	"signet/internal/metrics"
 	"signet/internal/nonce"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -84,6 +85,9 @@ type Options struct {
 	// before answering "processing" (default 2s): most validations take
 	// milliseconds, and waiting spares the client a poll.
 	ValidationWait time.Duration
+	// Metrics counts requests by endpoint and problem type, and
+	// validations; nil counts nothing.
+	Metrics *metrics.ACME
 }
 
 // WFE serves /acme/<authority>/...
@@ -94,6 +98,9 @@ type WFE struct {
 	now    func() time.Time
 	nonces *nonce.Nonces
 	mux    *http.ServeMux
+	// endpoints are the request counters by route pattern, resolved when
+	// the routes are registered; "" (no route matched) counts as other.
+	endpoints map[string]*metrics.Endpoint
 
 	auths    lazymap.Map[*authority] // loaded on first request, read without a lock
 	settings settingsCache
@@ -123,12 +130,13 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 		return nil, err
 	}
 	w := &WFE{o: o, store: o.Store, log: o.Log, now: o.Clock, nonces: nonce.New(key, o.NonceLifetime, o.Clock),
-		mux: http.NewServeMux()}
+		mux: http.NewServeMux(), endpoints: map[string]*metrics.Endpoint{}}
 	for _, warning := range w.Warnings(ctx) {
 		w.log.Warn("acme: " + warning)
 	}
-	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits, AuthzReuse: o.AuthzReuse})
-	m := w.mux
+	w.book = orders.New(ctx, orders.Options{Store: o.Store, CA: o.CA, VA: o.VA, Log: o.Log, Clock: o.Clock, Lifetime: o.OrderLifetime, Limits: o.Limits,
+		AuthzReuse: o.AuthzReuse, Metrics: o.Metrics})
+	m := route{w}
 	m.HandleFunc("GET /acme/{auth}/directory", w.withAuthority(w.directory))
 	m.HandleFunc("HEAD /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))
 	m.HandleFunc("GET /acme/{auth}/new-nonce", w.withAuthority(w.newNonce))
@@ -146,10 +154,21 @@ func New(ctx context.Context, o Options) (*WFE, error) {
 	m.HandleFunc("POST /acme/{auth}/cert/{id}", w.post(byKID, w.certificate))
 	m.HandleFunc("POST /acme/{auth}/revoke-cert", w.post(either, w.revoke))
 	m.HandleFunc("GET /acme/{auth}/renewal-info/{certid}", w.renewalInfo)
-	m.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+	other := o.Metrics.Endpoint("other")
+	w.endpoints[""] = other // the mux's own answers: a method not allowed
+	w.mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
 		w.writeProblem(rw, r, errs.New(errs.NotFound, "no such ACME resource: %s %s", r.Method, r.URL.Path))
 	})
+	w.endpoints["/"] = other
 	return w, nil
+}
+
+// route registers the front end's handlers with their request counters.
+type route struct{ w *WFE }
+
+func (m route) HandleFunc(pattern string, h http.HandlerFunc) {
+	m.w.mux.HandleFunc(pattern, h)
+	m.w.endpoints[pattern] = m.w.o.Metrics.Endpoint(pattern)
 }
 
 // Close stops background work and waits for running validations.
@@ -161,6 +180,11 @@ func (w *WFE) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h["Replay-Nonce"] = []string{w.nonces.New()}
 	h["Cache-Control"] = []string{"no-store"}
 	w.mux.ServeHTTP(rw, r)
+	// The mux has set r.Pattern: a route, never the requested path.
+	// writeProblem counted the requests it answered.
+	if ct := h["Content-Type"]; len(ct) == 0 || ct[0] != problemType {
+		w.endpoints[r.Pattern].Answered()
+	}
 }
 
 // authority is an authority as the ACME server uses it.

@@ -271,7 +271,12 @@ CREATE TABLE console_sessions (
 	seen_at    bigint NOT NULL
 );
 `,
-	// 14: where certificates are deployed, as store/sqlite's step 15.
+	// 14: certificates by authority, status and expiry, as store/sqlite's
+	// step 15.
+	`
+CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
+`,
+	// 15: where certificates are deployed, as store/sqlite's step 16.
 	`
 CREATE TABLE endpoint_checks (
 	endpoint   text NOT NULL,

@@ -302,7 +302,13 @@ CREATE TABLE console_sessions (
 	seen_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
-	// 15: where certificates are deployed: the latest signet check
+	// 15: certificates by authority, status and expiry, for the counts of
+	// signet status and the metrics (store.Counted): an index-only range
+	// per authority instead of reading every row.
+	`
+CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
+`,
+	// 16: where certificates are deployed: the latest signet check
 	// --record of each endpoint (HOST:PORT, STARTTLS protocol, name
 	// checked), with the serial it served ('' if none) and its verdict.
 	// An observation, not CA state: no audit event goes with it.

@@ -115,6 +115,18 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				named[0].Status != store.Revoked || named[0].RevocationReason != 1 {
 				t.Errorf("certificates named postmaster@example.org: %+v, %v", named, err)
 			}
+			// Counted by the index a later step made.
+			counts, err := s.CertificateCounts(ctx)
+			var total, revoked int64
+			for _, c := range counts {
+				total += c.Count
+				if c.Status == "revoked" {
+					revoked += c.Count
+				}
+			}
+			if err != nil || total != 2 || revoked != 1 {
+				t.Errorf("certificate counts: %+v, %v; want 2 X.509 certificates, 1 revoked", counts, err)
+			}
 			var statuses []string
 			if _, err := s.Statuses(ctx, store.StatusQuery{}, func(c store.CertStatus) error {
 				statuses = append(statuses, c.Serial)

@@ -184,6 +184,9 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// ObserveCommits implements store.Observed.
+func (s *Store) ObserveCommits(o store.CommitObserver) { s.w.obs.Store(&o) }
+
 // WriteStats reports how many write transactions have committed and how
 // many writes they held (tests, benchmarks).
 func (s *Store) WriteStats() (batches, writes int64) {

@@ -12,6 +12,7 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/store"
 	"signet/internal/store/columns"
 )
 
@@ -55,6 +56,7 @@ type writer struct {
 	authorities map[string]bool
 
 	batches, committed, reruns atomic.Int64 // for tests and benchmarks
+	obs                        atomic.Pointer[store.CommitObserver]
 }
 
 // request is one write. check only reads: it refuses a write that would
@@ -212,6 +214,7 @@ func (w *writer) run() {
 // own. A lost database fails the whole batch, and the writer takes a new
 // connection for the next.
 func (w *writer) commit(batch []*request) {
+	began := time.Now()
 	ctx := context.Background()
 	if w.timeout > 0 {
 		var cancel context.CancelFunc
@@ -241,6 +244,9 @@ func (w *writer) commit(batch []*request) {
 				w.committed.Add(1)
 			}
 		}
+	}
+	if o := w.obs.Load(); o != nil {
+		(*o).Commit(len(batch), time.Since(began), err)
 	}
 	for i, r := range batch {
 		r.done <- results[i]

@@ -11,6 +11,8 @@ import (
 
 	"signet/internal/audit"
 	"signet/internal/errs"
+	"signet/internal/metrics"
+	"signet/internal/metrics/metricstest"
 	"signet/internal/store"
 	"signet/internal/store/postgres"
 	"signet/internal/store/postgres/pgtest"
@@ -120,10 +122,10 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 // undoAfterInternal undoes, newest first, the step that adds
 // certificates.internal and every step after it: row hashes in events and
 // the rate limits' order counts, authorities' enabled, the events' subject index,
-// operators, the orders' reusable authorizations, console sessions, the
-// endpoint checks.
+// operators, the orders' reusable authorizations, console sessions,
+// the certificates' authority and status index, the endpoint checks.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP TABLE endpoint_checks", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+	return append([]string{"DROP TABLE endpoint_checks", "DROP INDEX certificates_authority_status", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }
 
@@ -541,6 +543,43 @@ func TestUpdateOrderRefusesAStaleVersion(t *testing.T) {
 		}
 		if got, err := s.ACMEOrder(ctx, "o1"); err != nil || got.Status != store.StatusReady {
 			t.Fatalf("order after the refused update: %v, %v", got.Status, err)
+		}
+	})
+}
+
+// TestCommitMetrics: the writer tells its observer of each transaction
+// and how many writes it took: a held write alone, then the five queued
+// meanwhile together.
+func TestCommitMetrics(t *testing.T) {
+	onEach(t, func(t *testing.T, b backend, where string) {
+		s := b.open(t, where)
+		reg := metrics.New()
+		s.ObserveCommits(reg)
+		before := metricstest.Scrape(t, reg)
+		release := holdWriter(t, s)
+		done := make(chan error, 5)
+		for i := range 5 {
+			go func() {
+				done <- s.AppendEvent(ctx, audit.Event{Kind: audit.KindKeyGenerate, Actor: "cli", Subject: fmt.Sprintf("pkcs11:object=k%d", i)})
+			}()
+			waitQueued(t, s, i+1)
+		}
+		release()
+		for range 5 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := metricstest.Scrape(t, reg)
+		ok := map[string]string{"outcome": "ok"}
+		if d := metricstest.Sum(after, "signet_store_commit_duration_seconds", ok) - metricstest.Sum(before, "signet_store_commit_duration_seconds", ok); d != 2 {
+			t.Errorf("commits moved by %v, want 2", d)
+		}
+		if d := metricstest.Sum(after, "signet_store_commit_batch_size", nil) - metricstest.Sum(before, "signet_store_commit_batch_size", nil); d != 2 {
+			t.Errorf("batch sizes observed moved by %v, want 2", d)
+		}
+		if d := metricstest.HistogramSum(after, "signet_store_commit_batch_size", nil) - metricstest.HistogramSum(before, "signet_store_commit_batch_size", nil); d != 6 {
+			t.Errorf("writes in the batches moved by %v, want 6 (1 held, then 5)", d)
 		}
 	})
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SetKeyURI", testSetKeyURI},
 		{"Published", testPublished},
 		{"ConsoleSessions", testConsoleSessions},
+		{"Counts", testCounts},
 		{"EndpointChecks", testEndpointChecks},
 	}
 	for _, tt := range tests {
