@@ -363,6 +363,25 @@ type certJSON struct {
 	Requester string    `json:"requester,omitempty"`
 	Internal  bool      `json:"internal,omitempty"`
 	PEM       string    `json:"pem,omitempty"`
+	// Deployed are the endpoints signet check --record last found serving
+	// it.
+	Deployed []deployedJSON `json:"deployed,omitempty"`
+}
+
+type deployedJSON struct {
+	Endpoint  string    `json:"endpoint"`
+	StartTLS  string    `json:"starttls,omitempty"`
+	Name      string    `json:"name"`
+	Verdict   string    `json:"verdict"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+func toDeployedJSON(checks []store.EndpointCheck) []deployedJSON {
+	var out []deployedJSON
+	for _, d := range checks {
+		out = append(out, deployedJSON{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
+	}
+	return out
 }
 
 func toJSON(c store.Certificate, withPEM bool) certJSON {
@@ -397,6 +416,7 @@ func cmdList(e *env, args []string) error {
 	st := f.String("status", "", "only certificates in `STATUS`: valid, revoked or expired")
 	name := f.String("name", "", "only certificates with `TEXT` in one of their names or their subject")
 	internal := f.Bool("internal", false, "include the certificates signet issued for itself (serve's TLS and OCSP responder certificates)")
+	deployed := f.Bool("deployed", false, "add a DEPLOYED column: the endpoints signet check --record found serving each certificate (JSON always has them)")
 	asJSON := f.Bool("json", false, "print JSON")
 	if err := f.parseNone(args); err != nil {
 		return err
@@ -426,17 +446,38 @@ func cmdList(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	checks, err := h.Store.EndpointChecks(e.ctx, "")
+	if err != nil {
+		return err
+	}
+	at := map[string][]store.EndpointCheck{}
+	for _, c := range checks {
+		at[c.Serial] = append(at[c.Serial], c)
+	}
 	if *asJSON {
 		list := make([]certJSON, len(certs))
 		for i, c := range certs {
 			list[i] = toJSON(c, false)
+			list[i].Deployed = toDeployedJSON(at[c.Serial])
 		}
 		return writeJSON(e.stdout, list)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERIAL\tAUTHORITY\tSTATUS\tNOT AFTER\tNAMES")
+	header := "SERIAL\tAUTHORITY\tSTATUS\tNOT AFTER\tNAMES"
+	if *deployed {
+		header += "\tDEPLOYED"
+	}
+	fmt.Fprintln(tw, header)
 	for _, c := range certs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Serial, c.Authority, status(c, now), c.NotAfter.UTC().Format(time.RFC3339), strings.Join(names(c), ","))
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s", c.Serial, c.Authority, status(c, now), c.NotAfter.UTC().Format(time.RFC3339), strings.Join(names(c), ","))
+		if *deployed {
+			var where []string
+			for _, d := range at[c.Serial] {
+				where = append(where, d.Endpoint+" ("+d.Verdict+")")
+			}
+			line += "\t" + cmp.Or(strings.Join(where, ","), "-")
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }
@@ -468,11 +509,17 @@ func cmdShow(e *env, args []string) error {
 	if err != nil {
 		return notFound(err, "no certificate %s in this home: signet list --all shows the serials it issued", rest[0])
 	}
-	switch {
-	case *asPEM:
+	if *asPEM {
 		return pem.Encode(e.stdout, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
-	case *asJSON:
-		return writeJSON(e.stdout, toJSON(c, true))
+	}
+	deployed, err := h.Store.EndpointChecks(e.ctx, c.Serial)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		j := toJSON(c, true)
+		j.Deployed = toDeployedJSON(deployed)
+		return writeJSON(e.stdout, j)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "serial:\t%s\nauthority:\t%s\nsubject:\t%s\nnames:\t%s\nnot before:\t%s\nnot after:\t%s\nstatus:\t%s\nrequester:\t%s\n",
@@ -483,6 +530,13 @@ func cmdShow(e *env, args []string) error {
 	}
 	if c.Internal {
 		fmt.Fprintf(tw, "internal:\tyes (issued by signet for itself)\n")
+	}
+	for _, d := range deployed {
+		at := d.Endpoint
+		if d.StartTLS != "" {
+			at += " (" + d.StartTLS + ")"
+		}
+		fmt.Fprintf(tw, "deployed:\t%s as %s, check %s at %s\n", at, d.Name, d.Verdict, d.CheckedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }

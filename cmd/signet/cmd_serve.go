@@ -125,6 +125,7 @@ func cmdServe(e *env, args []string) error {
 		lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, revocation.JobCRL) }
 	}
 	reg.Store(h.CA, h.Store, lead, log)
+	reg.Endpoints(h.Store, lead, log)
 	lim, err := limits.New(h.Config.Limits, nil)
 	if err != nil {
 		return err

@@ -47,7 +47,7 @@ func commands() []command {
 		{"lock", "make the running server forget a PIN or passphrase given with signet unlock", "[--authority NAME | --token LABEL] [--server URL] [--fingerprint SHA256]", cmdLock},
 		{"status", "show each authority's key, state (unlocked, locked, unavailable, disabled), CA expiry and counts, from the running server or else the home", "[--server URL] [--fingerprint SHA256] [--json]", cmdStatus},
 		{"issue", "issue a certificate from an authority", "--authority NAME (--csr FILE | --new-key OUT (--key-passphrase SRC | --clear-key) | --subject-key pkcs11:... [--to-token]) [--dns N]... [--ip A]... [--email E]... [--validity 720h] (--out CERT | --cert-out CERT) [--chain-out CHAIN]", cmdIssue},
-		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--limit N] [--json]", cmdList},
+		{"list", "list certificates", "[--authority NAME] [--status valid|revoked|expired] [--name TEXT] [--expiring 7d] [--all] [--internal] [--deployed] [--limit N] [--json]", cmdList},
 		{"show", "show one certificate", "SERIAL [--pem] [--json]", cmdShow},
 		{"revoke", "revoke a certificate", "SERIAL [--reason keyCompromise|superseded|cessationOfOperation|...] [--json]", cmdRevoke},
 		{"crl", "sign every CRL shard of an authority and write them as DIR/<authority>/<shard>.crl, or (--whole) its whole CRL to FILE", "--authority NAME [--out DIR] [--validity 24h] | --authority NAME --whole [--pem] --out FILE|-", cmdCrl},
@@ -88,6 +88,7 @@ func commands() []command {
 		{"operator remove", "remove an operator: its token stops working at once on every node", "NAME [--json]", cmdOperatorRemove},
 		{"audit verify", "check the audit log's hash chain and the rows it records", "[--checkpoint FILE|URL [--key VKEY]] [--json]", cmdAuditVerify},
 		{"audit key", "print the verifier key of the audit key that signs checkpoints", "", cmdAuditKey},
+		{"check", "check a TLS endpoint: protocols, suites, chain, names, expiry, revocation, and what signet issued for it; exit 0 ok, 1 warnings, 2 failures", "HOST[:PORT] [--starttls xmpp|xmpp-server|smtp|postgres] [--name NAME] [--ca FILE] [--record] [--json] | --all [--json]", cmdCheck},
 		{"version", "print the version, and what this build cannot do", "", cmdVersion},
 	}
 }
@@ -143,6 +144,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return 2
 	}
 	err := cmd.run(e, rest)
+	var status exitStatus
+	if errors.As(err, &status) {
+		if status.err != nil {
+			fmt.Fprintf(stderr, "signet %s: %v\n", cmd.name, status.err)
+		}
+		return status.code
+	}
 	switch {
 	case err == nil:
 		return 0
@@ -227,6 +235,20 @@ source, one of prompt, env:VAR or file:PATH.
 	if !kms.PKCS11 {
 		fmt.Fprintf(w, "\n%s\n", noPKCS11)
 	}
+}
+
+// exitStatus is an error that chooses the exit status (signet check's
+// verdict), printing err if there is one.
+type exitStatus struct {
+	code int
+	err  error
+}
+
+func (s exitStatus) Error() string {
+	if s.err != nil {
+		return s.err.Error()
+	}
+	return fmt.Sprintf("exit status %d", s.code)
 }
 
 // usageError marks a malformed command line, so run prints the usage.

@@ -50,3 +50,30 @@ func verifyUnit(t *testing.T, name string, wants ...string) {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
+
+// TestSystemdCheckUnits checks contrib/systemd/signet-check.service and
+// its timer with systemd's own checker, as TestSystemdUnit does.
+func TestSystemdCheckUnits(t *testing.T) {
+	analyze := kmstest.RequireTool(t, "systemd-analyze")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"signet-check.service", "signet-check.timer"} {
+		unit, err := os.ReadFile("../../contrib/systemd/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "signet-check.service" && !strings.Contains(string(unit), "\nExecStart=/usr/local/bin/signet check --all ") {
+			t.Errorf("%s does not run signet check --all", name)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.ReplaceAll(string(unit), "/usr/local/bin/signet", self)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command(analyze, "verify", filepath.Join(dir, "signet-check.service"), filepath.Join(dir, "signet-check.timer")).CombinedOutput()
+	if err != nil || len(out) > 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}

@@ -183,6 +183,55 @@ type certificateOut struct {
 	PEM       string       `json:"pem,omitempty"`
 	Chain     []string     `json:"chain,omitempty"` // PEM, issuing authority first
 	Events    []eventOut   `json:"events,omitempty"`
+	// Deployed are the endpoints signet check --record last found serving
+	// it (detail only).
+	Deployed []deploymentOut `json:"deployed,omitempty"`
+}
+
+// deploymentOut is one endpoint recorded serving a certificate.
+type deploymentOut struct {
+	Endpoint  string    `json:"endpoint"`
+	StartTLS  string    `json:"starttls,omitempty"`
+	Name      string    `json:"name"`
+	Verdict   string    `json:"verdict"`
+	CheckedAt time.Time `json:"checked_at"`
+}
+
+// endpointOut is one endpoint signet check --record recorded.
+type endpointOut struct {
+	deploymentOut
+	Serial   string     `json:"serial,omitempty"` // the certificate served; none if the check got no certificate
+	NotAfter *time.Time `json:"not_after,omitempty"`
+}
+
+// endpoints: GET /api/v1/endpoints?serial=, every endpoint signet check
+// --record recorded (or those serving one certificate), with its latest
+// verdict. Not paged: the operator records them one by one.
+func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, _ string) {
+	p := readParams(r, "serial")
+	serial := strings.ToLower(p.get("serial"))
+	if p.err == nil && serial != "" && !isSerial(serial) {
+		p.fail("serial", "give a serial number in hexadecimal")
+	}
+	if p.err != nil {
+		writeProblem(w, r, s.o.Log, p.err)
+		return
+	}
+	list, err := s.o.Store.EndpointChecks(r.Context(), serial)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	out := []endpointOut{}
+	for _, e := range list {
+		o := endpointOut{deploymentOut: deploymentOut{e.Endpoint, e.StartTLS, e.Name, e.Verdict, e.CheckedAt.UTC()}, Serial: e.Serial}
+		if !e.NotAfter.IsZero() {
+			na := e.NotAfter.UTC()
+			o.NotAfter = &na
+		}
+		out = append(out, o)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func toCertificateOut(c store.Certificate, now time.Time) certificateOut {
@@ -293,6 +342,14 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 		return
 	}
 	out.Events = toEventsOut(events)
+	deployed, err := s.o.Store.EndpointChecks(r.Context(), c.Serial)
+	if err != nil {
+		writeProblem(w, r, s.o.Log, err)
+		return
+	}
+	for _, d := range deployed {
+		out.Deployed = append(out.Deployed, deploymentOut{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -157,6 +157,9 @@ type certItem struct {
 		Actor   string
 		Subject string
 	}
+	Deployed []struct {
+		Endpoint, StartTLS, Name, Verdict string
+	}
 }
 
 // walk follows the certificates' pages of query, limit rows at a time, and
@@ -311,7 +314,8 @@ func TestReadAPIRefusesBadInput(t *testing.T) {
 }
 
 // TestCertificateDetail: GET /api/v1/certificates/{serial} carries the
-// chain up to the root, the revocation and the audit events of that serial.
+// chain up to the root, the revocation, the audit events of that serial
+// and the endpoints signet check recorded serving it.
 func TestCertificateDetail(t *testing.T) {
 	onBackends(t, func(t *testing.T, st store.Store) {
 		f := newReadFixture(t, st)
@@ -327,6 +331,11 @@ func TestCertificateDetail(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := f.ca.Revoke(ctx, iss.Serial, 4, "api:revoker"); err != nil {
+			t.Fatal(err)
+		}
+		// signet check --record found it on one endpoint.
+		if err := st.RecordEndpointCheck(ctx, store.EndpointCheck{Endpoint: "www.example.org:5222", StartTLS: "xmpp", Name: "example.org",
+			Serial: iss.Serial, NotAfter: time.Now().Add(time.Hour), CheckedAt: time.Now(), Verdict: "fail"}); err != nil {
 			t.Fatal(err)
 		}
 		var c certItem
@@ -367,6 +376,9 @@ func TestCertificateDetail(t *testing.T) {
 		}
 		if want := []string{"certificate.issue by api:issuer", "certificate.revoke by api:revoker"}; !slices.Equal(kinds, want) {
 			t.Errorf("events %v, want %v", kinds, want)
+		}
+		if len(c.Deployed) != 1 || c.Deployed[0].Endpoint != "www.example.org:5222" || c.Deployed[0].Verdict != "fail" || c.Deployed[0].Name != "example.org" {
+			t.Errorf("deployed %+v; want the one recorded endpoint", c.Deployed)
 		}
 		if code, body := f.get(t, "secret", "/api/v1/certificates/abcdef", nil); code != 404 {
 			t.Errorf("unknown serial: %d %s, want 404", code, body)
@@ -676,6 +688,47 @@ func TestACMEReadAPI(t *testing.T) {
 			if code, body := f.get(t, "", path, nil); code != 401 || !strings.Contains(body, "urn:signet:error:unauthorized") {
 				t.Errorf("GET %s unauthenticated: %d %s", path, code, body)
 			}
+		}
+	})
+}
+
+// TestEndpointList: GET /api/v1/endpoints lists what signet check --record
+// recorded, all or those serving one certificate, to administrators only.
+func TestEndpointList(t *testing.T) {
+	onBackends(t, func(t *testing.T, st store.Store) {
+		f := newReadFixture(t, st)
+		ctx := context.Background()
+		at := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+		for _, c := range []store.EndpointCheck{
+			{Endpoint: "www.example.org:443", Name: "www.example.org", Serial: "0a1b", NotAfter: at.Add(time.Hour), CheckedAt: at, Verdict: "ok"},
+			{Endpoint: "db.example.org:5432", StartTLS: "postgres", Name: "db.example.org", CheckedAt: at, Verdict: "fail"},
+		} {
+			if err := st.RecordEndpointCheck(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		type item struct {
+			Endpoint, StartTLS, Name, Verdict, Serial string
+			NotAfter                                  *time.Time `json:"not_after"`
+			CheckedAt                                 time.Time  `json:"checked_at"`
+		}
+		var all []item
+		if code, body := f.get(t, "secret", "/api/v1/endpoints", &all); code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+		if len(all) != 2 || all[0].Endpoint != "db.example.org:5432" || all[0].StartTLS != "postgres" || all[0].Serial != "" || all[0].NotAfter != nil ||
+			all[1].Serial != "0a1b" || all[1].NotAfter == nil || !all[1].NotAfter.Equal(at.Add(time.Hour)) || !all[1].CheckedAt.Equal(at) || all[1].Verdict != "ok" {
+			t.Errorf("endpoints %+v", all)
+		}
+		var one []item
+		if code, body := f.get(t, "secret", "/api/v1/endpoints?serial=0A1B", &one); code != 200 || len(one) != 1 || one[0].Endpoint != "www.example.org:443" {
+			t.Errorf("serial=0A1B: %d %s", code, body)
+		}
+		if code, body := f.get(t, "secret", "/api/v1/endpoints?serial=zz", nil); code != 400 || !strings.Contains(body, "serial") {
+			t.Errorf("serial=zz: %d %s, want a 400 naming serial", code, body)
+		}
+		if code, _ := f.get(t, "", "/api/v1/endpoints", nil); code != 401 {
+			t.Errorf("without a credential: %d, want 401", code)
 		}
 	})
 }

@@ -35,7 +35,7 @@ import (
 
 // Store is the part of the store the API reads itself: authorities,
 // certificates, SSH certificates and keys, ACME accounts and orders, audit
-// events, operators.
+// events, operators, the endpoints signet check recorded.
 type Store interface {
 	Authority(ctx context.Context, name string) (store.Authority, error)
 	Authorities(ctx context.Context) ([]store.Authority, error)
@@ -51,6 +51,7 @@ type Store interface {
 	Operator(ctx context.Context, name string) (store.Operator, error)
 	OperatorByToken(ctx context.Context, sum [sha256.Size]byte) (store.Operator, error)
 	CertificateCounts(ctx context.Context) ([]store.CertificateCount, error)
+	EndpointChecks(ctx context.Context, serial string) ([]store.EndpointCheck, error)
 }
 
 // Options configure a Server.
@@ -118,6 +119,7 @@ func New(o Options) *Server {
 	s.mux.Handle("GET /api/v1/ssh/keys", s.authenticated(store.RoleViewer, s.sshKeys))
 	s.mux.Handle("GET /api/v1/acme/accounts", s.authenticated(store.RoleViewer, s.acmeAccounts))
 	s.mux.Handle("GET /api/v1/acme/accounts/{id}/orders", s.authenticated(store.RoleViewer, s.acmeOrders))
+	s.mux.Handle("GET /api/v1/endpoints", s.authenticated(store.RoleViewer, s.endpoints))
 	s.mux.Handle("POST /api/v1/certificates/{serial}/revoke", s.authenticated(store.RoleOperator, s.revoke))
 	if o.SSH != nil {
 		s.mux.Handle("POST /api/v1/authorities/{name}/ssh/certificates", s.authenticated(store.RoleOperator, s.sshSign))

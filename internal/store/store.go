@@ -318,6 +318,8 @@ type Store interface {
 	Operators
 	// ConsoleSessions are the web console's sessions (console.go).
 	ConsoleSessions
+	// Endpoints are the recorded endpoint checks (endpoints.go).
+	Endpoints
 
 	// Close waits for pending writes and releases the store.
 	Close() error

@@ -276,6 +276,20 @@ CREATE TABLE console_sessions (
 	`
 CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
 `,
+	// 15: where certificates are deployed, as store/sqlite's step 16.
+	`
+CREATE TABLE endpoint_checks (
+	endpoint   text NOT NULL,
+	starttls   text NOT NULL,
+	name       text NOT NULL,
+	serial     text NOT NULL,
+	not_after  bigint,
+	checked_at bigint NOT NULL,
+	verdict    text NOT NULL CHECK (verdict IN ('ok', 'warn', 'fail')),
+	PRIMARY KEY (endpoint, starttls, name)
+);
+CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

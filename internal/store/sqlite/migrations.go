@@ -308,6 +308,23 @@ CREATE TABLE console_sessions (
 	`
 CREATE INDEX certificates_authority_status ON certificates(authority, status, not_after);
 `,
+	// 16: where certificates are deployed: the latest signet check
+	// --record of each endpoint (HOST:PORT, STARTTLS protocol, name
+	// checked), with the serial it served ('' if none) and its verdict.
+	// An observation, not CA state: no audit event goes with it.
+	`
+CREATE TABLE endpoint_checks (
+	endpoint   TEXT NOT NULL,
+	starttls   TEXT NOT NULL,
+	name       TEXT NOT NULL,
+	serial     TEXT NOT NULL,
+	not_after  INTEGER,
+	checked_at INTEGER NOT NULL,
+	verdict    TEXT NOT NULL CHECK (verdict IN ('ok', 'warn', 'fail')),
+	PRIMARY KEY (endpoint, starttls, name)
+) WITHOUT ROWID;
+CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

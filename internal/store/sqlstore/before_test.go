@@ -163,6 +163,14 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if v, err := s.Secret(ctx, "cookie", []byte("another")); err != nil || string(v) != "secret value" {
 				t.Errorf("secret: %q, %v", v, err)
 			}
+			// Endpoint checks came later: none recorded, and one records.
+			if got, err := s.EndpointChecks(ctx, ""); err != nil || len(got) != 0 {
+				t.Errorf("endpoint checks of a database made before them: %+v, %v", got, err)
+			}
+			if err := s.RecordEndpointCheck(ctx, store.EndpointCheck{Endpoint: "www.example.org:443", Name: "www.example.org",
+				Serial: "01aa", NotAfter: c.NotAfter, CheckedAt: t0, Verdict: "ok"}); err != nil {
+				t.Errorf("record an endpoint check: %v", err)
+			}
 			if n, err := s.NextCRLNumbers(ctx, "web", []int{0, 1}); err != nil || !slices.Equal(n, []int64{2, 2}) {
 				t.Errorf("next CRL numbers: %v, %v", n, err)
 			}

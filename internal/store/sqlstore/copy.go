@@ -15,6 +15,7 @@ var CopiedTables = []string{
 	"events", "authorities", "certificates", "certificate_names",
 	"ssh_authority_keys", "ssh_certificates", "crl_numbers",
 	"acme_accounts", "acme_eab_keys", "acme_orders", "acme_reusable_authzs", "secrets", "operators",
+	"endpoint_checks",
 }
 
 // NotCopied are the tables a copy leaves out, each rebuilt where it lands:
