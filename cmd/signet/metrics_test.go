@@ -28,6 +28,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"signet/internal/kms/kmstest"
+	"signet/internal/metrics/metricstest"
 )
 
 // scrape reads /metrics at addr, checks it with promtool check metrics
@@ -129,7 +130,14 @@ func TestMetrics(t *testing.T) {
 	if code := issue("nosuch", "", "x.example.org"); code < 400 {
 		t.Fatalf("an unknown authority should be refused, got %d", code)
 	}
+	// An endpoint recorded by signet check (serve's own HTTPS listener)
+	// is exported with its verdict and expiry.
+	var co, ce lockedBuffer
+	code := run(t.Context(), []string{"check", addr, "--home", dir, "--record"}, nil, &co, &ce)
 	after := scrape(t, maddr)
+	if value(after, "signet_endpoint_checked_timestamp_seconds", map[string]string{"endpoint": addr}) == 0 {
+		t.Errorf("no recorded endpoint %s in the scrape (signet check exit %d):\n%s%s\n%v", addr, code, co.String(), ce.String(), after["signet_endpoint_checked_timestamp_seconds"])
+	}
 	if d := value(after, "signet_issuance_duration_seconds", issuedLabels) - value(before, "signet_issuance_duration_seconds", issuedLabels); d != 3 {
 		t.Errorf("issued count moved by %v, want 3", d)
 	}
@@ -316,37 +324,11 @@ func TestACMEMetricsAndLogs(t *testing.T) {
 	}
 }
 
-// sum adds the counters or histogram counts of name over every series
-// whose labels include want.
-func sum(fams map[string]*dto.MetricFamily, name string, want map[string]string) float64 {
-	var n float64
-	for _, m := range fams[name].GetMetric() {
-		match := 0
-		for _, l := range m.GetLabel() {
-			if v, ok := want[l.GetName()]; ok && v == l.GetValue() {
-				match++
-			}
-		}
-		if match != len(want) {
-			continue
-		}
-		switch {
-		case m.Histogram != nil:
-			n += float64(m.Histogram.GetSampleCount())
-		case m.Counter != nil:
-			n += m.Counter.GetValue()
-		case m.Gauge != nil:
-			n += m.Gauge.GetValue()
-		}
-	}
-	return n
-}
-
 // moved reports each metric whose change between before and after is not
 // the wanted one.
 func moved(t *testing.T, before, after map[string]*dto.MetricFamily, name string, labels map[string]string, want float64) {
 	t.Helper()
-	if d := sum(after, name, labels) - sum(before, name, labels); d != want {
+	if d := metricstest.Sum(after, name, labels) - metricstest.Sum(before, name, labels); d != want {
 		t.Errorf("%s%v moved by %v, want %v", name, labels, d, want)
 	}
 }
