@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"signet/internal/store"
 )
@@ -185,5 +186,46 @@ func TestConsoleOperatorsAdminsOnly(t *testing.T) {
 	}
 	if after := cf.operatorNames(t); !slices.Equal(before, after) {
 		t.Errorf("forms without the CSRF token changed the operators: %v to %v", before, after)
+	}
+}
+
+// TestConsoleCertificateDeployed: a certificate's page lists the endpoints
+// signet check --record found serving it, and only those, as escaped
+// text (an endpoint's name is whatever the operator's probe was told).
+func TestConsoleCertificateDeployed(t *testing.T) {
+	cf := newConsoleFixture(t, nil)
+	ctx := context.Background()
+	serial := cf.issueOne(t, "www.example.org")
+	other := cf.issueOne(t, "mail.example.org")
+	now := time.Now()
+	for _, c := range []store.EndpointCheck{
+		{Endpoint: "www.example.org:443", Name: "www.example.org", Serial: serial, NotAfter: now.Add(time.Hour), CheckedAt: now, Verdict: "ok"},
+		{Endpoint: "<img src=x onerror=alert(1)>:5222", StartTLS: "xmpp", Name: "<script>alert(2)</script>", Serial: serial, CheckedAt: now, Verdict: "warn"},
+		{Endpoint: "mail.example.org:25", StartTLS: "smtp", Name: "mail.example.org", Serial: other, CheckedAt: now, Verdict: "fail"},
+	} {
+		if err := cf.f.store.RecordEndpointCheck(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := cf.browser(t)
+	b.signIn("secret")
+	resp, body := b.get("/ui/certificates/" + serial)
+	if resp.StatusCode != 200 {
+		t.Fatalf("certificate page: %d\n%s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"www.example.org:443", "&lt;img src=x onerror=alert(1)&gt;:5222", "STARTTLS xmpp",
+		"&lt;script&gt;alert(2)&lt;/script&gt;", ">warn<", ">ok<"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the certificate page lacks %q\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "<img") || strings.Contains(body, "<script") || strings.Contains(body, "mail.example.org:25") {
+		t.Errorf("the certificate page renders markup or another certificate's endpoint:\n%s", body)
+	}
+	if _, body := b.get("/ui/certificates/" + other); !strings.Contains(body, "mail.example.org:25") || !strings.Contains(body, "STARTTLS smtp") || strings.Contains(body, "www.example.org:443") {
+		t.Errorf("the other certificate's page: want only mail.example.org:25\n%s", body)
+	}
+	if _, body := b.get("/ui/certificates/" + cf.issueOne(t, "new.example.org")); !strings.Contains(body, "No recorded deployment") {
+		t.Errorf("an undeployed certificate's page does not say so:\n%s", body)
 	}
 }
