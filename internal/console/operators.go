@@ -20,7 +20,15 @@ func (c *Console) operators(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	c.render(w, http.StatusOK, "operators", c.page(s, "Operators", "operators", map[string]any{"Operators": ops, "Roles": roles, "Removed": r.URL.Query().Get("removed")}))
+	// After a removal, say so; but only of an operator that is removed, so
+	// that a link cannot make the page claim what did not happen.
+	removed := ""
+	for _, op := range ops {
+		if op.Name == r.URL.Query().Get("removed") && op.RemovedAt != nil {
+			removed = op.Name
+		}
+	}
+	c.render(w, http.StatusOK, "operators", c.page(s, "Operators", "operators", map[string]any{"Operators": ops, "Roles": roles, "Removed": removed}))
 }
 
 // addOperator: POST /ui/operators with a name and a role, checked and

@@ -120,6 +120,12 @@ func TestConsoleOperators(t *testing.T) {
 	if len(events) != 1 || events[0].Actor != "ui:admin-token" {
 		t.Errorf("operator.remove events: %+v; want one by ui:admin-token", events)
 	}
+	if _, body := b.get(resp.Header.Get("Location")); !strings.Contains(body, "Operator vera removed") {
+		t.Errorf("the page after removing does not say so:\n%s", body)
+	}
+	if _, body := b.get("/ui/operators?removed=ada"); strings.Contains(body, "Operator ada removed") {
+		t.Errorf("the operators page claims a removal that did not happen:\n%s", body)
+	}
 	if got := cf.operatorNames(t); !slices.Equal(got, []string{"vera:viewer:removed"}) {
 		t.Errorf("operators after removing: %v", got)
 	}
