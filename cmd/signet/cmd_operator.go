@@ -23,12 +23,10 @@ func cmdOperatorAdd(e *env, args []string) error {
 		return err
 	}
 	defer h.Close()
-	token, sum, err := store.NewOperatorToken()
+	op, token, ev, err := store.NewOperator(rest[0], *role, "cli")
 	if err != nil {
 		return err
 	}
-	op := store.Operator{Name: rest[0], Role: *role, TokenHash: sum[:]}
-	ev := audit.Event{Actor: "cli", Data: []byte(`{"role":"` + op.Role + `"}`)}
 	if err := h.Store.AddOperator(e.ctx, op, ev); err != nil {
 		return err
 	}

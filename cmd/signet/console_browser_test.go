@@ -54,7 +54,7 @@ func chromiumPath(t *testing.T) string {
 // whose subject is markup and an ACME account with a javascript: contact.
 type consoleHome struct {
 	dir, addr, httpAddr, pass string
-	operator, viewer          string // tokens of the operators otto and vera
+	operator, viewer, admin   string // tokens of the operators otto, vera and ada
 	expiring, findme, markup  string // serials
 }
 
@@ -113,7 +113,7 @@ func newConsoleHome(t *testing.T) *consoleHome {
 		}
 		return m[1]
 	}
-	h.operator, h.viewer = add("otto", "operator"), add("vera", "viewer")
+	h.operator, h.viewer, h.admin = add("otto", "operator"), add("vera", "viewer"), add("ada", "admin")
 	return h
 }
 
@@ -465,5 +465,24 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	if st := h.status(t, h.findme); st != "valid" {
 		t.Errorf("after the viewer %s is %s; want valid", h.findme, st)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('a[href="/ui/operators"]').length`)); err != nil || n != 0 {
+		t.Errorf("a viewer is offered %d links to the operators page (%v)", n, err)
+	}
+
+	// An admin adds an operator on the Operators page: its token is shown.
+	do("admin signs in", chromedp.Navigate(base+"/ui/"), chromedp.Click(css("form.signout button")), chromedp.WaitVisible(css("#token")),
+		chromedp.SendKeys(css("#token"), h.admin), chromedp.Submit(css("#token")),
+		chromedp.WaitVisible(css(`section[aria-labelledby="h-auth"]`)),
+		chromedp.Click(css(`nav a[href="/ui/operators"]`)), chromedp.WaitVisible(css("#op-name")))
+	checkPage("operators")
+	do("add operator", chromedp.SendKeys(css("#op-name"), "olga"), chromedp.SetValue(css("#op-role"), "operator"),
+		chromedp.Submit(css("#op-name")), chromedp.WaitVisible(css("#operator-token")))
+	if got := text("#operator-token"); !strings.HasPrefix(got, "signet-op-") {
+		t.Errorf("the new operator's token: %q", got)
+	}
+	checkPage("operator-added")
+	if out := signetCLI(t, "operator", "list", "--home", h.dir); !regexp.MustCompile(`(?m)^olga\s+operator\s`).MatchString(out) {
+		t.Errorf("operator list after the console added olga:\n%s", out)
 	}
 }

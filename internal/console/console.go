@@ -62,8 +62,10 @@ type Store interface {
 	ACMEAccount(ctx context.Context, id string) (store.ACMEAccount, error)
 	ACMEAccounts(ctx context.Context, f store.ACMEAccountFilter) ([]store.ACMEAccount, error)
 	ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]store.ACMEOrder, error)
+	EndpointChecks(ctx context.Context, serial string) ([]store.EndpointCheck, error)
 	eab.KeyStore
 	store.ConsoleSessions
+	store.Operators
 }
 
 // Options configure the console.
@@ -142,6 +144,10 @@ func New(o Options) *Console {
 	c.mux.Handle("GET /ui/acme", c.need(store.RoleViewer, c.acmeAccounts))
 	c.mux.Handle("GET /ui/acme/accounts/{id}", c.need(store.RoleViewer, c.acmeAccount))
 	c.mux.Handle("POST /ui/acme/eab", c.need(store.RoleAdmin, c.createEAB))
+	c.mux.Handle("GET /ui/operators", c.need(store.RoleAdmin, c.operators))
+	c.mux.Handle("POST /ui/operators", c.need(store.RoleAdmin, c.addOperator))
+	c.mux.Handle("GET /ui/operators/{name}/remove", c.need(store.RoleAdmin, c.removeOperatorForm))
+	c.mux.Handle("POST /ui/operators/{name}/remove", c.need(store.RoleAdmin, c.removeOperator))
 	c.mux.HandleFunc("/ui/", func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errs.New(errs.NotFound, "there is no console page %s; the dashboard is at /ui/", r.URL.Path))
 	})

@@ -185,7 +185,8 @@ type certificateData struct {
 	Reason   string
 	Expired  bool
 	Events   []audit.Event
-	Issued   bool // just issued here: offer the download
+	Deployed []store.EndpointCheck // where signet check --record last found it served
+	Issued   bool                  // just issued here: offer the download
 	CanWrite bool
 }
 
@@ -205,6 +206,10 @@ func (c *Console) certificate(w http.ResponseWriter, r *http.Request, s *session
 	}
 	var err error
 	if d.Events, err = c.o.Store.AuditEvents(r.Context(), store.EventFilter{Subject: cert.Serial, Limit: 500}); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	if d.Deployed, err = c.o.Store.EndpointChecks(r.Context(), cert.Serial); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"regexp"
 	"time"
 
@@ -79,4 +80,22 @@ func NewOperatorToken() (token string, sum [sha256.Size]byte, err error) {
 	}
 	token = "signet-op-" + base64.RawURLEncoding.EncodeToString(b)
 	return token, sha256.Sum256([]byte(token)), nil
+}
+
+// NewOperator is operator name with role and a fresh personal token,
+// checked as the store checks it, with its operator.add audit event in
+// actor's name: the CLI and the console add operators through it and
+// AddOperator. The token is for showing once; only its hash is kept.
+func NewOperator(name, role, actor string) (op Operator, token string, ev audit.Event, err error) {
+	op = Operator{Name: name, Role: role, TokenHash: make([]byte, sha256.Size)}
+	if err := CheckOperator(op); err != nil {
+		return Operator{}, "", ev, err
+	}
+	token, sum, err := NewOperatorToken()
+	if err != nil {
+		return Operator{}, "", ev, err
+	}
+	op.TokenHash = sum[:]
+	data, _ := json.Marshal(map[string]string{"role": role})
+	return op, token, audit.Event{Actor: actor, Data: data}, nil
 }
