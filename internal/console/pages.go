@@ -103,7 +103,7 @@ func (c *Console) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 	d := certificatesData{Query: strings.TrimSpace(q.Get("q")), Authority: q.Get("authority"), Status: q.Get("status"),
 		Expiring: q.Get("expiring"), Internal: q.Get("internal") == "true"}
 	f := store.Filter{Authority: d.Authority, NameContains: d.Query, WithInternal: d.Internal, Limit: pageSize + 1}
-	if isSerial(strings.ToLower(d.Query)) {
+	if store.IsSerial(strings.ToLower(d.Query)) {
 		if cert, err := c.o.Store.Certificate(r.Context(), strings.ToLower(d.Query)); err == nil {
 			http.Redirect(w, r, "/ui/certificates/"+cert.Serial, http.StatusSeeOther)
 			return
@@ -122,7 +122,7 @@ func (c *Console) certificates(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	if after := q.Get("after"); after != "" {
-		if !isSerial(after) {
+		if !store.IsSerial(after) {
 			c.fail(w, r, s, errs.New(errs.Malformed, "the next-page link was altered: go back to the first page"))
 			return
 		}
@@ -162,19 +162,6 @@ func (c *Console) authorityNames(r *http.Request, issuing bool) ([]string, error
 		out = append(out, a.Name)
 	}
 	return out, nil
-}
-
-// isSerial says whether s is a serial as the store keeps it: lowercase hex.
-func isSerial(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // certificateData is a certificate's page.
@@ -228,7 +215,7 @@ func keyText(p *x509.Certificate) string {
 // lookup reads the certificate the path names.
 func (c *Console) lookup(w http.ResponseWriter, r *http.Request, s *session) (store.Certificate, bool) {
 	serial := strings.ToLower(r.PathValue("serial"))
-	if !isSerial(serial) {
+	if !store.IsSerial(serial) {
 		c.fail(w, r, s, errs.New(errs.Malformed, "%q is not a serial number: give it in hexadecimal", limitText(serial)))
 		return store.Certificate{}, false
 	}

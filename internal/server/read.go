@@ -123,25 +123,12 @@ func (p *params) cursor() string {
 
 func encodeCursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
-// isSerial says whether s is a serial as the store keeps it: lowercase hex.
-func isSerial(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, c := range s {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // certificateFilter turns the query of GET /api/v1/certificates into a
 // store.Filter at time now.
 func certificateFilter(p *params, now time.Time) store.Filter {
 	f := store.Filter{Authority: p.get("authority"), NameContains: p.get("name"), WithInternal: p.bool("internal"), Limit: p.limit()}
 	if s := p.get("serial"); s != "" {
-		if f.Serial = strings.ToLower(s); !isSerial(f.Serial) {
+		if f.Serial = strings.ToLower(s); !store.IsSerial(f.Serial) {
 			p.fail("serial", "give a serial number in hexadecimal")
 		}
 	}
@@ -157,7 +144,7 @@ func certificateFilter(p *params, now time.Time) store.Filter {
 		p.fail("status", "give valid, revoked or expired")
 	}
 	if c := p.cursor(); c != "" {
-		if !isSerial(c) {
+		if !store.IsSerial(c) {
 			p.fail("cursor", "give the \"next\" value of the previous page unchanged")
 		}
 		f.AfterSerial = c
@@ -210,7 +197,7 @@ type endpointOut struct {
 func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, _ string) {
 	p := readParams(r, "serial")
 	serial := strings.ToLower(p.get("serial"))
-	if p.err == nil && serial != "" && !isSerial(serial) {
+	if p.err == nil && serial != "" && !store.IsSerial(serial) {
 		p.fail("serial", "give a serial number in hexadecimal")
 	}
 	if p.err != nil {
@@ -312,7 +299,7 @@ func (s *Server) certificates(w http.ResponseWriter, r *http.Request, _ string) 
 // application/pem-certificate-chain.
 func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 	serial := strings.ToLower(r.PathValue("serial"))
-	if !isSerial(serial) {
+	if !store.IsSerial(serial) {
 		writeProblem(w, r, s.o.Log, errs.New(errs.Malformed, "serial %q: give a serial number in hexadecimal", limitText(serial)))
 		return
 	}
