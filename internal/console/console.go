@@ -51,7 +51,7 @@ type Recheck func(ctx context.Context, id string) (Operator, error)
 // queries and the sessions.
 type Store interface {
 	ca.Lister
-	Statuses(ctx context.Context, q store.StatusQuery, fn func(store.CertStatus) error) (int64, error)
+	ExpiringPerDay(ctx context.Context, now time.Time, days int) ([]int64, error)
 	Certificate(ctx context.Context, serial string) (store.Certificate, error)
 	Certificates(ctx context.Context, f store.Filter) ([]store.Certificate, error)
 	AuditEvents(ctx context.Context, f store.EventFilter) ([]audit.Event, error)

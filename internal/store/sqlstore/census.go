@@ -91,3 +91,25 @@ func (s *Store) Census(ctx context.Context, now time.Time, within []time.Duratio
 	})
 	return c, err
 }
+
+// ExpiringPerDay implements store.Counted: one index range
+// (certificates_authority_status) per authority, grouped by day.
+func (s *Store) ExpiringPerDay(ctx context.Context, now time.Time, days int) ([]int64, error) {
+	y, m, d := now.UTC().Date()
+	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).UnixNano()
+	const day = int64(24 * time.Hour)
+	out := make([]int64, days)
+	err := s.each(ctx, false, `SELECT (c.not_after - ?) / ? AS d, COUNT(*) FROM authorities a JOIN certificates c
+		ON c.authority = a.name AND c.status = 'valid' AND c.not_after > ? AND c.not_after < ? GROUP BY d`,
+		[]any{first, day, now.UnixNano(), first + int64(days)*day}, func(rows *sql.Rows) error {
+			var i, n int64
+			if err := rows.Scan(&i, &n); err != nil {
+				return errs.Wrap(errs.Internal, err, "read expiring certificates per day")
+			}
+			if i >= 0 && i < int64(days) {
+				out[i] += n
+			}
+			return nil
+		})
+	return out, err
+}

@@ -49,6 +49,21 @@ func testCounts(t *testing.T, s store.Store) {
 		t.Errorf("certificate counts: %v, want %v", counts, want)
 	}
 
+	// Per day from now's UTC day: the valid certificates not yet expired
+	// (not 04, revoked, nor 06, expired).
+	per, err := s.ExpiringPerDay(ctx, now, 90)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midnight := now.UTC().Truncate(day)
+	wantPer := make([]int64, 90)
+	for _, left := range []time.Duration{12 * time.Hour, 3 * day, 20 * day, 60 * day, 5 * day} {
+		wantPer[now.Add(left).Sub(midnight)/day]++
+	}
+	if !slices.Equal(per, wantPer) {
+		t.Errorf("expiring per day: %v, want %v", per, wantPer)
+	}
+
 	if err := s.CreateACMEAccount(ctx, acmeAccount("a1", "web", "k1"), audit.Event{Actor: "acme"}); err != nil {
 		t.Fatal(err)
 	}
