@@ -102,3 +102,30 @@ func TestRestartServesKeptDocuments(t *testing.T) {
 		}
 	}
 }
+
+// TestPruneExpiredOCSP: the service that publishes OCSP responses deletes,
+// at its hourly purge, the kept responses whose nextUpdate passed more
+// than an hour ago, and keeps those still valid.
+func TestPruneExpiredOCSP(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	kept := f.store.(store.Published)
+	now := f.clock()
+	doc := func(serial string, next time.Time) store.RevocationDoc {
+		return store.RevocationDoc{Kind: "ocsp", Authority: "web", Hash: "sha256", Serial: serial, DER: []byte(serial),
+			ThisUpdate: next.Add(-4 * 24 * time.Hour), NextUpdate: next}
+	}
+	if err := kept.PublishRevocation(ctx, []store.RevocationDoc{doc("0e01", now.Add(-2*time.Hour)), doc("0e02", now.Add(time.Hour))}); err != nil {
+		t.Fatal(err)
+	}
+	svc := New(Options{CA: f.ca, Store: f.store, Clock: f.clock, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Published: kept})
+	if err := svc.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kept.PublishedOCSP(ctx, "web", "sha256", "0e01"); err == nil {
+		t.Error("an OCSP response two hours past its nextUpdate is still kept")
+	}
+	if _, err := kept.PublishedOCSP(ctx, "web", "sha256", "0e02"); err != nil {
+		t.Errorf("an OCSP response still valid was pruned: %v", err)
+	}
+}

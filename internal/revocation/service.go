@@ -259,6 +259,7 @@ func (s *Service) Refresh(ctx context.Context) error {
 		for _, a := range auths {
 			a.purge(crlCutoff(now, s.o.CRLValidity))
 		}
+		s.pruneOCSP(ctx, now)
 		s.lastPurge = now
 	}
 	if s.o.Shared != nil {
@@ -367,4 +368,32 @@ func (s *Service) mayTry(name string, now time.Time) bool {
 func etag(der []byte) string {
 	sum := sha256.Sum256(der)
 	return `"` + hex.EncodeToString(sum[:12]) + `"`
+}
+
+// pruneBatch and pruneBatches bound the published OCSP responses one hourly
+// prune deletes: a transaction of the writer per batch.
+const pruneBatch, pruneBatches = 10000, 50
+
+// pruneOCSP deletes, on the node that publishes OCSP responses, those
+// whose nextUpdate passed an hour ago: live certificates' responses are
+// re-signed well before, so these are of expired certificates, which would
+// otherwise stay in the store for good.
+func (s *Service) pruneOCSP(ctx context.Context, now time.Time) {
+	if s.o.Published == nil || s.o.Shared != nil && !s.leadingOCSP.Load() {
+		return
+	}
+	var total int64
+	for range pruneBatches {
+		n, err := s.o.Published.PruneOCSP(ctx, now.Add(-time.Hour), pruneBatch)
+		if err != nil {
+			s.o.Log.Warn("pruning expired OCSP responses from the store", "err", err)
+			return
+		}
+		if total += n; n < pruneBatch {
+			break
+		}
+	}
+	if total > 0 {
+		s.o.Log.Info("pruned expired OCSP responses from the store", "count", total)
+	}
 }

@@ -31,6 +31,10 @@ type Published interface {
 	// PublishedOCSP returns the response for one certificate and CertID
 	// hash; ErrNotFound if none has been published.
 	PublishedOCSP(ctx context.Context, authority, hash, serial string) (RevocationDoc, error)
+	// PruneOCSP deletes at most limit published OCSP responses whose
+	// nextUpdate is before before (those of expired certificates, which
+	// no one re-signs) and says how many it deleted.
+	PruneOCSP(ctx context.Context, before time.Time, limit int) (int64, error)
 }
 
 // RevocationDoc is a signed CRL (Kind "crl", Shard) or OCSP response

@@ -290,6 +290,10 @@ CREATE TABLE endpoint_checks (
 );
 CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
 `,
+	// 16: published OCSP responses by nextUpdate, as store/sqlite's step 17.
+	`
+CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

@@ -325,6 +325,12 @@ CREATE TABLE endpoint_checks (
 ) WITHOUT ROWID;
 CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
 `,
+	// 17: published OCSP responses by nextUpdate, so that those of expired
+	// certificates, which no one re-signs, are pruned without a scan of
+	// the table (store.Published.PruneOCSP).
+	`
+CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

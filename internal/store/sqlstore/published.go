@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"strings"
+	"time"
 
 	"signet/internal/errs"
 	"signet/internal/store"
@@ -126,4 +127,23 @@ func (s *Store) PublishedOCSP(ctx context.Context, authority, hash, serial strin
 		return d, nil
 	}, `SELECT revoked, der, this_update, next_update, version FROM ocsp_responses
 		WHERE authority = ? AND hash = ? AND serial = ?`, authority, hash, serial)
+}
+
+// PruneOCSP implements store.Published, in one transaction of the writer
+// over the index on next_update.
+func (s *Store) PruneOCSP(ctx context.Context, before time.Time, limit int) (int64, error) {
+	var n int64
+	err := s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
+		res, err := t.exec(`DELETE FROM ocsp_responses WHERE (authority, hash, serial) IN
+			(SELECT authority, hash, serial FROM ocsp_responses WHERE next_update < ? LIMIT ?)`, before.UnixNano(), limit)
+		if err != nil {
+			return s.d.Error(err, "prune OCSP responses")
+		}
+		n, err = res.RowsAffected()
+		return s.d.Error(err, "prune OCSP responses")
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

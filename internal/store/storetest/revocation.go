@@ -261,4 +261,35 @@ func testPublished(t *testing.T, s store.Store) {
 	_, err = p.PublishedOCSP(ctx, "a", "sha256", "0a")
 	wantKind(t, err, errs.NotFound, "an OCSP response never published")
 	wantKind(t, p.PublishRevocation(ctx, []store.RevocationDoc{{Kind: "bogus"}}), errs.Malformed, "unknown kind")
+
+	// Pruning removes, a batch at a time, only the OCSP responses whose
+	// nextUpdate has passed; CRLs stay.
+	late := func(serial string) store.RevocationDoc {
+		d := ocsp(serial, false, "fresh")
+		d.NextUpdate = t0.Add(48 * time.Hour)
+		return d
+	}
+	if err := p.PublishRevocation(ctx, []store.RevocationDoc{ocsp("0b", false, "b"), ocsp("0c", false, "c"), late("0d")}); err != nil {
+		t.Fatal(err)
+	}
+	cut := t0.Add(2 * time.Hour)
+	if n, err := p.PruneOCSP(ctx, cut, 2); err != nil || n != 2 {
+		t.Fatalf("first prune: %d, %v; want 2 (the batch)", n, err)
+	}
+	if n, err := p.PruneOCSP(ctx, cut, 2); err != nil || n != 1 {
+		t.Fatalf("second prune: %d, %v; want the one left", n, err)
+	}
+	if n, err := p.PruneOCSP(ctx, cut, 2); err != nil || n != 0 {
+		t.Fatalf("third prune: %d, %v; want none", n, err)
+	}
+	for _, serial := range []string{"0a", "0b", "0c"} {
+		_, err := p.PublishedOCSP(ctx, "a", "sha1", serial)
+		wantKind(t, err, errs.NotFound, "a pruned OCSP response")
+	}
+	if d, err := p.PublishedOCSP(ctx, "a", "sha1", "0d"); err != nil || string(d.DER) != "fresh" {
+		t.Errorf("an OCSP response still valid was pruned: %+v, %v", d, err)
+	}
+	if got, _ := read(0); len(got) != 3 {
+		t.Errorf("pruning OCSP responses touched the CRLs: %v", got)
+	}
 }
