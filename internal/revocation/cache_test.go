@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +141,33 @@ func TestCRLSerialsReadsInPlace(t *testing.T) {
 	rootCert, _ := x509.ParseCertificate(root.CertDER)
 	if err := ca.CRLSerials(der, rootCert, func([]byte) {}); err == nil {
 		t.Error("a CRL is accepted as the root's")
+	}
+}
+
+// TestConcurrentMissesSignOnce: requests arriving together for a serial
+// not in the cache share one signature instead of each signing (a flood
+// for one cold serial costs one signature, not one per request).
+func TestConcurrentMissesSignOnce(t *testing.T) {
+	f := newFixture(t)
+	c := f.issue(t, 0)
+	req := ocspRequest(t, c, f.issuer, crypto.SHA256)
+	var signed atomic.Int32
+	t.Cleanup(func() { testHookSigned = nil })
+	testHookSigned = func() {
+		signed.Add(1)
+		time.Sleep(50 * time.Millisecond) // the others arrive while this one signs
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			resp, body := f.svc.Lookup(req)
+			if resp == nil {
+				t.Errorf("lookup: error response %x", body)
+			}
+		})
+	}
+	wg.Wait()
+	if n := signed.Load(); n != 1 {
+		t.Fatalf("8 concurrent requests for one cold serial signed %d responses, want 1", n)
 	}
 }

@@ -70,8 +70,8 @@ func (s *Service) status(a *authority, serial serialKey) (e entry, found bool, e
 
 // respond returns the response for k: from the cache, else signed now
 // from the certificate's status in the store, and cached. Concurrent
-// misses each sign (they are rare for one serial; signing them one at a
-// time would bound every miss to one core).
+// misses for one CertID share one signature (a flood of requests for a
+// cold serial signs once); misses for different serials sign in parallel.
 func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, error) {
 	ck := cacheKey{a, k}
 	if r := s.cached(ck, s.now()); r != nil {
@@ -80,23 +80,29 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if s.o.Shared != nil && !s.leadingOCSP.Load() || s.o.Published != nil && a.ocsp.signer.Load() == nil {
 		return s.respondFollower(a, k) // another node signs, or no responder here yet: what was kept
 	}
-	// Read the counters before the status: a revocation (or issuance)
-	// committed after the status was read has moved them by the time r
-	// is cached, and r is then not cached (respCache.put).
-	gen, issued := s.cache.generation()
-	e, found, err := s.status(a, k.serial)
+	v, err, _ := s.misses.Do(a.rec.Name+"\x00"+string(rune(k.hash))+string(k.serial[:]), func() (any, error) {
+		// Read the counters before the status: a revocation (or issuance)
+		// committed after the status was read has moved them by the time
+		// r is cached, and r is then not cached (respCache.put).
+		gen, issued := s.cache.generation()
+		e, found, err := s.status(a, k.serial)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s.sign(a, k, serial, e, found)
+		if err != nil {
+			return nil, err
+		}
+		if testHookSigned != nil {
+			testHookSigned()
+		}
+		s.cache.put(ck, r, gen, issued)
+		return r, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.sign(a, k, serial, e, found)
-	if err != nil {
-		return nil, err
-	}
-	if testHookSigned != nil {
-		testHookSigned()
-	}
-	s.cache.put(ck, r, gen, issued)
-	return r, nil
+	return v.(*response), nil
 }
 
 // testHookSigned, nil but in tests, runs in respond between signing a

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"signet/internal/ca"
 	"signet/internal/errs"
 	"signet/internal/metrics"
@@ -84,7 +86,8 @@ type Service struct {
 	rawMu sync.RWMutex
 	raw   map[string]rawHit // canonical request bytes already answered → what they asked
 
-	cache *respCache // signed OCSP responses
+	cache  *respCache         // signed OCSP responses
+	misses singleflight.Group // OCSP misses being signed, by CertID
 
 	kick chan struct{} // an issuance named an authority the mirror lacks
 
