@@ -222,13 +222,23 @@ linted with zlint and recorded in a tamper-evident audit log.
 
 usage: signet COMMAND [flags]
 
-commands:
+commands of the CA (they work on a home):
 `)
+	var client []command
 	for _, c := range commands() {
+		if summary, ok := strings.CutPrefix(c.summary, "client: "); ok {
+			c.summary = summary
+			client = append(client, c)
+			continue
+		}
+		fmt.Fprintf(w, "  %-23s %s\n", c.name, strings.TrimPrefix(c.summary, "server: "))
+	}
+	fmt.Fprint(w, "\nclient commands (on the machines that get certificates; no home needed):\n")
+	for _, c := range client {
 		fmt.Fprintf(w, "  %-23s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Every command takes --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).
+The CA's commands take --home DIR (default $SIGNET_HOME, else ~/.local/share/signet).
 Secrets are never given on the command line: --pin and --passphrase take a
 source, one of prompt, env:VAR or file:PATH.
 `)
