@@ -184,6 +184,25 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				t.Errorf("console session read back: %+v, %v", got, err)
 			}
 
+			// Operators came later: none before, and one is added and read.
+			if ops, err := s.Operators(ctx); err != nil || len(ops) != 0 {
+				t.Errorf("operators of a store made before them: %v, %v", ops, err)
+			}
+			if err := s.AddOperator(ctx, store.Operator{Name: "vera", Role: store.RoleViewer, TokenHash: make([]byte, 32)}, audit.Event{Actor: "after"}); err != nil {
+				t.Errorf("add an operator: %v", err)
+			}
+			if got, err := s.Operator(ctx, "vera"); err != nil || got.Role != store.RoleViewer {
+				t.Errorf("operator read back: %+v, %v", got, err)
+			}
+			// Published OCSP responses are pruned over the later index.
+			if err := s.PublishRevocation(ctx, []store.RevocationDoc{{Kind: "ocsp", Authority: "web", Hash: "sha1", Serial: "0e",
+				DER: []byte("old"), ThisUpdate: t0, NextUpdate: t0.Add(time.Hour)}}); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.PruneOCSP(ctx, t0.Add(2*time.Hour), 10); err != nil || n != 1 {
+				t.Errorf("prune OCSP responses: %d, %v; want 1", n, err)
+			}
+
 			// The chain goes on from the old head.
 			o.Status = store.StatusInvalid
 			if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {
@@ -201,7 +220,7 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			if err := s.UpdateACMEAccountContacts(ctx, a, []string{"mailto:new@example.org"}, audit.Event{Actor: "after"}); err != nil {
 				t.Fatal(err)
 			}
-			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 15 || rep.Certificates != 4 || rep.Rows != 10 {
+			if rep, err := audit.Verify(ctx, s); err != nil || rep.Events != 16 || rep.Certificates != 4 || rep.Rows != 11 { // with the operator added
 				t.Errorf("audit.Verify after new writes: %+v, %v", rep, err)
 			}
 		})
