@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -55,18 +54,7 @@ func BenchmarkIssueHTTPS(b *testing.B) {
 	}
 	srv := server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("bench-token"), Authority: "web",
 		Names: []string{"127.0.0.1"}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	tlsConfig, err := srv.TLSConfig(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln, tlsConfig) }()
-	b.Cleanup(func() { stop(); <-served })
+	addr := serveTLS(b, srv)
 
 	pool := x509.NewCertPool()
 	rootCert, err := x509.ParseCertificate(root.CertDER)
@@ -83,7 +71,7 @@ func BenchmarkIssueHTTPS(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	url := "https://" + ln.Addr().String() + "/api/v1/authorities/web/certificates"
+	url := "https://" + addr + "/api/v1/authorities/web/certificates"
 	hc := make([]*http.Client, clients)
 	for i := range hc {
 		hc[i] = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 1}}

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -47,18 +46,7 @@ func TestConsoleSignInClientCertificate(t *testing.T) {
 	}
 	srv := server.New(server.Options{CA: f.ca, Store: f.store, AdminToken: []byte("secret"), Authority: "web",
 		Names: []string{"127.0.0.1"}, AdminAuthority: "admins", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	tlsConfig, err := srv.TLSConfig(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(sctx, ln, tlsConfig) }()
-	t.Cleanup(func() { stop(); <-served })
+	addr := serveTLS(t, srv)
 	roots := x509.NewCertPool()
 	rootCert, _ := x509.ParseCertificate(root.CertDER)
 	roots.AddCert(rootCert)
@@ -80,7 +68,7 @@ func TestConsoleSignInClientCertificate(t *testing.T) {
 		present := func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 		c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 			Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, GetClientCertificate: present}}}
-		return &browser{t: t, c: c, base: "https://" + ln.Addr().String()}
+		return &browser{t: t, c: c, base: "https://" + addr}
 	}
 	signInWithCert := func(b *browser) (*http.Response, string) {
 		return b.post("/ui/signin", url.Values{"csrf": {b.csrf("/ui/signin")}})

@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"net"
 	"path/filepath"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"signet/internal/lint"
 	"signet/internal/policy"
 	"signet/internal/profile"
+	"signet/internal/server"
 	"signet/internal/store"
 	"signet/internal/store/postgres"
 	"signet/internal/store/postgres/pgtest"
@@ -98,4 +100,24 @@ func csrFor(t *testing.T, names ...string) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+}
+
+// serveTLS runs srv on a loopback listener with its own TLS configuration
+// until the test ends, and returns its address.
+func serveTLS(tb testing.TB, srv *server.Server) string {
+	tb.Helper()
+	ctx := context.Background()
+	tlsConfig, err := srv.TLSConfig(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln, tlsConfig) }()
+	tb.Cleanup(func() { stop(); <-served })
+	return ln.Addr().String()
 }
