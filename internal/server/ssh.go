@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -77,21 +78,25 @@ func (s *Server) sshSign(w http.ResponseWriter, r *http.Request, actor string) {
 		return
 	}
 	req.Authority, req.Actor = r.PathValue("name"), actor
-	if err := s.o.CA.InService(r.Context(), req.Authority); err != nil {
-		writeProblem(w, r, s.o.Log, err)
-		return
-	}
-	if err := s.o.Limits.Certificate(req.Authority); err != nil {
-		writeProblem(w, r, s.o.Log, err)
-		return
-	}
-	iss, err := s.o.SSH.Issue(r.Context(), req)
+	iss, err := s.issueSSH(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
 	s.o.Log.Info("issued SSH certificate", "serial", iss.Serial, "authority", req.Authority, "key_id", iss.Cert.KeyId)
 	writeSSHCertificate(w, r, iss)
+}
+
+// issueSSH issues req if its authority is in service and within the
+// certificate rate limit: what the admin route and host renewal share.
+func (s *Server) issueSSH(ctx context.Context, req sshca.Request) (*sshca.Issued, error) {
+	if err := s.o.CA.InService(ctx, req.Authority); err != nil {
+		return nil, err
+	}
+	if err := s.o.Limits.Certificate(req.Authority); err != nil {
+		return nil, err
+	}
+	return s.o.SSH.Issue(ctx, req)
 }
 
 // writeSSHCertificate answers an issued certificate: its line (text/plain),
@@ -209,19 +214,11 @@ func (s *Server) sshHostRenewal(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	if err := s.o.CA.InService(r.Context(), req.Authority); err != nil {
-		writeProblem(w, r, s.o.Log, err)
-		return
-	}
 	if err := s.o.Limits.HostRenewal(ssh.FingerprintSHA256(req.PublicKey)); err != nil {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	if err := s.o.Limits.Certificate(req.Authority); err != nil {
-		writeProblem(w, r, s.o.Log, err)
-		return
-	}
-	iss, err := s.o.SSH.Issue(r.Context(), req)
+	iss, err := s.issueSSH(r.Context(), req)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
 		return
