@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"signet/internal/ca"
 	"strconv"
 	"strings"
 	"sync"
@@ -209,13 +210,13 @@ func TestBackupWhileServing(t *testing.T) {
 }
 
 // listJSON lists every certificate of the home at dir, as signet list --json.
-func listJSON(t *testing.T, dir string) []certJSON {
+func listJSON(t *testing.T, dir string) []ca.CertificateView {
 	t.Helper()
 	var out, errb lockedBuffer
 	if code := run(context.Background(), []string{"list", "--home", dir, "--json", "--all", "--limit", "1000000"}, nil, &out, &errb); code != 0 {
 		t.Fatalf("signet list: %s", errb.String())
 	}
-	var certs []certJSON
+	var certs []ca.CertificateView
 	if err := json.Unmarshal([]byte(out.String()), &certs); err != nil {
 		t.Fatal(err)
 	}

@@ -211,13 +211,13 @@ func cmdIssue(e *env, args []string) error {
 	}
 	if *asJSON {
 		j := struct {
-			certJSON
+			ca.CertificateView
 			File  string        `json:"file,omitempty"`
 			Cert  string        `json:"cert_file,omitempty"`
 			Chain string        `json:"chain_file,omitempty"`
 			Key   string        `json:"key_file,omitempty"`
 			Token *kms.Imported `json:"token,omitempty"`
-		}{toJSON(rec, false), *out, *certOut, *chainOut, *newKey, onToken}
+		}{ca.View(rec, time.Now()), *out, *certOut, *chainOut, *newKey, onToken}
 		return writeJSON(e.stdout, j)
 	}
 	fmt.Fprintf(e.stdout, "issued %s by %s for %s, valid until %s\n",
@@ -347,58 +347,6 @@ func (o *outputs) discard() {
 	}
 }
 
-// certJSON is the JSON form of a certificate in list and show.
-type certJSON struct {
-	Serial    string    `json:"serial"`
-	Authority string    `json:"authority"`
-	Subject   string    `json:"subject"`
-	DNS       []string  `json:"dns,omitempty"`
-	IP        []string  `json:"ip,omitempty"`
-	Email     []string  `json:"email,omitempty"`
-	NotBefore time.Time `json:"not_before"`
-	NotAfter  time.Time `json:"not_after"`
-	Status    string    `json:"status"`
-	RevokedAt time.Time `json:"revoked_at,omitzero"`
-	Reason    string    `json:"reason,omitempty"` // RFC 5280 name, when revoked
-	Requester string    `json:"requester,omitempty"`
-	Internal  bool      `json:"internal,omitempty"`
-	PEM       string    `json:"pem,omitempty"`
-	// Deployed are the endpoints signet check --record last found serving
-	// it.
-	Deployed []deployedJSON `json:"deployed,omitempty"`
-}
-
-type deployedJSON struct {
-	Endpoint  string    `json:"endpoint"`
-	StartTLS  string    `json:"starttls,omitempty"`
-	Name      string    `json:"name"`
-	Verdict   string    `json:"verdict"`
-	CheckedAt time.Time `json:"checked_at"`
-}
-
-func toDeployedJSON(checks []store.EndpointCheck) []deployedJSON {
-	var out []deployedJSON
-	for _, d := range checks {
-		out = append(out, deployedJSON{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
-	}
-	return out
-}
-
-func toJSON(c store.Certificate, withPEM bool) certJSON {
-	j := certJSON{
-		Serial: c.Serial, Authority: c.Authority, Subject: c.Subject, DNS: c.DNSNames, IP: c.IPAddresses,
-		Email: c.EmailAddresses, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
-		Status: string(c.Status), RevokedAt: c.RevokedAt, Requester: c.Requester, Internal: c.Internal,
-	}
-	if c.Status == store.Revoked {
-		j.Reason = ca.ReasonName(c.RevocationReason)
-	}
-	if withPEM {
-		j.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
-	}
-	return j
-}
-
 func names(c store.Certificate) []string {
 	n := append(append(append([]string{}, c.DNSNames...), c.IPAddresses...), c.EmailAddresses...)
 	if len(n) == 0 {
@@ -455,10 +403,10 @@ func cmdList(e *env, args []string) error {
 		at[c.Serial] = append(at[c.Serial], c)
 	}
 	if *asJSON {
-		list := make([]certJSON, len(certs))
+		list := make([]ca.CertificateView, len(certs))
 		for i, c := range certs {
-			list[i] = toJSON(c, false)
-			list[i].Deployed = toDeployedJSON(at[c.Serial])
+			list[i] = ca.View(c, now)
+			list[i].Deployed = ca.Deployments(at[c.Serial])
 		}
 		return writeJSON(e.stdout, list)
 	}
@@ -517,8 +465,9 @@ func cmdShow(e *env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		j := toJSON(c, true)
-		j.Deployed = toDeployedJSON(deployed)
+		j := ca.View(c, time.Now())
+		j.WithPEM(c.DER)
+		j.Deployed = ca.Deployments(deployed)
 		return writeJSON(e.stdout, j)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)

@@ -32,7 +32,7 @@ func cmdRevoke(e *env, args []string) error {
 		return notFound(err, "no certificate %s in this home: signet list --all shows the serials it issued", rest[0])
 	}
 	if *asJSON {
-		return writeJSON(e.stdout, toJSON(c, false))
+		return writeJSON(e.stdout, ca.View(c, time.Now()))
 	}
 	fmt.Fprintf(e.stdout, "revoked %s (%s) at %s\n", c.Serial, ca.ReasonName(c.RevocationReason), c.RevokedAt.UTC().Format(time.RFC3339))
 	return nil

@@ -120,7 +120,7 @@ func TestServe(t *testing.T) {
 	if code := run(context.Background(), []string{"list", "--home", dir, "--json", "--internal"}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("list: %s", errOut.String())
 	}
-	var listed []certJSON
+	var listed []ca.CertificateView
 	// The server's own certificate and the OCSP responder's of "default".
 	if err := json.Unmarshal(out.Bytes(), &listed); err != nil || len(listed) != 2 {
 		t.Fatalf("after refused calls want 2 certificates (the server's and the OCSP responder's), got %d: %v", len(listed), err)
@@ -409,9 +409,9 @@ func TestServeClientCertificate(t *testing.T) {
 		}
 	}
 	victimStatus := func() string {
-		var c certJSON
+		var c ca.CertificateView
 		json.Unmarshal([]byte(cli("show", victim, "--json")), &c)
-		return c.Status
+		return string(c.Status)
 	}
 	if got := victimStatus(); got != "valid" {
 		t.Errorf("after refused cross-site revocations the certificate is %q, want valid", got)

@@ -30,6 +30,10 @@ type Operator struct {
 	ID   string
 	Name string
 	Role string
+	// Certificate is the serial of the admin authority's client
+	// certificate they signed in with; "" for a token. The session lasts
+	// only as long as that certificate stays valid.
+	Certificate string
 }
 
 // Can says whether the operator's role allows what needs role need.
@@ -43,9 +47,10 @@ func (o Operator) Actor() string { return "ui:" + o.Name }
 type Authenticate func(r *http.Request, token string) (Operator, error)
 
 // Recheck says who the operator with ID is now, on every request of a
-// session: a removed operator (errs.NotFound) is signed out, a changed
-// role applies at once.
-type Recheck func(ctx context.Context, id string) (Operator, error)
+// session: a removed operator, or one whose client certificate (serial
+// certificate, "" for a token) was revoked or expired, is errs.NotFound and
+// signed out; a changed role applies at once.
+type Recheck func(ctx context.Context, id, certificate string) (Operator, error)
 
 // Store is what the console reads and writes of the store: the read API's
 // queries and the sessions.

@@ -84,9 +84,9 @@ func (c *Console) current(r *http.Request) (*session, error) {
 	if now.Sub(stored.SeenAt) > IdleTimeout || now.Sub(stored.CreatedAt) > AbsoluteTimeout {
 		return nil, c.o.Store.DeleteConsoleSession(r.Context(), hash)
 	}
-	op, err := c.o.Recheck(r.Context(), stored.Operator)
+	op, err := c.o.Recheck(r.Context(), stored.Operator, stored.Certificate)
 	if errs.KindOf(err) == errs.NotFound {
-		c.o.Log.Info("console session ended: its operator is gone", "operator", stored.Operator)
+		c.o.Log.Info("console session ended", "operator", stored.Operator, "reason", err)
 		return nil, c.o.Store.DeleteConsoleSession(r.Context(), hash)
 	}
 	if err != nil {
@@ -168,7 +168,7 @@ func (c *Console) signin(w http.ResponseWriter, r *http.Request) {
 	c.o.Store.DeleteStaleConsoleSessions(r.Context(), now.Add(-IdleTimeout), now.Add(-AbsoluteTimeout))
 	id := newID()
 	err = c.o.Store.CreateConsoleSession(r.Context(), store.ConsoleSession{IDHash: hashID(id), Operator: op.ID, Role: op.Role,
-		CreatedAt: now, SeenAt: now})
+		Certificate: op.Certificate, CreatedAt: now, SeenAt: now})
 	if err == nil {
 		data, _ := json.Marshal(map[string]any{"role": op.Role})
 		err = c.o.Store.AppendEvent(r.Context(), audit.Event{Kind: KindSignIn, Actor: op.Actor(), Data: data})

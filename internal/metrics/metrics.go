@@ -97,7 +97,7 @@ var (
 	certsDesc    = prometheus.NewDesc("signet_certificates", "Certificates recorded in the store by issuing authority and status (valid includes expired; revoked).", []string{"authority", "status"}, nil)
 	expiringDesc = prometheus.NewDesc("signet_certificates_expiring", "Unrevoked, unexpired certificates that expire within the given number of days (1, 7, 30), by issuing authority.", []string{"authority", "within_days"}, nil)
 	caAfterDesc  = prometheus.NewDesc("signet_ca_certificate_not_after_timestamp_seconds", "When each X.509 authority's own CA certificate expires, as a Unix time.", []string{"authority"}, nil)
-	ordersDesc   = prometheus.NewDesc("signet_acme_orders", "ACME orders in the store by authority and state (pending, which includes orders ready to finalize; processing; valid; invalid; expired: pending past its expiry). Orders are deleted some time after they expire.", []string{"authority", "state"}, nil)
+	ordersDesc   = prometheus.NewDesc("signet_acme_orders", "ACME orders in the store by authority and state (pending; ready to finalize; processing; valid; invalid; expired: pending or ready past its expiry). Orders written before signet stored ready count as pending. Orders are deleted some time after they expire.", []string{"authority", "state"}, nil)
 	crlThisDesc  = prometheus.NewDesc("signet_crl_this_update_timestamp_seconds", "When the CRL last published for each authority and shard (whole: the whole CRL) was signed (its thisUpdate), as a Unix time: its age is time() minus this.", []string{"authority", "shard"}, nil)
 	crlNextDesc  = prometheus.NewDesc("signet_crl_next_update_timestamp_seconds", "The nextUpdate of the CRL last published for each authority and shard, as a Unix time. signet re-signs a CRL at half its validity.", []string{"authority", "shard"}, nil)
 	crlSizeDesc  = prometheus.NewDesc("signet_crl_bytes", "The size in bytes (DER) of the CRL last published for each authority and shard.", []string{"authority", "shard"}, nil)
@@ -108,7 +108,7 @@ var (
 var expiryWindows = []int{1, 7, 30}
 
 // orderStates are exported for each ACME authority, 0 when it has none.
-var orderStates = []string{store.StatusPending, store.StatusProcessing, store.StatusValid, store.StatusInvalid, store.StatusExpired}
+var orderStates = []string{store.StatusPending, store.StatusReady, store.StatusProcessing, store.StatusValid, store.StatusInvalid, store.StatusExpired}
 
 type storeCollector struct {
 	c    *ca.CA

@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
+	"signet/internal/ca"
 	"signet/internal/console"
 	"signet/internal/errs"
 	"signet/internal/store"
@@ -45,7 +47,11 @@ func (s *Server) operator(r *http.Request, token string) (console.Operator, erro
 	if err != nil {
 		return console.Operator{}, err
 	}
-	return consoleOperator(actor, role), nil
+	op := consoleOperator(actor, role)
+	if token == "" {
+		op.Certificate = ca.Serial(r.TLS.PeerCertificates[0].SerialNumber)
+	}
+	return op, nil
 }
 
 // consoleOperator is the console's operator for an API actor and role.
@@ -57,14 +63,27 @@ func consoleOperator(actor, role string) console.Operator {
 // recheck is who a console session's operator (its actor, see identify)
 // is now: a named operator as the store has it (errs.NotFound once
 // removed); the admin token and admin certificates naming no operator
-// stay the built-in admin.
-func (s *Server) recheck(ctx context.Context, id string) (console.Operator, error) {
+// stay the built-in admin. A session signed in with a client certificate
+// (its serial) lasts while the store has that certificate valid and
+// unexpired in the admin authority, as certAdmin asks at sign-in.
+func (s *Server) recheck(ctx context.Context, id, certificate string) (console.Operator, error) {
+	if certificate != "" {
+		c, err := s.o.Store.Certificate(ctx, certificate)
+		if err != nil && errs.KindOf(err) != errs.NotFound {
+			return console.Operator{}, err
+		}
+		if err != nil || c.Status != store.Valid || c.Authority != s.o.AdminAuthority || !time.Now().Before(c.NotAfter) {
+			return console.Operator{}, errs.New(errs.NotFound, "client certificate %s is no longer a valid certificate of admin authority %q", certificate, s.o.AdminAuthority)
+		}
+	}
+	op := consoleOperator(id, store.RoleAdmin)
 	if name, ok := strings.CutPrefix(id, "operator:"); ok {
-		op, err := s.o.Store.Operator(ctx, name)
+		o, err := s.o.Store.Operator(ctx, name)
 		if err != nil {
 			return console.Operator{}, err
 		}
-		return consoleOperator(id, op.Role), nil
+		op.Role = o.Role
 	}
-	return consoleOperator(id, store.RoleAdmin), nil
+	op.Certificate = certificate
+	return op, nil
 }

@@ -123,4 +123,12 @@ func TestConsoleSignInClientCertificate(t *testing.T) {
 	if resp, body := signInWithCert(browserWith(adaCert)); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("sign-in with a revoked admin certificate: %d; want 401\n%s", resp.StatusCode, body)
 	}
+	// The session ada signed in with before the revocation ends with it;
+	// otto's, whose certificate stands, goes on.
+	if resp, body := ada.get("/ui/operators"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/ui/signin" {
+		t.Errorf("the session of a revoked admin certificate: %d; want 303 to /ui/signin\n%s", resp.StatusCode, body)
+	}
+	if resp, body := otto.get("/ui/"); resp.StatusCode != 200 {
+		t.Errorf("otto's session after another certificate's revocation: %d; want 200\n%s", resp.StatusCode, body)
+	}
 }

@@ -152,41 +152,17 @@ func certificateFilter(p *params, now time.Time) store.Filter {
 	return f
 }
 
-// certificateOut is a certificate in the read API.
+// certificateOut is a certificate in the read API: the operator's view
+// (ca.CertificateView, which the CLI prints too) and, for one
+// certificate, its audit events.
 type certificateOut struct {
-	Serial    string       `json:"serial"`
-	Authority string       `json:"authority"`
-	Subject   string       `json:"subject"`
-	DNS       []string     `json:"dns"`
-	IP        []string     `json:"ip"`
-	Email     []string     `json:"email"`
-	NotBefore time.Time    `json:"not_before"`
-	NotAfter  time.Time    `json:"not_after"`
-	Status    store.Status `json:"status"`
-	Expired   bool         `json:"expired"`
-	Internal  bool         `json:"internal"`
-	RevokedAt *time.Time   `json:"revoked_at,omitempty"`
-	Reason    string       `json:"revocation_reason,omitempty"`
-	PEM       string       `json:"pem,omitempty"`
-	Chain     []string     `json:"chain,omitempty"` // PEM, issuing authority first
-	Events    []eventOut   `json:"events,omitempty"`
-	// Deployed are the endpoints signet check --record last found serving
-	// it (detail only).
-	Deployed []deploymentOut `json:"deployed,omitempty"`
-}
-
-// deploymentOut is one endpoint recorded serving a certificate.
-type deploymentOut struct {
-	Endpoint  string    `json:"endpoint"`
-	StartTLS  string    `json:"starttls,omitempty"`
-	Name      string    `json:"name"`
-	Verdict   string    `json:"verdict"`
-	CheckedAt time.Time `json:"checked_at"`
+	ca.CertificateView
+	Events []eventOut `json:"events,omitempty"`
 }
 
 // endpointOut is one endpoint signet check --record recorded.
 type endpointOut struct {
-	deploymentOut
+	ca.Deployment
 	Serial   string     `json:"serial,omitempty"` // the certificate served; none if the check got no certificate
 	NotAfter *time.Time `json:"not_after,omitempty"`
 }
@@ -211,7 +187,7 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, _ string) {
 	}
 	out := []endpointOut{}
 	for _, e := range list {
-		o := endpointOut{deploymentOut: deploymentOut{e.Endpoint, e.StartTLS, e.Name, e.Verdict, e.CheckedAt.UTC()}, Serial: e.Serial}
+		o := endpointOut{Deployment: ca.DeploymentOf(e), Serial: e.Serial}
 		if !e.NotAfter.IsZero() {
 			na := e.NotAfter.UTC()
 			o.NotAfter = &na
@@ -219,19 +195,6 @@ func (s *Server) endpoints(w http.ResponseWriter, r *http.Request, _ string) {
 		out = append(out, o)
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-func toCertificateOut(c store.Certificate, now time.Time) certificateOut {
-	out := certificateOut{
-		Serial: c.Serial, Authority: c.Authority, Subject: c.Subject, DNS: c.DNSNames, IP: c.IPAddresses,
-		Email: c.EmailAddresses, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(), Status: c.Status,
-		Expired: !now.Before(c.NotAfter), Internal: c.Internal,
-	}
-	if c.Status == store.Revoked {
-		at := c.RevokedAt.UTC()
-		out.RevokedAt, out.Reason = &at, ca.ReasonName(c.RevocationReason)
-	}
-	return out
 }
 
 // eventOut is an audit event in the read API: what happened, not the
@@ -288,7 +251,7 @@ func (s *Server) certificates(w http.ResponseWriter, r *http.Request, _ string) 
 		out.Next = encodeCursor(list[limit-1].Serial)
 	}
 	for _, c := range list {
-		out.Items = append(out.Items, toCertificateOut(c, now))
+		out.Items = append(out.Items, certificateOut{CertificateView: ca.View(c, now)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -313,8 +276,8 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 		pem.Encode(w, &pem.Block{Type: "CERTIFICATE", Bytes: c.DER})
 		return
 	}
-	out := toCertificateOut(c, time.Now())
-	out.PEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.DER}))
+	out := certificateOut{CertificateView: ca.View(c, time.Now())}
+	out.WithPEM(c.DER)
 	chain, err := s.o.CA.Chain(r.Context(), c.Authority)
 	if err != nil {
 		writeProblem(w, r, s.o.Log, err)
@@ -334,9 +297,7 @@ func (s *Server) certificate(w http.ResponseWriter, r *http.Request, _ string) {
 		writeProblem(w, r, s.o.Log, err)
 		return
 	}
-	for _, d := range deployed {
-		out.Deployed = append(out.Deployed, deploymentOut{d.Endpoint, d.StartTLS, d.Name, d.Verdict, d.CheckedAt.UTC()})
-	}
+	out.Deployed = ca.Deployments(deployed)
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -11,11 +11,14 @@ import (
 // ConsoleSession is a signed-in session of the web console. The store keeps
 // the SHA-256 of its ID, never the ID: a copy of the database signs no one in.
 type ConsoleSession struct {
-	IDHash    []byte // SHA-256 of the session ID
-	Operator  string // who signed in, as the console's Recheck knows them
-	Role      string // their role at sign-in
-	CreatedAt time.Time
-	SeenAt    time.Time // last use: the idle timeout counts from it
+	IDHash   []byte // SHA-256 of the session ID
+	Operator string // who signed in, as the console's Recheck knows them
+	Role     string // their role at sign-in
+	// Certificate is the serial of the client certificate the session
+	// signed in with, "" for a token: the session ends with it.
+	Certificate string
+	CreatedAt   time.Time
+	SeenAt      time.Time // last use: the idle timeout counts from it
 }
 
 // ConsoleSessions are the web console's sessions, in the store so that

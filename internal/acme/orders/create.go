@@ -97,6 +97,7 @@ func (b *Book) Create(ctx context.Context, a *Authority, account string, in acme
 	if reused != nil {
 		data["reused"] = reused
 	}
+	settle(&o) // ready at once when every authorization was reused
 	ev := event(audit.KindACMEOrderCreate, &o, data)
 	if err := b.store.CreateACMEOrder(ctx, o, ev); err != nil {
 		return o, err

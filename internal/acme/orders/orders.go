@@ -128,7 +128,8 @@ func (b *Book) Close() {
 }
 
 // Status is an order's status now: the stored one once finalization has
-// begun, else what its authorizations and expiry make it (§7.1.6).
+// begun or an authorization failed, else what its authorizations and
+// expiry make it (§7.1.6).
 func (b *Book) Status(o *store.ACMEOrder) string {
 	switch o.Status {
 	case store.StatusProcessing, store.StatusValid, store.StatusInvalid:
@@ -137,6 +138,12 @@ func (b *Book) Status(o *store.ACMEOrder) string {
 	if b.now().After(o.Expires) {
 		return store.StatusInvalid
 	}
+	return byAuthzs(o)
+}
+
+// byAuthzs is what o's authorizations make a pending order: ready when
+// all are valid, invalid when one failed or was deactivated, else pending.
+func byAuthzs(o *store.ACMEOrder) string {
 	ready := true
 	for i := range o.Authzs {
 		switch o.Authzs[i].Status {
@@ -151,6 +158,16 @@ func (b *Book) Status(o *store.ACMEOrder) string {
 		return store.StatusReady
 	}
 	return store.StatusPending
+}
+
+// settle sets the status o is stored with before a write that may change
+// its authorizations, so that the store's counts (signet_acme_orders) tell
+// ready and failed orders from pending ones. Expiry is not stored: it
+// comes with time, and the counts read it from the order's expires.
+func settle(o *store.ACMEOrder) {
+	if o.Status == store.StatusPending || o.Status == store.StatusReady {
+		o.Status = byAuthzs(o)
+	}
 }
 
 // AuthzStatus is authorization n's status now: pending and valid ones
@@ -197,6 +214,7 @@ func (b *Book) Deactivate(ctx context.Context, o store.ACMEOrder, n int) (store.
 	}
 	o = clone(o)
 	o.Authzs[n].Status = store.StatusDeactivated
+	settle(&o)
 	ev := event(audit.KindACMEAuthzDeactivate, &o, map[string]any{"authz": n, "identifier": o.Authzs[n].Identifier})
 	if err := b.store.UpdateACMEOrder(ctx, o, ev); err != nil {
 		return o, err

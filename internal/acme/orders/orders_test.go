@@ -323,8 +323,13 @@ func TestValidation(t *testing.T) {
 	if c := o.Authzs[1].Challenges[2]; o.Authzs[1].Status != store.StatusInvalid || c.Status != store.StatusInvalid || c.ErrorType != string(acme.IncorrectResponse) {
 		t.Fatalf("after a failed validation: %+v", o.Authzs[1])
 	}
-	if got := e.stored(o.ID); e.book.Status(&got) != store.StatusInvalid || got.Version != 3 {
-		t.Fatalf("stored order after a failed validation: %s, version %d", e.book.Status(&got), got.Version)
+	if got := e.stored(o.ID); e.book.Status(&got) != store.StatusInvalid || got.Status != store.StatusInvalid || got.Version != 3 {
+		t.Fatalf("stored order after a failed validation: %s (stored %s), version %d", e.book.Status(&got), got.Status, got.Version)
+	}
+	// What the store counts (signet_acme_orders): ready once every
+	// authorization is valid.
+	if ready := e.validate(e.create("ready.example.org")); e.stored(ready.ID).Status != store.StatusReady {
+		t.Fatalf("a ready order is stored %s", e.stored(ready.ID).Status)
 	}
 	runs := e.va.runs
 	if v := e.start(o, 1, acme.HTTP01, "thumb"); v != nil || e.va.runs != runs {
@@ -363,7 +368,7 @@ func TestDeactivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := e.stored(o.ID)
-	if got.Authzs[0].Status != store.StatusDeactivated || e.book.Status(&got) != store.StatusInvalid || got.Version != o.Version {
+	if got.Authzs[0].Status != store.StatusDeactivated || e.book.Status(&got) != store.StatusInvalid || got.Status != store.StatusInvalid || got.Version != o.Version {
 		t.Fatalf("after deactivation: %+v", got)
 	}
 	if _, err := e.book.Deactivate(ctx, got, 0); errs.KindOf(err) != errs.Malformed {

@@ -75,8 +75,8 @@ func TestAuthzReuse(t *testing.T) {
 			}
 			stored := e.stored(again.ID)
 			e.wantReused(stored, first.ID+"/0")
-			if e.book.Status(&stored) != store.StatusReady {
-				t.Fatalf("stored: %s", e.book.Status(&stored))
+			if e.book.Status(&stored) != store.StatusReady || stored.Status != store.StatusReady {
+				t.Fatalf("stored: %s (as %s)", e.book.Status(&stored), stored.Status)
 			}
 			if _, err := e.book.Finalize(ctx, &e.auth, stored, e.key, csr(t, nil, "www.example.org")); err != nil {
 				t.Fatal(err)

@@ -95,6 +95,7 @@ func (b *Book) validate(o store.ACMEOrder, n int, typ, token string, id acme.Ide
 		if !ok {
 			return
 		}
+		settle(&o)
 		err := b.store.UpdateACMEOrder(b.bgCtx, o, ev)
 		if err == nil {
 			c := o.Authzs[n].Challenges[slices.IndexFunc(o.Authzs[n].Challenges, func(c store.ACMEChallenge) bool { return c.Type == typ })]

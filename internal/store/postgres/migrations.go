@@ -294,6 +294,11 @@ CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
 	`
 CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
 `,
+	// 17: the console session's client certificate, as store/sqlite's step 18.
+	`
+DELETE FROM console_sessions;
+ALTER TABLE console_sessions ADD COLUMN certificate text NOT NULL DEFAULT '';
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

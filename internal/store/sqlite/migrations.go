@@ -331,6 +331,14 @@ CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
 	`
 CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
 `,
+	// 18: the client certificate a console session signed in with, so
+	// that the session ends when that certificate is revoked or expires.
+	// Sessions made before cannot say how they signed in: they end, and
+	// their operators sign in again.
+	`
+DELETE FROM console_sessions;
+ALTER TABLE console_sessions ADD COLUMN certificate TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

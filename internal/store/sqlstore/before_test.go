@@ -176,11 +176,11 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 			}
 
 			// The console's sessions came later: the table is there.
-			session := store.ConsoleSession{IDHash: make([]byte, 32), Operator: "admin", Role: "admin", CreatedAt: t0, SeenAt: t0}
+			session := store.ConsoleSession{IDHash: make([]byte, 32), Operator: "admin", Role: "admin", Certificate: "01aa", CreatedAt: t0, SeenAt: t0}
 			if err := s.CreateConsoleSession(ctx, session); err != nil {
 				t.Errorf("console session: %v", err)
 			}
-			if got, err := s.ConsoleSession(ctx, session.IDHash); err != nil || got.Operator != "admin" {
+			if got, err := s.ConsoleSession(ctx, session.IDHash); err != nil || got.Operator != "admin" || got.Certificate != "01aa" {
 				t.Errorf("console session read back: %+v, %v", got, err)
 			}
 

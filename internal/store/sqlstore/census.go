@@ -61,7 +61,7 @@ func (s *Store) Census(ctx context.Context, now time.Time, within []time.Duratio
 			return c, err
 		}
 	}
-	err := s.each(ctx, false, `SELECT authority, CASE WHEN status = 'pending' AND expires <= ? THEN 'expired' ELSE status END AS state, COUNT(*)
+	err := s.each(ctx, false, `SELECT authority, CASE WHEN status IN ('pending', 'ready') AND expires <= ? THEN 'expired' ELSE status END AS state, COUNT(*)
 		FROM acme_orders GROUP BY authority, state`, []any{now.UnixNano()}, func(rows *sql.Rows) error {
 		var o store.OrderCount
 		if err := rows.Scan(&o.Authority, &o.State, &o.Count); err != nil {

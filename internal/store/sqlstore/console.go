@@ -15,8 +15,8 @@ func (s *Store) CreateConsoleSession(ctx context.Context, cs store.ConsoleSessio
 		return err
 	}
 	return s.w.do(ctx, func(*tx) error { return nil }, func(t *tx) error {
-		_, err := t.exec("INSERT INTO console_sessions (id_hash, operator, role, created_at, seen_at) VALUES (?, ?, ?, ?, ?)",
-			cs.IDHash, cs.Operator, cs.Role, cs.CreatedAt.UnixNano(), cs.SeenAt.UnixNano())
+		_, err := t.exec("INSERT INTO console_sessions (id_hash, operator, role, certificate, created_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+			cs.IDHash, cs.Operator, cs.Role, cs.Certificate, cs.CreatedAt.UnixNano(), cs.SeenAt.UnixNano())
 		return s.d.Error(err, "console session")
 	})
 }
@@ -26,10 +26,10 @@ func (s *Store) ConsoleSession(ctx context.Context, idHash []byte) (store.Consol
 	cs := store.ConsoleSession{IDHash: idHash}
 	var created, seen int64
 	found := false
-	err := s.each(ctx, false, "SELECT operator, role, created_at, seen_at FROM console_sessions WHERE id_hash = ?",
+	err := s.each(ctx, false, "SELECT operator, role, certificate, created_at, seen_at FROM console_sessions WHERE id_hash = ?",
 		[]any{idHash}, func(rows *sql.Rows) error {
 			found = true
-			return rows.Scan(&cs.Operator, &cs.Role, &created, &seen)
+			return rows.Scan(&cs.Operator, &cs.Role, &cs.Certificate, &created, &seen)
 		})
 	if err != nil {
 		return cs, s.d.Error(err, "read console session")

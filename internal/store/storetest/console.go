@@ -14,7 +14,7 @@ import (
 func testConsoleSessions(t *testing.T, s store.Store) {
 	hash := func(id string) []byte { h := sha256.Sum256([]byte(id)); return h[:] }
 	a := store.ConsoleSession{IDHash: hash("a"), Operator: "alice", Role: "admin", CreatedAt: t0, SeenAt: t0}
-	b := store.ConsoleSession{IDHash: hash("b"), Operator: "bob", Role: "viewer", CreatedAt: t0.Add(time.Hour), SeenAt: t0.Add(time.Hour)}
+	b := store.ConsoleSession{IDHash: hash("b"), Operator: "bob", Role: "viewer", Certificate: "7f01", CreatedAt: t0.Add(time.Hour), SeenAt: t0.Add(time.Hour)}
 	for _, cs := range []store.ConsoleSession{a, b} {
 		if err := s.CreateConsoleSession(ctx, cs); err != nil {
 			t.Fatal(err)
@@ -26,6 +26,9 @@ func testConsoleSessions(t *testing.T, s store.Store) {
 	got, err := s.ConsoleSession(ctx, hash("a"))
 	if err != nil || got.Operator != "alice" || got.Role != "admin" || !got.CreatedAt.Equal(t0) || !got.SeenAt.Equal(t0) {
 		t.Fatalf("session a: %+v, %v", got, err)
+	}
+	if got, err := s.ConsoleSession(ctx, hash("b")); err != nil || got.Certificate != "7f01" {
+		t.Fatalf("session b, signed in with client certificate 7f01: %+v, %v", got, err)
 	}
 	_, err = s.ConsoleSession(ctx, hash("c"))
 	wantKind(t, err, errs.NotFound, "an unknown session")

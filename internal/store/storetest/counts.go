@@ -68,9 +68,11 @@ func testCounts(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	live, stale, done := acmeOrder("o1", "web", "a1"), acmeOrder("o2", "web", "a1"), acmeOrder("o3", "web", "a1")
+	ready, staleReady := acmeOrder("o4", "web", "a1"), acmeOrder("o5", "web", "a1")
 	live.Expires, stale.Expires, done.Expires = now.Add(time.Hour), now.Add(-time.Minute), now.Add(time.Hour)
-	done.Status = store.StatusValid
-	for _, o := range []store.ACMEOrder{live, stale, done} {
+	ready.Expires, staleReady.Expires = now.Add(time.Hour), now.Add(-time.Minute)
+	done.Status, ready.Status, staleReady.Status = store.StatusValid, store.StatusReady, store.StatusReady
+	for _, o := range []store.ACMEOrder{live, stale, done, ready, staleReady} {
 		if err := s.CreateACMEOrder(ctx, o, audit.Event{Actor: "acme:a1"}); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +109,7 @@ func testCounts(t *testing.T, s store.Store) {
 	for _, o := range c.Orders {
 		orders[o.Authority+" "+o.State] = o.Count
 	}
-	if want := map[string]int64{"web pending": 1, "web expired": 1, "web valid": 1}; !maps.Equal(orders, want) {
+	if want := map[string]int64{"web pending": 1, "web ready": 1, "web expired": 2, "web valid": 1}; !maps.Equal(orders, want) {
 		t.Errorf("orders by state: %v, want %v", orders, want)
 	}
 	if _, ok := s.(store.Published); ok {
