@@ -129,8 +129,8 @@ func (c *CA) SignCRLs(ctx context.Context, req CRLRequest) ([]SignedCRL, error) 
 const LintedCRLEntries = 1024
 
 // prepareCRL is the gate's prepare step for a CRL: its TBSCertList, and
-// the lint of the draft described at LintedCRLEntries, which the
-// throwaway key signs. It returns the number of entries.
+// the lint of the draft described at LintedCRLEntries, which carries the
+// placeholder signature. It returns the number of entries.
 func (c *CA) prepareCRL(a *authority, this, next time.Time, entries iter.Seq[Revoked], exts []byte) (draft, int, error) {
 	if c.crlExtensions != nil {
 		exts = c.crlExtensions(exts)
@@ -149,11 +149,7 @@ func (c *CA) prepareCRL(a *authority, this, next time.Time, entries iter.Seq[Rev
 				return err
 			}
 		}
-		der, err := a.iss.seal(a.iss.lintKey, false, linted)
-		if err != nil {
-			return err
-		}
-		return l.CheckCRL(der)
+		return l.CheckCRL(a.iss.finish(linted, a.iss.placeholder))
 	}
 	return draft{tbs: tbs, lint: lint}, n, nil
 }

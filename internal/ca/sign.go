@@ -9,6 +9,9 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
+	"io"
+	"math/big"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -25,21 +28,21 @@ type Linter interface {
 }
 
 // issuer signs for one CA key. Its sign method is the gate every signature
-// of the key passes; the throwaway key of the same algorithm signs the
-// drafts that are linted first.
+// of the key passes; the drafts it lints first carry a placeholder
+// signature (placeholder) instead of one.
 type issuer struct {
-	cert    *x509.Certificate // nil while signing a self-signed root
-	signer  crypto.Signer
-	lintKey crypto.Signer
-	sigAlg  x509.SignatureAlgorithm
-	algID   []byte                     // sigAlg's DER AlgorithmIdentifier
-	verify  bool                       // check each signature: the key lives outside this process
-	failed  func(error)                // called when the key fails to sign; nil: nothing to do
-	signed  func(time.Duration, error) // told of each signature and its latency; nil: nobody
+	cert        *x509.Certificate // nil while signing a self-signed root
+	signer      crypto.Signer
+	sigAlg      x509.SignatureAlgorithm
+	algID       []byte                     // sigAlg's DER AlgorithmIdentifier
+	placeholder []byte                     // the signature a draft carries, as long as the key's longest
+	verify      bool                       // check each signature: the key lives outside this process
+	failed      func(error)                // called when the key fails to sign; nil: nothing to do
+	signed      func(time.Duration, error) // told of each signature and its latency; nil: nobody
 }
 
 func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
-	lintKey, sigAlg, err := throwawayKey(signer.Public())
+	sigAlg, err := signatureAlgorithm(signer.Public())
 	if err != nil {
 		return nil, err
 	}
@@ -53,29 +56,30 @@ func newIssuer(cert *x509.Certificate, signer crypto.Signer) (*issuer, error) {
 			return nil, errs.New(errs.Internal, "the key does not match the certificate of %q", cert.Subject.CommonName)
 		}
 	}
-	return &issuer{cert: cert, signer: signer, lintKey: lintKey, sigAlg: sigAlg, algID: algID, verify: !kms.InProcess(signer)}, nil
+	return &issuer{cert: cert, signer: signer, sigAlg: sigAlg, algID: algID, placeholder: placeholderSignature(signer.Public()),
+		verify: !kms.InProcess(signer)}, nil
 }
 
-// throwawayKey makes an in-memory key whose certificates carry the same
-// signature algorithm as pub's, so that the linted TBS is the signed TBS.
-func throwawayKey(pub crypto.PublicKey) (crypto.Signer, x509.SignatureAlgorithm, error) {
-	alg, err := signatureAlgorithm(pub)
-	if err != nil {
-		return nil, 0, err
-	}
+// placeholderSignature is what a draft carries where the CA key's
+// signature will be: as long as the longest signature pub's key makes,
+// since lints infer the curve from an ECDSA signature's length (for
+// ECDSA the DER ECDSA-Sig-Value (n-1, n-1); for RSA and Ed25519, zero
+// bytes of the signature's fixed length). No lint can check its value:
+// it could only verify it with the CA key's own signature.
+func placeholderSignature(pub crypto.PublicKey) []byte {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		key, err := ecdsa.GenerateKey(k.Curve, rand.Reader)
-		return key, alg, err
+		n := new(big.Int).Sub(k.Curve.Params().N, big.NewInt(1))
+		var b cryptobyte.Builder
+		b.AddASN1(casn1.SEQUENCE, func(b *cryptobyte.Builder) {
+			b.AddASN1BigInt(n)
+			b.AddASN1BigInt(n)
+		})
+		return b.BytesOrPanic()
 	case *rsa.PublicKey:
-		// The draft's signature is thrown away and its TBS is the same for
-		// any RSA size, so the cheapest key Go will make does: a 2048-bit
-		// one would cost a millisecond per certificate.
-		key, err := rsa.GenerateKey(rand.Reader, 1024)
-		return key, alg, err
+		return make([]byte, k.Size())
 	default: // ed25519.PublicKey
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		return key, alg, err
+		return make([]byte, ed25519.SignatureSize)
 	}
 }
 
@@ -135,32 +139,58 @@ func (iss *issuer) sign(l Linter, d draft, record func(der []byte) error) ([]byt
 	return der, nil
 }
 
-// certificate is the prepare step of a certificate: tmpl is signed with
-// the throwaway key into the draft that is linted, whose TBS the real key
-// then signs, so the real signature covers the very bytes that were
-// linted. For a self-signed root, iss.cert is nil and tmpl is its own parent.
+// certificate is the prepare step of a certificate: x509 encodes tmpl's
+// TBS as for the CA key (tbsOnly takes the TBS where the key would sign
+// it, and the key signs nothing); the draft that is linted is that TBS with
+// the placeholder signature, and the real key then signs the very bytes
+// that were linted. For a self-signed root, iss.cert is nil and tmpl is
+// its own parent.
 func (iss *issuer) certificate(tmpl *x509.Certificate, pub crypto.PublicKey) (draft, error) {
 	tmpl.SignatureAlgorithm = iss.sigAlg
-	// The draft's parent carries the throwaway public key, so that x509
-	// accepts the throwaway signer; names and key identifiers stay the real ones.
-	p := *tmpl
+	parent := tmpl
 	if iss.cert != nil {
-		p = *iss.cert
+		parent = iss.cert
 	}
-	p.PublicKey = iss.lintKey.Public()
-	linted, err := x509.CreateCertificate(rand.Reader, tmpl, &p, pub, iss.lintKey)
-	if err != nil {
+	t := &tbsOnly{pub: iss.signer.Public()}
+	_, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, t)
+	if t.tbs == nil {
+		if err == nil {
+			err = errs.New(errs.Internal, "x509 made a certificate without asking for its signature")
+		}
 		return draft{}, errs.Wrap(errs.Rejected, err, "cannot build the certificate")
 	}
-	tbs, algID, err := splitCertificate(linted)
-	if err != nil {
-		return draft{}, err
-	}
-	if !bytes.Equal(algID, iss.algID) {
+	buf := make([]byte, maxHeader, maxHeader+len(t.tbs)+len(iss.algID)+sigRoom)
+	buf = append(buf, t.tbs...)
+	// The draft is completed in a copy: seal completes buf in place.
+	linted := iss.finish(append(make([]byte, 0, cap(buf)), buf...), iss.placeholder)
+	if _, algID, err := splitCertificate(linted); err != nil || !bytes.Equal(algID, iss.algID) {
 		return draft{}, errs.New(errs.Internal, "the draft certificate's signature algorithm is not the key's")
 	}
-	buf := make([]byte, maxHeader, maxHeader+len(tbs)+len(iss.algID)+sigRoom)
-	return draft{tbs: append(buf, tbs...), lint: func(l Linter) error { return l.Check(linted) }}, nil
+	return draft{tbs: buf, lint: func(l Linter) error { return l.Check(linted) }}, nil
+}
+
+// tbsOnly is the signer x509.CreateCertificate is given to build a draft:
+// it has the CA key's public key and keeps the message it is asked to sign
+// (x509 passes the whole TBS to a crypto.MessageSigner), then refuses,
+// so that nothing is signed.
+type tbsOnly struct {
+	pub crypto.PublicKey
+	tbs []byte
+}
+
+var errTBSOnly = errors.New("draft: the TBS is kept, nothing is signed")
+
+func (t *tbsOnly) Public() crypto.PublicKey { return t.pub }
+
+func (t *tbsOnly) SignMessage(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]byte, error) {
+	t.tbs = bytes.Clone(msg)
+	return nil, errTBSOnly
+}
+
+// Sign is never called by an x509 that hands a MessageSigner the message;
+// one that hashed first would fail every draft here, not lint a digest.
+func (t *tbsOnly) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errs.New(errs.Internal, "x509 asked the draft signer to sign a digest, not the TBS")
 }
 
 // maxHeader is the longest DER tag and length signet writes (appendHeader);
@@ -190,12 +220,18 @@ func (iss *issuer) seal(signer crypto.Signer, verify bool, buf []byte) ([]byte, 
 			return nil, errs.Wrap(errs.Internal, err, "the key returned an invalid signature")
 		}
 	}
+	return iss.finish(buf, sig), nil
+}
+
+// finish completes buf, a TBS after maxHeader reserved bytes, in place
+// into SEQUENCE { tbs, algID, sig }.
+func (iss *issuer) finish(buf, sig []byte) []byte {
 	buf = appendBitString(append(buf, iss.algID...), sig)
 	var hdr [maxHeader]byte
 	h := appendHeader(hdr[:0], 0x30, len(buf)-maxHeader)
 	start := maxHeader - len(h)
 	copy(buf[start:], h)
-	return buf[start:], nil
+	return buf[start:]
 }
 
 func signerOpts(alg x509.SignatureAlgorithm) crypto.SignerOpts {

@@ -42,7 +42,7 @@ var Excluded = []Exclusion{
 	{"e_ca_organization_name_missing", "BR 7.1.2.10.2 wants organizationName in CA subjects; it is optional for a signet authority"},
 
 	// Cost without benefit.
-	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time by a throwaway key), so it can never fire"},
+	{"e_cert_issued_by_compromised_emudhra_ca", "tries eight P-384 signature verifications per certificate (about 10 ms, 95% of the gate's time) to spot one public CA's compromised keys; a signet certificate is signed by signet's own key (and at lint time carries a placeholder signature), so it can never fire"},
 
 	// CRLs: the Baseline Requirements' limits for the public WebPKI's CRLs.
 	{"e_cab_crl_has_valid_reason_code", "BR 7.2.2 allows subscriber CRLs only keyCompromise, affiliationChanged, superseded, cessationOfOperation and privilegeWithdrawn; signet also accepts RFC 5280's cACompromise and aACompromise (a root revoking an authority needs cACompromise). e_crl_has_valid_reason_code still refuses any code outside RFC 5280 5.3.1"},

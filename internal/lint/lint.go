@@ -1,7 +1,7 @@
 // Package lint owns the zlint gate every certificate and CRL passes before
-// a CA key signs it: package ca signs the to-be-signed certificate or CRL
-// with a throwaway key, hands the DER here, and only signs for real if the
-// gate passes.
+// a CA key signs it: package ca completes the to-be-signed certificate or
+// CRL with a placeholder signature as long as the CA key's, hands the DER
+// here, and has the CA key sign that very TBS only if the gate passes.
 package lint
 
 import (
@@ -171,7 +171,7 @@ func (g *Gate) Check(der []byte) error {
 		return errs.Wrap(errs.Rejected, err, "certificate cannot be parsed for linting")
 	}
 	// zcrypto decides "self-signed" by verifying the signature, but a draft
-	// is signed by a throwaway key, so a root's draft would be linted as a
+	// carries a placeholder signature, so a root's draft would be linted as a
 	// subordinate CA (and asked for a CRL distribution point). A CA
 	// certificate naming itself as issuer with its own key identifier as
 	// the authority key identifier is signed by its own key: a root.

@@ -299,6 +299,13 @@ CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
 DELETE FROM console_sessions;
 ALTER TABLE console_sessions ADD COLUMN certificate text NOT NULL DEFAULT '';
 `,
+	// 18: an account's rate-limit counts from two index ranges, as
+	// store/sqlite's step 19.
+	`
+CREATE INDEX acme_orders_account_created ON acme_orders(account_id, created_at);
+CREATE INDEX acme_orders_account_pending ON acme_orders(account_id, expires) INCLUDE (pending_authzs) WHERE pending_authzs > 0;
+DROP INDEX acme_orders_account_expires;
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

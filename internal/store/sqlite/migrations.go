@@ -339,6 +339,16 @@ CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
 DELETE FROM console_sessions;
 ALTER TABLE console_sessions ADD COLUMN certificate TEXT NOT NULL DEFAULT '';
 `,
+	// 19: the rate limits' counts of an account (store.ACMEAccountLoad)
+	// from two index-only ranges instead of a read of every live order's
+	// row: its orders by creation, and its orders that still hold pending
+	// authorizations (few: validation empties them). They replace step 9's
+	// index by account and expiry.
+	`
+CREATE INDEX acme_orders_account_created ON acme_orders(account_id, created_at);
+CREATE INDEX acme_orders_account_pending ON acme_orders(account_id, expires, pending_authzs) WHERE pending_authzs > 0;
+DROP INDEX acme_orders_account_expires;
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -248,16 +248,17 @@ func (s *Store) ACMEOrders(ctx context.Context, f store.ACMEOrderFilter) ([]stor
 	return rows(ctx, s, columns.ScanOrder, q, args...)
 }
 
-// ACMEAccountLoad implements store.Store. One scan of the account's
-// orders that expire after since finds both: an order created since then
-// expires after it, and so does a live one. The account's limits keep
-// them few.
+// ACMEAccountLoad implements store.Store. Both counts are index-only
+// ranges (migration "acme_orders_account_created" and "..._pending"): the
+// account's orders created since since, however many live orders it
+// holds, and those of its live orders that still have pending
+// authorizations, which validation empties.
 func (s *Store) ACMEAccountLoad(ctx context.Context, accountID string, since, now time.Time) (store.ACMEAccountLoad, error) {
 	var l store.ACMEAccountLoad
-	err := s.each(ctx, false, `SELECT COALESCE(SUM(CASE WHEN created_at >= ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN expires > ? THEN pending_authzs ELSE 0 END), 0)
-		FROM acme_orders WHERE account_id = ? AND expires > ?`,
-		[]any{since.UnixNano(), now.UnixNano(), accountID, since.UnixNano()}, func(rows *sql.Rows) error {
+	err := s.each(ctx, false, `SELECT
+		(SELECT COUNT(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?),
+		(SELECT COALESCE(SUM(pending_authzs), 0) FROM acme_orders WHERE account_id = ? AND expires > ? AND pending_authzs > 0)`,
+		[]any{accountID, since.UnixNano(), accountID, now.UnixNano()}, func(rows *sql.Rows) error {
 			return rows.Scan(&l.OrdersSince, &l.PendingAuthzs)
 		})
 	return l, s.d.Error(err, "count the orders of ACME account %s", accountID)
