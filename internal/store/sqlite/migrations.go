@@ -331,6 +331,12 @@ CREATE INDEX endpoint_checks_serial ON endpoint_checks(serial);
 	`
 CREATE INDEX ocsp_responses_next_update ON ocsp_responses(next_update);
 `,
+	// 18: the revocation events by seq (as store/postgres's step 17), for AuditHead's poll
+	// of whether a revocation follows an event: without it that reads the
+	// log from the event on, to its end when no revocation follows.
+	`
+CREATE INDEX events_revocations ON events(seq) WHERE kind IN ('certificate.revoke', 'ssh.certificate.revoke');
+`,
 }
 
 // schema is migrations with the statements around them: an immediate

@@ -124,9 +124,9 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 // the rate limits' order counts, authorities' enabled, the events' subject index,
 // operators, the orders' reusable authorizations, console sessions,
 // the certificates' authority and status index, the endpoint checks, the
-// OCSP responses' nextUpdate index.
+// OCSP responses' nextUpdate index, the revocation events' index.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP INDEX ocsp_responses_next_update", "DROP TABLE endpoint_checks", "DROP INDEX certificates_authority_status", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
+	return append([]string{"DROP INDEX events_revocations", "DROP INDEX ocsp_responses_next_update", "DROP TABLE endpoint_checks", "DROP INDEX certificates_authority_status", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }
 
