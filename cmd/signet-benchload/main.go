@@ -4,6 +4,12 @@
 //	go run ./cmd/signet-benchload --home DIR --count 1000000 --revoke-every 10
 //
 // It prints the database's size per certificate when done (SQLite homes).
+// With --sample N it loads nothing and writes, for an OCSP load (wrk; see
+// BENCHMARKS.md), N certificates drawn uniformly from the home (SQLite or
+// PostgreSQL): PREFIX.paths, one RFC 6960 GET path a line, and
+// PREFIX.status, each one's serial and good or revoked.
+//
+//	go run ./cmd/signet-benchload --home DIR --sample 100000 --sample-out /tmp/s
 package main
 
 import (
@@ -13,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 
 	"signet/internal/benchload"
 	"signet/internal/home"
@@ -24,9 +31,19 @@ func main() {
 	count := flag.Int("count", 100000, "certificates to issue")
 	revokeEvery := flag.Int("revoke-every", 0, "revoke one certificate in every N (0: none)")
 	workers := flag.Int("workers", 256, "certificates issued at once")
+	sample := flag.Int("sample", 0, "load nothing: write this many uniformly drawn certificates' OCSP requests to --sample-out")
+	sampleOut := flag.String("sample-out", "sample", "with --sample: the files' prefix (PREFIX.paths, PREFIX.status)")
+	below := flag.String("below", "", "with --sample: only serials that sort before this one")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *sample > 0 {
+		if err := writeSample(ctx, *dir, *authority, *sample, *below, *sampleOut); err != nil {
+			fmt.Fprintln(os.Stderr, "signet-benchload:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, *dir, benchload.Options{Authority: *authority, Count: *count, RevokeEvery: *revokeEvery, Workers: *workers}); err != nil {
 		fmt.Fprintln(os.Stderr, "signet-benchload:", err)
 		os.Exit(1)
@@ -54,4 +71,26 @@ func run(ctx context.Context, dir string, o benchload.Options) error {
 		fmt.Printf("signet.db: %d bytes\n", fi.Size())
 	}
 	return nil
+}
+
+func writeSample(ctx context.Context, dir, authority string, n int, below, prefix string) error {
+	h, err := home.Open(ctx, dir, home.Unlock{})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	samples, err := benchload.SampleInventory(ctx, h, authority, n, below)
+	if err != nil {
+		return err
+	}
+	var paths, status strings.Builder
+	for _, s := range samples {
+		paths.WriteString(s.Path + "\n")
+		fmt.Fprintf(&status, "%s %s\n", s.Serial, map[bool]string{false: "good", true: "revoked"}[s.Revoked])
+	}
+	if err := os.WriteFile(prefix+".paths", []byte(paths.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("%d certificates drawn\n", len(samples))
+	return os.WriteFile(prefix+".status", []byte(status.String()), 0o644)
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
-	"database/sql"
 	"io"
 	"log/slog"
 	"math/big"
@@ -44,7 +43,7 @@ type inventory struct {
 	h       *home.Home
 	issuer  *x509.Certificate
 	serials []*big.Int // a uniform sample, in random order
-	count   int64
+	count   int64      // the sample's size
 }
 
 var inv *inventory
@@ -77,31 +76,14 @@ func openInventory(b *testing.B) *inventory {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// A uniform sample of 200,000 serials, by rowid (signet-benchload
-	// appends, so rowids run from 1 to about the count).
-	db, err := sql.Open("sqlite", filepath.Join(dir, "signet.db")+"?mode=ro")
+	// A uniform sample of 200,000 serials (SQLite or PostgreSQL).
+	sample, err := SampleInventory(ctx, h, "default", 200000, "")
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
-	var maxRow int64
-	if err := db.QueryRow("SELECT MAX(rowid), COUNT(*) FROM certificates").Scan(&maxRow, new(int64)); err != nil {
-		b.Fatal(err)
-	}
-	in := &inventory{h: h, issuer: issuer, count: maxRow}
-	st, err := db.Prepare("SELECT serial FROM certificates WHERE rowid = ? AND authority = 'default'")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for len(in.serials) < int(min(200000, maxRow)) {
-		n, _ := rand.Int(rand.Reader, big.NewInt(maxRow))
-		var s string
-		if err := st.QueryRow(n.Int64() + 1).Scan(&s); err == sql.ErrNoRows {
-			continue
-		} else if err != nil {
-			b.Fatal(err)
-		}
-		v, _ := new(big.Int).SetString(s, 16)
+	in := &inventory{h: h, issuer: issuer, count: int64(len(sample))}
+	for _, s := range sample {
+		v, _ := new(big.Int).SetString(s.Serial, 16)
 		in.serials = append(in.serials, v)
 	}
 	inv = in
@@ -129,7 +111,7 @@ func BenchmarkInventoryOCSP(b *testing.B) {
 	if err := svc.Refresh(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("%d certificates; first refresh (revocations, CRLs, responder) %s", in.count, time.Since(start).Round(time.Millisecond))
+	b.Logf("%d certificates drawn; first refresh (revocations, CRLs, responder) %s", in.count, time.Since(start).Round(time.Millisecond))
 	hot := make([][]byte, 1000)
 	for i := range hot {
 		hot[i] = in.request(b, in.serials[i])

@@ -306,6 +306,12 @@ CREATE INDEX acme_orders_account_created ON acme_orders(account_id, created_at);
 CREATE INDEX acme_orders_account_pending ON acme_orders(account_id, expires) INCLUDE (pending_authzs) WHERE pending_authzs > 0;
 DROP INDEX acme_orders_account_expires;
 `,
+	// 19: the revocation events by seq (as store/sqlite's step 20), for AuditHead's poll
+	// of whether a revocation follows an event: without it that reads the
+	// log from the event on, to its end when no revocation follows.
+	`
+CREATE INDEX events_revocations ON events(seq) WHERE kind IN ('certificate.revoke', 'ssh.certificate.revoke');
+`,
 }
 
 // schema is migrations with the statements around them: one transaction

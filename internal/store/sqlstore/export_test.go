@@ -10,6 +10,9 @@ import (
 
 // What the tests of the writer reach inside it.
 
+// RevokedAfter is AuditHead's query for a revocation after an event.
+const RevokedAfter = revokedAfter
+
 type Tx = tx
 
 // Do runs a write of the tests' own through the writer.
