@@ -9,8 +9,9 @@ import (
 )
 
 // checkpointer copies the WAL back into the database file from its own
-// connection, so that the writer's commits never wait for a checkpoint's
-// two fsyncs. The writer's automatic checkpoint is turned off.
+// connection, so that the writer's commits seldom wait for a checkpoint's
+// two fsyncs. The writer checkpoints itself only once the WAL is long (see
+// Open).
 type checkpointer struct {
 	stop, done chan struct{}
 	now        chan chan error // see Store.Checkpoint

@@ -47,6 +47,7 @@ type options struct {
 	readers         int
 	busyTimeout     time.Duration
 	checkpointEvery time.Duration
+	restartFrames   int
 }
 
 // WithReaders sets the size of the read connection pool (default
@@ -60,11 +61,15 @@ func WithBusyTimeout(d time.Duration) Option { return func(o *options) { o.busyT
 // withCheckpointEvery sets the background checkpointer's interval (tests).
 func withCheckpointEvery(d time.Duration) Option { return func(o *options) { o.checkpointEvery = d } }
 
+// withRestartFrames sets the WAL length at which the writer checkpoints
+// it itself (tests).
+func withRestartFrames(n int) Option { return func(o *options) { o.restartFrames = n } }
+
 // Open opens or creates the database at path (created with mode 0600) and
 // brings its schema up to date.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	o := options{readers: max(8, 4*runtime.GOMAXPROCS(0)), busyTimeout: 10 * time.Second,
-		checkpointEvery: 100 * time.Millisecond}
+		checkpointEvery: 100 * time.Millisecond, restartFrames: 16384}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -83,8 +88,16 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	f.Close()
 
 	// The writer's connections (the writer's and the checkpointer's) are
-	// durable: WAL, fsync at every commit, no automatic checkpoint (see
-	// checkpointer). Statement journals of the per-write savepoints stay in
+	// durable: WAL, fsync at every commit. The checkpointer copies the WAL
+	// back in the background so that commits do not wait for it; but
+	// SQLite starts the WAL over only after a checkpoint that copied all of
+	// it, which under steady writes the background one never finishes (a
+	// ten-million-certificate load grew the WAL by gigabytes a minute). So
+	// the writer's own automatic checkpoint stays on at restartFrames
+	// (16,384 frames, about 64 MiB): a commit that leaves the WAL that long
+	// checkpoints it in the writer, where no write can slip in, copying the
+	// little the background has not, and the next write starts the WAL
+	// over. Statement journals of the per-write savepoints stay in
 	// memory. Their page cache is SQLite's default 2 MiB: the writer
 	// touches the newest pages of each index and a few it updates, the OS
 	// caches the file, and a 32 MiB cache measured no faster once full,
@@ -97,7 +110,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, err
 	}
 	s.write, err = sql.Open("sqlite", path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"+
-		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-2000)&_pragma=wal_autocheckpoint(0)"+busy)
+		"&_pragma=temp_store(MEMORY)&_pragma=cache_size(-2000)&_pragma=wal_autocheckpoint("+strconv.Itoa(o.restartFrames)+")"+busy)
 	if err != nil {
 		return fail(errs.Wrap(errs.Unavailable, err, "open database %s", path))
 	}
