@@ -315,8 +315,8 @@ func TestDurableSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if mode != "wal" || sync != 2 || fk != 1 || autocheckpoint != 0 {
-		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d, wal_autocheckpoint %d; want wal, 2 (FULL), 1, 0",
+	if mode != "wal" || sync != 2 || fk != 1 || autocheckpoint != 16384 {
+		t.Errorf("journal_mode %s, synchronous %d, foreign_keys %d, wal_autocheckpoint %d; want wal, 2 (FULL), 1, 16384",
 			mode, sync, fk, autocheckpoint)
 	}
 }
