@@ -40,7 +40,7 @@ func (l *benchLog) IssuedCertificates(ctx context.Context, fn func(string, int64
 	return nil
 }
 
-func (l *benchLog) States(ctx context.Context, fn func(Row) error) error {
+func (l *benchLog) States(ctx context.Context, keep func(table, key string) bool, fn func(Row) error) error {
 	for _, r := range l.rows {
 		if err := fn(r); err != nil {
 			return err
