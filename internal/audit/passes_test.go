@@ -116,7 +116,7 @@ func TestVerifyInPasses(t *testing.T) {
 			}
 			// verify runs on a copy of the store: each run sees the same
 			// rows and events and makes the same write during.
-			verify := func(passRows int) (audit.Report, error, int) {
+			verify := func(passRows int) (audit.Report, int, error) {
 				t.Helper()
 				path := filepath.Join(t.TempDir(), "signet.db")
 				if err := os.WriteFile(path, db, 0o600); err != nil {
@@ -137,9 +137,9 @@ func TestVerifyInPasses(t *testing.T) {
 					}
 				}
 				rep, err := audit.Verify(ctx, cs)
-				return rep, err, cs.passes
+				return rep, cs.passes, err
 			}
-			one, oneErr, passes := verify(1_000_000)
+			one, passes, oneErr := verify(1_000_000)
 			if passes != 1 {
 				t.Fatalf("%d passes over the rows; want 1", passes)
 			}
@@ -154,7 +154,7 @@ func TestVerifyInPasses(t *testing.T) {
 					t.Errorf("problem %+v: %v", p, err)
 				}
 			}
-			many, manyErr, passes := verify(16)
+			many, passes, manyErr := verify(16)
 			if passes < 8 {
 				t.Errorf("%d passes over the rows with 16 rows a pass; want at least 8", passes)
 			}
