@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -162,5 +163,45 @@ func TestVerifyInPasses(t *testing.T) {
 				t.Errorf("in passes:\n%+v, %v\nin one:\n%+v, %v", many, manyErr, one, oneErr)
 			}
 		})
+	}
+}
+
+// TestVerifyInPassesSeesTheLogChange changes an event after the first pass
+// read it: a later pass, reading the events again, reports the log broken
+// there instead of comparing rows with events it did not check.
+func TestVerifyInPassesSeesTheLogChange(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
+	ev := audit.Event{Actor: "test"}
+	path := filepath.Join(t.TempDir(), "signet.db")
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca", CertDER: []byte{0x30}}, ev); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		c := store.Certificate{Serial: fmt.Sprintf("%032x", i), Authority: "ca", DNSNames: []string{"host.example.org"},
+			NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30, byte(i)}}
+		if err := s.RecordCertificate(ctx, c, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	audit.SetPassRows(t, 16)
+	cs := &countingStore{Store: s, before: func() {
+		db, err := sql.Open("sqlite", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if _, err := db.Exec("DROP TRIGGER events_no_update; UPDATE events SET actor = 'mallory' WHERE seq = 50"); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	rep, err := audit.Verify(ctx, cs)
+	if errs.KindOf(err) != errs.Rejected || rep.BrokenSeq != 50 || !strings.Contains(rep.Reason, "changed") || cs.passes != 1 {
+		t.Fatalf("Verify: %+v, %v after %d passes over the rows; want broken at event 50 after the first", rep, err, cs.passes)
 	}
 }
