@@ -24,8 +24,11 @@ type memLog struct {
 	err    error
 }
 
-func (m *memLog) States(ctx context.Context, fn func(Row) error) error {
+func (m *memLog) States(ctx context.Context, keep func(table, key string) bool, fn func(Row) error) error {
 	for _, r := range m.rows {
+		if keep != nil && !keep(r.Table, r.Key) {
+			continue
+		}
 		if err := fn(r); err != nil {
 			return err
 		}

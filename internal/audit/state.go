@@ -135,9 +135,6 @@ func (r Row) DiffFields(want Row) []string {
 	return out
 }
 
-// ID is the row's table and key, as Verify names it: "certificates/0a1b".
-func (r Row) ID() string { return r.Table + "/" + r.Key }
-
 // EncodeState is the events.state column of an event's rows (nil for
 // none); the event's hash covers these bytes. Per row: uint32 lengths and
 // bytes of Table, Key, Hash and Fields.

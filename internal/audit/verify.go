@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -30,8 +33,10 @@ type Reader interface {
 	// events.
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
 	// States calls fn for every row of the CA's state, hashed as it is now
-	// (see Row), in any order. Verify calls it after Events has returned.
-	States(ctx context.Context, fn func(Row) error) error
+	// (see Row), in any order; with a keep function, only for the rows
+	// whose table and key it keeps (the others need not be hashed). Verify
+	// calls it after Events has returned.
+	States(ctx context.Context, keep func(table, key string) bool, fn func(Row) error) error
 }
 
 // Report is the outcome of Verify.
@@ -90,11 +95,75 @@ func (r Report) Intact() bool {
 // that truncating the log together with its certificates is caught later.
 func (r Report) HeadHex() string { return hex.EncodeToString(r.Head) }
 
-// rowMark is the newest event naming a row.
+// rowMark is the newest event naming a row and the row's hash in it.
 type rowMark struct {
-	seq    int64
-	hash   [HashSize]byte
-	fields string
+	seq  int64
+	hash [HashSize]byte
+}
+
+// passRows is the most rows whose marks Verify holds at once (84 bytes
+// each in its map, BenchmarkVerifyMemory: about 126 MB): a log naming more
+// rows has them compared in passes over parts of them, 2, 4, 8... (see
+// rowSet), each reading the events through the head again.
+var passRows = 1_500_000
+
+// A rowID names a row in Verify's memory: the first 16 bytes of SHA-256
+// over a salt drawn for the run and the row's ID, so that no one can choose
+// keys that collide.
+type rowID [16]byte
+
+// rowSet holds the marks of one part of the rows: those whose rowID, as a
+// number, is part modulo parts.
+type rowSet struct {
+	salt  [16]byte
+	parts uint64
+	part  uint64
+	marks map[rowID]rowMark
+}
+
+func newRowSet() *rowSet {
+	s := &rowSet{parts: 1, marks: map[rowID]rowMark{}}
+	rand.Read(s.salt[:])
+	return s
+}
+
+func (s *rowSet) id(table, key string) rowID {
+	var a [128]byte
+	b := append(append(append(append(a[:0], s.salt[:]...), table...), '/'), key...)
+	sum := sha256.Sum256(b)
+	return rowID(sum[:16])
+}
+
+func (s *rowSet) holds(id rowID) bool {
+	return binary.BigEndian.Uint64(id[:8])%s.parts == s.part
+}
+
+// keep is the keep function of States for the part held: nil for all rows.
+func (s *rowSet) keep() func(table, key string) bool {
+	if s.parts == 1 {
+		return nil
+	}
+	return func(table, key string) bool { return s.holds(s.id(table, key)) }
+}
+
+// mark records e as the newest event of the rows it names in the part.
+func (s *rowSet) mark(e Event) {
+	for _, row := range e.State {
+		if id := s.id(row.Table, row.Key); s.holds(id) {
+			m := rowMark{seq: e.Seq}
+			copy(m.hash[:], row.Hash)
+			s.marks[id] = m
+		}
+	}
+}
+
+// split doubles the parts while more than passRows marks are held, keeping
+// part 0, a half of the one before.
+func (s *rowSet) split() {
+	for len(s.marks) > passRows {
+		s.parts *= 2
+		maps.DeleteFunc(s.marks, func(id rowID, _ rowMark) bool { return !s.holds(id) })
+	}
 }
 
 type issued struct {
@@ -112,11 +181,14 @@ type issued struct {
 //
 // Then it compares every current row with the newest event that names it
 // (see Row): a row that differs, that no event explains, or that an event
-// names and is gone is a RowProblem. Each checkpoint must be an event of the
+// names and is gone is a RowProblem. Its memory does not grow with the
+// rows: above passRows of them it compares them in parts, reading the
+// events and rows again for each, and those events must still be the
+// chain it checked. Each checkpoint must be an event of the
 // chain with that hash: a log cut back below a kept checkpoint is broken.
 func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, error) {
 	rep := Report{Head: Genesis, StateFrom: 1}
-	marks := map[string]rowMark{}
+	rows := newRowSet()
 	kept := map[int64][]Checkpoint{}
 	for _, c := range checkpoints {
 		kept[c.Seq] = append(kept[c.Seq], c)
@@ -175,11 +247,8 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 		if e.Kind == KindStateBaseline {
 			rep.StateFrom = e.Seq
 		}
-		for _, row := range e.State {
-			m := rowMark{seq: e.Seq, fields: string(row.Fields)}
-			copy(m.hash[:], row.Hash)
-			marks[row.ID()] = m
-		}
+		rows.mark(e)
+		rows.split()
 		for haveCert && cert.seq <= e.Seq {
 			want := KindCertificateIssue
 			if strings.HasPrefix(cert.serial, "ssh:") {
@@ -217,8 +286,17 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 	if certErr != nil {
 		return rep, certErr
 	}
-	if err := verifyRows(ctx, r, marks, last, &rep); err != nil {
-		return rep, err
+	for part := range rows.parts {
+		if part > 0 {
+			rows.part = part
+			clear(rows.marks)
+			if err := rereadMarks(ctx, r, rows, last, broken); err != nil {
+				return rep, err
+			}
+		}
+		if err := verifyRows(ctx, r, rows, last, &rep); err != nil {
+			return rep, err
+		}
 	}
 	if rep.RowProblemCount > 0 {
 		return rep, errs.New(errs.Rejected, "%d rows differ from the audit log, first %s", rep.RowProblemCount, rep.RowProblems[0])
@@ -264,55 +342,104 @@ func restored(e Event, prevSeq int64, prevHash []byte, kept map[int64][]Checkpoi
 	return nil
 }
 
-// verifyRows compares the current rows with marks, the newest event of
-// each row, and reports the differences in rep. Rows are read after the
-// events: a row written meanwhile is explained by an event after head (the
-// last one read), which it then reads too.
-func verifyRows(ctx context.Context, r Reader, marks map[string]rowMark, head Event, rep *Report) error {
+// rereadMarks reads the events through head again for the marks of the
+// part rows holds. The events must be those the first pass read: sealed,
+// linked, and ending at head's hash.
+func rereadMarks(ctx context.Context, r Reader, rows *rowSet, head Event, broken func(int64, string, ...any) error) error {
+	errChanged, errStop := errors.New("changed"), errors.New("stop")
+	prev := Event{Hash: Genesis}
+	err := r.Events(ctx, func(e Event) error {
+		if e.Seq != prev.Seq+1 || !e.Sealed() || !bytes.Equal(e.Prev, prev.Hash) || e.Seq == head.Seq && !bytes.Equal(e.Hash, head.Hash) {
+			return errChanged
+		}
+		rows.mark(e)
+		prev = Event{Seq: e.Seq, Hash: e.Hash}
+		if e.Seq == head.Seq {
+			return errStop
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errChanged) || err == nil && prev.Seq != head.Seq:
+		return broken(prev.Seq+1, "event %d changed or went missing while the rows were compared with the log", prev.Seq+1)
+	case err != nil && !errors.Is(err, errStop):
+		return err
+	}
+	return nil
+}
+
+// verifyRows compares the current rows of the part rows holds with their
+// marks, the newest event of each row, and adds the differences to rep.
+// Rows are read after the events: a row written meanwhile is explained by
+// an event after head (the last one read), which it then reads too, with
+// the event of each differing row for its name and columns.
+func verifyRows(ctx context.Context, r Reader, rows *rowSet, head Event, rep *Report) error {
 	type suspect struct {
 		RowProblem
-		hash []byte // the row's hash now; nil for a row that is gone
+		id  rowID
+		was [HashSize]byte // the row's hash in the event at Seq
+		now Row            // the row now; no Hash for a row that is gone
 	}
 	var suspects []suspect
-	err := r.States(ctx, func(row Row) error {
-		rep.Rows++
-		id := row.ID()
-		m, ok := marks[id]
-		if !ok {
-			suspects = append(suspects, suspect{RowProblem{Table: row.Table, Key: row.Key, Reason: "no event records this row"}, row.Hash})
+	err := r.States(ctx, rows.keep(), func(row Row) error {
+		id := rows.id(row.Table, row.Key)
+		if !rows.holds(id) {
 			return nil
 		}
-		delete(marks, id)
+		rep.Rows++
+		m, ok := rows.marks[id]
+		if !ok {
+			suspects = append(suspects, suspect{RowProblem: RowProblem{Table: row.Table, Key: row.Key, Reason: "no event records this row"}, id: id, now: row})
+			return nil
+		}
+		delete(rows.marks, id)
 		if !bytes.Equal(row.Hash, m.hash[:]) {
 			suspects = append(suspects, suspect{RowProblem{Table: row.Table, Key: row.Key, Seq: m.seq,
-				Fields: row.DiffFields(Row{Fields: []byte(m.fields)}),
-				Reason: fmt.Sprintf("row differs from event %d, the newest that records it", m.seq)}, row.Hash})
+				Reason: fmt.Sprintf("row differs from event %d, the newest that records it", m.seq)}, id, m.hash, row})
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	for id, m := range marks {
-		table, key, _ := strings.Cut(id, "/")
-		suspects = append(suspects, suspect{RowProblem{Table: table, Key: key, Seq: m.seq,
-			Reason: fmt.Sprintf("row recorded by event %d is gone", m.seq)}, nil})
+	for id, m := range rows.marks {
+		suspects = append(suspects, suspect{RowProblem{Seq: m.seq,
+			Reason: fmt.Sprintf("row recorded by event %d is gone", m.seq)}, id, m.hash, Row{}})
 	}
 	if len(suspects) > 0 {
+		// The event at each suspect's Seq names it and its columns then.
 		// Events appended since the scan may explain them: a row state
 		// recorded by one of those, on a chain that goes on from head.
-		later := map[string][][]byte{}
+		at := map[int64][]int{}
+		for i, s := range suspects {
+			if s.Seq > 0 {
+				at[s.Seq] = append(at[s.Seq], i)
+			}
+		}
+		later := map[rowID][][]byte{}
 		errStop := errors.New("stop")
 		prev := head
 		err := r.Events(ctx, func(e Event) error {
 			if e.Seq <= head.Seq {
+				for _, i := range at[e.Seq] {
+					s := &suspects[i]
+					for _, row := range e.State {
+						if rows.id(row.Table, row.Key) == s.id && bytes.Equal(row.Hash, s.was[:]) {
+							s.Table, s.Key = row.Table, row.Key
+							if s.now.Hash != nil {
+								s.Fields = s.now.DiffFields(row)
+							}
+						}
+					}
+				}
 				return nil
 			}
 			if e.Seq != prev.Seq+1 || !e.Sealed() || !bytes.Equal(e.Prev, prev.Hash) {
 				return errStop
 			}
 			for _, row := range e.State {
-				later[row.ID()] = append(later[row.ID()], row.Hash)
+				id := rows.id(row.Table, row.Key)
+				later[id] = append(later[id], row.Hash)
 			}
 			prev = e
 			return nil
@@ -321,15 +448,16 @@ func verifyRows(ctx context.Context, r Reader, marks map[string]rowMark, head Ev
 			return err
 		}
 		suspects = slices.DeleteFunc(suspects, func(s suspect) bool {
-			return s.hash != nil && slices.ContainsFunc(later[s.Table+"/"+s.Key], func(h []byte) bool { return bytes.Equal(h, s.hash) })
+			return s.now.Hash != nil && slices.ContainsFunc(later[s.id], func(h []byte) bool { return bytes.Equal(h, s.now.Hash) })
 		})
 	}
-	slices.SortFunc(suspects, func(a, b suspect) int {
-		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
-	})
-	rep.RowProblemCount = int64(len(suspects))
-	for _, s := range suspects[:min(len(suspects), maxRowProblems)] {
+	rep.RowProblemCount += int64(len(suspects))
+	for _, s := range suspects {
 		rep.RowProblems = append(rep.RowProblems, s.RowProblem)
 	}
+	slices.SortFunc(rep.RowProblems, func(a, b RowProblem) int {
+		return cmp.Or(strings.Compare(a.Table, b.Table), strings.Compare(a.Key, b.Key))
+	})
+	rep.RowProblems = slices.Clip(rep.RowProblems[:min(len(rep.RowProblems), maxRowProblems)])
 	return nil
 }

@@ -305,7 +305,7 @@ type Store interface {
 	// Events, IssuedCertificates and States make a Store an audit.Reader.
 	Events(ctx context.Context, fn func(audit.Event) error) error
 	IssuedCertificates(ctx context.Context, fn func(serial string, issueSeq int64) error) error
-	States(ctx context.Context, fn func(audit.Row) error) error
+	States(ctx context.Context, keep func(table, key string) bool, fn func(audit.Row) error) error
 	// AuditEvents lists the events f selects, in seq order.
 	AuditEvents(ctx context.Context, f EventFilter) ([]audit.Event, error)
 	// AuditHead returns the newest event's seq and hash, and whether a

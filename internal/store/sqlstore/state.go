@@ -54,20 +54,31 @@ func (st *stateTable) selectRows() string {
 	return "SELECT " + strings.Join(st.key, ", ") + ", " + strings.Join(st.cols, ", ") + " FROM " + st.name
 }
 
-// row hashes one row given as its key values followed by its columns.
-func (st *stateTable) row(vals []any) (audit.Row, error) {
+// keyOf is Row.Key of a row given as its key values followed by its columns.
+func (st *stateTable) keyOf(vals []any) (string, error) {
 	keys := make([]string, len(st.key))
 	for i := range st.key {
 		v, err := audit.Normalize(vals[i])
 		if err != nil {
-			return audit.Row{}, errs.Wrap(errs.Internal, err, "key of a %s row", st.name)
+			return "", errs.Wrap(errs.Internal, err, "key of a %s row", st.name)
 		}
 		keys[i] = audit.FormatKey(v)
 	}
-	key := keys[0]
-	if len(keys) > 1 {
-		key = strings.Join(keys, "/")
+	return strings.Join(keys, "/"), nil
+}
+
+// row hashes one row given as its key values followed by its columns.
+func (st *stateTable) row(vals []any) (audit.Row, error) {
+	key, err := st.keyOf(vals)
+	if err != nil {
+		return audit.Row{}, err
 	}
+	return st.hash(key, vals)
+}
+
+// hash hashes the row of this key given as its key values followed by its
+// columns.
+func (st *stateTable) hash(key string, vals []any) (audit.Row, error) {
 	names, values := st.cols, vals[len(st.key):]
 	if len(st.added) > 0 {
 		names, values = nil, nil
@@ -88,16 +99,31 @@ func (st *stateTable) row(vals []any) (audit.Row, error) {
 // scanner returns what reads the current row of selectRows and hashes it,
 // its buffers reused from row to row.
 func (st *stateTable) scanner() func(*sql.Rows) (audit.Row, error) {
+	scan := st.keptScanner(nil)
+	return func(rows *sql.Rows) (audit.Row, error) {
+		r, _, err := scan(rows)
+		return r, err
+	}
+}
+
+// keptScanner is scanner for the rows keep keeps (nil: all): it tells
+// whether it kept the row, and hashes only those.
+func (st *stateTable) keptScanner(keep func(table, key string) bool) func(*sql.Rows) (audit.Row, bool, error) {
 	vals := make([]any, len(st.key)+len(st.cols))
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
 	}
-	return func(rows *sql.Rows) (audit.Row, error) {
+	return func(rows *sql.Rows) (audit.Row, bool, error) {
 		if err := rows.Scan(ptrs...); err != nil {
-			return audit.Row{}, errs.Wrap(errs.Internal, err, "read %s", st.name)
+			return audit.Row{}, false, errs.Wrap(errs.Internal, err, "read %s", st.name)
 		}
-		return st.row(vals)
+		key, err := st.keyOf(vals)
+		if err != nil || keep != nil && !keep(st.name, key) {
+			return audit.Row{}, false, err
+		}
+		r, err := st.hash(key, vals)
+		return r, err == nil, err
 	}
 }
 
@@ -168,13 +194,14 @@ func (t *tx) state(table *stateTable, where string, args ...any) ([]audit.Row, e
 	return out, t.w.d.Error(rows.Err(), "read %s", table.name)
 }
 
-// States implements audit.Reader: every row of every state table, hashed.
-func (s *Store) States(ctx context.Context, fn func(audit.Row) error) error {
+// States implements audit.Reader: every row of every state table that keep
+// keeps, hashed.
+func (s *Store) States(ctx context.Context, keep func(table, key string) bool, fn func(audit.Row) error) error {
 	for _, table := range stateTables {
-		scan := table.scanner()
+		scan := table.keptScanner(keep)
 		err := s.each(ctx, true, table.selectRows(), nil, func(rows *sql.Rows) error {
-			r, err := scan(rows)
-			if err != nil {
+			r, kept, err := scan(rows)
+			if !kept {
 				return err
 			}
 			return fn(r)
