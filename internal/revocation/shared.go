@@ -128,6 +128,7 @@ func (s *Service) presign(ctx context.Context, a *authority, changed map[serialK
 		todo = append(todo, c)
 	}
 	w := &a.ocsp.walk
+	var fresh map[string]bool // of the walk's page: published and fresh in the store
 	if w.after != "" || now.Sub(w.start) >= s.o.OCSPValidity/4 {
 		if w.after == "" {
 			w.start = now
@@ -135,6 +136,14 @@ func (s *Service) presign(ctx context.Context, a *authority, changed map[serialK
 		page, err := s.o.Store.StatusPage(ctx, store.StatusPageQuery{Authority: a.rec.Name, AfterSerial: w.after, NotAfterAfter: cutoff, Limit: presignBatch})
 		if err != nil {
 			return nil, err
+		}
+		// What another leader, or this node before a restart, published
+		// and is still fresh is not signed again.
+		if len(page) > 0 {
+			fresh, err = s.o.Published.FreshOCSP(ctx, a.rec.Name, w.after, page[len(page)-1].Serial, now.Add(-s.o.OCSPValidity/2))
+			if err != nil {
+				return nil, err
+			}
 		}
 		w.after = ""
 		if len(page) == presignBatch {
@@ -146,6 +155,9 @@ func (s *Service) presign(ctx context.Context, a *authority, changed map[serialK
 	for _, c := range todo {
 		k, ok := keyOfHex(c.Serial)
 		if !ok || c.Authority != a.rec.Name {
+			continue
+		}
+		if revoked, ok := fresh[c.Serial]; ok && revoked == c.Revoked && !changed[k] {
 			continue
 		}
 		for h, name := range hashNames {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,6 +269,43 @@ func TestSharedLeaderWalks(t *testing.T) {
 			t.Fatalf("after the leader's refresh %d: the follower answers %d of 5 (%d before), want at most %d", round, got, prev, round*presignBatch)
 		}
 		prev = got
+	}
+
+	// The leader dies; c, a new node (a restart: nothing cached), leads
+	// the next pass. What a published and is still fresh is not signed
+	// again; a certificate revoked meanwhile is.
+	published := func() map[string]int64 {
+		v := map[string]int64{}
+		for _, c := range certs {
+			for _, h := range []string{"sha1", "sha256"} {
+				d, err := b.st.PublishedOCSP(ctx, "web", h, ca.Serial(c.SerialNumber))
+				if err != nil {
+					t.Fatal(err)
+				}
+				v[h+" "+ca.Serial(c.SerialNumber)] = d.Version
+			}
+		}
+		return v
+	}
+	before := published()
+	a.st.Close()
+	revoked := ca.Serial(certs[3].SerialNumber)
+	if _, err := b.ca.Revoke(ctx, revoked, 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	c := newNode(t, url, keys)
+	for range 4 {
+		c.refresh(t)
+	}
+	after := published()
+	for k, v := range after {
+		if strings.HasSuffix(k, " "+revoked) == (v == before[k]) {
+			t.Errorf("after the new leader's pass, the response %s is at version %d (was %d): want only %s's signed again", k, v, before[k], revoked)
+		}
+	}
+	b.refresh(t)
+	if got := b.ocspStatus(t, certs[3], issuer); got != ocsp.Revoked {
+		t.Errorf("the follower answers %d for the certificate revoked while no node led, want revoked", got)
 	}
 }
 

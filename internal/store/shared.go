@@ -31,6 +31,11 @@ type Published interface {
 	// PublishedOCSP returns the response for one certificate and CertID
 	// hash; ErrNotFound if none has been published.
 	PublishedOCSP(ctx context.Context, authority, hash, serial string) (RevocationDoc, error)
+	// FreshOCSP says, for each serial of authority after after and up to
+	// through, what its published responses state (revoked or not) when
+	// both its CertID hashes' were signed at or after since and state the
+	// same; serials without two such responses are not in the map.
+	FreshOCSP(ctx context.Context, authority, after, through string, since time.Time) (map[string]bool, error)
 	// PruneOCSP deletes at most limit published OCSP responses whose
 	// nextUpdate is before before (those of expired certificates, which
 	// no one re-signs) and says how many it deleted.

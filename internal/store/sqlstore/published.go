@@ -129,6 +129,29 @@ func (s *Store) PublishedOCSP(ctx context.Context, authority, hash, serial strin
 		WHERE authority = ? AND hash = ? AND serial = ?`, authority, hash, serial)
 }
 
+// FreshOCSP implements store.Published: a range of the primary key per
+// hash.
+func (s *Store) FreshOCSP(ctx context.Context, authority, after, through string, since time.Time) (map[string]bool, error) {
+	fresh := map[string]bool{}
+	err := s.each(ctx, false, `SELECT serial, SUM(CASE WHEN revoked THEN 1 ELSE 0 END) FROM ocsp_responses
+		WHERE authority = ? AND hash IN ('sha1', 'sha256') AND serial > ? AND serial <= ? AND this_update >= ?
+		GROUP BY serial HAVING COUNT(*) = 2`, []any{authority, after, through, since.UnixNano()}, func(rows *sql.Rows) error {
+		var serial string
+		var revoked int64 // of the two
+		if err := rows.Scan(&serial, &revoked); err != nil {
+			return errs.Wrap(errs.Internal, err, "read published OCSP responses")
+		}
+		if revoked != 1 {
+			fresh[serial] = revoked == 2
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, s.d.Error(err, "read published OCSP responses")
+	}
+	return fresh, nil
+}
+
 // PruneOCSP implements store.Published, in one transaction of the writer
 // over the index on next_update.
 func (s *Store) PruneOCSP(ctx context.Context, before time.Time, limit int) (int64, error) {

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -291,5 +292,27 @@ func testPublished(t *testing.T, s store.Store) {
 	}
 	if got, _ := read(0); len(got) != 3 {
 		t.Errorf("pruning OCSP responses touched the CRLs: %v", got)
+	}
+
+	// Fresh: both hashes signed since the time asked, stating the same.
+	both := func(serial string, revoked bool, this time.Time, sha256Revoked bool) []store.RevocationDoc {
+		one, two := ocsp(serial, revoked, "1"), ocsp(serial, sha256Revoked, "2")
+		two.Hash = "sha256"
+		one.ThisUpdate, two.ThisUpdate = this, this
+		return []store.RevocationDoc{one, two}
+	}
+	var docs []store.RevocationDoc
+	docs = append(docs, both("10", false, t0, false)...)                 // fresh, good
+	docs = append(docs, both("11", true, t0, true)...)                   // fresh, revoked
+	docs = append(docs, both("12", false, t0.Add(-time.Hour), false)...) // stale
+	docs = append(docs, both("13", false, t0, true)...)                  // the two disagree
+	docs = append(docs, both("14", false, t0, false)[:1]...)             // one hash only
+	docs = append(docs, both("15", false, t0, false)...)                 // beyond the range
+	if err := p.PublishRevocation(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := p.FreshOCSP(ctx, "a", "0f", "14", t0.Add(-time.Minute))
+	if want := map[string]bool{"10": false, "11": true}; err != nil || !maps.Equal(fresh, want) {
+		t.Errorf("fresh OCSP responses: %v, %v; want %v", fresh, err, want)
 	}
 }
