@@ -54,6 +54,40 @@ func newNode(t *testing.T, url string, keys *kms.Manager) *node {
 	return n
 }
 
+// testKeys is a key manager holding the root's and web's keys.
+func testKeys(t *testing.T) *kms.Manager {
+	t.Helper()
+	t.Setenv("TEST_PASSPHRASE", "test passphrase")
+	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	t.Cleanup(func() { keys.Close() })
+	for _, uri := range []string{"file:root.key", "file:web.key"} {
+		if _, err := keys.Generate(context.Background(), uri, kms.ECDSAP256); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
+// webAuthority makes, through n, the root and the TLS server authority
+// "web", and returns web's certificate.
+func webAuthority(t *testing.T, n *node) *x509.Certificate {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := n.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := n.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
+		Policy: policy.Policy{DNS: []string{"*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer, err := x509.ParseCertificate(rec.CertDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return issuer
+}
+
 func (n *node) refresh(t *testing.T) {
 	t.Helper()
 	if err := n.svc.Refresh(context.Background()); err != nil {
@@ -97,25 +131,9 @@ func (n *node) crlDER(t *testing.T, u string) []byte {
 // leader goes, the other takes over.
 func TestSharedStore(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
-	t.Cleanup(func() { keys.Close() })
-	for _, uri := range []string{"file:root.key", "file:web.key"} {
-		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
-			t.Fatal(err)
-		}
-	}
+	url, keys := pgtest.URL(t), testKeys(t)
 	a, b := newNode(t, url, keys), newNode(t, url, keys)
-	if _, err := a.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := a.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-		Policy: policy.Policy{DNS: []string{"*"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, _ := x509.ParseCertificate(rec.CertDER)
+	issuer := webAuthority(t, a)
 	a.refresh(t) // a asks first: a leads
 	b.refresh(t)
 	if !a.svc.leadingCRL.Load() || !a.svc.leadingOCSP.Load() || b.svc.leadingCRL.Load() || b.svc.leadingOCSP.Load() {
@@ -211,25 +229,9 @@ func TestSharedLeaderWalks(t *testing.T) {
 	ctx := context.Background()
 	defer func(n int) { presignBatch = n }(presignBatch)
 	presignBatch = 2
-	url := pgtest.URL(t)
-	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
-	t.Cleanup(func() { keys.Close() })
-	for _, uri := range []string{"file:root.key", "file:web.key"} {
-		if _, err := keys.Generate(ctx, uri, kms.ECDSAP256); err != nil {
-			t.Fatal(err)
-		}
-	}
+	url, keys := pgtest.URL(t), testKeys(t)
 	a, b := newNode(t, url, keys), newNode(t, url, keys)
-	if _, err := a.ca.CreateRoot(ctx, ca.RootSpec{CommonName: "Test Root", KeyURI: "file:root.key"}); err != nil {
-		t.Fatal(err)
-	}
-	rec, err := a.ca.CreateAuthority(ctx, ca.AuthoritySpec{Name: "web", Purpose: profile.TLSServer, KeyURI: "file:web.key",
-		Policy: policy.Policy{DNS: []string{"*"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer, _ := x509.ParseCertificate(rec.CertDER)
+	issuer := webAuthority(t, a)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var certs []*x509.Certificate
 	for range 5 {
