@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"time"
 
 	"signet/internal/ca"
 	"signet/internal/console"
@@ -68,11 +67,9 @@ func consoleOperator(actor, role string) console.Operator {
 // unexpired in the admin authority, as certAdmin asks at sign-in.
 func (s *Server) recheck(ctx context.Context, id, certificate string) (console.Operator, error) {
 	if certificate != "" {
-		c, err := s.o.Store.Certificate(ctx, certificate)
-		if err != nil && errs.KindOf(err) != errs.NotFound {
+		if ok, err := s.adminCertRecorded(ctx, certificate); err != nil {
 			return console.Operator{}, err
-		}
-		if err != nil || c.Status != store.Valid || c.Authority != s.o.AdminAuthority || !time.Now().Before(c.NotAfter) {
+		} else if !ok {
 			return console.Operator{}, errs.New(errs.NotFound, "client certificate %s is no longer a valid certificate of admin authority %q", certificate, s.o.AdminAuthority)
 		}
 	}

@@ -430,11 +430,27 @@ func (s *Server) certAdmin(r *http.Request) (cn string, err error) {
 		return "", errs.New(errs.Unauthorized, "client certificate %s (%q) is not a valid client certificate of admin authority %q: %v",
 			serial, leaf.Subject.CommonName, s.o.AdminAuthority, err)
 	}
-	c, err := s.o.Store.Certificate(r.Context(), serial)
-	if err != nil || c.Status != store.Valid || c.Authority != s.o.AdminAuthority {
+	if ok, err := s.adminCertRecorded(r.Context(), serial); err != nil {
+		return "", err
+	} else if !ok {
 		return "", errs.New(errs.Unauthorized, "client certificate %s is unknown or revoked", serial)
 	}
 	return leaf.Subject.CommonName, nil
+}
+
+// adminCertRecorded says whether the store has the certificate with serial
+// as a valid (unrevoked), unexpired certificate of the admin authority: at
+// sign-in (certAdmin) and on every request of a console session signed in
+// with it (recheck).
+func (s *Server) adminCertRecorded(ctx context.Context, serial string) (bool, error) {
+	c, err := s.o.Store.Certificate(ctx, serial)
+	if errs.KindOf(err) == errs.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return c.Status == store.Valid && c.Authority == s.o.AdminAuthority && time.Now().Before(c.NotAfter), nil
 }
 
 // statusRecorder remembers the status for the access log.
