@@ -16,14 +16,23 @@ import (
 )
 
 // Several nodes on one store (Options.Shared): one node, elected per job
-// through the store ("crl", "ocsp"), signs CRLs, holds the OCSP responder
-// and pre-signs responses for the live certificates in bounded batches
-// (presign), and publishes them in the store; every node serves what was
-// published. A follower never
-// signs: an OCSP request it has no fitting published response for is
-// answered tryLater (the leader has not caught up yet) or unauthorized (a
-// serial this CA never issued). When the leader dies its session ends, its
-// locks go with it, and the next node to ask leads from its next refresh.
+// through the store ("crl", "ocsp"), signs CRLs, pre-signs OCSP responses
+// for the live certificates in bounded batches (presign), and publishes
+// them in the store; every node serves what was published. A follower
+// signs no CRL. Asked about a certificate the leader has published no
+// fitting response for (its walk has not reached it, or the status
+// changed since), a follower signs the response itself from the status in
+// the store, exactly as the leader signs a miss, with a delegated
+// responder of its own: issued through the issuance path at its first
+// such miss (that one request is answered tryLater, and the refresh it
+// triggers issues it) and renewed at half its life like the leader's.
+// What a follower signs stays in its own bounded cache and is never
+// published, so the store's rows have one writer, the leader, and a
+// follower's response signed from a status read just before a revocation
+// cannot overwrite the leader's "revoked". A serial this CA never issued
+// is answered unauthorized, and a node whose authority is locked signs
+// nothing (tryLater). When the leader dies its session ends, its locks go
+// with it, and the next node to ask leads from its next refresh.
 
 // Jobs elected through store.Shared.Lead.
 const (
@@ -79,6 +88,11 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 			}
 		} else {
 			s.forget(a)
+			if !locked && a.rec.Purpose != ca.RootPurpose && (a.ocsp.signer.Load() != nil || a.ocsp.missed.Load()) {
+				if _, err := s.renewResponder(ctx, a); err != nil {
+					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP responder of %s", a.rec.Name))
+				}
+			}
 		}
 	}
 	if err := sh.PublishRevocation(ctx, docs); err != nil {
