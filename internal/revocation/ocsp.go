@@ -80,20 +80,14 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		return r, nil
 	}
 	follower := s.o.Shared != nil && !s.leadingOCSP.Load()
-	if follower || s.o.Published != nil && a.ocsp.signer.Load() == nil {
-		// What another node signed, or this one before a restart.
+	if s.o.Published != nil && a.ocsp.signer.Load() == nil {
+		// No responder here: what another node signed, or this one
+		// before a restart.
 		r, err := s.respondFollower(a, k)
-		if !errors.Is(err, errNoResponder) {
-			return r, err
+		if follower && errors.Is(err, errNoResponder) && a.ocsp.missed.CompareAndSwap(false, true) {
+			s.refreshSoon() // which gives this node a responder of its own
 		}
-		if a.ocsp.signer.Load() == nil {
-			if follower && a.ocsp.missed.CompareAndSwap(false, true) {
-				s.refreshSoon() // which gives this node a responder of its own
-			}
-			return nil, err
-		}
-		// Not published (yet): a follower with a responder signs it as
-		// the leader would, and keeps it in its cache alone.
+		return r, err
 	}
 	v, err, _ := s.misses.Do(a.rec.Name+"\x00"+string(rune(k.hash))+string(k.serial[:]), func() (any, error) {
 		// Read the counters before the status: a revocation (or issuance)
@@ -103,6 +97,18 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		e, found, err := s.status(a, k.serial)
 		if err != nil {
 			return nil, err
+		}
+		if follower {
+			// The leader's response if it published one that fits; else
+			// this node signs it as the leader would, and keeps it in its
+			// cache alone.
+			if !s.live(e, found) {
+				return nil, errNotIssued
+			}
+			if r := s.published(a, k, e); r != nil {
+				s.cache.put(ck, r, gen, issued)
+				return r, nil
+			}
 		}
 		r, err := s.sign(a, k, serial, e, found)
 		if err != nil {

@@ -208,33 +208,49 @@ func (s *Service) forget(a *authority) {
 	}
 }
 
-// respondFollower answers from the leader's published response, if it
-// states what the store holds of the certificate.
+// respondFollower answers from the published response, if it states what
+// the store holds of the certificate; tryLater otherwise.
 func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 	gen, issued := s.cache.generation()
 	e, ok, err := s.status(a, k.serial)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || e.notAfter <= unix32(crlCutoff(s.now(), s.o.CRLValidity)) {
+	if !s.live(e, ok) {
 		return nil, errNotIssued
 	}
+	r := s.published(a, k, e)
+	if r == nil {
+		return nil, errNoResponder // tryLater: the leader will publish it
+	}
+	s.cache.put(cacheKey{a, k}, r, gen, issued)
+	return r, nil
+}
+
+// live says whether a certificate the store holds (found) as e is still
+// answered for: not past the CRLs' cutoff.
+func (s *Service) live(e entry, found bool) bool {
+	return found && e.notAfter > unix32(crlCutoff(s.now(), s.o.CRLValidity))
+}
+
+// published returns the response for k published in the store if it
+// states e (what the store holds of the certificate) and is fresh; nil
+// otherwise.
+func (s *Service) published(a *authority, k respKey, e entry) *response {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d, err := s.o.Published.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
-	now := s.now()
-	if err != nil || d.Revoked != e.revoked || !now.Before(d.NextUpdate) {
+	if err != nil || d.Revoked != e.revoked || !s.now().Before(d.NextUpdate) {
 		if err != nil && errs.KindOf(err) != errs.NotFound {
 			s.o.Log.Warn("published OCSP response", "authority", a.rec.Name, "err", err)
 		}
-		return nil, errNoResponder // tryLater: the leader will publish it
+		return nil
 	}
 	r := &response{der: d.DER, thisUpdate: d.ThisUpdate, nextUpdate: d.NextUpdate, known: true, revoked: d.Revoked,
 		etag: []string{etag(d.DER)}, lastModified: []string{d.ThisUpdate.UTC().Format(http.TimeFormat)},
 		expires: []string{d.NextUpdate.UTC().Format(http.TimeFormat)}}
 	r.published.Store(true)
-	s.cache.put(cacheKey{a, k}, r, gen, issued)
-	return r, nil
+	return r
 }
 
 // loadPublishedCRLs installs the CRLs published since the last call.

@@ -132,9 +132,10 @@ func (n *node) crlDER(t *testing.T, u string) []byte {
 }
 
 // TestSharedStore: two nodes on one PostgreSQL database. One leads the CRL
-// and OCSP jobs and alone signs; the other serves what it published, never
-// answering "good" for a certificate its mirror knows is revoked; when the
-// leader goes, the other takes over.
+// and OCSP jobs and alone signs CRLs and publishes; the other serves what
+// it published (TestSharedFollowerSignsUnwalked: and signs what it did
+// not), never answering "good" for a certificate its mirror knows is
+// revoked; when the leader goes, the other takes over.
 func TestSharedStore(t *testing.T) {
 	ctx := context.Background()
 	url, keys := pgtest.URL(t), testKeys(t)
@@ -147,7 +148,8 @@ func TestSharedStore(t *testing.T) {
 			b.svc.leadingCRL.Load(), b.svc.leadingOCSP.Load())
 	}
 
-	// Issued through b: b knows it, but only a signs.
+	// Issued through b: b knows it, but has no responder before its first
+	// miss.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	iss, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
 	if err != nil {
@@ -156,7 +158,7 @@ func TestSharedStore(t *testing.T) {
 	c, _ := x509.ParseCertificate(iss.DER)
 	b.refresh(t)
 	if got := b.ocspStatus(t, c, issuer); got != -1 {
-		t.Errorf("follower before the leader signed: status %d, want tryLater", got)
+		t.Errorf("follower before the leader signed, its first miss: status %d, want tryLater", got)
 	}
 	a.refresh(t) // the leader's poll
 	for name, n := range map[string]*node{"leader": a, "follower": b} {
