@@ -24,8 +24,8 @@ import (
 // changed since), a follower signs the response itself from the status in
 // the store, exactly as the leader signs a miss, with a delegated
 // responder of its own: issued through the issuance path at its first
-// such miss (that one request is answered tryLater, and the refresh it
-// triggers issues it) and renewed at half its life like the leader's.
+// such miss (the refresh that miss triggers issues it; until then misses
+// are answered tryLater) and renewed at half its life like the leader's.
 // What a follower signs stays in its own bounded cache and is never
 // published, so the store's rows have one writer, the leader, and a
 // follower's response signed from a status read just before a revocation
