@@ -61,10 +61,13 @@ func newNode(t *testing.T, url string, keys *kms.Manager) *node {
 }
 
 // testKeys is a key manager holding the root's and web's keys.
-func testKeys(t *testing.T) *kms.Manager {
+func testKeys(t *testing.T) *kms.Manager { return testKeysIn(t, t.TempDir()) }
+
+// testKeysIn is testKeys with the key files in dir.
+func testKeysIn(t *testing.T, dir string) *kms.Manager {
 	t.Helper()
 	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
 	t.Cleanup(func() { keys.Close() })
 	for _, uri := range []string{"file:root.key", "file:web.key"} {
 		if _, err := keys.Generate(context.Background(), uri, kms.ECDSAP256); err != nil {
@@ -432,6 +435,56 @@ func TestSharedFollowerSignsUnwalked(t *testing.T) {
 		if err != nil || !strings.Contains(string(out), "Response verify OK") || !strings.Contains(string(out), want) {
 			t.Errorf("openssl ocsp, follower, %x: %v, want %q\n%s", c.SerialNumber, err, want, out)
 		}
+	}
+}
+
+// TestSharedLockedFollowerSignsNothing: a follower whose keys are locked
+// (the same key files, their passphrase not given) signs nothing and has
+// no responder issued: what the leader has not published is tryLater.
+func TestSharedLockedFollowerSignsNothing(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int) { presignBatch = n }(presignBatch)
+	presignBatch = 1
+	dir := t.TempDir()
+	url, keys := pgtest.URL(t), testKeysIn(t, dir)
+	locked := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Unlock})
+	t.Cleanup(func() { locked.Close() })
+	a, b := newNode(t, url, keys), newNode(t, url, locked)
+	issuer := webAuthority(t, a)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var certs []*x509.Certificate
+	for range 3 {
+		iss, err := a.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(iss.DER)
+		certs = append(certs, c)
+	}
+	for _, name := range []string{ca.RootName, "web"} { // as serve checks them at start
+		if st := b.ca.Check(ctx, mustAuthority(t, b.st, name)); st.State != ca.Locked {
+			t.Fatalf("%s on the locked node: %+v", name, st)
+		}
+	}
+	a.refresh(t) // leads; walks one certificate
+	b.refresh(t)
+	var miss *x509.Certificate
+	for _, c := range certs {
+		if _, err := b.st.PublishedOCSP(ctx, "web", "sha256", ca.Serial(c.SerialNumber)); err != nil {
+			miss = c
+		}
+	}
+	if miss == nil {
+		t.Fatal("the leader published more than a walk of one")
+	}
+	for round := range 2 {
+		if got := b.ocspStatus(t, miss, issuer); got != -1 {
+			t.Errorf("locked follower, round %d: status %d, want tryLater", round, got)
+		}
+		b.refresh(t)
+	}
+	if s := b.svc.authority("web").ocsp.signer.Load(); s != nil {
+		t.Errorf("the locked follower holds a responder, %x", s.Cert.SerialNumber)
 	}
 }
 
