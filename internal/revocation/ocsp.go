@@ -3,6 +3,7 @@ package revocation
 import (
 	"context"
 	"crypto"
+	"errors"
 	"math/big"
 	"net/http"
 	"sync/atomic"
@@ -36,7 +37,8 @@ type response struct {
 // service's cache (respCache).
 type ocspState struct {
 	signer atomic.Pointer[ca.OCSPSigner]
-	walk   walk // with Options.Shared, on the leader: see presign
+	walk   walk        // with Options.Shared, on the leader: see presign
+	missed atomic.Bool // with Options.Shared, on a follower: asked for what was not published (see respond)
 }
 
 // requestHashes are the hashes an OCSP request may identify a certificate
@@ -77,8 +79,15 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 	if r := s.cached(ck, s.now()); r != nil {
 		return r, nil
 	}
-	if s.o.Shared != nil && !s.leadingOCSP.Load() || s.o.Published != nil && a.ocsp.signer.Load() == nil {
-		return s.respondFollower(a, k) // another node signs, or no responder here yet: what was kept
+	follower := s.o.Shared != nil && !s.leadingOCSP.Load()
+	if s.o.Published != nil && a.ocsp.signer.Load() == nil {
+		// No responder here: what another node signed, or this one
+		// before a restart.
+		r, err := s.respondFollower(a, k)
+		if follower && errors.Is(err, errNoResponder) && a.ocsp.missed.CompareAndSwap(false, true) {
+			s.refreshSoon() // which gives this node a responder of its own
+		}
+		return r, err
 	}
 	v, err, _ := s.misses.Do(a.rec.Name+"\x00"+string(rune(k.hash))+string(k.serial[:]), func() (any, error) {
 		// Read the counters before the status: a revocation (or issuance)
@@ -88,6 +97,18 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		e, found, err := s.status(a, k.serial)
 		if err != nil {
 			return nil, err
+		}
+		if follower {
+			// The leader's response if it published one that fits; else
+			// this node signs it as the leader would, and keeps it in its
+			// cache alone.
+			if !s.live(e, found) {
+				return nil, errNotIssued
+			}
+			if r := s.published(a, k, e); r != nil {
+				s.cache.put(ck, r, gen, issued)
+				return r, nil
+			}
 		}
 		r, err := s.sign(a, k, serial, e, found)
 		if err != nil {
@@ -142,6 +163,24 @@ func (s *Service) sign(a *authority, k respKey, serial *big.Int, e entry, found 
 	}, nil
 }
 
+// renewResponder issues a's responder certificate when it has none or
+// its certificate is past half its life; renewed says an old one was
+// replaced.
+func (s *Service) renewResponder(ctx context.Context, a *authority) (renewed bool, err error) {
+	signer := a.ocsp.signer.Load()
+	if signer != nil && !s.now().After(signer.Cert.NotAfter.Add(-s.o.ResponderValidity/2)) {
+		return false, nil
+	}
+	next, err := s.o.CA.IssueOCSPResponder(ctx, a.rec.Name, s.o.ResponderValidity, "revocation")
+	if err != nil {
+		return false, err
+	}
+	a.ocsp.signer.Store(next)
+	s.o.Log.Info("OCSP responder certificate", "authority", a.rec.Name, "serial", ca.Serial(next.Cert.SerialNumber),
+		"not_after", next.Cert.NotAfter)
+	return signer != nil, nil
+}
+
 // refreshOCSP re-signs the cached responses past half their validity
 // (all of them when the responder was renewed); stale "unknown" answers
 // are dropped instead. It renews the responder certificate first when it
@@ -151,19 +190,11 @@ func (s *Service) refreshOCSP(ctx context.Context, a *authority) error {
 	if a.rec.Purpose == ca.RootPurpose {
 		return nil // authorities carry no OCSP URL: the root's CRL covers them
 	}
-	signer := a.ocsp.signer.Load()
-	now := s.now()
-	renewed := false
-	if signer == nil || now.After(signer.Cert.NotAfter.Add(-s.o.ResponderValidity/2)) {
-		next, err := s.o.CA.IssueOCSPResponder(ctx, a.rec.Name, s.o.ResponderValidity, "revocation")
-		if err != nil {
-			return err
-		}
-		a.ocsp.signer.Store(next)
-		renewed = signer != nil
-		s.o.Log.Info("OCSP responder certificate", "authority", a.rec.Name, "serial", ca.Serial(next.Cert.SerialNumber),
-			"not_after", next.Cert.NotAfter)
+	renewed, err := s.renewResponder(ctx, a)
+	if err != nil {
+		return err
 	}
+	now := s.now()
 	todo := s.cache.entries(a, func(_ respKey, r *response) bool {
 		return renewed || now.After(r.thisUpdate.Add(s.o.OCSPValidity/2))
 	})

@@ -89,7 +89,7 @@ type Service struct {
 	cache  *respCache         // signed OCSP responses
 	misses singleflight.Group // OCSP misses being signed, by CertID
 
-	kick chan struct{} // an issuance named an authority the mirror lacks
+	kick chan struct{} // refresh now (refreshSoon)
 
 	tried map[string]time.Time // an unavailable authority's last try (mayTry)
 
@@ -164,14 +164,18 @@ func (s *Service) issued(c store.CertStatus) {
 		return
 	}
 	if a == nil {
-		// An authority added since the last refresh: refresh now.
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.refreshSoon() // an authority added since the last refresh
 		return
 	}
 	s.cache.invalidate(a, k, true)
+}
+
+// refreshSoon has Run refresh now rather than at its next Poll.
+func (s *Service) refreshSoon() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // revoked drops the responses cached for a certificate this process just

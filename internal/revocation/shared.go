@@ -16,14 +16,23 @@ import (
 )
 
 // Several nodes on one store (Options.Shared): one node, elected per job
-// through the store ("crl", "ocsp"), signs CRLs, holds the OCSP responder
-// and pre-signs responses for the live certificates in bounded batches
-// (presign), and publishes them in the store; every node serves what was
-// published. A follower never
-// signs: an OCSP request it has no fitting published response for is
-// answered tryLater (the leader has not caught up yet) or unauthorized (a
-// serial this CA never issued). When the leader dies its session ends, its
-// locks go with it, and the next node to ask leads from its next refresh.
+// through the store ("crl", "ocsp"), signs CRLs, pre-signs OCSP responses
+// for the live certificates in bounded batches (presign), and publishes
+// them in the store; every node serves what was published. A follower
+// signs no CRL. Asked about a certificate the leader has published no
+// fitting response for (its walk has not reached it, or the status
+// changed since), a follower signs the response itself from the status in
+// the store, exactly as the leader signs a miss, with a delegated
+// responder of its own: issued through the issuance path at its first
+// such miss (the refresh that miss triggers issues it; until then misses
+// are answered tryLater) and renewed at half its life like the leader's.
+// What a follower signs stays in its own bounded cache and is never
+// published, so the store's rows have one writer, the leader, and a
+// follower's response signed from a status read just before a revocation
+// cannot overwrite the leader's "revoked". A serial this CA never issued
+// is answered unauthorized, and a node whose authority is locked signs
+// nothing (tryLater). When the leader dies its session ends, its locks go
+// with it, and the next node to ask leads from its next refresh.
 
 // Jobs elected through store.Shared.Lead.
 const (
@@ -79,6 +88,11 @@ func (s *Service) refreshShared(ctx context.Context, auths map[string]*authority
 			}
 		} else {
 			s.forget(a)
+			if !locked && a.rec.Purpose != ca.RootPurpose && (a.ocsp.signer.Load() != nil || a.ocsp.missed.Load()) {
+				if _, err := s.renewResponder(ctx, a); err != nil {
+					errList = append(errList, errs.Wrap(errs.KindOf(err), err, "OCSP responder of %s", a.rec.Name))
+				}
+			}
 		}
 	}
 	if err := sh.PublishRevocation(ctx, docs); err != nil {
@@ -194,33 +208,49 @@ func (s *Service) forget(a *authority) {
 	}
 }
 
-// respondFollower answers from the leader's published response, if it
-// states what the store holds of the certificate.
+// respondFollower answers from the published response, if it states what
+// the store holds of the certificate; tryLater otherwise.
 func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
 	gen, issued := s.cache.generation()
 	e, ok, err := s.status(a, k.serial)
 	if err != nil {
 		return nil, err
 	}
-	if !ok || e.notAfter <= unix32(crlCutoff(s.now(), s.o.CRLValidity)) {
+	if !s.live(e, ok) {
 		return nil, errNotIssued
 	}
+	r := s.published(a, k, e)
+	if r == nil {
+		return nil, errNoResponder // tryLater: the leader will publish it
+	}
+	s.cache.put(cacheKey{a, k}, r, gen, issued)
+	return r, nil
+}
+
+// live says whether a certificate the store holds (found) as e is still
+// answered for: not past the CRLs' cutoff.
+func (s *Service) live(e entry, found bool) bool {
+	return found && e.notAfter > unix32(crlCutoff(s.now(), s.o.CRLValidity))
+}
+
+// published returns the response for k published in the store if it
+// states e (what the store holds of the certificate) and is fresh; nil
+// otherwise.
+func (s *Service) published(a *authority, k respKey, e entry) *response {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	d, err := s.o.Published.PublishedOCSP(ctx, a.rec.Name, hashNames[k.hash], hexOf(k.serial))
-	now := s.now()
-	if err != nil || d.Revoked != e.revoked || !now.Before(d.NextUpdate) {
+	if err != nil || d.Revoked != e.revoked || !s.now().Before(d.NextUpdate) {
 		if err != nil && errs.KindOf(err) != errs.NotFound {
 			s.o.Log.Warn("published OCSP response", "authority", a.rec.Name, "err", err)
 		}
-		return nil, errNoResponder // tryLater: the leader will publish it
+		return nil
 	}
 	r := &response{der: d.DER, thisUpdate: d.ThisUpdate, nextUpdate: d.NextUpdate, known: true, revoked: d.Revoked,
 		etag: []string{etag(d.DER)}, lastModified: []string{d.ThisUpdate.UTC().Format(http.TimeFormat)},
 		expires: []string{d.NextUpdate.UTC().Format(http.TimeFormat)}}
 	r.published.Store(true)
-	s.cache.put(cacheKey{a, k}, r, gen, issued)
-	return r, nil
+	return r
 }
 
 // loadPublishedCRLs installs the CRLs published since the last call.

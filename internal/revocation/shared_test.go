@@ -8,10 +8,15 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/pem"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +25,7 @@ import (
 
 	"signet/internal/ca"
 	"signet/internal/kms"
+	"signet/internal/kms/kmstest"
 	"signet/internal/lint"
 	"signet/internal/policy"
 	"signet/internal/profile"
@@ -55,10 +61,13 @@ func newNode(t *testing.T, url string, keys *kms.Manager) *node {
 }
 
 // testKeys is a key manager holding the root's and web's keys.
-func testKeys(t *testing.T) *kms.Manager {
+func testKeys(t *testing.T) *kms.Manager { return testKeysIn(t, t.TempDir()) }
+
+// testKeysIn is testKeys with the key files in dir.
+func testKeysIn(t *testing.T, dir string) *kms.Manager {
 	t.Helper()
 	t.Setenv("TEST_PASSPHRASE", "test passphrase")
-	keys := kms.NewManager(kms.Options{Dir: t.TempDir(), Passphrase: kms.Source("env:TEST_PASSPHRASE")})
+	keys := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Source("env:TEST_PASSPHRASE")})
 	t.Cleanup(func() { keys.Close() })
 	for _, uri := range []string{"file:root.key", "file:web.key"} {
 		if _, err := keys.Generate(context.Background(), uri, kms.ECDSAP256); err != nil {
@@ -126,9 +135,10 @@ func (n *node) crlDER(t *testing.T, u string) []byte {
 }
 
 // TestSharedStore: two nodes on one PostgreSQL database. One leads the CRL
-// and OCSP jobs and alone signs; the other serves what it published, never
-// answering "good" for a certificate its mirror knows is revoked; when the
-// leader goes, the other takes over.
+// and OCSP jobs and alone signs CRLs and publishes; the other serves what
+// it published (TestSharedFollowerSignsUnwalked: and signs what it did
+// not), never answering "good" for a certificate its mirror knows is
+// revoked; when the leader goes, the other takes over.
 func TestSharedStore(t *testing.T) {
 	ctx := context.Background()
 	url, keys := pgtest.URL(t), testKeys(t)
@@ -141,7 +151,8 @@ func TestSharedStore(t *testing.T) {
 			b.svc.leadingCRL.Load(), b.svc.leadingOCSP.Load())
 	}
 
-	// Issued through b: b knows it, but only a signs.
+	// Issued through b: b knows it, but has no responder before its first
+	// miss.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	iss, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
 	if err != nil {
@@ -150,7 +161,7 @@ func TestSharedStore(t *testing.T) {
 	c, _ := x509.ParseCertificate(iss.DER)
 	b.refresh(t)
 	if got := b.ocspStatus(t, c, issuer); got != -1 {
-		t.Errorf("follower before the leader signed: status %d, want tryLater", got)
+		t.Errorf("follower before the leader signed, its first miss: status %d, want tryLater", got)
 	}
 	a.refresh(t) // the leader's poll
 	for name, n := range map[string]*node{"leader": a, "follower": b} {
@@ -223,8 +234,8 @@ func TestSharedStore(t *testing.T) {
 
 // TestSharedLeaderWalks: certificates issued before the leader started,
 // which no change brings to its attention, are pre-signed a batch per
-// refresh until every one is published, and the follower then answers
-// for each.
+// refresh until every one is published, and the follower serves them
+// (it signs none of its own: it has no responder, nothing having missed).
 func TestSharedLeaderWalks(t *testing.T) {
 	ctx := context.Background()
 	defer func(n int) { presignBatch = n }(presignBatch)
@@ -242,35 +253,42 @@ func TestSharedLeaderWalks(t *testing.T) {
 		c, _ := x509.ParseCertificate(iss.DER)
 		certs = append(certs, c)
 	}
-	answered := func() int {
+	walked := func() int { // certificates with both responses published
 		n := 0
 		for _, c := range certs {
-			switch got := b.ocspStatus(t, c, issuer); got {
-			case ocsp.Good:
+			both := true
+			for _, h := range []string{"sha1", "sha256"} {
+				_, err := b.st.PublishedOCSP(ctx, "web", h, ca.Serial(c.SerialNumber))
+				both = both && err == nil
+			}
+			if both {
 				n++
-			case -1: // tryLater: not published yet
-			default:
-				t.Fatalf("follower: status %d for %x", got, c.SerialNumber)
 			}
 		}
 		return n
 	}
 	// a starts after the issuances: its first refresh sees no change. The
 	// walk publishes at most a batch (2) per refresh and, round after
-	// round, all five. (How many one refresh publishes also depends on
-	// when the follower reads: the count is bounded, not exact.)
+	// round, all five, which the follower then serves. (The walk also
+	// meets a's own responder certificate: the count is bounded, not
+	// exact.)
 	prev := 0
 	for round := 1; prev < 5; round++ {
-		if round > 6 {
-			t.Fatalf("after %d refreshes the follower answers %d of 5", round-1, prev)
+		if round > 4 {
+			t.Fatalf("after %d refreshes %d of 5 are published", round-1, prev)
 		}
 		a.refresh(t)
-		b.refresh(t)
-		got := answered()
+		got := walked()
 		if got < prev || got > min(5, round*presignBatch) {
-			t.Fatalf("after the leader's refresh %d: the follower answers %d of 5 (%d before), want at most %d", round, got, prev, round*presignBatch)
+			t.Fatalf("after the leader's refresh %d: %d of 5 published (%d before), want at most %d", round, got, prev, round*presignBatch)
 		}
 		prev = got
+	}
+	b.refresh(t)
+	for _, c := range certs {
+		if got := b.ocspStatus(t, c, issuer); got != ocsp.Good {
+			t.Fatalf("follower: status %d for %x, want good", got, c.SerialNumber)
+		}
 	}
 
 	// The leader dies; c, a new node (a restart: nothing cached), leads
@@ -308,6 +326,165 @@ func TestSharedLeaderWalks(t *testing.T) {
 	b.refresh(t)
 	if got := b.ocspStatus(t, certs[3], issuer); got != ocsp.Revoked {
 		t.Errorf("the follower answers %d for the certificate revoked while no node led, want revoked", got)
+	}
+}
+
+// TestSharedFollowerSignsUnwalked: on a home whose certificates no walk
+// has reached (issued before any node ran, a walk of one per refresh), a
+// follower answers for every one at once, good or revoked as the store
+// says, with responses that verify against the issuer (and with OpenSSL):
+// after the first miss, which gets tryLater and has the follower's
+// refresh issue it a responder of its own, recorded like any certificate.
+// A certificate revoked after the leader published it as good is answered
+// revoked.
+func TestSharedFollowerSignsUnwalked(t *testing.T) {
+	openssl := kmstest.RequireTool(t, "openssl")
+	ctx := context.Background()
+	defer func(n int) { presignBatch = n }(presignBatch)
+	presignBatch = 1
+	url, keys := pgtest.URL(t), testKeys(t)
+	a, b := newNode(t, url, keys), newNode(t, url, keys)
+	issuer := webAuthority(t, a)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var certs []*x509.Certificate
+	for range 4 {
+		iss, err := a.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(iss.DER)
+		certs = append(certs, c)
+	}
+	a.refresh(t) // leads; its first refresh sees no change and walks one certificate
+	b.refresh(t)
+	if !a.svc.leadingOCSP.Load() || b.svc.leadingOCSP.Load() {
+		t.Fatal("a does not lead OCSP alone")
+	}
+	// Revoked now, and no leader's refresh since: what the leader may have
+	// published for it says good.
+	revoked := certs[2]
+	if _, err := a.ca.Revoke(ctx, ca.Serial(revoked.SerialNumber), 1, "test"); err != nil {
+		t.Fatal(err)
+	}
+	var miss *x509.Certificate
+	for _, c := range certs {
+		if _, err := b.st.PublishedOCSP(ctx, "web", "sha256", ca.Serial(c.SerialNumber)); err != nil && c != revoked {
+			miss = c
+		}
+	}
+	if miss == nil {
+		t.Fatal("the leader published more than a walk of one")
+	}
+
+	if got := b.ocspStatus(t, miss, issuer); got != -1 { // b asks for a responder
+		t.Errorf("follower, first miss: status %d, want tryLater", got)
+	}
+	b.refresh(t)
+	for _, c := range certs {
+		want := ocsp.Good
+		if c == revoked {
+			want = ocsp.Revoked
+		}
+		if got := b.ocspStatus(t, c, issuer); got != want {
+			t.Errorf("follower, %x: status %d, want %d", c.SerialNumber, got, want)
+		}
+	}
+	// b's responder is its own, recorded in the store.
+	f := &fixture{srv: b.srv}
+	_, der := f.post(t, ocspRequest(t, revoked, issuer, crypto.SHA1))
+	r, err := ocsp.ParseResponseForCert(der, revoked, issuer)
+	if err != nil || r.Status != ocsp.Revoked || r.Certificate == nil {
+		t.Fatalf("follower, revoked, SHA-1: %v, %+v", err, r)
+	}
+	if _, err := b.st.CertStatus(ctx, ca.Serial(r.Certificate.SerialNumber)); err != nil {
+		t.Errorf("the follower's responder certificate is not recorded: %v", err)
+	}
+	if s := a.svc.authority("web").ocsp.signer.Load(); s == nil || s.Cert.Equal(r.Certificate) {
+		t.Errorf("the follower answered with the leader's responder")
+	}
+	// The leader still publishes only what it signed: nothing of b's.
+	for _, c := range certs {
+		d, err := b.st.PublishedOCSP(ctx, "web", "sha1", ca.Serial(c.SerialNumber))
+		if err == nil && bytes.Equal(d.DER, der) {
+			t.Errorf("the follower's response for %x was published", c.SerialNumber)
+		}
+	}
+
+	// OpenSSL asks the follower and checks the chain to the root.
+	dir := t.TempDir()
+	root, err := b.st.Authority(ctx, ca.RootName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM := func(name string, der []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	rootPEM, issuerPEM := writePEM("root.pem", root.CertDER), writePEM("web.pem", issuer.Raw)
+	for i, c := range certs {
+		leaf := writePEM(fmt.Sprintf("leaf%d.pem", i), c.Raw)
+		out, err := exec.Command(openssl, "ocsp", "-issuer", issuerPEM, "-cert", leaf, "-url", b.srv.URL+"/ocsp/web",
+			"-CAfile", rootPEM).CombinedOutput()
+		want := leaf + ": good"
+		if c == revoked {
+			want = leaf + ": revoked"
+		}
+		if err != nil || !strings.Contains(string(out), "Response verify OK") || !strings.Contains(string(out), want) {
+			t.Errorf("openssl ocsp, follower, %x: %v, want %q\n%s", c.SerialNumber, err, want, out)
+		}
+	}
+}
+
+// TestSharedLockedFollowerSignsNothing: a follower whose keys are locked
+// (the same key files, their passphrase not given) signs nothing and has
+// no responder issued: what the leader has not published is tryLater.
+func TestSharedLockedFollowerSignsNothing(t *testing.T) {
+	ctx := context.Background()
+	defer func(n int) { presignBatch = n }(presignBatch)
+	presignBatch = 1
+	dir := t.TempDir()
+	url, keys := pgtest.URL(t), testKeysIn(t, dir)
+	locked := kms.NewManager(kms.Options{Dir: dir, Passphrase: kms.Unlock})
+	t.Cleanup(func() { locked.Close() })
+	a, b := newNode(t, url, keys), newNode(t, url, locked)
+	issuer := webAuthority(t, a)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var certs []*x509.Certificate
+	for range 3 {
+		iss, err := a.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(iss.DER)
+		certs = append(certs, c)
+	}
+	for _, name := range []string{ca.RootName, "web"} { // as serve checks them at start
+		if st := b.ca.Check(ctx, mustAuthority(t, b.st, name)); st.State != ca.Locked {
+			t.Fatalf("%s on the locked node: %+v", name, st)
+		}
+	}
+	a.refresh(t) // leads; walks one certificate
+	b.refresh(t)
+	var miss *x509.Certificate
+	for _, c := range certs {
+		if _, err := b.st.PublishedOCSP(ctx, "web", "sha256", ca.Serial(c.SerialNumber)); err != nil {
+			miss = c
+		}
+	}
+	if miss == nil {
+		t.Fatal("the leader published more than a walk of one")
+	}
+	for round := range 2 {
+		if got := b.ocspStatus(t, miss, issuer); got != -1 {
+			t.Errorf("locked follower, round %d: status %d, want tryLater", round, got)
+		}
+		b.refresh(t)
+	}
+	if s := b.svc.authority("web").ocsp.signer.Load(); s != nil {
+		t.Errorf("the locked follower holds a responder, %x", s.Cert.SerialNumber)
 	}
 }
 
