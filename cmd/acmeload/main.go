@@ -10,6 +10,7 @@
 //	. scripts/postgres-throwaway   # exports SIGNET_TEST_POSTGRES
 //	go run ./cmd/acmeload -signet /tmp/signet -store postgres -nodes 2
 //	go run ./cmd/acmeload -signet /tmp/signet -compare -count 1500
+//	go run ./cmd/acmeload -signet /tmp/signet -names 10   # renewals: authorizations reused
 package main
 
 import (
@@ -61,6 +62,7 @@ type options struct {
 	bin      string
 	clients  int
 	count    int
+	names    int
 	duration time.Duration
 }
 
@@ -69,6 +71,7 @@ func run() error {
 	flag.StringVar(&o.bin, "signet", "", "the signet binary to run (go build -o /tmp/signet ./cmd/signet)")
 	flag.IntVar(&o.clients, "clients", 8, "concurrent clients, each with its own account")
 	flag.IntVar(&o.count, "count", 5000, "issuances in total, per run")
+	flag.IntVar(&o.names, "names", 0, "names per client, reordered in turn: from the second round on every order renews a name (authorization reuse); 0: a new name for every issuance")
 	flag.DurationVar(&o.duration, "duration", 2*time.Minute, "stop a run after this long in any case")
 	storeFlag := flag.String("store", "sqlite", "sqlite, postgres ($SIGNET_TEST_POSTGRES) or a postgres:// URL of a server to create databases on")
 	nodes := flag.Int("nodes", 1, "signet serve processes on the one PostgreSQL database")
@@ -84,6 +87,9 @@ func run() error {
 	}
 	if o.clients <= 0 || o.count <= 0 || o.duration <= 0 || *nodes <= 0 {
 		return fmt.Errorf("-clients, -count, -duration and -nodes must be positive")
+	}
+	if o.names < 0 {
+		return fmt.Errorf("-names must be 0 (a new name each time) or positive")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -155,6 +161,7 @@ func (r report) print() {
 	}
 	fmt.Printf("certificates/s   %.0f\n", res.PerSecond())
 	fmt.Printf("latency p50/p99  %.1f ms / %.1f ms (max %.1f ms)\n", ms(res.P50), ms(res.P99), ms(res.Max))
+	fmt.Printf("challenges       %d answered (the others' authorizations were reused)\n", res.Solved)
 	if r.nodes > 1 {
 		fmt.Printf("requests/node    %v\n", res.Requests)
 	}
@@ -257,7 +264,7 @@ func measure(o options, admin string, nodes int) (report, error) {
 	self0 := cputime.Process()
 	res, err := load.Run(context.Background(), load.Config{
 		Directory: "https://" + addrs[0] + "/acme/default/directory", Roots: roots, Nodes: addrs[1:],
-		Clients: o.clients, Count: o.count, Duration: o.duration,
+		Clients: o.clients, Count: o.count, Duration: o.duration, Names: o.names,
 	}, resp)
 	if err != nil {
 		return r, err

@@ -42,6 +42,11 @@ type Config struct {
 	Count     int           // total issuances
 	Duration  time.Duration // stop after this even if Count is not reached
 	Domain    string        // names are c<i>-<n>.<Domain>; default load.test
+	// Names, if positive, is how many names each client has: its n-th
+	// issuance asks for c<i>-<n mod Names>, so that from the second round on
+	// each order renews a name its account validated before (authorization
+	// reuse). 0: every issuance asks for a new name.
+	Names int
 	// Nodes are further host:port addresses serving the same directory
 	// (other `signet serve` nodes on one shared store). With any, each
 	// client sends each request to the next node in turn, as a load
@@ -61,6 +66,9 @@ type Result struct {
 	// Requests counts the HTTP requests each node answered: the
 	// directory's node first, then Config.Nodes in order.
 	Requests []int64
+	// Solved counts the http-01 challenges the clients answered; a reused
+	// authorization is valid already and needs none.
+	Solved int64
 }
 
 // PerSecond is the issuance rate.
@@ -150,6 +158,9 @@ func Run(ctx context.Context, cfg Config, resp *Responders) (Result, error) {
 				if n > int64(cfg.Count) {
 					return
 				}
+				if cfg.Names > 0 {
+					n %= int64(cfg.Names)
+				}
 				t0 := time.Now()
 				err := c.issue(ctx, fmt.Sprintf("c%d-%d.%s", i, n, cfg.Domain))
 				d := time.Since(t0)
@@ -172,6 +183,9 @@ func Run(ctx context.Context, cfg Config, resp *Responders) (Result, error) {
 	for i := range hits {
 		res.Requests = append(res.Requests, hits[i].Load())
 	}
+	for _, c := range clients {
+		res.Solved += c.solved
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50, res.P99, res.Max = lat[len(lat)/2], lat[min(len(lat)-1, len(lat)*99/100)], lat[len(lat)-1]
@@ -188,6 +202,7 @@ type client struct {
 	kid    string
 	nonce  string
 	tokens *sync.Map
+	solved int64 // challenges answered
 }
 
 func newClient(ctx context.Context, cfg Config, resp *Responders, i int, hits []atomic.Int64) (*client, error) {
@@ -311,6 +326,7 @@ func (c *client) post(ctx context.Context, url string, payload []byte, jwk bool)
 // token is served until then: a validation the POST answered "processing"
 // fetches it later.
 func (c *client) solve(ctx context.Context, url, token string) error {
+	c.solved++
 	c.tokens.Store(token, token+"."+c.thumb)
 	defer c.tokens.Delete(token)
 	a, err := c.post(ctx, url, []byte(`{}`), false)
@@ -354,10 +370,14 @@ func (c *client) issue(ctx context.Context, name string) error {
 			return err
 		}
 		var az struct {
+			Status     string
 			Challenges []struct{ Type, URL, Token, Status string }
 		}
 		if err := json.Unmarshal(a.body, &az); err != nil {
 			return err
+		}
+		if az.Status == "valid" {
+			continue // reused: as a client does, nothing to answer
 		}
 		i := slices.IndexFunc(az.Challenges, func(ch struct{ Type, URL, Token, Status string }) bool { return ch.Type == "http-01" })
 		if i < 0 {

@@ -140,6 +140,22 @@ func TestRunValidationProcessing(t *testing.T) {
 	mustRun(t, cfg, resp)
 }
 
+// TestRunRenewals: with one name per client, the first issuance of each
+// client answers a challenge and its renewals reuse that authorization;
+// with reuse off, every issuance answers one.
+func TestRunRenewals(t *testing.T) {
+	for _, tt := range []struct {
+		reuse time.Duration
+		want  int64
+	}{{time.Hour, 2}, {0, 6}} {
+		cfg, resp := nodes(t, "", 1, func(o *wfe.Options, _ *va.Options) { o.AuthzReuse = tt.reuse })
+		cfg.Clients, cfg.Count, cfg.Names = 2, 6, 1
+		if res := mustRun(t, cfg, resp); res.Solved != tt.want {
+			t.Errorf("reuse %s: %d challenges answered, want %d", tt.reuse, res.Solved, tt.want)
+		}
+	}
+}
+
 // TestRunTwoNodesPostgres: clients whose requests alternate between two
 // nodes on one PostgreSQL database complete every issuance, and both
 // nodes answered requests.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -183,6 +184,30 @@ func TestMigrationMarksInternalCertificates(t *testing.T) {
 			if fmt.Sprint(serials) != "["+tt.want+"]" {
 				t.Errorf("%+v: %v, want [%s]", tt.f, serials, tt.want)
 			}
+		}
+	})
+}
+
+// TestMigrationEndsConsoleSessions opens a database made before console
+// sessions remembered their client certificate: a session stored then
+// cannot say how it signed in, so the migration ends it.
+func TestMigrationEndsConsoleSessions(t *testing.T) {
+	onEach(t, func(t *testing.T, b backend, where string) {
+		s := b.open(t, where)
+		id := []byte("0123456789abcdef0123456789abcdef")
+		now := time.Now()
+		if err := s.CreateConsoleSession(ctx, store.ConsoleSession{IDHash: id, Operator: "alice", Role: "admin",
+			CreatedAt: now, SeenAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		undo := undoAfterInternal(b.name)
+		through := slices.Index(undo, "ALTER TABLE console_sessions DROP COLUMN certificate")
+		step := map[string]string{"sqlite": "18", "postgres": "17"}[b.name]
+		b.exec(t, where, append(undo[:through+1], "DELETE FROM schema_migrations WHERE version >= "+step)...)
+		s = b.open(t, where)
+		if got, err := s.ConsoleSession(ctx, id); errs.KindOf(err) != errs.NotFound {
+			t.Fatalf("session stored before the migration: %+v, %v; want it ended", got, err)
 		}
 	})
 }
