@@ -98,13 +98,10 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		if err != nil {
 			return nil, err
 		}
-		if follower {
+		if follower && s.live(e, found) {
 			// The leader's response if it published one that fits; else
-			// this node signs it as the leader would, and keeps it in its
-			// cache alone.
-			if !s.live(e, found) {
-				return nil, errNotIssued
-			}
+			// this node signs it as the leader would (a serial it does not
+			// hold: unknown), and keeps it in its cache alone.
 			if r := s.published(a, k, e); r != nil {
 				s.cache.put(ck, r, gen, issued)
 				return r, nil

@@ -30,8 +30,9 @@ import (
 // published, so the store's rows have one writer, the leader, and a
 // follower's response signed from a status read just before a revocation
 // cannot overwrite the leader's "revoked". A serial this CA never issued
-// is answered unauthorized, and a node whose authority is locked signs
-// nothing (tryLater). When the leader dies its session ends, its locks go
+// (or one past the CRLs' cutoff) is signed "unknown" as the leader signs
+// it, or answered unauthorized by a follower with no responder yet; a
+// node whose authority is locked signs nothing (tryLater). When the leader dies its session ends, its locks go
 // with it, and the next node to ask leads from its next refresh.
 
 // Jobs elected through store.Shared.Lead.

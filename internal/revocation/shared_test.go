@@ -389,6 +389,14 @@ func TestSharedFollowerSignsUnwalked(t *testing.T) {
 			t.Errorf("follower, %x: status %d, want %d", c.SerialNumber, got, want)
 		}
 	}
+	// A serial never issued: unknown, as the leader answers.
+	stranger := *certs[0]
+	stranger.SerialNumber = bigOne()
+	for name, n := range map[string]*node{"leader": a, "follower": b} {
+		if got := n.ocspStatus(t, &stranger, issuer); got != ocsp.Unknown {
+			t.Errorf("%s, serial never issued: status %d, want unknown", name, got)
+		}
+	}
 	// b's responder is its own, recorded in the store.
 	f := &fixture{srv: b.srv}
 	_, der := f.post(t, ocspRequest(t, revoked, issuer, crypto.SHA1))
