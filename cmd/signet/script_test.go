@@ -6,7 +6,9 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/pem"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/signal"
@@ -84,13 +86,21 @@ func TestScripts(t *testing.T) {
 	})
 }
 
+// freePort is a loopback TCP port nothing listens on now.
 func freePort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// Below Linux's ephemeral range (32768 up), which the kernel also
+	// hands out to outgoing connections: a port found free there can be
+	// taken by any connection on the machine before serve binds it.
+	for range 100 {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000)))
+		if err != nil {
+			continue
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).Port
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below 32000 in 100 tries")
+	return 0
 }
 
 // cmdNoClearKeys fails if any file under DIR holds a private key in the

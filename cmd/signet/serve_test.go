@@ -256,6 +256,7 @@ func waitHealthy(t *testing.T, dir, addr string, exited chan int, stderr *locked
 	for time.Now().Before(deadline) {
 		select {
 		case code := <-exited:
+			exited <- code // for the cleanup, which waits for it
 			t.Fatalf("serve exited %d: %s", code, stderr.String())
 		default:
 		}
