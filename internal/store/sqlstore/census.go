@@ -92,24 +92,25 @@ func (s *Store) Census(ctx context.Context, now time.Time, within []time.Duratio
 	return c, err
 }
 
-// ExpiringPerDay implements store.Counted: one index range
-// (certificates_authority_status) per authority, grouped by day.
+// ExpiringPerDay implements store.Counted: a count over one range of
+// certificates_authority_status per authority and day. (One GROUP BY over
+// the whole range sorted every row through a temporary B-tree, and
+// SQLite's planner took the rows by expiry alone, reading each row's
+// status from the table: 5.3 s for 1.4M certificates against 0.14 s.) The
+// days are counted one after another, not in one snapshot: a chart.
 func (s *Store) ExpiringPerDay(ctx context.Context, now time.Time, days int) ([]int64, error) {
 	y, m, d := now.UTC().Date()
 	first := time.Date(y, m, d, 0, 0, 0, 0, time.UTC).UnixNano()
 	const day = int64(24 * time.Hour)
 	out := make([]int64, days)
-	err := s.each(ctx, false, `SELECT (c.not_after - ?) / ? AS d, COUNT(*) FROM authorities a JOIN certificates c
-		ON c.authority = a.name AND c.status = 'valid' AND c.not_after > ? AND c.not_after < ? GROUP BY d`,
-		[]any{first, day, now.UnixNano(), first + int64(days)*day}, func(rows *sql.Rows) error {
-			var i, n int64
-			if err := rows.Scan(&i, &n); err != nil {
-				return errs.Wrap(errs.Internal, err, "read expiring certificates per day")
-			}
-			if i >= 0 && i < int64(days) {
-				out[i] += n
-			}
-			return nil
-		})
-	return out, err
+	for i := range out {
+		from := max(now.UnixNano()+1, first+int64(i)*day) // not expired: after now
+		err := s.each(ctx, false, `SELECT COUNT(*) FROM certificates
+			WHERE authority IN (SELECT name FROM authorities) AND status = 'valid' AND not_after >= ? AND not_after < ?`,
+			[]any{from, first + int64(i+1)*day}, func(rows *sql.Rows) error { return rows.Scan(&out[i]) })
+		if err != nil {
+			return nil, errs.Wrap(errs.KindOf(err), err, "read expiring certificates per day")
+		}
+	}
+	return out, nil
 }

@@ -126,4 +126,18 @@ func testCounts(t *testing.T, s store.Store) {
 	if head := ev[len(ev)-1].Seq; c.AuditHead != head {
 		t.Errorf("audit head %d, want %d", c.AuditHead, head)
 	}
+
+	// The edges: a certificate expiring at now has expired; one at a
+	// midnight counts on the day that midnight begins.
+	mustAuthority(t, s, "edge", "")
+	record("e1", "edge", 0)
+	record("e2", "edge", midnight.Add(2*day).Sub(now))
+	record("e3", "edge", midnight.Add(90*day).Sub(now)) // beyond the 90 days
+	wantPer[2]++
+	if per, err = s.ExpiringPerDay(ctx, now, 90); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(per, wantPer) {
+		t.Errorf("expiring per day, with the edges: %v, want %v", per, wantPer)
+	}
 }
