@@ -151,8 +151,8 @@ func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
 	}
 	var ok [6]bool
 	var shard, notAfter, reason int64
-	c.Serial, ok[0] = v[0].(string)
-	c.Authority, ok[1] = v[1].(string)
+	c.Serial, ok[0] = text(v[0])
+	c.Authority, ok[1] = text(v[1])
 	shard, ok[2] = v[2].(int64)
 	notAfter, ok[3] = v[3].(int64)
 	revokedAt, revoked := v[4].(int64)
@@ -168,6 +168,18 @@ func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
 		c.RevokedAt = Time(revokedAt)
 	}
 	return c, nil
+}
+
+// text is a TEXT column's value scanned into any: a string, or bytes from
+// a driver that gives those, as database/sql converts them for a *string.
+func text(v any) (string, bool) {
+	switch s := v.(type) {
+	case string:
+		return s, true
+	case []byte:
+		return string(s), true
+	}
+	return "", false
 }
 
 // AuthorityColumns are the authorities columns ScanAuthority reads.
