@@ -137,20 +137,49 @@ func ScanCertificate(scan func(dest ...any) error) (store.Certificate, error) {
 const CertStatusColumns = "serial, authority, shard, not_after, revoked_at, reason"
 
 // ScanCertStatus reads one certificates row selected with CertStatusColumns.
-// revoked_at scans into a pointer, which both drivers set to nil for NULL:
-// a certificate is revoked when it is set.
+// It is the row loop of a whole CRL and of the revocation services' start
+// (a million rows): it scans into the drivers' own values (TEXT as string,
+// INTEGER as int64, NULL as nil; both drivers), which database/sql hands
+// over as they are, where typed destinations cost a conversion per column
+// (an int through strconv) and an allocation for the nullable revoked_at.
+// A certificate is revoked when revoked_at is set.
 func ScanCertStatus(scan func(dest ...any) error) (store.CertStatus, error) {
 	var c store.CertStatus
-	var notAfter int64
-	var revokedAt *int64
-	if err := scan(&c.Serial, &c.Authority, &c.Shard, &notAfter, &revokedAt, &c.Reason); err != nil {
+	var v [6]any
+	if err := scan(&v[0], &v[1], &v[2], &v[3], &v[4], &v[5]); err != nil {
 		return c, errs.Wrap(errs.Internal, err, "read certificate status")
 	}
-	c.NotAfter, c.Revoked = Time(notAfter), revokedAt != nil
-	if revokedAt != nil {
-		c.RevokedAt = Time(*revokedAt)
+	var ok [6]bool
+	var shard, notAfter, reason int64
+	c.Serial, ok[0] = text(v[0])
+	c.Authority, ok[1] = text(v[1])
+	shard, ok[2] = v[2].(int64)
+	notAfter, ok[3] = v[3].(int64)
+	revokedAt, revoked := v[4].(int64)
+	ok[4] = revoked || v[4] == nil
+	reason, ok[5] = v[5].(int64)
+	for i, good := range ok {
+		if !good {
+			return c, errs.New(errs.Internal, "read certificate status: column %d is a %T", i, v[i])
+		}
+	}
+	c.Shard, c.NotAfter, c.Revoked, c.Reason = int(shard), Time(notAfter), revoked, int(reason)
+	if revoked {
+		c.RevokedAt = Time(revokedAt)
 	}
 	return c, nil
+}
+
+// text is a TEXT column's value scanned into any: a string, or bytes from
+// a driver that gives those, as database/sql converts them for a *string.
+func text(v any) (string, bool) {
+	switch s := v.(type) {
+	case string:
+		return s, true
+	case []byte:
+		return string(s), true
+	}
+	return "", false
 }
 
 // AuthorityColumns are the authorities columns ScanAuthority reads.

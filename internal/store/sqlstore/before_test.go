@@ -203,6 +203,21 @@ func TestOpenStoreMadeBefore(t *testing.T) {
 				t.Errorf("prune OCSP responses: %d, %v; want 1", n, err)
 			}
 
+			// The events since a time, read over the index a later step made.
+			var evs []audit.Event
+			if err := s.Events(ctx, func(e audit.Event) error { evs = append(evs, e); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			since, want := evs[len(evs)-1].Time, 0
+			for _, e := range evs {
+				if !e.Time.Before(since) {
+					want++
+				}
+			}
+			if got, err := s.AuditEvents(ctx, store.EventFilter{Since: since}); err != nil || len(got) != want || got[len(got)-1].Seq != evs[len(evs)-1].Seq {
+				t.Errorf("events since %v: %d, %v; want %d, the last one last", since, len(got), err, want)
+			}
+
 			// The chain goes on from the old head.
 			o.Status = store.StatusInvalid
 			if err := s.UpdateACMEOrder(ctx, o, audit.Event{Kind: audit.KindACMEAuthzValidate}); err != nil {

@@ -33,7 +33,8 @@ type Dialect struct {
 	// query is prepared once and kept.
 	PrepareReads bool
 	// IndexHints: the planner is told which index the revocation feed's
-	// queries read (SQLite's INDEXED BY).
+	// queries and the audit events' time bounds read (SQLite's INDEXED BY,
+	// and a unary + for none).
 	IndexHints bool
 	// NextRevocationVersion is a query that returns the next version of
 	// published revocation documents (see published.go).

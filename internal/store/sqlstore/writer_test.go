@@ -126,9 +126,9 @@ func TestMigrationRevokesKeyIDsRevokedEarlier(t *testing.T) {
 // operators, the orders' reusable authorizations, console sessions,
 // the certificates' authority and status index, the endpoint checks, the
 // OCSP responses' nextUpdate index, the console sessions' certificate, the accounts' order indexes,
-// the revocation events' index.
+// the revocation events' index, the events' time index.
 func undoAfterInternal(backend string) []string {
-	return append([]string{"DROP INDEX events_revocations", "DROP INDEX acme_orders_account_created", "DROP INDEX acme_orders_account_pending",
+	return append([]string{"DROP INDEX events_time", "DROP INDEX events_revocations", "DROP INDEX acme_orders_account_created", "DROP INDEX acme_orders_account_pending",
 		"CREATE INDEX acme_orders_account_expires ON acme_orders(account_id, expires)", "ALTER TABLE console_sessions DROP COLUMN certificate", "DROP INDEX ocsp_responses_next_update", "DROP TABLE endpoint_checks", "DROP INDEX certificates_authority_status", "DROP TABLE console_sessions", "DROP TABLE acme_reusable_authzs", "DROP TABLE operators", "DROP INDEX events_subject", "ALTER TABLE authorities DROP COLUMN enabled", "DROP INDEX acme_orders_account_expires", "ALTER TABLE acme_orders DROP COLUMN pending_authzs",
 		"ALTER TABLE events DROP COLUMN state", "DROP TABLE audit_baseline"}, undoInternal[backend]...)
 }

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FilterAndPagination", testFilter},
 		{"Revoke", testRevoke},
 		{"Events", testEvents},
+		{"EventsSince", testEventsSince},
 		{"Concurrent", testConcurrent},
 		{"Statuses", testStatuses},
 		{"StatusLookups", testStatusLookups},
@@ -472,6 +473,62 @@ func testEvents(t *testing.T, s store.Store) {
 	n := 0
 	if err := s.Events(ctx, func(audit.Event) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
 		t.Errorf("Events after a failing callback: %v after %d calls", err, n)
+	}
+}
+
+// testEventsSince lists events by time over a log whose times are not in
+// seq order (as several PostgreSQL nodes write it): whichever way the store
+// reads them (by time or by seq), it returns exactly the events at or after
+// since (and before until, after a cursor, of a kind), the first in seq
+// order.
+func testEventsSince(t *testing.T, s store.Store) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 60 {
+		at := base.Add(time.Duration(i) * time.Minute)
+		switch {
+		case i%7 == 3: // late writers: an event older than those before it
+			at = at.Add(-20 * time.Minute)
+		case i%11 == 5: // and a clock ahead
+			at = at.Add(9 * time.Minute)
+		}
+		kind := "note"
+		if i%3 == 0 {
+			kind = "other"
+		}
+		if err := s.AppendEvent(ctx, audit.Event{Kind: kind, Actor: "cli", Time: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := events(t, s)
+	minute := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	for _, f := range []store.EventFilter{
+		{Since: minute(55), Limit: 5}, // near the end: few events after since
+		{Since: minute(2), Limit: 5},  // near the start: most are after it
+		{Since: minute(30), Limit: 100},
+		{Since: minute(45)},
+		{Since: minute(70)}, // none
+		{Since: minute(50), AfterSeq: all[40].Seq, Limit: 3},
+		{Since: minute(5), AfterSeq: all[50].Seq},
+		{Since: minute(20), Until: minute(40), Limit: 10},
+		{Since: minute(40), Kind: "other", Limit: 4},
+		{Since: minute(1), Kind: "other", Limit: 2},
+	} {
+		var want []int64
+		for _, e := range all {
+			if !e.Time.Before(f.Since) && (f.Until.IsZero() || e.Time.Before(f.Until)) && e.Seq > f.AfterSeq &&
+				(f.Kind == "" || e.Kind == f.Kind) && (f.Limit == 0 || len(want) < f.Limit) {
+				want = append(want, e.Seq)
+			}
+		}
+		got, err := s.AuditEvents(ctx, f)
+		var seqs []int64
+		for _, e := range got {
+			seqs = append(seqs, e.Seq)
+		}
+		if err != nil || !slices.Equal(seqs, want) {
+			t.Errorf("events since %v (until %v, after %d, kind %q, limit %d): %v, %v; want %v",
+				f.Since.Sub(base), f.Until.Sub(base), f.AfterSeq, f.Kind, f.Limit, seqs, err, want)
+		}
 	}
 }
 
