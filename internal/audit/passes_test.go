@@ -250,7 +250,8 @@ func TestVerifyInPassesSeesTheLogChange(t *testing.T) {
 // TestVerifyInPassesReadsTheLogTwice verifies an intact store of 300
 // certificates in passes of a few rows: the events are read once for the
 // marks of every part and once more to see that they did not change, not
-// once per pass (on a 10M home, 8 passes re-read 11M events each).
+// once per pass (on a 10M home, 8 passes re-read 11M events each); the
+// temporary file of marks is gone when it returns.
 func TestVerifyInPassesReadsTheLogTwice(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
@@ -273,10 +274,15 @@ func TestVerifyInPassesReadsTheLogTwice(t *testing.T) {
 				}
 			}
 			audit.SetPassRows(t, 16)
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp) // where the marks are spilled
 			cs := &countingStore{Store: s}
 			rep, err := audit.Verify(ctx, cs)
 			if err != nil || !rep.Intact() || rep.Rows != 301 || rep.Certificates != 300 {
 				t.Fatalf("Verify: %+v, %v; want intact, 301 rows", rep, err)
+			}
+			if left, err := os.ReadDir(tmp); err != nil || len(left) > 0 {
+				t.Fatalf("temporary files left: %v, %v", left, err)
 			}
 			if cs.passes < 8 || cs.reads != 2 {
 				t.Fatalf("%d passes over the rows read the events %d times; want at least 8 passes and 2 reads", cs.passes, cs.reads)

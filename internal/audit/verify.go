@@ -210,10 +210,13 @@ func (s *rowSet) close() {
 	}
 }
 
-// spill is a temporary file of marks, each a rowID, a seq and a hash.
+// spill is a temporary file of marks, each a rowID, a seq and a hash,
+// mode 0600 and unlinked at once where the system allows (so that nothing
+// else opens it by name while the rows are compared with it).
 type spill struct {
-	f *os.File
-	w *bufio.Writer
+	f        *os.File
+	w        *bufio.Writer
+	unlinked bool
 }
 
 const spillRecord = len(rowID{}) + 8 + HashSize
@@ -223,7 +226,7 @@ func newSpill() (*spill, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Unavailable, err, "audit verify: a temporary file for the rows above %d", passRows)
 	}
-	return &spill{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	return &spill{f: f, w: bufio.NewWriterSize(f, 1<<20), unlinked: os.Remove(f.Name()) == nil}, nil
 }
 
 func (sp *spill) write(id rowID, m rowMark) error {
@@ -267,7 +270,9 @@ func (sp *spill) failed(err error) error {
 
 func (sp *spill) close() {
 	sp.f.Close()
-	os.Remove(sp.f.Name())
+	if !sp.unlinked {
+		os.Remove(sp.f.Name())
+	}
 }
 
 type issued struct {
