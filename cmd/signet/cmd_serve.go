@@ -142,6 +142,9 @@ func cmdServe(e *env, args []string) error {
 	var watch *audit.Watch
 	if *verifyEvery > 0 {
 		watch = &audit.Watch{Every: *verifyEvery}
+		if shared, ok := h.Store.(store.Shared); ok {
+			watch.Lead = func(ctx context.Context) (bool, error) { return shared.Lead(ctx, audit.JobVerify) }
+		}
 	}
 	srv := server.New(server.Options{
 		Audit: watch, CA: h.CA, SSH: h.SSH, Store: h.Store, Log: log, AdminToken: token, ACME: acmeSrv, Warnings: acmeSrv.Warnings, Limits: lim, EAB: sealer,

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -11,8 +12,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -104,7 +107,9 @@ type rowMark struct {
 // passRows is the most rows whose marks Verify holds at once (84 bytes
 // each in its map, BenchmarkVerifyMemory: about 126 MB): a log naming more
 // rows has them compared in passes over parts of them, 2, 4, 8... (see
-// rowSet), each reading the events through the head again.
+// rowSet). The events are read once for all of them: the marks of the
+// parts not held are spilled to a temporary file and read back, part by
+// part.
 var passRows = 1_500_000
 
 // A rowID names a row in Verify's memory: the first 16 bytes of SHA-256
@@ -113,12 +118,14 @@ var passRows = 1_500_000
 type rowID [16]byte
 
 // rowSet holds the marks of one part of the rows: those whose rowID, as a
-// number, is part modulo parts.
+// number, is part modulo parts. While the events are read (part 0), the
+// marks of the other parts go to spill, in the order of their events.
 type rowSet struct {
 	salt  [16]byte
 	parts uint64
 	part  uint64
 	marks map[rowID]rowMark
+	spill *spill
 }
 
 func newRowSet() *rowSet {
@@ -146,23 +153,125 @@ func (s *rowSet) keep() func(table, key string) bool {
 	return func(table, key string) bool { return s.holds(s.id(table, key)) }
 }
 
-// mark records e as the newest event of the rows it names in the part.
-func (s *rowSet) mark(e Event) {
+// mark records e as the newest event of the rows it names: in the map for
+// the part held, in the spill for the others.
+func (s *rowSet) mark(e Event) error {
 	for _, row := range e.State {
-		if id := s.id(row.Table, row.Key); s.holds(id) {
-			m := rowMark{seq: e.Seq}
-			copy(m.hash[:], row.Hash)
+		m := rowMark{seq: e.Seq}
+		copy(m.hash[:], row.Hash)
+		id := s.id(row.Table, row.Key)
+		if s.holds(id) {
 			s.marks[id] = m
+		} else if err := s.spill.write(id, m); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // split doubles the parts while more than passRows marks are held, keeping
-// part 0, a half of the one before.
-func (s *rowSet) split() {
+// part 0, a half of the one before, and spilling the other half.
+func (s *rowSet) split() error {
 	for len(s.marks) > passRows {
+		if s.spill == nil {
+			var err error
+			if s.spill, err = newSpill(); err != nil {
+				return err
+			}
+		}
 		s.parts *= 2
-		maps.DeleteFunc(s.marks, func(id rowID, _ rowMark) bool { return !s.holds(id) })
+		for id, m := range s.marks {
+			if !s.holds(id) {
+				if err := s.spill.write(id, m); err != nil {
+					return err
+				}
+				delete(s.marks, id)
+			}
+		}
+	}
+	return nil
+}
+
+// load holds part instead of the part held: its marks, read back from the
+// spill, the newest of each row.
+func (s *rowSet) load(part uint64) error {
+	s.part = part
+	clear(s.marks)
+	return s.spill.read(func(id rowID, m rowMark) {
+		if s.holds(id) && m.seq >= s.marks[id].seq {
+			s.marks[id] = m
+		}
+	})
+}
+
+func (s *rowSet) close() {
+	if s.spill != nil {
+		s.spill.close()
+	}
+}
+
+// spill is a temporary file of marks, each a rowID, a seq and a hash,
+// mode 0600 and unlinked at once where the system allows (so that nothing
+// else opens it by name while the rows are compared with it).
+type spill struct {
+	f        *os.File
+	w        *bufio.Writer
+	unlinked bool
+}
+
+const spillRecord = len(rowID{}) + 8 + HashSize
+
+func newSpill() (*spill, error) {
+	f, err := os.CreateTemp("", "signet-audit-verify-*")
+	if err != nil {
+		return nil, errs.Wrap(errs.Unavailable, err, "audit verify: a temporary file for the rows above %d", passRows)
+	}
+	return &spill{f: f, w: bufio.NewWriterSize(f, 1<<20), unlinked: os.Remove(f.Name()) == nil}, nil
+}
+
+func (sp *spill) write(id rowID, m rowMark) error {
+	var b [spillRecord]byte
+	copy(b[:], id[:])
+	binary.BigEndian.PutUint64(b[len(id):], uint64(m.seq))
+	copy(b[len(id)+8:], m.hash[:])
+	_, err := sp.w.Write(b[:])
+	return sp.failed(err)
+}
+
+// read calls fn for every mark written, in the order written.
+func (sp *spill) read(fn func(rowID, rowMark)) error {
+	if err := sp.w.Flush(); err != nil {
+		return sp.failed(err)
+	}
+	if _, err := sp.f.Seek(0, io.SeekStart); err != nil {
+		return sp.failed(err)
+	}
+	r := bufio.NewReaderSize(sp.f, 1<<20)
+	var b [spillRecord]byte
+	for {
+		if _, err := io.ReadFull(r, b[:]); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return sp.failed(err)
+		}
+		var m rowMark
+		m.seq = int64(binary.BigEndian.Uint64(b[len(rowID{}):]))
+		copy(m.hash[:], b[len(rowID{})+8:])
+		fn(rowID(b[:len(rowID{})]), m)
+	}
+}
+
+func (sp *spill) failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errs.Wrap(errs.Unavailable, err, "audit verify: temporary file %s", sp.f.Name())
+}
+
+func (sp *spill) close() {
+	sp.f.Close()
+	if !sp.unlinked {
+		os.Remove(sp.f.Name())
 	}
 }
 
@@ -183,12 +292,14 @@ type issued struct {
 // (see Row): a row that differs, that no event explains, or that an event
 // names and is gone is a RowProblem. Its memory does not grow with the
 // rows: above passRows of them it compares them in parts, reading the
-// events and rows again for each, and those events must still be the
-// chain it checked. Each checkpoint must be an event of the
+// rows again for each, with the marks of the parts after the first kept
+// in a temporary file (56 bytes a row); before the second part it reads
+// the events again, which must still be the chain it checked. Each checkpoint must be an event of the
 // chain with that hash: a log cut back below a kept checkpoint is broken.
 func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, error) {
 	rep := Report{Head: Genesis, StateFrom: 1}
 	rows := newRowSet()
+	defer rows.close()
 	kept := map[int64][]Checkpoint{}
 	for _, c := range checkpoints {
 		kept[c.Seq] = append(kept[c.Seq], c)
@@ -247,8 +358,12 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 		if e.Kind == KindStateBaseline {
 			rep.StateFrom = e.Seq
 		}
-		rows.mark(e)
-		rows.split()
+		if err := rows.mark(e); err != nil {
+			return err
+		}
+		if err := rows.split(); err != nil {
+			return err
+		}
 		for haveCert && cert.seq <= e.Seq {
 			want := KindCertificateIssue
 			if strings.HasPrefix(cert.serial, "ssh:") {
@@ -287,10 +402,13 @@ func Verify(ctx context.Context, r Reader, checkpoints ...Checkpoint) (Report, e
 		return rep, certErr
 	}
 	for part := range rows.parts {
+		if part == 1 {
+			if err := reread(ctx, r, last, broken); err != nil {
+				return rep, err
+			}
+		}
 		if part > 0 {
-			rows.part = part
-			clear(rows.marks)
-			if err := rereadMarks(ctx, r, rows, last, broken); err != nil {
+			if err := rows.load(part); err != nil {
 				return rep, err
 			}
 		}
@@ -342,17 +460,15 @@ func restored(e Event, prevSeq int64, prevHash []byte, kept map[int64][]Checkpoi
 	return nil
 }
 
-// rereadMarks reads the events through head again for the marks of the
-// part rows holds. The events must be those the first pass read: sealed,
-// linked, and ending at head's hash.
-func rereadMarks(ctx context.Context, r Reader, rows *rowSet, head Event, broken func(int64, string, ...any) error) error {
+// reread reads the events through head again: they must be those the
+// first pass read, sealed, linked, and ending at head's hash.
+func reread(ctx context.Context, r Reader, head Event, broken func(int64, string, ...any) error) error {
 	errChanged, errStop := errors.New("changed"), errors.New("stop")
 	prev := Event{Hash: Genesis}
 	err := r.Events(ctx, func(e Event) error {
 		if e.Seq != prev.Seq+1 || !e.Sealed() || !bytes.Equal(e.Prev, prev.Hash) || e.Seq == head.Seq && !bytes.Equal(e.Hash, head.Hash) {
 			return errChanged
 		}
-		rows.mark(e)
 		prev = Event{Seq: e.Seq, Hash: e.Hash}
 		if e.Seq == head.Seq {
 			return errStop

@@ -110,13 +110,17 @@ func (st *stateTable) scanner() func(*sql.Rows) (audit.Row, error) {
 // whether it kept the row, and hashes only those.
 func (st *stateTable) keptScanner(keep func(table, key string) bool) func(*sql.Rows) (audit.Row, bool, error) {
 	vals := make([]any, len(st.key)+len(st.cols))
+	raw := make([]rawValue, len(vals))
 	ptrs := make([]any, len(vals))
 	for i := range vals {
-		ptrs[i] = &vals[i]
+		ptrs[i] = &raw[i]
 	}
 	return func(rows *sql.Rows) (audit.Row, bool, error) {
 		if err := rows.Scan(ptrs...); err != nil {
 			return audit.Row{}, false, errs.Wrap(errs.Internal, err, "read %s", st.name)
+		}
+		for i := range raw {
+			vals[i] = raw[i].v
 		}
 		key, err := st.keyOf(vals)
 		if err != nil || keep != nil && !keep(st.name, key) {
@@ -125,6 +129,16 @@ func (st *stateTable) keptScanner(keep func(table, key string) bool) func(*sql.R
 		r, err := st.hash(key, vals)
 		return r, err == nil, err
 	}
+}
+
+// rawValue is a column as the driver gave it: bytes not copied, as
+// scanning into an any does, so valid only until the next row is read (a
+// row is hashed before that; Row keeps no value).
+type rawValue struct{ v any }
+
+func (r *rawValue) Scan(src any) error {
+	r.v = src
+	return nil
 }
 
 // insertPlan hashes a row from the arguments of its INSERT, for the tables
