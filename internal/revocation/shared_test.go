@@ -97,6 +97,22 @@ func webAuthority(t *testing.T, n *node) *x509.Certificate {
 	return issuer
 }
 
+// issue issues count certificates of "web" for a.example.org through n.
+func (n *node) issue(t *testing.T, count int) []*x509.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var certs []*x509.Certificate
+	for range count {
+		iss, err := n.ca.Issue(context.Background(), ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(iss.DER)
+		certs = append(certs, c)
+	}
+	return certs
+}
+
 func (n *node) refresh(t *testing.T) {
 	t.Helper()
 	if err := n.svc.Refresh(context.Background()); err != nil {
@@ -243,16 +259,7 @@ func TestSharedLeaderWalks(t *testing.T) {
 	url, keys := pgtest.URL(t), testKeys(t)
 	a, b := newNode(t, url, keys), newNode(t, url, keys)
 	issuer := webAuthority(t, a)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var certs []*x509.Certificate
-	for range 5 {
-		iss, err := b.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(iss.DER)
-		certs = append(certs, c)
-	}
+	certs := b.issue(t, 5)
 	walked := func() int { // certificates with both responses published
 		n := 0
 		for _, c := range certs {
@@ -345,16 +352,7 @@ func TestSharedFollowerSignsUnwalked(t *testing.T) {
 	url, keys := pgtest.URL(t), testKeys(t)
 	a, b := newNode(t, url, keys), newNode(t, url, keys)
 	issuer := webAuthority(t, a)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var certs []*x509.Certificate
-	for range 4 {
-		iss, err := a.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(iss.DER)
-		certs = append(certs, c)
-	}
+	certs := a.issue(t, 4)
 	a.refresh(t) // leads; its first refresh sees no change and walks one certificate
 	b.refresh(t)
 	if !a.svc.leadingOCSP.Load() || b.svc.leadingOCSP.Load() {
@@ -459,16 +457,7 @@ func TestSharedLockedFollowerSignsNothing(t *testing.T) {
 	t.Cleanup(func() { locked.Close() })
 	a, b := newNode(t, url, keys), newNode(t, url, locked)
 	issuer := webAuthority(t, a)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	var certs []*x509.Certificate
-	for range 3 {
-		iss, err := a.ca.Issue(ctx, ca.Request{Authority: "web", PublicKey: key.Public(), DNSNames: []string{"a.example.org"}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, _ := x509.ParseCertificate(iss.DER)
-		certs = append(certs, c)
-	}
+	certs := a.issue(t, 3)
 	for _, name := range []string{ca.RootName, "web"} { // as serve checks them at start
 		if st := b.ca.Check(ctx, mustAuthority(t, b.st, name)); st.State != ca.Locked {
 			t.Fatalf("%s on the locked node: %+v", name, st)
