@@ -212,24 +212,13 @@ func TestVerifyInPasses(t *testing.T) {
 // there instead of comparing rows with events it did not check.
 func TestVerifyInPassesSeesTheLogChange(t *testing.T) {
 	ctx := context.Background()
-	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
-	ev := audit.Event{Actor: "test"}
 	path := filepath.Join(t.TempDir(), "signet.db")
 	s, err := sqlite.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca", CertDER: []byte{0x30}}, ev); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 100 {
-		c := store.Certificate{Serial: fmt.Sprintf("%032x", i), Authority: "ca", DNSNames: []string{"host.example.org"},
-			NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30, byte(i)}}
-		if err := s.RecordCertificate(ctx, c, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordCertificates(t, s, 100)
 	audit.SetPassRows(t, 16)
 	cs := &countingStore{Store: s, before: func() {
 		db, err := sql.Open("sqlite", path)
@@ -254,8 +243,6 @@ func TestVerifyInPassesSeesTheLogChange(t *testing.T) {
 // temporary file of marks is gone when it returns.
 func TestVerifyInPassesReadsTheLogTwice(t *testing.T) {
 	ctx := context.Background()
-	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
-	ev := audit.Event{Actor: "test"}
 	for _, d := range databases {
 		t.Run(d.name, func(t *testing.T) {
 			s, err := d.open(ctx, d.where(t))
@@ -263,16 +250,7 @@ func TestVerifyInPassesReadsTheLogTwice(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer s.Close()
-			if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca", CertDER: []byte{0x30}}, ev); err != nil {
-				t.Fatal(err)
-			}
-			for i := range 300 {
-				c := store.Certificate{Serial: fmt.Sprintf("%032x", i), Authority: "ca", DNSNames: []string{"host.example.org"},
-					NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30, byte(i)}}
-				if err := s.RecordCertificate(ctx, c, ev); err != nil {
-					t.Fatal(err)
-				}
-			}
+			recordCertificates(t, s, 300)
 			audit.SetPassRows(t, 16)
 			tmp := t.TempDir()
 			t.Setenv("TMPDIR", tmp) // where the marks are spilled
@@ -288,5 +266,23 @@ func TestVerifyInPassesReadsTheLogTwice(t *testing.T) {
 				t.Fatalf("%d passes over the rows read the events %d times; want at least 8 passes and 2 reads", cs.passes, cs.reads)
 			}
 		})
+	}
+}
+
+// recordCertificates records authority "ca" and n certificates of it, each
+// with its event.
+func recordCertificates(t *testing.T, s store.Store, n int) {
+	t.Helper()
+	ctx, ev := context.Background(), audit.Event{Actor: "test"}
+	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
+	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca", CertDER: []byte{0x30}}, ev); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		c := store.Certificate{Serial: fmt.Sprintf("%032x", i), Authority: "ca", DNSNames: []string{"host.example.org"},
+			NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30, byte(i)}}
+		if err := s.RecordCertificate(ctx, c, ev); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -2,7 +2,6 @@ package audit_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -21,8 +20,6 @@ import (
 func TestWatchOneNodeVerifies(t *testing.T) {
 	ctx := context.Background()
 	where := pgtest.URL(t)
-	t0 := time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC)
-	ev := audit.Event{Actor: "test"}
 	type node struct {
 		store store.Store
 		reads *countingStore
@@ -40,16 +37,7 @@ func TestWatchOneNodeVerifies(t *testing.T) {
 			Lead: func(ctx context.Context) (bool, error) { return shared.Lead(ctx, audit.JobVerify) }}}
 	}
 	s := nodes[0].store
-	if err := s.CreateAuthority(ctx, store.Authority{Name: "ca", KeyURI: "pkcs11:object=ca", CertDER: []byte{0x30}}, ev); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		c := store.Certificate{Serial: fmt.Sprintf("%032x", i), Authority: "ca", DNSNames: []string{"host.example.org"},
-			NotBefore: t0, NotAfter: t0.Add(time.Hour), DER: []byte{0x30, byte(i)}}
-		if err := s.RecordCertificate(ctx, c, ev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	recordCertificates(t, s, 20)
 	leader := -1
 	for period := range 2 {
 		for i, n := range nodes {
