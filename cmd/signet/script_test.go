@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -86,22 +87,32 @@ func TestScripts(t *testing.T) {
 	})
 }
 
-// freePort is a loopback TCP port nothing listens on now.
+// freePort is a loopback TCP port nothing listens on now, and that no
+// other call in this process has returned.
 func freePort(t *testing.T) int {
 	// Below Linux's ephemeral range (32768 up), which the kernel also
 	// hands out to outgoing connections: a port found free there can be
-	// taken by any connection on the machine before serve binds it.
+	// taken by any connection on the machine before serve binds it. The
+	// ports are taken in turn from a random start, so that two tests
+	// running at once are never handed the same one.
 	for range 100 {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000)))
+		p := 10000 + int(nextPort.Add(1))%22000
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			continue
 		}
-		defer ln.Close()
-		return ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		return p
 	}
 	t.Fatal("no free port below 32000 in 100 tries")
 	return 0
 }
+
+var nextPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(22000))
+	return &n
+}()
 
 // cmdNoClearKeys fails if any file under DIR holds a private key in the
 // clear, or a key file is readable by others. serve's TLS key
