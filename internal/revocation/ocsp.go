@@ -80,15 +80,6 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		return r, nil
 	}
 	follower := s.o.Shared != nil && !s.leadingOCSP.Load()
-	if s.o.Published != nil && a.ocsp.signer.Load() == nil {
-		// No responder here: what another node signed, or this one
-		// before a restart.
-		r, err := s.respondFollower(a, k)
-		if follower && errors.Is(err, errNoResponder) && a.ocsp.missed.CompareAndSwap(false, true) {
-			s.refreshSoon() // which gives this node a responder of its own
-		}
-		return r, err
-	}
 	v, err, _ := s.misses.Do(a.rec.Name+"\x00"+string(rune(k.hash))+string(k.serial[:]), func() (any, error) {
 		// Read the counters before the status: a revocation (or issuance)
 		// committed after the status was read has moved them by the time
@@ -98,13 +89,21 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		if err != nil {
 			return nil, err
 		}
-		if follower && s.live(e, found) {
-			// The leader's response if it published one that fits; else
-			// this node signs it as the leader would (a serial it does not
-			// hold: unknown), and keeps it in its cache alone.
-			if r := s.published(a, k, e); r != nil {
-				s.cache.put(ck, r, gen, issued)
-				return r, nil
+		// A follower, or a node with no responder yet (another node signs,
+		// or this one before a restart), serves what was published if it
+		// states what the store holds; else it signs as the leader would
+		// (a serial it does not hold: unknown) and keeps that in its cache
+		// alone. Without a responder nothing is signed: tryLater, or
+		// unauthorized for a serial it cannot answer good or revoked.
+		noResponder := a.ocsp.signer.Load() == nil
+		if s.o.Published != nil && (follower || noResponder) {
+			if s.live(e, found) {
+				if r := s.published(a, k, e); r != nil {
+					s.cache.put(ck, r, gen, issued)
+					return r, nil
+				}
+			} else if noResponder {
+				return nil, errNotIssued
 			}
 		}
 		r, err := s.sign(a, k, serial, e, found)
@@ -118,6 +117,9 @@ func (s *Service) respond(a *authority, k respKey, serial *big.Int) (*response, 
 		return r, nil
 	})
 	if err != nil {
+		if follower && errors.Is(err, errNoResponder) && a.ocsp.missed.CompareAndSwap(false, true) {
+			s.refreshSoon() // which gives this node a responder of its own
+		}
 		return nil, err
 	}
 	return v.(*response), nil

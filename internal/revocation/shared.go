@@ -209,25 +209,6 @@ func (s *Service) forget(a *authority) {
 	}
 }
 
-// respondFollower answers from the published response, if it states what
-// the store holds of the certificate; tryLater otherwise.
-func (s *Service) respondFollower(a *authority, k respKey) (*response, error) {
-	gen, issued := s.cache.generation()
-	e, ok, err := s.status(a, k.serial)
-	if err != nil {
-		return nil, err
-	}
-	if !s.live(e, ok) {
-		return nil, errNotIssued
-	}
-	r := s.published(a, k, e)
-	if r == nil {
-		return nil, errNoResponder // tryLater: the leader will publish it
-	}
-	s.cache.put(cacheKey{a, k}, r, gen, issued)
-	return r, nil
-}
-
 // live says whether a certificate the store holds (found) as e is still
 // answered for: not past the CRLs' cutoff.
 func (s *Service) live(e entry, found bool) bool {
